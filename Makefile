@@ -1,0 +1,45 @@
+# backtestd — the two commands are `make run` and `make test`; everything else is their parts.
+SHELL := /bin/bash
+BUILD := build
+CMAKE_DIR := $(BUILD)/cmake
+CTEST_ARGS ?=
+
+.PHONY: run test build deps configure cpp gateway lint test-cpp test-gateway bench clean
+
+# Installs what is missing, builds, starts backtestd (and the gateway) on the embedded defaults.
+run: build
+	@bash scripts/run.sh
+
+# Installs what is missing, builds everything and runs every test.
+test: build lint test-cpp test-gateway
+
+build: deps cpp gateway
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: $(CMAKE_DIR)/build.ninja
+
+$(CMAKE_DIR)/build.ninja:
+	cmake -S . -B $(CMAKE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+cpp: configure
+	cmake --build $(CMAKE_DIR)
+
+gateway:
+	@if [ -f gateway/build.sh ]; then bash gateway/build.sh; fi
+
+lint:
+	cd protos && ../$(BUILD)/tools/npm/node_modules/.bin/buf lint
+
+test-cpp: cpp
+	cd $(CMAKE_DIR) && ctest --output-on-failure --timeout 600 $(CTEST_ARGS)
+
+test-gateway: gateway
+	@if [ -f gateway/test.sh ]; then bash gateway/test.sh; fi
+
+bench: cpp
+	@if [ -x $(BUILD)/bin/engine_bench ]; then $(BUILD)/bin/engine_bench; fi
+
+clean:
+	rm -rf $(CMAKE_DIR) $(BUILD)/bin

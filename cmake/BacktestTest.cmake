@@ -1,0 +1,14 @@
+include(GoogleTest)
+# backtest_test(NAME LABEL label SOURCES ... LIBS ...): one gtest binary, its tests discovered into
+# ctest with the label and the source/bin directories in the environment.
+function(backtest_test name)
+  cmake_parse_arguments(T "" "LABEL" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gmock GTest::gtest_main)
+  gtest_discover_tests(${name}
+    PROPERTIES LABELS ${T_LABEL}
+      ENVIRONMENT "BACKTEST_SOURCE_DIR=${PROJECT_SOURCE_DIR};BACKTEST_BIN_DIR=${BACKTEST_BIN_DIR}"
+    DISCOVERY_TIMEOUT 30)
+endfunction()

@@ -1,0 +1,112 @@
+#include "db/database.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "SQLiteCpp/Database.h"
+#include "SQLiteCpp/Exception.h"
+#include "SQLiteCpp/Statement.h"
+#include "SQLiteCpp/Transaction.h"
+#include "absl/strings/str_cat.h"
+#include "db/migrations.h"
+#include "db/sqlite_status.h"
+
+namespace backtest::db {
+
+Database::Database(std::string path, std::unique_ptr<SQLite::Database> db)
+    : path_(std::move(path)), db_(std::move(db)) {}
+
+Database::~Database() = default;
+
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path,
+                                                         const DatabaseOptions& options) {
+  if (path.empty()) return absl::InvalidArgumentError("database path is empty");
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot create directory ", parent.string(), ": ", ec.message()));
+    }
+  }
+  std::unique_ptr<SQLite::Database> conn;
+  try {
+    conn = std::make_unique<SQLite::Database>(
+        path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX);
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("cannot open database ", path));
+  }
+  std::unique_ptr<Database> db(new Database(path, std::move(conn)));
+  if (absl::Status s = db->Configure(options); !s.ok()) return s;
+  if (absl::Status s = db->Migrate(options.migrate); !s.ok()) return s;
+  return db;
+}
+
+absl::Status Database::Configure(const DatabaseOptions& options) {
+  try {
+    db_->setBusyTimeout(options.busy_timeout_ms);
+    // WAL: readers never block the writer, and a killed process leaves a consistent database.
+    std::string mode = db_->execAndGet("PRAGMA journal_mode=WAL").getString();
+    if (mode != "wal") {
+      return absl::UnavailableError(
+          absl::StrCat("cannot use database ", path_, ": WAL mode refused (", mode, ")"));
+    }
+    // NORMAL is durable in WAL mode against process crashes; only power loss can lose the last
+    // transactions, never corrupt the file.
+    db_->exec("PRAGMA synchronous=NORMAL");
+    db_->exec("PRAGMA foreign_keys=ON");
+    db_->exec("PRAGMA temp_store=MEMORY");
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("cannot use database ", path_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Database::Migrate(bool apply) {
+  const int latest = LatestSchemaVersion();
+  try {
+    schema_version_ = db_->execAndGet("PRAGMA user_version").getInt();
+    if (schema_version_ > latest) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "database ", path_, " has schema version ", schema_version_,
+          ", newer than this backtestd understands (", latest, "); use a newer backtestd"));
+    }
+    if (schema_version_ == latest) return absl::OkStatus();
+    if (!apply) {
+      return absl::FailedPreconditionError(absl::StrCat("database ", path_, " has schema version ",
+                                                        schema_version_, ", expected ", latest));
+    }
+    for (const Migration& m : Migrations()) {
+      if (m.version <= schema_version_) continue;
+      SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+      // Another process may have migrated meanwhile; re-read inside the write lock.
+      int current = db_->execAndGet("PRAGMA user_version").getInt();
+      if (current >= m.version) {
+        schema_version_ = current;
+        continue;
+      }
+      db_->exec(m.sql);
+      db_->exec(absl::StrCat("PRAGMA user_version=", m.version));
+      tx.commit();
+      schema_version_ = m.version;
+    }
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("cannot migrate database ", path_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Database::IntegrityCheck() {
+  try {
+    std::string answer = db_->execAndGet("PRAGMA integrity_check").getString();
+    if (answer != "ok") {
+      return absl::InternalError(absl::StrCat("integrity_check of ", path_, ": ", answer));
+    }
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("integrity_check of ", path_));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace backtest::db

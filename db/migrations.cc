@@ -1,0 +1,103 @@
+#include "db/migrations.h"
+
+namespace backtest::db {
+namespace {
+
+// Times are UTC epoch milliseconds unless the column name says otherwise.
+constexpr Migration kMigrations[] = {
+    {1, "initial schema", R"sql(
+CREATE TABLE users (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL UNIQUE,
+  is_staff    INTEGER NOT NULL DEFAULT 0 CHECK (is_staff IN (0, 1)),
+  created_ms  INTEGER NOT NULL
+);
+
+-- API tokens, stored as the hex SHA-256 of the token; the token itself is never stored.
+CREATE TABLE tokens (
+  id          INTEGER PRIMARY KEY,
+  user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  token_hash  TEXT NOT NULL UNIQUE,
+  label       TEXT NOT NULL DEFAULT '',
+  created_ms  INTEGER NOT NULL,
+  revoked_ms  INTEGER
+);
+CREATE INDEX tokens_user ON tokens(user_id);
+
+CREATE TABLE jobs (
+  id                TEXT PRIMARY KEY,
+  owner_id          INTEGER NOT NULL REFERENCES users(id),
+  status            TEXT NOT NULL
+                    CHECK (status IN ('queued', 'running', 'finished', 'failed', 'cancelled')),
+  params_json       TEXT NOT NULL,
+  preset            TEXT NOT NULL DEFAULT '',
+  pid               INTEGER NOT NULL DEFAULT 0,
+  error             TEXT NOT NULL DEFAULT '',
+  progress_fraction REAL NOT NULL DEFAULT 0,
+  progress_stage    TEXT NOT NULL DEFAULT '',
+  bars_done         INTEGER NOT NULL DEFAULT 0,
+  bars_total        INTEGER NOT NULL DEFAULT 0,
+  created_ms        INTEGER NOT NULL,
+  started_ms        INTEGER,
+  finished_ms       INTEGER,
+  heartbeat_ms      INTEGER,
+  last_seq          INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_owner_created ON jobs(owner_id, created_ms DESC, id);
+CREATE INDEX jobs_status ON jobs(status, created_ms);
+
+-- Every event of a job in order (log lines, progress, status changes, trace batch markers), for
+-- StreamJobLog replay. payload holds the encoded event.
+CREATE TABLE job_events (
+  job_id   TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  seq      INTEGER NOT NULL,
+  time_ms  INTEGER NOT NULL,
+  kind     TEXT NOT NULL CHECK (kind IN ('log', 'progress', 'status', 'trace')),
+  source   TEXT NOT NULL DEFAULT '',
+  level    TEXT NOT NULL DEFAULT '',
+  text     TEXT NOT NULL DEFAULT '',
+  payload  BLOB,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+
+-- Decision-trace rows; the indexes serve the trace queries (by bar, by time).
+CREATE TABLE trace_rows (
+  job_id     TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  seq        INTEGER NOT NULL,
+  bar_index  INTEGER NOT NULL,
+  ts         INTEGER NOT NULL,
+  symbol     TEXT NOT NULL,
+  section    TEXT NOT NULL,
+  kind       TEXT NOT NULL,
+  payload    TEXT NOT NULL,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX trace_rows_bar ON trace_rows(job_id, bar_index, seq);
+CREATE INDEX trace_rows_ts ON trace_rows(job_id, ts, seq);
+
+-- A finished job's result, encoded (format says how), with its digest.
+CREATE TABLE results (
+  job_id      TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+  format      INTEGER NOT NULL,
+  digest      TEXT NOT NULL,
+  data        BLOB NOT NULL,
+  created_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE presets (
+  owner_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  name         TEXT NOT NULL,
+  values_json  TEXT NOT NULL,
+  updated_ms   INTEGER NOT NULL,
+  PRIMARY KEY (owner_id, name)
+);
+)sql"},
+};
+
+}  // namespace
+
+std::span<const Migration> Migrations() { return kMigrations; }
+
+int LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+}  // namespace backtest::db

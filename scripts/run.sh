@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Starts backtestd on its embedded defaults (SQLite under var/, sample:// data) and, when it is
+# built, the REST gateway with the dashboard; prints the addresses; stops both on Ctrl-C.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+listen=${BACKTEST_LISTEN:-127.0.0.1:50051}
+http=${GATEWAY_LISTEN:-127.0.0.1:8080}
+db=${BACKTEST_DB:-var/backtest.db}
+mkdir -p "$(dirname "$db")"
+
+pids=()
+stop() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap stop EXIT INT TERM
+
+build/bin/backtestd --listen "$listen" --db "$db" &
+pids+=($!)
+# Wait for health with a deadline.
+for _ in $(seq 200); do
+  if build/tools/bin/grpcurl -plaintext -max-time 1 -import-path /usr/share/grpc-proto \
+      -proto grpc/health/v1/health.proto "$listen" grpc.health.v1.Health/Check >/dev/null 2>&1; then
+    break
+  fi
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "backtestd did not start" >&2; exit 1; }
+  sleep 0.05
+done
+
+if [ -x build/bin/backtest-gateway ]; then
+  build/bin/backtest-gateway --listen "$http" --backend "$listen" &
+  pids+=($!)
+fi
+
+token_file="$(dirname "$db")/admin.token"
+echo
+echo "backtestd is up."
+echo "  gRPC:       $listen   (grpcurl -plaintext $listen list)"
+if [ -x build/bin/backtest-gateway ]; then
+  echo "  dashboard:  http://$http/"
+  echo "  REST:       http://$http/api/params/"
+fi
+if [ -f "$token_file" ]; then
+  echo "  token:      $(cat "$token_file")   (Authorization: Token …; stored in $token_file)"
+fi
+echo "Press Ctrl-C to stop."
+wait "${pids[0]}"

@@ -1,0 +1,18 @@
+// Conversions between the parameter registry and its proto forms.
+#ifndef BACKTEST_SERVER_API_PARAM_CONVERSION_H_
+#define BACKTEST_SERVER_API_PARAM_CONVERSION_H_
+
+#include "absl/status/status.h"
+#include "backtest/v1/backtest_service.pb.h"
+#include "server/engine/param_registry.h"
+
+namespace backtest::api {
+
+// Fills `response` with every definition (those a strategy reads plus the common ones when
+// `strategy` is not empty). InvalidArgument for an unknown strategy.
+absl::Status FillParamDefinitions(absl::string_view strategy,
+                                  backtest::v1::ListParamsResponse* response);
+
+}  // namespace backtest::api
+
+#endif  // BACKTEST_SERVER_API_PARAM_CONVERSION_H_

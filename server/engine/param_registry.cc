@@ -1,0 +1,385 @@
+#include "server/engine/param_registry.h"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+
+namespace backtest::engine {
+namespace {
+
+constexpr std::array<absl::string_view, 2> kStrategies = {"sr_breakout", "sma_cross"};
+constexpr std::array<absl::string_view, 8> kTimeframes = {"M1", "M5", "M15", "M30",
+                                                         "H1", "H4", "D1", "W1"};
+constexpr std::array<absl::string_view, 6> kMarketTypes = {"forex",  "crypto",      "stocks",
+                                                          "futures", "commodities", "indices"};
+constexpr std::array<absl::string_view, 1> kModes = {"backtest"};
+
+constexpr Bound Incl(double v) { return Bound{v, false}; }
+constexpr Bound Excl(double v) { return Bound{v, true}; }
+
+// The registry. Defaults are the seed's test.py values; bounds are the contract's.
+const ParamDef kParams[] = {
+    // --- run ---
+    {.name = "strategy", .type = ParamType::kChoice, .group = "run", .default_value = "sr_breakout",
+     .choices = kStrategies, .help = "Strategy to run: sr_breakout (support/resistance breakout and "
+                                     "retest) or sma_cross (reference SMA crossover)."},
+    {.name = "symbols", .type = ParamType::kSymbolList, .group = "run", .default_value = "XAGUSD",
+     .help = "Comma-separated symbols, traded from one account; at one timestamp symbols are "
+             "processed in this order."},
+    {.name = "timeframe", .type = ParamType::kChoice, .group = "run", .default_value = "H1",
+     .choices = kTimeframes,
+     .help = "Bar timeframe; coarser timeframes are resampled from finer source data."},
+    {.name = "start_date", .type = ParamType::kDateTime, .group = "run",
+     .default_value = "2021-11-26T13:10:00Z",
+     .help = "First bar open time kept (inclusive), UTC. Epoch seconds or ISO 8601."},
+    {.name = "end_date", .type = ParamType::kDateTime, .group = "run", .optional = true,
+     .help = "Bars must open before this time (exclusive), UTC. Empty means now (fixed when the "
+             "job is submitted)."},
+    {.name = "max_candles", .type = ParamType::kInt, .group = "run", .optional = true,
+     .min = Incl(1), .max = Incl(100'000'000),
+     .help = "Keep only the last N bars of the window. Empty means no limit."},
+    {.name = "spread_pips", .type = ParamType::kDouble, .group = "run", .default_value = "0",
+     .min = Incl(0), .max = Incl(1e6),
+     .help = "Spread in pips added to buy fills (long entries, short exits); prices are bid."},
+    {.name = "commission", .type = ParamType::kDouble, .group = "run", .default_value = "0",
+     .min = Incl(0), .max = Excl(0.1),
+     .help = "Commission per fill as a fraction of the traded notional (0.0002 = 2 bp)."},
+    {.name = "slippage_pips", .type = ParamType::kDouble, .group = "run", .default_value = "0",
+     .min = Incl(0), .max = Incl(1e6),
+     .help = "Adverse slippage in pips applied to every market and stop fill."},
+    {.name = "data_source", .alias = "BACKTEST_FETCH_CSV_URL", .type = ParamType::kUrl,
+     .group = "run", .default_value = "sample://",
+     .help = "Market data: sample:// (built-in deterministic data), file:///dir (CSV files "
+             "SYMBOL_TIMEFRAME.csv or SYMBOL.csv) or an http(s):// base URL answering "
+             "GET {base}/ohlc?symbol=&timeframe=&start=&end= with CSV."},
+    {.name = "market_type", .alias = "MARKET_TYPE", .type = ParamType::kChoice, .group = "run",
+     .default_value = "forex", .choices = kMarketTypes, .help = "Market type of the symbols."},
+    {.name = "pip_size", .type = ParamType::kDouble, .group = "run", .optional = true,
+     .min = Excl(0), .max = Incl(1e6),
+     .help = "Pip size. Empty: 0.01 for JPY quotes, 0.0001 for other currency pairs, 0.01 for "
+             "XAU…, 0.001 for XAG…, else 0.01."},
+    {.name = "mode", .alias = "MODE", .type = ParamType::kChoice, .group = "run",
+     .default_value = "backtest", .choices = kModes, .help = "Always backtest.", .hidden = true},
+    // --- risk ---
+    {.name = "initial_equity", .alias = "INITIAL_EQUITY", .type = ParamType::kDouble,
+     .group = "risk", .default_value = "100000000", .min = Excl(0), .max = Incl(1e15),
+     .help = "Starting account equity."},
+    {.name = "risk_per_trade", .alias = "RISK_PER_TRADE", .type = ParamType::kDouble,
+     .group = "risk", .default_value = "0.0001", .min = Excl(0), .max = Incl(0.1),
+     .strategy = "sr_breakout",
+     .help = "Fraction of equity (initial + realized P&L) risked per trade."},
+    {.name = "rr", .alias = "RR", .type = ParamType::kDouble, .group = "risk",
+     .default_value = "2", .min = Excl(0), .max = Incl(1000), .strategy = "sr_breakout",
+     .help = "Reward-to-risk ratio: target = fill + rr × risk."},
+    {.name = "min_risk_distance_atr", .alias = "MIN_RISK_DISTANCE_ATR",
+     .type = ParamType::kDouble, .group = "risk", .default_value = "0.5", .min = Excl(0),
+     .max = Incl(1000), .strategy = "sr_breakout",
+     .help = "Minimum stop distance in ATR; a closer stop is widened to it."},
+    {.name = "sl_buffer_atr", .alias = "SL_BUFFER_ATR", .type = ParamType::kDouble,
+     .group = "risk", .default_value = "0.3", .min = Incl(0), .max = Incl(1000),
+     .strategy = "sr_breakout",
+     .help = "Stop buffer in ATR beyond the level and the retest's wick."},
+    // --- signal ---
+    {.name = "breakout_lookback_period", .alias = "BREAKOUT_LOOKBACK_PERIOD",
+     .type = ParamType::kInt, .group = "signal", .default_value = "48", .min = Incl(2),
+     .max = Incl(100'000), .strategy = "sr_breakout",
+     .help = "Bars in the support/resistance window; also how long a setup may wait for its "
+             "retest."},
+    {.name = "breakout_min_strength_atr", .alias = "BREAKOUT_MIN_STRENGTH_ATR",
+     .type = ParamType::kDouble, .group = "signal", .default_value = "0.2", .min = Incl(0),
+     .max = Incl(1000), .strategy = "sr_breakout",
+     .help = "Minimum distance of the breakout close beyond the level, in ATR."},
+    {.name = "zone_inversion_margin_atr", .alias = "ZONE_INVERSION_MARGIN_ATR",
+     .type = ParamType::kDouble, .group = "signal", .default_value = "1", .min = Incl(0),
+     .max = Incl(1000), .strategy = "sr_breakout",
+     .help = "Distance in ATR a close must move away from the level before a retest counts."},
+    {.name = "sr_cancellation_threshold_atr", .alias = "SR_CANCELLATION_THRESHOLD_ATR",
+     .type = ParamType::kDouble, .group = "signal", .default_value = "0.2", .min = Incl(0),
+     .max = Incl(1000), .strategy = "sr_breakout",
+     .help = "A close this many ATR back through the level cancels the setup."},
+    {.name = "ema_length", .alias = "EMA_LENGTH", .type = ParamType::kInt, .group = "signal",
+     .default_value = "40", .min = Incl(2), .max = Incl(100'000), .strategy = "sr_breakout",
+     .help = "EMA length of the trend filter (long above, short below)."},
+    {.name = "check_for_daily_rsi", .alias = "CHECK_FOR_DAILY_RSI", .type = ParamType::kBool,
+     .group = "signal", .default_value = "true", .strategy = "sr_breakout",
+     .help = "Filter breakouts with the daily RSI(14): longs need < 70, shorts > 30."},
+    // --- sma_cross ---
+    {.name = "fast_period", .type = ParamType::kInt, .group = "sma_cross", .default_value = "10",
+     .min = Incl(1), .max = Incl(100'000), .strategy = "sma_cross",
+     .help = "Fast SMA period (must be below slow_period)."},
+    {.name = "slow_period", .type = ParamType::kInt, .group = "sma_cross", .default_value = "30",
+     .min = Incl(2), .max = Incl(100'000), .strategy = "sma_cross", .help = "Slow SMA period."},
+    {.name = "size", .type = ParamType::kDouble, .group = "sma_cross", .default_value = "1",
+     .min = Excl(0), .max = Incl(1e12), .strategy = "sma_cross",
+     .help = "Position size in units; the strategy is always long or short this size."},
+    // --- trace ---
+    {.name = "trace_enabled", .type = ParamType::kBool, .group = "trace",
+     .default_value = "false",
+     .help = "Record the per-bar decision trace (entries, exits and cancellations always)."},
+    {.name = "trace_sampling", .type = ParamType::kInt, .group = "trace", .default_value = "1",
+     .min = Incl(1), .max = Incl(1'000'000),
+     .help = "Trace every Nth bar (events are always traced)."},
+};
+
+constexpr size_t kMaxTextLength = 2048;
+constexpr size_t kMaxSymbols = 64;
+
+absl::Status Invalid(const ParamDef& def, absl::string_view rule, absl::string_view got) {
+  std::string shown(got.substr(0, 64));
+  if (got.size() > 64) shown += "…";
+  return absl::InvalidArgumentError(absl::StrCat(def.name, ": ", rule, ", got \"", shown, "\""));
+}
+
+std::string FormatNumber(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest round-trip form
+  return std::string(buf, end);
+}
+
+std::string BoundText(const ParamDef& def) {
+  std::string out;
+  if (def.min) absl::StrAppend(&out, def.min->exclusive ? "> " : ">= ", FormatNumber(def.min->value));
+  if (def.max) {
+    if (!out.empty()) out += " and ";
+    absl::StrAppend(&out, def.max->exclusive ? "< " : "<= ", FormatNumber(def.max->value));
+  }
+  return out;
+}
+
+absl::Status CheckBounds(const ParamDef& def, double v, absl::string_view raw) {
+  bool ok = true;
+  if (def.min) ok &= def.min->exclusive ? v > def.min->value : v >= def.min->value;
+  if (def.max) ok &= def.max->exclusive ? v < def.max->value : v <= def.max->value;
+  if (!ok) return Invalid(def, absl::StrCat("must be ", BoundText(def)), raw);
+  return absl::OkStatus();
+}
+
+bool ValidSymbol(absl::string_view s) {
+  if (s.empty() || s.size() > 32) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+// Returns the canonical text of one value, or InvalidArgument.
+absl::StatusOr<std::string> Canonical(const ParamDef& def, absl::string_view raw) {
+  absl::string_view v = absl::StripAsciiWhitespace(raw);
+  if (raw.size() > kMaxTextLength) return Invalid(def, "is too long (2048 characters at most)", raw);
+  if (v.empty()) {
+    if (def.optional) return std::string();
+    return Invalid(def, "must not be empty", raw);
+  }
+  switch (def.type) {
+    case ParamType::kString:
+      return std::string(v);
+    case ParamType::kInt: {
+      int64_t n = 0;
+      double d = 0;
+      if (!absl::SimpleAtoi(v, &n)) {
+        // Accept 48.0 from JSON clients, never 48.5.
+        if (!absl::SimpleAtod(v, &d) || !std::isfinite(d) || d != std::trunc(d) ||
+            std::fabs(d) > 9e15) {
+          return Invalid(def, "must be an integer", raw);
+        }
+        n = static_cast<int64_t>(d);
+      }
+      if (auto s = CheckBounds(def, static_cast<double>(n), raw); !s.ok()) return s;
+      return absl::StrCat(n);
+    }
+    case ParamType::kDouble: {
+      double d = 0;
+      if (!absl::SimpleAtod(v, &d)) return Invalid(def, "must be a number", raw);
+      if (!std::isfinite(d)) return Invalid(def, "must be a finite number", raw);
+      if (auto s = CheckBounds(def, d, raw); !s.ok()) return s;
+      return FormatNumber(d);
+    }
+    case ParamType::kBool: {
+      std::string l = absl::AsciiStrToLower(v);
+      if (l == "true" || l == "1" || l == "yes" || l == "on") return std::string("true");
+      if (l == "false" || l == "0" || l == "no" || l == "off") return std::string("false");
+      return Invalid(def, "must be true or false", raw);
+    }
+    case ParamType::kChoice: {
+      for (absl::string_view c : def.choices) {
+        if (absl::EqualsIgnoreCase(c, v)) return std::string(c);
+      }
+      return Invalid(def, absl::StrCat("must be one of ", absl::StrJoin(def.choices, ", ")), raw);
+    }
+    case ParamType::kDateTime: {
+      auto t = ParseTimeText(v);
+      if (!t.ok()) {
+        return Invalid(def, "must be epoch seconds or an ISO 8601 date/time", raw);
+      }
+      return FormatTime(*t);
+    }
+    case ParamType::kSymbolList: {
+      std::vector<std::string> out;
+      for (absl::string_view part : absl::StrSplit(v, ',')) {
+        std::string sym = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(part));
+        if (!ValidSymbol(sym)) {
+          return Invalid(def, "symbols are 1-32 letters, digits, '.', '_' or '-', comma-separated",
+                         raw);
+        }
+        for (const auto& seen : out) {
+          if (seen == sym) return Invalid(def, absl::StrCat("symbol ", sym, " is listed twice"), raw);
+        }
+        out.push_back(std::move(sym));
+      }
+      if (out.size() > kMaxSymbols) return Invalid(def, "at most 64 symbols", raw);
+      return absl::StrJoin(out, ",");
+    }
+    case ParamType::kUrl: {
+      if (v == "sample://" || v == "sample:") return std::string("sample://");
+      if (absl::StartsWith(v, "file:///") && v.size() > 8) {
+        if (absl::StrContains(v, "/../") || absl::EndsWith(v, "/..")) {
+          return Invalid(def, "file:// paths must not contain '..'", raw);
+        }
+        return std::string(v);
+      }
+      if ((absl::StartsWith(v, "http://") && v.size() > 7) ||
+          (absl::StartsWith(v, "https://") && v.size() > 8)) {
+        for (char c : v) {
+          if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
+            return Invalid(def, "URL must not contain spaces or control characters", raw);
+          }
+        }
+        return std::string(absl::StripSuffix(v, "/"));
+      }
+      return Invalid(def, "must be sample://, file:///dir or an http(s):// URL", raw);
+    }
+  }
+  return Invalid(def, "has an unknown type", raw);
+}
+
+absl::StatusOr<ParamValues> Resolve(const std::map<std::string, std::string>& input) {
+  ParamValues out;
+  std::set<absl::string_view> seen;
+  for (const auto& [key, raw] : input) {
+    const ParamDef* def = FindParam(key);
+    if (def == nullptr) {
+      std::string shown = key.substr(0, 64);
+      return absl::InvalidArgumentError(absl::StrCat("unknown parameter \"", shown,
+                                                     "\" (ListParams lists the parameters)"));
+    }
+    if (!seen.insert(def->name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(def->name, ": given twice (as a name and as its alias)"));
+    }
+    auto canonical = Canonical(*def, raw);
+    if (!canonical.ok()) return canonical.status();
+    out.emplace(std::string(def->name), *std::move(canonical));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::string_view ParamTypeName(ParamType type) {
+  switch (type) {
+    case ParamType::kString: return "string";
+    case ParamType::kInt: return "int";
+    case ParamType::kDouble: return "double";
+    case ParamType::kBool: return "bool";
+    case ParamType::kChoice: return "choice";
+    case ParamType::kDateTime: return "datetime";
+    case ParamType::kSymbolList: return "symbols";
+    case ParamType::kUrl: return "url";
+  }
+  return "string";
+}
+
+std::span<const ParamDef> AllParams() { return kParams; }
+
+const ParamDef* FindParam(absl::string_view name_or_alias) {
+  for (const ParamDef& def : kParams) {
+    if (def.name == name_or_alias || (!def.alias.empty() && def.alias == name_or_alias)) {
+      return &def;
+    }
+  }
+  for (const ParamDef& def : kParams) {
+    if (absl::EqualsIgnoreCase(def.name, name_or_alias)) return &def;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<ParamValues> ValidatePartialParams(
+    const std::map<std::string, std::string>& input) {
+  return Resolve(input);
+}
+
+absl::StatusOr<ParamValues> ValidateParams(const std::map<std::string, std::string>& input,
+                                           int64_t now_epoch) {
+  auto given = Resolve(input);
+  if (!given.ok()) return given.status();
+  ParamValues out = *std::move(given);
+  for (const ParamDef& def : kParams) {
+    out.try_emplace(std::string(def.name), std::string(def.default_value));
+  }
+  if (out["end_date"].empty()) out["end_date"] = FormatTime(now_epoch);
+  // Cross-parameter rules.
+  int64_t start = *ParseTimeText(out["start_date"]);
+  int64_t end = *ParseTimeText(out["end_date"]);
+  if (end <= start) {
+    return absl::InvalidArgumentError(absl::StrCat("end_date: must be after start_date (",
+                                                   out["start_date"], "), got \"",
+                                                   out["end_date"], "\""));
+  }
+  if (out["strategy"] == "sma_cross") {
+    int64_t fast = 0, slow = 0;
+    (void)absl::SimpleAtoi(out["fast_period"], &fast);
+    (void)absl::SimpleAtoi(out["slow_period"], &slow);
+    if (fast >= slow) {
+      return absl::InvalidArgumentError(absl::StrCat("fast_period: must be < slow_period (",
+                                                     slow, "), got \"", fast, "\""));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> ParseTimeText(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  int64_t epoch = 0;
+  if (!text.empty() && text.size() <= 12 && absl::SimpleAtoi(text, &epoch)) {
+    // Epoch seconds, from 1900 to 2200.
+    if (epoch < -2208988800LL || epoch > 7258118400LL) {
+      return absl::InvalidArgumentError("time out of range (1900..2200)");
+    }
+    return epoch;
+  }
+  static constexpr absl::string_view kFormats[] = {
+      "%Y-%m-%d%ET%H:%M:%E*S%Ez", "%Y-%m-%d%ET%H:%M:%E*S", "%Y-%m-%d%ET%H:%M%Ez",
+      "%Y-%m-%d%ET%H:%M",         "%Y-%m-%d %H:%M:%E*S%Ez", "%Y-%m-%d %H:%M:%E*S",
+      "%Y-%m-%d %H:%M%Ez",        "%Y-%m-%d %H:%M",        "%Y-%m-%d",
+  };
+  std::string s(text);
+  for (absl::string_view format : kFormats) {
+    absl::Time t;
+    std::string err;
+    if (absl::ParseTime(format, s, absl::UTCTimeZone(), &t, &err)) {
+      int64_t secs = absl::ToUnixSeconds(t);
+      if (secs < -2208988800LL || secs > 7258118400LL) {
+        return absl::InvalidArgumentError("time out of range (1900..2200)");
+      }
+      return secs;
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("not a time: \"", s.substr(0, 64), "\""));
+}
+
+std::string FormatTime(int64_t epoch_seconds) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(epoch_seconds),
+                          absl::UTCTimeZone());
+}
+
+}  // namespace backtest::engine

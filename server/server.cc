@@ -1,0 +1,112 @@
+#include "server/server.h"
+
+#include <grpc/support/log.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "backtest/v1/preset_service.grpc.pb.h"
+#include "backtest/v1/trace_service.grpc.pb.h"
+#include "db/database.h"
+#include "server/api/backtest_service.h"
+
+namespace backtest {
+namespace {
+
+constexpr const char* kServiceNames[] = {
+    "backtest.v1.BacktestService",
+    "backtest.v1.PresetService",
+    "backtest.v1.TraceService",
+};
+
+// While set, gRPC's error lines are dropped: Start reports a failed bind as one clear status.
+std::atomic<bool> quiet_grpc_errors{false};
+
+// The host part of "host:port" / "[v6]:port".
+std::string HostOf(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  return colon == std::string::npos ? listen : listen.substr(0, colon);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  std::unique_ptr<Server> server(new Server());
+  auto db = db::Database::Open(options.db_path);
+  if (!db.ok()) return db.status();
+  server->db_ = *std::move(db);
+  spdlog::info("database {} (schema version {})", options.db_path,
+               server->db_->schema_version());
+
+  server->backtest_service_ = std::make_unique<api::BacktestServiceImpl>();
+  // Presets and traces answer UNIMPLEMENTED until their service lands (issue 5).
+  server->preset_service_ = std::make_unique<backtest::v1::PresetService::CallbackService>();
+  server->trace_service_ = std::make_unique<backtest::v1::TraceService::CallbackService>();
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  // Without this a second server could bind the same port (SO_REUSEPORT) and steal calls.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(server->backtest_service_.get());
+  builder.RegisterService(server->preset_service_.get());
+  builder.RegisterService(server->trace_service_.get());
+  quiet_grpc_errors = true;
+  server->server_ = builder.BuildAndStart();
+  quiet_grpc_errors = false;
+  if (server->server_ == nullptr || port == 0) {
+    server->server_.reset();
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen, " (address in use, not local, or malformed)"));
+  }
+  server->port_ = port;
+  server->address_ = absl::StrCat(HostOf(options.listen), ":", port);
+  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
+  for (const char* name : kServiceNames) health->SetServingStatus(name, true);
+  health->SetServingStatus(true);
+  spdlog::info("listening on {}", server->address_);
+  return server;
+}
+
+void Server::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (server_ == nullptr) return;  // never started
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server_.reset();
+  db_.reset();
+  spdlog::info("stopped");
+}
+
+Server::~Server() { Shutdown(); }
+
+namespace {
+
+void GrpcLogToSpdlog(gpr_log_func_args* args) {
+  switch (args->severity) {
+    case GPR_LOG_SEVERITY_ERROR:
+      if (quiet_grpc_errors) break;
+      spdlog::warn("grpc: {}", args->message);
+      break;
+    case GPR_LOG_SEVERITY_INFO:
+      spdlog::debug("grpc: {}", args->message);
+      break;
+    default:
+      spdlog::trace("grpc: {}", args->message);
+      break;
+  }
+}
+
+}  // namespace
+
+void RouteGrpcLogsToSpdlog() { gpr_set_log_function(GrpcLogToSpdlog); }
+
+}  // namespace backtest

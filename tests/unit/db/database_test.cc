@@ -1,0 +1,95 @@
+#include "db/database.h"
+
+#include <sys/stat.h>
+
+#include "SQLiteCpp/Database.h"
+#include "db/migrations.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace backtest::db {
+namespace {
+
+using ::backtest::testing::IsOk;
+using ::backtest::testing::StatusIs;
+using ::testing::HasSubstr;
+
+TEST(MigrationsTest, VersionsAreContiguousFromOne) {
+  int expected = 1;
+  for (const Migration& m : Migrations()) {
+    EXPECT_EQ(m.version, expected++) << m.name;
+  }
+  EXPECT_EQ(LatestSchemaVersion(), expected - 1);
+}
+
+TEST(DatabaseTest, CreatesDirectoryAndMigratesAFreshFileInWalMode) {
+  testing::TempDir dir;
+  auto db = Database::Open(dir.File("nested/dir/backtest.db"));
+  ASSERT_THAT(db, IsOk());
+  EXPECT_EQ((*db)->schema_version(), LatestSchemaVersion());
+  auto& conn = (*db)->connection();
+  EXPECT_EQ(conn.execAndGet("PRAGMA journal_mode").getString(), "wal");
+  EXPECT_EQ(conn.execAndGet("PRAGMA foreign_keys").getInt(), 1);
+  for (const char* table : {"users", "tokens", "jobs", "job_events", "trace_rows", "results",
+                            "presets"}) {
+    EXPECT_TRUE(conn.tableExists(table)) << table;
+  }
+  EXPECT_EQ(conn.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='index' AND "
+                            "name IN ('trace_rows_bar', 'trace_rows_ts')")
+                .getInt(),
+            2);
+  EXPECT_THAT((*db)->IntegrityCheck(), IsOk());
+}
+
+TEST(DatabaseTest, ReopeningKeepsDataAndDoesNotMigrateTwice) {
+  testing::TempDir dir;
+  std::string path = dir.File("b.db");
+  {
+    auto db = Database::Open(path);
+    ASSERT_THAT(db, IsOk());
+    (*db)->connection().exec("INSERT INTO users(name, is_staff, created_ms) VALUES('ann', 1, 1)");
+  }
+  auto db = Database::Open(path);
+  ASSERT_THAT(db, IsOk());
+  EXPECT_EQ((*db)->connection().execAndGet("SELECT name FROM users").getString(), "ann");
+}
+
+TEST(DatabaseTest, RefusesADatabaseFromANewerVersion) {
+  testing::TempDir dir;
+  std::string path = dir.File("newer.db");
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec("PRAGMA user_version=" + std::to_string(LatestSchemaVersion() + 1));
+  }
+  EXPECT_THAT(Database::Open(path),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("newer than this")));
+}
+
+TEST(DatabaseTest, UnwritablePathIsUnavailable) {
+  if (geteuid() == 0) {
+    // root ignores permissions; a path under a regular file can never be created.
+    testing::TempDir dir;
+    std::string file = dir.File("plain");
+    FILE* f = fopen(file.c_str(), "w");
+    fclose(f);
+    EXPECT_THAT(Database::Open(file + "/sub/b.db"), StatusIs(absl::StatusCode::kUnavailable));
+    return;
+  }
+  testing::TempDir dir;
+  std::string locked = dir.File("locked");
+  mkdir(locked.c_str(), 0500);
+  EXPECT_THAT(Database::Open(locked + "/b.db"), StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST(DatabaseTest, WithoutMigrateAnOlderDatabaseIsRefused) {
+  testing::TempDir dir;
+  std::string path = dir.File("old.db");
+  DatabaseOptions options;
+  options.migrate = false;
+  EXPECT_THAT(Database::Open(path, options), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+}  // namespace
+}  // namespace backtest::db
