@@ -20,9 +20,11 @@ apt_packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libsqlitecpp-dev libsqlite3-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev
-  sqlite3 python3-venv
+  libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libssl-dev
+  sqlite3 python3-venv chromium
 )
+# Node.js and npm come with this machine image; a bare Debian 12 gets Debian's (node 18 is enough).
+command -v node >/dev/null || apt_packages+=(nodejs npm)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,260 @@
+// Package gateway is backtest-gateway: the REST/JSON bridge to backtestd's gRPC API
+// (grpc-gateway v2, paths from protos/backtest/v1/backtest_http.yaml), live job events as
+// Server-Sent Events, the OpenAPI spec, /healthz, and the dashboard's static files.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health/grpc_health_v1"
+
+	backtestv1 "backtestd/gateway/internal/gen/backtest/v1"
+)
+
+// Options configure the gateway. The zero value of every field but Backend has a usable default.
+type Options struct {
+	// Listen is the HTTP listen address (default 127.0.0.1:8080). Ignored when Listener is set.
+	Listen string
+	// Listener, when set, is used instead of listening on Listen (tests pass 127.0.0.1:0 ones).
+	Listener net.Listener
+	// Backend is the gRPC address of backtestd (default 127.0.0.1:50051).
+	Backend string
+	// StaticDir serves the dashboard from this directory instead of the files embedded at build
+	// time (for working on the dashboard without rebuilding the binary).
+	StaticDir string
+	// Static, when set, serves the dashboard from this file system (takes precedence over StaticDir).
+	Static fs.FS
+	// Heartbeat is the interval of SSE comment lines that keep idle connections open (default 15s).
+	Heartbeat time.Duration
+	// SSECommitDelay is how long the events endpoint waits for the upstream stream to be accepted
+	// or refused before it answers 200 anyway (default 2s); see serveEvents.
+	SSECommitDelay time.Duration
+	// MaxMessageBytes bounds one gRPC message from backtestd (default 1 GiB): a result of a
+	// million bars is about 100 MB, far past gRPC's default of 4 MB.
+	MaxMessageBytes int
+	// Logger receives the gateway's own log lines (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8080"
+	}
+	if o.Backend == "" {
+		o.Backend = "127.0.0.1:50051"
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	if o.SSECommitDelay <= 0 {
+		o.SSECommitDelay = 2 * time.Second
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 1 << 30
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// DialOptions are the options Run dials backtestd with; tests that make their own connection
+// use them too.
+func (o Options) DialOptions() []grpc.DialOption {
+	o.setDefaults()
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(o.MaxMessageBytes)),
+	}
+}
+
+// gatewayHandler holds what the hand-written routes need. Safe for concurrent use.
+type gatewayHandler struct {
+	opts        Options
+	backendName string          // the backend's address, for messages
+	done        <-chan struct{} // closed when the gateway stops: open event streams end
+	mux         *runtime.ServeMux
+	marshal     *jsonMarshaler
+	backtest    backtestv1.BacktestServiceClient
+	health      grpc_health_v1.HealthClient
+	static      *staticFiles
+}
+
+// NewHandler returns the gateway's HTTP handler, talking to backtestd over conn. Event streams
+// opened through it end when ctx is done.
+func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler, error) {
+	opts.setDefaults()
+	marshal := newJSONMarshaler()
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshal),
+		runtime.WithErrorHandler(handleError),
+		runtime.WithRoutingErrorHandler(handleRoutingError),
+		// POST with a form body is not a GET in disguise here: the API speaks JSON only.
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
+	)
+	register := []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		backtestv1.RegisterBacktestServiceHandler,
+		backtestv1.RegisterPresetServiceHandler,
+		backtestv1.RegisterTraceServiceHandler,
+	}
+	for _, r := range register {
+		if err := r(ctx, mux, conn); err != nil {
+			return nil, err
+		}
+	}
+
+	static, err := newStaticFiles(opts)
+	if err != nil {
+		return nil, err
+	}
+	g := &gatewayHandler{
+		opts:        opts,
+		backendName: conn.Target(),
+		done:        ctx.Done(),
+		mux:         mux,
+		marshal:     marshal,
+		backtest:    backtestv1.NewBacktestServiceClient(conn),
+		health:      grpc_health_v1.NewHealthClient(conn),
+		static:      static,
+	}
+	routes := []struct {
+		method, path string
+		h            runtime.HandlerFunc
+	}{
+		{http.MethodGet, "/api/jobs/{job_id}/events", g.serveEvents},
+		{http.MethodGet, "/healthz", g.serveHealthz},
+		{http.MethodGet, "/openapi.json", serveOpenAPI},
+		{http.MethodGet, "/docs", static.page("docs.html")},
+		{http.MethodGet, "/jobs/{job_id}", static.page("job.html")},
+		{http.MethodGet, "/static/{path=**}", static.asset},
+	}
+	for _, rt := range routes {
+		if err := mux.HandlePath(rt.method, rt.path, rt.h); err != nil {
+			return nil, fmt.Errorf("route %s %s: %w", rt.method, rt.path, err)
+		}
+	}
+	index := static.page("index.html")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = withoutTrailingSlash(r)
+		if r.URL.Path == "/" {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				handleRoutingError(r.Context(), mux, marshal, w, r, http.StatusMethodNotAllowed)
+				return
+			}
+			index(w, r, nil)
+			return
+		}
+		if r.Method == http.MethodHead { // HEAD of any GET route, without the body
+			r2 := *r
+			r2.Method = http.MethodGet
+			mux.ServeHTTP(headWriter{w}, &r2)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}), nil
+}
+
+// outgoingHeader forwards backtestd's response metadata as Grpc-Metadata-* headers, except the
+// gRPC transport's own (content-type, grpc-accept-encoding, …), which mean nothing over HTTP.
+func outgoingHeader(key string) (string, bool) {
+	k := strings.ToLower(key)
+	if k == "content-type" || strings.HasPrefix(k, "grpc-") {
+		return "", false
+	}
+	return runtime.MetadataHeaderPrefix + key, true
+}
+
+// withoutTrailingSlash makes the trailing slash optional on every path: "/api/jobs/" is routed as
+// "/api/jobs". Only one slash is removed, and "/" stays as it is.
+func withoutTrailingSlash(r *http.Request) *http.Request {
+	p := r.URL.Path
+	if len(p) <= 1 || !strings.HasSuffix(p, "/") {
+		return r
+	}
+	u := *r.URL
+	u.Path = strings.TrimSuffix(p, "/")
+	if u.RawPath != "" {
+		u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+	}
+	r2 := *r
+	r2.URL = &u
+	return &r2
+}
+
+// headWriter drops the body of answers to HEAD requests.
+type headWriter struct{ http.ResponseWriter }
+
+func (h headWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (h headWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// Run serves the gateway until ctx is done, then shuts down: the listener closes, open event
+// streams end, and requests in flight get up to 10 seconds to finish.
+func Run(ctx context.Context, opts Options) error {
+	opts.setDefaults()
+	conn, err := grpc.NewClient(opts.Backend, opts.DialOptions()...)
+	if err != nil {
+		return fmt.Errorf("backend %s: %w", opts.Backend, err)
+	}
+	defer conn.Close()
+
+	handler, err := NewHandler(ctx, conn, opts)
+	if err != nil {
+		return err
+	}
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", opts.Listen); err != nil {
+			return err
+		}
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		// No WriteTimeout: event streams stay open as long as their jobs run.
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	opts.Logger.Info("backtest-gateway serving", "url", "http://"+ln.Addr().String()+"/", "backend", opts.Backend)
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	if serveErr := <-served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
+		err = serveErr
+	}
+	if err == nil {
+		opts.Logger.Info("backtest-gateway stopped")
+	}
+	return err
+}
+
+// staticDirFS opens dir for StaticDir, checking that it exists.
+func staticDirFS(dir string) (fs.FS, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("static dir: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("static dir %s is not a directory", dir)
+	}
+	return os.DirFS(dir), nil
+}

@@ -1,0 +1,206 @@
+// Browser test of the dashboard: headless Chromium (Debian's, no browser download) driven by
+// playwright-core. Works against any gateway: the real backtestd or the Go fake backend.
+//
+//   BASE_URL=http://127.0.0.1:8080 TOKEN=… OUT_DIR=build/screenshots node e2e/dashboard.mjs
+//
+// Environment:
+//   BASE_URL   the gateway (required)
+//   TOKEN      API token (required)
+//   OUT_DIR    where screenshots go (default ./screenshots)
+//   CHROMIUM   browser executable (default /usr/bin/chromium)
+//   BIG_JOB    id of a finished job with ~1M bars: checks that its page draws in time and stays
+//              responsive (optional)
+//   PARAMS     JSON of form values to set before running (default a small sample:// run with
+//              tracing on)
+//   TIMEOUT_S  how long a backtest may take to finish (default 120)
+//
+// Steps: the form renders from /api/params; a preset is saved, listed, loaded and deleted; the
+// form is submitted and the job page opens; the live log shows lines; the chart appears when the
+// job has finished; hovering shows the legend, clicking a candle shows an explanation; the last
+// values come back from the bt_params cookie. Any console error or failed request fails the test.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.env.BASE_URL;
+const token = process.env.TOKEN;
+if (!base || !token) {
+  console.error('BASE_URL and TOKEN are required');
+  process.exit(2);
+}
+const outDir = resolve(process.env.OUT_DIR || 'screenshots');
+mkdirSync(outDir, { recursive: true });
+const timeoutMs = Number(process.env.TIMEOUT_S || 120) * 1000;
+const params = process.env.PARAMS ? JSON.parse(process.env.PARAMS) : {
+  data_source: 'sample://', symbols: 'XAGUSD', timeframe: 'H1', start_date: '2022-01-03 00:00', end_date: '2022-06-01 00:00',
+  trace_enabled: true,
+};
+
+let passed = 0;
+let failed = 0;
+const problems = [];
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    passed += 1;
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed += 1;
+    console.log(`FAIL ${name}: ${e.message.split('\n')[0]}`);
+    throw e;
+  }
+}
+
+function check(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+});
+const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+await context.addInitScript((t) => localStorage.setItem('backtestd.token', t), token);
+const page = await context.newPage();
+page.setDefaultTimeout(15000);
+page.on('console', (m) => {
+  // Answers with 4xx are expected in some steps (and logged by Chromium); 5xx are caught below.
+  if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
+});
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+page.on('response', (r) => {
+  if (r.status() >= 500) problems.push(`HTTP ${r.status()} ${r.url()}`);
+});
+
+async function setField(name, value) {
+  const input = page.locator(`#p-${name}`);
+  if (!(await input.count()) || !(await input.isVisible())) return;
+  const type = await input.getAttribute('type');
+  const tag = await input.evaluate((e) => e.tagName);
+  if (type === 'checkbox') await input.setChecked(Boolean(value));
+  else if (tag === 'SELECT') await input.selectOption(String(value));
+  else await input.fill(String(value));
+}
+
+let jobUrl = '';
+try {
+  await step('form renders from /api/params', async () => {
+    await page.goto(`${base}/`);
+    await page.locator('#p-strategy').waitFor();
+    const groups = await page.locator('fieldset legend').allTextContents();
+    check(groups.length >= 3, `groups: ${groups}`);
+    check(await page.locator('#p-rr').inputValue() !== '', 'rr has no default');
+  });
+
+  await step('presets: save, list, load, delete', async () => {
+    await setField('rr', 3);
+    await page.fill('#preset-name', 'e2e preset');
+    await page.click('#preset-save');
+    await page.locator('#preset-select option', { hasText: 'e2e preset' }).waitFor({ state: 'attached' });
+    await setField('rr', 2);
+    await page.selectOption('#preset-select', 'e2e preset');
+    await page.click('#preset-load');
+    await page.waitForFunction(() => document.querySelector('#p-rr').value === '3');
+    page.once('dialog', (d) => d.accept());
+    await page.click('#preset-delete');
+    await page.locator('#preset-select option', { hasText: 'e2e preset' }).waitFor({ state: 'detached' });
+  });
+
+  await step('a wrong value shows the server\'s message at its field', async () => {
+    await setField('rr', -1);
+    await page.click('#run-button');
+    await page.locator('#form-error:not(.hidden)').waitFor();
+    check(/rr/.test(await page.locator('#form-error').textContent()), 'message does not name rr');
+    check(await page.locator('.field[data-name="rr"].invalid').count() === 1, 'rr not marked');
+    await setField('rr', 2.5);
+  });
+
+  await step('the form runs a backtest and opens the job page', async () => {
+    for (const [k, v] of Object.entries(params)) await setField(k, v);
+    await page.screenshot({ path: join(outDir, 'form.png'), fullPage: true });
+    await Promise.all([page.waitForURL(/\/jobs\/[^/]+\/$/), page.click('#run-button')]);
+    jobUrl = page.url();
+    await page.locator('#job-status').waitFor();
+  });
+
+  await step('the live log and progress show', async () => {
+    await page.locator('#log > div').first().waitFor({ timeout: timeoutMs });
+    await page.waitForFunction(() => document.querySelector('#conn').textContent !== '(connecting…)');
+  });
+
+  await step('the chart appears when the job has finished', async () => {
+    await page.locator('#result:not(.hidden) #chart canvas').first().waitFor({ timeout: timeoutMs });
+    await page.waitForFunction(() => /loaded in/.test(document.querySelector('#window-note').textContent), null, { timeout: timeoutMs });
+    check(await page.locator('#job-status').textContent() === 'finished', 'status is not finished');
+    check(await page.locator('#stats > div').count() > 10, 'no stats');
+  });
+
+  await step('hover shows the bar, a click on a candle explains it', async () => {
+    const box = await page.locator('#chart').boundingBox();
+    const x = box.x + box.width * 0.55;
+    const y = box.y + 180;
+    await page.mouse.move(x, y);
+    await page.waitForFunction(() => /bar \d/.test(document.querySelector('#legend').textContent));
+    await page.mouse.click(x, y);
+    await page.locator('#explain-summary').waitFor();
+    const summary = await page.locator('#explain-summary').textContent();
+    check(summary && summary !== '(no summary)', `summary: ${summary}`);
+    await page.locator('#explain').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(outDir, 'job.png'), fullPage: true });
+  });
+
+  await step('the whole run can be explained', async () => {
+    await page.click('#explain-run');
+    await page.waitForFunction(() => /whole run/i.test(document.querySelector('#explain').textContent));
+  });
+
+  await step('the form restores the last values from the bt_params cookie', async () => {
+    await page.goto(`${base}/`);
+    await page.locator('#p-rr').waitFor();
+    await page.waitForFunction(() => document.querySelector('#p-rr').value === '2.5');
+    check((await context.cookies()).some((c) => c.name === 'bt_params'), 'no bt_params cookie');
+  });
+
+  if (process.env.BIG_JOB) {
+    await step(`a 1M-bar job (${process.env.BIG_JOB}) draws in time and stays responsive`, async () => {
+      const t0 = Date.now();
+      await page.goto(`${base}/jobs/${encodeURIComponent(process.env.BIG_JOB)}/`);
+      await page.waitForFunction(() => /loaded in/.test(document.querySelector('#window-note')?.textContent || ''), null, { timeout: 60000 });
+      const drawn = Date.now() - t0;
+      // Responsive: a frame comes within a short time while the chart is interacted with.
+      const box = await page.locator('#chart').boundingBox();
+      await page.mouse.move(box.x + box.width / 2, box.y + 150);
+      await page.mouse.wheel(0, 600); // zoom out
+      const frameMs = await page.evaluate(() => new Promise((r) => {
+        const t = performance.now();
+        requestAnimationFrame(() => r(performance.now() - t));
+      }));
+      check(frameMs < 1000, `a frame took ${frameMs} ms`);
+      await page.mouse.click(box.x + box.width / 2, box.y + 150);
+      await page.locator('#explain-summary').waitFor({ timeout: 10000 });
+      console.log(`     drawn after ${drawn} ms; next frame after ${frameMs.toFixed(0)} ms; ${await page.locator('#window-note').textContent()}`);
+      await page.screenshot({ path: join(outDir, 'job-1m-bars.png') });
+    });
+  }
+
+  await step('the API docs page renders offline', async () => {
+    await page.goto(`${base}/docs`);
+    await page.locator('.swagger-ui .opblock').first().waitFor();
+    await page.screenshot({ path: join(outDir, 'docs.png') });
+  });
+
+  await step('no console errors, no 5xx answers', async () => {
+    check(problems.length === 0, problems.join('; '));
+  });
+} catch {
+  if (problems.length) console.log(`problems: ${problems.join('; ')}`);
+  await page.screenshot({ path: join(outDir, 'failure.png'), fullPage: true }).catch(() => {});
+} finally {
+  await browser.close();
+}
+if (jobUrl) console.log(`job page: ${jobUrl}`);
+console.log(`screenshots in ${outDir}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,298 @@
+// The form page (/): parameters rendered from GET /api/params (groups, defaults, help, bounds),
+// presets (list, load, save, delete), the last submitted values restored from the bt_params
+// cookie, and submission with POST /run/, which opens the job page. Validation is the server's:
+// its message is shown and the parameter it names is marked.
+import { api, el, fmtStamp, initTokenBox, showError } from './api.js';
+
+const COOKIE = 'bt_params';
+const errorBox = document.getElementById('form-error');
+const fieldsDiv = document.getElementById('fields');
+let defs = []; // ParamDefinition[] shown on the form
+let loadedPreset = ''; // name of the preset whose values were loaded last
+
+const GROUP_TITLES = { run: 'Run', risk: 'Risk', signal: 'Signal (sr_breakout)', sma_cross: 'SMA cross', trace: 'Decision trace' };
+
+// --- cookie -------------------------------------------------------------------
+
+function readCookie() {
+  const m = document.cookie.split('; ').find((c) => c.startsWith(`${COOKIE}=`));
+  if (!m) return {};
+  try {
+    const v = JSON.parse(decodeURIComponent(m.slice(COOKIE.length + 1)));
+    return v && typeof v === 'object' ? v : {};
+  } catch {
+    return {};
+  }
+}
+
+function writeCookie(values) {
+  const v = encodeURIComponent(JSON.stringify(values));
+  document.cookie = `${COOKIE}=${v}; path=/; max-age=${365 * 86400}; SameSite=Lax`;
+}
+
+// --- fields -------------------------------------------------------------------
+
+function boundsText(p) {
+  const parts = [];
+  if (p.min !== null && p.min !== undefined) parts.push(`${p.min_exclusive ? '>' : '≥'} ${p.min}`);
+  if (p.max !== null && p.max !== undefined) parts.push(`${p.max_exclusive ? '<' : '≤'} ${p.max}`);
+  return parts.join(', ');
+}
+
+function inputFor(p) {
+  const id = `p-${p.name}`;
+  let input;
+  if (p.type === 'choice') {
+    input = el('select', { id, name: p.name }, p.choices.map((c) => el('option', { value: c }, c)));
+  } else if (p.type === 'bool') {
+    input = el('input', { id, name: p.name, type: 'checkbox' });
+  } else if (p.type === 'int' || p.type === 'double') {
+    input = el('input', { id, name: p.name, type: 'number', step: p.type === 'int' ? '1' : 'any', inputmode: p.type === 'int' ? 'numeric' : 'decimal' });
+    if (p.min !== null && p.min !== undefined && !p.min_exclusive) input.min = p.min;
+    if (p.max !== null && p.max !== undefined && !p.max_exclusive) input.max = p.max;
+  } else {
+    input = el('input', { id, name: p.name, type: 'text', spellcheck: 'false' });
+    if (p.type === 'datetime') input.placeholder = 'YYYY-MM-DD HH:MM (UTC)';
+    if (p.type === 'symbols') input.placeholder = 'e.g. XAGUSD,EURUSD';
+  }
+  if (p.optional && p.type !== 'bool' && p.type !== 'choice') input.placeholder = input.placeholder || 'empty = default';
+  return input;
+}
+
+function setValue(p, value) {
+  const input = document.getElementById(`p-${p.name}`);
+  if (!input) return;
+  if (p.type === 'bool') input.checked = value === true || value === 'true';
+  else input.value = value === null || value === undefined ? '' : String(value);
+  if (p.name === 'strategy') applyStrategy();
+}
+
+function getValue(p) {
+  const input = document.getElementById(`p-${p.name}`);
+  if (p.type === 'bool') return input.checked;
+  return input.value;
+}
+
+function render(params, groups) {
+  defs = params.filter((p) => !p.hidden);
+  fieldsDiv.innerHTML = '';
+  const order = [...groups, ...new Set(defs.map((p) => p.group).filter((g) => !groups.includes(g)))];
+  for (const g of order) {
+    const inGroup = defs.filter((p) => p.group === g);
+    if (!inGroup.length) continue;
+    const fields = inGroup.map((p) => {
+      const bounds = boundsText(p);
+      return el('div', { class: 'field', 'data-name': p.name, 'data-strategy': p.strategy || '' },
+        el('label', { for: `p-${p.name}` }, p.name, p.alias ? el('span', { class: 'alias' }, p.alias) : null),
+        inputFor(p),
+        el('div', { class: 'help' }, p.help || '', bounds ? ` (${bounds})` : '', p.default_value ? ` Default: ${p.default_value}.` : ''));
+    });
+    fieldsDiv.append(el('fieldset', { 'data-group': g }, el('legend', {}, GROUP_TITLES[g] || g), el('div', { class: 'fields' }, fields)));
+  }
+  const strategy = document.getElementById('p-strategy');
+  if (strategy) strategy.addEventListener('change', applyStrategy);
+  fieldsDiv.addEventListener('input', (e) => e.target.closest('.field')?.classList.remove('invalid'));
+}
+
+function resetDefaults() {
+  for (const p of defs) setValue(p, p.type === 'bool' ? p.default_value === 'true' : p.default_value);
+  applyStrategy();
+}
+
+/** Shows only the parameters of the chosen strategy (and the common ones). */
+function applyStrategy() {
+  const s = document.getElementById('p-strategy')?.value || '';
+  for (const f of fieldsDiv.querySelectorAll('.field')) {
+    const own = f.dataset.strategy;
+    f.classList.toggle('hidden', Boolean(own) && own !== s);
+  }
+  for (const fs of fieldsDiv.querySelectorAll('fieldset')) {
+    fs.classList.toggle('hidden', !fs.querySelector('.field:not(.hidden)'));
+  }
+}
+
+function visibleDefs() {
+  return defs.filter((p) => !document.querySelector(`.field[data-name="${CSS.escape(p.name)}"]`)?.classList.contains('hidden'));
+}
+
+/** The values to send: typed (numbers, booleans, strings), empty ones left out (the default). */
+function collect() {
+  const params = {};
+  const raw = {};
+  for (const p of visibleDefs()) {
+    const v = getValue(p);
+    raw[p.name] = v;
+    if (p.type === 'bool') {
+      params[p.name] = v;
+      continue;
+    }
+    const s = String(v).trim();
+    if (s === '') continue;
+    if (p.type === 'int' || p.type === 'double') {
+      const n = Number(s);
+      params[p.name] = Number.isFinite(n) ? n : s; // the server names a bad number
+    } else {
+      params[p.name] = s;
+    }
+  }
+  return { params, raw };
+}
+
+function markInvalid(message) {
+  for (const f of fieldsDiv.querySelectorAll('.field.invalid')) f.classList.remove('invalid');
+  const names = defs.map((p) => p.name).sort((a, b) => b.length - a.length);
+  const hit = names.find((n) => new RegExp(`\\b${n}\\b`, 'i').test(message)) ||
+    defs.find((p) => p.alias && new RegExp(`\\b${p.alias}\\b`).test(message))?.name;
+  if (!hit) return;
+  const f = fieldsDiv.querySelector(`.field[data-name="${CSS.escape(hit)}"]`);
+  if (f) {
+    f.classList.add('invalid');
+    f.scrollIntoView({ block: 'center', behavior: 'smooth' });
+    f.querySelector('input,select')?.focus({ preventScroll: true });
+  }
+}
+
+// --- presets ------------------------------------------------------------------
+
+const presetSelect = document.getElementById('preset-select');
+const presetMsg = document.getElementById('preset-msg');
+
+async function loadPresetNames(select) {
+  try {
+    const { names } = await api('/api/presets/');
+    presetSelect.innerHTML = '';
+    presetSelect.append(el('option', { value: '' }, names.length ? '— choose —' : '(no presets)'));
+    for (const n of names) presetSelect.append(el('option', { value: n }, n));
+    if (select && names.includes(select)) presetSelect.value = select;
+  } catch (e) {
+    presetMsg.textContent = e.message;
+  }
+}
+
+async function loadPreset() {
+  const name = presetSelect.value;
+  if (!name) return;
+  try {
+    const preset = await api(`/api/presets/${encodeURIComponent(name)}/`);
+    for (const [k, v] of Object.entries(preset.values || {})) {
+      const p = defs.find((d) => d.name === k);
+      if (p) setValue(p, v);
+    }
+    applyStrategy();
+    loadedPreset = name;
+    document.getElementById('preset-name').value = name;
+    presetMsg.textContent = `loaded “${name}”`;
+  } catch (e) {
+    presetMsg.textContent = e.message;
+  }
+}
+
+async function savePreset() {
+  const name = document.getElementById('preset-name').value.trim() || presetSelect.value;
+  if (!name) {
+    presetMsg.textContent = 'give the preset a name';
+    document.getElementById('preset-name').focus();
+    return;
+  }
+  try {
+    const { params } = collect();
+    await api('/api/presets/', { method: 'POST', body: { name, values: params } });
+    presetMsg.textContent = `saved “${name}”`;
+    showError(errorBox, null);
+    await loadPresetNames(name);
+  } catch (e) {
+    presetMsg.textContent = '';
+    showError(errorBox, e);
+    markInvalid(e.message);
+  }
+}
+
+async function deletePreset() {
+  const name = presetSelect.value;
+  if (!name || !window.confirm(`Delete the preset “${name}”?`)) return;
+  try {
+    await api(`/api/presets/${encodeURIComponent(name)}/`, { method: 'DELETE' });
+    presetMsg.textContent = `deleted “${name}”`;
+    if (loadedPreset === name) loadedPreset = '';
+    await loadPresetNames();
+  } catch (e) {
+    presetMsg.textContent = e.message;
+  }
+}
+
+// --- jobs ---------------------------------------------------------------------
+
+async function loadJobs() {
+  const box = document.getElementById('jobs');
+  try {
+    const { jobs } = await api('/api/jobs/?page_size=10');
+    if (!jobs.length) {
+      box.textContent = 'No jobs yet.';
+      return;
+    }
+    box.innerHTML = '';
+    box.append(el('table', {},
+      el('thead', {}, el('tr', {}, ['job', 'status', 'strategy', 'symbols', 'timeframe', 'submitted'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, jobs.map((j) => el('tr', {},
+        el('td', {}, el('a', { href: `/jobs/${encodeURIComponent(j.job_id)}/` }, j.job_id)),
+        el('td', {}, el('span', { class: `badge ${j.status}` }, j.status)),
+        el('td', {}, j.params?.strategy ?? ''),
+        el('td', {}, j.params?.symbols ?? ''),
+        el('td', {}, j.params?.timeframe ?? ''),
+        el('td', {}, fmtStamp(j.created_at)))))));
+  } catch (e) {
+    box.textContent = e.status === 401 ? 'Enter your token (top right) to see your jobs.' : e.message;
+  }
+}
+
+// --- main -----------------------------------------------------------------------
+
+async function submit(ev) {
+  ev.preventDefault();
+  const button = document.getElementById('run-button');
+  const msg = document.getElementById('run-msg');
+  const { params, raw } = collect();
+  writeCookie(raw);
+  button.disabled = true;
+  msg.textContent = 'submitting…';
+  showError(errorBox, null);
+  try {
+    const body = { params };
+    if (loadedPreset && presetSelect.value === loadedPreset) body.preset = loadedPreset;
+    const resp = await api('/run/', { method: 'POST', body });
+    msg.textContent = `queued ${resp.job_id}`;
+    window.location.assign(resp.job_url || `/jobs/${encodeURIComponent(resp.job_id)}/`);
+  } catch (e) {
+    msg.textContent = '';
+    showError(errorBox, e);
+    markInvalid(e.message);
+    button.disabled = false;
+  }
+}
+
+async function start() {
+  try {
+    const { params, groups } = await api('/api/params/');
+    render(params, groups);
+    resetDefaults();
+    const saved = readCookie();
+    for (const p of defs) if (Object.hasOwn(saved, p.name)) setValue(p, saved[p.name]);
+    applyStrategy();
+    showError(errorBox, null);
+  } catch (e) {
+    fieldsDiv.innerHTML = '';
+    showError(errorBox, e.status === 401 ? new Error(`${e.message}\nEnter your token at the top right.`) : e);
+    return false;
+  }
+  loadPresetNames();
+  loadJobs();
+  return true;
+}
+
+initTokenBox(() => start());
+document.getElementById('params-form').addEventListener('submit', submit);
+document.getElementById('reset-defaults').addEventListener('click', resetDefaults);
+document.getElementById('preset-load').addEventListener('click', loadPreset);
+document.getElementById('preset-save').addEventListener('click', savePreset);
+document.getElementById('preset-delete').addEventListener('click', deletePreset);
+start();

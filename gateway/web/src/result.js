@@ -1,0 +1,457 @@
+// The result part of the job page: the chart (candles, EMA, zones, entry/exit markers, SL/TP
+// boxes, per-trade tooltips, equity and drawdown panes), the Explain panel (click a candle),
+// the statistics and the trades.
+//
+// Large runs: the page asks GetResult for the last N candles only (max_candles; 50,000 by
+// default, 10k/200k/all on request); trades, markers and stats are always complete. Beyond
+// MAX_DRAWN bars the candles are merged k at a time into coarser OHLC bars, so the chart never
+// holds more than MAX_DRAWN points, and everything else (markers, zones, boxes, equity) is mapped
+// onto the same positions. Tables are paged.
+import { AreaSeries, CandlestickSeries, LineSeries, createChart, createSeriesMarkers } from 'lightweight-charts';
+import { api, el, fmtDuration, fmtInt, fmtNum, fmtPrice, fmtTime, num, showError } from './api.js';
+import { Overlays, zoneStyle } from './overlays.js';
+
+const MAX_DRAWN = 50000;
+const TRADES_PER_PAGE = 100;
+
+let jobId = '';
+let view = null; // the current chart and its data
+let tradesPage = 0;
+
+/** Shows the result of a finished job. */
+export async function showResult(id) {
+  jobId = id;
+  document.getElementById('result').classList.remove('hidden');
+  document.getElementById('window-select').onchange = () => load();
+  document.getElementById('symbol-select').onchange = () => load();
+  document.getElementById('explain-run').onclick = () => explain(null);
+  await load();
+}
+
+async function load() {
+  const note = document.getElementById('window-note');
+  const maxCandles = Number(document.getElementById('window-select').value);
+  const symbol = document.getElementById('symbol-select').value;
+  note.textContent = 'loading…';
+  const q = new URLSearchParams();
+  if (maxCandles > 0) q.set('max_candles', String(maxCandles));
+  if (symbol) q.set('symbol', symbol);
+  const t0 = performance.now();
+  let r;
+  try {
+    r = await api(`/api/jobs/${encodeURIComponent(jobId)}/result/?${q}`);
+  } catch (e) {
+    note.textContent = '';
+    showError(document.getElementById('page-error'), e);
+    return;
+  }
+  const fetched = performance.now() - t0;
+  setSymbols(r);
+  const d = prepare(r);
+  drawChart(d);
+  renderStats(r.stats || {});
+  tradesPage = 0;
+  renderTrades(r.trades || []);
+  const parts = [`${fmtInt(d.n)} of ${fmtInt(r.total_candles || d.n)} bars of ${r.symbol}`];
+  if (d.k > 1) parts.push(`drawn as ${fmtInt(d.buckets)} bars of ${d.k} (choose fewer bars for single bars)`);
+  parts.push(`loaded in ${(fetched / 1000).toFixed(1)}s`);
+  note.textContent = `· ${parts.join(' · ')}`;
+}
+
+function setSymbols(r) {
+  const sel = document.getElementById('symbol-select');
+  const symbols = r.symbols || [];
+  document.getElementById('symbol-label').classList.toggle('hidden', symbols.length < 2);
+  if (sel.options.length !== symbols.length) {
+    sel.replaceChildren(...symbols.map((s) => el('option', { value: s }, s)));
+  }
+  sel.value = r.symbol;
+}
+
+// --- data preparation ----------------------------------------------------------------------
+
+/** Index of the last element of sorted times that is <= t (-1 when none). */
+function floorIndex(times, t) {
+  let lo = 0;
+  let hi = times.length - 1;
+  let ans = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (times[mid] <= t) {
+      ans = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return ans;
+}
+
+/**
+ * Turns the result into what the chart draws: candles merged k at a time when there are more
+ * than MAX_DRAWN, and a mapping from time to logical (drawn bar) position for everything else.
+ */
+function prepare(r) {
+  const candles = r.candles || [];
+  const n = candles.length;
+  const times = new Float64Array(n);
+  for (let i = 0; i < n; i++) times[i] = candles[i].time;
+  const k = Math.max(1, Math.ceil(n / MAX_DRAWN));
+  const buckets = Math.ceil(n / k);
+  const bars = new Array(buckets);
+  for (let b = 0; b < buckets; b++) {
+    const i0 = b * k;
+    const i1 = Math.min(n, i0 + k) - 1;
+    let high = -Infinity;
+    let low = Infinity;
+    for (let i = i0; i <= i1; i++) {
+      high = Math.max(high, num(candles[i].high));
+      low = Math.min(low, num(candles[i].low));
+    }
+    bars[b] = { time: times[i0], open: num(candles[i0].open), high, low, close: num(candles[i1].close) };
+  }
+  const step = n > 1 ? (times[n - 1] - times[0]) / (n - 1) : 60;
+  /** Fractional drawn position of a time (before/after the data: extrapolated by bar size). */
+  const logicalOf = (t) => {
+    if (n === 0) return 0;
+    if (t <= times[0]) return (t - times[0]) / step / k;
+    if (t >= times[n - 1]) return (n - 1 + (t - times[n - 1]) / step) / k;
+    const i = floorIndex(times, t);
+    const frac = (t - times[i]) / (times[i + 1] - times[i]);
+    return (i + frac) / k;
+  };
+  return {
+    r, n, k, buckets, bars, times, logicalOf,
+    offset: Number(r.total_candles || n) - n, // bar_index of the first candle
+    ema: alignLast(r.ema || [], times, k, buckets),
+    ...alignEquity(r.equity || [], times, k, buckets),
+  };
+}
+
+/** The value of a line series at the last bar of each bucket (null when it has none there). */
+function alignLast(points, times, k, buckets) {
+  const out = [];
+  let j = 0;
+  const n = times.length;
+  for (let b = 0; b < buckets; b++) {
+    const last = times[Math.min(n, (b + 1) * k) - 1];
+    while (j < points.length && points[j].time <= last) j++;
+    if (j > 0 && points[j - 1].time >= times[b * k]) out.push({ time: times[b * k], value: num(points[j - 1].value) });
+  }
+  return out;
+}
+
+/** Equity at the end of each bucket and the deepest drawdown (% below the running peak) in it. */
+function alignEquity(points, times, k, buckets) {
+  const equity = [];
+  const drawdown = [];
+  if (!points.length) return { equity, drawdown };
+  const n = times.length;
+  let peak = -Infinity;
+  let j = 0;
+  let value = null;
+  for (let b = 0; b < buckets; b++) {
+    const last = times[Math.min(n, (b + 1) * k) - 1];
+    let worst = null;
+    while (j < points.length && points[j].time <= last) {
+      const v = num(points[j].value);
+      peak = Math.max(peak, v);
+      if (points[j].time >= times[b * k]) worst = Math.min(worst ?? 0, peak > 0 ? (v / peak - 1) * 100 : 0);
+      value = v;
+      j++;
+    }
+    if (value === null) continue;
+    equity.push({ time: times[b * k], value });
+    drawdown.push({ time: times[b * k], value: worst ?? (peak > 0 ? (value / peak - 1) * 100 : 0) });
+  }
+  return { equity, drawdown };
+}
+
+// --- chart ---------------------------------------------------------------------------------
+
+function drawChart(d) {
+  if (view) view.chart.remove();
+  const container = document.getElementById('chart');
+  const chart = createChart(container, {
+    autoSize: true,
+    layout: { background: { color: '#ffffff' }, textColor: '#333', panes: { separatorColor: '#dde1e5' } },
+    grid: { vertLines: { color: '#f0f2f4' }, horzLines: { color: '#f0f2f4' } },
+    timeScale: { timeVisible: true, secondsVisible: false, rightOffset: 5 },
+    crosshair: { mode: 0 },
+  });
+  const candles = chart.addSeries(CandlestickSeries, {
+    upColor: '#26a65b', downColor: '#d64541', borderVisible: false, wickUpColor: '#26a65b', wickDownColor: '#d64541',
+    priceFormat: { type: 'price', precision: 5, minMove: 0.00001 },
+  });
+  candles.setData(d.bars);
+  let ema = null;
+  if (d.ema.length) {
+    ema = chart.addSeries(LineSeries, { color: '#f39c12', lineWidth: 2, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false, title: 'EMA' });
+    ema.setData(d.ema);
+  }
+  const overlays = new Overlays();
+  candles.attachPrimitive(overlays);
+  overlays.setData(zoneItems(d), boxItems(d));
+  createSeriesMarkers(candles, markerItems(d));
+
+  if (d.equity.length) {
+    const eq = chart.addSeries(LineSeries, { color: '#2962ff', lineWidth: 1.5, priceLineVisible: false, title: 'equity',
+      priceFormat: { type: 'price', precision: 0, minMove: 1 } }, 1);
+    eq.setData(d.equity);
+    const dd = chart.addSeries(AreaSeries, { lineColor: '#d64541', topColor: 'rgba(214,69,65,0.05)', bottomColor: 'rgba(214,69,65,0.35)',
+      invertFilledArea: true, lineWidth: 1, priceLineVisible: false, title: 'drawdown %',
+      priceFormat: { type: 'price', precision: 2, minMove: 0.01 } }, 2);
+    dd.setData(d.drawdown);
+    const panes = chart.panes();
+    panes[0].setHeight(400);
+    if (panes[1]) panes[1].setHeight(110);
+    if (panes[2]) panes[2].setHeight(90);
+  }
+  chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, d.buckets - 300), to: d.buckets + 5 });
+  chart.subscribeCrosshairMove((p) => onHover(p, d, candles, ema));
+  chart.subscribeClick((p) => onClick(p, d));
+  view = { chart, candles, d };
+  legend(d, d.buckets - 1, null);
+}
+
+function markerItems(d) {
+  const out = [];
+  const sym = d.r.symbol;
+  const t0 = d.times[0];
+  const t1 = d.times[d.n - 1];
+  for (const m of d.r.markers || []) {
+    if ((m.symbol && m.symbol !== sym) || m.time < t0 || m.time > t1) continue;
+    const b = Math.floor(floorIndex(d.times, m.time) / d.k);
+    const buy = m.side === 'buy';
+    if (m.kind === 'entry') {
+      out.push({ time: d.bars[b].time, position: buy ? 'belowBar' : 'aboveBar', shape: buy ? 'arrowUp' : 'arrowDown',
+        color: buy ? '#138a52' : '#c62828', id: `t${m.trade_id}` });
+    } else {
+      out.push({ time: d.bars[b].time, position: 'atPriceMiddle', price: num(m.price), shape: 'circle',
+        color: m.reason === 'target' ? '#138a52' : m.reason === 'end_of_data' ? '#607d8b' : '#c62828', size: 0.6, id: `x${m.trade_id}` });
+    }
+  }
+  out.sort((a, b) => a.time - b.time);
+  return out;
+}
+
+function zoneItems(d) {
+  const t0 = d.times[0];
+  const sym = d.r.symbol;
+  return (d.r.zones || [])
+    .filter((z) => (!z.symbol || z.symbol === sym) && z.end >= t0)
+    .map((z) => ({ l0: d.logicalOf(Math.max(z.start, t0)), l1: d.logicalOf(z.end), price: num(z.price), style: zoneStyle(z.kind, z.state) }));
+}
+
+function boxItems(d) {
+  const t0 = d.times[0];
+  const sym = d.r.symbol;
+  const out = [];
+  for (const t of d.r.trades || []) {
+    if (t.symbol !== sym || t.exit_time < t0) continue;
+    const l0 = d.logicalOf(t.entry_time);
+    const l1 = Math.max(l0 + 1 / d.k, d.logicalOf(t.exit_time));
+    const entry = num(t.entry_price);
+    if (num(t.stop)) out.push({ l0, l1, p0: entry, p1: num(t.stop), fill: 'rgba(214,69,65,0.13)' });
+    if (num(t.target)) out.push({ l0, l1, p0: entry, p1: num(t.target), fill: 'rgba(38,166,91,0.13)' });
+  }
+  return out;
+}
+
+/** Drawn bar under the pointer → its bucket index (or -1). */
+function bucketOf(p, d) {
+  if (!p || p.logical === undefined || p.logical === null) return -1;
+  const b = Math.round(p.logical);
+  return b >= 0 && b < d.buckets ? b : -1;
+}
+
+function legend(d, b, emaValue) {
+  const box = document.getElementById('legend');
+  if (b < 0) return;
+  const c = d.bars[b];
+  const parts = [d.r.symbol, fmtTime(c.time), `O ${fmtPrice(c.open)}`, `H ${fmtPrice(c.high)}`, `L ${fmtPrice(c.low)}`, `C ${fmtPrice(c.close)}`];
+  if (emaValue !== null && emaValue !== undefined) parts.push(`EMA ${fmtPrice(emaValue)}`);
+  parts.push(`bar ${fmtInt(d.offset + b * d.k)}${d.k > 1 ? `+${d.k - 1}` : ''}`);
+  box.textContent = parts.join('  ');
+}
+
+/** The trade of the shown symbol open during drawn bar b, if any. */
+function tradeAt(d, b) {
+  const trades = d.r.trades || [];
+  const from = d.times[b * d.k];
+  const to = d.times[Math.min(d.n, (b + 1) * d.k) - 1];
+  // trades are in entry order: look back from the last one entered by the end of the bar
+  let lo = 0;
+  let hi = trades.length - 1;
+  let last = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (trades[mid].entry_time <= to) {
+      last = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  for (let i = last; i >= 0 && i > last - 50; i--) {
+    const t = trades[i];
+    if (t.symbol === d.r.symbol && t.exit_time >= from) return t;
+  }
+  return null;
+}
+
+function onHover(p, d, candles, ema) {
+  const tip = document.getElementById('tooltip');
+  const b = bucketOf(p, d);
+  if (b < 0 || !p.point) {
+    tip.classList.add('hidden');
+    return;
+  }
+  legend(d, b, ema ? p.seriesData.get(ema)?.value : null);
+  const t = tradeAt(d, b);
+  if (!t || p.paneIndex > 0) {
+    tip.classList.add('hidden');
+    return;
+  }
+  const pnl = num(t.pnl);
+  tip.replaceChildren(
+    el('div', {}, el('b', {}, `#${t.id} ${t.side}`), ` ${t.symbol} · ${t.exit_reason}`),
+    el('div', {}, `entry ${fmtTime(t.entry_time)} @ ${fmtPrice(t.entry_price)}`),
+    el('div', {}, `exit  ${fmtTime(t.exit_time)} @ ${fmtPrice(t.exit_price)}`),
+    el('div', {}, `stop ${fmtPrice(t.stop)} · target ${fmtPrice(t.target)}`),
+    el('div', {}, `size ${fmtNum(t.size, 2)} · ${fmtInt(t.bars_held)} bars`),
+    el('div', { class: pnl >= 0 ? 'pos' : 'neg' }, `P&L ${fmtNum(pnl, 2)} (${fmtNum(t.return_pct, 2)}%)`));
+  tip.classList.remove('hidden');
+  const wrap = tip.parentElement.getBoundingClientRect();
+  const x = p.point.x + 16 + 260 > wrap.width ? p.point.x - 276 : p.point.x + 16;
+  tip.style.left = `${Math.max(0, x)}px`;
+  tip.style.top = `${Math.max(0, p.point.y - 20)}px`;
+}
+
+function onClick(p, d) {
+  const b = bucketOf(p, d);
+  if (b < 0 || (p.paneIndex ?? 0) > 0) return;
+  explain(d.offset + b * d.k, d.k > 1 ? `first of ${d.k} merged bars` : '');
+}
+
+/** Scrolls the chart to a bar_index of the shown symbol. */
+function scrollToBar(barIndex) {
+  if (!view) return;
+  const { d, chart } = view;
+  const raw = barIndex - d.offset;
+  if (raw < 0 || raw >= d.n) return;
+  const l = raw / d.k;
+  chart.timeScale().setVisibleLogicalRange({ from: l - 60, to: l + 60 });
+}
+
+// --- explain -------------------------------------------------------------------------------
+
+function payloadCell(payload) {
+  const rest = Object.entries(payload || {}).filter(([k]) => k !== 'passed' && k !== 'reason');
+  return el('td', {}, payload?.reason ? el('div', {}, payload.reason) : null,
+    rest.length ? el('div', { class: 'muted small' }, rest.map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toPrecision(6) : JSON.stringify(v)}`).join('  ')) : null);
+}
+
+/** Explains one bar (barIndex) or, with null, the whole run. */
+async function explain(barIndex, note) {
+  const box = document.getElementById('explain');
+  box.classList.remove('hidden');
+  box.replaceChildren(el('div', { class: 'muted' }, barIndex === null ? 'Explaining the run…' : `Explaining bar ${fmtInt(barIndex)}…`));
+  const q = new URLSearchParams();
+  if (barIndex !== null) q.set('bar_index', String(barIndex));
+  if (view) q.set('symbol', view.d.r.symbol);
+  let x;
+  try {
+    x = await api(`/api/bots/backtests/${encodeURIComponent(jobId)}/explain?${q}`);
+  } catch (e) {
+    box.replaceChildren(el('div', { class: 'error-box' }, e.message));
+    return;
+  }
+  const parts = [el('div', { class: 'row' }, el('strong', {}, barIndex === null ? 'The whole run' : `Bar ${fmtInt(x.bar_index ?? barIndex)}`),
+    x.ts ? el('span', { class: 'muted' }, `${fmtTime(x.ts)} UTC`) : null, x.symbol ? el('span', { class: 'muted' }, x.symbol) : null,
+    note ? el('span', { class: 'muted small' }, `(${note})`) : null, el('span', { style: 'flex:1' }),
+    el('button', { type: 'button', onclick: () => box.classList.add('hidden') }, 'Close')),
+  el('div', { class: 'summary', id: 'explain-summary' }, x.summary || '(no summary)')];
+  if (barIndex !== null && !x.traced) parts.push(el('div', { class: 'muted small' }, 'This bar was not traced (tracing off, sampled out, or past the row limit); the verdict comes from the run\'s counters. Run with trace_enabled for every detail.'));
+  const values = Object.entries(x.values || {});
+  if (values.length) {
+    parts.push(el('table', {}, el('tbody', {}, values.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', { class: 'num' }, typeof v === 'number' ? String(+v.toPrecision(8)) : JSON.stringify(v)))))));
+  }
+  for (const s of x.sections || []) {
+    parts.push(el('div', { class: 'section' }, el('h3', {}, s.section), el('table', {}, el('tbody', {}, (s.items || []).map((row) => el('tr', {},
+      el('td', { class: 'muted' }, row.kind),
+      el('td', {}, row.payload && 'passed' in row.payload ? el('span', { class: row.payload.passed ? 'pass' : 'fail' }, row.payload.passed ? '✓' : '✗') : ''),
+      payloadCell(row.payload)))))));
+  }
+  if ((x.reasons || []).length) {
+    parts.push(el('table', {}, el('thead', {}, el('tr', {}, ['reason', 'count', 'what it means', 'sample bars'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, x.reasons.map((r) => el('tr', {}, el('td', {}, r.reason), el('td', { class: 'num' }, fmtInt(r.count)), el('td', {}, r.description || ''),
+        el('td', {}, (r.sample_bars || []).map((b) => el('a', { href: '#', style: 'margin-right:6px', onclick: (e) => {
+          e.preventDefault();
+          scrollToBar(Number(b));
+          explain(Number(b));
+        } }, String(b)))))))));
+  }
+  box.replaceChildren(...parts);
+}
+
+// --- stats and trades ----------------------------------------------------------------------
+
+const STATS = [
+  ['Start', 'start', fmtTime], ['End', 'end', fmtTime], ['Duration', 'duration_seconds', fmtDuration], ['Bars', 'bars', fmtInt],
+  ['Exposure %', 'exposure_pct'], ['Equity final', 'equity_final'], ['Equity peak', 'equity_peak'], ['P&L', 'pnl'],
+  ['Return %', 'return_pct'], ['Buy & hold return %', 'buy_hold_return_pct'], ['Return (ann.) %', 'return_ann_pct'],
+  ['Volatility (ann.) %', 'volatility_ann_pct'], ['Sharpe', 'sharpe'], ['Sortino', 'sortino'], ['Calmar', 'calmar'],
+  ['Max drawdown %', 'max_drawdown_pct'], ['Avg drawdown %', 'avg_drawdown_pct'],
+  ['Max drawdown duration', 'max_drawdown_duration_seconds', fmtDuration], ['Avg drawdown duration', 'avg_drawdown_duration_seconds', fmtDuration],
+  ['Trades', 'trades', fmtInt], ['Win rate %', 'win_rate_pct'], ['Best trade %', 'best_trade_pct'], ['Worst trade %', 'worst_trade_pct'],
+  ['Avg trade %', 'avg_trade_pct'], ['Max trade duration', 'max_trade_duration_seconds', fmtDuration],
+  ['Avg trade duration', 'avg_trade_duration_seconds', fmtDuration], ['Profit factor', 'profit_factor'], ['Expectancy', 'expectancy'],
+  ['SQN', 'sqn'], ['Commission', 'commission'],
+];
+
+function renderStats(s) {
+  const rows = STATS.map(([label, key, f]) => el('div', {}, el('span', {}, label), el('span', {}, (f || fmtNum)(s[key]))));
+  for (const [side, st] of [['Long', s.long_stats], ['Short', s.short_stats]]) {
+    if (!st) continue;
+    rows.push(el('div', {}, el('span', {}, `${side}: trades · win %`), el('span', {}, `${fmtInt(st.trades)} · ${fmtNum(st.win_rate_pct)}`)));
+    rows.push(el('div', {}, el('span', {}, `${side}: P&L · PF`), el('span', {}, `${fmtNum(st.pnl)} · ${fmtNum(st.profit_factor)}`)));
+  }
+  document.getElementById('stats').replaceChildren(...rows);
+}
+
+function renderTrades(trades) {
+  const table = document.getElementById('trades');
+  const pager = document.getElementById('trades-pager');
+  document.getElementById('trades-count').textContent = `(${fmtInt(trades.length)})`;
+  const pages = Math.max(1, Math.ceil(trades.length / TRADES_PER_PAGE));
+  tradesPage = Math.min(tradesPage, pages - 1);
+  const page = trades.slice(tradesPage * TRADES_PER_PAGE, (tradesPage + 1) * TRADES_PER_PAGE);
+  const head = ['#', 'symbol', 'side', 'entry time', 'entry', 'exit time', 'exit', 'size', 'stop', 'target', 'P&L', 'return %', 'exit reason', 'bars'];
+  const numeric = new Set(['#', 'entry', 'exit', 'size', 'stop', 'target', 'P&L', 'return %', 'bars']);
+  table.replaceChildren(
+    el('thead', {}, el('tr', {}, head.map((h) => el('th', { class: numeric.has(h) ? 'num' : '' }, h)))),
+    el('tbody', {}, page.map((t) => {
+      const pnl = num(t.pnl);
+      return el('tr', { title: 'Show on the chart and explain the entry bar', onclick: () => {
+        scrollToBar(Number(t.entry_bar));
+        explain(Number(t.entry_bar));
+        document.getElementById('chart').scrollIntoView({ block: 'center', behavior: 'smooth' });
+      } },
+      el('td', { class: 'num' }, t.id), el('td', {}, t.symbol), el('td', {}, t.side),
+      el('td', {}, fmtTime(t.entry_time)), el('td', { class: 'num' }, fmtPrice(t.entry_price)),
+      el('td', {}, fmtTime(t.exit_time)), el('td', { class: 'num' }, fmtPrice(t.exit_price)),
+      el('td', { class: 'num' }, fmtNum(t.size, 2)), el('td', { class: 'num' }, num(t.stop) ? fmtPrice(t.stop) : '—'),
+      el('td', { class: 'num' }, num(t.target) ? fmtPrice(t.target) : '—'),
+      el('td', { class: `num ${pnl >= 0 ? 'pos' : 'neg'}` }, fmtNum(pnl, 2)),
+      el('td', { class: `num ${pnl >= 0 ? 'pos' : 'neg'}` }, fmtNum(t.return_pct, 2)),
+      el('td', {}, t.exit_reason), el('td', { class: 'num' }, fmtInt(t.bars_held)));
+    })));
+  pager.replaceChildren();
+  if (pages > 1) {
+    const go = (p) => () => {
+      tradesPage = p;
+      renderTrades(trades);
+    };
+    pager.append(
+      el('button', { type: 'button', disabled: tradesPage === 0, onclick: go(tradesPage - 1) }, '‹ previous'),
+      el('span', { class: 'muted' }, `page ${tradesPage + 1} of ${pages}`),
+      el('button', { type: 'button', disabled: tradesPage >= pages - 1, onclick: go(tradesPage + 1) }, 'next ›'));
+  }
+}
