@@ -1,0 +1,313 @@
+#include "server/engine/data/csv_reader.h"
+
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/engine/data/civil_time.h"
+#include "server/engine/data/number_parse.h"
+
+namespace backtest::engine {
+namespace {
+
+constexpr int kMaxColumns = 32;
+enum Column { kTime = 0, kOpen, kHigh, kLow, kClose, kVolume, kColumnCount };
+constexpr std::array<absl::string_view, kColumnCount> kColumnNames = {"time", "open", "high",
+                                                                       "low",  "close", "volume"};
+
+constexpr uint64_t kPow10Int[] = {1,           10,           100,           1000,
+                                  10000,       100000,       1000000,       10000000,
+                                  100000000,   1000000000,   10000000000,   100000000000,
+                                  1000000000000, 10000000000000, 100000000000000,
+                                  1000000000000000};
+
+struct Field {
+  const char* begin;
+  const char* end;
+};
+
+inline Field Trim(const char* b, const char* e) {
+  while (b < e && (*b == ' ' || *b == '\t')) ++b;
+  while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) --e;
+  return {b, e};
+}
+
+// Splits [b, e) at commas into `fields`; returns the count, or kMaxColumns + 1 when there are more.
+inline int Split(const char* b, const char* e, Field* fields) {
+  int n = 0;
+  while (true) {
+    const char* comma = static_cast<const char*>(std::memchr(b, ',', e - b));
+    const char* fe = comma ? comma : e;
+    if (n == kMaxColumns) return kMaxColumns + 1;
+    fields[n++] = Trim(b, fe);
+    if (!comma) return n;
+    b = comma + 1;
+  }
+}
+
+int ColumnOfHeader(absl::string_view name) {
+  std::string n = absl::AsciiStrToLower(name);
+  if (!n.empty() && n.front() == '"' && n.back() == '"' && n.size() >= 2) {
+    n = n.substr(1, n.size() - 2);
+  }
+  if (n == "time" || n == "date" || n == "datetime" || n == "timestamp" || n == "ts" ||
+      n == "t" || n == "date_time" || n == "open_time") {
+    return kTime;
+  }
+  if (n == "open" || n == "o") return kOpen;
+  if (n == "high" || n == "h") return kHigh;
+  if (n == "low" || n == "l") return kLow;
+  if (n == "close" || n == "c") return kClose;
+  if (n == "volume" || n == "vol" || n == "v" || n == "tick_volume" || n == "tickvol") {
+    return kVolume;
+  }
+  return -1;
+}
+
+class Reader {
+ public:
+  Reader(absl::string_view text, absl::string_view name) : text_(text), name_(name) {}
+
+  absl::StatusOr<BarSeries> Run() {
+    const char* p = text_.data();
+    const char* end = p + text_.size();
+    if (text_.size() >= 3 && std::memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;  // UTF-8 BOM
+    // Rows are ~40-60 bytes; reserving avoids regrowth on big files.
+    out_.Reserve(text_.size() / 40 + 16);
+    bool first = true;
+    int64_t line = 0;
+    while (p < end) {
+      if (canonical_) {
+        if (const char* next = FastRow(p, end)) {
+          ++line;
+          p = next;
+          continue;
+        }
+      }
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
+      const char* le = nl ? nl : end;
+      ++line;
+      const char* line_begin = p;
+      p = nl ? nl + 1 : end;
+      Field f[kMaxColumns + 1];
+      Field whole = Trim(line_begin, le);
+      if (whole.begin == whole.end) continue;  // blank line
+      int n = Split(whole.begin, whole.end, f);
+      if (first) {
+        first = false;
+        if (auto s = Layout(f, n, line); !s.ok()) return s;
+        canonical_ = true;
+        for (int c = 0; c < columns_ && c < kColumnCount; ++c) canonical_ &= index_[c] == c;
+        canonical_ &= columns_ == (has_volume_ ? 6 : 5);
+        if (header_) continue;
+      }
+      if (n != columns_) {  // (the fast path above never accepts a short or long row)
+        return Error(line, absl::StrCat("expected ", columns_, " columns, got ",
+                                        n > kMaxColumns ? absl::StrCat("more than ", kMaxColumns)
+                                                        : absl::StrCat(n)));
+      }
+      if (auto s = Row(f, line); !s.ok()) return s;
+    }
+    return std::move(out_);
+  }
+
+ private:
+  absl::Status Error(int64_t line, absl::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat(name_, ":", line, ": ", what));
+  }
+
+  // Decides from the first non-blank line whether there is a header and where the columns are.
+  absl::Status Layout(const Field* f, int n, int64_t line) {
+    if (n > kMaxColumns) return Error(line, "too many columns");
+    absl::string_view first(f[0].begin, f[0].end - f[0].begin);
+    if (ParseCsvTime(first).has_value()) {
+      if (n != 5 && n != 6) {
+        return Error(line, absl::StrCat("expected 5 or 6 columns (time, open, high, low, close"
+                                        "[, volume]), got ", n));
+      }
+      columns_ = n;
+      for (int c = 0; c < n; ++c) index_[c] = c;
+      has_volume_ = n == 6;
+      return absl::OkStatus();
+    }
+    header_ = true;
+    columns_ = n;
+    index_.fill(-1);
+    for (int c = 0; c < n; ++c) {
+      int col = ColumnOfHeader(absl::string_view(f[c].begin, f[c].end - f[c].begin));
+      if (col >= 0 && index_[col] < 0) index_[col] = c;
+    }
+    for (int col = kTime; col <= kClose; ++col) {
+      if (index_[col] < 0) {
+        return Error(line, absl::StrCat("header has no ", kColumnNames[col], " column"));
+      }
+    }
+    has_volume_ = index_[kVolume] >= 0;
+    return absl::OkStatus();
+  }
+
+  // Reads the run of ASCII digits at p (at most 19) into *value; returns its end. Eight bytes at
+  // a time (SWAR) while at least eight bytes remain, else byte by byte.
+  static const char* Digits(const char* p, const char* end, uint64_t* value) {
+    uint64_t m = 0;
+    while (end - p >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      // A byte is a digit iff its high nibble is 3 and adding 6 keeps it there.
+      const uint64_t not_digit = ((w & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL) |
+                                 (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^
+                                  0x3030303030303030ULL);
+      const int n = not_digit == 0 ? 8 : __builtin_ctzll(not_digit) / 8;
+      if (n == 0) break;
+      // The n digits, shifted to the top of the word behind zeros, converted at once.
+      uint64_t d = (w - 0x3030303030303030ULL) << (8 * (8 - n));
+      d = d * 10 + (d >> 8);
+      d = (((d & 0x000000FF000000FFULL) * 0x000F424000000064ULL) +
+           (((d >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
+      m = m * kPow10Int[n] + static_cast<uint32_t>(d);
+      p += n;
+      if (n < 8) {
+        *value = m;
+        return p;
+      }
+    }
+    while (p < end && static_cast<unsigned>(*p - '0') <= 9) m = m * 10 + (*p++ - '0');
+    *value = m;
+    return p;
+  }
+
+  // A plain decimal ([-]digits[.digits], at most 15 digits) ending at `p` == end or at a
+  // character that is not part of it; the caller checks what follows. nullptr if it is not one.
+  static const char* FastNumber(const char* p, const char* end, double* out) {
+    const bool neg = p < end && *p == '-';
+    p += neg;
+    uint64_t whole = 0, fraction = 0;
+    const char* start = p;
+    p = Digits(p, end, &whole);
+    int int_digits = static_cast<int>(p - start);
+    int frac = 0;
+    if (p < end && *p == '.') {
+      const char* f = ++p;
+      p = Digits(p, end, &fraction);
+      frac = static_cast<int>(p - f);
+    }
+    if (int_digits + frac == 0 || int_digits + frac > 15) return nullptr;
+    // Exact: an integer below 2^53 over an exact power of ten is correctly rounded.
+    const auto m = whole * kPow10Int[frac] + fraction;
+    const double v = static_cast<double>(m) / number_parse_internal::kPow10[frac];
+    *out = neg ? -v : v;
+    return p;
+  }
+
+  // The common case, in one pass over the bytes: time (epoch seconds), open, high, low, close[,
+  // volume] as plain decimals, no spaces, a valid bar. Returns the start of the next line; anything
+  // else returns nullptr untouched and the general path parses the line (and reports what is wrong).
+  const char* FastRow(const char* p, const char* end) {
+    uint64_t time_digits = 0;
+    const char* q = Digits(p, end, &time_digits);
+    if (q == p || q - p > 11 || q == end || *q != ',') return nullptr;
+    const auto t = static_cast<int64_t>(time_digits);
+    double v[kColumnCount] = {0, 0, 0, 0, 0, 0};
+    const int last = has_volume_ ? kVolume : kClose;
+    for (int col = kOpen; col <= last; ++col) {
+      q = FastNumber(q + 1, end, &v[col]);
+      if (q == nullptr) return nullptr;
+      if (col < last) {
+        if (q == end || *q != ',') return nullptr;
+      }
+    }
+    // End of line: "\n", "\r\n" or the end of the text.
+    if (q < end && *q == '\r') ++q;
+    if (q < end) {
+      if (*q != '\n') return nullptr;
+      ++q;
+    }
+    if (v[kHigh] < v[kLow] || v[kOpen] < v[kLow] || v[kOpen] > v[kHigh] || v[kClose] < v[kLow] ||
+        v[kClose] > v[kHigh] || (!out_.time.empty() && t <= out_.time.back())) {
+      return nullptr;
+    }
+    out_.Append(t, v[kOpen], v[kHigh], v[kLow], v[kClose], v[kVolume]);
+    return q;
+  }
+
+  absl::Status Row(const Field* f, int64_t line) {
+    const Field& tf = f[index_[kTime]];
+    auto t = ParseCsvTime(absl::string_view(tf.begin, tf.end - tf.begin));
+    if (!t) {
+      return Error(line, absl::StrCat("bad time \"", absl::string_view(tf.begin, std::min<ptrdiff_t>(tf.end - tf.begin, 40)),
+                                      "\" (epoch seconds or ISO 8601)"));
+    }
+    double v[kColumnCount] = {0, 0, 0, 0, 0, 0};
+    for (int col = kOpen; col <= (has_volume_ ? kVolume : kClose); ++col) {
+      const Field& fld = f[index_[col]];
+      if (!ParseDouble(fld.begin, fld.end, &v[col])) {
+        return Error(line, absl::StrCat("bad number \"", absl::string_view(fld.begin, std::min<ptrdiff_t>(fld.end - fld.begin, 40)),
+                                        "\" in column ", kColumnNames[col]));
+      }
+      if (!std::isfinite(v[col])) {
+        return Error(line, absl::StrCat("NaN or infinite value in column ", kColumnNames[col]));
+      }
+    }
+    if (v[kHigh] < v[kLow]) {
+      return Error(line, absl::StrCat("high ", v[kHigh], " < low ", v[kLow]));
+    }
+    if (v[kOpen] < v[kLow] || v[kOpen] > v[kHigh]) {
+      return Error(line, absl::StrCat("open ", v[kOpen], " outside [low ", v[kLow], ", high ",
+                                      v[kHigh], "]"));
+    }
+    if (v[kClose] < v[kLow] || v[kClose] > v[kHigh]) {
+      return Error(line, absl::StrCat("close ", v[kClose], " outside [low ", v[kLow], ", high ",
+                                      v[kHigh], "]"));
+    }
+    if (v[kVolume] < 0) return Error(line, absl::StrCat("negative volume ", v[kVolume]));
+    if (!out_.time.empty() && *t <= out_.time.back()) {
+      return Error(line, absl::StrCat("time ", IsoTime(*t), " is not after the previous row's ",
+                                      IsoTime(out_.time.back())));
+    }
+    out_.Append(*t, v[kOpen], v[kHigh], v[kLow], v[kClose], v[kVolume]);
+    return absl::OkStatus();
+  }
+
+  absl::string_view text_;
+  absl::string_view name_;
+  BarSeries out_;
+  bool header_ = false;
+  bool canonical_ = false;  // columns in the usual order: FastRow applies
+  bool has_volume_ = false;
+  int columns_ = 0;
+  std::array<int, kColumnCount> index_{};
+};
+
+}  // namespace
+
+absl::StatusOr<BarSeries> ParseCsv(absl::string_view text, absl::string_view source_name) {
+  return Reader(text, source_name).Run();
+}
+
+absl::StatusOr<BarSeries> ReadCsvFile(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+    return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(errno)));
+  }
+  std::string text;
+  char buf[1 << 16];
+  if (std::fseek(f, 0, SEEK_END) == 0) {
+    long size = std::ftell(f);
+    if (size > 0) text.reserve(static_cast<size_t>(size));
+    std::fseek(f, 0, SEEK_SET);
+  }
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) return absl::DataLossError(absl::StrCat(path, ": read error"));
+  return ParseCsv(text, path);
+}
+
+}  // namespace backtest::engine

@@ -1,0 +1,24 @@
+// A stable digest of a run's result: SHA-256 over a canonical binary serialization (fixed field
+// order; integers as 8 little-endian bytes; doubles as their IEEE-754 bits, every NaN as one
+// canonical NaN; strings length-prefixed). Same inputs → same digest, on any x86-64/ARM64 build.
+#ifndef BACKTEST_SERVER_ENGINE_DIGEST_H_
+#define BACKTEST_SERVER_ENGINE_DIGEST_H_
+
+#include <string>
+
+#include "server/engine/run_result.h"
+#include "server/engine/trace/trace_row.h"
+#include "server/engine/util/sha256.h"
+
+namespace backtest::engine {
+
+// Digest of everything in the result except `digest` itself and the trace counters.
+std::string ResultDigest(const RunResult& result);
+
+// Feeds one trace row into a running trace digest (seq, bar_index, ts, symbol, section, kind,
+// payload), for tests and tools that compare traces.
+void HashTraceRow(const TraceRow& row, Sha256* hash);
+
+}  // namespace backtest::engine
+
+#endif  // BACKTEST_SERVER_ENGINE_DIGEST_H_

@@ -1,0 +1,48 @@
+// The engine's entry points: run one backtest from a validated parameter set (loading its market
+// data), or from a typed config and bars already in memory (tests, benchmarks).
+//
+// A run is single-threaded and owns all its state; several runs may go on in parallel threads.
+// Log lines, progress and trace rows leave through the RunObserver; nothing else is written
+// anywhere. No exception escapes: errors are statuses.
+#ifndef BACKTEST_SERVER_ENGINE_ENGINE_H_
+#define BACKTEST_SERVER_ENGINE_ENGINE_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "server/engine/data/data_source.h"
+#include "server/engine/data/market_data.h"
+#include "server/engine/observer.h"
+#include "server/engine/param_registry.h"
+#include "server/engine/run_config.h"
+#include "server/engine/run_result.h"
+
+namespace backtest::engine {
+
+struct RunOptions {
+  int64_t trace_max_rows = 250'000;  // BOTS_TRACE_MAX_ROWS; past it rows are dropped (< 0: none)
+  int trace_batch_size = 1000;       // BOTS_TRACE_BATCH_SIZE
+  bool compute_digest = true;        // RunResult::digest (hashes the candles too: ~100 ms per 1M bars)
+  int64_t max_log_lines = 1000;      // bar log lines (entries, exits, …) before the rest is counted
+                                     // only (< 0: no limit); warnings are always written
+  HttpOptions http;                  // limits of an http(s) data source
+};
+
+// Validated parameters (ValidateParams' output) → config → data from data_source → run.
+// Errors: InvalidArgument (bad parameters or data, naming the parameter, or file and line),
+// NotFound (no data for a symbol), Unavailable/DeadlineExceeded (network), Cancelled (the observer
+// asked), ResourceExhausted (out of memory or too much data), Internal (a bug).
+absl::StatusOr<RunResult> RunBacktest(const ParamValues& params, const RunOptions& options,
+                                      RunObserver& observer);
+
+// The same with the data source given (tests inject their own).
+absl::StatusOr<RunResult> RunBacktest(const RunConfig& config, DataSource& source,
+                                      const RunOptions& options, RunObserver& observer);
+
+// Runs on bars already prepared (see PrepareSymbol); `data` must hold config.symbols in order.
+absl::StatusOr<RunResult> RunBacktest(const RunConfig& config, const MarketData& data,
+                                      const RunOptions& options, RunObserver& observer);
+
+}  // namespace backtest::engine
+
+#endif  // BACKTEST_SERVER_ENGINE_ENGINE_H_

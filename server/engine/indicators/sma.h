@@ -1,0 +1,127 @@
+// Simple moving average: the mean of the last `period` values; first value after `period` values.
+//
+// Two views of the same mean:
+//  * ApproxValue(): O(1), from a running double sum (re-synchronised exactly every 65536 updates so
+//    it cannot drift); within ~1e-13 relative of the exact mean.
+//  * Value(): O(period), the correctly rounded sum of the window divided by the period — what
+//    Python's math.fsum(window) / period gives, so results match backtrader's SMA bit for bit. The
+//    window is summed exactly as 128-bit fixed-point integers (unit 2^-70); values that do not fit
+//    that grid (|x| ≥ 2^40, or finer than 2^-70) fall back to a compensated double sum.
+// Callers use ApproxValue() on the hot path and Value() when the last bits matter (near-ties,
+// traces). Not thread-safe.
+#ifndef BACKTEST_SERVER_ENGINE_INDICATORS_SMA_H_
+#define BACKTEST_SERVER_ENGINE_INDICATORS_SMA_H_
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace backtest::engine {
+
+class Sma {
+ public:
+  explicit Sma(int64_t period)
+      : period_(period), inv_period_(1.0 / static_cast<double>(period)),
+        ring_(static_cast<size_t>(period)) {}
+
+  int64_t period() const { return period_; }
+  // Values needed before the first value.
+  int64_t warmup() const { return period_; }
+  bool ready() const { return count_ >= period_; }
+
+  void Reset() {
+    count_ = 0;
+    pos_ = 0;
+    sum_ = 0;
+    wraps_ = 0;
+    std::fill(ring_.begin(), ring_.end(), 0.0);
+  }
+
+  void Update(double x) {
+    const size_t p = pos_;
+    sum_ += x - ring_[p];  // the ring starts zeroed, so no branch while filling
+    ring_[p] = x;
+    ++count_;
+    if (p + 1 != ring_.size()) {
+      pos_ = p + 1;
+      return;
+    }
+    pos_ = 0;
+    // About every 65536 updates, the running sum is replaced by the exact one.
+    if (++wraps_ * ring_.size() >= 65536) {
+      wraps_ = 0;
+      sum_ = ExactSum();
+    }
+  }
+
+  // Running-sum mean (see class comment). Only when ready().
+  double ApproxValue() const { return sum_ * inv_period_; }
+
+  // The exact mean (see class comment). Only when ready().
+  double Value() const { return ExactSum() / static_cast<double>(period_); }
+
+ private:
+  static constexpr int kFracBits = 70;
+
+  // The correctly rounded sum of the values in the ring (all of them once ready). Out of line: it
+  // is off the hot path and would cost the caller registers.
+  [[gnu::noinline]] double ExactSum() const {
+    const size_t n = count_ < period_ ? static_cast<size_t>(count_) : ring_.size();
+    __int128 total = 0;
+    for (size_t k = 0; k < n; ++k) {
+      __int128 v;
+      if (!ToFixed(ring_[k], &v)) return CompensatedSum(n);
+      total += v;
+    }
+    // int128 → double rounds to nearest even; scaling by a power of two is exact.
+    return std::ldexp(static_cast<double>(total), -kFracBits);
+  }
+
+  double CompensatedSum(size_t n) const {
+    double s = 0, c = 0;  // Neumaier
+    for (size_t k = 0; k < n; ++k) {
+      const double x = ring_[k], t = s + x;
+      c += std::fabs(s) >= std::fabs(x) ? (s - t) + x : (x - t) + s;
+      s = t;
+    }
+    return s + c;
+  }
+
+  // x as an integer multiple of 2^-70, when exact and small enough.
+  static bool ToFixed(double x, __int128* out) {
+    if (x == 0) {
+      *out = 0;
+      return true;
+    }
+    if (!(std::fabs(x) < 1099511627776.0)) return false;  // 2^40; also rejects NaN
+    uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    const int exp = static_cast<int>((bits >> 52) & 0x7ff);
+    if (exp == 0) return false;  // subnormal: far below the grid
+    const uint64_t mant = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{1} << 52);
+    const int shift = exp - 1075 + kFracBits;  // x = mant · 2^(exp − 1075)
+    __int128 v;
+    if (shift >= 0) {
+      v = static_cast<__int128>(mant) << shift;
+    } else {
+      if (shift < -63 || (mant & ((uint64_t{1} << -shift) - 1)) != 0) return false;
+      v = static_cast<__int128>(mant >> -shift);
+    }
+    *out = (bits >> 63) ? -v : v;
+    return true;
+  }
+
+  int64_t period_;
+  double inv_period_;
+  std::vector<double> ring_;
+  int64_t count_ = 0;
+  size_t pos_ = 0;
+  double sum_ = 0;
+  size_t wraps_ = 0;
+};
+
+}  // namespace backtest::engine
+
+#endif  // BACKTEST_SERVER_ENGINE_INDICATORS_SMA_H_

@@ -1,0 +1,223 @@
+#include "server/engine/strategies/sma_cross.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace backtest::engine {
+
+SmaCross::SmaCross(RunContext& context)
+    : ctx_(context), tracing_(context.tracer.enabled()) {
+  for (const SymbolData& s : ctx_.data.symbols) {
+    states_.push_back(SymState{Sma(ctx_.config.fast_period), Sma(ctx_.config.slow_period), 0, 0,
+                               PriceDecimals(s.pip), s.bars->close.data(), s.bars->size(),
+                               s.first_kept});
+  }
+}
+
+inline int SmaCross::Signal(SymState& st, double close) {
+  st.fast.Update(close);
+  st.slow.Update(close);
+  if (!st.slow.ready() || !st.fast.ready()) return 0;
+  // The sign of fast − slow as backtrader computes it (exact SMAs). The running-sum means are
+  // within ~1e-12 relative of the exact ones, so outside a 1e-9 band their sign is the answer;
+  // inside it, the exact means decide.
+  const double fa = st.fast.ApproxValue();
+  const double sa = st.slow.ApproxValue();
+  const double d = fa - sa;
+  const double band = 1e-9 * (std::fabs(fa) + std::fabs(sa));
+  int sign;
+  if (d > band) {
+    sign = 1;
+  } else if (d < -band) {
+    sign = -1;
+  } else {
+    const double f = st.fast.Value(), s = st.slow.Value();
+    sign = f > s ? 1 : (f < s ? -1 : 0);
+  }
+  int cross = 0;
+  if (sign > 0 && st.last_sign < 0) cross = 1;
+  if (sign < 0 && st.last_sign > 0) cross = -1;
+  if (sign != 0) st.last_sign = sign;
+  return cross;
+}
+
+void SmaCross::OnWarmupBar(size_t sym, size_t i) { Signal(states_[sym], states_[sym].close[i]); }
+
+void SmaCross::Fill(size_t sym, SymState& st, size_t i, int64_t bar_index) {
+  Broker& broker = ctx_.broker;
+  const BarSeries& b = *ctx_.data.symbols[sym].bars;
+  const std::string& symbol = ctx_.data.symbols[sym].symbol;
+  const int64_t ts = b.time[i];
+  const Side side = st.pending > 0 ? Side::kLong : Side::kShort;
+  st.pending = 0;
+  const Position& pos = broker.position(sym);
+  if (pos.open && pos.side == side) return;  // already at the target
+  // Market order at this bar's open (the signal came at the previous close; cheat-on-open off).
+  const double fill = side == Side::kLong ? broker.BuyPrice(sym, b.open[i])
+                                          : broker.SellPrice(sym, b.open[i]);
+  Tracer& tr = ctx_.tracer;
+  if (pos.open) {
+    // Reversal: the opposite trade closes at the same fill as the new one opens.
+    const Trade& t = broker.Close(sym, fill, ExitReason::kReversal, bar_index, ts);
+    ctx_.reasons.Add(Reason::kExitReversal, static_cast<uint32_t>(sym), bar_index, ts);
+    if (ctx_.log.Wants(LogLevel::kInfo)) ctx_.log.Bar(LogLevel::kInfo, ts, symbol,
+           absl::StrCat("EXIT ", SideName(t.side), " #", t.id, " at ",
+                        Fixed(fill, st.decimals), " (reversal), pnl ", Fixed(t.pnl, 2)));
+    if (tr.Wants(TraceKind::kEvent)) {
+      tr.BeginRow(TraceSection::kPosition, TraceKind::kEvent)
+          .Str("event", "exit").Str("reason", "reversal").Str("side", SideName(t.side))
+          .Int("trade_id", t.id).Num("price", fill).Num("entry_price", t.entry_price)
+          .Num("pnl", t.pnl);
+      tr.EndRow();
+      absl::StrAppend(&verdict_, verdict_.empty() ? "" : "; ", "exit ", SideName(t.side),
+                      " by reversal at ", Fixed(fill, st.decimals));
+    }
+  }
+  const absl::string_view why = side == Side::kLong ? "cross_up" : "cross_down";
+  const Position& opened =
+      broker.Open(sym, side, fill, ctx_.config.size, std::nullopt, std::nullopt, bar_index, ts, why);
+  ctx_.reasons.Add(Reason::kEntryFilled, static_cast<uint32_t>(sym), bar_index, ts);
+  if (ctx_.log.Wants(LogLevel::kInfo)) ctx_.log.Bar(LogLevel::kInfo, ts, symbol,
+         absl::StrCat("ENTRY ", SideName(side), " #", opened.trade_id, " ", ctx_.config.size,
+                      " at ", Fixed(fill, st.decimals), " (", why, ")"));
+  if (tr.Wants(TraceKind::kEvent)) {
+    tr.BeginRow(TraceSection::kOrders, TraceKind::kEvent)
+        .Str("event", "entry_filled").Str("side", SideName(side)).Int("trade_id", opened.trade_id)
+        .Num("bid_open", b.open[i]).Num("price", fill).Num("size", ctx_.config.size)
+        .Str("signal", why);
+    tr.EndRow();
+    absl::StrAppend(&verdict_, verdict_.empty() ? "" : "; ", "entry ", SideName(side), " at ",
+                    Fixed(fill, st.decimals), " (", why, ")");
+  }
+}
+
+void SmaCross::EndOfData(size_t sym, SymState& st, size_t i, int64_t bar_index) {
+  Broker& broker = ctx_.broker;
+  const BarSeries& b = *ctx_.data.symbols[sym].bars;
+  const std::string& symbol = ctx_.data.symbols[sym].symbol;
+  const int64_t ts = b.time[i];
+  Tracer& tr = ctx_.tracer;
+  if (st.pending != 0) {
+    ctx_.reasons.Add(Reason::kEntryDropped, static_cast<uint32_t>(sym), bar_index, ts);
+    if (ctx_.log.Wants(LogLevel::kInfo)) ctx_.log.Bar(LogLevel::kInfo, ts, symbol,
+           absl::StrCat("order for target position ", st.pending > 0 ? "+" : "-",
+                        ctx_.config.size, " dropped: no bar left to fill it"));
+    if (tr.Wants(TraceKind::kEvent)) {
+      tr.BeginRow(TraceSection::kOrders, TraceKind::kEvent)
+          .Str("event", "entry_dropped").Str("reason", "end of data: no next bar to fill at");
+      tr.EndRow();
+    }
+    st.pending = 0;
+  }
+  if (!broker.flat(sym)) {
+    const Position& p = broker.position(sym);
+    // End of data: close at the last close as a market order.
+    const double fill = p.side == Side::kLong ? broker.SellPrice(sym, b.close[i])
+                                              : broker.BuyPrice(sym, b.close[i]);
+    const Trade& t = broker.Close(sym, fill, ExitReason::kEndOfData, bar_index, ts);
+    ctx_.reasons.Add(Reason::kExitEndOfData, static_cast<uint32_t>(sym), bar_index, ts);
+    if (ctx_.log.Wants(LogLevel::kInfo)) ctx_.log.Bar(LogLevel::kInfo, ts, symbol,
+           absl::StrCat("EXIT ", SideName(t.side), " #", t.id, " at ", Fixed(fill, st.decimals),
+                        " (end_of_data), pnl ", Fixed(t.pnl, 2)));
+    if (tr.Wants(TraceKind::kEvent)) {
+      tr.BeginRow(TraceSection::kPosition, TraceKind::kEvent)
+          .Str("event", "exit").Str("reason", "end_of_data").Str("side", SideName(t.side))
+          .Int("trade_id", t.id).Num("price", fill).Num("entry_price", t.entry_price)
+          .Num("pnl", t.pnl);
+      tr.EndRow();
+      absl::StrAppend(&verdict_, verdict_.empty() ? "" : "; ", "exit ", SideName(t.side),
+                      " at the last close ", Fixed(fill, st.decimals), " (end of data)");
+    }
+  }
+}
+
+void SmaCross::TraceSignal(size_t sym, SymState& st, size_t i, int cross) {
+  Tracer& tr = ctx_.tracer;
+  const BarSeries& b = *ctx_.data.symbols[sym].bars;
+  const bool ready = st.slow.ready() && st.fast.ready();
+  const double f = ready ? st.fast.Value() : NAN, s = ready ? st.slow.Value() : NAN;
+  if (tr.Wants(TraceKind::kValue)) {
+    JsonWriter& w = tr.BeginRow(TraceSection::kIndicators, TraceKind::kValue);
+    w.Num("close", b.close[i]);
+    if (ready) {
+      w.Num("fast", f).Num("slow", s);
+    } else {
+      w.Null("fast").Null("slow");
+    }
+    tr.EndRow();
+  }
+  std::string& reason = reason_;
+  if (!ready) {
+    reason = absl::StrCat("SMAs not ready (slow needs ", ctx_.config.slow_period, " closes)");
+  } else if (cross != 0) {
+    reason = absl::StrCat(cross > 0 ? "cross up: fast " : "cross down: fast ",
+                          Fixed(f, st.decimals + 1), cross > 0 ? " > slow " : " < slow ",
+                          Fixed(s, st.decimals + 1));
+  } else {
+    reason = absl::StrCat("no cross: fast ", Fixed(f, st.decimals + 1),
+                          f > s ? " > " : (f < s ? " < " : " = "), "slow ",
+                          Fixed(s, st.decimals + 1),
+                          st.last_sign > 0 ? ", already above" : (st.last_sign < 0 ? ", already below" : ""));
+  }
+  if (tr.Wants(TraceKind::kCheck)) {
+    tr.BeginRow(TraceSection::kSignal, TraceKind::kCheck)
+        .Str("check", "cross").Bool("passed", cross != 0).Str("reason", reason)
+        .Int("cross", cross);
+    tr.EndRow();
+  }
+  if (cross != 0 && tr.Wants(TraceKind::kEvent)) {
+    tr.BeginRow(TraceSection::kOrders, TraceKind::kEvent)
+        .Str("event", "order").Str("signal", cross > 0 ? "cross_up" : "cross_down")
+        .Num("target_position", cross > 0 ? ctx_.config.size : -ctx_.config.size)
+        .Str("fills", "next bar's open");
+    tr.EndRow();
+    absl::StrAppend(&verdict_, verdict_.empty() ? "" : "; ", reason,
+                    ": order for the next open");
+  }
+}
+
+void SmaCross::TraceVerdict(size_t sym) {
+  Tracer& tr = ctx_.tracer;
+  // The verdict row is a value row, but kept on every bar that had an event.
+  if (!(tr.bar_had_event() ? tr.Wants(TraceKind::kEvent) : tr.Wants(TraceKind::kValue))) return;
+  const Position& p = ctx_.broker.position(sym);
+  tr.BeginRow(TraceSection::kPosition, TraceKind::kValue)
+      .Str("verdict", verdict_.empty() ? absl::StrCat("no trade: ", reason_) : verdict_)
+      .Str("position", p.open ? SideName(p.side) : "flat")
+      .Approx("equity", ctx_.broker.Equity());
+  tr.EndRow();
+}
+
+void SmaCross::CountCross(size_t sym, size_t i, int64_t bar_index, int cross) {
+  states_[sym].pending = cross;
+  ctx_.reasons.Add(cross > 0 ? Reason::kCrossUp : Reason::kCrossDown, static_cast<uint32_t>(sym),
+                   bar_index, ctx_.data.symbols[sym].bars->time[i]);
+}
+
+inline void SmaCross::ProcessBar(size_t sym, size_t i) {
+  SymState& st = states_[sym];
+  const int64_t bar_index = static_cast<int64_t>(i - st.first_kept);
+  const double close = st.close[i];
+  if (tracing_) {
+    const SymbolData& sd = ctx_.data.symbols[sym];
+    ctx_.tracer.BeginBar(bar_index, sd.bars->time[i], &sd.symbol);
+    verdict_.clear();
+  }
+  // (1) the order left by the previous bar fills at this open.
+  if (st.pending != 0) Fill(sym, st, i, bar_index);
+  // (2) sma_cross has no stops or targets. (3)-(4) the signal on this close.
+  const int cross = Signal(st, close);
+  if (cross != 0) CountCross(sym, i, bar_index, cross);
+  if (tracing_) TraceSignal(sym, st, i, cross);
+  if (i + 1 == st.bars) EndOfData(sym, st, i, bar_index);
+  // (5) mark equity at the close.
+  ctx_.broker.Mark(sym, close);
+  if (tracing_) TraceVerdict(sym);
+}
+
+void SmaCross::OnBar(size_t sym, size_t i) { ProcessBar(sym, i); }
+
+absl::Status SmaCross::RunBars(LoopContext& loop) { return RunBarLoop(*this, loop); }
+
+}  // namespace backtest::engine

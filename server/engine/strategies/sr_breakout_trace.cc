@@ -1,0 +1,117 @@
+// sr_breakout's trace rows and per-bar verdicts. Only called while tracing.
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "server/engine/strategies/sr_breakout.h"
+
+namespace backtest::engine {
+
+void SrBreakout::TraceValues(const SymState& st, const BarCtx& b) {
+  Tracer& tr = ctx_.tracer;
+  if (!tr.Wants(TraceKind::kValue)) return;
+  tr.BeginRow(TraceSection::kIndicators, TraceKind::kValue)
+      .Num("open", b.open).Num("high", b.high).Num("low", b.low).Num("close", b.close)
+      .Approx("atr", b.atr).Approx("ema", b.ema).Approx("rsi", b.rsi)
+      .Int("daily_closes", st.daily_closes);
+  tr.EndRow();
+  if (!b.have_rs && !st.setup.active) return;
+  JsonWriter& w = tr.BeginRow(TraceSection::kZones, TraceKind::kValue);
+  if (b.have_rs) {
+    w.Num("resistance", b.resistance).Num("support", b.support)
+        .Int("lookback", static_cast<int64_t>(lookback_));
+  } else {
+    w.Null("resistance").Null("support");
+  }
+  if (st.setup.active) {
+    const Setup& s = st.setup;
+    const int64_t first = static_cast<int64_t>(ctx_.data.symbols[b.sym].first_kept);
+    w.Str("setup", SideName(s.side)).Num("level", s.level)
+        .Int("breakout_bar", static_cast<int64_t>(s.breakout_bar) - first)
+        .Bool("inverted", s.inverted)
+        .Int("last_trigger_bar", static_cast<int64_t>(s.breakout_bar + lookback_) - first);
+  } else {
+    w.Null("setup");
+  }
+  tr.EndRow();
+}
+
+void SrBreakout::TraceSetupEvent(const SymState& st, const BarCtx& b, absl::string_view event,
+                                 absl::string_view sentence) {
+  const Setup& s = st.setup;
+  const int64_t first = static_cast<int64_t>(ctx_.data.symbols[b.sym].first_kept);
+  ctx_.tracer.BeginRow(TraceSection::kZones, TraceKind::kEvent)
+      .Str("event", event).Str("reason", sentence).Str("side", SideName(s.side))
+      .Num("level", s.level).Int("breakout_bar", static_cast<int64_t>(s.breakout_bar) - first)
+      .Bool("inverted", s.inverted).Num("close", b.close).Num("atr", b.atr);
+  ctx_.tracer.EndRow();
+  NoteEvent(event, sentence);
+}
+
+void SrBreakout::TraceCheck(TraceSection section, absl::string_view check, bool passed,
+                            const std::string& reason, const BarCtx& b, Reason code) {
+  Tracer& tr = ctx_.tracer;
+  if (!tr.Wants(TraceKind::kCheck)) return;
+  JsonWriter& w = tr.BeginRow(section, TraceKind::kCheck);
+  w.Str("check", check).Bool("passed", passed).Str("reason", reason);
+  if (!passed && code != Reason::kCount) w.Str("code", ReasonCode(code));
+  w.Num("close", b.close);
+  if (check == "breakout") {
+    if (b.have_rs) {
+      w.Num("resistance", b.resistance).Num("support", b.support);
+    }
+  } else if (check == "strength") {
+    const bool is_long = b.close > b.resistance;
+    const double level = is_long ? b.resistance : b.support;
+    const double distance = is_long ? b.close - level : level - b.close;
+    w.Num("level", level).Num("distance", distance).Num("atr", b.atr)
+        .Num("strength_atr", distance / b.atr).Num("required_atr", cfg_.breakout_min_strength_atr);
+  } else if (check == "ema") {
+    w.Num("ema", b.ema).Int("ema_length", cfg_.ema_length);
+  } else if (check == "rsi") {
+    w.Num("rsi", b.rsi).Num("limit", b.close > b.resistance ? 70.0 : 30.0);
+  } else if (check == "retest") {
+    w.Num("low", b.low).Num("high", b.high).Num("atr", b.atr);
+  }
+  tr.EndRow();
+}
+
+void SrBreakout::NoteEvent(absl::string_view code, absl::string_view sentence) {
+  if (verdict_code_.empty()) verdict_code_ = std::string(code);
+  absl::StrAppend(&verdict_, verdict_.empty() ? "" : "; ", sentence);
+}
+
+void SrBreakout::NoteNoEntry(absl::string_view code, const std::string& sentence) {
+  no_entry_code_.assign(code.data(), code.size());
+  no_entry_.assign(sentence);
+}
+
+void SrBreakout::TraceVerdict(const BarCtx& b) {
+  Tracer& tr = ctx_.tracer;
+  // A value row, but kept on every bar that had an event so event bars always have a verdict.
+  if (!(tr.bar_had_event() ? tr.Wants(TraceKind::kEvent) : tr.Wants(TraceKind::kValue))) return;
+  const Position& p = ctx_.broker.position(b.sym);
+  // Built in a reused member string: no allocation once it has grown.
+  std::string& verdict = verdict_text_;
+  absl::string_view code;
+  if (!verdict_.empty()) {
+    verdict.assign(verdict_);
+    code = verdict_code_;
+    if (!no_entry_.empty()) verdict.append("; no new setup: ").append(no_entry_);
+  } else if (p.open) {
+    verdict = absl::StrCat("holding ", SideName(p.side), " #", p.trade_id, " (entry ",
+                           Fixed(p.entry_price, b.dec), ", stop ", Fixed(p.stop, b.dec),
+                           ", target ", Fixed(p.target, b.dec), ")");
+    code = "holding";
+    if (!no_entry_.empty()) verdict.append("; ").append(no_entry_);
+  } else {
+    verdict.assign("no entry: ").append(no_entry_);
+    code = no_entry_code_;
+  }
+  tr.BeginRow(TraceSection::kPosition, TraceKind::kValue)
+      .Str("verdict", verdict).Str("code", code)
+      .Str("position", p.open ? SideName(p.side) : "flat")
+      .Approx("equity", ctx_.broker.Equity());
+  tr.EndRow();
+}
+
+}  // namespace backtest::engine

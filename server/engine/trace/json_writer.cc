@@ -1,0 +1,272 @@
+#include "server/engine/trace/json_writer.h"
+
+#include <charconv>
+#include <cmath>
+
+namespace backtest::engine {
+namespace {
+
+constexpr char kDigitPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+// Writes u's decimal digits ending at `end`; returns the first.
+char* WriteDigits(char* end, uint64_t u) {
+  while (u >= 100) {
+    const unsigned pair = static_cast<unsigned>(u % 100) * 2;
+    u /= 100;
+    *--end = kDigitPairs[pair + 1];
+    *--end = kDigitPairs[pair];
+  }
+  if (u >= 10) {
+    const unsigned pair = static_cast<unsigned>(u) * 2;
+    *--end = kDigitPairs[pair + 1];
+    *--end = kDigitPairs[pair];
+  } else {
+    *--end = static_cast<char>('0' + u);
+  }
+  return end;
+}
+
+// Fast path for numbers with at most 8 decimals below 9e7 (prices, sizes, most data): the decimal
+// m / 10^8 is written only when it converts back to exactly `v` (an exact integer over an exact
+// power of ten is correctly rounded, as strtod would round the written text). Returns nullptr when
+// it does not apply.
+char* WriteDecimal(char* out, double v) {
+  constexpr double kScale = 1e8;
+  if (!(std::fabs(v) < 9e7)) return nullptr;
+  // Rounded by truncating ±0.5 (no libm call); the check below makes any rounding safe.
+  const double product = v * kScale;
+  const auto m = static_cast<int64_t>(product + (product >= 0 ? 0.5 : -0.5));
+  if (static_cast<double>(m) / kScale != v) return nullptr;
+  const bool neg = m < 0;
+  uint64_t u = neg ? static_cast<uint64_t>(-m) : static_cast<uint64_t>(m);
+  uint64_t whole = u / 100'000'000;
+  uint64_t frac = u % 100'000'000;
+  int frac_digits = 8;
+  while (frac_digits > 0 && frac % 10 == 0) {  // trailing zeros of the fraction go
+    frac /= 10;
+    --frac_digits;
+  }
+  char tmp[32];
+  char* end = tmp + sizeof tmp;
+  char* p = end;
+  if (frac_digits > 0) {
+    char* f = WriteDigits(p, frac);
+    while (p - f < frac_digits) *--f = '0';  // leading zeros of the fraction
+    p = f;
+    *--p = '.';
+  }
+  p = WriteDigits(p, whole);
+  if (neg) *--p = '-';
+  const size_t len = static_cast<size_t>(end - p);
+  std::memcpy(out, p, len);
+  return out + len;
+}
+
+}  // namespace
+
+char* WriteShortest(char* p, double v) {
+  if (v == 0) {
+    *p = '0';
+    return p + 1;
+  }
+  if (char* end = WriteDecimal(p, v)) return end;
+  return std::to_chars(p, p + 32, v).ptr;
+}
+
+void AppendShortest(std::string* out, double v) {
+  char buf[32];
+  out->append(buf, WriteShortest(buf, v) - buf);
+}
+
+namespace {
+
+constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10,
+                             1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21,
+                             1e22};
+
+// v rounded to `decimals` fraction digits (round half away from zero on the scaled value), when
+// the scaled value fits an int64 exactly; nullptr otherwise.
+char* WriteScaled(char* out, double v, int decimals) {
+  if (decimals < 0 || decimals > 22) return nullptr;
+  const double product = v * kPow10[decimals];
+  if (!(std::fabs(product) < 9e15)) return nullptr;
+  const auto m = static_cast<int64_t>(product + (product >= 0 ? 0.5 : -0.5));
+  const bool neg = m < 0;
+  uint64_t u = neg ? static_cast<uint64_t>(-m) : static_cast<uint64_t>(m);
+  char tmp[48];
+  char* end = tmp + sizeof tmp;
+  char* p = end;
+  if (decimals > 0) {
+    for (int k = 0; k < decimals; ++k) {
+      *--p = static_cast<char>('0' + u % 10);
+      u /= 10;
+    }
+    *--p = '.';
+  }
+  p = WriteDigits(p, u);
+  if (neg && m != 0) *--p = '-';
+  const size_t len = static_cast<size_t>(end - p);
+  std::memcpy(out, p, len);
+  return out + len;
+}
+
+}  // namespace
+
+char* WriteApprox(char* p, double v) {
+  const double a = std::fabs(v);
+  if (a == 0) {
+    *p = '0';
+    return p + 1;
+  }
+  if (a >= 1e-4 && a < 1e15) {
+    // e = floor(log10(a)), by table: a has e + 1 integer digits, or −e − 1 zeros after the point.
+    int e = 0;
+    if (a >= 1) {
+      while (e < 15 && a >= kPow10[e + 1]) ++e;
+    } else {
+      while (a * kPow10[-e] < 1) --e;
+    }
+    // 10 significant digits, then trailing zeros of the fraction dropped.
+    const int decimals = e >= 9 ? 0 : 9 - e;
+    char* end = WriteScaled(p, v, decimals);
+    if (end != nullptr) {
+      if (decimals > 0) {
+        while (end[-1] == '0') --end;
+        if (end[-1] == '.') --end;
+      }
+      return end;
+    }
+  }
+  return std::to_chars(p, p + 32, v).ptr;
+}
+
+void AppendFixed(std::string* out, double v, int decimals) {
+  if (!std::isfinite(v)) {
+    out->append("n/a");
+    return;
+  }
+  char buf[64];
+  if (char* end = WriteScaled(buf, v, decimals)) {
+    out->append(buf, end - buf);
+    return;
+  }
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals);
+  if (ec != std::errc()) {
+    AppendShortest(out, v);
+    return;
+  }
+  // "-0.00" reads badly in a sentence.
+  if (buf[0] == '-') {
+    bool zero = true;
+    for (char* p = buf + 1; p < end; ++p) zero &= (*p == '0' || *p == '.');
+    if (zero) {
+      out->append(buf + 1, end);
+      return;
+    }
+  }
+  out->append(buf, end);
+}
+
+void JsonWriter::Flush() {
+  out_->append(buf_, n_);
+  n_ = 0;
+}
+
+void JsonWriter::Key(absl::string_view key) {
+  Reserve(key.size() + 4);
+  char* p = buf_ + n_;
+  if (!first_) *p++ = ',';
+  first_ = false;
+  *p++ = '"';
+  std::memcpy(p, key.data(), key.size());
+  p += key.size();
+  *p++ = '"';
+  *p++ = ':';
+  n_ = static_cast<size_t>(p - buf_);
+}
+
+JsonWriter& JsonWriter::Num(absl::string_view key, double v) {
+  Key(key);
+  Reserve(32);
+  if (std::isfinite(v)) {
+    n_ = static_cast<size_t>(WriteShortest(buf_ + n_, v) - buf_);
+  } else {
+    std::memcpy(buf_ + n_, "null", 4);
+    n_ += 4;
+  }
+  return *this;
+}
+
+JsonWriter& JsonWriter::Approx(absl::string_view key, double v) {
+  Key(key);
+  Reserve(32);
+  if (std::isfinite(v)) {
+    n_ = static_cast<size_t>(WriteApprox(buf_ + n_, v) - buf_);
+  } else {
+    std::memcpy(buf_ + n_, "null", 4);
+    n_ += 4;
+  }
+  return *this;
+}
+
+JsonWriter& JsonWriter::Int(absl::string_view key, int64_t v) {
+  Key(key);
+  Reserve(24);
+  n_ = static_cast<size_t>(std::to_chars(buf_ + n_, buf_ + n_ + 24, v).ptr - buf_);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Bool(absl::string_view key, bool v) {
+  Key(key);
+  if (v) {
+    Put("true", 4);
+  } else {
+    Put("false", 5);
+  }
+  return *this;
+}
+
+JsonWriter& JsonWriter::Null(absl::string_view key) {
+  Key(key);
+  Put("null", 4);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Str(absl::string_view key, absl::string_view v) {
+  Key(key);
+  Put("\"", 1);
+  // Most text needs no escaping: one branch-free scan decides, then the text is copied whole.
+  unsigned char special = 0;
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    special |= static_cast<unsigned char>((u < 0x20) | (u == '"') | (u == '\\'));
+  }
+  if (!special) {
+    Put(v.data(), v.size());
+  } else {
+    for (char c : v) {
+      switch (c) {
+        case '"': Put("\\\"", 2); break;
+        case '\\': Put("\\\\", 2); break;
+        case '\n': Put("\\n", 2); break;
+        case '\r': Put("\\r", 2); break;
+        case '\t': Put("\\t", 2); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            const char esc[6] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 1], kHex[c & 15]};
+            Put(esc, 6);
+          } else {
+            Put(&c, 1);
+          }
+      }
+    }
+  }
+  Put("\"", 1);
+  return *this;
+}
+
+}  // namespace backtest::engine

@@ -1,0 +1,112 @@
+#include "server/engine/data/csv_reader.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/engine/data/civil_time.h"
+#include "server/engine/data/number_parse.h"
+
+namespace backtest::engine {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(NumberParseTest, FastPathAndFallbackAreExact) {
+  for (const char* text : {"1.1", "0.1", "1234.56789", "-0.0001", "99999.99999", "1e-5",
+                           "123456789012345678.5", "0.30000000000000004", "+3.25", "7"}) {
+    double fast = 0;
+    ASSERT_TRUE(ParseDouble(text, text + std::strlen(text), &fast)) << text;
+    EXPECT_EQ(fast, std::strtod(text, nullptr)) << text;
+  }
+  double v;
+  for (const char* bad : {"", "-", "1.2.3", "abc", "1,5", "1e"}) {
+    EXPECT_FALSE(ParseDouble(bad, bad + std::strlen(bad), &v)) << bad;
+  }
+}
+
+TEST(CivilTimeTest, ParsesEpochAndIso) {
+  EXPECT_EQ(*ParseCsvTime("1600000000"), 1600000000);
+  EXPECT_EQ(*ParseCsvTime("1600000000000"), 1600000000);  // milliseconds
+  EXPECT_EQ(*ParseCsvTime("2020-09-13"), 1599955200);
+  EXPECT_EQ(*ParseCsvTime("2020-09-13T12:26:40Z"), 1600000000);
+  EXPECT_EQ(*ParseCsvTime("2020-09-13 12:26:40"), 1600000000);
+  EXPECT_EQ(*ParseCsvTime("2020-09-13 12:26"), 1600000000 - 40);
+  EXPECT_EQ(*ParseCsvTime("2020-09-13T14:26:40+02:00"), 1600000000);
+  EXPECT_EQ(*ParseCsvTime("2020-09-13T12:26:40.500Z"), 1600000000);
+  EXPECT_FALSE(ParseCsvTime("2020-13-01").has_value());
+  EXPECT_FALSE(ParseCsvTime("yesterday").has_value());
+  EXPECT_EQ(IsoTime(1600000000), "2020-09-13T12:26:40Z");
+  EXPECT_EQ(IsoTime(-86400), "1969-12-31T00:00:00Z");
+}
+
+TEST(CsvReaderTest, ReadsHeaderlessEpochRows) {
+  auto bars = ParseCsv("1600000000,1.0,1.5,0.5,1.2\n1600003600,1.2,1.3,1.1,1.25\n", "x.csv");
+  ASSERT_TRUE(bars.ok()) << bars.status();
+  ASSERT_EQ(bars->size(), 2u);
+  EXPECT_EQ(bars->time[1], 1600003600);
+  EXPECT_EQ(bars->close[1], 1.25);
+  EXPECT_EQ(bars->volume[0], 0);
+}
+
+TEST(CsvReaderTest, ReadsHeaderInAnyOrderWithVolumeAndCrlf) {
+  auto bars = ParseCsv(
+      "\xEF\xBB\xBF" "Date,Close,Open,Low,High,Volume,Extra\r\n"
+      "2020-09-13 12:00,1.2,1.0,0.5,1.5,100,x\r\n"
+      "\r\n"
+      "2020-09-13T13:00:00Z,1.25,1.2,1.1,1.3,50,y\r\n",
+      "h.csv");
+  ASSERT_TRUE(bars.ok()) << bars.status();
+  ASSERT_EQ(bars->size(), 2u);
+  EXPECT_EQ(bars->open[0], 1.0);
+  EXPECT_EQ(bars->high[0], 1.5);
+  EXPECT_EQ(bars->volume[1], 50);
+  EXPECT_EQ(bars->time[1] - bars->time[0], 3600);
+}
+
+TEST(CsvReaderTest, RejectsMalformedRowsNamingFileAndLine) {
+  struct Case {
+    const char* text;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"1,1,2,0.5,1\n2,1,2,0.5,x\n", "bad.csv:2: bad number \"x\" in column close"},
+      {"1,1,2,0.5,1\n2,1,0.5,2,1\n", "bad.csv:2: high 0.5 < low 2"},
+      {"1,3,2,0.5,1\n", "bad.csv:1: open 3 outside [low 0.5, high 2]"},
+      {"1,1,2,0.5,2.5\n", "bad.csv:1: close 2.5 outside"},
+      {"5,1,2,0.5,1\n5,1,2,0.5,1\n", "bad.csv:2: time 1970-01-01T00:00:05Z is not after"},
+      {"1,1,2,0.5,1\n2,1,2,0.5,nan\n", "bad.csv:2: NaN or infinite value in column close"},
+      {"1,1,2,0.5,1\n2,inf,2,0.5,1\n", "bad.csv:2: NaN or infinite value in column open"},
+      {"1,1,2,0.5,1\n2,1,2,0.5\n", "bad.csv:2: expected 5 columns, got 4"},
+      {"1,1,2\n", "bad.csv:1: expected 5 or 6 columns"},
+      {"time,open,high,close\n1,1,2,1\n", "bad.csv:1: header has no low column"},
+      {"1,1,2,0.5,1,-3\n", "bad.csv:1: negative volume"},
+      {"x1,1,2,0.5,1\n", "header has no time column"},
+  };
+  for (const Case& c : cases) {
+    auto bars = ParseCsv(c.text, "bad.csv");
+    ASSERT_FALSE(bars.ok()) << c.text;
+    EXPECT_EQ(bars.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(bars.status().message(), HasSubstr(c.message)) << c.text;
+  }
+}
+
+TEST(CsvReaderTest, ReadFileNotFoundAndFromDisk) {
+  EXPECT_EQ(ReadCsvFile("/nonexistent/x.csv").status().code(), absl::StatusCode::kNotFound);
+  auto dir = std::filesystem::temp_directory_path() / "csv_reader_test";
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / "a.csv").string();
+  std::ofstream(path) << "time,open,high,low,close\n1600000000,1,2,0.5,1.5\n";
+  auto bars = ReadCsvFile(path);
+  ASSERT_TRUE(bars.ok()) << bars.status();
+  EXPECT_EQ(bars->size(), 1u);
+  std::ofstream(path) << "time,open,high,low,close\n1600000000,1,2,0.5,1.5\nzzz\n";
+  bars = ReadCsvFile(path);
+  EXPECT_THAT(bars.status().message(), HasSubstr("a.csv:3:"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace backtest::engine

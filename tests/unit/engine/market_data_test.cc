@@ -1,0 +1,193 @@
+#include "server/engine/data/market_data.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "engine_test_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/engine/data/civil_time.h"
+#include "server/engine/data/data_source.h"
+#include "server/engine/data/http_source.h"
+#include "server/engine/data/pip_size.h"
+#include "server/engine/data/resampler.h"
+#include "server/engine/data/sample_source.h"
+
+namespace backtest::engine {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Config;
+
+BarSeries Minutes(int64_t start, int n) {
+  BarSeries s;
+  for (int i = 0; i < n; ++i) {
+    double p = 100 + i;
+    s.Append(start + 60 * i, p, p + 0.5, p - 0.5, p + 0.25, 1);
+  }
+  return s;
+}
+
+TEST(TimeframeTest, BucketsAreUtcAlignedAndWeeksStartMonday) {
+  const int64_t t = *ParseCsvTime("2021-11-26T13:10:00Z");  // a Friday
+  EXPECT_EQ(BucketStart(Timeframe::kH1, t), *ParseCsvTime("2021-11-26T13:00:00Z"));
+  EXPECT_EQ(BucketStart(Timeframe::kH4, t), *ParseCsvTime("2021-11-26T12:00:00Z"));
+  EXPECT_EQ(BucketStart(Timeframe::kD1, t), *ParseCsvTime("2021-11-26"));
+  EXPECT_EQ(BucketStart(Timeframe::kW1, t), *ParseCsvTime("2021-11-22"));  // Monday
+  EXPECT_EQ(WeekdayOfDay(UtcDay(t)), 4);
+}
+
+TEST(ResamplerTest, AggregatesOhlcv) {
+  BarSeries m1 = Minutes(*ParseCsvTime("2021-11-26T13:58:00Z"), 4);  // 13:58 .. 14:01
+  BarSeries h1 = Resample(m1, Timeframe::kH1);
+  ASSERT_EQ(h1.size(), 2u);
+  EXPECT_EQ(h1.time[0], *ParseCsvTime("2021-11-26T13:00:00Z"));
+  EXPECT_EQ(h1.open[0], 100);
+  EXPECT_EQ(h1.high[0], 101.5);
+  EXPECT_EQ(h1.low[0], 99.5);
+  EXPECT_EQ(h1.close[0], 101.25);
+  EXPECT_EQ(h1.volume[0], 2);
+  EXPECT_EQ(h1.open[1], 102);
+  EXPECT_EQ(h1.close[1], 103.25);
+}
+
+TEST(PipSizeTest, ContractRule) {
+  EXPECT_EQ(DefaultPipSize("USDJPY"), 0.01);
+  EXPECT_EQ(DefaultPipSize("EURUSD"), 0.0001);
+  EXPECT_EQ(DefaultPipSize("XAUUSD"), 0.01);
+  EXPECT_EQ(DefaultPipSize("XAGUSD"), 0.001);
+  EXPECT_EQ(DefaultPipSize("AAPL"), 0.01);
+  RunConfig c = Config({{"pip_size", "0.5"}});
+  EXPECT_EQ(PipSizeFor(c, "EURUSD"), 0.5);
+}
+
+TEST(PrepareSymbolTest, WindowMaxCandlesAndWarmup) {
+  // 3000 hourly bars; window keeps bars 2000..2499, max_candles the last 100 of them.
+  BarSeries bars = testing::FromCloses(std::vector<double>(3000, 1.0));
+  RunConfig c = Config({{"timeframe", "H1"}});
+  c.start = bars.time[2000];
+  c.end = bars.time[2500];
+  auto sd = PrepareSymbol(c, "X", bars);
+  ASSERT_TRUE(sd.ok()) << sd.status();
+  EXPECT_EQ(sd->kept(), 500u);
+  EXPECT_EQ(sd->bars->time[sd->first_kept], bars.time[2000]);
+  // Warm-up: max(1000 bars, 60 days = 1440 hourly bars) → 1440 bars.
+  EXPECT_EQ(sd->first_kept, 1440u);
+  c.max_candles = 100;
+  sd = PrepareSymbol(c, "X", bars);
+  ASSERT_TRUE(sd.ok());
+  EXPECT_EQ(sd->kept(), 100u);
+  EXPECT_EQ(sd->bars->time[sd->first_kept], bars.time[2400]);
+  EXPECT_EQ(sd->first_kept, 1440u);  // bars cut by max_candles feed the warm-up
+  EXPECT_EQ(sd->bars->time.back(), bars.time[2499]);
+}
+
+TEST(PrepareSymbolTest, WarmupByBarCountForCoarseBars) {
+  BarSeries d1;
+  for (int i = 0; i < 3000; ++i) d1.Append(int64_t{i} * 86400, 1, 1, 1, 1, 0);
+  RunConfig c = Config({{"timeframe", "D1"}});
+  c.start = 2500LL * 86400;
+  c.end = 3000LL * 86400;
+  auto sd = PrepareSymbol(c, "X", d1);
+  ASSERT_TRUE(sd.ok());
+  EXPECT_EQ(sd->first_kept, 1000u);  // 1000 bars is longer than 60 days
+}
+
+TEST(PrepareSymbolTest, ErrorsNameTheProblem) {
+  RunConfig c = Config({{"timeframe", "M1"}});
+  BarSeries h1 = testing::FromCloses({1, 2, 3});
+  EXPECT_THAT(PrepareSymbol(c, "X", h1).status().message(), HasSubstr("coarser"));
+  c = Config({{"timeframe", "H1"}});
+  c.start = h1.time.back() + 3600;
+  c.end = c.start + 86400;
+  auto sd = PrepareSymbol(c, "X", h1);
+  EXPECT_EQ(sd.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(sd.status().message(), HasSubstr("X: no H1 bars in"));
+}
+
+TEST(PrepareSymbolTest, ResamplesFinerData) {
+  RunConfig c = Config({{"timeframe", "H1"}});
+  c.start = 0;
+  c.end = INT64_MAX / 2;
+  auto sd = PrepareSymbol(c, "X", Minutes(*ParseCsvTime("2021-11-26T13:00:00Z"), 180));
+  ASSERT_TRUE(sd.ok());
+  EXPECT_EQ(sd->kept(), 3u);
+}
+
+TEST(SampleSourceTest, DeterministicPlausibleAndWindowIndependent) {
+  SampleSource src;
+  FetchRequest req{"XAGUSD", Timeframe::kH1, *ParseCsvTime("2022-01-03"),
+                   *ParseCsvTime("2022-03-01"), true};
+  auto a = src.Fetch(req);
+  auto b = src.Fetch(req);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(a->close, b->close);
+  // A later window start gives the same bars where they overlap.
+  FetchRequest later = req;
+  later.start = *ParseCsvTime("2022-02-01");
+  auto c = src.Fetch(later);
+  ASSERT_TRUE(c.ok());
+  size_t offset = a->size() - c->size();
+  for (size_t i = 0; i < c->size(); ++i) ASSERT_EQ(c->close[i], a->close[i + offset]);
+  for (size_t i = 0; i < a->size(); ++i) {
+    EXPECT_GE(a->close[i], 15);
+    EXPECT_LE(a->close[i], 40);
+    EXPECT_LE(a->low[i], std::min(a->open[i], a->close[i]));
+    EXPECT_GE(a->high[i], std::max(a->open[i], a->close[i]));
+    EXPECT_LT(WeekdayOfDay(UtcDay(a->time[i])), 5) << "no weekend bars";
+  }
+  struct Range {
+    const char* symbol;
+    double lo, hi;
+  };
+  for (Range r : {Range{"EURUSD", 0.9, 1.35}, Range{"USDJPY", 100, 165},
+                  Range{"XAUUSD", 1700, 2100}, Range{"SPX", 70, 140}}) {
+    auto s = src.Fetch({r.symbol, Timeframe::kD1, 0, *ParseCsvTime("2030-01-01"), true});
+    ASSERT_TRUE(s.ok());
+    for (double x : s->close) {
+      ASSERT_GE(x, r.lo) << r.symbol;
+      ASSERT_LE(x, r.hi) << r.symbol;
+    }
+  }
+  // Different timeframes or symbols give different paths.
+  auto m = src.Fetch({"XAGUSD", Timeframe::kM5, req.start, req.start + 86400, true});
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->size(), 288u);
+}
+
+TEST(DataSourceTest, MakeDataSourceAndFileSource) {
+  EXPECT_EQ(MakeDataSource("ftp://x").status().code(), absl::StatusCode::kInvalidArgument);
+  auto dir = std::filesystem::temp_directory_path() / "file_source_test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "ABC_H1.csv") << "1600000000,1,2,0.5,1.5\n";
+  std::ofstream(dir / "DEF.csv") << "1600000000,1,2,0.5,1.5\n1600003600,1,2,0.5,1.5\n";
+  auto src = MakeDataSource("file://" + dir.string());
+  ASSERT_TRUE(src.ok());
+  auto abc = (*src)->Fetch({"ABC", Timeframe::kH1, 0, 1, true});
+  ASSERT_TRUE(abc.ok()) << abc.status();
+  EXPECT_EQ(abc->size(), 1u);
+  auto def = (*src)->Fetch({"DEF", Timeframe::kH1, 0, 1, true});
+  ASSERT_TRUE(def.ok());
+  EXPECT_EQ(def->size(), 2u);
+  auto none = (*src)->Fetch({"XYZ", Timeframe::kH1, 0, 1, true});
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HttpSourceTest, UrlAndUnreachableHost) {
+  HttpOptions opts;
+  opts.connect_timeout_ms = 500;
+  opts.total_timeout_ms = 1000;
+  HttpSource src("http://127.0.0.1:9", opts);  // discard port: connection refused
+  FetchRequest req{"EURUSD", Timeframe::kH1, 1600000000, 1600003600, true};
+  EXPECT_EQ(src.UrlFor(req),
+            "http://127.0.0.1:9/ohlc?symbol=EURUSD&timeframe=H1&start=2020-09-13T12%3A26%3A40Z"
+            "&end=2020-09-13T13%3A26%3A40Z");
+  auto bars = src.Fetch(req);
+  EXPECT_EQ(bars.status().code(), absl::StatusCode::kUnavailable) << bars.status();
+}
+
+}  // namespace
+}  // namespace backtest::engine

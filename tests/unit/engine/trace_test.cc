@@ -1,0 +1,110 @@
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+#include "engine_test_util.h"
+#include "gtest/gtest.h"
+#include "server/engine/trace/json_writer.h"
+#include "server/engine/trace/reasons.h"
+#include "server/engine/trace/tracer.h"
+
+namespace backtest::engine {
+namespace {
+
+TEST(JsonWriterTest, NumbersRoundTripExactly) {
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<double> u(-1e6, 1e6);
+  for (int k = 0; k < 200000; ++k) {
+    double v = k % 3 == 0 ? std::round(u(rng) * 1e4) / 1e4 : (k % 3 == 1 ? u(rng) : u(rng) * 1e-9);
+    char buf[40];
+    char* end = WriteShortest(buf, v);
+    *end = 0;
+    ASSERT_EQ(std::strtod(buf, nullptr), v) << buf;
+  }
+  std::string s;
+  AppendShortest(&s, 24.641);
+  AppendShortest(&s, -0.0001);
+  AppendShortest(&s, 1e8);
+  AppendShortest(&s, 0.1 + 0.2);
+  EXPECT_EQ(s, "24.641-0.00011e+080.30000000000000004");
+}
+
+TEST(JsonWriterTest, ApproxKeepsTenSignificantDigits) {
+  char buf[40];
+  *WriteApprox(buf, 0.0990849200679919) = 0;
+  EXPECT_STREQ(buf, "0.09908492007");
+  *WriteApprox(buf, 100003647.50378713) = 0;
+  EXPECT_STREQ(buf, "100003647.5");
+  *WriteApprox(buf, 50.0) = 0;
+  EXPECT_STREQ(buf, "50");
+  *WriteApprox(buf, -3.25) = 0;
+  EXPECT_STREQ(buf, "-3.25");
+}
+
+TEST(JsonWriterTest, ObjectsAndEscapes) {
+  std::string out;
+  JsonWriter w;
+  w.Begin(&out);
+  w.Str("a", "plain").Str("b", "q\"uo\\te\n").Num("n", NAN).Int("i", -42).Bool("t", true).Null("z");
+  w.End();
+  EXPECT_EQ(out, R"({"a":"plain","b":"q\"uo\\te\n","n":null,"i":-42,"t":true,"z":null})");
+  std::string fixed;
+  AppendFixed(&fixed, -0.0001, 2);
+  AppendFixed(&fixed, 0.196, 2);
+  AppendFixed(&fixed, NAN, 2);
+  EXPECT_EQ(fixed, "0.000.20n/a");
+}
+
+TEST(JsonWriterTest, LongStringsSpillOverTheBuffer) {
+  std::string out;
+  JsonWriter w;
+  w.Begin(&out);
+  std::string big(10000, 'x');
+  w.Str("big", big).Num("after", 1.5);
+  w.End();
+  EXPECT_EQ(out, "{\"big\":\"" + big + "\",\"after\":1.5}");
+}
+
+TEST(TracerTest, SamplingEventsAndLimit) {
+  testing::RecordingObserver obs;
+  Tracer tr(true, 3, 5, 2, &obs);
+  const std::string sym = "X";
+  int wanted_values = 0;
+  for (int64_t bar = 0; bar < 6; ++bar) {
+    tr.BeginBar(bar, 1000 + bar, &sym);
+    if (tr.Wants(TraceKind::kValue)) {
+      ++wanted_values;
+      tr.BeginRow(TraceSection::kIndicators, TraceKind::kValue).Int("bar", bar);
+      tr.EndRow();
+    }
+    if (tr.Wants(TraceKind::kEvent)) {
+      tr.BeginRow(TraceSection::kOrders, TraceKind::kEvent).Str("event", "e");
+      tr.EndRow();
+    }
+  }
+  tr.Flush();
+  EXPECT_EQ(wanted_values, 2);  // bars 0 and 3
+  ASSERT_EQ(obs.rows.size(), 5u);  // the limit
+  EXPECT_EQ(obs.rows[0].payload, "{\"bar\":0}");
+  EXPECT_EQ(obs.rows[4].seq, 5);
+  EXPECT_EQ(obs.truncated_batches, 1);
+  EXPECT_TRUE(tr.truncated());
+  for (size_t k = 0; k + 1 < obs.batch_sizes.size(); ++k) EXPECT_EQ(obs.batch_sizes[k], 2u);
+}
+
+TEST(ReasonTallyTest, CountsAndFirstSamples) {
+  ReasonTally t;
+  for (int k = 0; k < 8; ++k) t.Add(Reason::kFilterEma, 0, k * 10, 1000 + k);
+  t.Add(Reason::kExitStop, 1, 7, 2000);
+  auto s = t.Summary({"A", "B"});
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].reason, "filter_ema");
+  EXPECT_EQ(s[0].count, 8);
+  ASSERT_EQ(s[0].samples.size(), ReasonTally::kMaxSamples);
+  EXPECT_EQ(s[0].samples[4].bar_index, 40);
+  EXPECT_EQ(s[1].samples[0].symbol, "B");
+  EXPECT_FALSE(s[1].description.empty());
+}
+
+}  // namespace
+}  // namespace backtest::engine
