@@ -7,8 +7,8 @@ function(backtest_test name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gmock GTest::gtest_main)
-  gtest_discover_tests(${name}
-    PROPERTIES LABELS ${T_LABEL}
-      ENVIRONMENT "BACKTEST_SOURCE_DIR=${PROJECT_SOURCE_DIR};BACKTEST_BIN_DIR=${BACKTEST_BIN_DIR}"
-    DISCOVERY_TIMEOUT 30)
+  # Where the tests find the source tree and the built binaries (the environment may override).
+  target_compile_definitions(${name} PRIVATE
+    BACKTEST_SOURCE_DIR_DEFAULT="${PROJECT_SOURCE_DIR}" BACKTEST_BIN_DIR_DEFAULT="${BACKTEST_BIN_DIR}")
+  gtest_discover_tests(${name} PROPERTIES LABELS ${T_LABEL} DISCOVERY_TIMEOUT 30)
 endfunction()

@@ -92,6 +92,49 @@ CREATE TABLE presets (
   PRIMARY KEY (owner_id, name)
 );
 )sql"},
+    {2, "trace chunks, trace summaries, run reasons", R"sql(
+-- Decision-trace rows, stored as chunks of consecutive rows (db/trace_chunk.h has the encoding):
+-- one table row per batch of at most 1024 trace rows, so appending keeps up with the engine
+-- (trace_rows of version 1, one b-tree entry per row and index, cannot). A bar or time lookup
+-- finds the chunks whose [min, max] range holds it through the covering indexes below.
+CREATE TABLE trace_chunks (
+  job_id     TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  first_seq  INTEGER NOT NULL,
+  last_seq   INTEGER NOT NULL,
+  row_count  INTEGER NOT NULL,
+  min_bar    INTEGER NOT NULL,
+  max_bar    INTEGER NOT NULL,
+  min_ts     INTEGER NOT NULL,
+  max_ts     INTEGER NOT NULL,
+  data       BLOB NOT NULL,
+  UNIQUE (job_id, first_seq)
+);
+CREATE INDEX trace_chunks_bar ON trace_chunks(job_id, max_bar, min_bar);
+CREATE INDEX trace_chunks_ts ON trace_chunks(job_id, max_ts, min_ts);
+
+-- Whole-run decision reason counts (kept for every run, traced or not), in the engine's order
+-- (position). sample_bars_json: [{"symbol": "EURUSD", "bar_index": 5, "ts": 1700000000}, …].
+CREATE TABLE run_reasons (
+  job_id            TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  position          INTEGER NOT NULL,
+  reason            TEXT NOT NULL,
+  count             INTEGER NOT NULL,
+  sample_bars_json  TEXT NOT NULL DEFAULT '[]',
+  description       TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job_id, reason)
+) WITHOUT ROWID;
+
+-- How a job's trace was recorded, so Explain can say why a bar has no rows (tracing off,
+-- sampling, or the row limit cut the trace).
+CREATE TABLE trace_summaries (
+  job_id      TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+  enabled     INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+  sampling    INTEGER NOT NULL DEFAULT 1,
+  row_count   INTEGER NOT NULL DEFAULT 0,
+  truncated   INTEGER NOT NULL DEFAULT 0 CHECK (truncated IN (0, 1)),
+  updated_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
 };
 
 }  // namespace

@@ -16,6 +16,48 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--db", options.db_path, "SQLite database file (created when missing)")
       ->capture_default_str();
+  app.add_option("--token-file", options.token_file,
+                 "where the first start writes the staff token (default: admin.token beside the "
+                 "database)");
+  app.add_option("--runner", options.runner_path,
+                 "backtest-runner binary (default: the one beside backtestd)");
+  app.add_option("--workers", options.workers, "backtests run at once (runner processes)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--queue-size", options.queue_size, "queued jobs at most; more are refused")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--cpu-seconds", options.cpu_seconds, "CPU time limit per job (0: none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--memory-mb", options.memory_mb, "memory limit per job in MB (0: none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--heartbeat-timeout-ms", options.heartbeat_timeout_ms,
+                 "a runner silent for this long is killed and its job failed")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 3600000));
+  app.add_option("--cancel-grace-ms", options.cancel_grace_ms,
+                 "time a cancelled runner gets between SIGTERM and SIGKILL")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600000));
+  app.add_flag("--trace-enabled-default", options.trace_enabled_default,
+               "record the decision trace unless a run says otherwise")
+      ->envname("BOTS_TRACE_ENABLED_DEFAULT");
+  app.add_option("--trace-max-rows", options.trace_max_rows,
+                 "trace rows per run at most; past it the run goes on untraced")
+      ->envname("BOTS_TRACE_MAX_ROWS")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  app.add_option("--trace-batch-size", options.trace_batch_size, "trace rows per stored batch")
+      ->envname("BOTS_TRACE_BATCH_SIZE")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--trace-sampling", options.trace_sampling,
+                 "default: trace every Nth bar (events always)")
+      ->envname("BOTS_TRACE_SAMPLING")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

@@ -12,8 +12,15 @@
 #include "absl/strings/str_cat.h"
 #include "backtest/v1/preset_service.grpc.pb.h"
 #include "backtest/v1/trace_service.grpc.pb.h"
+#include <filesystem>
+
 #include "db/database.h"
+#include "db/user_store.h"
+#include "server/api/auth.h"
 #include "server/api/backtest_service.h"
+#include "server/api/preset_service.h"
+#include "server/api/trace_service.h"
+#include "server/jobs/job_manager.h"
 
 namespace backtest {
 namespace {
@@ -33,6 +40,13 @@ std::string HostOf(const std::string& listen) {
   return colon == std::string::npos ? listen : listen.substr(0, colon);
 }
 
+// The backtest-runner beside this executable.
+std::string DefaultRunnerPath() {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("backtest-runner") : (self.parent_path() / "backtest-runner").string();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
@@ -43,16 +57,53 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   spdlog::info("database {} (schema version {})", options.db_path,
                server->db_->schema_version());
 
-  server->backtest_service_ = std::make_unique<api::BacktestServiceImpl>();
-  // Presets and traces answer UNIMPLEMENTED until their service lands (issue 5).
-  server->preset_service_ = std::make_unique<backtest::v1::PresetService::CallbackService>();
-  server->trace_service_ = std::make_unique<backtest::v1::TraceService::CallbackService>();
+  server->token_file_ = options.token_file.empty()
+                            ? (std::filesystem::path(options.db_path).parent_path() / "admin.token")
+                                  .string()
+                            : options.token_file;
+  {
+    auto users = db::UserStore::Create(server->db_.get());
+    if (!users.ok()) return users.status();
+    auto created = (*users)->EnsureBootstrapAdmin(server->token_file_);
+    if (!created.ok()) return created.status();
+    if (*created) {
+      spdlog::info("created staff user admin; its token is in {}", server->token_file_);
+    }
+  }
+
+  jobs::JobManagerOptions jobs;
+  jobs.db_path = options.db_path;
+  jobs.runner_path = options.runner_path.empty() ? DefaultRunnerPath() : options.runner_path;
+  jobs.workers = options.workers;
+  jobs.queue_capacity = options.queue_size;
+  jobs.limits = {.cpu_seconds = options.cpu_seconds, .memory_mb = options.memory_mb};
+  jobs.heartbeat_timeout_ms = options.heartbeat_timeout_ms;
+  jobs.cancel_grace_ms = options.cancel_grace_ms;
+  jobs.trace_max_rows = options.trace_max_rows;
+  jobs.trace_batch_size = options.trace_batch_size;
+  jobs.now_ms = options.now_ms;
+  auto manager = jobs::JobManager::Start(std::move(jobs));
+  if (!manager.ok()) return manager.status();
+  server->jobs_ = *std::move(manager);
+
+  auto auth = api::Authenticator::Create(options.db_path);
+  if (!auth.ok()) return auth.status();
+  server->auth_ = *std::move(auth);
+  server->backtest_service_ = std::make_unique<api::BacktestServiceImpl>(
+      *server->jobs_, *server->auth_,
+      api::TraceDefaults{.enabled = options.trace_enabled_default,
+                         .sampling = options.trace_sampling});
+  server->preset_service_ =
+      std::make_unique<api::PresetServiceImpl>(options.db_path, *server->auth_);
+  server->trace_service_ =
+      std::make_unique<api::TraceServiceImpl>(options.db_path, *server->auth_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   // Without this a second server could bind the same port (SO_REUSEPORT) and steal calls.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxSendMessageSize(options.max_send_mb << 20);
   int port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(server->backtest_service_.get());
@@ -78,10 +129,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  if (server_ == nullptr) return;  // never started
+  if (server_ == nullptr) {
+    jobs_.reset();  // never started serving
+    return;
+  }
   server_->GetHealthCheckService()->SetServingStatus(false);
+  // Jobs first: running runners stop, channels close, so log streams end instead of waiting.
+  jobs_->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server_.reset();
+  jobs_.reset();
   db_.reset();
   spdlog::info("stopped");
 }

@@ -1,8 +1,10 @@
-// The backtestd server: the database, the gRPC services, health and reflection, started and
-// stopped as one. Owned by main (or by a test); Start and Shutdown are called from one thread.
+// The backtestd server: the database, the job manager, the gRPC services, health and reflection,
+// started and stopped as one. Owned by main (or by a test); Start and Shutdown are called from one
+// thread.
 #ifndef BACKTEST_SERVER_SERVER_H_
 #define BACKTEST_SERVER_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -17,8 +19,11 @@ namespace backtest {
 namespace db {
 class Database;
 }
+namespace jobs {
+class JobManager;
+}
 namespace api {
-class BacktestServiceImpl;
+class Authenticator;
 }
 
 struct ServerOptions {
@@ -26,13 +31,33 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:50051";
   // SQLite database file; created and migrated when needed.
   std::string db_path = "var/backtest.db";
+  // Where the first start writes the staff user's token; empty: admin.token beside the database.
+  std::string token_file;
+  // The backtest-runner binary; empty: the one beside this executable.
+  std::string runner_path;
+  int workers = 2;
+  int queue_size = 64;
+  int64_t cpu_seconds = 600;
+  int64_t memory_mb = 2048;
+  int heartbeat_timeout_ms = 15000;
+  int cancel_grace_ms = 2000;
+  // Decision-trace settings (BOTS_TRACE_*).
+  bool trace_enabled_default = false;
+  int64_t trace_max_rows = 250000;
+  int trace_batch_size = 1000;
+  int64_t trace_sampling = 1;
+  // Largest message the server sends (a 1M-bar result is ~60 MB).
+  int max_send_mb = 512;
+  // The clock, epoch milliseconds (tests inject one); empty: the system clock.
+  std::function<int64_t()> now_ms;
 };
 
 class Server {
  public:
-  // Opens the database and starts serving. Errors: Unavailable when the database cannot be opened
-  // or the address cannot be bound (in use, not local, malformed); FailedPrecondition when the
-  // database is from a newer backtestd.
+  // Opens the database (creating the staff user and its token file on first start), recovers
+  // jobs of a previous run, and starts serving. Errors: Unavailable when the database cannot be
+  // opened or the address cannot be bound (in use, not local, malformed); FailedPrecondition when
+  // the database is from a newer backtestd.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
 
   ~Server();
@@ -43,20 +68,27 @@ class Server {
   int port() const { return port_; }
   // host:port actually bound.
   const std::string& address() const { return address_; }
+  // The file holding the bootstrap staff token.
+  const std::string& token_file() const { return token_file_; }
+  jobs::JobManager& jobs() { return *jobs_; }
 
-  // Stops accepting calls, reports NOT_SERVING, lets calls in flight finish (for at most a few
-  // seconds), then closes the database. Idempotent.
+  // Reports NOT_SERVING, stops the jobs (running runners are stopped, queued jobs stay queued),
+  // stops accepting calls and lets calls in flight finish (a few seconds at most), then closes
+  // the database. Idempotent.
   void Shutdown();
 
  private:
   Server() = default;
 
   std::unique_ptr<db::Database> db_;
-  std::unique_ptr<api::BacktestServiceImpl> backtest_service_;
+  std::unique_ptr<jobs::JobManager> jobs_;
+  std::unique_ptr<api::Authenticator> auth_;
+  std::unique_ptr<grpc::Service> backtest_service_;
   std::unique_ptr<grpc::Service> preset_service_;
   std::unique_ptr<grpc::Service> trace_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
+  std::string token_file_;
   int port_ = 0;
   bool shut_down_ = false;
 };

@@ -1,16 +1,285 @@
 #include "server/api/backtest_service.h"
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+#include "backtest/runner/v1/runner.pb.h"
+#include "db/preset_store.h"
+#include "db/result_store.h"
+#include "server/api/job_conversion.h"
+#include "server/api/job_log_stream.h"
 #include "server/api/param_conversion.h"
 #include "server/api/status_conversion.h"
+#include "server/api/value_conversion.h"
 
 namespace backtest::api {
+namespace {
+
+constexpr int kTailLines = 20;
+constexpr int kDefaultPageSize = 50;
+constexpr int kMaxPageSize = 500;
+
+bool IsStatus(absl::string_view s) {
+  return s == "queued" || s == "running" || s == "finished" || s == "failed" || s == "cancelled";
+}
+
+// Page tokens are "<created_ms>.<job id>" of the last job of the previous page.
+absl::StatusOr<db::JobCursor> ParsePageToken(absl::string_view token) {
+  std::vector<std::string> parts = absl::StrSplit(token, absl::MaxSplits('.', 1));
+  db::JobCursor cursor;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &cursor.created_ms) ||
+      !jobs::IsValidJobId(parts[1])) {
+    return absl::InvalidArgumentError("page_token: not a token from a previous ListJobs page");
+  }
+  cursor.id = parts[1];
+  return cursor;
+}
+
+}  // namespace
+
+absl::StatusOr<db::JobRecord> BacktestServiceImpl::VisibleJob(const Caller& caller,
+                                                             const std::string& job_id) {
+  // Malformed and foreign ids look exactly like unknown ones.
+  auto not_found = absl::NotFoundError(absl::StrCat("job \"", job_id.substr(0, 64), "\" not found"));
+  if (!jobs::IsValidJobId(job_id)) return not_found;
+  auto conn = jobs_.pool().Acquire();
+  db::JobStore store(conn->connection());
+  auto job = store.Get(job_id);
+  if (!job.ok()) return job.status().code() == absl::StatusCode::kNotFound ? not_found : job.status();
+  if (!caller.is_staff && job->owner_id != caller.user_id) return not_found;
+  return job;
+}
+
+absl::Status BacktestServiceImpl::FillJob(const db::JobRecord& record, backtest::v1::Job* out) {
+  JobTails tails;
+  if (record.status != "queued") {
+    auto conn = jobs_.pool().Acquire();
+    db::JobStore store(conn->connection());
+    ASSIGN_OR_RETURN(tails.stdout_tail, store.LogTail(record.id, "stdout", kTailLines));
+    ASSIGN_OR_RETURN(tails.stderr_tail, store.LogTail(record.id, "stderr", kTailLines));
+  }
+  ToJobProto(record, tails, jobs_.NowMs(), out);
+  return absl::OkStatus();
+}
+
+absl::Status BacktestServiceImpl::Run(const Caller& caller,
+                                      const backtest::v1::RunBacktestRequest& request,
+                                      backtest::v1::RunBacktestResponse* response) {
+  using TextValues = std::map<std::string, std::string>;
+  ASSIGN_OR_RETURN(TextValues given, ValuesToText(request.params()));
+  std::map<std::string, std::string> input;
+  if (!request.preset().empty()) {
+    auto conn = jobs_.pool().Acquire();
+    ASSIGN_OR_RETURN(auto presets, db::PresetStore::Create(&*conn));
+    auto preset = presets->Get(caller.user_id, request.preset());
+    if (!preset.ok()) {
+      if (preset.status().code() == absl::StatusCode::kNotFound) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("preset: you have no preset named \"", request.preset().substr(0, 64),
+                         "\""));
+      }
+      return preset.status();
+    }
+    input = preset->values;
+  }
+  // Request values override the preset's; both may use aliases, so resolve names first.
+  for (auto& [name, value] : given) {
+    const engine::ParamDef* def = engine::FindParam(name);
+    input[def != nullptr ? std::string(def->name) : name] = std::move(value);
+  }
+  // The server's trace settings are the defaults a request does not override.
+  input.try_emplace("trace_enabled", trace_defaults_.enabled ? "true" : "false");
+  input.try_emplace("trace_sampling", absl::StrCat(trace_defaults_.sampling));
+  ASSIGN_OR_RETURN(engine::ParamValues params,
+                   engine::ValidateParams(input, jobs_.NowMs() / 1000));
+  ASSIGN_OR_RETURN(db::JobRecord job, jobs_.Submit(caller.user_id, params, request.preset()));
+  job.owner_name = caller.name;
+  response->set_job_id(job.id);
+  response->set_job_url(absl::StrCat("/jobs/", job.id, "/"));
+  response->set_status_url(absl::StrCat("/api/jobs/", job.id, "/status/"));
+  ToJobProto(job, {}, jobs_.NowMs(), response->mutable_job());
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* BacktestServiceImpl::RunBacktest(
+    grpc::CallbackServerContext* context, const backtest::v1::RunBacktestRequest* request,
+    backtest::v1::RunBacktestResponse* response) {
+  return ServeAuthenticated(auth_, context, [&](const Caller& caller) {
+    return Run(caller, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* BacktestServiceImpl::GetJob(grpc::CallbackServerContext* context,
+                                                      const backtest::v1::GetJobRequest* request,
+                                                      backtest::v1::GetJobResponse* response) {
+  return ServeAuthenticated(auth_, context, [&](const Caller& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(db::JobRecord job, VisibleJob(caller, request->job_id()));
+    return FillJob(job, response->mutable_job());
+  });
+}
+
+absl::Status BacktestServiceImpl::List(const Caller& caller,
+                                       const backtest::v1::ListJobsRequest& request,
+                                       backtest::v1::ListJobsResponse* response) {
+  db::JobListQuery query;
+  if (!caller.is_staff) query.owner_id = caller.user_id;
+  if (!request.status().empty() && !IsStatus(request.status())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("status: must be one of queued, running, finished, failed, cancelled, got \"",
+                     request.status().substr(0, 32), "\""));
+  }
+  query.status = request.status();
+  if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: must be between 1 and ", kMaxPageSize, ", got ",
+                     request.page_size()));
+  }
+  query.limit = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  if (!request.page_token().empty()) {
+    ASSIGN_OR_RETURN(query.after, ParsePageToken(request.page_token()));
+  }
+  std::vector<db::JobRecord> found;
+  {
+    auto conn = jobs_.pool().Acquire();
+    db::JobStore store(conn->connection());
+    ASSIGN_OR_RETURN(found, store.List(query));
+  }
+  for (const db::JobRecord& job : found) {
+    ToJobProto(job, {}, jobs_.NowMs(), response->add_jobs());
+  }
+  if (static_cast<int>(found.size()) == query.limit) {
+    response->set_next_page_token(absl::StrCat(found.back().created_ms, ".", found.back().id));
+  }
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* BacktestServiceImpl::ListJobs(
+    grpc::CallbackServerContext* context, const backtest::v1::ListJobsRequest* request,
+    backtest::v1::ListJobsResponse* response) {
+  return ServeAuthenticated(auth_, context, [&](const Caller& caller) {
+    return List(caller, *request, response);
+  });
+}
+
+absl::Status BacktestServiceImpl::Cancel(const Caller& caller,
+                                         const backtest::v1::CancelJobRequest& request,
+                                         backtest::v1::CancelJobResponse* response) {
+  ASSIGN_OR_RETURN(db::JobRecord job, VisibleJob(caller, request.job_id()));
+  if (job.status != "queued" && job.status != "running") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job.id, " has already ended (", job.status,
+                     "); only queued or running jobs can be cancelled"));
+  }
+  RETURN_IF_ERROR(jobs_.Cancel(job.id));
+  ASSIGN_OR_RETURN(job, VisibleJob(caller, request.job_id()));
+  return FillJob(job, response->mutable_job());
+}
+
+grpc::ServerUnaryReactor* BacktestServiceImpl::CancelJob(
+    grpc::CallbackServerContext* context, const backtest::v1::CancelJobRequest* request,
+    backtest::v1::CancelJobResponse* response) {
+  return ServeAuthenticated(auth_, context, [&](const Caller& caller) {
+    return Cancel(caller, *request, response);
+  });
+}
+
+grpc::ServerWriteReactor<backtest::v1::StreamJobLogResponse>* BacktestServiceImpl::StreamJobLog(
+    grpc::CallbackServerContext* context, const backtest::v1::StreamJobLogRequest* request) {
+  auto fail = [](const absl::Status& s) {
+    return FinishedWriteReactor<backtest::v1::StreamJobLogResponse>(ToGrpcStatus(s));
+  };
+  auto caller = auth_.Authenticate(*context);
+  if (!caller.ok()) return fail(caller.status());
+  if (request->from_seq() < 0) {
+    return fail(absl::InvalidArgumentError(
+        absl::StrCat("from_seq: must be >= 0, got ", request->from_seq())));
+  }
+  auto job = VisibleJob(*caller, request->job_id());
+  if (!job.ok()) return fail(job.status());
+  return JobLogStream::Start(jobs_, io_, *job, request->from_seq(), request->include_trace());
+}
+
+absl::Status BacktestServiceImpl::Result(const Caller& caller,
+                                         const backtest::v1::GetResultRequest& request,
+                                         backtest::v1::GetResultResponse* response) {
+  ASSIGN_OR_RETURN(db::JobRecord job, VisibleJob(caller, request.job_id()));
+  if (job.status != "finished") {
+    if (job.status == "queued" || job.status == "running") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job ", job.id, " is ", job.status, "; its result is ready when it has finished"));
+    }
+    return absl::FailedPreconditionError(absl::StrCat("job ", job.id, " ", job.status,
+                                                      " and has no result: ", job.error));
+  }
+  if (request.max_candles() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_candles: must be >= 0, got ", request.max_candles()));
+  }
+  db::ResultRecord stored;
+  {
+    auto conn = jobs_.pool().Acquire();
+    db::ResultStore results(conn->connection());
+    ASSIGN_OR_RETURN(stored, results.Load(job.id));
+  }
+  backtest::runner::v1::RunnerEvent event;
+  if (stored.format != 1 || !event.ParseFromString(stored.data) || !event.has_result()) {
+    return absl::DataLossError(absl::StrCat("the stored result of job ", job.id,
+                                            " cannot be read (format ", stored.format, ")"));
+  }
+  backtest::runner::v1::RunOutput& out = *event.mutable_result();
+  response->set_job_id(job.id);
+  for (const auto& s : out.series()) response->add_symbols(s.symbol());
+  backtest::runner::v1::SymbolSeries* series = nullptr;
+  for (auto& s : *out.mutable_series()) {
+    if (request.symbol().empty() || s.symbol() == request.symbol()) {
+      series = &s;
+      break;
+    }
+  }
+  if (series == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("symbol: the run has no symbol \"",
+                                                   request.symbol().substr(0, 32), "\""));
+  }
+  response->set_symbol(series->symbol());
+  response->set_total_candles(series->candles_size());
+  const int64_t keep = request.max_candles();
+  if (keep > 0 && keep < series->candles_size()) {
+    // The last `keep` candles, and the EMA and equity points from the first kept candle on.
+    const int64_t first_time = series->candles(series->candles_size() - keep).time();
+    series->mutable_candles()->DeleteSubrange(0, series->candles_size() - keep);
+    int drop = 0;
+    while (drop < series->ema_size() && series->ema(drop).time() < first_time) ++drop;
+    series->mutable_ema()->DeleteSubrange(0, drop);
+    drop = 0;
+    while (drop < out.equity_size() && out.equity(drop).time() < first_time) ++drop;
+    out.mutable_equity()->DeleteSubrange(0, drop);
+  }
+  response->mutable_candles()->Swap(series->mutable_candles());
+  response->mutable_ema()->Swap(series->mutable_ema());
+  response->mutable_zones()->Swap(series->mutable_zones());
+  response->mutable_markers()->Swap(out.mutable_markers());
+  response->mutable_trades()->Swap(out.mutable_trades());
+  response->mutable_equity()->Swap(out.mutable_equity());
+  response->mutable_stats()->Swap(out.mutable_stats());
+  response->set_digest(out.digest());
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* BacktestServiceImpl::GetResult(
+    grpc::CallbackServerContext* context, const backtest::v1::GetResultRequest* request,
+    backtest::v1::GetResultResponse* response) {
+  return ServeAuthenticated(auth_, context, [&](const Caller& caller) {
+    return Result(caller, *request, response);
+  });
+}
 
 grpc::ServerUnaryReactor* BacktestServiceImpl::ListParams(
     grpc::CallbackServerContext* context, const backtest::v1::ListParamsRequest* request,
     backtest::v1::ListParamsResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(FillParamDefinitions(request->strategy(), response)));
-  return reactor;
+  return ServeAuthenticated(auth_, context, [&](const Caller&) {
+    return FillParamDefinitions(request->strategy(), response);
+  });
 }
 
 }  // namespace backtest::api

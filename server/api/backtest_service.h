@@ -1,20 +1,67 @@
-// BacktestService over the gRPC callback API.
+// BacktestService over the gRPC callback API: jobs (run, get, list, cancel, stream, result) and
+// the parameter registry.
 //
-// Thread-safe: handlers run on gRPC's threads and share no mutable state yet. ListParams is served
-// from the parameter registry; the job RPCs answer UNIMPLEMENTED until the job service lands
-// (issue 4).
+// Thread-safe: handlers run on gRPC's threads; state lives in the job manager and the database.
+// Every handler authenticates first (see auth.h); a job is visible to its owner and staff only.
 #ifndef BACKTEST_SERVER_API_BACKTEST_SERVICE_H_
 #define BACKTEST_SERVER_API_BACKTEST_SERVICE_H_
 
 #include "backtest/v1/backtest_service.grpc.pb.h"
+#include "server/api/auth.h"
+#include "server/jobs/executor.h"
+#include "server/jobs/job_manager.h"
 
 namespace backtest::api {
 
+struct TraceDefaults {
+  bool enabled = false;   // BOTS_TRACE_ENABLED_DEFAULT
+  int64_t sampling = 1;   // BOTS_TRACE_SAMPLING
+};
+
 class BacktestServiceImpl final : public backtest::v1::BacktestService::CallbackService {
  public:
+  BacktestServiceImpl(jobs::JobManager& jobs, Authenticator& auth, TraceDefaults trace_defaults)
+      : jobs_(jobs), auth_(auth), trace_defaults_(trace_defaults), io_(2, 10000) {}
+
+  grpc::ServerUnaryReactor* RunBacktest(grpc::CallbackServerContext* context,
+                                        const backtest::v1::RunBacktestRequest* request,
+                                        backtest::v1::RunBacktestResponse* response) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
+                                   const backtest::v1::GetJobRequest* request,
+                                   backtest::v1::GetJobResponse* response) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
+                                     const backtest::v1::ListJobsRequest* request,
+                                     backtest::v1::ListJobsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
+                                      const backtest::v1::CancelJobRequest* request,
+                                      backtest::v1::CancelJobResponse* response) override;
+  grpc::ServerWriteReactor<backtest::v1::StreamJobLogResponse>* StreamJobLog(
+      grpc::CallbackServerContext* context,
+      const backtest::v1::StreamJobLogRequest* request) override;
+  grpc::ServerUnaryReactor* GetResult(grpc::CallbackServerContext* context,
+                                      const backtest::v1::GetResultRequest* request,
+                                      backtest::v1::GetResultResponse* response) override;
   grpc::ServerUnaryReactor* ListParams(grpc::CallbackServerContext* context,
                                        const backtest::v1::ListParamsRequest* request,
                                        backtest::v1::ListParamsResponse* response) override;
+
+ private:
+  absl::Status Run(const Caller& caller, const backtest::v1::RunBacktestRequest& request,
+                   backtest::v1::RunBacktestResponse* response);
+  absl::Status List(const Caller& caller, const backtest::v1::ListJobsRequest& request,
+                    backtest::v1::ListJobsResponse* response);
+  absl::Status Cancel(const Caller& caller, const backtest::v1::CancelJobRequest& request,
+                      backtest::v1::CancelJobResponse* response);
+  absl::Status Result(const Caller& caller, const backtest::v1::GetResultRequest& request,
+                      backtest::v1::GetResultResponse* response);
+  // The job if the caller may see it; NotFound otherwise (also for malformed ids).
+  absl::StatusOr<db::JobRecord> VisibleJob(const Caller& caller, const std::string& job_id);
+  absl::Status FillJob(const db::JobRecord& record, backtest::v1::Job* out);
+
+  jobs::JobManager& jobs_;
+  Authenticator& auth_;
+  TraceDefaults trace_defaults_;
+  jobs::Executor io_;  // stored-history reads of StreamJobLog
 };
 
 }  // namespace backtest::api

@@ -12,8 +12,9 @@ check "reflection lists the services" bash -c "
   done"
 check "describe shows RunBacktest" bash -c "'$grpcurl' -plaintext '$SERVER_ADDR' describe backtest.v1.BacktestService | grep -q 'rpc RunBacktest'"
 check "health is SERVING" bash -c "'$grpcurl' -plaintext -import-path /usr/share/grpc-proto -proto grpc/health/v1/health.proto '$SERVER_ADDR' grpc.health.v1.Health/Check | grep -q SERVING"
+TOKEN=$(cat "$WORK/a/admin.token")
 check "ListParams over reflection" bash -c "
-  '$grpcurl' -plaintext -d '{}' '$SERVER_ADDR' backtest.v1.BacktestService/ListParams > '$WORK/params.json'
+  '$grpcurl' -plaintext -H 'authorization: Token $TOKEN' -d '{}' '$SERVER_ADDR' backtest.v1.BacktestService/ListParams > '$WORK/params.json'
   grep -q '\"name\": \"breakout_lookback_period\"' '$WORK/params.json' && grep -q '\"alias\": \"BACKTEST_FETCH_CSV_URL\"' '$WORK/params.json'"
 check "a port in use is a one-line error" bash -c "
   ! '$BIN/backtestd' --listen '$SERVER_ADDR' --db '$WORK/b/backtest.db' 2>'$WORK/inuse.err'

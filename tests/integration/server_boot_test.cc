@@ -4,6 +4,8 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <sys/stat.h>
+
 #include <set>
 
 #include "backtest/v1/backtest_service.grpc.pb.h"
@@ -14,8 +16,8 @@
 #include "gtest/gtest.h"
 #include "server/engine/param_registry.h"
 #include "server/server.h"
+#include "tests/integration/test_server.h"
 #include "tests/testing/status_matchers.h"
-#include "tests/testing/temp_dir.h"
 
 namespace backtest {
 namespace {
@@ -27,17 +29,11 @@ using ::testing::IsSupersetOf;
 class ServerBootTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    options.db_path = dir_.File("var/backtest.db");
-    auto server = Server::Start(options);
-    ASSERT_THAT(server, IsOk());
-    server_ = *std::move(server);
-    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    test_server_.Start();
+    channel_ = test_server_.channel();
   }
 
-  testing::TempDir dir_;
-  std::unique_ptr<Server> server_;
+  testing::TestServer test_server_;
   std::shared_ptr<grpc::Channel> channel_;
 };
 
@@ -123,9 +119,8 @@ TEST_F(ServerBootTest, ReflectionListsTheThreeServicesAndHealth) {
 
 TEST_F(ServerBootTest, ListParamsReturnsEveryParameterOfTheRegistry) {
   auto stub = backtest::v1::BacktestService::NewStub(channel_);
-  grpc::ClientContext context;
   backtest::v1::ListParamsResponse response;
-  ASSERT_TRUE(stub->ListParams(&context, {}, &response).ok());
+  ASSERT_TRUE(stub->ListParams(test_server_.Context().get(), {}, &response).ok());
   ASSERT_EQ(static_cast<size_t>(response.params_size()), engine::AllParams().size());
   std::set<std::string> names;
   for (const auto& p : response.params()) names.insert(p.name());
@@ -145,36 +140,34 @@ TEST_F(ServerBootTest, ListParamsReturnsEveryParameterOfTheRegistry) {
 TEST_F(ServerBootTest, ListParamsFiltersByStrategyAndRejectsAnUnknownOne) {
   auto stub = backtest::v1::BacktestService::NewStub(channel_);
   {
-    grpc::ClientContext context;
     backtest::v1::ListParamsRequest request;
     request.set_strategy("sma_cross");
     backtest::v1::ListParamsResponse response;
-    ASSERT_TRUE(stub->ListParams(&context, request, &response).ok());
+    ASSERT_TRUE(stub->ListParams(test_server_.Context().get(), request, &response).ok());
     for (const auto& p : response.params()) {
       EXPECT_TRUE(p.strategy().empty() || p.strategy() == "sma_cross") << p.name();
     }
   }
-  grpc::ClientContext context;
   backtest::v1::ListParamsRequest request;
   request.set_strategy("nope");
   backtest::v1::ListParamsResponse response;
-  grpc::Status status = stub->ListParams(&context, request, &response);
+  grpc::Status status = stub->ListParams(test_server_.Context().get(), request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("strategy"));
 }
 
-TEST_F(ServerBootTest, RpcsOfLaterIssuesAnswerUnimplemented) {
-  auto presets = backtest::v1::PresetService::NewStub(channel_);
-  grpc::ClientContext context;
-  backtest::v1::ListPresetsResponse response;
-  EXPECT_EQ(presets->ListPresets(&context, {}, &response).error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
+TEST_F(ServerBootTest, TheBootstrapTokenFileIsPrivate) {
+  struct stat st;
+  ASSERT_EQ(stat(test_server_.server().token_file().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  EXPECT_FALSE(test_server_.admin_token().empty());
 }
 
 TEST_F(ServerBootTest, ASecondServerOnTheSamePortIsRefused) {
   ServerOptions options;
-  options.listen = server_->address();
-  options.db_path = dir_.File("other.db");
+  options.listen = test_server_.server().address();
+  options.db_path = test_server_.dir().File("other/backtest.db");
+  options.runner_path = testing::BinDir() + "/backtest-runner";
   EXPECT_THAT(Server::Start(options), StatusIs(absl::StatusCode::kUnavailable));
 }
 

@@ -1,0 +1,276 @@
+#include "db/job_store.h"
+
+#include "SQLiteCpp/Database.h"
+#include "SQLiteCpp/Exception.h"
+#include "SQLiteCpp/Statement.h"
+#include "SQLiteCpp/Transaction.h"
+#include "absl/strings/str_cat.h"
+#include "db/sqlite_status.h"
+
+namespace backtest::db {
+namespace {
+
+constexpr const char* kJobColumns =
+    "j.id, j.owner_id, u.name, j.status, j.params_json, j.preset, j.pid, j.error, "
+    "j.progress_fraction, j.progress_stage, j.bars_done, j.bars_total, j.created_ms, "
+    "j.started_ms, j.finished_ms, j.heartbeat_ms, j.last_seq";
+
+std::optional<int64_t> OptionalInt(const SQLite::Column& c) {
+  if (c.isNull()) return std::nullopt;
+  return c.getInt64();
+}
+
+JobRecord ReadJob(SQLite::Statement& q) {
+  JobRecord j;
+  j.id = q.getColumn(0).getString();
+  j.owner_id = q.getColumn(1).getInt64();
+  j.owner_name = q.getColumn(2).getString();
+  j.status = q.getColumn(3).getString();
+  j.params_json = q.getColumn(4).getString();
+  j.preset = q.getColumn(5).getString();
+  j.pid = q.getColumn(6).getInt64();
+  j.error = q.getColumn(7).getString();
+  j.progress_fraction = q.getColumn(8).getDouble();
+  j.progress_stage = q.getColumn(9).getString();
+  j.bars_done = q.getColumn(10).getInt64();
+  j.bars_total = q.getColumn(11).getInt64();
+  j.created_ms = q.getColumn(12).getInt64();
+  j.started_ms = OptionalInt(q.getColumn(13));
+  j.finished_ms = OptionalInt(q.getColumn(14));
+  j.heartbeat_ms = OptionalInt(q.getColumn(15));
+  j.last_seq = q.getColumn(16).getInt64();
+  return j;
+}
+
+}  // namespace
+
+absl::Status JobStore::AppendEventsLocked(absl::string_view id, int64_t last_seq,
+                                          std::vector<EventRecord>& events) {
+  if (events.empty()) return absl::OkStatus();
+  SQLite::Statement insert(db_,
+                           "INSERT INTO job_events(job_id, seq, time_ms, kind, source, level, "
+                           "text, payload) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+  const std::string job_id(id);
+  for (EventRecord& e : events) {
+    e.seq = ++last_seq;
+    insert.bind(1, job_id);
+    insert.bind(2, e.seq);
+    insert.bind(3, e.time_ms);
+    insert.bind(4, e.kind);
+    insert.bind(5, e.source);
+    insert.bind(6, e.level);
+    insert.bind(7, e.text);
+    if (e.payload.empty()) {
+      insert.bind(8);
+    } else {
+      insert.bind(8, e.payload.data(), static_cast<int>(e.payload.size()));
+    }
+    insert.exec();
+    insert.reset();
+  }
+  SQLite::Statement bump(db_, "UPDATE jobs SET last_seq = ? WHERE id = ?");
+  bump.bind(1, last_seq);
+  bump.bind(2, job_id);
+  bump.exec();
+  return absl::OkStatus();
+}
+
+absl::Status JobStore::Insert(const JobRecord& job, std::vector<EventRecord>& events) {
+  try {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement insert(db_,
+                             "INSERT INTO jobs(id, owner_id, status, params_json, preset, "
+                             "created_ms) VALUES(?, ?, 'queued', ?, ?, ?)");
+    insert.bind(1, job.id);
+    insert.bind(2, job.owner_id);
+    insert.bind(3, job.params_json);
+    insert.bind(4, job.preset);
+    insert.bind(5, job.created_ms);
+    insert.exec();
+    absl::Status s = AppendEventsLocked(job.id, 0, events);
+    if (!s.ok()) return s;
+    tx.commit();
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("insert job ", job.id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobRecord> JobStore::Get(absl::string_view id) {
+  try {
+    SQLite::Statement q(db_, absl::StrCat("SELECT ", kJobColumns,
+                                          " FROM jobs j JOIN users u ON u.id = j.owner_id "
+                                          "WHERE j.id = ?"));
+    q.bind(1, std::string(id));
+    if (!q.executeStep()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+    return ReadJob(q);
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("read job ", id));
+  }
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::List(const JobListQuery& query) {
+  std::string sql = absl::StrCat("SELECT ", kJobColumns,
+                                 " FROM jobs j JOIN users u ON u.id = j.owner_id WHERE 1 = 1");
+  if (query.owner_id) sql += " AND j.owner_id = :owner";
+  if (!query.status.empty()) sql += " AND j.status = :status";
+  if (query.after) {
+    sql += " AND (j.created_ms < :after_ms OR (j.created_ms = :after_ms AND j.id < :after_id))";
+  }
+  sql += " ORDER BY j.created_ms DESC, j.id DESC LIMIT :limit";
+  try {
+    SQLite::Statement q(db_, sql);
+    if (query.owner_id) q.bind(":owner", *query.owner_id);
+    if (!query.status.empty()) q.bind(":status", query.status);
+    if (query.after) {
+      q.bind(":after_ms", query.after->created_ms);
+      q.bind(":after_id", query.after->id);
+    }
+    q.bind(":limit", query.limit);
+    std::vector<JobRecord> out;
+    while (q.executeStep()) out.push_back(ReadJob(q));
+    return out;
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "list jobs");
+  }
+}
+
+absl::Status JobStore::Apply(absl::string_view id, const Update& update,
+                             std::vector<EventRecord>& events) {
+  const std::string job_id(id);
+  try {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement read(db_, "SELECT status, last_seq FROM jobs WHERE id = ?");
+    read.bind(1, job_id);
+    if (!read.executeStep()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+    std::string current = read.getColumn(0).getString();
+    int64_t last_seq = read.getColumn(1).getInt64();
+    read.reset();
+    if (update.status && !update.from_statuses.empty()) {
+      bool allowed = false;
+      for (const auto& from : update.from_statuses) allowed |= from == current;
+      if (!allowed) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("job ", id, " is ", current, ", not ", *update.status, "-able"));
+      }
+    }
+    std::string sql = "UPDATE jobs SET id = id";
+    if (update.status) sql += ", status = :status";
+    if (update.error) sql += ", error = :error";
+    if (update.pid) sql += ", pid = :pid";
+    if (update.started_ms) sql += ", started_ms = :started";
+    if (update.finished_ms) sql += ", finished_ms = :finished";
+    if (update.heartbeat_ms) sql += ", heartbeat_ms = :heartbeat";
+    if (update.progress_fraction) sql += ", progress_fraction = :fraction";
+    if (update.progress_stage) sql += ", progress_stage = :stage";
+    if (update.bars_done) sql += ", bars_done = :done";
+    if (update.bars_total) sql += ", bars_total = :total";
+    sql += " WHERE id = :id";
+    SQLite::Statement write(db_, sql);
+    if (update.status) write.bind(":status", *update.status);
+    if (update.error) write.bind(":error", *update.error);
+    if (update.pid) write.bind(":pid", *update.pid);
+    if (update.started_ms) write.bind(":started", *update.started_ms);
+    if (update.finished_ms) write.bind(":finished", *update.finished_ms);
+    if (update.heartbeat_ms) write.bind(":heartbeat", *update.heartbeat_ms);
+    if (update.progress_fraction) write.bind(":fraction", *update.progress_fraction);
+    if (update.progress_stage) write.bind(":stage", *update.progress_stage);
+    if (update.bars_done) write.bind(":done", *update.bars_done);
+    if (update.bars_total) write.bind(":total", *update.bars_total);
+    write.bind(":id", job_id);
+    write.exec();
+    absl::Status s = AppendEventsLocked(id, last_seq, events);
+    if (!s.ok()) return s;
+    tx.commit();
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("update job ", id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<EventRecord>> JobStore::Events(absl::string_view id, int64_t from_seq,
+                                                         int limit) {
+  try {
+    SQLite::Statement q(db_,
+                        "SELECT seq, time_ms, kind, source, level, text, payload FROM job_events "
+                        "WHERE job_id = ? AND seq >= ? ORDER BY seq LIMIT ?");
+    q.bind(1, std::string(id));
+    q.bind(2, from_seq);
+    q.bind(3, limit);
+    std::vector<EventRecord> out;
+    while (q.executeStep()) {
+      EventRecord e;
+      e.seq = q.getColumn(0).getInt64();
+      e.time_ms = q.getColumn(1).getInt64();
+      e.kind = q.getColumn(2).getString();
+      e.source = q.getColumn(3).getString();
+      e.level = q.getColumn(4).getString();
+      e.text = q.getColumn(5).getString();
+      const SQLite::Column payload = q.getColumn(6);
+      if (!payload.isNull()) {
+        e.payload.assign(static_cast<const char*>(payload.getBlob()), payload.getBytes());
+      }
+      out.push_back(std::move(e));
+    }
+    return out;
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("read events of job ", id));
+  }
+}
+
+absl::StatusOr<std::string> JobStore::LogTail(absl::string_view id, absl::string_view source,
+                                              int lines) {
+  try {
+    SQLite::Statement q(db_,
+                        "SELECT text FROM job_events WHERE job_id = ? AND kind = 'log' AND "
+                        "source = ? ORDER BY seq DESC LIMIT ?");
+    q.bind(1, std::string(id));
+    q.bind(2, std::string(source));
+    q.bind(3, lines);
+    std::vector<std::string> newest_first;
+    while (q.executeStep()) newest_first.push_back(q.getColumn(0).getString());
+    std::string out;
+    for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+      if (!out.empty()) out += '\n';
+      out += *it;
+    }
+    return out;
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("read log of job ", id));
+  }
+}
+
+absl::StatusOr<Recovery> JobStore::RecoverAfterRestart(int64_t now_ms) {
+  Recovery recovery;
+  try {
+    std::vector<std::string> running;
+    {
+      SQLite::Statement q(db_, "SELECT id FROM jobs WHERE status = 'running' ORDER BY created_ms");
+      while (q.executeStep()) running.push_back(q.getColumn(0).getString());
+    }
+    for (const std::string& id : running) {
+      Update u;
+      u.status = "failed";
+      u.from_statuses = {"running"};
+      u.error = "interrupted by server restart";
+      u.finished_ms = now_ms;
+      u.pid = 0;
+      std::vector<EventRecord> events(1);
+      events[0].time_ms = now_ms;
+      events[0].kind = "status";
+      events[0].text = "failed";
+      events[0].payload = *u.error;
+      absl::Status s = Apply(id, u, events);
+      if (!s.ok()) return s;
+      recovery.failed_ids.push_back(id);
+    }
+    SQLite::Statement q(db_,
+                        "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_ms, id");
+    while (q.executeStep()) recovery.queued_ids.push_back(q.getColumn(0).getString());
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "recover jobs");
+  }
+  return recovery;
+}
+
+}  // namespace backtest::db

@@ -1,0 +1,123 @@
+// Jobs and their event log in SQLite. Plain row structs in and out.
+//
+// Not thread-safe: a JobStore works on one connection, used by one thread at a time.
+#ifndef BACKTEST_DB_JOB_STORE_H_
+#define BACKTEST_DB_JOB_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace backtest::db {
+
+struct JobRecord {
+  std::string id;
+  int64_t owner_id = 0;
+  std::string owner_name;  // filled by reads (joined from users)
+  std::string status;      // queued, running, finished, failed, cancelled
+  std::string params_json;
+  std::string preset;
+  int64_t pid = 0;
+  std::string error;
+  double progress_fraction = 0;
+  std::string progress_stage;
+  int64_t bars_done = 0;
+  int64_t bars_total = 0;
+  int64_t created_ms = 0;
+  std::optional<int64_t> started_ms;
+  std::optional<int64_t> finished_ms;
+  std::optional<int64_t> heartbeat_ms;
+  int64_t last_seq = 0;
+};
+
+// One stored event. seq is assigned by AppendEvents.
+struct EventRecord {
+  int64_t seq = 0;
+  int64_t time_ms = 0;
+  std::string kind;  // log, progress, status, trace
+  std::string source;
+  std::string level;
+  std::string text;
+  std::string payload;  // kind-specific, opaque to the db
+};
+
+// A position in the newest-first job order, for paging.
+struct JobCursor {
+  int64_t created_ms = 0;
+  std::string id;
+};
+
+struct JobListQuery {
+  std::optional<int64_t> owner_id;  // empty: every owner (staff)
+  std::string status;               // empty: every status
+  int limit = 50;
+  std::optional<JobCursor> after;   // jobs strictly older than this
+};
+
+// What RecoverAfterRestart did.
+struct Recovery {
+  std::vector<std::string> failed_ids;  // were running, now failed
+  std::vector<std::string> queued_ids;  // still queued, oldest first
+};
+
+class JobStore {
+ public:
+  explicit JobStore(SQLite::Database& db) : db_(db) {}
+
+  // Inserts a new job (status queued) and its first events, seq from 1, in one transaction.
+  absl::Status Insert(const JobRecord& job, std::vector<EventRecord>& events);
+
+  // NotFound when there is no such job.
+  absl::StatusOr<JobRecord> Get(absl::string_view id);
+
+  absl::StatusOr<std::vector<JobRecord>> List(const JobListQuery& query);
+
+  // Appends events after the job's last seq (filling in their seq) and applies `update` to the job
+  // row, in one transaction. `update` may change status, and does so only when the current status
+  // is one of `from_statuses` (empty: any); otherwise FailedPrecondition naming the current status
+  // and nothing is written.
+  struct Update {
+    std::optional<std::string> status;
+    std::vector<std::string> from_statuses;
+    std::optional<std::string> error;
+    std::optional<int64_t> pid;
+    std::optional<int64_t> started_ms;
+    std::optional<int64_t> finished_ms;
+    std::optional<int64_t> heartbeat_ms;
+    std::optional<double> progress_fraction;
+    std::optional<std::string> progress_stage;
+    std::optional<int64_t> bars_done;
+    std::optional<int64_t> bars_total;
+  };
+  absl::Status Apply(absl::string_view id, const Update& update, std::vector<EventRecord>& events);
+
+  // Events with seq >= from_seq, at most `limit`, in order.
+  absl::StatusOr<std::vector<EventRecord>> Events(absl::string_view id, int64_t from_seq,
+                                                  int limit);
+
+  // The last `lines` log lines of one source (stdout or stderr), oldest first, joined by '\n'.
+  absl::StatusOr<std::string> LogTail(absl::string_view id, absl::string_view source, int lines);
+
+  // Jobs left running by a previous process become failed ("interrupted by server restart"), with
+  // a status event; queued ones are listed for the queue, oldest first.
+  absl::StatusOr<Recovery> RecoverAfterRestart(int64_t now_ms);
+
+ private:
+  absl::Status AppendEventsLocked(absl::string_view id, int64_t last_seq,
+                                  std::vector<EventRecord>& events);
+
+  SQLite::Database& db_;
+};
+
+}  // namespace backtest::db
+
+#endif  // BACKTEST_DB_JOB_STORE_H_

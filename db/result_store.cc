@@ -1,0 +1,49 @@
+#include "db/result_store.h"
+
+#include "SQLiteCpp/Database.h"
+#include "SQLiteCpp/Exception.h"
+#include "SQLiteCpp/Statement.h"
+#include "absl/strings/str_cat.h"
+#include "db/sqlite_status.h"
+
+namespace backtest::db {
+
+absl::Status ResultStore::Save(const ResultRecord& result) {
+  try {
+    SQLite::Statement q(db_,
+                        "INSERT OR REPLACE INTO results(job_id, format, digest, data, created_ms) "
+                        "VALUES(?, ?, ?, ?, ?)");
+    q.bind(1, result.job_id);
+    q.bind(2, result.format);
+    q.bind(3, result.digest);
+    q.bind(4, result.data.data(), static_cast<int>(result.data.size()));
+    q.bind(5, result.created_ms);
+    q.exec();
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("save result of job ", result.job_id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ResultRecord> ResultStore::Load(absl::string_view job_id) {
+  try {
+    SQLite::Statement q(db_,
+                        "SELECT format, digest, data, created_ms FROM results WHERE job_id = ?");
+    q.bind(1, std::string(job_id));
+    if (!q.executeStep()) {
+      return absl::NotFoundError(absl::StrCat("job ", job_id, " has no result"));
+    }
+    ResultRecord r;
+    r.job_id = std::string(job_id);
+    r.format = q.getColumn(0).getInt();
+    r.digest = q.getColumn(1).getString();
+    const SQLite::Column data = q.getColumn(2);
+    r.data.assign(static_cast<const char*>(data.getBlob()), data.getBytes());
+    r.created_ms = q.getColumn(3).getInt64();
+    return r;
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("load result of job ", job_id));
+  }
+}
+
+}  // namespace backtest::db

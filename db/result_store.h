@@ -1,0 +1,44 @@
+// Finished jobs' results: an encoded blob per job with its format and digest.
+//
+// Not thread-safe: one connection, one thread at a time.
+#ifndef BACKTEST_DB_RESULT_STORE_H_
+#define BACKTEST_DB_RESULT_STORE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace backtest::db {
+
+struct ResultRecord {
+  std::string job_id;
+  int format = 0;       // encoding of data (1: a backtest.runner.v1.RunnerEvent holding the result)
+  std::string digest;   // SHA-256 hex of the canonical result
+  std::string data;
+  int64_t created_ms = 0;
+};
+
+class ResultStore {
+ public:
+  explicit ResultStore(SQLite::Database& db) : db_(db) {}
+
+  // Stores (or replaces) a job's result.
+  absl::Status Save(const ResultRecord& result);
+
+  // NotFound when the job has no result.
+  absl::StatusOr<ResultRecord> Load(absl::string_view job_id);
+
+ private:
+  SQLite::Database& db_;
+};
+
+}  // namespace backtest::db
+
+#endif  // BACKTEST_DB_RESULT_STORE_H_

@@ -1,0 +1,101 @@
+#include "server/api/job_conversion.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "server/api/value_conversion.h"
+
+namespace backtest::api {
+namespace {
+
+void SetTime(int64_t ms, google::protobuf::Timestamp* out) {
+  *out = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(ms);
+}
+
+}  // namespace
+
+std::string ResultUrl(const std::string& job_id) {
+  return absl::StrCat("/api/jobs/", job_id, "/result/");
+}
+
+void ToJobProto(const db::JobRecord& r, const JobTails& tails, int64_t now_ms,
+                backtest::v1::Job* out) {
+  out->set_job_id(r.id);
+  out->set_status(r.status);
+  out->set_owner(r.owner_name);
+  engine::ParamValues params;
+  const nlohmann::json stored = nlohmann::json::parse(r.params_json);
+  for (const auto& [name, value] : stored.items()) {
+    params[name] = value.get<std::string>();
+  }
+  TextToValues(params, out->mutable_params());
+  out->set_preset(r.preset);
+  out->set_pid(static_cast<int32_t>(r.pid));
+  out->set_error(r.error);
+  out->set_stdout_tail(tails.stdout_tail);
+  out->set_stderr_tail(tails.stderr_tail);
+  if (r.status == "finished") out->set_result_url(ResultUrl(r.id));
+  auto* progress = out->mutable_progress();
+  progress->set_fraction(r.progress_fraction);
+  progress->set_stage(r.status == "queued" ? "queued" : r.progress_stage);
+  progress->set_bars_done(r.bars_done);
+  progress->set_bars_total(r.bars_total);
+  if (r.status == "running" && r.started_ms && r.progress_fraction > 0.01) {
+    double elapsed = static_cast<double>(now_ms - *r.started_ms) / 1000.0;
+    progress->set_eta_seconds(elapsed * (1 - r.progress_fraction) / r.progress_fraction);
+  }
+  SetTime(r.created_ms, out->mutable_created_at());
+  if (r.started_ms) SetTime(*r.started_ms, out->mutable_started_at());
+  if (r.finished_ms) SetTime(*r.finished_ms, out->mutable_finished_at());
+  out->set_last_seq(r.last_seq);
+}
+
+void ToEventProto(const jobs::JobEvent& e, backtest::v1::StreamJobLogResponse* out) {
+  out->set_seq(e.seq);
+  SetTime(e.time_ms, out->mutable_time());
+  switch (e.kind) {
+    case jobs::EventKind::kLog: {
+      auto* log = out->mutable_log();
+      log->set_source(e.source);
+      log->set_level(e.level);
+      log->set_text(e.text);
+      break;
+    }
+    case jobs::EventKind::kProgress: {
+      auto* p = out->mutable_progress();
+      p->set_stage(e.stage);
+      p->set_fraction(e.fraction);
+      p->set_bars_done(e.bars_done);
+      p->set_bars_total(e.bars_total);
+      break;
+    }
+    case jobs::EventKind::kStatus: {
+      auto* s = out->mutable_status();
+      s->set_status(e.status);
+      s->set_error(e.error);
+      break;
+    }
+    case jobs::EventKind::kTrace: {
+      auto* t = out->mutable_trace();
+      t->set_truncated(e.truncated);
+      if (e.rows == nullptr) break;
+      t->mutable_rows()->Reserve(e.rows->rows_size());
+      for (const auto& r : e.rows->rows()) {
+        auto* row = t->add_rows();
+        row->set_seq(r.seq());
+        row->set_bar_index(r.bar_index());
+        row->set_ts(r.ts());
+        row->set_symbol(r.symbol());
+        row->set_section(r.section());
+        row->set_kind(r.kind());
+        // The engine writes valid JSON objects; a row that is not one keeps an empty payload.
+        (void)google::protobuf::util::JsonStringToMessage(r.payload_json(), row->mutable_payload());
+      }
+      break;
+    }
+  }
+}
+
+}  // namespace backtest::api

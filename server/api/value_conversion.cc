@@ -1,0 +1,111 @@
+#include "server/api/value_conversion.h"
+
+#include <charconv>
+#include <cmath>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace backtest::api {
+namespace {
+
+// Names echoed in messages are clipped: they come from the caller.
+std::string Shown(absl::string_view name) { return std::string(name.substr(0, 64)); }
+
+template <typename Map>
+void TextToValuesImpl(const Map& values, ProtoValues* out) {
+  out->clear();
+  for (const auto& [name, text] : values) TextToValue(name, text, &(*out)[name]);
+}
+
+}  // namespace
+
+std::string FormatNumberText(double value) {
+  // Integral values print as integers while every integer up to there is exact in a double.
+  if (std::trunc(value) == value && std::fabs(value) < 9007199254740992.0) {
+    return absl::StrCat(static_cast<int64_t>(value));
+  }
+  char buffer[64];
+  // Shortest round trip, %g style: 0.0001 stays 0.0001, 1e-05 and 1e+300 go scientific.
+  auto [end, ec] =
+      std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general);
+  return std::string(buffer, end);
+}
+
+absl::StatusOr<std::string> ValueToText(absl::string_view name,
+                                        const google::protobuf::Value& value) {
+  switch (value.kind_case()) {
+    case google::protobuf::Value::kNullValue:
+    case google::protobuf::Value::KIND_NOT_SET:
+      return std::string();
+    case google::protobuf::Value::kBoolValue:
+      return std::string(value.bool_value() ? "true" : "false");
+    case google::protobuf::Value::kStringValue:
+      return value.string_value();
+    case google::protobuf::Value::kNumberValue:
+      if (!std::isfinite(value.number_value())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(Shown(name), ": must be a finite number"));
+      }
+      return FormatNumberText(value.number_value());
+    case google::protobuf::Value::kListValue:
+      return absl::InvalidArgumentError(absl::StrCat(
+          Shown(name), ": must be a number, string, bool or null, got a list"));
+    case google::protobuf::Value::kStructValue:
+      return absl::InvalidArgumentError(absl::StrCat(
+          Shown(name), ": must be a number, string, bool or null, got an object"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(Shown(name), ": unsupported value"));
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ValuesToText(const ProtoValues& values) {
+  std::map<std::string, std::string> out;
+  // protobuf's Map iterates in no fixed order; report the first bad name in sorted order.
+  std::map<std::string, const google::protobuf::Value*> sorted;
+  for (const auto& [name, value] : values) sorted.emplace(name, &value);
+  for (const auto& [name, value] : sorted) {
+    auto text = ValueToText(name, *value);
+    if (!text.ok()) return text.status();
+    out.emplace(name, *std::move(text));
+  }
+  return out;
+}
+
+void TextToValue(absl::string_view name, absl::string_view text, google::protobuf::Value* out) {
+  if (text.empty()) {
+    out->set_null_value(google::protobuf::NULL_VALUE);
+    return;
+  }
+  const engine::ParamDef* def = engine::FindParam(name);
+  engine::ParamType type = def == nullptr ? engine::ParamType::kString : def->type;
+  switch (type) {
+    case engine::ParamType::kInt:
+    case engine::ParamType::kDouble: {
+      double d = 0;
+      if (absl::SimpleAtod(text, &d) && std::isfinite(d)) {
+        out->set_number_value(d);
+        return;
+      }
+      break;
+    }
+    case engine::ParamType::kBool:
+      if (text == "true" || text == "false") {
+        out->set_bool_value(text == "true");
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  out->set_string_value(std::string(text));
+}
+
+void TextToValues(const engine::ParamValues& values, ProtoValues* out) {
+  TextToValuesImpl(values, out);
+}
+
+void TextToValues(const std::map<std::string, std::string>& values, ProtoValues* out) {
+  TextToValuesImpl(values, out);
+}
+
+}  // namespace backtest::api

@@ -1,0 +1,214 @@
+#include "server/jobs/job_manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace backtest::jobs {
+
+std::string NewJobId() {
+  // std::random_device reads the kernel's CSPRNG on Linux.
+  static thread_local std::random_device device;
+  std::string id;
+  id.reserve(32);
+  for (int i = 0; i < 4; ++i) {
+    uint32_t word = device();
+    for (int b = 0; b < 8; ++b) {
+      id += "0123456789abcdef"[word & 0xf];
+      word >>= 4;
+    }
+  }
+  return id;
+}
+
+bool IsValidJobId(absl::string_view id) {
+  if (id.size() != 32) return false;
+  for (char c : id) {
+    if (!absl::ascii_isdigit(c) && !(c >= 'a' && c <= 'f')) return false;
+  }
+  return true;
+}
+
+absl::Status StoreEvents(db::JobStore& store, const std::string& job_id,
+                         const db::JobStore::Update& update, std::vector<JobEvent>& events) {
+  std::vector<db::EventRecord> records;
+  records.reserve(events.size());
+  for (const JobEvent& e : events) records.push_back(ToRecord(e));
+  absl::Status s = store.Apply(job_id, update, records);
+  if (!s.ok()) return s;
+  for (size_t i = 0; i < events.size(); ++i) events[i].seq = records[i].seq;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions options) {
+  if (!options.now_ms) {
+    options.now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+  std::unique_ptr<JobManager> manager(new JobManager(std::move(options)));
+  const JobManagerOptions& o = manager->options_;
+  auto pool = db::ConnectionPool::Open(o.db_path, o.workers + 4);
+  if (!pool.ok()) return pool.status();
+  manager->pool_ = *std::move(pool);
+  {
+    auto conn = manager->pool_->Acquire();
+    db::JobStore store(conn->connection());
+    auto recovery = store.RecoverAfterRestart(o.now_ms());
+    if (!recovery.ok()) return recovery.status();
+    for (const auto& id : recovery->failed_ids) {
+      spdlog::warn("job {} was running when the server stopped; marked failed", id);
+    }
+    for (const auto& id : recovery->queued_ids) {
+      auto job = store.Get(id);
+      if (!job.ok()) return job.status();
+      manager->channels_[id] = std::make_shared<JobChannel>(id, job->last_seq);
+      manager->queue_.PushUnbounded(id);
+    }
+    if (!recovery->queued_ids.empty()) {
+      spdlog::info("{} queued job(s) from the previous run queued again",
+                   recovery->queued_ids.size());
+    }
+  }
+  for (int i = 0; i < o.workers; ++i) {
+    manager->workers_.emplace_back([m = manager.get()] { m->WorkerLoop(); });
+  }
+  return manager;
+}
+
+JobManager::~JobManager() { Shutdown(); }
+
+void JobManager::Shutdown() {
+  if (shutting_down_.exchange(true)) return;
+  queue_.Close();
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, job] : running_) job->cancel_requested = true;
+  }
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+  // Channels of queued jobs: their subscribers get what was stored and an end of stream; the
+  // jobs stay queued and run at the next start.
+  std::map<std::string, std::shared_ptr<JobChannel>> channels;
+  {
+    std::lock_guard lock(mu_);
+    channels.swap(channels_);
+  }
+  for (auto& [id, channel] : channels) channel->Close();
+}
+
+absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
+                                                 const engine::ParamValues& params,
+                                                 const std::string& preset) {
+  std::lock_guard submit_lock(submit_mu_);
+  if (shutting_down_) return absl::UnavailableError("the server is shutting down");
+  if (queue_.size() >= queue_.capacity()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the job queue is full (", queue_.capacity(), " jobs waiting); try again later"));
+  }
+  nlohmann::json values = nlohmann::json::object();
+  for (const auto& [name, value] : params) values[name] = value;
+  db::JobRecord job;
+  job.id = NewJobId();
+  job.owner_id = owner_id;
+  job.status = "queued";
+  job.params_json = values.dump();
+  job.preset = preset;
+  job.created_ms = NowMs();
+  std::vector<db::EventRecord> events = {ToRecord(StatusEvent(job.created_ms, "queued", ""))};
+  {
+    auto conn = pool_->Acquire();
+    db::JobStore store(conn->connection());
+    absl::Status s = store.Insert(job, events);
+    if (!s.ok()) return s;
+  }
+  job.last_seq = events.back().seq;
+  ChannelFor(job.id, job.last_seq);
+  if (!queue_.TryPush(job.id)) {
+    // Cannot happen while submit_mu_ is held (only Submit pushes), except at shutdown: the job
+    // stays queued in the store and runs at the next start.
+    spdlog::warn("job {} stored but not queued (shutting down)", job.id);
+  }
+  return job;
+}
+
+absl::Status JobManager::Cancel(const std::string& job_id) {
+  std::shared_ptr<JobChannel> channel;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = running_.find(job_id); it != running_.end()) {
+      it->second->cancel_requested = true;
+      return absl::OkStatus();
+    }
+    if (auto it = channels_.find(job_id); it != channels_.end()) channel = it->second;
+  }
+  auto conn = pool_->Acquire();
+  db::JobStore store(conn->connection());
+  const int64_t now = NowMs();
+  db::JobStore::Update update;
+  update.status = "cancelled";
+  update.from_statuses = {"queued"};
+  update.error = "cancelled by user before it started";
+  update.finished_ms = now;
+  std::vector<JobEvent> events = {StatusEvent(now, "cancelled", *update.error)};
+  absl::Status s;
+  if (channel != nullptr) {
+    s = channel->Commit(std::move(events), [&](std::vector<JobEvent>& e) {
+      return StoreEvents(store, job_id, update, e);
+    });
+  } else {
+    s = StoreEvents(store, job_id, update, events);
+  }
+  if (!s.ok()) {
+    // A worker may have taken the job meanwhile: then it is running and the flag stops it.
+    std::lock_guard lock(mu_);
+    if (auto it = running_.find(job_id); it != running_.end()) {
+      it->second->cancel_requested = true;
+      return absl::OkStatus();
+    }
+    return s;
+  }
+  if (channel != nullptr) {
+    channel->Close();
+    Forget(job_id);
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<JobChannel> JobManager::FindChannel(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  auto it = channels_.find(job_id);
+  return it == channels_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<JobChannel> JobManager::ChannelFor(const std::string& job_id, int64_t last_seq) {
+  std::lock_guard lock(mu_);
+  auto& channel = channels_[job_id];
+  if (channel == nullptr) channel = std::make_shared<JobChannel>(job_id, last_seq);
+  return channel;
+}
+
+void JobManager::Forget(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  channels_.erase(job_id);
+  running_.erase(job_id);
+}
+
+void JobManager::WorkerLoop() {
+  auto db = db::Database::Open(options_.db_path, {.migrate = false});
+  if (!db.ok()) {
+    spdlog::error("worker cannot open the database: {}", std::string(db.status().message()));
+    return;
+  }
+  while (auto job_id = queue_.Pop()) {
+    RunJob(*job_id, **db);
+  }
+}
+
+}  // namespace backtest::jobs

@@ -1,0 +1,114 @@
+// The job manager: a bounded queue of submitted jobs, a fixed pool of workers, and for each
+// running job one runner process (isolation: a crash, hang or memory blow-up in a backtest stays
+// in its process). Every event of a job is stored, then published on the job's channel.
+//
+// Thread-safe. Owned by the server; Shutdown (or the destructor) stops accepting, cancels running
+// runners, joins the workers, and leaves queued jobs queued for the next start.
+#ifndef BACKTEST_SERVER_JOBS_JOB_MANAGER_H_
+#define BACKTEST_SERVER_JOBS_JOB_MANAGER_H_
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "db/connection_pool.h"
+#include "db/job_store.h"
+#include "server/engine/param_registry.h"
+#include "server/jobs/bounded_queue.h"
+#include "server/jobs/job_channel.h"
+#include "server/jobs/runner_process.h"
+
+namespace backtest::jobs {
+
+struct JobManagerOptions {
+  std::string db_path;
+  // The backtest-runner binary.
+  std::string runner_path;
+  int workers = 2;
+  int queue_capacity = 64;
+  RunnerLimits limits = {.cpu_seconds = 600, .memory_mb = 2048};
+  int heartbeat_interval_ms = 500;
+  // A running job whose runner sent nothing for this long is failed.
+  int heartbeat_timeout_ms = 15000;
+  // After a polite SIGTERM, how long a cancelled runner has before SIGKILL.
+  int cancel_grace_ms = 2000;
+  int64_t trace_max_rows = 250000;
+  int trace_batch_size = 1000;
+  // Events one stream subscriber may have waiting before it is cut off.
+  size_t subscriber_capacity = 20000;
+  // The clock (epoch milliseconds); injected so tests control time.
+  std::function<int64_t()> now_ms;
+};
+
+class JobManager {
+ public:
+  // Recovers jobs left by a previous process (running → failed, queued → queued again) and
+  // starts the workers.
+  static absl::StatusOr<std::unique_ptr<JobManager>> Start(JobManagerOptions options);
+
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Stores a queued job and returns it. ResourceExhausted when the queue is full (nothing is
+  // stored); Unavailable while shutting down.
+  absl::StatusOr<db::JobRecord> Submit(int64_t owner_id, const engine::ParamValues& params,
+                                       const std::string& preset);
+
+  // Cancels a queued job at once, or stops a running one (SIGTERM, then SIGKILL after the grace
+  // period; its partial log is kept). FailedPrecondition when the job has already ended.
+  absl::Status Cancel(const std::string& job_id);
+
+  // The live channel of a queued or running job; nullptr once it has ended.
+  std::shared_ptr<JobChannel> FindChannel(const std::string& job_id);
+
+  db::ConnectionPool& pool() { return *pool_; }
+  const JobManagerOptions& options() const { return options_; }
+  int64_t NowMs() const { return options_.now_ms(); }
+
+  void Shutdown();
+  bool stopping() const { return shutting_down_; }
+
+ private:
+  struct RunningJob {
+    std::atomic<bool> cancel_requested{false};
+  };
+
+  explicit JobManager(JobManagerOptions options) : options_(std::move(options)),
+                                                  queue_(options_.queue_capacity) {}
+  void WorkerLoop();
+  void RunJob(const std::string& job_id, db::Database& db);
+  std::shared_ptr<JobChannel> ChannelFor(const std::string& job_id, int64_t last_seq);
+  void Forget(const std::string& job_id);
+
+  JobManagerOptions options_;
+  std::unique_ptr<db::ConnectionPool> pool_;
+  BoundedQueue<std::string> queue_;
+  std::vector<std::thread> workers_;
+  std::atomic<bool> shutting_down_{false};
+
+  std::mutex submit_mu_;  // one submission at a time: the queue bound check and insert are atomic
+
+  std::mutex mu_;  // guards channels_ and running_
+  std::map<std::string, std::shared_ptr<JobChannel>> channels_;
+  std::map<std::string, std::shared_ptr<RunningJob>> running_;
+};
+
+// A new unguessable job id: 32 lowercase hex digits (128 random bits).
+std::string NewJobId();
+// Whether `id` has the shape NewJobId makes.
+bool IsValidJobId(absl::string_view id);
+
+// Stores `events` for `job_id` with `update`, returning them with seqs assigned.
+absl::Status StoreEvents(db::JobStore& store, const std::string& job_id,
+                         const db::JobStore::Update& update, std::vector<JobEvent>& events);
+
+}  // namespace backtest::jobs
+
+#endif  // BACKTEST_SERVER_JOBS_JOB_MANAGER_H_

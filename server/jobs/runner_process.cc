@@ -1,0 +1,158 @@
+#include "server/jobs/runner_process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+
+extern char** environ;
+
+namespace backtest::jobs {
+namespace {
+
+void CloseQuietly(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+}  // namespace
+
+absl::StatusOr<RunnerProcess> RunnerProcess::Spawn(const std::string& path,
+                                                   const RunnerLimits& limits,
+                                                   const std::string& spec) {
+  // pipes[i][0] read end, [1] write end; all close-on-exec so no other runner inherits them.
+  int in[2], events[2], out[2], err[2];
+  int* all[] = {in, events, out, err};
+  for (int i = 0; i < 4; ++i) {
+    if (pipe2(all[i], O_CLOEXEC) != 0) {
+      int e = errno;
+      for (int j = 0; j < i; ++j) {
+        ::close(all[j][0]);
+        ::close(all[j][1]);
+      }
+      return absl::UnavailableError(absl::StrCat("cannot create pipes: ", strerror(e)));
+    }
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  posix_spawn_file_actions_adddup2(&actions, events[1], 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // The runner gets default signal handling and an empty mask (the server blocks SIGTERM).
+  sigset_t none, all_signals;
+  sigemptyset(&none);
+  sigfillset(&all_signals);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all_signals);
+  // Its own process group, so a terminal's Ctrl-C reaches the server only.
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETPGROUP);
+  std::vector<std::string> args = {path, "--events-fd", "3"};
+  if (limits.cpu_seconds > 0) {
+    args.push_back("--cpu-seconds");
+    args.push_back(absl::StrCat(limits.cpu_seconds));
+  }
+  if (limits.memory_mb > 0) {
+    args.push_back("--memory-mb");
+    args.push_back(absl::StrCat(limits.memory_mb));
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, path.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(in[0]);
+  ::close(events[1]);
+  ::close(out[1]);
+  ::close(err[1]);
+  if (rc != 0) {
+    ::close(in[1]);
+    ::close(events[0]);
+    ::close(out[0]);
+    ::close(err[0]);
+    return absl::UnavailableError(absl::StrCat("cannot start runner ", path, ": ", strerror(rc)));
+  }
+  RunnerProcess p;
+  p.pid_ = pid;
+  p.fds_[0] = events[0];
+  p.fds_[1] = out[0];
+  p.fds_[2] = err[0];
+  // The spec is small (parameters); a blocking write into the pipe is fine. A runner that dies
+  // before reading it gives EPIPE (SIGPIPE is ignored by the server), reported by its exit.
+  size_t written = 0;
+  while (written < spec.size()) {
+    ssize_t n = ::write(in[1], spec.data() + written, spec.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  ::close(in[1]);
+  for (int fd : p.fds_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return p;
+}
+
+RunnerProcess::RunnerProcess(RunnerProcess&& other) noexcept
+    : pid_(other.pid_), reaped_(other.reaped_) {
+  for (int i = 0; i < 3; ++i) {
+    fds_[i] = other.fds_[i];
+    other.fds_[i] = -1;
+  }
+  other.pid_ = -1;
+  other.reaped_ = true;
+}
+
+RunnerProcess::~RunnerProcess() {
+  for (int& fd : fds_) CloseQuietly(fd);
+  if (pid_ > 0 && !reaped_) {
+    ::kill(pid_, SIGKILL);
+    Wait();
+  }
+}
+
+void RunnerProcess::CloseFd(int fd) {
+  for (int& f : fds_) {
+    if (f == fd) CloseQuietly(f);
+  }
+}
+
+void RunnerProcess::Signal(int signal) {
+  if (pid_ > 0 && !reaped_) ::kill(pid_, signal);
+}
+
+ExitInfo RunnerProcess::Wait() {
+  ExitInfo info;
+  if (pid_ <= 0 || reaped_) return info;
+  int status = 0;
+  rusage usage = {};
+  while (::wait4(pid_, &status, 0, &usage) < 0 && errno == EINTR) {
+  }
+  reaped_ = true;
+  info.cpu_seconds = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                     (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  if (WIFEXITED(status)) {
+    info.exited = true;
+    info.code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    info.signal = WTERMSIG(status);
+  }
+  return info;
+}
+
+std::string DescribeSignal(int signal) {
+  const char* abbrev = sigabbrev_np(signal);
+  return abbrev != nullptr ? absl::StrCat("SIG", abbrev) : absl::StrCat("signal ", signal);
+}
+
+}  // namespace backtest::jobs

@@ -1,0 +1,63 @@
+// One runner process: spawned with its job spec on stdin, its events on fd 3, its stdout and
+// stderr captured. Owned by the worker that supervises it; not thread-safe.
+#ifndef BACKTEST_SERVER_JOBS_RUNNER_PROCESS_H_
+#define BACKTEST_SERVER_JOBS_RUNNER_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace backtest::jobs {
+
+struct RunnerLimits {
+  int64_t cpu_seconds = 0;  // 0: none
+  int64_t memory_mb = 0;    // 0: none (address space)
+};
+
+// How a process ended.
+struct ExitInfo {
+  bool exited = false;  // normal exit with `code`
+  int code = 0;
+  int signal = 0;       // the signal that killed it, when !exited
+  double cpu_seconds = 0;  // CPU time it used (user + system)
+};
+
+class RunnerProcess {
+ public:
+  // Spawns `path` with the limits as flags (the runner applies them to itself first thing) and
+  // writes `spec` to its stdin. Unavailable when the binary cannot be started.
+  static absl::StatusOr<RunnerProcess> Spawn(const std::string& path, const RunnerLimits& limits,
+                                             const std::string& spec);
+
+  RunnerProcess(RunnerProcess&& other) noexcept;
+  RunnerProcess& operator=(RunnerProcess&&) = delete;
+  ~RunnerProcess();  // closes the pipes; kills and reaps the process if it is still there
+
+  pid_t pid() const { return pid_; }
+  // Read ends; -1 once closed by CloseFd.
+  int events_fd() const { return fds_[0]; }
+  int stdout_fd() const { return fds_[1]; }
+  int stderr_fd() const { return fds_[2]; }
+  void CloseFd(int fd);
+  bool all_closed() const { return fds_[0] < 0 && fds_[1] < 0 && fds_[2] < 0; }
+
+  void Signal(int signal);
+  // Waits for the process to end.
+  ExitInfo Wait();
+
+ private:
+  RunnerProcess() = default;
+
+  pid_t pid_ = -1;
+  int fds_[3] = {-1, -1, -1};
+  bool reaped_ = false;
+};
+
+std::string DescribeSignal(int signal);
+
+}  // namespace backtest::jobs
+
+#endif  // BACKTEST_SERVER_JOBS_RUNNER_PROCESS_H_

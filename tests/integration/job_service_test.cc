@@ -1,0 +1,351 @@
+// The job service end to end in-process: real server on 127.0.0.1, real runner processes.
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/jobs/job_manager.h"
+#include "tests/integration/test_server.h"
+
+namespace backtest {
+namespace {
+
+using ::backtest::testing::PollUntil;
+using ::backtest::testing::TestServer;
+using ::testing::HasSubstr;
+
+// A small, quick run: sma_cross on a few months of sample H1 bars.
+std::map<std::string, std::string> QuickParams() {
+  return {{"strategy", "sma_cross"},
+          {"symbols", "EURUSD"},
+          {"timeframe", "H1"},
+          {"start_date", "2022-01-01"},
+          {"end_date", "2022-04-01"}};
+}
+
+// A run that takes a while: sr_breakout traced on years of M1 bars.
+std::map<std::string, std::string> SlowParams() {
+  return {{"strategy", "sr_breakout"}, {"symbols", "EURUSD,XAUUSD,USDJPY"},
+          {"timeframe", "M1"},         {"start_date", "2010-01-01"},
+          {"end_date", "2022-01-01"},  {"trace_enabled", "true"}};
+}
+
+class JobServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.options().workers = 1;
+    server_.options().queue_size = 4;
+    server_.options().cancel_grace_ms = 500;
+    server_.options().heartbeat_timeout_ms = 5000;
+    server_.Start();
+  }
+
+  absl::StatusOr<std::string> Submit(const std::map<std::string, std::string>& params,
+                                     const std::string& preset = "") {
+    backtest::v1::RunBacktestRequest request;
+    for (const auto& [k, v] : params) (*request.mutable_params())[k].set_string_value(v);
+    request.set_preset(preset);
+    backtest::v1::RunBacktestResponse response;
+    grpc::Status s = server_.jobs().RunBacktest(server_.Context().get(), request, &response);
+    if (!s.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    }
+    return response.job_id();
+  }
+
+  backtest::v1::Job Get(const std::string& id) {
+    backtest::v1::GetJobRequest request;
+    request.set_job_id(id);
+    backtest::v1::GetJobResponse response;
+    grpc::Status s = server_.jobs().GetJob(server_.Context().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response.job();
+  }
+
+  bool Ended(const std::string& id) {
+    std::string s = Get(id).status();
+    return s == "finished" || s == "failed" || s == "cancelled";
+  }
+
+  std::string WaitEnded(const std::string& id, double seconds = 120) {
+    EXPECT_TRUE(PollUntil([&] { return Ended(id); }, seconds)) << Get(id).DebugString();
+    return Get(id).status();
+  }
+
+  // Reads a whole stream; returns its events and final status.
+  std::pair<std::vector<backtest::v1::StreamJobLogResponse>, grpc::Status> Stream(
+      const std::string& id, int64_t from_seq = 0, bool include_trace = false) {
+    backtest::v1::StreamJobLogRequest request;
+    request.set_job_id(id);
+    request.set_from_seq(from_seq);
+    request.set_include_trace(include_trace);
+    auto context = server_.Context("", 300);
+    auto reader = server_.jobs().StreamJobLog(context.get(), request);
+    std::vector<backtest::v1::StreamJobLogResponse> events;
+    backtest::v1::StreamJobLogResponse event;
+    while (reader->Read(&event)) events.push_back(event);
+    return {events, reader->Finish()};
+  }
+
+  TestServer server_;
+};
+
+TEST_F(JobServiceTest, SubmitStreamFinishResult) {
+  auto id = Submit(QuickParams());
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_TRUE(jobs::IsValidJobId(*id));
+  auto [events, status] = Stream(*id);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(events.empty());
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), int64_t(i + 1));
+  EXPECT_EQ(events.front().status().status(), "queued");
+  EXPECT_EQ(events.back().status().status(), "finished");
+  bool saw_running = false, saw_progress = false;
+  for (const auto& e : events) {
+    saw_running |= e.has_status() && e.status().status() == "running";
+    saw_progress |= e.has_progress();
+  }
+  EXPECT_TRUE(saw_running);
+  EXPECT_TRUE(saw_progress);
+
+  backtest::v1::Job job = Get(*id);
+  EXPECT_EQ(job.status(), "finished");
+  EXPECT_EQ(job.result_url(), "/api/jobs/" + *id + "/result/");
+  EXPECT_EQ(job.progress().fraction(), 1.0);
+  EXPECT_EQ(job.params().at("strategy").string_value(), "sma_cross");
+  EXPECT_EQ(job.pid(), 0);
+
+  backtest::v1::GetResultRequest request;
+  request.set_job_id(*id);
+  backtest::v1::GetResultResponse result;
+  grpc::Status s = server_.jobs().GetResult(server_.Context().get(), request, &result);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(result.symbol(), "EURUSD");
+  EXPECT_GT(result.candles_size(), 1000);
+  EXPECT_EQ(result.total_candles(), result.candles_size());
+  EXPECT_GT(result.trades_size(), 0);
+  EXPECT_EQ(result.stats().trades(), result.trades_size());
+  EXPECT_EQ(result.digest().size(), 64u);
+
+  // max_candles returns the last N.
+  request.set_max_candles(100);
+  backtest::v1::GetResultResponse tail;
+  ASSERT_TRUE(server_.jobs().GetResult(server_.Context().get(), request, &tail).ok());
+  ASSERT_EQ(tail.candles_size(), 100);
+  EXPECT_EQ(tail.candles(99).time(), result.candles(result.candles_size() - 1).time());
+  EXPECT_EQ(tail.trades_size(), result.trades_size());
+}
+
+TEST_F(JobServiceTest, ResumeFromAMiddleSeqGivesExactlyTheRest) {
+  auto id = Submit(QuickParams());
+  ASSERT_TRUE(id.ok());
+  WaitEnded(*id);
+  auto [all, status] = Stream(*id);
+  ASSERT_TRUE(status.ok());
+  ASSERT_GT(all.size(), 4u);
+  int64_t middle = all[all.size() / 2].seq();
+  auto [rest, status2] = Stream(*id, middle);
+  ASSERT_TRUE(status2.ok());
+  ASSERT_EQ(rest.size(), all.size() - all.size() / 2);
+  for (size_t i = 0; i < rest.size(); ++i) {
+    EXPECT_EQ(rest[i].SerializeAsString(), all[all.size() / 2 + i].SerializeAsString());
+  }
+  auto [none, status3] = Stream(*id, all.back().seq() + 1);
+  EXPECT_TRUE(status3.ok());
+  EXPECT_TRUE(none.empty());
+}
+
+TEST_F(JobServiceTest, HundredConcurrentSubscribersGetEveryEventInOrder) {
+  // A slow job ahead keeps the next one queued while the subscribers attach.
+  auto blocker = Submit(SlowParams());
+  ASSERT_TRUE(blocker.ok());
+  auto id = Submit(QuickParams());
+  ASSERT_TRUE(id.ok());
+  constexpr int kSubscribers = 100;
+  std::vector<std::vector<int64_t>> seqs(kSubscribers);
+  std::vector<grpc::Status> statuses(kSubscribers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSubscribers; ++i) {
+    threads.emplace_back([&, i] {
+      auto [events, status] = Stream(*id, 0, /*include_trace=*/false);
+      for (const auto& e : events) seqs[i].push_back(e.seq());
+      statuses[i] = status;
+    });
+  }
+  ASSERT_TRUE(PollUntil([&] {
+    auto channel = server_.server().jobs().FindChannel(*id);
+    return channel == nullptr || channel->subscriber_count() >= 10;
+  }));
+  // Let the job run: cancel the blocker.
+  backtest::v1::CancelJobRequest cancel;
+  cancel.set_job_id(*blocker);
+  backtest::v1::CancelJobResponse cancelled;
+  ASSERT_TRUE(server_.jobs().CancelJob(server_.Context().get(), cancel, &cancelled).ok());
+  for (auto& t : threads) t.join();
+  auto [reference, status] = Stream(*id);
+  ASSERT_TRUE(status.ok());
+  std::vector<int64_t> expected;
+  for (const auto& e : reference) expected.push_back(e.seq());
+  EXPECT_EQ(reference.back().status().status(), "finished");
+  for (int i = 0; i < kSubscribers; ++i) {
+    EXPECT_TRUE(statuses[i].ok()) << i << ": " << statuses[i].error_message();
+    EXPECT_EQ(seqs[i], expected) << "subscriber " << i;
+  }
+}
+
+TEST_F(JobServiceTest, InvalidParametersAreRejectedAndNothingIsStored) {
+  auto id = Submit({{"rr", "-1"}});
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(id.status().message()), HasSubstr("rr: must be > 0"));
+  id = Submit({{"no_such_param", "1"}});
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(id.status().message()), HasSubstr("no_such_param"));
+  backtest::v1::ListJobsResponse list;
+  ASSERT_TRUE(server_.jobs().ListJobs(server_.Context().get(), {}, &list).ok());
+  EXPECT_EQ(list.jobs_size(), 0);
+}
+
+TEST_F(JobServiceTest, UnknownAndMalformedIdsAreNotFound) {
+  for (const std::string& id : std::vector<std::string>{"0123456789abcdef0123456789abcdef", "../../etc/passwd", "",
+                               "' OR 1=1 --", std::string(5000, 'a')}) {
+    backtest::v1::GetJobRequest request;
+    request.set_job_id(id);
+    backtest::v1::GetJobResponse response;
+    EXPECT_EQ(server_.jobs().GetJob(server_.Context().get(), request, &response).error_code(),
+              grpc::StatusCode::NOT_FOUND)
+        << id;
+    auto [events, status] = Stream(id);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+}
+
+TEST_F(JobServiceTest, CancelQueuedAndRunningJobsAndNotFinishedOnes) {
+  auto running = Submit(SlowParams());
+  auto queued = Submit(QuickParams());
+  ASSERT_TRUE(running.ok() && queued.ok());
+  ASSERT_TRUE(PollUntil([&] { return Get(*running).status() == "running"; }));
+  EXPECT_EQ(Get(*queued).status(), "queued");
+
+  backtest::v1::CancelJobRequest request;
+  backtest::v1::CancelJobResponse response;
+  request.set_job_id(*queued);
+  ASSERT_TRUE(server_.jobs().CancelJob(server_.Context().get(), request, &response).ok());
+  EXPECT_EQ(response.job().status(), "cancelled");
+
+  request.set_job_id(*running);
+  ASSERT_TRUE(server_.jobs().CancelJob(server_.Context().get(), request, &response).ok());
+  EXPECT_EQ(WaitEnded(*running, 30), "cancelled");
+  auto [events, status] = Stream(*running);
+  EXPECT_TRUE(status.ok());
+  EXPECT_GT(events.size(), 2u);  // the partial log is kept
+  EXPECT_EQ(events.back().status().status(), "cancelled");
+
+  // Ended jobs cannot be cancelled; their result is not there either.
+  EXPECT_EQ(server_.jobs().CancelJob(server_.Context().get(), request, &response).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  backtest::v1::GetResultRequest result_request;
+  result_request.set_job_id(*running);
+  backtest::v1::GetResultResponse result;
+  EXPECT_EQ(server_.jobs().GetResult(server_.Context().get(), result_request, &result).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(JobServiceTest, ARunnerKilledWithSigkillFailsTheJobAndTheServerStaysUp) {
+  auto id = Submit(SlowParams());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(PollUntil([&] { return Get(*id).pid() > 0; }));
+  ASSERT_EQ(::kill(Get(*id).pid(), SIGKILL), 0);
+  EXPECT_EQ(WaitEnded(*id, 30), "failed");
+  EXPECT_THAT(Get(*id).error(), HasSubstr("SIGKILL"));
+  auto next = Submit(QuickParams());
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(WaitEnded(*next), "finished");
+}
+
+TEST_F(JobServiceTest, AQueueOverItsBoundIsResourceExhausted) {
+  auto running = Submit(SlowParams());
+  ASSERT_TRUE(running.ok());
+  ASSERT_TRUE(PollUntil([&] { return Get(*running).status() == "running"; }));
+  std::vector<std::string> queued;
+  for (int i = 0; i < 4; ++i) {
+    auto id = Submit(QuickParams());
+    ASSERT_TRUE(id.ok()) << id.status();
+    queued.push_back(*id);
+  }
+  auto refused = Submit(QuickParams());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  backtest::v1::ListJobsResponse list;
+  ASSERT_TRUE(server_.jobs().ListJobs(server_.Context().get(), {}, &list).ok());
+  EXPECT_EQ(list.jobs_size(), 5);  // the refused one was not stored
+  EXPECT_EQ(list.jobs(0).job_id(), queued.back());  // newest first
+}
+
+TEST_F(JobServiceTest, ListJobsPagesNewestFirstAndFiltersByStatus) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto id = Submit(QuickParams());
+    ASSERT_TRUE(id.ok());
+    ids.push_back(*id);
+    WaitEnded(*id);
+  }
+  backtest::v1::ListJobsRequest request;
+  request.set_page_size(2);
+  backtest::v1::ListJobsResponse page1, page2;
+  ASSERT_TRUE(server_.jobs().ListJobs(server_.Context().get(), request, &page1).ok());
+  ASSERT_EQ(page1.jobs_size(), 2);
+  EXPECT_EQ(page1.jobs(0).job_id(), ids[2]);
+  request.set_page_token(page1.next_page_token());
+  ASSERT_TRUE(server_.jobs().ListJobs(server_.Context().get(), request, &page2).ok());
+  ASSERT_EQ(page2.jobs_size(), 1);
+  EXPECT_EQ(page2.jobs(0).job_id(), ids[0]);
+  EXPECT_TRUE(page2.next_page_token().empty());
+
+  request.Clear();
+  request.set_status("running");
+  backtest::v1::ListJobsResponse running;
+  ASSERT_TRUE(server_.jobs().ListJobs(server_.Context().get(), request, &running).ok());
+  EXPECT_EQ(running.jobs_size(), 0);
+  request.set_status("bogus");
+  EXPECT_EQ(server_.jobs().ListJobs(server_.Context().get(), request, &running).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  request.Clear();
+  request.set_page_token("not-a-token");
+  EXPECT_EQ(server_.jobs().ListJobs(server_.Context().get(), request, &running).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(JobServiceTest, RestartFailsRunningJobsAndRunsQueuedOnes) {
+  auto running = Submit(SlowParams());
+  ASSERT_TRUE(running.ok());
+  ASSERT_TRUE(PollUntil([&] { return Get(*running).status() == "running"; }));
+  auto queued = Submit(QuickParams());
+  ASSERT_TRUE(queued.ok());
+  server_.Restart();
+  EXPECT_EQ(Get(*running).status(), "failed");
+  EXPECT_THAT(Get(*running).error(), HasSubstr("interrupted"));
+  EXPECT_EQ(WaitEnded(*queued), "finished");
+}
+
+class JobLimitsTest : public JobServiceTest {
+ protected:
+  void SetUp() override {
+    server_.options().workers = 1;
+    server_.options().memory_mb = 160;
+    server_.Start();
+  }
+};
+
+TEST_F(JobLimitsTest, AJobOverItsMemoryLimitFailsWithAClearReason) {
+  // Twelve years of M1 bars for three symbols need far more than 160 MB.
+  auto id = Submit(SlowParams());
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(WaitEnded(*id, 60), "failed");
+  EXPECT_THAT(Get(*id).error(), HasSubstr("memory"));
+}
+
+}  // namespace
+}  // namespace backtest
