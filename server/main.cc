@@ -6,6 +6,10 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include <iostream>
+
+#include "server/cli/user_command.h"
+#include "server/jobs/job_manager.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {
@@ -65,6 +69,26 @@ int main(int argc, char** argv) {
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return std::string("backtestd: ") + e.what() + " (see --help)\n";
   });
+  // Maintenance subcommands work on the database directly; the server need not run.
+  app.fallthrough();
+  CLI::App* user = app.add_subcommand("user", "manage users and their tokens")->require_subcommand(1);
+  backtest::cli::UserAddOptions add;
+  CLI::App* user_add = user->add_subcommand("add", "create a user and print its new token");
+  user_add->add_option("name", add.name, "user name")->required();
+  user_add->add_flag("--staff", add.staff, "staff users see every user's jobs");
+  backtest::cli::UserRevokeOptions revoke;
+  CLI::App* user_revoke = user->add_subcommand("revoke", "revoke a token, or every token of a user");
+  user_revoke->add_option("token", revoke.token, "the token to revoke");
+  user_revoke->add_option("--user", revoke.user, "revoke every token of this user");
+  CLI::App* user_list = user->add_subcommand("list", "list users");
+  backtest::cli::SeedSampleOptions seed;
+  CLI::App* seed_sample = app.add_subcommand(
+      "seed-sample", "create a demo user with a traced run and print the ids to query");
+  seed_sample->add_option("--user", seed.user, "user name")->capture_default_str();
+  seed_sample->add_option("--symbol", seed.symbol, "symbol")->capture_default_str();
+  seed_sample->add_option("--timeframe", seed.timeframe, "timeframe")->capture_default_str();
+  seed_sample->add_option("--bar-index", seed.bar_index, "the bar to explain")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("backtestd");
@@ -72,6 +96,34 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
   backtest::RouteGrpcLogsToSpdlog();
+
+  if (*user_add) {
+    add.db_path = options.db_path;
+    return backtest::cli::RunUserAdd(add, std::cout, std::cerr);
+  }
+  if (*user_revoke) {
+    revoke.db_path = options.db_path;
+    return backtest::cli::RunUserRevoke(revoke, std::cout, std::cerr);
+  }
+  if (*user_list) return backtest::cli::RunUserList(options.db_path, std::cout, std::cerr);
+  if (*seed_sample) {
+    seed.db_path = options.db_path;
+    seed.grpc_address = options.listen;
+    spdlog::set_level(spdlog::level::warn);
+    return backtest::cli::RunSeedSample(
+        seed,
+        [&](const backtest::cli::SeedJobRequest& request) {
+          backtest::jobs::JobManagerOptions jobs;
+          jobs.db_path = options.db_path;
+          jobs.runner_path = options.runner_path.empty() ? backtest::DefaultRunnerPath()
+                                                         : options.runner_path;
+          jobs.trace_max_rows = options.trace_max_rows;
+          jobs.trace_batch_size = options.trace_batch_size;
+          return backtest::jobs::RunOneJob(std::move(jobs), request.owner_id, request.params);
+        },
+        std::cout, std::cerr);
+  }
+
 
   // Block the stop signals before gRPC starts its threads, so only sigwait below sees them.
   sigset_t stop_signals;

@@ -40,14 +40,13 @@ std::string HostOf(const std::string& listen) {
   return colon == std::string::npos ? listen : listen.substr(0, colon);
 }
 
-// The backtest-runner beside this executable.
+}  // namespace
+
 std::string DefaultRunnerPath() {
   std::error_code ec;
   std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   return ec ? std::string("backtest-runner") : (self.parent_path() / "backtest-runner").string();
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   std::unique_ptr<Server> server(new Server());

@@ -93,6 +93,9 @@ class Server {
   bool shut_down_ = false;
 };
 
+// The backtest-runner beside the running executable.
+std::string DefaultRunnerPath();
+
 // Routes gRPC's own log lines through spdlog (gRPC errors at warning level) instead of stderr.
 void RouteGrpcLogsToSpdlog();
 

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -198,6 +200,25 @@ void JobManager::Forget(const std::string& job_id) {
   std::lock_guard lock(mu_);
   channels_.erase(job_id);
   running_.erase(job_id);
+}
+
+absl::StatusOr<std::string> RunOneJob(JobManagerOptions options, int64_t owner_id,
+                                      const std::map<std::string, std::string>& params,
+                                      int timeout_seconds) {
+  options.workers = 1;
+  auto manager = JobManager::Start(std::move(options));
+  if (!manager.ok()) return manager.status();
+  auto values = engine::ValidateParams(params, (*manager)->NowMs() / 1000);
+  if (!values.ok()) return values.status();
+  auto job = (*manager)->Submit(owner_id, *values, "");
+  if (!job.ok()) return job.status();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if ((*manager)->FindChannel(job->id) == nullptr) return job->id;  // ended
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("job ", job->id, " did not end within ", timeout_seconds, " s"));
 }
 
 void JobManager::WorkerLoop() {

@@ -100,6 +100,13 @@ class JobManager {
   std::map<std::string, std::shared_ptr<RunningJob>> running_;
 };
 
+// Runs one job to its end with a job manager of its own (no server): validates `params` like
+// RunBacktest, submits, waits (at most `timeout_seconds`), and returns the job id whatever its end
+// state. For maintenance commands such as `backtestd seed-sample`.
+absl::StatusOr<std::string> RunOneJob(JobManagerOptions options, int64_t owner_id,
+                                      const std::map<std::string, std::string>& params,
+                                      int timeout_seconds = 300);
+
 // A new unguessable job id: 32 lowercase hex digits (128 random bits).
 std::string NewJobId();
 // Whether `id` has the shape NewJobId makes.

@@ -70,6 +70,11 @@ absl::StatusOr<MarketData> LoadMarketData(
     req.symbol = config.symbols[i];
     req.timeframe = config.timeframe;
     req.start = config.start - back;
+    if (config.max_candles) {
+      // Only the last max_candles bars are kept: no need to fetch (or generate) the whole window.
+      const int64_t kept_span = *config.max_candles * step * 3 / 2 + 4 * 86400;
+      if (config.end - kept_span > config.start) req.start = config.end - kept_span - back;
+    }
     req.end = config.end;
     req.skip_weekends = SkipsWeekends(config);
     auto bars = source.Fetch(req);

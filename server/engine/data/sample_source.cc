@@ -94,10 +94,14 @@ class Generator {
     return m_.base * std::exp(m_.scale * x);
   }
 
-  // One bar opening at `t`; `prev_close` is NaN for the first bar.
-  void Bar(int64_t t, double prev_close, double* o, double* h, double* l, double* c) const {
-    double open = Price(static_cast<double>(t));
+  // One bar opening at `t`; `prev_close` is NaN for the first bar. `*price_at` carries the model
+  // price at the previous bar's end (the price function is evaluated once per bar boundary).
+  void Bar(int64_t t, double prev_close, double* o, double* h, double* l, double* c,
+           int64_t* price_time, double* price_at) const {
+    double open = *price_time == t ? *price_at : Price(static_cast<double>(t));
     double close = Price(static_cast<double>(t + step_));
+    *price_time = t + step_;
+    *price_at = close;
     uint64_t r = SplitMix(m_.seed ^ SplitMix(static_cast<uint64_t>(t) * 31 + 17));
     double u1 = static_cast<double>(r & 0xFFFFF) / 1048576.0;
     double u2 = static_cast<double>((r >> 20) & 0xFFFFF) / 1048576.0;
@@ -135,6 +139,8 @@ absl::StatusOr<BarSeries> SampleSource::Fetch(const FetchRequest& req) {
   BarSeries out;
   if (req.end > t) out.Reserve(static_cast<size_t>((req.end - t) / step + 1));
   double prev_close = std::nan("");
+  int64_t price_time = INT64_MIN;
+  double price_at = 0;
   // Rounded to a tenth of a pip so the numbers look like quotes: an integer number of ticks over
   // an exact power of ten gives the nearest double to the decimal (24.641, not 24.641000000000002).
   const double tick = DefaultPipSize(req.symbol) / 10;
@@ -146,7 +152,7 @@ absl::StatusOr<BarSeries> SampleSource::Fetch(const FetchRequest& req) {
       continue;
     }
     double o, h, l, c;
-    gen.Bar(t, prev_close, &o, &h, &l, &c);
+    gen.Bar(t, prev_close, &o, &h, &l, &c, &price_time, &price_at);
     o = quote(o);
     c = quote(c);
     h = std::max({quote(h), o, c});

@@ -13,6 +13,7 @@
 #include "server/engine/data/market_data.h"
 #include "server/engine/observer.h"
 #include "server/engine/run_result.h"
+#include "server/engine/util/huge_pages.h"
 
 namespace backtest::engine {
 
@@ -66,6 +67,7 @@ absl::Status RunBarLoop(S& strategy, LoopContext& c) {
     const size_t n = sd.bars->size();
     const int64_t* time = sd.bars->time.data();
     c.equity->reserve(c.equity->size() + (n - sd.first_kept));
+    AdviseHugePages(c.equity->data(), c.equity->capacity() * sizeof(LinePoint));
     for (size_t i = sd.first_kept; i < n; ++i) {
       strategy.ProcessBar(0, i);
       c.equity->push_back({time[i], c.broker.Equity()});

@@ -70,6 +70,7 @@ void SmaCross::Fill(size_t sym, SymState& st, size_t i, int64_t bar_index) {
           .Int("trade_id", t.id).Num("price", fill).Num("entry_price", t.entry_price)
           .Num("pnl", t.pnl);
       tr.EndRow();
+      if (verdict_code_.empty()) verdict_code_ = "exit_reversal";
       absl::StrAppend(&verdict_, verdict_.empty() ? "" : "; ", "exit ", SideName(t.side),
                       " by reversal at ", Fixed(fill, st.decimals));
     }
@@ -87,6 +88,7 @@ void SmaCross::Fill(size_t sym, SymState& st, size_t i, int64_t bar_index) {
         .Num("bid_open", b.open[i]).Num("price", fill).Num("size", ctx_.config.size)
         .Str("signal", why);
     tr.EndRow();
+    if (verdict_code_.empty()) verdict_code_ = "entry_filled";
     absl::StrAppend(&verdict_, verdict_.empty() ? "" : "; ", "entry ", SideName(side), " at ",
                     Fixed(fill, st.decimals), " (", why, ")");
   }
@@ -107,6 +109,9 @@ void SmaCross::EndOfData(size_t sym, SymState& st, size_t i, int64_t bar_index) 
       tr.BeginRow(TraceSection::kOrders, TraceKind::kEvent)
           .Str("event", "entry_dropped").Str("reason", "end of data: no next bar to fill at");
       tr.EndRow();
+      if (verdict_code_.empty()) verdict_code_ = "entry_dropped";
+      absl::StrAppend(&verdict_, verdict_.empty() ? "" : "; ",
+                      "order dropped: end of data, no next bar to fill at");
     }
     st.pending = 0;
   }
@@ -136,6 +141,7 @@ void SmaCross::TraceSignal(size_t sym, SymState& st, size_t i, int cross) {
   Tracer& tr = ctx_.tracer;
   const BarSeries& b = *ctx_.data.symbols[sym].bars;
   const bool ready = st.slow.ready() && st.fast.ready();
+  st_ready_ = ready;
   const double f = ready ? st.fast.Value() : NAN, s = ready ? st.slow.Value() : NAN;
   if (tr.Wants(TraceKind::kValue)) {
     JsonWriter& w = tr.BeginRow(TraceSection::kIndicators, TraceKind::kValue);
@@ -172,6 +178,7 @@ void SmaCross::TraceSignal(size_t sym, SymState& st, size_t i, int cross) {
         .Num("target_position", cross > 0 ? ctx_.config.size : -ctx_.config.size)
         .Str("fills", "next bar's open");
     tr.EndRow();
+    if (verdict_code_.empty()) verdict_code_ = cross > 0 ? "cross_up" : "cross_down";
     absl::StrAppend(&verdict_, verdict_.empty() ? "" : "; ", reason,
                     ": order for the next open");
   }
@@ -184,6 +191,9 @@ void SmaCross::TraceVerdict(size_t sym) {
   const Position& p = ctx_.broker.position(sym);
   tr.BeginRow(TraceSection::kPosition, TraceKind::kValue)
       .Str("verdict", verdict_.empty() ? absl::StrCat("no trade: ", reason_) : verdict_)
+      .Str("code", !verdict_code_.empty()           ? absl::string_view(verdict_code_)
+                   : st_ready_ ? absl::string_view("no_cross")
+                               : absl::string_view("not_ready"))
       .Str("position", p.open ? SideName(p.side) : "flat")
       .Approx("equity", ctx_.broker.Equity());
   tr.EndRow();
@@ -203,6 +213,7 @@ inline void SmaCross::ProcessBar(size_t sym, size_t i) {
     const SymbolData& sd = ctx_.data.symbols[sym];
     ctx_.tracer.BeginBar(bar_index, sd.bars->time[i], &sd.symbol);
     verdict_.clear();
+    verdict_code_.clear();
   }
   // (1) the order left by the previous bar fills at this open.
   if (st.pending != 0) Fill(sym, st, i, bar_index);

@@ -50,6 +50,8 @@ class SmaCross final : public Strategy {
   std::vector<SymState> states_;
   std::string verdict_;  // what happened on the current bar (tracing only)
   std::string reason_;   // the cross check's sentence (tracing only)
+  std::string verdict_code_;
+  bool st_ready_ = false;  // the SMAs existed on the current bar (tracing only)
 };
 
 }  // namespace backtest::engine

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "server/engine/util/huge_pages.h"
 
 namespace backtest::engine {
 namespace {
@@ -28,7 +29,9 @@ SrBreakout::SrBreakout(RunContext& context)
   }
   ctx_.result.symbols.resize(ctx_.data.symbols.size());
   for (size_t k = 0; k < ctx_.data.symbols.size(); ++k) {
-    ctx_.result.symbols[k].ema.reserve(ctx_.data.symbols[k].kept());
+    auto& ema = ctx_.result.symbols[k].ema;
+    ema.reserve(ctx_.data.symbols[k].kept());
+    AdviseHugePages(ema.data(), ema.capacity() * sizeof(LinePoint));
   }
 }
 

@@ -19,6 +19,7 @@
 #include "server/engine/indicators/rolling_extreme.h"
 #include "server/engine/indicators/rsi.h"
 #include "server/engine/strategies/strategy.h"
+#include "server/engine/trace/json_writer.h"
 
 namespace backtest::engine {
 
@@ -123,6 +124,8 @@ class SrBreakout final : public Strategy {
   std::string no_entry_;
   std::string no_entry_code_;
   std::string verdict_text_;
+  // The sampled bar's close, resistance and support, formatted once (tracing only).
+  NumberText close_text_, resistance_text_, support_text_;
 };
 
 }  // namespace backtest::engine

@@ -34,12 +34,14 @@ void SrBreakout::TestBreakout(SymState& st, const BarCtx& b) {
   } else {
     if (sampled) {
       // The most common sentence: built in place, no temporaries.
+      const absl::string_view close = close_text_.view(), support = support_text_.view(),
+                              resistance = resistance_text_.view();
       no_entry_.assign("no breakout: close ");
-      AppendFixed(&no_entry_, b.close, b.dec);
+      no_entry_.append(close.data(), close.size());
       no_entry_.append(" within support ");
-      AppendFixed(&no_entry_, b.support, b.dec);
+      no_entry_.append(support.data(), support.size());
       no_entry_.append(" and resistance ");
-      AppendFixed(&no_entry_, b.resistance, b.dec);
+      no_entry_.append(resistance.data(), resistance.size());
       no_entry_code_.assign("no_breakout");
       TraceCheck(TraceSection::kSignal, "breakout", false, no_entry_, b, Reason::kCount);
     }

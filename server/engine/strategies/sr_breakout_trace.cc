@@ -9,15 +9,20 @@ namespace backtest::engine {
 void SrBreakout::TraceValues(const SymState& st, const BarCtx& b) {
   Tracer& tr = ctx_.tracer;
   if (!tr.Wants(TraceKind::kValue)) return;
+  close_text_.Set(b.close);
+  if (b.have_rs) {
+    resistance_text_.Set(b.resistance);
+    support_text_.Set(b.support);
+  }
   tr.BeginRow(TraceSection::kIndicators, TraceKind::kValue)
-      .Num("open", b.open).Num("high", b.high).Num("low", b.low).Num("close", b.close)
+      .Num("open", b.open).Num("high", b.high).Num("low", b.low).Raw("close", close_text_.view())
       .Approx("atr", b.atr).Approx("ema", b.ema).Approx("rsi", b.rsi)
       .Int("daily_closes", st.daily_closes);
   tr.EndRow();
   if (!b.have_rs && !st.setup.active) return;
   JsonWriter& w = tr.BeginRow(TraceSection::kZones, TraceKind::kValue);
   if (b.have_rs) {
-    w.Num("resistance", b.resistance).Num("support", b.support)
+    w.Raw("resistance", resistance_text_.view()).Raw("support", support_text_.view())
         .Int("lookback", static_cast<int64_t>(lookback_));
   } else {
     w.Null("resistance").Null("support");
@@ -54,10 +59,11 @@ void SrBreakout::TraceCheck(TraceSection section, absl::string_view check, bool 
   JsonWriter& w = tr.BeginRow(section, TraceKind::kCheck);
   w.Str("check", check).Bool("passed", passed).Str("reason", reason);
   if (!passed && code != Reason::kCount) w.Str("code", ReasonCode(code));
-  w.Num("close", b.close);
+  // Check rows exist on sampled bars only, where TraceValues formatted these.
+  w.Raw("close", close_text_.view());
   if (check == "breakout") {
     if (b.have_rs) {
-      w.Num("resistance", b.resistance).Num("support", b.support);
+      w.Raw("resistance", resistance_text_.view()).Raw("support", support_text_.view());
     }
   } else if (check == "strength") {
     const bool is_long = b.close > b.resistance;

@@ -1,6 +1,9 @@
 #include "server/engine/trace/json_writer.h"
 
 #include <charconv>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <cmath>
 
 namespace backtest::engine {
@@ -32,7 +35,7 @@ char* WriteDigits(char* end, uint64_t u) {
 // Fast path for numbers with at most 8 decimals below 9e7 (prices, sizes, most data): the decimal
 // m / 10^8 is written only when it converts back to exactly `v` (an exact integer over an exact
 // power of ten is correctly rounded, as strtod would round the written text). Returns nullptr when
-// it does not apply.
+// it does not apply. `out` must have 32 bytes of room.
 char* WriteDecimal(char* out, double v) {
   constexpr double kScale = 1e8;
   if (!(std::fabs(v) < 9e7)) return nullptr;
@@ -41,28 +44,29 @@ char* WriteDecimal(char* out, double v) {
   const auto m = static_cast<int64_t>(product + (product >= 0 ? 0.5 : -0.5));
   if (static_cast<double>(m) / kScale != v) return nullptr;
   const bool neg = m < 0;
-  uint64_t u = neg ? static_cast<uint64_t>(-m) : static_cast<uint64_t>(m);
-  uint64_t whole = u / 100'000'000;
+  const uint64_t u = neg ? static_cast<uint64_t>(-m) : static_cast<uint64_t>(m);
   uint64_t frac = u % 100'000'000;
-  int frac_digits = 8;
-  while (frac_digits > 0 && frac % 10 == 0) {  // trailing zeros of the fraction go
-    frac /= 10;
-    --frac_digits;
+  // tmp: [sign][whole digits] . [8 fraction digits]; built right to left, copied with one
+  // fixed-size memcpy (the caller guarantees the room).
+  char tmp[64];
+  char* const dot = tmp + 40;
+  for (int k = 3; k >= 0; --k) {  // eight fraction digits, two at a time
+    const unsigned pair = static_cast<unsigned>(frac % 100) * 2;
+    frac /= 100;
+    dot[1 + 2 * k] = kDigitPairs[pair];
+    dot[2 + 2 * k] = kDigitPairs[pair + 1];
   }
-  char tmp[32];
-  char* end = tmp + sizeof tmp;
-  char* p = end;
-  if (frac_digits > 0) {
-    char* f = WriteDigits(p, frac);
-    while (p - f < frac_digits) *--f = '0';  // leading zeros of the fraction
-    p = f;
-    *--p = '.';
+  char* end = dot + 9;
+  while (end > dot + 1 && end[-1] == '0') --end;  // trailing zeros of the fraction go
+  if (end == dot + 1) {
+    end = dot;  // no fraction
+  } else {
+    *dot = '.';
   }
-  p = WriteDigits(p, whole);
+  char* p = WriteDigits(dot, u / 100'000'000);
   if (neg) *--p = '-';
-  const size_t len = static_cast<size_t>(end - p);
-  std::memcpy(out, p, len);
-  return out + len;
+  std::memcpy(out, p, 32);
+  return out + (end - p);
 }
 
 }  // namespace
@@ -74,6 +78,15 @@ char* WriteShortest(char* p, double v) {
   }
   if (char* end = WriteDecimal(p, v)) return end;
   return std::to_chars(p, p + 32, v).ptr;
+}
+
+void NumberText::Set(double v) {
+  if (!std::isfinite(v)) {
+    std::memcpy(buf_, "null", 4);
+    len_ = 4;
+    return;
+  }
+  len_ = static_cast<size_t>(WriteShortest(buf_, v) - buf_);
 }
 
 void AppendShortest(std::string* out, double v) {
@@ -100,7 +113,14 @@ char* WriteScaled(char* out, double v, int decimals) {
   char* end = tmp + sizeof tmp;
   char* p = end;
   if (decimals > 0) {
-    for (int k = 0; k < decimals; ++k) {
+    int k = decimals;
+    for (; k >= 2; k -= 2) {  // two digits at a time
+      const unsigned pair = static_cast<unsigned>(u % 100) * 2;
+      u /= 100;
+      *--p = kDigitPairs[pair + 1];
+      *--p = kDigitPairs[pair];
+    }
+    if (k == 1) {
       *--p = static_cast<char>('0' + u % 10);
       u /= 10;
     }
@@ -170,26 +190,36 @@ void AppendFixed(std::string* out, double v, int decimals) {
   out->append(buf, end);
 }
 
+// Whether any byte is a control character, '"' or '\\'; sixteen bytes at a time with SSE2
+// where available (sentences are a few hundred bytes a bar).
+bool NeedsEscape(absl::string_view v) {
+  const char* p = v.data();
+  const char* const end = p + v.size();
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+  const __m128i space = _mm_set1_epi8(0x20), bias = _mm_set1_epi8(static_cast<char>(0x80));
+  for (; end - p >= 16; p += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // Unsigned x < 0x20 as a signed compare of both sides shifted by 0x80.
+    const __m128i control = _mm_cmplt_epi8(_mm_xor_si128(x, bias), _mm_xor_si128(space, bias));
+    const __m128i hit = _mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                                           _mm_cmpeq_epi8(x, backslash)));
+    if (_mm_movemask_epi8(hit) != 0) return true;
+  }
+#endif
+  for (; p < end; ++p) {
+    const auto u = static_cast<unsigned char>(*p);
+    if (u < 0x20 || u == '"' || u == '\\') return true;
+  }
+  return false;
+}
+
 void JsonWriter::Flush() {
   out_->append(buf_, n_);
   n_ = 0;
 }
 
-void JsonWriter::Key(absl::string_view key) {
-  Reserve(key.size() + 4);
-  char* p = buf_ + n_;
-  if (!first_) *p++ = ',';
-  first_ = false;
-  *p++ = '"';
-  std::memcpy(p, key.data(), key.size());
-  p += key.size();
-  *p++ = '"';
-  *p++ = ':';
-  n_ = static_cast<size_t>(p - buf_);
-}
-
-JsonWriter& JsonWriter::Num(absl::string_view key, double v) {
-  Key(key);
+void JsonWriter::NumValue(double v) {
   Reserve(32);
   if (std::isfinite(v)) {
     n_ = static_cast<size_t>(WriteShortest(buf_ + n_, v) - buf_);
@@ -197,11 +227,9 @@ JsonWriter& JsonWriter::Num(absl::string_view key, double v) {
     std::memcpy(buf_ + n_, "null", 4);
     n_ += 4;
   }
-  return *this;
 }
 
-JsonWriter& JsonWriter::Approx(absl::string_view key, double v) {
-  Key(key);
+void JsonWriter::ApproxValue(double v) {
   Reserve(32);
   if (std::isfinite(v)) {
     n_ = static_cast<size_t>(WriteApprox(buf_ + n_, v) - buf_);
@@ -209,42 +237,16 @@ JsonWriter& JsonWriter::Approx(absl::string_view key, double v) {
     std::memcpy(buf_ + n_, "null", 4);
     n_ += 4;
   }
-  return *this;
 }
 
-JsonWriter& JsonWriter::Int(absl::string_view key, int64_t v) {
-  Key(key);
+void JsonWriter::IntValue(int64_t v) {
   Reserve(24);
   n_ = static_cast<size_t>(std::to_chars(buf_ + n_, buf_ + n_ + 24, v).ptr - buf_);
-  return *this;
 }
 
-JsonWriter& JsonWriter::Bool(absl::string_view key, bool v) {
-  Key(key);
-  if (v) {
-    Put("true", 4);
-  } else {
-    Put("false", 5);
-  }
-  return *this;
-}
-
-JsonWriter& JsonWriter::Null(absl::string_view key) {
-  Key(key);
-  Put("null", 4);
-  return *this;
-}
-
-JsonWriter& JsonWriter::Str(absl::string_view key, absl::string_view v) {
-  Key(key);
+void JsonWriter::StrValue(absl::string_view v) {
   Put("\"", 1);
-  // Most text needs no escaping: one branch-free scan decides, then the text is copied whole.
-  unsigned char special = 0;
-  for (char c : v) {
-    const auto u = static_cast<unsigned char>(c);
-    special |= static_cast<unsigned char>((u < 0x20) | (u == '"') | (u == '\\'));
-  }
-  if (!special) {
+  if (!NeedsEscape(v)) {
     Put(v.data(), v.size());
   } else {
     for (char c : v) {
@@ -266,7 +268,6 @@ JsonWriter& JsonWriter::Str(absl::string_view key, absl::string_view v) {
     }
   }
   Put("\"", 1);
-  return *this;
 }
 
 }  // namespace backtest::engine

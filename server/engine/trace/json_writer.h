@@ -32,14 +32,57 @@ class JsonWriter {
     out_->append(buf_, n_);
   }
 
-  JsonWriter& Num(absl::string_view key, double v);
+  // Keys are string literals: their length is a compile-time constant, so writing one is a few
+  // stores, not a call.
+  template <size_t N>
+  JsonWriter& Num(const char (&key)[N], double v) {
+    Key(key, N - 1);
+    NumValue(v);
+    return *this;
+  }
   // A computed value (indicator, equity) to 10 significant digits: plenty to read and explain,
   // and much cheaper than the exact form.
-  JsonWriter& Approx(absl::string_view key, double v);
-  JsonWriter& Int(absl::string_view key, int64_t v);
-  JsonWriter& Bool(absl::string_view key, bool v);
-  JsonWriter& Str(absl::string_view key, absl::string_view v);
-  JsonWriter& Null(absl::string_view key);
+  template <size_t N>
+  JsonWriter& Approx(const char (&key)[N], double v) {
+    Key(key, N - 1);
+    ApproxValue(v);
+    return *this;
+  }
+  template <size_t N>
+  JsonWriter& Int(const char (&key)[N], int64_t v) {
+    Key(key, N - 1);
+    IntValue(v);
+    return *this;
+  }
+  // A value already written as JSON (e.g. a number formatted once and used in several rows).
+  template <size_t N>
+  JsonWriter& Raw(const char (&key)[N], absl::string_view json) {
+    Key(key, N - 1);
+    Put(json.data(), json.size());
+    return *this;
+  }
+  template <size_t N>
+  JsonWriter& Bool(const char (&key)[N], bool v) {
+    Key(key, N - 1);
+    if (v) {
+      Put("true", 4);
+    } else {
+      Put("false", 5);
+    }
+    return *this;
+  }
+  template <size_t N>
+  JsonWriter& Str(const char (&key)[N], absl::string_view v) {
+    Key(key, N - 1);
+    StrValue(v);
+    return *this;
+  }
+  template <size_t N>
+  JsonWriter& Null(const char (&key)[N]) {
+    Key(key, N - 1);
+    Put("null", 4);
+    return *this;
+  }
 
  private:
   static constexpr size_t kCapacity = 4096;
@@ -59,12 +102,38 @@ class JsonWriter {
     std::memcpy(buf_ + n_, p, k);
     n_ += k;
   }
-  void Key(absl::string_view key);
+  void Key(const char* key, size_t len) {
+    Reserve(len + 4);
+    char* p = buf_ + n_;
+    if (!first_) *p++ = ',';
+    first_ = false;
+    *p++ = '"';
+    std::memcpy(p, key, len);
+    p += len;
+    *p++ = '"';
+    *p++ = ':';
+    n_ = static_cast<size_t>(p - buf_);
+  }
+  void NumValue(double v);
+  void ApproxValue(double v);
+  void IntValue(int64_t v);
+  void StrValue(absl::string_view v);
 
   std::string* out_ = nullptr;
   size_t n_ = 0;
   bool first_ = true;
   char buf_[kCapacity];
+};
+
+// A number formatted once (WriteShortest) for use in several rows and sentences.
+class NumberText {
+ public:
+  void Set(double v);
+  absl::string_view view() const { return absl::string_view(buf_, len_); }
+
+ private:
+  char buf_[40];
+  size_t len_ = 0;
 };
 
 // Appends `v` with `decimals` fixed decimals ("n/a" when not finite).

@@ -1,0 +1,240 @@
+// The job service measured end to end: a real backtestd in-process on 127.0.0.1 with real runner
+// processes, driven over gRPC.
+//
+//   SubmitToFinished   RunBacktest of a 10k-bar sma_cross, then StreamJobLog until the job ends;
+//                      p50/p99 of that latency (targets: 15 ms / 50 ms).
+//   Fanout/1000        1,000 subscribers on one job (callback client, no thread per stream): all
+//                      get every event; the process's peak RSS before and after.
+//   TracedJob          a traced sr_breakout job (trace rows stored through the job path): rows/s.
+#include <grpcpp/grpcpp.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <vector>
+
+#include "backtest/v1/backtest_service.grpc.pb.h"
+#include "benchmark/benchmark.h"
+#include "server/server.h"
+
+namespace backtest {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+long PeakRssKb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+class BenchServer {
+ public:
+  BenchServer() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "backtestd-bench-XXXXXX");
+    dir_ = mkdtemp(pattern.data());
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.db_path = dir_ + "/backtest.db";
+    const char* bin = std::getenv("BACKTEST_BIN_DIR");
+    options.runner_path = std::string(bin ? bin : BACKTEST_BIN_DIR_DEFAULT) + "/backtest-runner";
+    options.queue_size = 10000;
+    auto server = Server::Start(options);
+    if (!server.ok()) {
+      fprintf(stderr, "%s\n", std::string(server.status().message()).c_str());
+      abort();
+    }
+    server_ = *std::move(server);
+    std::ifstream token_file(server_->token_file());
+    std::getline(token_file, token_);
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(512 << 20);
+    channel_ = grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(),
+                                         args);
+    stub_ = backtest::v1::BacktestService::NewStub(channel_);
+  }
+  ~BenchServer() {
+    stub_.reset();
+    channel_.reset();
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Authorize(grpc::ClientContext* context) {
+    context->AddMetadata("authorization", "Token " + token_);
+  }
+
+  std::string Submit(const std::map<std::string, std::string>& params) {
+    backtest::v1::RunBacktestRequest request;
+    for (const auto& [k, v] : params) (*request.mutable_params())[k].set_string_value(v);
+    backtest::v1::RunBacktestResponse response;
+    grpc::ClientContext context;
+    Authorize(&context);
+    grpc::Status s = stub_->RunBacktest(&context, request, &response);
+    if (!s.ok()) {
+      fprintf(stderr, "RunBacktest: %s\n", s.error_message().c_str());
+      abort();
+    }
+    return response.job_id();
+  }
+
+  // Follows the job's log to its end; returns the number of events.
+  int Follow(const std::string& id, std::string* final_status) {
+    backtest::v1::StreamJobLogRequest request;
+    request.set_job_id(id);
+    grpc::ClientContext context;
+    Authorize(&context);
+    auto reader = stub_->StreamJobLog(&context, request);
+    backtest::v1::StreamJobLogResponse event;
+    int n = 0;
+    while (reader->Read(&event)) {
+      ++n;
+      if (event.has_status()) *final_status = event.status().status();
+    }
+    reader->Finish();
+    return n;
+  }
+
+  backtest::v1::BacktestService::Stub& stub() { return *stub_; }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<Server> server_;
+  std::string token_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<backtest::v1::BacktestService::Stub> stub_;
+};
+
+// sma_cross on about 10,000 H1 bars of sample data.
+const std::map<std::string, std::string> k10kBars = {
+    {"strategy", "sma_cross"}, {"symbols", "EURUSD"}, {"timeframe", "H1"},
+    {"start_date", "2020-01-01"}, {"end_date", "2021-08-10"}};
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+void BM_SubmitToFinished(benchmark::State& state) {
+  BenchServer server;
+  std::string status;
+  server.Follow(server.Submit(k10kBars), &status);  // warm the page cache and the runner binary
+  std::vector<double> ms;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    server.Follow(server.Submit(k10kBars), &status);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (status != "finished") state.SkipWithError(("job ended " + status).c_str());
+  }
+  state.counters["p50_ms"] = Percentile(ms, 0.50);
+  state.counters["p99_ms"] = Percentile(ms, 0.99);
+}
+BENCHMARK(BM_SubmitToFinished)->Iterations(200)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// One subscriber of the fan-out: reads every event, counts them, checks their order.
+class Subscriber : public grpc::ClientReadReactor<backtest::v1::StreamJobLogResponse> {
+ public:
+  Subscriber(BenchServer& server, const std::string& id, std::atomic<int>& done,
+             std::condition_variable& cv)
+      : done_(done), cv_(cv) {
+    request_.set_job_id(id);
+    server.Authorize(&context_);
+    server.stub().async()->StreamJobLog(&context_, &request_, this);
+    StartRead(&event_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    in_order_ &= event_.seq() == last_seq_ + 1;
+    last_seq_ = event_.seq();
+    ++events_;
+    StartRead(&event_);
+  }
+  void OnDone(const grpc::Status& s) override {
+    ok_ = s.ok();
+    ++done_;
+    cv_.notify_all();
+  }
+  int events() const { return events_; }
+  bool good() const { return ok_ && in_order_; }
+
+ private:
+  grpc::ClientContext context_;
+  backtest::v1::StreamJobLogRequest request_;
+  backtest::v1::StreamJobLogResponse event_;
+  int events_ = 0;
+  int64_t last_seq_ = 0;
+  bool in_order_ = true;
+  bool ok_ = false;
+  std::atomic<int>& done_;
+  std::condition_variable& cv_;
+};
+
+void BM_Fanout(benchmark::State& state) {
+  BenchServer server;
+  const int n = static_cast<int>(state.range(0));
+  long rss_before = PeakRssKb();
+  int events = 0, good = 0;
+  for (auto _ : state) {
+    // A job on about 100k M5 bars, traced, so it runs long enough for everyone to attach.
+    std::string id = server.Submit({{"strategy", "sr_breakout"}, {"symbols", "EURUSD"},
+                                    {"timeframe", "M5"}, {"start_date", "2019-01-01"},
+                                    {"end_date", "2020-06-01"}});
+    std::atomic<int> done{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::unique_ptr<Subscriber>> subscribers;
+    for (int i = 0; i < n; ++i) {
+      subscribers.push_back(std::make_unique<Subscriber>(server, id, done, cv));
+    }
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done.load() == n; });
+    events = subscribers[0]->events();
+    good = 0;
+    for (const auto& s : subscribers) good += s->good() && s->events() == events;
+  }
+  state.counters["subscribers_ok"] = good;
+  state.counters["events_each"] = events;
+  state.counters["peak_rss_mb_before"] = rss_before / 1024.0;
+  state.counters["peak_rss_mb_after"] = PeakRssKb() / 1024.0;
+}
+BENCHMARK(BM_Fanout)->Arg(1000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// A traced job end to end: the runner streams trace batches, the job path stores them, a
+// subscriber with include_trace receives them. Rows/s over the whole job's wall time.
+void BM_TracedJob(benchmark::State& state) {
+  BenchServer server;
+  int64_t rows = 0;
+  for (auto _ : state) {
+    std::string id = server.Submit({{"strategy", "sr_breakout"}, {"symbols", "EURUSD"},
+                                    {"timeframe", "M5"}, {"start_date", "2019-01-01"},
+                                    {"end_date", "2019-07-01"}, {"trace_enabled", "true"}});
+    backtest::v1::StreamJobLogRequest request;
+    request.set_job_id(id);
+    request.set_include_trace(true);
+    grpc::ClientContext context;
+    server.Authorize(&context);
+    auto reader = server.stub().StreamJobLog(&context, request);
+    backtest::v1::StreamJobLogResponse event;
+    while (reader->Read(&event)) {
+      if (event.has_trace()) rows += event.trace().rows_size();
+    }
+    reader->Finish();
+  }
+  state.counters["trace_rows"] = static_cast<double>(rows);
+  state.counters["rows_per_s"] = benchmark::Counter(static_cast<double>(rows),
+                                                    benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_TracedJob)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+}  // namespace backtest
+
+BENCHMARK_MAIN();
