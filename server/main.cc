@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
                  "time a cancelled runner gets between SIGTERM and SIGKILL")
       ->capture_default_str()
       ->check(CLI::Range(0, 600000));
+  app.add_option("--subscriber-buffer", options.subscriber_buffer,
+                 "events a log subscriber may fall behind before it is cut off (it can resume)")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 10000000));
   app.add_flag("--trace-enabled-default", options.trace_enabled_default,
                "record the decision trace unless a run says otherwise")
       ->envname("BOTS_TRACE_ENABLED_DEFAULT");

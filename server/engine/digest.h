@@ -1,6 +1,7 @@
 // A stable digest of a run's result: SHA-256 over a canonical binary serialization (fixed field
 // order; integers as 8 little-endian bytes; doubles as their IEEE-754 bits, every NaN as one
-// canonical NaN; strings length-prefixed). Same inputs → same digest, on any x86-64/ARM64 build.
+// canonical NaN; strings length-prefixed). Same inputs → same digest on any build (sample://
+// data is computed with libm's exp, so compare sample runs on machines with the same libm).
 #ifndef BACKTEST_SERVER_ENGINE_DIGEST_H_
 #define BACKTEST_SERVER_ENGINE_DIGEST_H_
 

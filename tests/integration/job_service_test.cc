@@ -27,7 +27,14 @@ std::map<std::string, std::string> QuickParams() {
           {"end_date", "2022-04-01"}};
 }
 
-// A run that takes a while: sr_breakout traced on years of M1 bars.
+// A traced run of a few hundred thousand bars: thousands of events, a few seconds.
+std::map<std::string, std::string> TracedParams() {
+  return {{"strategy", "sr_breakout"}, {"symbols", "EURUSD"},   {"timeframe", "M1"},
+          {"start_date", "2019-01-01"}, {"end_date", "2020-01-01"}, {"trace_enabled", "true"}};
+}
+
+// A run that takes a while (it is cancelled or killed before it ends): sr_breakout traced on
+// years of M1 bars.
 std::map<std::string, std::string> SlowParams() {
   return {{"strategy", "sr_breakout"}, {"symbols", "EURUSD,XAUUSD,USDJPY"},
           {"timeframe", "M1"},         {"start_date", "2010-01-01"},
@@ -328,6 +335,68 @@ TEST_F(JobServiceTest, RestartFailsRunningJobsAndRunsQueuedOnes) {
   EXPECT_EQ(Get(*running).status(), "failed");
   EXPECT_THAT(Get(*running).error(), HasSubstr("interrupted"));
   EXPECT_EQ(WaitEnded(*queued), "finished");
+}
+
+TEST_F(JobServiceTest, ARunnerThatStopsRespondingIsKilledAndItsJobFailed) {
+  server_.Stop();
+  server_.options().heartbeat_timeout_ms = 1500;
+  server_.Start();
+  auto id = Submit(SlowParams());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(PollUntil([&] { return Get(*id).pid() > 0; }));
+  int pid = Get(*id).pid();
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);  // alive but silent: no heartbeat, no output
+  EXPECT_EQ(WaitEnded(*id, 30), "failed");
+  EXPECT_THAT(Get(*id).error(), HasSubstr("stopped responding"));
+}
+
+class SlowSubscriberTest : public JobServiceTest {
+ protected:
+  void SetUp() override {
+    server_.options().workers = 1;
+    server_.options().subscriber_buffer = 32;
+    server_.Start();
+  }
+};
+
+TEST_F(SlowSubscriberTest, ANonReadingSubscriberIsCutOffAndCanResumeWhileOthersGetEverything) {
+  auto blocker = Submit(SlowParams());
+  ASSERT_TRUE(blocker.ok());
+  auto id = Submit(TracedParams());  // thousands of large trace events
+  ASSERT_TRUE(id.ok());
+  // The stalled subscriber attaches while the job is queued and never reads.
+  backtest::v1::StreamJobLogRequest request;
+  request.set_job_id(*id);
+  request.set_include_trace(true);
+  auto stalled_context = server_.Context("", 300);
+  auto stalled = server_.jobs().StreamJobLog(stalled_context.get(), request);
+  ASSERT_TRUE(PollUntil([&] {
+    auto channel = server_.server().jobs().FindChannel(*id);
+    return channel != nullptr && channel->subscriber_count() == 1;
+  }));
+  backtest::v1::CancelJobRequest cancel;
+  cancel.set_job_id(*blocker);
+  backtest::v1::CancelJobResponse cancelled;
+  ASSERT_TRUE(server_.jobs().CancelJob(server_.Context().get(), cancel, &cancelled).ok());
+  // The job is not held back by it.
+  EXPECT_EQ(WaitEnded(*id, 120), "finished");
+  auto [all, status] = Stream(*id, 0, /*include_trace=*/true);
+  ASSERT_TRUE(status.ok());
+  // Now it reads: what it still gets ends with RESOURCE_EXHAUSTED naming where to resume.
+  std::vector<int64_t> got;
+  backtest::v1::StreamJobLogResponse event;
+  while (stalled->Read(&event)) got.push_back(event.seq());
+  grpc::Status cut = stalled->Finish();
+  ASSERT_EQ(cut.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << cut.error_message();
+  EXPECT_THAT(cut.error_message(), HasSubstr("from_seq="));
+  int64_t resume = std::stoll(cut.error_message().substr(cut.error_message().find("from_seq=") + 9));
+  EXPECT_EQ(resume, got.empty() ? 1 : got.back() + 1);
+  auto [rest, status2] = Stream(*id, resume, /*include_trace=*/true);
+  ASSERT_TRUE(status2.ok());
+  for (const auto& e : rest) got.push_back(e.seq());
+  std::vector<int64_t> expected;
+  for (const auto& e : all) expected.push_back(e.seq());
+  EXPECT_EQ(got, expected);
 }
 
 class JobLimitsTest : public JobServiceTest {

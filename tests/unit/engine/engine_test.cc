@@ -117,6 +117,45 @@ TEST(EngineTest, SeveralSymbolsShareOneAccountMergedByTime) {
   EXPECT_NEAR(r->stats.equity_final, 1e8 + pnl, 1e-6);
 }
 
+// Cancels once the run has reported some progress.
+class CancelAfterProgress : public testing::RecordingObserver {
+ public:
+  void OnProgress(const ProgressInfo& p) override {
+    RecordingObserver::OnProgress(p);
+    if (p.stage == RunStage::kRunning && p.bars_done > 100) cancel = true;
+  }
+};
+
+TEST(EngineTest, CancellingMidRunStopsWithinABarAndFlushesTheTrace) {
+  CancelAfterProgress obs;
+  auto r = RunBacktest(Params({{"trace_enabled", "true"}}), RunOptions{}, obs);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);
+  ASSERT_FALSE(obs.rows.empty());  // rows up to the cancel were delivered
+  EXPECT_LT(obs.rows.back().bar_index, 200);
+}
+
+TEST(EngineTest, SymbolsAtOneTimestampGoInTheGivenOrder) {
+  // Two symbols with identical bars trade at identical times; markers follow the given order.
+  RunConfig config = testing::Config({{"strategy", "sma_cross"}, {"symbols", "BBB,AAA"},
+                                      {"fast_period", "2"}, {"slow_period", "3"}});
+  std::vector<double> closes = {5, 5, 5, 6, 7, 4, 3, 8, 9, 9};
+  MarketData data;
+  for (const std::string& s : config.symbols) {
+    data.symbols.push_back(*PrepareSymbol(config, s, testing::FromCloses(closes)));
+  }
+  testing::RecordingObserver obs;
+  auto r = RunBacktest(config, data, RunOptions{}, obs);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->markers.size(), 8u);
+  for (size_t k = 0; k < r->markers.size(); k += 2) {
+    EXPECT_EQ(r->markers[k].time, r->markers[k + 1].time);
+  }
+  EXPECT_EQ(r->markers[0].symbol, "BBB");
+  EXPECT_EQ(r->markers[1].symbol, "AAA");
+  EXPECT_EQ(r->equity.size(), closes.size());
+  EXPECT_EQ(r->stats.bars, 20);
+}
+
 TEST(EngineTest, BadCsvNamesFileAndLine) {
   auto dir = std::filesystem::temp_directory_path() / "engine_test_bad_csv";
   std::filesystem::create_directories(dir);

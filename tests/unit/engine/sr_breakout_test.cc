@@ -235,7 +235,7 @@ TEST(SrBreakoutTest, TraceExplainsEveryDecision) {
     return std::string("none");
   };
   EXPECT_THAT(verdict(5), HasSubstr("not evaluated before bar 14"));
-  EXPECT_THAT(verdict(17), HasSubstr("no entry: no breakout: close 100.0000 within support"));
+  EXPECT_THAT(verdict(17), HasSubstr("no entry: no breakout: close 100 within support 99.5 and resistance 100.5"));
   EXPECT_THAT(verdict(20), HasSubstr("long setup at 100.5000"));
   EXPECT_THAT(verdict(22), HasSubstr("retest of 100.5000"));
   EXPECT_THAT(verdict(23), HasSubstr("\"code\":\"entry_filled\""));

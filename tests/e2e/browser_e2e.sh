@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The dashboard in headless Chromium against the real server: starts backtestd and
+# backtest-gateway (built binaries), runs a ~1M-bar M1 backtest through the REST API (for the
+# "a 1M-bar job draws in time" step), then gateway/web/e2e/dashboard.mjs, which fills the form,
+# runs a traced backtest on sample:// data, waits for the chart, clicks a candle and sees an
+# explanation. Screenshots go to build/screenshots/dashboard.
+#
+# Environment: BIG_BARS=0 skips the 1M-bar job; DOCS_DIR=docs/screenshots also writes the
+# README's screenshots (dashboard-form.png, dashboard-job.png) there; CHROMIUM as dashboard.mjs.
+. "$(dirname "$0")/lib.sh"
+
+web=$ROOT/gateway/web
+chromium=${CHROMIUM:-/usr/bin/chromium}
+for need in "$BIN/backtest-gateway" "$chromium" "$web/node_modules/playwright-core"; do
+  [ -e "$need" ] || { echo "missing $need (scripts/install-deps.sh, gateway/build.sh)"; exit 1; }
+done
+command -v node >/dev/null || { echo "node not found"; exit 1; }
+
+# start_gateway BACKEND: starts backtest-gateway on 127.0.0.1:0 (the kernel picks the port) in
+# front of BACKEND; sets GW (its base URL) once /healthz answers 200 (polled with a deadline).
+start_gateway() {
+  local backend=$1 log=$WORK/gateway.log
+  "$BIN/backtest-gateway" --listen 127.0.0.1:0 --backend "$backend" 2>"$log" &
+  PIDS+=("$!")
+  local pid=$! deadline=$((SECONDS + 30))
+  GW=
+  while [ $SECONDS -lt $deadline ]; do
+    [ -z "$GW" ] && GW=$(sed -n 's|.*url=\(http://127\.0\.0\.1:[0-9]*\)/.*|\1|p' "$log" | head -n1)
+    if [ -n "$GW" ] && curl -sf -o /dev/null --max-time 2 "$GW/healthz"; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "gateway did not become healthy:"; cat "$log"; return 1
+}
+# jget FILE EXPR: prints the Python expression EXPR of d, the JSON in FILE (empty on any error).
+jget() {
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null || true
+}
+
+t_start=$SECONDS
+# lib.sh's start_server reads server.log before the background server may have created it.
+mkdir -p "$WORK/s" && : >"$WORK/s/server.log"
+start_server "$WORK/s"
+TOKEN=$(cat "$WORK/s/admin.token")
+start_gateway "$SERVER_ADDR"
+echo "backtestd $SERVER_ADDR, gateway $GW"
+
+big_env=()
+if [ "${BIG_BARS:-1}" != 0 ]; then
+  # EURUSD M1 from sample:// over 2020-01-01 … 2022-09-01: 1,002,240 bars, trace off.
+  curl -sS --max-time 60 -H "authorization: Token $TOKEN" -X POST "$GW/run/" -o "$WORK/big.json" \
+    --data-binary '{"params": {"strategy": "sr_breakout", "data_source": "sample://", "symbols": "EURUSD",
+      "timeframe": "M1", "start_date": "2020-01-01", "end_date": "2022-09-01"}}'
+  big=$(jget "$WORK/big.json" 'd["job_id"]')
+  check "the 1M-bar job is queued" test -n "$big"
+  deadline=$((SECONDS + 180)) status=
+  while [ -n "$big" ] && [ $SECONDS -lt $deadline ]; do
+    curl -sS --max-time 10 -H "authorization: Token $TOKEN" -o "$WORK/big-status.json" "$GW/api/jobs/$big/status/" || true
+    status=$(jget "$WORK/big-status.json" 'd["status"]')
+    case $status in finished|failed|cancelled) break ;; esac
+    sleep 0.2
+  done
+  check "the 1M-bar job finishes ($status after $((SECONDS - t_start)) s)" test "$status" = finished
+  echo "     $(jget "$WORK/big-status.json" 'd["progress"]["bars_total"]') bars"
+  [ "$status" = finished ] && big_env=(BIG_JOB="$big")
+fi
+
+out=$ROOT/build/screenshots/dashboard
+docs_env=()
+[ -n "${DOCS_DIR:-}" ] && docs_env=(DOCS_DIR="$(cd "$ROOT" && mkdir -p "$DOCS_DIR" && cd "$DOCS_DIR" && pwd)")
+t_browser=$SECONDS
+check "dashboard.mjs in headless Chromium" bash -c '
+  cd "$1" && shift && env "$@" node e2e/dashboard.mjs >"$0" 2>&1' \
+  "$WORK/dashboard.out" "$web" BASE_URL="$GW" TOKEN="$TOKEN" OUT_DIR="$out" CHROMIUM="$chromium" \
+  TIMEOUT_S=180 "${big_env[@]}" "${docs_env[@]}"
+sed 's/^/     /' "$WORK/dashboard.out"
+echo "(browser $((SECONDS - t_browser)) s, total $((SECONDS - t_start)) s)"
+finish

@@ -1,0 +1,396 @@
+#!/usr/bin/env bash
+# The REST bridge against the real server: starts backtestd and backtest-gateway (built binaries),
+# then walks every HTTP path of PRODUCT.md ("HTTP paths", "Auth") with curl, with and without the
+# trailing slash: status codes, JSON shapes, 401/404/400 answers, a traced sr_breakout run on
+# sample:// data for trace and explain, and Server-Sent Events resumed with Last-Event-ID.
+. "$(dirname "$0")/lib.sh"
+
+# --- helpers -------------------------------------------------------------------------------
+
+# start_gateway BACKEND: starts backtest-gateway on 127.0.0.1:0 (the kernel picks the port) in
+# front of BACKEND; sets GW (its base URL) once /healthz answers 200 (polled with a deadline).
+start_gateway() {
+  local backend=$1 log=$WORK/gateway.log
+  "$BIN/backtest-gateway" --listen 127.0.0.1:0 --backend "$backend" 2>"$log" &
+  PIDS+=("$!")
+  local pid=$! deadline=$((SECONDS + 30))
+  GW=
+  while [ $SECONDS -lt $deadline ]; do
+    [ -z "$GW" ] && GW=$(sed -n 's|.*url=\(http://127\.0\.0\.1:[0-9]*\)/.*|\1|p' "$log" | head -n1)
+    if [ -n "$GW" ] && curl -sf -o /dev/null --max-time 2 "$GW/healthz"; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "gateway did not become healthy:"; cat "$log"; return 1
+}
+
+# jtest FILE EXPR: whether the Python expression EXPR holds for d, the JSON in FILE. Helpers in
+# scope: has(obj, *keys), re, json.
+jtest() {
+  python3 - "$1" "$2" <<'EOF'
+import json, re, sys
+def has(o, *keys):
+    return isinstance(o, dict) and all(k in o for k in keys)
+try:
+    d = json.load(open(sys.argv[1]))
+except ValueError as e:
+    print(f"not JSON: {e}"); sys.exit(1)
+sys.exit(0 if eval(sys.argv[2]) else 1)
+EOF
+}
+
+# jget FILE EXPR: prints the Python expression EXPR of d, the JSON in FILE (empty on any error).
+jget() {
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null || true
+}
+
+# call WANT EXPR METHOD PATH [CURL_ARGS...]: one request to the gateway, with the token in AUTH
+# (none when AUTH is empty); checks the HTTP status and that EXPR holds for the JSON answer
+# ("" skips the JSON check). The body stays in $WORK/body.
+call() {
+  local want=$1 expr=$2 method=$3 path=$4; shift 4
+  local args=(-sS -o "$WORK/body" -w '%{http_code}' -X "$method" --max-time 120)
+  [ -n "$AUTH" ] && args+=(-H "authorization: Token $AUTH")
+  local code
+  code=$(curl "${args[@]}" "$@" "$GW$path") || { echo "$method $path: curl failed"; return 1; }
+  if [ "$code" != "$want" ]; then
+    echo "$method $path: HTTP $code, want $want"; head -c 800 "$WORK/body"; echo; return 1
+  fi
+  if [ -n "$expr" ] && ! jtest "$WORK/body" "$expr"; then
+    echo "$method $path: JSON check failed: $expr"; head -c 800 "$WORK/body"; echo; return 1
+  fi
+}
+# api NAME WANT EXPR METHOD PATH [CURL_ARGS...]: call, counted as one check.
+api() { local name=$1; shift; check "$name" call "$@"; }
+# slashed PATH: PATH with a trailing slash before its query string.
+slashed() { case $1 in *\?*) echo "${1%%\?*}/?${1#*\?}" ;; *) echo "$1/" ;; esac; }
+# both NAME WANT EXPR METHOD PATH [CURL_ARGS...]: api on PATH and on PATH with a trailing slash.
+both() {
+  local name=$1 want=$2 expr=$3 method=$4 path=$5; shift 5
+  api "$name" "$want" "$expr" "$method" "$path" "$@"
+  api "$name (trailing /)" "$want" "$expr" "$method" "$(slashed "$path")" "$@"
+}
+# run_job JSON: POST /run/ with the body JSON; prints the job id (empty on failure).
+run_job() {
+  curl -sS --max-time 60 -H "authorization: Token $AUTH" -X POST --data-binary "$1" "$GW/run/" \
+    -o "$WORK/run.json" || true
+  jget "$WORK/run.json" 'd["job_id"]'
+}
+# wait_job ID [SECONDS]: polls the job's status until it has ended; prints the final status.
+wait_job() {
+  local id=$1 deadline=$((SECONDS + ${2:-180})) st=
+  while [ $SECONDS -lt $deadline ]; do
+    curl -sS --max-time 10 -H "authorization: Token $AUTH" -o "$WORK/poll.json" \
+      "$GW/api/jobs/$id/status/" || true
+    st=$(jget "$WORK/poll.json" 'd["status"]')
+    case $st in finished|failed|cancelled) echo "$st"; return 0 ;; esac
+    sleep 0.1
+  done
+  echo "timeout:$st"
+}
+
+# sse_check MODE ARGS...: Server-Sent Events checks in Python (the stdlib's urllib), against
+# $GW with the token in AUTH. Modes:
+#   full ID FILE            the finished job's stream with trace events: ids 1..last_seq, each
+#                           data's seq equals its id, ends with `event: end`; ids saved to FILE
+#   resume ID FILE K HOW    resumed after K (HOW: header = Last-Event-ID, query = from_seq=K+1):
+#                           exactly the ids of FILE above K
+#   live ID                 reads the first events of a running job, disconnects, resumes with
+#                           Last-Event-ID: the two parts together are exactly the whole stream
+sse_check() {
+  GW=$GW AUTH=$AUTH python3 - "$@" <<'EOF'
+import json, os, sys, urllib.request
+
+base, token = os.environ["GW"], os.environ["AUTH"]
+
+def stream(path, headers=None, stop_after=None):
+    """Yields the events of an SSE stream as dicts (id, event, data)."""
+    h = {"authorization": f"Token {token}", "accept": "text/event-stream"}
+    h.update(headers or {})
+    req = urllib.request.Request(base + path, headers=h)
+    with urllib.request.urlopen(req, timeout=120) as r:
+        ctype = r.headers.get("content-type", "")
+        if not ctype.startswith("text/event-stream"):
+            raise SystemExit(f"content-type {ctype!r}")
+        ev, n = {}, 0
+        for raw in r:
+            line = raw.decode("utf-8").rstrip("\r\n")
+            if line == "":
+                if ev:
+                    yield ev
+                    n += "id" in ev
+                    if ev.get("event") == "end" or (stop_after and n >= stop_after):
+                        return
+                ev = {}
+                continue
+            if line.startswith(":"):
+                continue
+            key, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            ev[key] = ev[key] + "\n" + value if key in ev else value
+
+def ids(events):
+    out = []
+    for e in events:
+        if "id" in e:
+            d = json.loads(e["data"])
+            if int(d["seq"]) != int(e["id"]):
+                raise SystemExit(f"id {e['id']} carries seq {d['seq']}")
+            out.append(int(e["id"]))
+    return out
+
+mode, job = sys.argv[1], sys.argv[2]
+if mode == "full":
+    events = list(stream(f"/api/jobs/{job}/events?include_trace=true"))
+    got = ids(events)
+    if events[-1].get("event") != "end":
+        raise SystemExit(f"last event {events[-1]}")
+    last = json.loads(events[-1]["data"])["last_seq"]
+    if got != list(range(1, last + 1)):
+        raise SystemExit(f"ids are not 1..{last}: {got[:5]}…{got[-5:]} ({len(got)})")
+    kinds = {e.get("event") for e in events}
+    if not {"log", "progress", "status", "trace"} <= kinds:
+        raise SystemExit(f"event kinds {kinds}")
+    statuses = [json.loads(e["data"])["status"]["status"] for e in events if e.get("event") == "status"]
+    if statuses[-1] != "finished":
+        raise SystemExit(f"statuses {statuses}")
+    open(sys.argv[3], "w").write(json.dumps(got))
+elif mode == "resume":
+    want_all, k, how = json.load(open(sys.argv[3])), int(sys.argv[4]), sys.argv[5]
+    if how == "header":
+        got = ids(stream(f"/api/jobs/{job}/events/?include_trace=true", {"Last-Event-ID": str(k)}))
+    else:
+        got = ids(stream(f"/api/jobs/{job}/events?include_trace=true&from_seq={k + 1}"))
+    want = [i for i in want_all if i > k]
+    if got != want:
+        raise SystemExit(f"resumed after {k}: {got[:5]}…{got[-5:]} ({len(got)}), want {want[:5]}…{want[-5:]} ({len(want)})")
+elif mode == "live":
+    first = ids(stream(f"/api/jobs/{job}/events", stop_after=5))
+    rest = ids(stream(f"/api/jobs/{job}/events", {"Last-Event-ID": str(first[-1])}))
+    whole = ids(stream(f"/api/jobs/{job}/events"))
+    if first + rest != whole:
+        raise SystemExit(f"first {first} + rest {rest[:5]}… ({len(rest)}) != whole ({len(whole)})")
+    print(f"{len(first)} events, disconnect, {len(rest)} more after Last-Event-ID {first[-1]}")
+EOF
+}
+
+# add_user NAME: a second, non-staff user; prints its token. `backtestd user add` when it is
+# wired, else straight into the database (tokens are stored as their hex SHA-256).
+add_user() {
+  local name=$1 db=$WORK/s/backtest.db token
+  token=$("$BIN/backtestd" --db "$db" user add "$name" 2>/dev/null | grep -o 'bt_[A-Za-z0-9_-]\{43\}' | head -n1) || true
+  if [ -z "$token" ]; then
+    token=$(python3 - "$db" "$name" <<'EOF'
+import hashlib, secrets, sqlite3, sys, time
+token = "bt_" + secrets.token_urlsafe(32)
+db = sqlite3.connect(sys.argv[1], timeout=10)
+with db:
+    now = int(time.time() * 1000)
+    db.execute("INSERT OR IGNORE INTO users(name, is_staff, created_ms) VALUES(?, 0, ?)", (sys.argv[2], now))
+    uid = db.execute("SELECT id FROM users WHERE name = ?", (sys.argv[2],)).fetchone()[0]
+    db.execute("INSERT INTO tokens(user_id, token_hash, label, created_ms) VALUES(?, ?, 'e2e', ?)",
+               (uid, hashlib.sha256(token.encode()).hexdigest(), now))
+print(token)
+EOF
+)
+  fi
+  echo "$token"
+}
+
+# --- start ---------------------------------------------------------------------------------
+
+t_start=$SECONDS
+# lib.sh's start_server reads server.log before the background server may have created it.
+mkdir -p "$WORK/s" && : >"$WORK/s/server.log"
+start_server "$WORK/s"
+ADMIN=$(cat "$WORK/s/admin.token")
+AUTH=$ADMIN
+start_gateway "$SERVER_ADDR"
+echo "backtestd $SERVER_ADDR, gateway $GW"
+
+both "GET /healthz" 200 'd == {"status": "ok"}' GET /healthz
+both "GET /openapi.json" 200 \
+  'd["swagger"] == "2.0" and all(p in d["paths"] for p in ["/run", "/api/jobs/{job_id}/status", "/api/jobs/{job_id}/result", "/api/presets/{name}", "/api/bots/backtests/{job_id}/trace", "/api/bots/backtest-runs/{job_id}/explain", "/api/jobs/{job_id}/events", "/healthz"])' \
+  GET /openapi.json
+check "GET / is the form page" bash -c "
+  curl -sSf --max-time 30 -D '$WORK/h' '$GW/' -o '$WORK/index.html'
+  grep -qi '^content-type: text/html' '$WORK/h' && grep -q 'form.js' '$WORK/index.html'"
+
+# --- auth ----------------------------------------------------------------------------------
+
+AUTH=
+for p in /api/params/ /api/jobs/ /api/presets/ /api/jobs/x/status/ /api/jobs/x/result/ \
+  /api/bots/backtests/x/trace /api/bots/backtest-runs/x/explain /api/jobs/x/events; do
+  api "GET $p without a token is 401" 401 'd["code"] == 401 and d["grpc_code"] == "UNAUTHENTICATED" and d["error"]' GET "$p"
+done
+api "POST /run/ without a token is 401" 401 'd["code"] == 401' POST /run/ -d '{"params": {}}'
+api "POST /api/jobs/x/cancel/ without a token is 401" 401 'd["code"] == 401' POST /api/jobs/x/cancel/
+AUTH=bt_0000000000000000000000000000000000000000000
+api "a wrong token is 401" 401 'd["grpc_code"] == "UNAUTHENTICATED"' GET /api/jobs/
+AUTH=not-a-token
+api "a malformed token is 401" 401 'd["grpc_code"] == "UNAUTHENTICATED"' GET /api/params/
+AUTH=
+api "no 'Token' scheme is 401" 401 'd["code"] == 401' GET /api/jobs/ -H "authorization: $ADMIN"
+AUTH=$ADMIN
+
+# --- parameters and validation -------------------------------------------------------------
+
+both "GET /api/params" 200 \
+  'all(has(p, "name", "type", "group", "default_value", "help") for p in d["params"]) and {"rr", "strategy", "trace_enabled", "data_source"} <= {p["name"] for p in d["params"]} and {"run", "risk", "signal"} <= set(d["groups"])' \
+  GET /api/params
+api "an out-of-range value is 400 naming the field" 400 \
+  'd["grpc_code"] == "INVALID_ARGUMENT" and "rr" in d["error"]' POST /run/ -d '{"params": {"rr": -1}}'
+api "a wrong type is 400 naming the field" 400 \
+  '"ema_length" in d["error"]' POST /run -d '{"params": {"ema_length": "forty"}}'
+api "an unknown parameter is 400 naming it" 400 \
+  '"no_such_param" in d["error"]' POST /run/ -d '{"params": {"no_such_param": 1}}'
+api "a bad choice is 400 naming the field" 400 \
+  '"timeframe" in d["error"]' POST /run/ -d '{"params": {"timeframe": "H7"}}'
+api "malformed JSON is 400" 400 'd["code"] == 400' POST /run/ -d '{"params": '
+api "nothing was queued by the refused runs" 200 'd["jobs"] == []' GET /api/jobs/
+
+# --- presets -------------------------------------------------------------------------------
+
+api "POST /api/presets/ saves a preset" 200 \
+  'd["name"] == "e2e-a" and d["values"] == {"rr": 3, "ema_length": 50}' \
+  POST /api/presets/ -d '{"name": "e2e-a", "values": {"rr": 3, "ema_length": 50}}'
+api "POST /api/presets saves one under a seed alias" 200 \
+  'd["name"] == "e2e-b" and d["values"] == {"rr": 2.5}' POST /api/presets -d '{"name": "e2e-b", "values": {"RR": 2.5}}'
+api "a preset with a bad value is 400 naming the field" 400 \
+  '"risk_per_trade" in d["error"]' POST /api/presets/ -d '{"name": "bad", "values": {"risk_per_trade": 5}}'
+both "GET /api/presets lists the names" 200 'd["names"] == ["e2e-a", "e2e-b"]' GET /api/presets
+both "GET /api/presets/{name}" 200 'd["name"] == "e2e-a" and d["values"]["rr"] == 3' GET /api/presets/e2e-a
+api "DELETE /api/presets/{name}" 200 'd == {}' DELETE /api/presets/e2e-b
+api "POST /api/presets/ replaces (upsert)" 200 'd["values"] == {"rr": 4}' \
+  POST /api/presets/ -d '{"name": "e2e-b", "values": {"rr": 4}}'
+api "DELETE /api/presets/{name}/" 200 '' DELETE /api/presets/e2e-b/
+api "a deleted preset is 404" 404 'd["grpc_code"] == "NOT_FOUND"' GET /api/presets/e2e-b/
+api "DELETE of a missing preset is 404" 404 '' DELETE /api/presets/e2e-b
+
+# --- a traced sr_breakout run --------------------------------------------------------------
+
+SAMPLE='"data_source": "sample://", "symbols": "XAGUSD", "timeframe": "H1", "start_date": "2022-01-03 00:00", "end_date": "2022-06-01 00:00"'
+api "POST /run/ queues a traced sr_breakout run" 200 \
+  'd["job_id"] and d["job"]["job_id"] == d["job_id"] and d["job"]["status"] in ("queued", "running", "finished") and d["job"]["params"]["trace_enabled"] is True and d["job"]["params"]["rr"] == 2' \
+  POST /run/ -d "{\"params\": {\"strategy\": \"sr_breakout\", $SAMPLE, \"trace_enabled\": true}}"
+JOB=$(jget "$WORK/body" 'd["job_id"]')
+api "POST /run merges a preset (params win over it)" 200 \
+  'd["job"]["preset"] == "e2e-a" and d["job"]["params"]["rr"] == 3 and d["job"]["params"]["ema_length"] == 30' \
+  POST /run -d "{\"params\": {\"strategy\": \"sr_breakout\", $SAMPLE, \"ema_length\": 30}, \"preset\": \"e2e-a\"}"
+JOB2=$(jget "$WORK/body" 'd["job_id"]')
+api "POST /run/ with a missing preset is 400 naming it" 400 '"preset" in d["error"] and "nope" in d["error"]' POST /run/ -d '{"params": {}, "preset": "nope"}'
+
+check "GET /jobs/{id}/ is the job page" bash -c "
+  curl -sSf --max-time 30 -D '$WORK/h' '$GW/jobs/$JOB/' -o '$WORK/job.html'
+  grep -qi '^content-type: text/html' '$WORK/h' && grep -q 'job.js' '$WORK/job.html'"
+check "GET /jobs/{id} is the job page too" bash -c "curl -sSf --max-time 30 '$GW/jobs/$JOB' | grep -q 'job.js'"
+
+check "the traced run finishes" test "$(wait_job "$JOB")" = finished
+check "the preset run finishes" test "$(wait_job "$JOB2")" = finished
+
+STATUS_KEYS='"status", "pid", "error", "stdout_tail", "stderr_tail", "result_url", "progress"'
+both "GET /api/jobs/{id}/status" 200 \
+  "has(d, $STATUS_KEYS) and d['job_id'] == '$JOB' and d['status'] == 'finished' and d['error'] == '' and d['result_url'] == '/api/jobs/$JOB/result/' and d['progress']['fraction'] == 1 and d['progress']['bars_done'] == d['progress']['bars_total'] > 0 and d['finished_at']" \
+  GET "/api/jobs/$JOB/status"
+both "GET /api/jobs/{id}/result" 200 \
+  'has(d, "candles", "ema", "zones", "markers", "trades", "stats", "equity") and len(d["candles"]) == d["stats"]["bars"] > 1000 and all(has(c, "time", "open", "high", "low", "close") for c in d["candles"]) and all(has(e, "time", "value") for e in d["ema"]) and len(d["zones"]) > 0 and all(has(z, "start", "end", "price", "kind", "state") and z["kind"] in ("support", "resistance") and z["state"] in ("active", "broken", "inverted", "cancelled") for z in d["zones"]) and len(d["trades"]) == d["stats"]["trades"] > 0 and len(d["markers"]) == 2 * len(d["trades"]) and all(has(m, "time", "side", "price", "reason") for m in d["markers"]) and all(has(t, "symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "size", "stop", "target", "pnl", "return_pct", "exit_reason", "bars_held") for t in d["trades"]) and has(d["stats"], "return_pct", "sharpe", "sortino", "calmar", "max_drawdown_pct", "win_rate_pct", "profit_factor", "sqn")' \
+  GET "/api/jobs/$JOB/result"
+cp "$WORK/body" "$WORK/result.json"
+api "GET the result_url with max_candles" 200 \
+  'len(d["candles"]) == 5 and d["total_candles"] > 1000' GET "/api/jobs/$JOB/result/?max_candles=5"
+api "a malformed query value is 400 naming it" 400 '"max_candles" in d["error"]' GET "/api/jobs/$JOB/result/?max_candles=lots"
+
+# --- trace and explain, both spellings ------------------------------------------------------
+
+ENTRY_BAR=$(jget "$WORK/result.json" 'd["trades"][0]["entry_bar"] - 1')  # the bar that triggered it
+ENTRY_TS=$(jget "$WORK/result.json" 'd["candles"][d["trades"][0]["entry_bar"] - 1]["time"]')
+ROW_KEYS='"seq", "bar_index", "ts", "symbol", "section", "kind", "payload"'
+SECTIONS='["indicators", "zones", "signal", "filters", "risk", "orders", "position"]'
+for spelling in backtests backtest-runs; do
+  base=/api/bots/$spelling/$JOB
+  both "GET …/$spelling/{id}/trace?bar_index" 200 \
+    "d['count'] == len(d['items']) > 0 and all(has(i, $ROW_KEYS) and i['bar_index'] == $ENTRY_BAR and i['section'] in $SECTIONS and i['kind'] in ('value', 'check', 'event') for i in d['items'])" \
+    GET "$base/trace?bar_index=$ENTRY_BAR"
+  api "GET …/$spelling/{id}/trace?ts (epoch) and section" 200 \
+    "d['count'] > 0 and all(i['ts'] == $ENTRY_TS and i['section'] == 'signal' for i in d['items'])" \
+    GET "$base/trace?ts=$ENTRY_TS&section=signal"
+  api "GET …/$spelling/{id}/trace?ts (ISO 8601), kind, limit, offset" 200 \
+    "len(d['items']) == 1 and d['count'] >= 2 and d['items'][0]['kind'] == 'value' and d['items'][0]['ts'] == $ENTRY_TS" \
+    GET "$base/trace/?ts=$(date -u -d "@$ENTRY_TS" +%Y-%m-%dT%H:%M:%SZ)&kind=value&limit=1&offset=1"
+  api "GET …/$spelling/{id}/trace with a bad bar_index is 400" 400 '"bar_index" in d["error"]' \
+    GET "$base/trace?bar_index=abc"
+  api "GET …/$spelling/{id}/trace with a bad section is 400" 400 '"section" in d["error"]' \
+    GET "$base/trace?section=nonsense"
+  both "GET …/$spelling/{id}/explain?bar_index" 200 \
+    "d['summary'] and d['bar_index'] == $ENTRY_BAR and d['traced'] is True and d['sections'] and len({s['section'] for s in d['sections']}) == len(d['sections']) and {s['section'] for s in d['sections']} <= set($SECTIONS) and all(i['bar_index'] == $ENTRY_BAR for s in d['sections'] for i in s['items'])" \
+    GET "$base/explain?bar_index=$ENTRY_BAR"
+  api "GET …/$spelling/{id}/explain?ts&include" 200 \
+    "d['bar_index'] == $ENTRY_BAR and [s['section'] for s in d['sections']] == ['signal']" \
+    GET "$base/explain/?ts=$ENTRY_TS&include=signal"
+  both "GET …/$spelling/{id}/explain of the whole run" 200 \
+    'd["summary"] and d["reasons"] and all(has(r, "reason", "count", "sample_bars") for r in d["reasons"]) and any(r["reason"] == "setup_triggered" and r["count"] > 0 for r in d["reasons"])' \
+    GET "$base/explain"
+done
+api "trace of an unknown job is 404" 404 'd["grpc_code"] == "NOT_FOUND"' GET /api/bots/backtests/0123456789abcdef/trace?bar_index=1
+
+# --- jobs: list, cancel --------------------------------------------------------------------
+
+both "GET /api/jobs lists both runs" 200 \
+  "sorted(j['job_id'] for j in d['jobs']) == sorted(['$JOB2', '$JOB']) and 'next_page_token' in d and all(has(j, $STATUS_KEYS) for j in d['jobs'])" \
+  GET /api/jobs
+api "GET /api/jobs/ pages" 200 \
+  "len(d['jobs']) == 1 and d['jobs'][0]['job_id'] in ('$JOB', '$JOB2') and d['next_page_token']" GET "/api/jobs/?page_size=1"
+# A run of ~2.6M M1 bars takes seconds: it is still queued or running right after it is queued.
+BIG=$(run_job '{"params": {"strategy": "sr_breakout", "data_source": "sample://", "symbols": "EURUSD", "timeframe": "M1", "start_date": "2015-01-01", "end_date": "2022-01-01"}}')
+api "POST /api/jobs/{id}/cancel/ stops a running job" 200 \
+  "d['job_id'] == '$BIG' and d['status'] in ('queued', 'running', 'cancelled')" POST "/api/jobs/$BIG/cancel/"
+check "the cancelled job ends cancelled" test "$(wait_job "$BIG" 60)" = cancelled
+api "GET /api/jobs/{id}/status/ of the cancelled job" 200 \
+  'd["status"] == "cancelled" and d["error"] and d["result_url"] == ""' GET "/api/jobs/$BIG/status/"
+api "POST /api/jobs/{id}/cancel of a finished job is 400" 400 \
+  'd["grpc_code"] == "FAILED_PRECONDITION"' POST "/api/jobs/$JOB/cancel"
+api "cancel of an unknown job is 404" 404 '' POST /api/jobs/0123456789abcdef/cancel/
+api "the result of a cancelled job is 400 (not ready)" 400 'd["grpc_code"] == "FAILED_PRECONDITION"' GET "/api/jobs/$BIG/result/"
+api "the status of an unknown job is 404" 404 'd["grpc_code"] == "NOT_FOUND"' GET /api/jobs/0123456789abcdef/status/
+
+# --- live events (SSE) ---------------------------------------------------------------------
+
+check "GET /api/jobs/{id}/events: every event, ids 1..last_seq, ends with end" sse_check full "$JOB" "$WORK/ids.json"
+check "Last-Event-ID resumes with exactly the rest" sse_check resume "$JOB" "$WORK/ids.json" 50 header
+check "from_seq resumes with exactly the rest" sse_check resume "$JOB" "$WORK/ids.json" 100 query
+LIVE=$(run_job '{"params": {"strategy": "sr_breakout", "data_source": "sample://", "symbols": "EURUSD", "timeframe": "M1", "start_date": "2021-01-01", "end_date": "2022-01-01"}}')
+check "a live stream cut after 5 events and resumed is the whole stream" sse_check live "$LIVE"
+check "the live job finishes" test "$(wait_job "$LIVE")" = finished
+api "events of an unknown job are 404" 404 'd["grpc_code"] == "NOT_FOUND"' GET /api/jobs/0123456789abcdef/events
+api "a bad Last-Event-ID is 400" 400 '"Last-Event-ID" in d["error"]' GET "/api/jobs/$JOB/events" -H 'Last-Event-ID: soon'
+check "GET /api/jobs/{id}/log (ndjson) replays the log" bash -c "
+  curl -sSf --max-time 60 -H 'authorization: Token $ADMIN' '$GW/api/jobs/$JOB/log' |
+    python3 -c 'import json,sys; rows=[json.loads(l)[\"result\"] for l in sys.stdin if l.strip()]; sys.exit(0 if rows and rows[-1][\"status\"][\"status\"] == \"finished\" else 1)'"
+
+# --- another user --------------------------------------------------------------------------
+
+BOB=$(add_user bob)
+check "a second user has a token" test -n "$BOB"
+AUTH=$BOB
+api "another user does not see the jobs" 200 'd["jobs"] == []' GET /api/jobs/
+for p in "/api/jobs/$JOB/status/" "/api/jobs/$JOB/result/" "/api/jobs/$JOB/events" \
+  "/api/bots/backtests/$JOB/trace?bar_index=1" "/api/bots/backtest-runs/$JOB/explain"; do
+  api "another user's job is 404: GET ${p//$JOB/ID}" 404 'd["grpc_code"] == "NOT_FOUND"' GET "$p"
+done
+api "another user's job is 404: POST /api/jobs/{id}/cancel/" 404 '' POST "/api/jobs/$JOB/cancel/"
+api "presets belong to their owner" 404 '' GET /api/presets/e2e-a/
+api "another user's preset list is their own" 200 'd["names"] == []' GET /api/presets/
+BOBJOB=$(run_job "{\"params\": {\"strategy\": \"sma_cross\", $SAMPLE}}")
+check "the second user's run finishes" test "$(wait_job "$BOBJOB")" = finished
+AUTH=$ADMIN
+api "staff see another user's job" 200 "d['owner'] == 'bob' and d['status'] == 'finished'" GET "/api/jobs/$BOBJOB/status/"
+api "staff list every user's jobs" 200 "'$BOBJOB' in [j['job_id'] for j in d['jobs']]" GET /api/jobs/
+
+# --- what is not there ---------------------------------------------------------------------
+
+api "an unknown path is 404" 404 'd["code"] == 404' GET /api/nothing-here/
+api "a wrong method is 405" 405 'd["code"] == 405' PUT /api/presets/
+api "a wrong method on /run/ is 405" 405 '' GET /run/
+
+echo "($((SECONDS - t_start)) s)"
+finish

@@ -1,0 +1,198 @@
+"""End-to-end test of the generated Python client (client/python) against the built backtestd.
+
+The server runs on 127.0.0.1 with an ephemeral port and a database in a private temp dir; the
+package comes from PYTHONPATH (tests/e2e/python_client_e2e.sh generates it), else build/python.
+"""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+
+ROOT = pathlib.Path(os.environ.get("BACKTEST_SOURCE_DIR", pathlib.Path(__file__).parents[3]))
+BIN = pathlib.Path(os.environ.get("BACKTEST_BIN_DIR", ROOT / "build" / "bin"))
+if not any(pathlib.Path(p, "backtestd_client").is_dir() for p in sys.path if p):
+    sys.path.insert(0, str(ROOT / "build" / "python"))
+
+from backtestd_client import BacktestError, Client, values_to_dict  # noqa: E402
+
+SMALL_RUN = {"strategy": "sma_cross", "symbols": "EURUSD", "timeframe": "H1",
+             "start_date": "2022-01-01", "end_date": "2022-07-01"}
+# Minute bars over years: long enough to be cancelled while it runs.
+LONG_RUN = {"symbols": "EURUSD", "timeframe": "M1", "start_date": "2000-01-01",
+            "end_date": "2026-01-01"}
+
+
+class Server:
+    def __init__(self, workdir: pathlib.Path):
+        self.dir = workdir
+        self.log = open(workdir / "server.log", "wb")
+        self.proc = subprocess.Popen(
+            [str(BIN / "backtestd"), "--listen", "127.0.0.1:0", "--db",
+             str(workdir / "backtest.db")], stderr=self.log, stdout=subprocess.DEVNULL)
+        self.address = self._wait_listening(deadline=time.monotonic() + 20)
+        self.token = (workdir / "admin.token").read_text().strip()
+
+    def _wait_listening(self, deadline: float) -> str:
+        while time.monotonic() < deadline:
+            text = (self.dir / "server.log").read_text(errors="replace")
+            match = re.search(r"listening on (127\.0\.0\.1:\d+)", text)
+            if match:
+                return match.group(1)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("backtestd did not start:\n" +
+                           (self.dir / "server.log").read_text(errors="replace"))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("backtestd"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with Client(server.address, server.token) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def finished_job(client):
+    """A small finished sma_cross run, followed through the package."""
+    run = client.run_backtest(SMALL_RUN)
+    events = list(run)
+    return run, events
+
+
+def test_run_follow_yields_every_event_once_in_order(finished_job):
+    run, events = finished_job
+    assert re.fullmatch(r"[0-9a-f]{16,}", run.job_id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    kinds = {e.kind for e in events}
+    assert {"log", "progress", "status"} <= kinds
+    assert events[-1].kind == "status" and events[-1].data.status == "finished"
+    assert run.status == "finished"
+    assert events[0].time.tzinfo is not None
+
+
+def test_result_has_candles_trades_and_stats(client, finished_job):
+    run, _ = finished_job
+    result = client.get_result(run.job_id)
+    assert result.job_id == run.job_id
+    assert len(result.candles) == result.total_candles > 0
+    assert len(result.trades) == result.stats.trades > 0
+    assert len(result.equity) > 0
+    assert len(result.digest) == 64
+    assert client.get_result(run.job_id, max_candles=10).candles[-1] == result.candles[-1]
+    assert len(client.get_result(run.job_id, max_candles=10).candles) == 10
+    assert run.result(max_candles=1).digest == result.digest
+
+
+def test_job_listing_and_status(client, finished_job):
+    run, _ = finished_job
+    job = client.get_job(run.job_id)
+    assert job.status == "finished"
+    assert values_to_dict(job.params)["strategy"] == "sma_cross"
+    assert run.job_id in [j.job_id for j in client.list_jobs(status="finished")]
+
+
+def test_follow_log_from_seq_resumes_where_asked(client, finished_job):
+    run, events = finished_job
+    resumed = list(client.follow_log(run.job_id, from_seq=5))
+    assert [e.seq for e in resumed] == [e.seq for e in events[4:]]
+
+
+def test_not_following_yields_the_history_so_far(client, finished_job):
+    run, events = finished_job
+    again = client.run_backtest(SMALL_RUN, follow=False)
+    assert again.wait() == "finished"
+    assert [e.seq for e in again] == list(range(1, len(events) + 1))
+
+
+def test_explain_whole_run_and_one_bar(client):
+    run = client.run_backtest({**SMALL_RUN, "strategy": "sr_breakout", "trace_enabled": True})
+    assert run.wait() == "finished"
+    whole = client.explain(run.job_id)
+    assert whole.summary
+    assert not whole.HasField("bar_index")
+    bar = client.explain(run.job_id, bar_index=100)
+    assert bar.HasField("bar_index") and bar.bar_index == 100
+    assert bar.summary
+    page = client.query_trace(run.job_id, bar_index=100, limit=5)
+    assert page.count > 0 and 0 < len(page.items) <= 5
+    assert all(row.bar_index == 100 for row in page.items)
+
+
+def test_presets_round_trip_and_run_from_preset(client):
+    assert client.save_preset("py-e2e", {"rr": 3, "symbols": "EURUSD"}) is True
+    assert client.save_preset("py-e2e", {"rr": 3, "symbols": "EURUSD", "strategy": "sma_cross",
+                                         "timeframe": "D1"}) is False
+    assert "py-e2e" in client.list_presets()
+    values = client.get_preset("py-e2e")
+    assert values["rr"] == 3 and values["symbols"] == "EURUSD"
+    run = client.run_backtest({"start_date": "2022-01-01", "end_date": "2022-03-01"},
+                              preset="py-e2e")
+    assert run.wait() == "finished"
+    assert values_to_dict(client.get_job(run.job_id).params)["rr"] == 3
+    client.delete_preset("py-e2e")
+    with pytest.raises(BacktestError) as err:
+        client.get_preset("py-e2e")
+    assert err.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_bad_parameter_is_invalid_argument_naming_it(client):
+    with pytest.raises(BacktestError) as err:
+        client.run_backtest({"rr": -1})
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "rr" in err.value.message
+
+
+def test_wrong_token_is_unauthenticated(server):
+    with Client(server.address, "not-a-token") as c:
+        with pytest.raises(BacktestError) as err:
+            c.list_params()
+    assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_cancel_a_running_job(client):
+    run = client.run_backtest(LONG_RUN, follow=False)
+    for event in client.follow_log(run.job_id):
+        if event.kind == "status" and event.data.status == "running":
+            break
+    job = client.cancel(run.job_id)
+    assert job.status in ("running", "cancelled")
+    assert run.wait() == "cancelled"
+
+
+def test_params_registry(client):
+    names = [p.name for p in client.list_params()]
+    assert "rr" in names and "strategy" in names
+    assert all(p.strategy in ("", "sma_cross") for p in client.list_params("sma_cross"))
+
+
+def test_example_script_runs(server):
+    env = dict(os.environ, BACKTEST_SERVER=server.address, BACKTEST_TOKEN=server.token,
+               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    done = subprocess.run([sys.executable, str(ROOT / "client/python/examples/run_backtest.py")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "finished:" in done.stdout and "trades" in done.stdout
