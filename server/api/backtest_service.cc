@@ -1,5 +1,7 @@
 #include "server/api/backtest_service.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -245,7 +247,7 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
   response->set_total_candles(series->candles_size());
   const int64_t keep = request.max_candles();
   if (keep > 0 && keep < series->candles_size()) {
-    // The last `keep` candles, and the EMA and equity points from the first kept candle on.
+    // The last `keep` candles, and the EMA, equity and zones from the first kept candle on.
     const int64_t first_time = series->candles(series->candles_size() - keep).time();
     series->mutable_candles()->DeleteSubrange(0, series->candles_size() - keep);
     int drop = 0;
@@ -254,6 +256,11 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
     drop = 0;
     while (drop < out.equity_size() && out.equity(drop).time() < first_time) ++drop;
     out.mutable_equity()->DeleteSubrange(0, drop);
+    // Zones that ended before the first kept candle are off the chart.
+    auto* zones = series->mutable_zones();
+    zones->erase(std::remove_if(zones->begin(), zones->end(),
+                                [&](const backtest::v1::Zone& z) { return z.end() < first_time; }),
+                 zones->end());
   }
   response->mutable_candles()->Swap(series->mutable_candles());
   response->mutable_ema()->Swap(series->mutable_ema());

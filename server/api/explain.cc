@@ -170,16 +170,28 @@ std::string BarVerdict(std::span<const db::TraceRowRecord> rows,
   for (const db::TraceRowRecord& row : rows) payloads.push_back(ParsePayload(row.payload_json));
 
   const Json* verdict_row = nullptr;
-  const Json* first_failed = nullptr;
+  std::vector<const Json*> failed;
   std::vector<const Json*> events;
   for (size_t i = 0; i < rows.size(); ++i) {
     const Json& p = payloads[i];
     if (auto v = p.find("verdict"); v != p.end() && v->is_string()) verdict_row = &p;
     if (rows[i].kind == "event") events.push_back(&p);
-    if (rows[i].kind == "check" && first_failed == nullptr) {
+    if (rows[i].kind == "check") {
       if (auto passed = p.find("passed"); passed != p.end() && passed->is_boolean() &&
                                           !passed->get<bool>()) {
-        first_failed = &p;
+        failed.push_back(&p);
+      }
+    }
+  }
+  // The deciding check: the failed one the engine's verdict names, else the first failed one.
+  const Json* first_failed = failed.empty() ? nullptr : failed.front();
+  if (verdict_row != nullptr) {
+    const std::string verdict = StringField(*verdict_row, "verdict");
+    for (const Json* f : failed) {
+      const std::string reason = StringField(*f, "reason");
+      if (!reason.empty() && absl::StrContains(verdict, reason)) {
+        first_failed = f;
+        break;
       }
     }
   }

@@ -16,22 +16,6 @@ for need in "$BIN/backtest-gateway" "$chromium" "$web/node_modules/playwright-co
 done
 command -v node >/dev/null || { echo "node not found"; exit 1; }
 
-# start_gateway BACKEND: starts backtest-gateway on 127.0.0.1:0 (the kernel picks the port) in
-# front of BACKEND; sets GW (its base URL) once /healthz answers 200 (polled with a deadline).
-start_gateway() {
-  local backend=$1 log=$WORK/gateway.log
-  "$BIN/backtest-gateway" --listen 127.0.0.1:0 --backend "$backend" 2>"$log" &
-  PIDS+=("$!")
-  local pid=$! deadline=$((SECONDS + 30))
-  GW=
-  while [ $SECONDS -lt $deadline ]; do
-    [ -z "$GW" ] && GW=$(sed -n 's|.*url=\(http://127\.0\.0\.1:[0-9]*\)/.*|\1|p' "$log" | head -n1)
-    if [ -n "$GW" ] && curl -sf -o /dev/null --max-time 2 "$GW/healthz"; then return 0; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "gateway did not become healthy:"; cat "$log"; return 1
-}
 # jget FILE EXPR: prints the Python expression EXPR of d, the JSON in FILE (empty on any error).
 jget() {
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null || true

@@ -33,6 +33,7 @@ finish() {
 start_server() {
   local dir=$1; shift
   mkdir -p "$dir"
+  : >"$dir/server.log"  # exists before the first poll reads it
   "$BIN/backtestd" --listen 127.0.0.1:0 --db "$dir/backtest.db" "$@" 2>"$dir/server.log" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
@@ -45,4 +46,22 @@ start_server() {
     sleep 0.05
   done
   echo "server did not start:"; cat "$dir/server.log"; return 1
+}
+
+# start_gateway BACKEND: starts backtest-gateway on 127.0.0.1:0 (the kernel picks the port) in
+# front of BACKEND; sets GW (its base URL) once /healthz answers 200 (polled with a deadline).
+start_gateway() {
+  local backend=$1 log=$WORK/gateway.log
+  : >"$log"
+  "$BIN/backtest-gateway" --listen 127.0.0.1:0 --backend "$backend" 2>"$log" &
+  PIDS+=("$!")
+  local pid=$! deadline=$((SECONDS + 30))
+  GW=
+  while [ $SECONDS -lt $deadline ]; do
+    [ -z "$GW" ] && GW=$(sed -n 's|.*url=\(http://127\.0\.0\.1:[0-9]*\)/.*|\1|p' "$log" | head -n1)
+    if [ -n "$GW" ] && curl -sf -o /dev/null --max-time 2 "$GW/healthz"; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "gateway did not become healthy:"; cat "$log"; return 1
 }

@@ -13,11 +13,14 @@
 //   PARAMS     JSON of form values to set before running (default a small sample:// run with
 //              tracing on)
 //   TIMEOUT_S  how long a backtest may take to finish (default 120)
+//   DOCS_DIR   also write the README's screenshots there (optional): dashboard-form.png (the
+//              fresh form) and dashboard-job.png (chart and the explanation of an entry bar)
 //
 // Steps: the form renders from /api/params; a preset is saved, listed, loaded and deleted; the
 // form is submitted and the job page opens; the live log shows lines; the chart appears when the
-// job has finished; hovering shows the legend, clicking a candle shows an explanation; the last
-// values come back from the bt_params cookie. Any console error or failed request fails the test.
+// job has finished; hovering shows the legend, clicking a candle shows an explanation; the whole
+// run is explained and a sample bar of it (an entry when there is one) is explained in turn; the
+// last values come back from the bt_params cookie. Any console error or 5xx answer fails the test.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -30,6 +33,8 @@ if (!base || !token) {
 }
 const outDir = resolve(process.env.OUT_DIR || 'screenshots');
 mkdirSync(outDir, { recursive: true });
+const docsDir = process.env.DOCS_DIR ? resolve(process.env.DOCS_DIR) : '';
+if (docsDir) mkdirSync(docsDir, { recursive: true });
 const timeoutMs = Number(process.env.TIMEOUT_S || 120) * 1000;
 const params = process.env.PARAMS ? JSON.parse(process.env.PARAMS) : {
   data_source: 'sample://', symbols: 'XAGUSD', timeframe: 'H1', start_date: '2022-01-03 00:00', end_date: '2022-06-01 00:00',
@@ -61,7 +66,7 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
 });
-const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 await context.addInitScript((t) => localStorage.setItem('backtestd.token', t), token);
 const page = await context.newPage();
 page.setDefaultTimeout(15000);
@@ -92,6 +97,9 @@ try {
     const groups = await page.locator('fieldset legend').allTextContents();
     check(groups.length >= 3, `groups: ${groups}`);
     check(await page.locator('#p-rr').inputValue() !== '', 'rr has no default');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `the form is ${overflow}px wider than the window`);
+    if (docsDir) await page.screenshot({ path: join(docsDir, 'dashboard-form.png') });
   });
 
   await step('presets: save, list, load, delete', async () => {
@@ -154,6 +162,29 @@ try {
   await step('the whole run can be explained', async () => {
     await page.click('#explain-run');
     await page.waitForFunction(() => /whole run/i.test(document.querySelector('#explain').textContent));
+  });
+
+  await step('a sample bar of the run\'s explanation explains that bar', async () => {
+    // Preferably the first bar where a retest triggered an entry (the fake backend has no such
+    // reason: then the first sample bar). The chart scrolls to it and explains it.
+    const triggered = page.locator('#explain tr').filter({ has: page.locator('td:first-child', { hasText: /^setup_triggered$/ }) });
+    const entry = (await triggered.count()) > 0;
+    const link = (entry ? triggered : page.locator('#explain tr')).locator('a').first();
+    const bar = (await link.textContent()).trim();
+    await link.click();
+    await page.waitForFunction((b) => {
+      const head = document.querySelector('#explain strong')?.textContent || '';
+      return head.replace(/,/g, '') === `Bar ${b}` && document.querySelector('#explain-summary');
+    }, bar);
+    const summary = await page.locator('#explain-summary').textContent();
+    check(summary && summary !== '(no summary)' && (!entry || /retest/.test(summary)), `summary of bar ${bar}: ${summary}`);
+    if (docsDir) {
+      const top = await page.locator('#result').evaluate((e) => e.getBoundingClientRect().top + window.scrollY - 8);
+      const bottom = await page.locator('#explain').evaluate((e) => e.getBoundingClientRect().bottom + window.scrollY);
+      const width = await page.evaluate(() => document.documentElement.clientWidth);
+      await page.screenshot({ path: join(docsDir, 'dashboard-job.png'), fullPage: true,
+        clip: { x: 0, y: top, width, height: Math.min(bottom - top + 16, 1100) } });
+    }
   });
 
   await step('the form restores the last values from the bt_params cookie', async () => {

@@ -130,6 +130,9 @@ function onEvent(type, ev) {
       setProgress(ev.progress);
       break;
     case 'status':
+      // Status changes belong in the log too: a failed job's reason is often its last line.
+      appendLog({ time: ev.time, log: { source: 'status', level: ev.status.status === 'failed' ? 'error' : 'info',
+        text: ev.status.error ? `${ev.status.status}: ${ev.status.error}` : ev.status.status } });
       setStatus(ev.status.status, ev.status.error);
       if (ev.status.status !== 'running' && ev.status.status !== 'queued') refreshJob();
       break;

@@ -336,15 +336,19 @@ function scrollToBar(barIndex) {
   const { d, chart } = view;
   const raw = barIndex - d.offset;
   if (raw < 0 || raw >= d.n) return;
-  const l = raw / d.k;
-  chart.timeScale().setVisibleLogicalRange({ from: l - 60, to: l + 60 });
+  // 120 bars around it, kept inside the data (no empty chart beside the first or last bar).
+  const last = (d.n - 1) / d.k;
+  const from = Math.max(0, Math.min(raw / d.k - 60, last - 120));
+  chart.timeScale().setVisibleLogicalRange({ from, to: from + 120 });
 }
 
 // --- explain -------------------------------------------------------------------------------
 
+/** A trace payload: its reason (or verdict) in words, then the other fields as name=value. */
 function payloadCell(payload) {
-  const rest = Object.entries(payload || {}).filter(([k]) => k !== 'passed' && k !== 'reason');
-  return el('td', {}, payload?.reason ? el('div', {}, payload.reason) : null,
+  const words = typeof payload?.reason === 'string' ? 'reason' : typeof payload?.verdict === 'string' ? 'verdict' : '';
+  const rest = Object.entries(payload || {}).filter(([k]) => k !== 'passed' && k !== words);
+  return el('td', {}, words ? el('div', {}, payload[words]) : null,
     rest.length ? el('div', { class: 'muted small' }, rest.map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toPrecision(6) : JSON.stringify(v)}`).join('  ')) : null);
 }
 
@@ -371,7 +375,11 @@ async function explain(barIndex, note) {
   if (barIndex !== null && !x.traced) parts.push(el('div', { class: 'muted small' }, 'This bar was not traced (tracing off, sampled out, or past the row limit); the verdict comes from the run\'s counters. Run with trace_enabled for every detail.'));
   const values = Object.entries(x.values || {});
   if (values.length) {
-    parts.push(el('table', {}, el('tbody', {}, values.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', { class: 'num' }, typeof v === 'number' ? String(+v.toPrecision(8)) : JSON.stringify(v)))))));
+    // A value is a number, or (backtestd) the payload of the check or event that decided: shown
+    // like a trace row, its reason first.
+    parts.push(el('table', {}, el('tbody', {}, values.map(([k, v]) => el('tr', {}, el('th', {}, k),
+      v && typeof v === 'object' && !Array.isArray(v) ? payloadCell(v)
+        : el('td', { class: 'num' }, typeof v === 'number' ? String(+v.toPrecision(8)) : JSON.stringify(v)))))));
   }
   for (const s of x.sections || []) {
     parts.push(el('div', { class: 'section' }, el('h3', {}, s.section), el('table', {}, el('tbody', {}, (s.items || []).map((row) => el('tr', {},
