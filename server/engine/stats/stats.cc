@@ -38,7 +38,8 @@ struct TradeSums {
 // One pass over the equity curve: drawdown periods (from the peak left to the point that regains
 // it, or the end) and the moments of the per-timestamp simple returns (the first against the
 // initial equity). Variance uses data shifted by the first return, which keeps the one-pass
-// formula stable for tiny returns. The loss term is branch-free: returns are coin flips.
+// formula stable for tiny returns. The loss term is computed without a branch: GCC turned both a
+// ternary and std::min into a branch, which mispredicted on every other point (9 ns a point).
 void EquityStats(const StatsInput& in, Stats* s) {
   const auto& eq = *in.equity;
   const double initial = in.initial_equity;
@@ -71,7 +72,7 @@ void EquityStats(const StatsInput& in, Stats* s) {
     const double x = r - shift;
     s1 += x;
     s2 += x * x;
-    const double loss = r < 0.0 ? r : 0.0;
+    const double loss = 0.5 * (r - std::fabs(r));  // = min(r, 0) exactly, with no branch
     down_sq += loss * loss;
     positive &= p.value > 0;
     prev = p.value;

@@ -47,7 +47,7 @@ void SrBreakout::TraceSetupEvent(const SymState& st, const BarCtx& b, absl::stri
   ctx_.tracer.BeginRow(TraceSection::kZones, TraceKind::kEvent)
       .Str("event", event).Str("reason", sentence).Str("side", SideName(s.side))
       .Num("level", s.level).Int("breakout_bar", static_cast<int64_t>(s.breakout_bar) - first)
-      .Bool("inverted", s.inverted).Num("close", b.close).Num("atr", b.atr);
+      .Bool("inverted", s.inverted).Num("close", b.close).Approx("atr", b.atr);
   ctx_.tracer.EndRow();
   NoteEvent(event, sentence);
 }
@@ -69,14 +69,15 @@ void SrBreakout::TraceCheck(TraceSection section, absl::string_view check, bool 
     const bool is_long = b.close > b.resistance;
     const double level = is_long ? b.resistance : b.support;
     const double distance = is_long ? b.close - level : level - b.close;
-    w.Num("level", level).Num("distance", distance).Num("atr", b.atr)
-        .Num("strength_atr", distance / b.atr).Num("required_atr", cfg_.breakout_min_strength_atr);
+    w.Num("level", level).Approx("distance", distance).Approx("atr", b.atr)
+        .Approx("strength_atr", distance / b.atr)
+        .Num("required_atr", cfg_.breakout_min_strength_atr);
   } else if (check == "ema") {
-    w.Num("ema", b.ema).Int("ema_length", cfg_.ema_length);
+    w.Approx("ema", b.ema).Int("ema_length", cfg_.ema_length);
   } else if (check == "rsi") {
-    w.Num("rsi", b.rsi).Num("limit", b.close > b.resistance ? 70.0 : 30.0);
+    w.Approx("rsi", b.rsi).Num("limit", b.close > b.resistance ? 70.0 : 30.0);
   } else if (check == "retest") {
-    w.Num("low", b.low).Num("high", b.high).Num("atr", b.atr);
+    w.Num("low", b.low).Num("high", b.high).Approx("atr", b.atr);
   }
   tr.EndRow();
 }

@@ -109,8 +109,10 @@ char* WriteScaled(char* out, double v, int decimals) {
   const auto m = static_cast<int64_t>(product + (product >= 0 ? 0.5 : -0.5));
   const bool neg = m < 0;
   uint64_t u = neg ? static_cast<uint64_t>(-m) : static_cast<uint64_t>(m);
-  char tmp[48];
-  char* end = tmp + sizeof tmp;
+  // Built right to left ending at tmp + 48; copied with one fixed-size memcpy (callers give
+  // 32 bytes of room; the 32 bytes read from p stay inside tmp).
+  char tmp[80];
+  char* end = tmp + 48;
   char* p = end;
   if (decimals > 0) {
     int k = decimals;
@@ -128,9 +130,9 @@ char* WriteScaled(char* out, double v, int decimals) {
   }
   p = WriteDigits(p, u);
   if (neg && m != 0) *--p = '-';
-  const size_t len = static_cast<size_t>(end - p);
-  std::memcpy(out, p, len);
-  return out + len;
+  if (end - p > 32) return nullptr;  // defensive: at most 25 characters below 9e15
+  std::memcpy(out, p, 32);
+  return out + (end - p);
 }
 
 }  // namespace

@@ -26,6 +26,40 @@ std::vector<double> RandomWalk(int n, uint64_t seed) {
   return out;
 }
 
+// Python's math.fsum (Shewchuk's exact partials, then a correctly rounded total): the reference
+// backtrader's SMA uses.
+double FSum(const std::vector<double>& xs) {
+  std::vector<double> partials;
+  for (double x : xs) {
+    size_t i = 0;
+    for (double y : partials) {
+      if (std::fabs(x) < std::fabs(y)) std::swap(x, y);
+      const double hi = x + y;
+      const double lo = y - (hi - x);
+      if (lo != 0.0) partials[i++] = lo;
+      x = hi;
+    }
+    partials.resize(i);
+    partials.push_back(x);
+  }
+  // Sum the partials from the top, with Python's half-way correction.
+  if (partials.empty()) return 0.0;
+  size_t n = partials.size();
+  double hi = partials[--n], lo = 0;
+  while (n > 0) {
+    const double x = hi, y = partials[--n];
+    hi = x + y;
+    const double yr = hi - x;
+    lo = y - yr;
+    if (lo != 0.0) break;
+  }
+  if (n > 0 && ((lo < 0 && partials[n - 1] < 0) || (lo > 0 && partials[n - 1] > 0))) {
+    const double y = lo * 2, x = hi + y;
+    if (y == x - hi) hi = x;
+  }
+  return hi;
+}
+
 TEST(SmaTest, HandComputedValues) {
   Sma sma(3);
   sma.Update(1);
@@ -50,10 +84,9 @@ TEST(SmaTest, ValueIsTheCorrectlyRoundedMeanOfTheWindow) {
   for (size_t i = 0; i < xs.size(); ++i) {
     s30.Update(xs[i]);
     if (i + 1 < 30) continue;
-    // Reference: long double sum of the window, then rounded (exact for these magnitudes).
-    long double sum = 0;
-    for (size_t k = i + 1 - 30; k <= i; ++k) sum += xs[k];
-    ASSERT_EQ(s30.Value(), static_cast<double>(static_cast<double>(sum) / 30.0)) << i;
+    const std::vector<double> window(xs.begin() + static_cast<long>(i) - 29,
+                                     xs.begin() + static_cast<long>(i) + 1);
+    ASSERT_EQ(s30.Value(), FSum(window) / 30.0) << i;
     ASSERT_NEAR(s30.ApproxValue(), s30.Value(), 1e-9);
   }
 }
