@@ -93,7 +93,11 @@ void JobLogStream::Core::Pump() {
     if (!history.empty() && event == &history.front()) history.pop_front();
     if (send) {
       writing = true;
-      reactor->StartWrite(&message);
+      // When more events are already waiting, let gRPC coalesce this write with the next ones.
+      bool more = !history.empty() || next_seq < live_from ||
+                  (subscription != nullptr && subscription->HasEvents());
+      reactor->StartWrite(&message, more ? grpc::WriteOptions().set_buffer_hint()
+                                         : grpc::WriteOptions());
     }
   }
 }

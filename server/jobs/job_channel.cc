@@ -15,6 +15,11 @@ Subscription::State Subscription::Pop(std::shared_ptr<const JobEvent>* event) {
   return closed_ ? State::kClosed : State::kEmpty;
 }
 
+bool Subscription::HasEvents() {
+  std::lock_guard lock(mu_);
+  return !queue_.empty();
+}
+
 bool Subscription::Push(const std::vector<std::shared_ptr<const JobEvent>>& events) {
   std::lock_guard lock(mu_);
   if (overflowed_ || closed_) return false;

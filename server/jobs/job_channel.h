@@ -32,6 +32,8 @@ class Subscription {
   enum class State { kEvent, kEmpty, kClosed, kOverflowed };
   // Takes the next event (kEvent), or says why there is none.
   State Pop(std::shared_ptr<const JobEvent>* event);
+  // Whether an event is waiting (a hint: more may arrive at any time).
+  bool HasEvents();
 
  private:
   friend class JobChannel;

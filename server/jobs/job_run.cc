@@ -342,6 +342,11 @@ void JobRun::HandleFrame(const std::string& bytes) {
       pending_.push_back(LogEvent(now, "engine", event.log().level(), event.log().text()));
       break;
     case RunnerEvent::kProgress: {
+      // Progress supersedes progress: of several waiting to be stored, only the newest is kept.
+      if (!pending_.empty() && pending_.back().kind == EventKind::kProgress &&
+          pending_.back().stage == event.progress().stage()) {
+        pending_.pop_back();
+      }
       JobEvent e;
       e.time_ms = now;
       e.kind = EventKind::kProgress;
@@ -393,6 +398,8 @@ void JobRun::HandleFrame(const std::string& bytes) {
       }
       got_result_ = true;
       SaveRunFacts(result);
+      spdlog::debug("job {}: result of {} bytes stored in {} ms", job_id_, bytes.size(),
+                    Now() - now);
       break;
     }
     case RunnerEvent::kHeartbeat:
