@@ -429,19 +429,27 @@ def runtime_packages():
     text = (CONTAINERS / "backtestd.Containerfile").read_text()
     runtime = text[text.index("AS runtime"):]
     listed = set(re.findall(r"\b(lib[a-z0-9+.-]+|ca-certificates)\b", runtime.split("&& rm")[0]))
-    needed = {}
+    libs = {}  # shared library path -> the binaries that load it
     for name in ("backtestd", "backtest-runner", "btctl"):
         ldd = subprocess.run(["ldd", str(BIN / name)], capture_output=True, text=True, check=True).stdout
         for lib in re.findall(r"=> (/\S+)", ldd):
-            owner = None
-            for candidate in (lib, "/usr" + lib, os.path.realpath(lib)):
-                found = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-                if found.returncode == 0:
-                    owner = found.stdout.split(":")[0]
-                    break
-            if owner is None:
-                return [f"{name}: {lib} belongs to no Debian package (built against something local?)"]
-            needed.setdefault(owner, set()).add(name)
+            libs.setdefault(lib, set()).add(name)
+    # One dpkg -S for all (it is slow per call); Debian lists the /usr/lib spelling of each file.
+    spellings = {}
+    for lib in libs:
+        for candidate in (lib, "/usr" + lib, os.path.realpath(lib)):
+            spellings[candidate] = lib
+    found = subprocess.run(["dpkg", "-S", *spellings], capture_output=True, text=True)
+    owners = {}
+    for line in found.stdout.splitlines():
+        package, _, path = line.partition(": ")
+        if path in spellings:
+            owners[spellings[path]] = package.split(":")[0]
+    needed = {}
+    for lib, users in libs.items():
+        if lib not in owners:
+            return [f"{lib} (loaded by {', '.join(sorted(users))}) belongs to no Debian package"]
+        needed.setdefault(owners[lib], set()).update(users)
     missing = sorted(set(needed) - listed - BASE_PACKAGES)
     return [f"runtime stage lacks {p} (needed by {', '.join(sorted(needed[p]))})" for p in missing]
 
@@ -510,7 +518,9 @@ UNITS = {"backtestd.service": ["DynamicUser=yes", "StateDirectory=backtestd", "P
                                "NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectHome=yes",
                                "CapabilityBoundingSet="],
          "backtest-gateway.service": ["DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes",
-                                      "PrivateTmp=yes", "ProtectHome=yes", "CapabilityBoundingSet="]}
+                                      "PrivateTmp=yes", "ProtectHome=yes", "CapabilityBoundingSet="],
+         "backtestd-backup.service": ["User=backtestd", "DynamicUser=yes", "ProtectSystem=strict",
+                                      "NoNewPrivileges=yes", "PrivateNetwork=yes"]}
 
 
 def systemd_directives():
@@ -524,9 +534,24 @@ def systemd_directives():
         if len(execs) != 1:
             problems.append(f"{unit}: wants one ExecStart")
             continue
-        binary = pathlib.Path(execs[0].split("=", 1)[1].split()[0]).name
-        if not (BIN / binary).is_file():
+        command = execs[0].split("=", 1)[1].split()[0]
+        binary = pathlib.Path(command).name
+        if command.startswith("/usr/local/bin/") and not (BIN / binary).is_file():
             problems.append(f"{unit}: runs {binary}, which is not a binary of this build")
+    return problems
+
+
+def systemd_backup():
+    timer = (DEPLOY / "systemd" / "backtestd-backup.timer").read_text()
+    service = (DEPLOY / "systemd" / "backtestd-backup.service").read_text()
+    problems = []
+    if "OnCalendar=" not in timer or "[Install]" not in timer:
+        problems.append("backtestd-backup.timer: no OnCalendar or [Install]")
+    server_user = "backtestd"  # DynamicUser's name for backtestd.service is its unit name
+    if f"User={server_user}" not in service.splitlines():
+        problems.append("backtestd-backup.service does not run as the server's user")
+    if ".backup " not in service or "/var/lib/backtestd/backtest.db" not in service:
+        problems.append("backtestd-backup.service does not .backup the server's database")
     return problems
 
 
@@ -536,16 +561,17 @@ def systemd_verify():
         return []
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
-        for unit in UNITS:
+        units = sorted(p.name for p in (DEPLOY / "systemd").iterdir())
+        for unit in units:
             text = (DEPLOY / "systemd" / unit).read_text().replace("/usr/local/bin/", f"{BIN}/")
             (pathlib.Path(tmp) / unit).write_text(text)
-        paths = [str(pathlib.Path(tmp) / u) for u in UNITS]
+        paths = [str(pathlib.Path(tmp) / u) for u in units]
         # verify exits 0 on mere warnings (an unknown key, say): any output is a problem.
         done = subprocess.run(["systemd-analyze", "verify", *paths], capture_output=True, text=True)
         out = (done.stdout + done.stderr).strip()
         if done.returncode != 0 or out:
             problems.append(f"systemd-analyze verify: {out or done.returncode}")
-        for p in paths:
+        for p in (x for x in paths if x.endswith(".service")):
             score = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=25", p],
                                    capture_output=True, text=True)
             if score.returncode != 0:
@@ -614,6 +640,7 @@ def main():
     check("container: gateway image, plugin pins as in install-deps.sh", gateway_containerfile)
     check("compose: contexts, files, volumes, backend address, health check", compose)
     check("systemd: hardening directives and binaries", systemd_directives)
+    check("systemd: the backup timer starts the backup service", systemd_backup)
     check("systemd: systemd-analyze verify and security score", systemd_verify)
     check("flags: every flag deploy/ passes is one the built binaries accept", flags_exist)
     check("deploy/README.md covers ports, data, backups, gateways", readme)

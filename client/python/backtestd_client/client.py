@@ -1,0 +1,336 @@
+"""A thin, synchronous convenience layer over the generated backtest.v1 stubs.
+
+The generated messages and stubs are in ``backtestd_client._gen.backtest.v1`` (re-exported by the
+package); this module adds the token, message-size limits, a followed event stream that resumes by
+itself after a dropped connection, and plain-Python parameter values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import os
+import time
+from typing import Any, Dict, Iterator, List, Mapping, Optional
+
+import grpc
+from google.protobuf import json_format, struct_pb2
+
+from backtestd_client._gen.backtest.v1 import backtest_service_pb2 as _bt
+from backtestd_client._gen.backtest.v1 import backtest_service_pb2_grpc as _bt_grpc
+from backtestd_client._gen.backtest.v1 import job_pb2 as _job
+from backtestd_client._gen.backtest.v1 import preset_service_pb2 as _ps
+from backtestd_client._gen.backtest.v1 import preset_service_pb2_grpc as _ps_grpc
+from backtestd_client._gen.backtest.v1 import trace_service_pb2 as _tr
+from backtestd_client._gen.backtest.v1 import trace_service_pb2_grpc as _tr_grpc
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_TOKEN_FILE = os.path.join("var", "admin.token")
+FINAL_STATUSES = frozenset({"finished", "failed", "cancelled"})
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED})
+
+
+class BacktestError(Exception):
+    """An error answer of backtestd: ``code`` (a grpc.StatusCode) and the server's ``message``."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+    @classmethod
+    def from_rpc_error(cls, error: grpc.RpcError) -> "BacktestError":
+        return cls(error.code(), error.details() or "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One event of a job's stream.
+
+    ``kind`` is ``log``, ``progress``, ``status`` or ``trace``; ``data`` is the matching message
+    (LogLine, Progress, StatusChange, TraceBatch); ``raw`` the whole StreamJobLogResponse.
+    """
+
+    seq: int
+    time: _dt.datetime
+    kind: str
+    data: Any
+    raw: Any
+
+    @classmethod
+    def from_proto(cls, message: _bt.StreamJobLogResponse) -> "Event":
+        kind = message.WhichOneof("event") or ""
+        return cls(
+            seq=message.seq,
+            time=message.time.ToDatetime(tzinfo=_dt.timezone.utc),
+            kind=kind,
+            data=getattr(message, kind) if kind else None,
+            raw=message,
+        )
+
+
+class Run:
+    """A submitted backtest. ``job_id`` at once; iterate it for its events.
+
+    Iterating follows the job to its end when the run was started with ``follow=True``, else it
+    yields the events stored so far. ``status`` and ``error`` hold the last status seen.
+    """
+
+    def __init__(self, client: "Client", response: _bt.RunBacktestResponse, follow: bool,
+                 include_trace: bool):
+        self._client = client
+        self._follow = follow
+        self._include_trace = include_trace
+        self.job_id: str = response.job_id
+        self.job = response.job
+        self.status: Optional[str] = response.job.status or None
+        self.error: str = ""
+
+    def __iter__(self) -> Iterator[Event]:
+        until = None
+        if not self._follow:
+            job = self._client.get_job(self.job_id)
+            if job.status not in FINAL_STATUSES:
+                until = job.last_seq
+        for event in self._client.follow_log(self.job_id, include_trace=self._include_trace,
+                                             until_seq=until):
+            if event.kind == "status":
+                self.status, self.error = event.data.status, event.data.error
+            yield event
+
+    def wait(self) -> str:
+        """Waits for the job to end (quietly) and returns its final status."""
+        for event in self._client.follow_log(self.job_id):
+            if event.kind == "status":
+                self.status, self.error = event.data.status, event.data.error
+        self.job = self._client.get_job(self.job_id)
+        self.status, self.error = self.job.status, self.job.error
+        return self.status
+
+    def result(self, max_candles: int = 0):
+        """The job's GetResultResponse (see Client.get_result)."""
+        return self._client.get_result(self.job_id, max_candles=max_candles)
+
+
+def _to_value(value: Any) -> struct_pb2.Value:
+    out = struct_pb2.Value()
+    if value is None:
+        out.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(value, bool):
+        out.bool_value = value
+    elif isinstance(value, (int, float)):
+        out.number_value = value
+    elif isinstance(value, (_dt.datetime, _dt.date)):
+        out.string_value = value.isoformat()
+    else:
+        out.string_value = str(value)
+    return out
+
+
+def _from_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind in (None, "null_value"):
+        return None
+    if kind in ("struct_value", "list_value"):
+        return json_format.MessageToDict(value)
+    return getattr(value, kind)
+
+
+def values_to_dict(values) -> Dict[str, Any]:
+    """A map<string, Value> field (Job.params, Preset.values) as a plain dict."""
+    return {name: _from_value(value) for name, value in sorted(values.items())}
+
+
+def to_dict(message) -> Dict[str, Any]:
+    """Any message as a dict with the proto field names (as the REST bridge writes them)."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _resolve_token(token: Optional[str], token_file: Optional[str]) -> str:
+    token = token or os.environ.get("BACKTEST_TOKEN")
+    if not token:
+        path = token_file or DEFAULT_TOKEN_FILE
+        try:
+            with open(path, encoding="utf-8") as f:
+                token = f.readline()
+        except OSError as e:
+            raise BacktestError(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"no token: pass token=, set BACKTEST_TOKEN, or give token_file= ({path}: {e})",
+            ) from None
+    token = token.strip()
+    if token.startswith("Token "):
+        token = token[len("Token "):].strip()
+    return token
+
+
+class Client:
+    """A connection to backtestd.
+
+    ``address`` defaults to $BACKTEST_SERVER or 127.0.0.1:50051; ``token`` to $BACKTEST_TOKEN,
+    else the first line of ``token_file`` (default var/admin.token, which `make run` writes).
+    ``timeout`` is the deadline of each unary call in seconds. Errors raise BacktestError.
+    Use it as a context manager, or call close().
+    """
+
+    def __init__(self, address: Optional[str] = None, token: Optional[str] = None, *,
+                 token_file: Optional[str] = None, timeout: float = 30.0,
+                 channel: Optional[grpc.Channel] = None):
+        self.address = address or os.environ.get("BACKTEST_SERVER") or DEFAULT_ADDRESS
+        self._metadata = (("authorization", "Token " + _resolve_token(token, token_file)),)
+        self._timeout = timeout
+        # A result with every candle of a long run is tens of MB.
+        self._channel = channel or grpc.insecure_channel(
+            self.address,
+            options=[("grpc.max_receive_message_length", -1),
+                     ("grpc.max_send_message_length", -1)],
+        )
+        self._backtest = _bt_grpc.BacktestServiceStub(self._channel)
+        self._presets = _ps_grpc.PresetServiceStub(self._channel)
+        self._trace = _tr_grpc.TraceServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, method, request):
+        try:
+            return method(request, metadata=self._metadata, timeout=self._timeout)
+        except grpc.RpcError as e:
+            raise BacktestError.from_rpc_error(e) from None
+
+    # --- jobs ------------------------------------------------------------------------------
+
+    def run_backtest(self, params: Optional[Mapping[str, Any]] = None,
+                     preset: Optional[str] = None, follow: bool = True,
+                     include_trace: bool = False) -> Run:
+        """Submits a backtest and returns its Run: ``run.job_id`` at once, events by iterating.
+
+        ``params`` maps parameter names (or the seed's aliases) to values; the server validates
+        them (INVALID_ARGUMENT names a wrong one). ``preset`` starts from a saved preset.
+        """
+        request = _bt.RunBacktestRequest(preset=preset or "")
+        for name, value in (params or {}).items():
+            request.params[name].CopyFrom(_to_value(value))
+        response = self._call(self._backtest.RunBacktest, request)
+        return Run(self, response, follow=follow, include_trace=include_trace)
+
+    def follow_log(self, job_id: str, from_seq: int = 1, include_trace: bool = False,
+                   until_seq: Optional[int] = None,
+                   reconnect_timeout: float = 120.0) -> Iterator[Event]:
+        """Yields the job's events from ``from_seq`` until the job ends (or after ``until_seq``).
+
+        After a dropped connection it reconnects with the last seq + 1 (backing off from 0.2 s to
+        5 s, for up to ``reconnect_timeout`` seconds without progress): each event comes once.
+        """
+        next_seq = max(from_seq, 1)
+        backoff = 0.2
+        last_progress = time.monotonic()
+        ever_connected = False
+        while True:
+            request = _bt.StreamJobLogRequest(job_id=job_id, from_seq=next_seq,
+                                              include_trace=include_trace)
+            stream = self._backtest.StreamJobLog(request, metadata=self._metadata)
+            got = False
+            try:
+                for message in stream:
+                    got = True
+                    if message.seq < next_seq:
+                        continue
+                    next_seq = message.seq + 1
+                    yield Event.from_proto(message)
+                    if until_seq is not None and message.seq >= until_seq:
+                        return
+                return
+            except grpc.RpcError as e:
+                if e.code() not in _RETRYABLE or not (ever_connected or got):
+                    raise BacktestError.from_rpc_error(e) from None
+                if got:
+                    ever_connected = True
+                    last_progress = time.monotonic()
+                    backoff = 0.2
+                if time.monotonic() - last_progress > reconnect_timeout:
+                    raise BacktestError.from_rpc_error(e) from None
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                stream.cancel()
+
+    def get_job(self, job_id: str) -> _job.Job:
+        return self._call(self._backtest.GetJob, _bt.GetJobRequest(job_id=job_id)).job
+
+    def list_jobs(self, status: str = "", limit: int = 50) -> List[_job.Job]:
+        """The caller's jobs (all jobs for staff), newest first."""
+        jobs: List[_job.Job] = []
+        token = ""
+        while len(jobs) < limit:
+            page = self._call(self._backtest.ListJobs, _bt.ListJobsRequest(
+                status=status, page_size=min(500, limit - len(jobs)), page_token=token))
+            jobs.extend(page.jobs)
+            token = page.next_page_token
+            if not token:
+                break
+        return jobs
+
+    def cancel(self, job_id: str) -> _job.Job:
+        return self._call(self._backtest.CancelJob, _bt.CancelJobRequest(job_id=job_id)).job
+
+    def get_result(self, job_id: str, max_candles: int = 0, symbol: str = ""):
+        """The finished job's GetResultResponse: candles (the last ``max_candles``, 0 = all),
+        ema, zones, markers, trades, equity, stats. FAILED_PRECONDITION before it finished."""
+        return self._call(self._backtest.GetResult, _bt.GetResultRequest(
+            job_id=job_id, max_candles=max_candles, symbol=symbol))
+
+    def list_params(self, strategy: str = ""):
+        """The parameter definitions (ParamDefinition messages), in form order."""
+        return list(self._call(self._backtest.ListParams,
+                               _bt.ListParamsRequest(strategy=strategy)).params)
+
+    # --- trace -----------------------------------------------------------------------------
+
+    def explain(self, job_id: str, bar_index: Optional[int] = None, ts: Any = None,
+                include: Optional[str] = None, symbol: str = ""):
+        """ExplainResponse for one bar (``bar_index`` or ``ts``), or the whole run if neither."""
+        request = _tr.ExplainRequest(job_id=job_id, include=include or "", symbol=symbol)
+        if bar_index is not None:
+            request.bar_index = bar_index
+        if ts is not None:
+            request.ts = ts.isoformat() if isinstance(ts, _dt.datetime) else str(ts)
+        return self._call(self._trace.Explain, request)
+
+    def query_trace(self, job_id: str, *, bar_index: Optional[int] = None, ts: Any = None,
+                    section: str = "", kind: str = "", symbol: str = "", limit: int = 100,
+                    offset: int = 0):
+        """QueryTraceResponse: the trace rows matching the filters (``items``) and ``count``."""
+        request = _tr.QueryTraceRequest(job_id=job_id, section=section, kind=kind, symbol=symbol,
+                                        limit=limit, offset=offset)
+        if bar_index is not None:
+            request.bar_index = bar_index
+        if ts is not None:
+            request.ts = ts.isoformat() if isinstance(ts, _dt.datetime) else str(ts)
+        return self._call(self._trace.QueryTrace, request)
+
+    # --- presets ---------------------------------------------------------------------------
+
+    def list_presets(self) -> List[str]:
+        return list(self._call(self._presets.ListPresets, _ps.ListPresetsRequest()).names)
+
+    def get_preset(self, name: str) -> Dict[str, Any]:
+        """The preset's values as a plain dict. NOT_FOUND when there is none of that name."""
+        preset = self._call(self._presets.GetPreset, _ps.GetPresetRequest(name=name)).preset
+        return values_to_dict(preset.values)
+
+    def save_preset(self, name: str, values: Mapping[str, Any]) -> bool:
+        """Creates or replaces a preset; True when it is new."""
+        request = _ps.UpsertPresetRequest(name=name)
+        for key, value in values.items():
+            request.values[key].CopyFrom(_to_value(value))
+        return self._call(self._presets.UpsertPreset, request).created
+
+    def delete_preset(self, name: str) -> None:
+        self._call(self._presets.DeletePreset, _ps.DeletePresetRequest(name=name))
