@@ -1,10 +1,10 @@
 #include "server/api/job_conversion.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "server/api/explain.h"
 #include "server/api/value_conversion.h"
 
 namespace backtest::api {
@@ -90,8 +90,7 @@ void ToEventProto(const jobs::JobEvent& e, backtest::v1::StreamJobLogResponse* o
         row->set_symbol(r.symbol());
         row->set_section(r.section());
         row->set_kind(r.kind());
-        // The engine writes valid JSON objects; a row that is not one keeps an empty payload.
-        (void)google::protobuf::util::JsonStringToMessage(r.payload_json(), row->mutable_payload());
+        PayloadToStruct(r.payload_json(), row->mutable_payload());
       }
       break;
     }
