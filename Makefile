@@ -38,8 +38,13 @@ test-cpp: cpp
 test-gateway: gateway
 	@if [ -f gateway/test.sh ]; then bash gateway/test.sh; fi
 
-bench: cpp
-	@if [ -x $(BUILD)/bin/engine_bench ]; then $(BUILD)/bin/engine_bench; fi
+# The long benchmarks (minutes); docs/benchmarks.md records their figures.
+bench: build
+	$(BUILD)/bin/engine_bench
+	$(BUILD)/bin/engine-peak-memory
+	$(BUILD)/bin/trace_query_bench
+	$(BUILD)/bin/job_service_bench
+	bench/compare_backtrader
 
 clean:
 	rm -rf $(CMAKE_DIR) $(BUILD)/bin

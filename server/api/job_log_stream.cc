@@ -111,8 +111,9 @@ void JobLogStream::Core::LoadPage(int64_t from) {
     int64_t want = std::min(kPageEvents, live_from - from);
     auto records = store.Events(job_id, from, static_cast<int>(want));
     status = records.status();
+    if (!records.ok()) records = std::vector<db::EventRecord>{};
     std::unique_ptr<db::TraceStore> traces;
-    for (const db::EventRecord& r : records.ok() ? *records : std::vector<db::EventRecord>{}) {
+    for (const db::EventRecord& r : *records) {
       if (r.seq >= live_from) break;
       auto event = jobs::FromRecord(r);
       if (!event.ok()) {

@@ -12,7 +12,7 @@
 #include "server/engine/stats/stats.h"
 #include "server/engine/strategies/strategy.h"
 #include "server/engine/trace/json_writer.h"
-#include "server/engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace backtest::engine {
 namespace {
@@ -39,7 +39,7 @@ absl::Status CheckData(const RunConfig& config, const MarketData& data) {
 
 absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
                               const RunOptions& options, RunObserver& observer) {
-  BT_RETURN_IF_ERROR(CheckData(config, data));
+  RETURN_IF_ERROR(CheckData(config, data));
   RunResult result;
   result.strategy = std::string(StrategyName(config.strategy));
   const int64_t total = static_cast<int64_t>(data.TotalKept());
@@ -151,8 +151,8 @@ absl::StatusOr<RunResult> RunBacktest(const RunConfig& config, DataSource& sourc
 
 absl::StatusOr<RunResult> RunBacktest(const ParamValues& params, const RunOptions& options,
                                       RunObserver& observer) {
-  BT_ASSIGN_OR_RETURN(RunConfig config, RunConfigFromParams(params));
-  BT_ASSIGN_OR_RETURN(std::unique_ptr<DataSource> source,
+  ASSIGN_OR_RETURN(RunConfig config, RunConfigFromParams(params));
+  ASSIGN_OR_RETURN(std::unique_ptr<DataSource> source,
                       MakeDataSource(config.data_source, options.http));
   return RunBacktest(config, *source, options, observer);
 }
