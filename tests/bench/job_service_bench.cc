@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "backtest/v1/backtest_service.grpc.pb.h"
@@ -137,6 +138,38 @@ void BM_SubmitToFinished(benchmark::State& state) {
   state.counters["p99_ms"] = Percentile(ms, 0.99);
 }
 BENCHMARK(BM_SubmitToFinished)->Iterations(200)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same job, its end seen by polling GetJob every millisecond instead of receiving its ~970
+// log events: how long the job itself takes from submission to its stored end.
+void BM_SubmitToFinishedPolling(benchmark::State& state) {
+  BenchServer server;
+  std::string status;
+  server.Follow(server.Submit(k10kBars), &status);  // warm the page cache and the runner binary
+  std::vector<double> ms;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    std::string id = server.Submit(k10kBars);
+    backtest::v1::GetJobRequest request;
+    request.set_job_id(id);
+    while (true) {
+      backtest::v1::GetJobResponse job;
+      grpc::ClientContext context;
+      server.Authorize(&context);
+      server.stub().GetJob(&context, request, &job);
+      status = job.job().status();
+      if (status != "queued" && status != "running") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (status != "finished") state.SkipWithError(("job ended " + status).c_str());
+  }
+  state.counters["p50_ms"] = Percentile(ms, 0.50);
+  state.counters["p99_ms"] = Percentile(ms, 0.99);
+}
+BENCHMARK(BM_SubmitToFinishedPolling)
+    ->Iterations(200)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // One subscriber of the fan-out: reads every event, counts them, checks their order.
 class Subscriber : public grpc::ClientReadReactor<backtest::v1::StreamJobLogResponse> {
