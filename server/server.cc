@@ -104,6 +104,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // Without this a second server could bind the same port (SO_REUSEPORT) and steal calls.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxSendMessageSize(options.max_send_mb << 20);
+  // The REST bridge forwards every HTTP header (at most 16 KB) as metadata, some twice.
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 64 << 10);
   int port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(server->backtest_service_.get());

@@ -1,6 +1,7 @@
 #include "server/api/backtest_service.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -86,9 +87,15 @@ absl::Status BacktestServiceImpl::Run(const Caller& caller,
     input = preset->values;
   }
   // Request values override the preset's; both may use aliases, so resolve names first.
+  std::set<std::string> seen;
   for (auto& [name, value] : given) {
     const engine::ParamDef* def = engine::FindParam(name);
-    input[def != nullptr ? std::string(def->name) : name] = std::move(value);
+    std::string canonical = def != nullptr ? std::string(def->name) : name;
+    if (!seen.insert(canonical).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(canonical, ": given twice (as a name and as its alias)"));
+    }
+    input[canonical] = std::move(value);
   }
   // The server's trace settings are the defaults a request does not override.
   input.try_emplace("trace_enabled", trace_defaults_.enabled ? "true" : "false");

@@ -164,6 +164,28 @@ absl::Status CheckBounds(const ParamDef& def, double v, absl::string_view raw) {
   return absl::OkStatus();
 }
 
+// A plain decimal number: [+-]digits[.digits][e[+-]digits]. absl's parsers also take hex ("0x10")
+// and "inf"/"nan", which no parameter means.
+bool IsDecimal(absl::string_view v) {
+  size_t i = 0;
+  if (i < v.size() && (v[i] == '+' || v[i] == '-')) ++i;
+  size_t digits = 0;
+  while (i < v.size() && absl::ascii_isdigit(v[i])) ++i, ++digits;
+  if (i < v.size() && v[i] == '.') {
+    ++i;
+    while (i < v.size() && absl::ascii_isdigit(v[i])) ++i, ++digits;
+  }
+  if (digits == 0) return false;
+  if (i < v.size() && (v[i] == 'e' || v[i] == 'E')) {
+    ++i;
+    if (i < v.size() && (v[i] == '+' || v[i] == '-')) ++i;
+    size_t exponent = 0;
+    while (i < v.size() && absl::ascii_isdigit(v[i])) ++i, ++exponent;
+    if (exponent == 0) return false;
+  }
+  return i == v.size();
+}
+
 bool ValidSymbol(absl::string_view s) {
   if (s.empty() || s.size() > 32) return false;
   for (char c : s) {
@@ -186,6 +208,7 @@ absl::StatusOr<std::string> Canonical(const ParamDef& def, absl::string_view raw
     case ParamType::kInt: {
       int64_t n = 0;
       double d = 0;
+      if (!IsDecimal(v)) return Invalid(def, "must be an integer", raw);
       if (!absl::SimpleAtoi(v, &n)) {
         // Accept 48.0 from JSON clients, never 48.5.
         if (!absl::SimpleAtod(v, &d) || !std::isfinite(d) || d != std::trunc(d) ||
@@ -199,7 +222,14 @@ absl::StatusOr<std::string> Canonical(const ParamDef& def, absl::string_view raw
     }
     case ParamType::kDouble: {
       double d = 0;
-      if (!absl::SimpleAtod(v, &d)) return Invalid(def, "must be a number", raw);
+      if (!IsDecimal(v) || !absl::SimpleAtod(v, &d)) {
+        // Say "finite" for the spellings of infinity and NaN people actually send.
+        std::string l = absl::AsciiStrToLower(v);
+        if (absl::StrContains(l, "inf") || absl::StrContains(l, "nan")) {
+          return Invalid(def, "must be a finite number", raw);
+        }
+        return Invalid(def, "must be a number", raw);
+      }
       if (!std::isfinite(d)) return Invalid(def, "must be a finite number", raw);
       if (auto s = CheckBounds(def, d, raw); !s.ok()) return s;
       return FormatNumber(d);

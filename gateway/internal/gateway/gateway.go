@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/codes"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -148,6 +149,13 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 	index := static.page("index.html")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = withoutTrailingSlash(r)
+		// A token is about 50 bytes; a header far longer is no token and would only burden the
+		// gRPC metadata sent upstream.
+		if len(r.Header.Get("Authorization")) > maxAuthorizationBytes {
+			errorf(w, codes.Unauthenticated, "malformed authorization header: longer than %d bytes",
+				maxAuthorizationBytes)
+			return
+		}
 		if r.URL.Path == "/" {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				handleRoutingError(r.Context(), mux, marshal, w, r, http.StatusMethodNotAllowed)
@@ -165,6 +173,9 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 		mux.ServeHTTP(w, r)
 	}), nil
 }
+
+// maxAuthorizationBytes bounds the Authorization header the gateway passes on.
+const maxAuthorizationBytes = 1024
 
 // outgoingHeader forwards backtestd's response metadata as Grpc-Metadata-* headers, except the
 // gRPC transport's own (content-type, grpc-accept-encoding, …), which mean nothing over HTTP.
@@ -223,7 +234,9 @@ func Run(ctx context.Context, opts Options) error {
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		// Every header is forwarded as gRPC metadata; backtestd accepts 64 KB of it.
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 		// No WriteTimeout: event streams stay open as long as their jobs run.
 	}
 	served := make(chan error, 1)

@@ -32,7 +32,9 @@ type jsonMarshaler struct {
 func newJSONMarshaler() *jsonMarshaler {
 	return &jsonMarshaler{JSONPb: runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
-		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		// No request of this API nests deeper than a few levels; a deeper one is refused here
+		// (400) rather than passed on to fail in backtestd's parser.
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false, RecursionLimit: 32},
 	}}
 }
 
@@ -291,4 +293,24 @@ func appendString(b *bytes.Buffer, s string) {
 		i += size
 	}
 	b.WriteByte('"')
+}
+
+// NewDecoder reads a request body as exactly one JSON value with protojson: trailing data after
+// it, or nesting past protojson's depth limit, is a decoding error (the handlers answer 400). An
+// empty body decodes as io.EOF, which the generated handlers treat as "no fields".
+func (m *jsonMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
+	return runtime.DecoderFunc(func(v any) error {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(data)) == 0 {
+			return io.EOF
+		}
+		msg, ok := v.(proto.Message)
+		if !ok {
+			return m.JSONPb.Unmarshal(data, v)
+		}
+		return m.UnmarshalOptions.Unmarshal(data, msg)
+	})
 }
