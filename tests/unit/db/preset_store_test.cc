@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/store_fixture.h"
 #include "tests/testing/temp_dir.h"
 
 namespace backtest::db {
@@ -16,23 +17,13 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
 
-class PresetStoreTest : public ::testing::Test {
+class PresetStoreTest : public testing::StoreFixture<PresetStore> {
  protected:
   void SetUp() override {
-    auto db = Database::Open(dir_.File("b.db"));
-    ASSERT_THAT(db, IsOk());
-    db_ = *std::move(db);
-    db_->connection().exec(
+    OpenSeeded(
         "INSERT INTO users(id, name, is_staff, created_ms) VALUES(1, 'ann', 0, 1), "
         "(2, 'bob', 0, 1)");
-    auto store = PresetStore::Create(db_.get());
-    ASSERT_THAT(store, IsOk());
-    store_ = *std::move(store);
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<PresetStore> store_;
 };
 
 TEST(PresetValuesTest, EncodingIsCanonicalAndRoundTrips) {

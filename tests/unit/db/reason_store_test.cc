@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/store_fixture.h"
 #include "tests/testing/temp_dir.h"
 
 namespace backtest::db {
@@ -14,24 +15,14 @@ using ::backtest::testing::IsOk;
 using ::backtest::testing::StatusIs;
 using ::testing::IsEmpty;
 
-class ReasonStoreTest : public ::testing::Test {
+class ReasonStoreTest : public testing::StoreFixture<ReasonStore> {
  protected:
   void SetUp() override {
-    auto db = Database::Open(dir_.File("b.db"));
-    ASSERT_THAT(db, IsOk());
-    db_ = *std::move(db);
-    db_->connection().exec(
+    OpenSeeded(
         "INSERT INTO users(id, name, is_staff, created_ms) VALUES(1, 'ann', 0, 1);"
         "INSERT INTO jobs(id, owner_id, status, params_json, created_ms) VALUES"
         "('job1', 1, 'finished', '{}', 1), ('job2', 1, 'finished', '{}', 1)");
-    auto store = ReasonStore::Create(db_.get());
-    ASSERT_THAT(store, IsOk());
-    store_ = *std::move(store);
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<ReasonStore> store_;
 };
 
 TEST_F(ReasonStoreTest, SavesAndListsInOrder) {

@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/store_fixture.h"
 #include "tests/testing/temp_dir.h"
 
 namespace backtest::db {
@@ -39,20 +40,15 @@ std::vector<int64_t> Seqs(const std::vector<TraceRowRecord>& rows) {
   return seqs;
 }
 
-class TraceStoreTest : public ::testing::Test {
+class TraceStoreTest : public testing::StoreFixture<TraceStore> {
  protected:
   void SetUp() override {
-    auto db = Database::Open(dir_.File("b.db"));
-    ASSERT_THAT(db, IsOk());
-    db_ = *std::move(db);
-    db_->connection().exec(
+    OpenSeeded(
         "INSERT INTO users(id, name, is_staff, created_ms) VALUES(1, 'ann', 0, 1);"
         "INSERT INTO jobs(id, owner_id, status, params_json, created_ms, bars_total) VALUES"
         "('job1', 1, 'finished', '{\"symbols\":\"EURUSD,GBPUSD\"}', 1, 10),"
         "('job2', 1, 'running', '{}', 1, 0)");
-    auto store = TraceStore::Create(db_.get());
-    ASSERT_THAT(store, IsOk());
-    store_ = *std::move(store);
+    if (HasFatalFailure()) return;
     rows_ = MakeRows();
     ASSERT_THAT(store_->AppendRows("job1", rows_), IsOk());
   }
@@ -63,9 +59,6 @@ class TraceStoreTest : public ::testing::Test {
     return page.ok() ? *std::move(page) : TracePage{};
   }
 
-  testing::TempDir dir_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<TraceStore> store_;
   std::vector<TraceRowRecord> rows_;
 };
 
