@@ -148,16 +148,6 @@ absl::StatusOr<std::vector<std::string>> ParseInclude(absl::string_view include)
   return sections;
 }
 
-void PayloadToStruct(absl::string_view payload_json, google::protobuf::Struct* out) {
-  Json payload = Json::parse(payload_json.begin(), payload_json.end(), nullptr,
-                             /*allow_exceptions=*/false);
-  if (payload.is_object()) {
-    ToStruct(payload, out);
-  } else {
-    (*out->mutable_fields())["raw"].set_string_value(std::string(payload_json));
-  }
-}
-
 void ToTraceRowProto(const db::TraceRowRecord& row, backtest::v1::TraceRow* out) {
   out->set_seq(row.seq);
   out->set_bar_index(row.bar_index);
@@ -165,7 +155,12 @@ void ToTraceRowProto(const db::TraceRowRecord& row, backtest::v1::TraceRow* out)
   out->set_symbol(row.symbol);
   out->set_section(row.section);
   out->set_kind(row.kind);
-  PayloadToStruct(row.payload_json, out->mutable_payload());
+  Json payload = Json::parse(row.payload_json, nullptr, /*allow_exceptions=*/false);
+  if (payload.is_object()) {
+    ToStruct(payload, out->mutable_payload());
+  } else {
+    (*out->mutable_payload()->mutable_fields())["raw"].set_string_value(row.payload_json);
+  }
 }
 
 std::string BarVerdict(std::span<const db::TraceRowRecord> rows,

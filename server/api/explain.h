@@ -42,9 +42,6 @@ absl::StatusOr<std::vector<std::string>> ParseInclude(absl::string_view include)
 // is kept as text under "raw".
 void ToTraceRowProto(const db::TraceRowRecord& row, backtest::v1::TraceRow* out);
 
-// A row's JSON payload as a Struct; a payload that is not a JSON object is kept as {"raw": text}.
-void PayloadToStruct(absl::string_view payload_json, google::protobuf::Struct* out);
-
 // What Explain knows about the run besides the rows.
 struct RunFacts {
   std::string status;       // queued, running, finished, failed, cancelled

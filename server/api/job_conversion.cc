@@ -81,17 +81,8 @@ void ToEventProto(const jobs::JobEvent& e, backtest::v1::StreamJobLogResponse* o
       auto* t = out->mutable_trace();
       t->set_truncated(e.truncated);
       if (e.rows == nullptr) break;
-      t->mutable_rows()->Reserve(e.rows->rows_size());
-      for (const auto& r : e.rows->rows()) {
-        auto* row = t->add_rows();
-        row->set_seq(r.seq());
-        row->set_bar_index(r.bar_index());
-        row->set_ts(r.ts());
-        row->set_symbol(r.symbol());
-        row->set_section(r.section());
-        row->set_kind(r.kind());
-        PayloadToStruct(r.payload_json(), row->mutable_payload());
-      }
+      t->mutable_rows()->Reserve(static_cast<int>(e.rows->size()));
+      for (const db::TraceRowRecord& r : *e.rows) ToTraceRowProto(r, t->add_rows());
       break;
     }
   }

@@ -135,19 +135,8 @@ void JobLogStream::Core::LoadPage(int64_t from) {
           status = rows.status();
           break;
         }
-        auto batch = std::make_shared<backtest::runner::v1::TraceEvent>();
-        batch->set_truncated(event->truncated);
-        for (const auto& row : rows->rows) {
-          auto* out = batch->add_rows();
-          out->set_seq(row.seq);
-          out->set_bar_index(row.bar_index);
-          out->set_ts(row.ts);
-          out->set_symbol(row.symbol);
-          out->set_section(row.section);
-          out->set_kind(row.kind);
-          out->set_payload_json(row.payload_json);
-        }
-        event->rows = std::move(batch);
+        event->rows =
+            std::make_shared<const std::vector<db::TraceRowRecord>>(std::move(rows->rows));
       }
       page.push_back(*std::move(event));
     }

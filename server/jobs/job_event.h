@@ -7,8 +7,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "backtest/runner/v1/runner.pb.h"
+#include <vector>
+
 #include "db/job_store.h"
+#include "db/trace_store.h"
 
 namespace backtest::jobs {
 
@@ -35,7 +37,7 @@ struct JobEvent {
   int64_t first_row = 0;
   int64_t row_count = 0;
   bool truncated = false;
-  std::shared_ptr<const backtest::runner::v1::TraceEvent> rows;
+  std::shared_ptr<const std::vector<db::TraceRowRecord>> rows;
 };
 
 db::EventRecord ToRecord(const JobEvent& event);

@@ -362,16 +362,16 @@ void JobRun::HandleFrame(const std::string& bytes) {
       break;
     }
     case RunnerEvent::kTrace: {
-      auto rows = std::make_shared<backtest::runner::v1::TraceEvent>(
-          std::move(*event.mutable_trace()));
-      std::vector<db::TraceRowRecord> records;
-      records.reserve(rows->rows_size());
-      for (const auto& r : rows->rows()) {
-        records.push_back({r.seq(), r.bar_index(), r.ts(), r.symbol(), r.section(), r.kind(),
-                           r.payload_json()});
+      // The rows as stored are the rows the live event carries.
+      auto rows = std::make_shared<std::vector<db::TraceRowRecord>>();
+      rows->reserve(event.trace().rows_size());
+      for (auto& r : *event.mutable_trace()->mutable_rows()) {
+        rows->push_back({r.seq(), r.bar_index(), r.ts(), std::move(*r.mutable_symbol()),
+                         std::move(*r.mutable_section()), std::move(*r.mutable_kind()),
+                         std::move(*r.mutable_payload_json())});
       }
       Flush(true);  // events before the batch keep their order
-      absl::Status s = AppendTraceRows(records);
+      absl::Status s = AppendTraceRows(*rows);
       if (!s.ok()) {
         pending_.push_back(LogEvent(now, "server", "error",
                                     absl::StrCat("trace rows not stored: ", s.message())));
@@ -380,9 +380,9 @@ void JobRun::HandleFrame(const std::string& bytes) {
       JobEvent e;
       e.time_ms = now;
       e.kind = EventKind::kTrace;
-      e.first_row = rows->rows_size() > 0 ? rows->rows(0).seq() : 0;
-      e.row_count = rows->rows_size();
-      e.truncated = rows->truncated();
+      e.first_row = rows->empty() ? 0 : rows->front().seq;
+      e.row_count = static_cast<int64_t>(rows->size());
+      e.truncated = event.trace().truncated();
       e.rows = std::move(rows);
       pending_.push_back(std::move(e));
       break;
