@@ -13,7 +13,7 @@ namespace {
 constexpr const char* kJobColumns =
     "j.id, j.owner_id, u.name, j.status, j.params_json, j.preset, j.pid, j.error, "
     "j.progress_fraction, j.progress_stage, j.bars_done, j.bars_total, j.created_ms, "
-    "j.started_ms, j.finished_ms, j.heartbeat_ms, j.last_seq";
+    "j.started_ms, j.finished_ms, j.heartbeat_ms, j.last_seq, j.rowid";
 
 std::optional<int64_t> OptionalInt(const SQLite::Column& c) {
   if (c.isNull()) return std::nullopt;
@@ -39,6 +39,7 @@ JobRecord ReadJob(SQLite::Statement& q) {
   j.finished_ms = OptionalInt(q.getColumn(14));
   j.heartbeat_ms = OptionalInt(q.getColumn(15));
   j.last_seq = q.getColumn(16).getInt64();
+  j.row = q.getColumn(17).getInt64();
   return j;
 }
 
@@ -115,16 +116,16 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::List(const JobListQuery& query)
   if (query.owner_id) sql += " AND j.owner_id = :owner";
   if (!query.status.empty()) sql += " AND j.status = :status";
   if (query.after) {
-    sql += " AND (j.created_ms < :after_ms OR (j.created_ms = :after_ms AND j.id < :after_id))";
+    sql += " AND (j.created_ms < :after_ms OR (j.created_ms = :after_ms AND j.rowid < :after_row))";
   }
-  sql += " ORDER BY j.created_ms DESC, j.id DESC LIMIT :limit";
+  sql += " ORDER BY j.created_ms DESC, j.rowid DESC LIMIT :limit";
   try {
     SQLite::Statement q(db_, sql);
     if (query.owner_id) q.bind(":owner", *query.owner_id);
     if (!query.status.empty()) q.bind(":status", query.status);
     if (query.after) {
       q.bind(":after_ms", query.after->created_ms);
-      q.bind(":after_id", query.after->id);
+      q.bind(":after_row", query.after->row);
     }
     q.bind(":limit", query.limit);
     std::vector<JobRecord> out;
@@ -240,37 +241,18 @@ absl::StatusOr<std::string> JobStore::LogTail(absl::string_view id, absl::string
   }
 }
 
-absl::StatusOr<Recovery> JobStore::RecoverAfterRestart(int64_t now_ms) {
-  Recovery recovery;
+absl::StatusOr<std::vector<JobRecord>> JobStore::JobsWithStatus(absl::string_view status) {
   try {
-    std::vector<std::string> running;
-    {
-      SQLite::Statement q(db_, "SELECT id FROM jobs WHERE status = 'running' ORDER BY created_ms");
-      while (q.executeStep()) running.push_back(q.getColumn(0).getString());
-    }
-    for (const std::string& id : running) {
-      Update u;
-      u.status = "failed";
-      u.from_statuses = {"running"};
-      u.error = "interrupted by server restart";
-      u.finished_ms = now_ms;
-      u.pid = 0;
-      std::vector<EventRecord> events(1);
-      events[0].time_ms = now_ms;
-      events[0].kind = "status";
-      events[0].text = "failed";
-      events[0].payload = *u.error;
-      absl::Status s = Apply(id, u, events);
-      if (!s.ok()) return s;
-      recovery.failed_ids.push_back(id);
-    }
-    SQLite::Statement q(db_,
-                        "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_ms, id");
-    while (q.executeStep()) recovery.queued_ids.push_back(q.getColumn(0).getString());
+    SQLite::Statement q(db_, absl::StrCat("SELECT ", kJobColumns,
+                                          " FROM jobs j JOIN users u ON u.id = j.owner_id "
+                                          "WHERE j.status = ? ORDER BY j.created_ms, j.rowid"));
+    q.bind(1, std::string(status));
+    std::vector<JobRecord> out;
+    while (q.executeStep()) out.push_back(ReadJob(q));
+    return out;
   } catch (const SQLite::Exception& e) {
-    return StatusFromSqlite(e, "recover jobs");
+    return StatusFromSqlite(e, absl::StrCat("list ", status, " jobs"));
   }
-  return recovery;
 }
 
 }  // namespace backtest::db

@@ -37,6 +37,7 @@ struct JobRecord {
   std::optional<int64_t> finished_ms;
   std::optional<int64_t> heartbeat_ms;
   int64_t last_seq = 0;
+  int64_t row = 0;  // storage order (SQLite rowid): a later submission has a larger one
 };
 
 // One stored event. seq is assigned by AppendEvents.
@@ -51,9 +52,10 @@ struct EventRecord {
 };
 
 // A position in the newest-first job order, for paging.
+// Jobs submitted in the same millisecond are ordered by storage order.
 struct JobCursor {
   int64_t created_ms = 0;
-  std::string id;
+  int64_t row = 0;
 };
 
 struct JobListQuery {
@@ -61,12 +63,6 @@ struct JobListQuery {
   std::string status;               // empty: every status
   int limit = 50;
   std::optional<JobCursor> after;   // jobs strictly older than this
-};
-
-// What RecoverAfterRestart did.
-struct Recovery {
-  std::vector<std::string> failed_ids;  // were running, now failed
-  std::vector<std::string> queued_ids;  // still queued, oldest first
 };
 
 class JobStore {
@@ -107,9 +103,8 @@ class JobStore {
   // The last `lines` log lines of one source (stdout or stderr), oldest first, joined by '\n'.
   absl::StatusOr<std::string> LogTail(absl::string_view id, absl::string_view source, int lines);
 
-  // Jobs left running by a previous process become failed ("interrupted by server restart"), with
-  // a status event; queued ones are listed for the queue, oldest first.
-  absl::StatusOr<Recovery> RecoverAfterRestart(int64_t now_ms);
+  // Every job with `status`, oldest first (restart recovery).
+  absl::StatusOr<std::vector<JobRecord>> JobsWithStatus(absl::string_view status);
 
  private:
   absl::Status AppendEventsLocked(absl::string_view id, int64_t last_seq,

@@ -1,7 +1,6 @@
 #include "server/api/backtest_service.h"
 
 #include <algorithm>
-#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -27,15 +26,14 @@ bool IsStatus(absl::string_view s) {
   return s == "queued" || s == "running" || s == "finished" || s == "failed" || s == "cancelled";
 }
 
-// Page tokens are "<created_ms>.<job id>" of the last job of the previous page.
+// Page tokens are "<created_ms>.<row>" of the last job of the previous page.
 absl::StatusOr<db::JobCursor> ParsePageToken(absl::string_view token) {
-  std::vector<std::string> parts = absl::StrSplit(token, absl::MaxSplits('.', 1));
+  std::vector<std::string> parts = absl::StrSplit(token, '.');
   db::JobCursor cursor;
   if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &cursor.created_ms) ||
-      !jobs::IsValidJobId(parts[1])) {
+      !absl::SimpleAtoi(parts[1], &cursor.row)) {
     return absl::InvalidArgumentError("page_token: not a token from a previous ListJobs page");
   }
-  cursor.id = parts[1];
   return cursor;
 }
 
@@ -50,7 +48,7 @@ absl::StatusOr<db::JobRecord> BacktestServiceImpl::VisibleJob(const Caller& call
   db::JobStore store(conn->connection());
   auto job = store.Get(job_id);
   if (!job.ok()) return job.status().code() == absl::StatusCode::kNotFound ? not_found : job.status();
-  if (!caller.is_staff && job->owner_id != caller.user_id) return not_found;
+  if (!caller.CanSee(job->owner_id)) return not_found;
   return job;
 }
 
@@ -86,17 +84,10 @@ absl::Status BacktestServiceImpl::Run(const Caller& caller,
     }
     input = preset->values;
   }
-  // Request values override the preset's; both may use aliases, so resolve names first.
-  std::set<std::string> seen;
-  for (auto& [name, value] : given) {
-    const engine::ParamDef* def = engine::FindParam(name);
-    std::string canonical = def != nullptr ? std::string(def->name) : name;
-    if (!seen.insert(canonical).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(canonical, ": given twice (as a name and as its alias)"));
-    }
-    input[canonical] = std::move(value);
-  }
+  // Request values override the preset's. The registry resolves aliases (and refuses a name given
+  // twice) before the merge; the preset is stored under canonical names already.
+  ASSIGN_OR_RETURN(engine::ParamValues overrides, engine::ValidatePartialParams(given));
+  for (auto& [name, value] : overrides) input[name] = std::move(value);
   // The server's trace settings are the defaults a request does not override.
   input.try_emplace("trace_enabled", trace_defaults_.enabled ? "true" : "false");
   input.try_emplace("trace_sampling", absl::StrCat(trace_defaults_.sampling));
@@ -158,7 +149,7 @@ absl::Status BacktestServiceImpl::List(const Caller& caller,
     ToJobProto(job, {}, jobs_.NowMs(), response->add_jobs());
   }
   if (static_cast<int>(found.size()) == query.limit) {
-    response->set_next_page_token(absl::StrCat(found.back().created_ms, ".", found.back().id));
+    response->set_next_page_token(absl::StrCat(found.back().created_ms, ".", found.back().row));
   }
   return absl::OkStatus();
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "common/status_macros.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 
@@ -60,22 +61,29 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
   if (!pool.ok()) return pool.status();
   manager->pool_ = *std::move(pool);
   {
+    // Jobs a previous process left running are failed; queued ones are queued again.
     auto conn = manager->pool_->Acquire();
     db::JobStore store(conn->connection());
-    auto recovery = store.RecoverAfterRestart(o.now_ms());
-    if (!recovery.ok()) return recovery.status();
-    for (const auto& id : recovery->failed_ids) {
-      spdlog::warn("job {} was running when the server stopped; marked failed", id);
+    ASSIGN_OR_RETURN(std::vector<db::JobRecord> running, store.JobsWithStatus("running"));
+    for (const db::JobRecord& job : running) {
+      const int64_t now = o.now_ms();
+      db::JobStore::Update update;
+      update.status = "failed";
+      update.from_statuses = {"running"};
+      update.error = "interrupted by server restart";
+      update.finished_ms = now;
+      update.pid = 0;
+      std::vector<JobEvent> events = {StatusEvent(now, "failed", *update.error)};
+      RETURN_IF_ERROR(StoreEvents(store, job.id, update, events));
+      spdlog::warn("job {} was running when the server stopped; marked failed", job.id);
     }
-    for (const auto& id : recovery->queued_ids) {
-      auto job = store.Get(id);
-      if (!job.ok()) return job.status();
-      manager->channels_[id] = std::make_shared<JobChannel>(id, job->last_seq);
-      manager->queue_.PushUnbounded(id);
+    ASSIGN_OR_RETURN(std::vector<db::JobRecord> queued, store.JobsWithStatus("queued"));
+    for (const db::JobRecord& job : queued) {
+      manager->channels_[job.id] = std::make_shared<JobChannel>(job.id, job.last_seq);
+      manager->queue_.PushUnbounded(job.id);
     }
-    if (!recovery->queued_ids.empty()) {
-      spdlog::info("{} queued job(s) from the previous run queued again",
-                   recovery->queued_ids.size());
+    if (!queued.empty()) {
+      spdlog::info("{} queued job(s) from the previous run queued again", queued.size());
     }
   }
   for (int i = 0; i < o.workers; ++i) {
