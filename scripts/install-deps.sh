@@ -22,6 +22,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libssl-dev
   sqlite3 python3-venv chromium
+  clang libclang-rt-14-dev wrk
 )
 # Node.js and npm come with this machine image; a bare Debian 12 gets Debian's (node 18 is enough).
 command -v node >/dev/null || apt_packages+=(nodejs npm)
@@ -44,6 +45,7 @@ go_tools=(
   github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@v2.32.0
   github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@v2.32.0
   github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
+  github.com/bojand/ghz/cmd/ghz@v0.120.0
 )
 go_stamp=$tools/stamps/go-$(printf '%s\n' "${go_tools[@]}" | sha1sum | cut -c1-12)
 if [ ! -f "$go_stamp" ]; then
