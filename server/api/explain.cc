@@ -232,10 +232,6 @@ std::string UntracedReason(const BarQuestion& q, const RunFacts& facts) {
   const bool past_last =
       q.bar_index ? (!facts.last_traced_bar || *q.bar_index > *facts.last_traced_bar)
                   : !facts.last_traced_bar.has_value();
-  if (q.bar_index && facts.bars_total > 0 && *q.bar_index >= facts.bars_total) {
-    return absl::StrCat(label, " is not in this run: it has ", facts.bars_total, " bars (0 to ",
-                        facts.bars_total - 1, ")");
-  }
   if (!facts.trace_enabled) {
     return absl::StrCat(label,
                         " was not traced: tracing was off for this run (run it with "

@@ -202,6 +202,12 @@ absl::Status TraceServiceImpl::DoExplain(const Caller& caller,
   ASSIGN_OR_RETURN(db::JobInfo job, VisibleJob(traces, caller, request.job_id()));
   const std::map<std::string, std::string> params = ParamsOf(job);
   ASSIGN_OR_RETURN(RunFacts facts, FactsOf(traces, job, params));
+  // A bar past the run's end is a wrong question, not an untraced bar: 400, naming the range.
+  if (question.bar_index && facts.bars_total > 0 && *question.bar_index >= facts.bars_total) {
+    return absl::OutOfRangeError(absl::StrCat("bar_index: ", *question.bar_index,
+                                              " is not in this run: it has ", facts.bars_total,
+                                              " bars (0 to ", facts.bars_total - 1, ")"));
+  }
 
   if (!question.bar_index && !question.ts) {
     ASSIGN_OR_RETURN(std::vector<db::ReasonRecord> reasons, stores->reasons->List(job.job_id));

@@ -244,9 +244,6 @@ TEST(UntracedReasonTest, SaysPlainlyWhyABarHasNoRows) {
                                                 .truncated = true, .trace_rows = 250000,
                                                 .last_traced_bar = 420}),
             "bar 500 was not traced: the trace was cut at 250000 rows (BOTS_TRACE_MAX_ROWS)");
-  EXPECT_EQ(UntracedReason({.bar_index = 500}, {.status = "finished", .trace_enabled = true,
-                                                .bars_total = 300}),
-            "bar 500 is not in this run: it has 300 bars (0 to 299)");
   EXPECT_EQ(UntracedReason(bar5, {.status = "running", .trace_enabled = true,
                                   .last_traced_bar = 2}),
             "bar 5 has not been traced yet: the job is running");

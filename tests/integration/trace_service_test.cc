@@ -262,15 +262,16 @@ TEST_F(TraceServiceTest, BadExplainValuesNameTheField) {
 TEST_F(TraceServiceTest, UntracedBarsSaySoPlainly) {
   backtest::v1::ExplainRequest r;
   r.set_bar_index(500);
-  auto got = ExplainOk(r);
-  EXPECT_FALSE(got.traced());
-  EXPECT_EQ(got.summary(), "bar 500 is not in this run: it has 30 bars (0 to 29)");
+  backtest::v1::ExplainResponse past_end;
+  grpc::Status status = Explain(ann_, r, &past_end);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(status.error_message(), "bar_index: 500 is not in this run: it has 30 bars (0 to 29)");
 
   std::string off = server_.AddJob(ann_.id, "finished",
                                    R"({"symbols":"EURUSD","trace_enabled":"false"})", 100);
   r.set_job_id(off);
   r.set_bar_index(5);
-  got = ExplainOk(r);
+  auto got = ExplainOk(r);
   EXPECT_FALSE(got.traced());
   EXPECT_EQ(got.bar_index(), 5);
   EXPECT_EQ(got.summary(),
