@@ -135,6 +135,11 @@ CREATE TABLE trace_summaries (
   updated_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql"},
+    {3, "drop trace_rows (replaced by trace_chunks in version 2)", R"sql(
+-- Version 1's one-row-per-trace-row table was never written after version 2; its two indexes go
+-- with it.
+DROP TABLE trace_rows;
+)sql"},
 };
 
 }  // namespace

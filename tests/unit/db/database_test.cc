@@ -32,12 +32,13 @@ TEST(DatabaseTest, CreatesDirectoryAndMigratesAFreshFileInWalMode) {
   auto& conn = (*db)->connection();
   EXPECT_EQ(conn.execAndGet("PRAGMA journal_mode").getString(), "wal");
   EXPECT_EQ(conn.execAndGet("PRAGMA foreign_keys").getInt(), 1);
-  for (const char* table : {"users", "tokens", "jobs", "job_events", "trace_rows", "results",
-                            "presets"}) {
+  for (const char* table : {"users", "tokens", "jobs", "job_events", "trace_chunks",
+                            "trace_summaries", "run_reasons", "results", "presets"}) {
     EXPECT_TRUE(conn.tableExists(table)) << table;
   }
+  EXPECT_FALSE(conn.tableExists("trace_rows"));
   EXPECT_EQ(conn.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='index' AND "
-                            "name IN ('trace_rows_bar', 'trace_rows_ts')")
+                            "name IN ('trace_chunks_bar', 'trace_chunks_ts')")
                 .getInt(),
             2);
   EXPECT_THAT((*db)->IntegrityCheck(), IsOk());
