@@ -12,6 +12,7 @@
 #include "server/engine/stats/stats.h"
 #include "server/engine/strategies/strategy.h"
 #include "server/engine/trace/json_writer.h"
+#include "server/engine/util/huge_pages.h"
 #include "common/status_macros.h"
 
 namespace backtest::engine {
@@ -47,6 +48,9 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
   // space only, and growing vectors of strings (moves of every element) is avoided.
   result.trades.reserve(static_cast<size_t>(total / 8 + 16));
   result.markers.reserve(static_cast<size_t>(total / 4 + 32));
+  // Written once, tens of MB on long runs: 2 MiB pages fault in far fewer times than 4 KiB ones.
+  AdviseHugePages(result.trades.data(), result.trades.capacity() * sizeof(Trade));
+  AdviseHugePages(result.markers.data(), result.markers.capacity() * sizeof(Marker));
   Broker broker(config, data, &result.trades, &result.markers);
   Tracer tracer(config.trace_enabled, config.trace_sampling, options.trace_max_rows,
                 options.trace_batch_size, &observer);
@@ -79,7 +83,8 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
     for (size_t i = 0; i < data.symbols[s].first_kept; ++i) strategy->OnWarmupBar(s, i);
   }
   progress.Report(RunStage::kRunning, 0);
-  LoopContext loop_context{data, broker, observer, progress, &result.equity};
+  EquityCurveStats curve(config.initial_equity);
+  LoopContext loop_context{data, broker, observer, progress, &result.equity, &curve};
   absl::Status loop = strategy->RunBars(loop_context);
   tracer.Flush();
   log.Finish();
@@ -99,6 +104,7 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
   in.exposed_bars = broker.exposed_bars();
   in.first_close = first.close[data.symbols[0].first_kept];
   in.last_close = first.close.back();
+  in.equity_stats = &curve;
   result.stats = ComputeStats(in);
   if (options.compute_digest) result.digest = ResultDigest(result);
   std::string ret;

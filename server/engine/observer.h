@@ -40,7 +40,8 @@ class RunObserver {
   // valid only during the call. `truncated` is true only on the last batch (which may be empty), and
   // only when the row limit dropped rows.
   virtual void OnTraceBatch(std::span<const TraceRow> rows, bool truncated) = 0;
-  // Asked every bar; true stops the run (RunBacktest then returns Cancelled).
+  // Asked every bar (every block of at most 2048 bars and 1% of the run in block-wise runs); true
+  // stops the run (RunBacktest then returns Cancelled).
   virtual bool IsCancelled() = 0;
 };
 

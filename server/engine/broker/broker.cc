@@ -37,10 +37,22 @@ const Position& Broker::Open(size_t sym, Side side, double price, double size,
   p.trade_id = next_trade_id_++;
   open_commission_ += p.entry_commission;
   touched_[sym] = 1;
-  markers_->push_back(Marker{symbols_[sym], time,
-                             side == Side::kLong ? OrderSide::kBuy : OrderSide::kSell,
-                             MarkerKind::kEntry, price, std::string(reason), p.trade_id});
+  AddMarker(sym, time, side == Side::kLong ? OrderSide::kBuy : OrderSide::kSell,
+            MarkerKind::kEntry, price, reason, p.trade_id);
   return p;
+}
+
+void Broker::AddMarker(size_t sym, int64_t time, OrderSide side, MarkerKind kind, double price,
+                       absl::string_view reason, int64_t trade_id) {
+  // Built in place (no temporary to move): markers go to fresh memory a few dozen bars apart.
+  Marker& m = markers_->emplace_back();
+  m.symbol = symbols_[sym];
+  m.time = time;
+  m.side = side;
+  m.kind = kind;
+  m.price = price;
+  m.reason.assign(reason.data(), reason.size());
+  m.trade_id = trade_id;
 }
 
 const Trade& Broker::Close(size_t sym, double price, ExitReason reason, int64_t bar_index,
@@ -49,7 +61,7 @@ const Trade& Broker::Close(size_t sym, double price, ExitReason reason, int64_t 
   const double exit_commission = commission_rate_ * price * p.size;
   const double gross = p.side == Side::kLong ? (price - p.entry_price) * p.size
                                              : (p.entry_price - price) * p.size;
-  Trade t;
+  Trade& t = trades_->emplace_back();  // built in place
   t.id = p.trade_id;
   t.symbol = symbols_[sym];
   t.side = p.side;
@@ -72,13 +84,44 @@ const Trade& Broker::Close(size_t sym, double price, ExitReason reason, int64_t 
   open_commission_ -= p.entry_commission;
   unrealized_[sym] = 0;
   touched_[sym] = 1;
-  markers_->push_back(Marker{symbols_[sym], time,
-                             p.side == Side::kLong ? OrderSide::kSell : OrderSide::kBuy,
-                             MarkerKind::kExit, price, std::string(ExitReasonName(reason)),
-                             p.trade_id});
+  AddMarker(sym, time, p.side == Side::kLong ? OrderSide::kSell : OrderSide::kBuy,
+            MarkerKind::kExit, price, ExitReasonName(reason), p.trade_id);
   p = Position{};
-  trades_->push_back(std::move(t));
-  return trades_->back();
+  return t;
+}
+
+void Broker::MarkRun(size_t sym, const int64_t* time, const double* close, size_t count,
+                     LinePoint* out) {
+  if (count == 0) return;
+  // Equity() is (initial + realized − open commission) + (0 + unrealized): the same operations in
+  // the same order, with the constant part hoisted.
+  const double base = initial_ + realized_ - open_commission_;
+  const Position& p = positions_[sym];
+  if (!p.open) {
+    // Flat: a position closed during the first bar still counts that bar as exposed.
+    if (touched_[sym]) ++exposed_bars_;
+    touched_[sym] = 0;
+    const double equity = base + (0.0 + unrealized_[sym]);
+    for (size_t k = 0; k < count; ++k) out[k] = LinePoint{time[k], equity};
+    return;
+  }
+  exposed_bars_ += static_cast<int64_t>(count);
+  touched_[sym] = 0;
+  const double entry = p.entry_price, size = p.size;
+  double u = 0;
+  if (p.side == Side::kLong) {
+    for (size_t k = 0; k < count; ++k) {
+      u = (close[k] - entry) * size;  // as in Mark: a long sells at the bid
+      out[k] = LinePoint{time[k], base + (0.0 + u)};
+    }
+  } else {
+    const double spread = spread_[sym];
+    for (size_t k = 0; k < count; ++k) {
+      u = (entry - (close[k] + spread)) * size;  // a short buys at the ask
+      out[k] = LinePoint{time[k], base + (0.0 + u)};
+    }
+  }
+  unrealized_[sym] = u;
 }
 
 std::optional<ExitFill> Broker::ExitFor(size_t sym, double open, double high, double low) const {

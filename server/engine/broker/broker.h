@@ -96,6 +96,12 @@ class Broker {
     touched_[sym] = 0;
   }
 
+  // Marks `count` bars of symbol `sym` on which nothing fills, in one pass: for each k, what
+  // Mark(sym, close[k]) and then {time[k], Equity()} give (bit for bit), written to out[k].
+  // Only for a one-symbol account (the equity then has no other symbol's open P&L to add).
+  void MarkRun(size_t sym, const int64_t* time, const double* close, size_t count,
+               LinePoint* out);
+
   // Account equity (see class comment).
   double Equity() const {
     double open_pnl = 0;
@@ -107,6 +113,9 @@ class Broker {
   int64_t exposed_bars() const { return exposed_bars_; }
 
  private:
+  void AddMarker(size_t sym, int64_t time, OrderSide side, MarkerKind kind, double price,
+                 absl::string_view reason, int64_t trade_id);
+
   double initial_;
   double commission_rate_;
   std::vector<std::string> symbols_;

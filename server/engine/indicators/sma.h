@@ -62,6 +62,20 @@ class Sma {
   // The exact mean (see class comment). Only when ready().
   double Value() const { return ExactSum() / static_cast<double>(period_); }
 
+  // What Value() would give for an Sma(period) fed series[0], series[1], …, series[end − 1]
+  // (end ≥ period): the same sum over the same ring order, so bit-identical. Lets block-wise code
+  // keep no ring at all and ask for the exact mean only at near-ties.
+  [[gnu::noinline]] static double WindowMean(const double* series, size_t end, int64_t period) {
+    const auto n = static_cast<size_t>(period);
+    const size_t first = end - n;
+    // Ring slot k holds the value fed at index j with j % n == k.
+    const size_t offset = first % n;
+    const double value = SumOf(n, [&](size_t k) {
+      return series[first + (k >= offset ? k - offset : k + n - offset)];
+    });
+    return value / static_cast<double>(period);
+  }
+
  private:
   static constexpr int kFracBits = 70;
 
@@ -69,20 +83,28 @@ class Sma {
   // is off the hot path and would cost the caller registers.
   [[gnu::noinline]] double ExactSum() const {
     const size_t n = count_ < period_ ? static_cast<size_t>(count_) : ring_.size();
+    return SumOf(n, [this](size_t k) { return ring_[k]; });
+  }
+
+  // The exact sum of at(0) … at(n − 1) (see class comment), or their compensated sum in that
+  // order when a value is off the fixed-point grid.
+  template <typename At>
+  static double SumOf(size_t n, const At& at) {
     __int128 total = 0;
     for (size_t k = 0; k < n; ++k) {
       __int128 v;
-      if (!ToFixed(ring_[k], &v)) return CompensatedSum(n);
+      if (!ToFixed(at(k), &v)) return CompensatedSum(n, at);
       total += v;
     }
     // int128 → double rounds to nearest even; scaling by a power of two is exact.
     return std::ldexp(static_cast<double>(total), -kFracBits);
   }
 
-  double CompensatedSum(size_t n) const {
+  template <typename At>
+  static double CompensatedSum(size_t n, const At& at) {
     double s = 0, c = 0;  // Neumaier
     for (size_t k = 0; k < n; ++k) {
-      const double x = ring_[k], t = s + x;
+      const double x = at(k), t = s + x;
       c += std::fabs(s) >= std::fabs(x) ? (s - t) + x : (x - t) + s;
       s = t;
     }

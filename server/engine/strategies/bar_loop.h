@@ -13,6 +13,7 @@
 #include "server/engine/data/market_data.h"
 #include "server/engine/observer.h"
 #include "server/engine/run_result.h"
+#include "server/engine/stats/stats.h"
 #include "server/engine/util/huge_pages.h"
 
 namespace backtest::engine {
@@ -30,6 +31,8 @@ class ProgressMeter {
       Report(RunStage::kRunning, done);
     }
   }
+  // Bars between two reports (block-wise loops make their blocks no longer than this).
+  int64_t step() const { return step_; }
   void Report(RunStage stage, int64_t done) {
     ProgressInfo p;
     p.stage = stage;
@@ -54,6 +57,16 @@ struct LoopContext {
   RunObserver& observer;
   ProgressMeter& progress;
   std::vector<LinePoint>* equity;  // one point per timestamp
+  // Fed the equity points as they are made, while they are still in cache (may be null).
+  EquityCurveStats* curve = nullptr;
+  size_t curve_fed = 0;  // points of *equity fed so far
+
+  // Feeds the points made since the last call, once there are `min_points` of them.
+  void FeedCurve(size_t min_points) {
+    if (curve == nullptr || equity->size() - curve_fed < min_points) return;
+    curve->Add(equity->data() + curve_fed, equity->size() - curve_fed);
+    curve_fed = equity->size();
+  }
 };
 
 // S::ProcessBar(sym, i) is the strategy's non-virtual, inlinable OnBar.
@@ -75,7 +88,9 @@ absl::Status RunBarLoop(S& strategy, LoopContext& c) {
         return absl::CancelledError("cancelled");
       }
       c.progress.Tick(++done);
+      if ((done & 2047) == 0) c.FeedCurve(0);
     }
+    c.FeedCurve(0);
     return absl::OkStatus();
   }
   std::vector<size_t> cursor;
@@ -98,7 +113,9 @@ absl::Status RunBarLoop(S& strategy, LoopContext& c) {
     c.equity->push_back({t, c.broker.Equity()});
     if (c.observer.IsCancelled()) return absl::CancelledError("cancelled");
     c.progress.Tick(done);
+    c.FeedCurve(2048);
   }
+  c.FeedCurve(0);
   return absl::OkStatus();
 }
 

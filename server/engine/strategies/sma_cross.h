@@ -37,6 +37,11 @@ class SmaCross final : public Strategy {
 
   // Updates the SMAs with bar i's close; returns +1 (cross up), −1 (cross down) or 0.
   [[gnu::always_inline]] int Signal(SymState& st, double close);
+  // The block-wise run (one symbol, no trace): see RunBlocks in sma_cross.cc.
+  absl::Status RunBlocks(LoopContext& loop);
+  // The crosses of bars [from, to) of symbol 0, from the closes alone (no SMA objects): appends
+  // each cross's bar and sign to bars/signs, returns how many; carries last_sign.
+  size_t ScanCrosses(SymState& st, size_t from, size_t to, uint32_t* bars, int8_t* signs);
   // Off the per-bar path (fills happen on a few bars in a hundred).
   [[gnu::noinline]] void Fill(size_t sym, SymState& st, size_t i, int64_t bar_index);
   [[gnu::noinline]] void EndOfData(size_t sym, SymState& st, size_t i, int64_t bar_index);
@@ -47,6 +52,9 @@ class SmaCross final : public Strategy {
 
   RunContext& ctx_;
   const bool tracing_;
+  // One symbol and no trace: bars are run a block at a time (RunBlocks), the SMAs are running
+  // sums over the closes, and the per-bar Sma objects are not fed (OnBar is then not used).
+  const bool blocks_;
   std::vector<SymState> states_;
   std::string verdict_;  // what happened on the current bar (tracing only)
   std::string reason_;   // the cross check's sentence (tracing only)

@@ -62,14 +62,19 @@ void SrBreakout::UpdateIndicators(SymState& st, size_t sym, size_t i, BarCtx* b)
   // R and S of the previous `lookback` bars, this bar excluded.
   b->have_rs = i >= lookback_;
   if (b->have_rs) {
-    // Push keeps the last `lookback` entries: bars i − lookback … i − 1 here.
-    b->resistance = st.highs.Value();
-    b->resistance_bar = static_cast<size_t>(st.highs.Index());
-    b->support = st.lows.Value();
-    b->support_bar = static_cast<size_t>(st.lows.Index());
+    // The extremes of the last `lookback` entries: bars i − lookback … i − 1 here (entries are
+    // the symbol's bars from 0 on, so an entry's index is its bar).
+    int64_t resistance_bar, support_bar;
+    st.highs.Get(&b->resistance, &resistance_bar);
+    st.lows.Get(&b->support, &support_bar);
+    b->resistance_bar = static_cast<size_t>(resistance_bar);
+    b->support_bar = static_cast<size_t>(support_bar);
+  } else {
+    b->resistance = b->support = 0;
+    b->resistance_bar = b->support_bar = 0;
   }
-  st.highs.Push(static_cast<int64_t>(i), b->high);
-  st.lows.Push(static_cast<int64_t>(i), b->low);
+  st.highs.Push(b->high);
+  st.lows.Push(b->low);
 }
 
 void SrBreakout::OnWarmupBar(size_t sym, size_t i) {
@@ -231,12 +236,11 @@ void SrBreakout::ManageSetup(SymState& st, const BarCtx& b) {
   if (is_long ? b.close < cancel_at : b.close > cancel_at) {
     Count(Reason::kSetupCancelled, b);
     if (ctx_.tracer.Wants(TraceKind::kEvent)) {
-      TraceSetupEvent(st, b, "setup_cancelled",
-                      absl::StrCat(SideName(s.side), " setup at ", Fixed(s.level, b.dec),
-                                   " cancelled: close ", Fixed(b.close, b.dec),
-                                   is_long ? " < " : " > ", Fixed(cancel_at, b.dec), " (level ",
-                                   is_long ? "- " : "+ ",
-                                   Fixed(cfg_.sr_cancellation_threshold_atr, 2), " ATR)"));
+      why_.clear();
+      AppendText(&why_, SideName(s.side), " setup at ", Dec{s.level, b.dec}, " cancelled: close ",
+                 Dec{b.close, b.dec}, is_long ? " < " : " > ", Dec{cancel_at, b.dec}, " (level ",
+                 is_long ? "- " : "+ ", Dec{cfg_.sr_cancellation_threshold_atr, 2}, " ATR)");
+      TraceSetupEvent(st, b, "setup_cancelled", why_);
     }
     EndSetup(st, b, ZoneState::kCancelled);
     return;
@@ -287,9 +291,10 @@ void SrBreakout::ManageSetup(SymState& st, const BarCtx& b) {
   if (b.i >= last_trigger_bar) {
     Count(Reason::kSetupExpired, b);
     if (ctx_.tracer.Wants(TraceKind::kEvent)) {
-      TraceSetupEvent(st, b, "setup_expired",
-                      absl::StrCat(SideName(s.side), " setup at ", Fixed(s.level, b.dec),
-                                   " expired: no retest within ", lookback_, " bars"));
+      why_.clear();
+      AppendText(&why_, SideName(s.side), " setup at ", Dec{s.level, b.dec},
+                 " expired: no retest within ", lookback_, " bars");
+      TraceSetupEvent(st, b, "setup_expired", why_);
     }
     EndSetup(st, b, ZoneState::kCancelled);
     return;
@@ -302,34 +307,36 @@ void SrBreakout::ManageSetup(SymState& st, const BarCtx& b) {
     s.inversion_bar = b.i;
     Count(Reason::kSetupInverted, b);
     if (ctx_.tracer.Wants(TraceKind::kEvent)) {
-      TraceSetupEvent(st, b, "setup_inverted",
-                      absl::StrCat(SideName(s.side), " setup at ", Fixed(s.level, b.dec),
-                                   " inverted: close ", Fixed(b.close, b.dec),
-                                   is_long ? " >= " : " <= ", Fixed(invert_at, b.dec),
-                                   "; retests count from the next bar"));
+      why_.clear();
+      AppendText(&why_, SideName(s.side), " setup at ", Dec{s.level, b.dec}, " inverted: close ",
+                 Dec{b.close, b.dec}, is_long ? " >= " : " <= ", Dec{invert_at, b.dec},
+                 "; retests count from the next bar");
+      TraceSetupEvent(st, b, "setup_inverted", why_);
     }
     return;
   }
   if (ctx_.tracer.sampled()) {
-    std::string why;
+    // Built in reused strings: this runs on most sampled bars.
+    std::string& why = why_;
+    why.clear();
     if (!s.inverted) {
-      why = absl::StrCat("waiting for inversion: close ", Fixed(b.close, b.dec),
-                         is_long ? " < " : " > ", Fixed(invert_at, b.dec), " (level ",
-                         is_long ? "+ " : "- ", Fixed(cfg_.zone_inversion_margin_atr, 2),
-                         " ATR)");
+      AppendText(&why, "waiting for inversion: close ", Dec{b.close, b.dec},
+                 is_long ? " < " : " > ", Dec{invert_at, b.dec}, " (level ",
+                 is_long ? "+ " : "- ", Dec{cfg_.zone_inversion_margin_atr, 2}, " ATR)");
     } else if (s.inversion_bar == b.i) {
-      why = "inverted on this bar; retests count from the next bar";
+      why.assign("inverted on this bar; retests count from the next bar");
     } else if (is_long ? b.low > s.level : b.high < s.level) {
-      why = absl::StrCat("no retest: ", is_long ? "low " : "high ",
-                         Fixed(is_long ? b.low : b.high, b.dec), is_long ? " > level " : " < level ",
-                         Fixed(s.level, b.dec));
+      AppendText(&why, "no retest: ", is_long ? "low " : "high ",
+                 Dec{is_long ? b.low : b.high, b.dec}, is_long ? " > level " : " < level ",
+                 Dec{s.level, b.dec});
     } else {
-      why = absl::StrCat("retest not rejected: close ", Fixed(b.close, b.dec),
-                         is_long ? " <= level " : " >= level ", Fixed(s.level, b.dec));
+      AppendText(&why, "retest not rejected: close ", Dec{b.close, b.dec},
+                 is_long ? " <= level " : " >= level ", Dec{s.level, b.dec});
     }
     TraceCheck(TraceSection::kSignal, "retest", false, why, b, Reason::kCount);
-    NoteNoEntry("setup_pending", absl::StrCat(SideName(s.side), " setup at ",
-                                              Fixed(s.level, b.dec), " pending: ", why));
+    no_entry_code_.assign("setup_pending");
+    no_entry_.clear();
+    AppendText(&no_entry_, SideName(s.side), " setup at ", Dec{s.level, b.dec}, " pending: ", why);
   }
 }
 

@@ -62,8 +62,8 @@ class SrBreakout final : public Strategy {
     DailyCloses days;
     Rsi rsi{14};
     int64_t daily_closes = 0;
-    RollingHighest highs;
-    RollingLowest lows;
+    BlockHighest highs;  // R and S: extremes of the previous `lookback` bars
+    BlockLowest lows;
     double rsi_value = NAN;  // daily RSI, updated once a day
     Setup setup;
     EntryOrder order;
@@ -73,19 +73,21 @@ class SrBreakout final : public Strategy {
     const std::string* symbol = nullptr;
     size_t first_kept = 0;
   };
-  // What the strategy sees on one bar.
+  // What the strategy sees on one bar. No default member initializers on purpose:
+  // UpdateIndicators sets every field, and zero-filling 144 bytes first (a `rep stos` per bar)
+  // cost more than the rest of the bar loop's own work.
   struct BarCtx {
-    size_t sym = 0;
-    size_t i = 0;
-    int64_t bar_index = 0;
-    int64_t ts = 0;
-    double open = 0, high = 0, low = 0, close = 0;
-    double atr = 0, ema = 0, rsi = 0;  // NaN until ready
-    bool have_rs = false;
-    double resistance = 0, support = 0;
-    size_t resistance_bar = 0, support_bar = 0;
-    const std::string* symbol = nullptr;
-    int dec = 5;
+    size_t sym;
+    size_t i;
+    int64_t bar_index;
+    int64_t ts;
+    double open, high, low, close;
+    double atr, ema, rsi;  // NaN until ready
+    bool have_rs;
+    double resistance, support;
+    size_t resistance_bar, support_bar;
+    const std::string* symbol;
+    int dec;
   };
 
   void UpdateIndicators(SymState& st, size_t sym, size_t i, BarCtx* b);
@@ -124,6 +126,11 @@ class SrBreakout final : public Strategy {
   std::string no_entry_;
   std::string no_entry_code_;
   std::string verdict_text_;
+  std::string why_;  // the sentence being built (tracing only)
+  // The "holding …" words of the open position, kept for the trade they describe.
+  int64_t holding_trade_ = 0;
+  size_t holding_symbol_ = 0;
+  std::string holding_text_;
   // The sampled bar's close, resistance and support, formatted once (tracing only).
   NumberText close_text_, resistance_text_, support_text_;
 };

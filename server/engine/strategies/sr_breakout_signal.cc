@@ -48,11 +48,10 @@ void SrBreakout::TestBreakout(SymState& st, const BarCtx& b) {
     return;
   }
   if (sampled) {
-    TraceCheck(TraceSection::kSignal, "breakout", true,
-               absl::StrCat(side == Side::kLong ? "close " : "close ", Fixed(b.close, b.dec),
-                            side == Side::kLong ? " > resistance " : " < support ",
-                            Fixed(level, b.dec)),
-               b, Reason::kCount);
+    why_.clear();
+    AppendText(&why_, "close ", Dec{b.close, b.dec},
+               side == Side::kLong ? " > resistance " : " < support ", Dec{level, b.dec});
+    TraceCheck(TraceSection::kSignal, "breakout", true, why_, b, Reason::kCount);
   }
   if (!PassesFilters(b, side, level)) return;
   CreateSetup(st, b, side, level, extreme_bar);
@@ -67,9 +66,11 @@ bool SrBreakout::PassesFilters(const BarCtx& b, Side side, double level) {
   const bool strong = distance >= required;
   if (!strong) Count(Reason::kFilterStrength, b);
   if (sampled) {
-    std::string why = absl::StrCat("breakout strength ", Fixed(distance / b.atr, 2),
-                                   strong ? " ATR >= " : " ATR < ",
-                                   Fixed(cfg_.breakout_min_strength_atr, 2), " ATR required");
+    std::string& why = why_;
+    why.clear();
+    AppendText(&why, "breakout strength ", Dec{distance / b.atr, 2},
+               strong ? " ATR >= " : " ATR < ", Dec{cfg_.breakout_min_strength_atr, 2},
+               " ATR required");
     TraceCheck(TraceSection::kFilters, "strength", strong, why, b, Reason::kFilterStrength);
     if (!strong) NoteNoEntry("filter_strength", why);
   }
@@ -78,9 +79,11 @@ bool SrBreakout::PassesFilters(const BarCtx& b, Side side, double level) {
   const bool trend = is_long ? b.close > b.ema : b.close < b.ema;
   if (!trend) Count(Reason::kFilterEma, b);
   if (sampled) {
-    std::string why = absl::StrCat("close ", Fixed(b.close, b.dec),
-                                   trend ? (is_long ? " > " : " < ") : (is_long ? " <= " : " >= "),
-                                   "EMA(", cfg_.ema_length, ") ", Fixed(b.ema, b.dec + 1));
+    std::string& why = why_;
+    why.clear();
+    AppendText(&why, "close ", Dec{b.close, b.dec},
+               trend ? (is_long ? " > " : " < ") : (is_long ? " <= " : " >= "), "EMA(",
+               cfg_.ema_length, ") ", Dec{b.ema, b.dec + 1});
     TraceCheck(TraceSection::kFilters, "ema", trend, why, b, Reason::kFilterEma);
     if (!trend) NoteNoEntry("filter_ema", why);
   }
@@ -117,9 +120,10 @@ void SrBreakout::CreateSetup(SymState& st, const BarCtx& b, Side side, double le
       // A same-side breakout does not replace a setup that has already inverted.
       Count(Reason::kBreakoutIgnored, b);
       if (ctx_.tracer.Wants(TraceKind::kEvent)) {
-        TraceSetupEvent(st, b, "breakout_ignored",
-                        absl::StrCat("breakout kept out: the pending ", SideName(s.side),
-                                     " setup at ", Fixed(s.level, b.dec), " has already inverted"));
+        why_.clear();
+        AppendText(&why_, "breakout kept out: the pending ", SideName(s.side), " setup at ",
+                   Dec{s.level, b.dec}, " has already inverted");
+        TraceSetupEvent(st, b, "breakout_ignored", why_);
       }
       return;
     }
@@ -150,12 +154,12 @@ void SrBreakout::CreateSetup(SymState& st, const BarCtx& b, Side side, double le
   Count(Reason::kSetupCreated, b);
   if (s.inverted) Count(Reason::kSetupInverted, b);
   if (ctx_.tracer.Wants(TraceKind::kEvent)) {
-    TraceSetupEvent(
-        st, b, "setup_created",
-        absl::StrCat(SideName(side), " setup at ", Fixed(level, b.dec), " (",
-                     side == Side::kLong ? "resistance turned support" : "support turned resistance",
-                     s.inverted ? "), already inverted by this close" : "), waiting for inversion",
-                     "; retest window to bar ", b.bar_index + static_cast<int64_t>(lookback_)));
+    why_.clear();
+    AppendText(&why_, SideName(side), " setup at ", Dec{level, b.dec}, " (",
+               side == Side::kLong ? "resistance turned support" : "support turned resistance",
+               s.inverted ? "), already inverted by this close" : "), waiting for inversion",
+               "; retest window to bar ", b.bar_index + static_cast<int64_t>(lookback_));
+    TraceSetupEvent(st, b, "setup_created", why_);
   }
 }
 

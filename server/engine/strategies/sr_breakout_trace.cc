@@ -9,10 +9,10 @@ namespace backtest::engine {
 void SrBreakout::TraceValues(const SymState& st, const BarCtx& b) {
   Tracer& tr = ctx_.tracer;
   if (!tr.Wants(TraceKind::kValue)) return;
-  close_text_.Set(b.close);
+  close_text_.Set(b.close, tr.numbers());
   if (b.have_rs) {
-    resistance_text_.Set(b.resistance);
-    support_text_.Set(b.support);
+    resistance_text_.Set(b.resistance, tr.numbers());
+    support_text_.Set(b.support, tr.numbers());
   }
   tr.BeginRow(TraceSection::kIndicators, TraceKind::kValue)
       .Num("open", b.open).Num("high", b.high).Num("low", b.low).Raw("close", close_text_.view())
@@ -105,9 +105,15 @@ void SrBreakout::TraceVerdict(const BarCtx& b) {
     code = verdict_code_;
     if (!no_entry_.empty()) verdict.append("; no new setup: ").append(no_entry_);
   } else if (p.open) {
-    verdict = absl::StrCat("holding ", SideName(p.side), " #", p.trade_id, " (entry ",
-                           Fixed(p.entry_price, b.dec), ", stop ", Fixed(p.stop, b.dec),
-                           ", target ", Fixed(p.target, b.dec), ")");
+    // The same words on every bar of a position: built once per trade.
+    if (holding_trade_ != p.trade_id || holding_symbol_ != b.sym) {
+      holding_trade_ = p.trade_id;
+      holding_symbol_ = b.sym;
+      holding_text_ = absl::StrCat("holding ", SideName(p.side), " #", p.trade_id, " (entry ",
+                                   Fixed(p.entry_price, b.dec), ", stop ", Fixed(p.stop, b.dec),
+                                   ", target ", Fixed(p.target, b.dec), ")");
+    }
+    verdict.assign(holding_text_);
     code = "holding";
     if (!no_entry_.empty()) verdict.append("; ").append(no_entry_);
   } else {

@@ -80,6 +80,32 @@ char* WriteShortest(char* p, double v) {
   return std::to_chars(p, p + 32, v).ptr;
 }
 
+NumberCache::NumberCache() {
+  // A NaN pattern: only finite values are looked up, so no entry matches before it is filled.
+  for (Entry& e : shortest_) e.bits = 0x7ff8deadbeef0000ULL;
+  for (Entry& e : approx_) e.bits = 0x7ff8deadbeef0000ULL;
+}
+
+char* NumberCache::Miss(Entry& e, uint64_t bits, char* p, double v, bool approx) {
+  char* end = approx ? WriteApprox(p, v) : WriteShortest(p, v);
+  const auto len = static_cast<size_t>(end - p);
+  if (len <= sizeof e.text) {
+    e.bits = bits;
+    e.len = static_cast<uint8_t>(len);
+    std::memcpy(e.text, p, len);
+  }
+  return end;
+}
+
+void NumberText::Set(double v, NumberCache& cache) {
+  if (!std::isfinite(v)) {
+    std::memcpy(buf_, "null", 4);
+    len_ = 4;
+    return;
+  }
+  len_ = static_cast<size_t>(cache.Shortest(buf_, v) - buf_);
+}
+
 void NumberText::Set(double v) {
   if (!std::isfinite(v)) {
     std::memcpy(buf_, "null", 4);
@@ -200,14 +226,25 @@ bool NeedsEscape(absl::string_view v) {
 #if defined(__SSE2__)
   const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
   const __m128i space = _mm_set1_epi8(0x20), bias = _mm_set1_epi8(static_cast<char>(0x80));
-  for (; end - p >= 16; p += 16) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  auto hit = [&](const char* q) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
     // Unsigned x < 0x20 as a signed compare of both sides shifted by 0x80.
     const __m128i control = _mm_cmplt_epi8(_mm_xor_si128(x, bias), _mm_xor_si128(space, bias));
-    const __m128i hit = _mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(x, quote),
-                                                           _mm_cmpeq_epi8(x, backslash)));
-    if (_mm_movemask_epi8(hit) != 0) return true;
+    return _mm_movemask_epi8(_mm_or_si128(
+               control, _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)))) != 0;
+  };
+  if (v.size() < 16) {
+    // Short: checked as one block padded with a harmless letter (no reading past the end).
+    char block[16];
+    std::memset(block, 'a', sizeof block);
+    std::memcpy(block, p, v.size());
+    return hit(block);
   }
+  for (; end - p >= 16; p += 16) {
+    if (hit(p)) return true;
+  }
+  // The last bytes: the final 16 of the text, overlapping what was checked.
+  return p != end && hit(end - 16);
 #endif
   for (; p < end; ++p) {
     const auto u = static_cast<unsigned char>(*p);
@@ -215,6 +252,8 @@ bool NeedsEscape(absl::string_view v) {
   }
   return false;
 }
+
+JsonWriter::JsonWriter() : numbers_(std::make_unique<NumberCache>()) {}
 
 void JsonWriter::Flush() {
   out_->append(buf_, n_);
@@ -224,7 +263,7 @@ void JsonWriter::Flush() {
 void JsonWriter::NumValue(double v) {
   Reserve(32);
   if (std::isfinite(v)) {
-    n_ = static_cast<size_t>(WriteShortest(buf_ + n_, v) - buf_);
+    n_ = static_cast<size_t>(numbers_->Shortest(buf_ + n_, v) - buf_);
   } else {
     std::memcpy(buf_ + n_, "null", 4);
     n_ += 4;
@@ -234,7 +273,7 @@ void JsonWriter::NumValue(double v) {
 void JsonWriter::ApproxValue(double v) {
   Reserve(32);
   if (std::isfinite(v)) {
-    n_ = static_cast<size_t>(WriteApprox(buf_ + n_, v) - buf_);
+    n_ = static_cast<size_t>(numbers_->Approx(buf_ + n_, v) - buf_);
   } else {
     std::memcpy(buf_ + n_, "null", 4);
     n_ += 4;
@@ -247,6 +286,16 @@ void JsonWriter::IntValue(int64_t v) {
 }
 
 void JsonWriter::StrValue(absl::string_view v) {
+  if (v.size() + 2 <= kCapacity / 2 && !NeedsEscape(v)) {
+    // The common case: one room check, the quotes and the text.
+    Reserve(v.size() + 2);
+    char* p = buf_ + n_;
+    *p++ = '"';
+    std::memcpy(p, v.data(), v.size());
+    p[v.size()] = '"';
+    n_ += v.size() + 2;
+    return;
+  }
   Put("\"", 1);
   if (!NeedsEscape(v)) {
     Put(v.data(), v.size());

@@ -9,14 +9,53 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
 
 namespace backtest::engine {
 
+// Recently formatted numbers, by their exact bits (direct-mapped, 512 entries per form): a bar's
+// prices recur in several rows and across bars (open = previous close, support and resistance
+// hold for many bars, the daily RSI for a day, the equity while flat). A hit copies the text; a
+// miss formats and stores it. The text is the same either way. Not thread-safe.
+class NumberCache {
+ public:
+  NumberCache();
+  // Writes WriteShortest(v) / WriteApprox(v) at p (32 bytes of room) and returns the end; v finite.
+  char* Shortest(char* p, double v) { return Lookup(shortest_, p, v, false); }
+  char* Approx(char* p, double v) { return Lookup(approx_, p, v, true); }
+
+ private:
+  static constexpr size_t kEntries = 512;
+  struct Entry {
+    uint64_t bits;
+    uint8_t len;
+    char text[23];
+  };
+  char* Lookup(Entry* table, char* p, double v, bool approx) {
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    Entry& e = table[(bits * 0x9E3779B97F4A7C15ULL) >> 55];
+    if (e.bits == bits) {
+      std::memcpy(p, e.text, sizeof e.text);  // fixed size: one or two moves
+      return p + e.len;
+    }
+    return Miss(e, bits, p, v, approx);
+  }
+  static char* Miss(Entry& e, uint64_t bits, char* p, double v, bool approx);
+
+  Entry shortest_[kEntries];
+  Entry approx_[kEntries];
+};
+
 class JsonWriter {
  public:
+  JsonWriter();
+  // The number cache the writer formats with (also for numbers formatted once per bar).
+  NumberCache& numbers() { return *numbers_; }
+
   // Starts an object that End() will store in `out` (replacing its content).
   void Begin(std::string* out) {
     out_ = out;
@@ -119,6 +158,7 @@ class JsonWriter {
   void IntValue(int64_t v);
   void StrValue(absl::string_view v);
 
+  std::unique_ptr<NumberCache> numbers_;
   std::string* out_ = nullptr;
   size_t n_ = 0;
   bool first_ = true;
@@ -129,6 +169,7 @@ class JsonWriter {
 class NumberText {
  public:
   void Set(double v);
+  void Set(double v, NumberCache& cache);
   absl::string_view view() const { return absl::string_view(buf_, len_); }
 
  private:

@@ -44,6 +44,8 @@ class Tracer {
     return true;
   }
   bool sampled() const { return sampled_; }
+  // The row writer's cache of formatted numbers (for numbers formatted once and used in rows).
+  NumberCache& numbers() { return writer_.numbers(); }
   // Whether an event was recorded (or dropped by the limit) on the current bar.
   bool bar_had_event() const { return bar_had_event_; }
 

@@ -244,5 +244,34 @@ TEST(DailyClosesTest, ADayCountsOnceALaterDayArrives) {
   EXPECT_EQ(close, 4.0);
 }
 
+TEST(BlockExtremeTest, EqualsTheMonotonicDequeWithTies) {
+  // Coarse values make many ties: the index must be the earliest holding the extreme.
+  uint64_t state = 99;
+  for (int64_t window : {1, 2, 3, 7, 20, 64}) {
+    RollingHighest deque_hi(window);
+    RollingLowest deque_lo(window);
+    BlockHighest block_hi(window);
+    BlockLowest block_lo(window);
+    for (int64_t i = 0; i < 3000; ++i) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      const double v = static_cast<double>((state >> 33) % 9);
+      if (i >= window) {
+        double hv, lv;
+        int64_t hi, li;
+        block_hi.Get(&hv, &hi);
+        block_lo.Get(&lv, &li);
+        ASSERT_EQ(hv, deque_hi.Value()) << window << " " << i;
+        ASSERT_EQ(hi, deque_hi.Index()) << window << " " << i;
+        ASSERT_EQ(lv, deque_lo.Value()) << window << " " << i;
+        ASSERT_EQ(li, deque_lo.Index()) << window << " " << i;
+      }
+      deque_hi.Push(i, v);
+      deque_lo.Push(i, v);
+      block_hi.Push(v);
+      block_lo.Push(v);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace backtest::engine

@@ -73,5 +73,59 @@ TEST(StatsTest, NoTradesGivesNaNRatios) {
   EXPECT_EQ(s.max_drawdown_pct, 0);
 }
 
+// The drawdowns by their definition: every point divided by the running peak.
+struct Drawdowns {
+  double max = 0, avg = 0;
+};
+Drawdowns DrawdownsByDefinition(double initial, const std::vector<LinePoint>& eq) {
+  double peak = initial, max_dd = 0, depth = 0, sum = 0;
+  int64_t count = 0;
+  bool in_dd = false;
+  for (const LinePoint& p : eq) {
+    if (p.value >= peak) {
+      if (in_dd) {
+        ++count;
+        sum += depth;
+      }
+      in_dd = false;
+      peak = p.value;
+      continue;
+    }
+    if (!in_dd) depth = 0;
+    in_dd = true;
+    const double dd = p.value / peak - 1.0;
+    depth = std::min(depth, dd);
+    max_dd = std::min(max_dd, dd);
+  }
+  if (in_dd) {
+    ++count;
+    sum += depth;
+  }
+  return {max_dd * 100.0, count > 0 ? sum / static_cast<double>(count) * 100.0 : 0.0};
+}
+
+TEST(StatsTest, DrawdownsEqualTheDefinitionBitForBit) {
+  // ComputeStats divides once per drawdown period (the lowest point), not once per point.
+  uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) / 9007199254740992.0;
+  };
+  for (int run = 0; run < 50; ++run) {
+    std::vector<LinePoint> eq;
+    double v = 1000;
+    for (int k = 0; k < 2000; ++k) {
+      v *= 1 + (next() - 0.5) * 0.01 * (1 + run % 5);
+      if (run % 7 == 0 && k % 13 == 0) v = 1000;  // exact returns to the initial equity
+      eq.push_back({k * 60, v});
+    }
+    std::vector<Trade> trades;
+    Stats s = ComputeStats(StatsInput{1000, &eq, &trades, 2000, 0, 1, 1});
+    Drawdowns d = DrawdownsByDefinition(1000, eq);
+    ASSERT_EQ(s.max_drawdown_pct, d.max) << run;
+    ASSERT_EQ(s.avg_drawdown_pct, d.avg) << run;
+  }
+}
+
 }  // namespace
 }  // namespace backtest::engine

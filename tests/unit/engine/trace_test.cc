@@ -55,6 +55,39 @@ TEST(JsonWriterTest, ObjectsAndEscapes) {
   EXPECT_EQ(fixed, "0.000.20n/a");
 }
 
+TEST(JsonWriterTest, EscapesAtEveryPositionAndLength) {
+  // The escape check works 16 bytes at a time (short strings padded, the tail overlapped).
+  for (size_t len = 1; len <= 40; ++len) {
+    for (size_t at = 0; at < len; ++at) {
+      for (char c : {'"', '\\', '\n', '\x01'}) {
+        std::string text(len, 'x');
+        text[at] = c;
+        JsonWriter w;
+        std::string out;
+        w.Begin(&out);
+        w.Str("s", text);
+        w.End();
+        std::string escaped = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : "\\u0001";
+        EXPECT_EQ(out, "{\"s\":\"" + std::string(at, 'x') + escaped + std::string(len - at - 1, 'x') +
+                           "\"}")
+            << len << " " << at;
+      }
+    }
+  }
+}
+
+TEST(JsonWriterTest, NumberCacheGivesTheSameText) {
+  NumberCache cache;
+  for (int round = 0; round < 3; ++round) {
+    for (int k = 0; k < 3000; ++k) {
+      const double v = (k % 7 == 0 ? -1 : 1) * (k * 0.0137 + round * 1e-9) / (k % 5 + 1);
+      char a[32], b[32];
+      ASSERT_EQ(std::string(a, WriteShortest(a, v)), std::string(b, cache.Shortest(b, v))) << v;
+      ASSERT_EQ(std::string(a, WriteApprox(a, v)), std::string(b, cache.Approx(b, v))) << v;
+    }
+  }
+}
+
 TEST(JsonWriterTest, LongStringsSpillOverTheBuffer) {
   std::string out;
   JsonWriter w;
