@@ -1,32 +1,43 @@
-// SHA-256 (FIPS 180-4), streaming. Used for result and trace digests.
+// SHA-256 (FIPS 180-4), streaming, computed by OpenSSL's libcrypto (SHA extensions where the CPU
+// has them). Used for result and trace digests, which feed it many small pieces (8-byte numbers),
+// so it gathers them into blocks of kChunk bytes before handing them on.
 // Not thread-safe; one object per digest.
 #ifndef BACKTEST_SERVER_ENGINE_UTIL_SHA256_H_
 #define BACKTEST_SERVER_ENGINE_UTIL_SHA256_H_
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
+
+struct evp_md_ctx_st;
 
 namespace backtest::engine {
 
 class Sha256 {
  public:
   Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
   void Update(const void* data, size_t size);
   void Update(absl::string_view text) { Update(text.data(), text.size()); }
   // Finishes the digest and returns it as 64 lower-case hex characters. The object is spent.
   std::string HexDigest();
 
  private:
-  void Block(const uint8_t* block);
+  static constexpr size_t kChunk = 16384;
+  void Flush();
 
-  std::array<uint32_t, 8> state_;
-  std::array<uint8_t, 64> buffer_;
+  struct CtxFree {
+    void operator()(evp_md_ctx_st* ctx) const;
+  };
+  std::unique_ptr<evp_md_ctx_st, CtxFree> ctx_;
+  std::unique_ptr<uint8_t[]> buffer_;
   size_t buffered_ = 0;
-  uint64_t total_bytes_ = 0;
 };
 
 }  // namespace backtest::engine

@@ -26,6 +26,11 @@ TEST(Sha256Test, KnownVectors) {
   std::string da = a.HexDigest();
   EXPECT_EQ(da, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
   EXPECT_EQ(b.HexDigest(), da);
+  // A small piece left buffered, then one larger than the buffer.
+  Sha256 c;
+  c.Update(million.data(), 7);
+  c.Update(million.data() + 7, million.size() - 7);
+  EXPECT_EQ(c.HexDigest(), da);
 }
 
 }  // namespace
