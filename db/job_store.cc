@@ -45,34 +45,52 @@ JobRecord ReadJob(SQLite::Statement& q) {
 
 }  // namespace
 
+JobStore::JobStore(SQLite::Database& db) : db_(db) {}
+JobStore::~JobStore() = default;
+
+SQLite::Statement& JobStore::Prepared(const std::string& sql) {
+  auto& statement = statements_[sql];
+  if (statement == nullptr) {
+    statement = std::make_unique<SQLite::Statement>(db_, sql);
+  } else {
+    statement->tryReset();
+    statement->clearBindings();
+  }
+  return *statement;
+}
+
 absl::Status JobStore::AppendEventsLocked(absl::string_view id, int64_t last_seq,
                                           std::vector<EventRecord>& events) {
   if (events.empty()) return absl::OkStatus();
-  SQLite::Statement insert(db_,
-                           "INSERT INTO job_events(job_id, seq, time_ms, kind, source, level, "
-                           "text, payload) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+  SQLite::Statement& insert = Prepared(
+      "INSERT INTO job_events(job_id, seq, time_ms, kind, source, level, text, payload) "
+      "VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
   const std::string job_id(id);
+  // The bound strings outlive each step (bindNoCopy: SQLite reads them in place).
+  insert.bindNoCopy(1, job_id);
   for (EventRecord& e : events) {
     e.seq = ++last_seq;
-    insert.bind(1, job_id);
     insert.bind(2, e.seq);
     insert.bind(3, e.time_ms);
-    insert.bind(4, e.kind);
-    insert.bind(5, e.source);
-    insert.bind(6, e.level);
-    insert.bind(7, e.text);
+    insert.bindNoCopy(4, e.kind);
+    insert.bindNoCopy(5, e.source);
+    insert.bindNoCopy(6, e.level);
+    insert.bindNoCopy(7, e.text);
     if (e.payload.empty()) {
       insert.bind(8);
     } else {
-      insert.bind(8, e.payload.data(), static_cast<int>(e.payload.size()));
+      insert.bindNoCopy(8, e.payload.data(), static_cast<int>(e.payload.size()));
     }
     insert.exec();
     insert.reset();
   }
-  SQLite::Statement bump(db_, "UPDATE jobs SET last_seq = ? WHERE id = ?");
+  insert.clearBindings();  // nothing keeps pointing into `events`
+  SQLite::Statement& bump = Prepared("UPDATE jobs SET last_seq = ? WHERE id = ?");
   bump.bind(1, last_seq);
-  bump.bind(2, job_id);
+  bump.bindNoCopy(2, job_id);
   bump.exec();
+  bump.reset();
+  bump.clearBindings();
   return absl::OkStatus();
 }
 
@@ -141,7 +159,7 @@ absl::Status JobStore::Apply(absl::string_view id, const Update& update,
   const std::string job_id(id);
   try {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement read(db_, "SELECT status, last_seq FROM jobs WHERE id = ?");
+    SQLite::Statement& read = Prepared("SELECT status, last_seq FROM jobs WHERE id = ?");
     read.bind(1, job_id);
     if (!read.executeStep()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
     std::string current = read.getColumn(0).getString();
@@ -167,7 +185,7 @@ absl::Status JobStore::Apply(absl::string_view id, const Update& update,
     if (update.bars_done) sql += ", bars_done = :done";
     if (update.bars_total) sql += ", bars_total = :total";
     sql += " WHERE id = :id";
-    SQLite::Statement write(db_, sql);
+    SQLite::Statement& write = Prepared(sql);
     if (update.status) write.bind(":status", *update.status);
     if (update.error) write.bind(":error", *update.error);
     if (update.pid) write.bind(":pid", *update.pid);

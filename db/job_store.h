@@ -5,6 +5,8 @@
 #define BACKTEST_DB_JOB_STORE_H_
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 
 namespace SQLite {
 class Database;
+class Statement;
 }
 
 namespace backtest::db {
@@ -67,7 +70,8 @@ struct JobListQuery {
 
 class JobStore {
  public:
-  explicit JobStore(SQLite::Database& db) : db_(db) {}
+  explicit JobStore(SQLite::Database& db);
+  ~JobStore();
 
   // Inserts a new job (status queued) and its first events, seq from 1, in one transaction.
   absl::Status Insert(const JobRecord& job, std::vector<EventRecord>& events);
@@ -109,8 +113,12 @@ class JobStore {
  private:
   absl::Status AppendEventsLocked(absl::string_view id, int64_t last_seq,
                                   std::vector<EventRecord>& events);
+  // The statement for `sql`, compiled at its first use and kept (reset, bindings cleared): a job's
+  // writer applies the same few statements hundreds of times.
+  SQLite::Statement& Prepared(const std::string& sql);
 
   SQLite::Database& db_;
+  std::map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
 };
 
 }  // namespace backtest::db

@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
                  "time a cancelled runner gets between SIGTERM and SIGKILL")
       ->capture_default_str()
       ->check(CLI::Range(0, 600000));
+  app.add_option("--data-timeout-ms", options.data_timeout_ms,
+                 "time limit of one http(s) data fetch; past it the job fails naming the URL")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{100}, int64_t{3600000}));
   app.add_option("--subscriber-buffer", options.subscriber_buffer,
                  "events a log subscriber may fall behind before it is cut off (it can resume)")
       ->capture_default_str()

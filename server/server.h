@@ -41,6 +41,8 @@ struct ServerOptions {
   int64_t memory_mb = 2048;
   int heartbeat_timeout_ms = 15000;
   int cancel_grace_ms = 2000;
+  // Total time limit of one http(s) data fetch.
+  int64_t data_timeout_ms = 300000;
   // Events a log subscriber may have waiting before it is cut off (it can resume).
   int subscriber_buffer = 20000;
   // Decision-trace settings (BOTS_TRACE_*).

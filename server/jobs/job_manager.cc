@@ -6,6 +6,8 @@
 #include <random>
 #include <thread>
 
+#include "SQLiteCpp/Database.h"
+#include "SQLiteCpp/Exception.h"
 #include "absl/strings/ascii.h"
 #include "common/status_macros.h"
 #include "absl/strings/str_cat.h"
@@ -89,6 +91,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
   for (int i = 0; i < o.workers; ++i) {
     manager->workers_.emplace_back([m = manager.get()] { m->WorkerLoop(); });
   }
+  manager->checkpointer_ = std::thread([m = manager.get()] { m->CheckpointLoop(); });
   return manager;
 }
 
@@ -103,6 +106,8 @@ void JobManager::Shutdown() {
   }
   for (std::thread& t : workers_) t.join();
   workers_.clear();
+  RequestCheckpoint();  // wakes it to see shutting_down_
+  if (checkpointer_.joinable()) checkpointer_.join();
   // Channels of queued jobs: their subscribers get what was stored and an end of stream; the
   // jobs stay queued and run at the next start.
   std::map<std::string, std::shared_ptr<JobChannel>> channels;
@@ -235,8 +240,61 @@ void JobManager::WorkerLoop() {
     spdlog::error("worker cannot open the database: {}", std::string(db.status().message()));
     return;
   }
+  // A job's writes (its events, a result of up to megabytes) should not pay for copying the WAL
+  // into the database and syncing it: the checkpointer does that between jobs. Other connections
+  // keep SQLite's automatic checkpoint as a fallback should it ever fall behind.
+  try {
+    (*db)->connection().exec("PRAGMA wal_autocheckpoint=0");
+  } catch (const SQLite::Exception& e) {
+    spdlog::warn("worker connection keeps automatic checkpoints: {}", e.what());
+  }
+  // One warm runner waits for each worker's next job, so that exec and dynamic linking (several
+  // milliseconds) happen between jobs rather than in one. Still one runner process per job.
+  std::optional<RunnerProcess> warm;
+  auto prepare = [&] {
+    if (shutting_down_ || warm.has_value()) return;  // a job that never started left it unused
+    auto idle = RunnerProcess::SpawnIdle(options_.runner_path, options_.limits);
+    if (idle.ok()) {
+      warm.emplace(*std::move(idle));
+    } else {
+      spdlog::warn("no warm runner: {}", std::string(idle.status().message()));
+    }
+  };
+  prepare();
   while (auto job_id = queue_.Pop()) {
-    RunJob(*job_id, **db);
+    RunJob(*job_id, **db, warm);
+    RequestCheckpoint();
+    prepare();
+  }
+}
+
+void JobManager::RequestCheckpoint() {
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    checkpoint_wanted_ = true;
+  }
+  checkpoint_cv_.notify_one();
+}
+
+void JobManager::CheckpointLoop() {
+  auto db = db::Database::Open(options_.db_path, {.migrate = false});
+  if (!db.ok()) {
+    spdlog::error("checkpointer cannot open the database: {}", std::string(db.status().message()));
+    return;
+  }
+  std::unique_lock lock(checkpoint_mu_);
+  while (!shutting_down_) {
+    checkpoint_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return checkpoint_wanted_; });
+    checkpoint_wanted_ = false;
+    if (shutting_down_) break;
+    lock.unlock();
+    try {
+      // PASSIVE: copies what no reader still needs, never waits for readers or writers.
+      (*db)->connection().exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (const SQLite::Exception& e) {
+      spdlog::warn("WAL checkpoint: {}", e.what());
+    }
+    lock.lock();
   }
 }
 

@@ -8,10 +8,12 @@
 #define BACKTEST_SERVER_JOBS_JOB_MANAGER_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +40,8 @@ struct JobManagerOptions {
   int heartbeat_timeout_ms = 15000;
   // After a polite SIGTERM, how long a cancelled runner has before SIGKILL.
   int cancel_grace_ms = 2000;
+  // Total time limit of one http(s) data fetch; 0: the engine's default (300 s).
+  int64_t data_timeout_ms = 0;
   int64_t trace_max_rows = 250000;
   int trace_batch_size = 1000;
   // Events one stream subscriber may have waiting before it is cut off.
@@ -83,7 +87,13 @@ class JobManager {
   explicit JobManager(JobManagerOptions options) : options_(std::move(options)),
                                                   queue_(options_.queue_capacity) {}
   void WorkerLoop();
-  void RunJob(const std::string& job_id, db::Database& db);
+  // Copies the WAL back into the database file (and syncs it) off the workers' path: after each
+  // job and every second. The workers' connections never checkpoint themselves.
+  void CheckpointLoop();
+  void RequestCheckpoint();
+  // Runs one job; `warm` is the worker's idle runner (used when still alive, else a fresh one is
+  // spawned) and is empty afterwards.
+  void RunJob(const std::string& job_id, db::Database& db, std::optional<RunnerProcess>& warm);
   std::shared_ptr<JobChannel> ChannelFor(const std::string& job_id, int64_t last_seq);
   void Forget(const std::string& job_id);
 
@@ -91,6 +101,10 @@ class JobManager {
   std::unique_ptr<db::ConnectionPool> pool_;
   BoundedQueue<std::string> queue_;
   std::vector<std::thread> workers_;
+  std::thread checkpointer_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
   std::atomic<bool> shutting_down_{false};
 
   std::mutex submit_mu_;  // one submission at a time: the queue bound check and insert are atomic

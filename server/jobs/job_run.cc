@@ -5,9 +5,15 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "backtest/runner/v1/runner.pb.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "db/reason_store.h"
 #include "db/result_store.h"
 #include "db/trace_store.h"
@@ -54,13 +60,66 @@ class LineSplitter {
   std::string partial_;
 };
 
+// A result frame: RunnerEvent.result (field 4, length-delimited) first, as the runner writes it.
+constexpr uint8_t kResultTag = (4 << 3) | 2;
+
+bool IsResultFrame(const std::string& bytes) {
+  return !bytes.empty() && static_cast<uint8_t>(bytes[0]) == kResultTag;
+}
+
+// The result is stored as it came (a RunnerEvent, results format 1); the server itself needs only
+// its digest, reason counts and trace facts. Decodes those into `out` and skips the rest — the
+// thousands of candles, equity points, markers and trades that a full parse would turn into as
+// many allocated messages only to drop them again. False when the frame is malformed.
+bool ReadResultFacts(const std::string& bytes, backtest::runner::v1::RunOutput* out) {
+  using google::protobuf::internal::WireFormatLite;
+  using backtest::runner::v1::RunOutput;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  uint32_t size = 0;
+  if (in.ReadTag() != kResultTag || !in.ReadVarint32(&size)) return false;
+  const auto limit = in.PushLimit(static_cast<int>(size));
+  std::string field_bytes;
+  while (const uint32_t tag = in.ReadTag()) {
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    const bool varint = WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_VARINT;
+    const bool length_delimited =
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+    uint64_t value = 0;
+    if (length_delimited &&
+        (field == RunOutput::kReasonsFieldNumber || field == RunOutput::kDigestFieldNumber)) {
+      uint32_t n = 0;
+      if (!in.ReadVarint32(&n) || !in.ReadString(&field_bytes, static_cast<int>(n))) return false;
+      if (field == RunOutput::kDigestFieldNumber) {
+        out->set_digest(field_bytes);
+      } else if (!out->add_reasons()->ParseFromString(field_bytes)) {
+        return false;
+      }
+    } else if (varint && (field == RunOutput::kTraceRowsFieldNumber ||
+                          field == RunOutput::kTraceTruncatedFieldNumber)) {
+      if (!in.ReadVarint64(&value)) return false;
+      if (field == RunOutput::kTraceRowsFieldNumber) {
+        out->set_trace_rows(static_cast<int64_t>(value));
+      } else {
+        out->set_trace_truncated(value != 0);
+      }
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return false;
+    }
+  }
+  if (!in.ConsumedEntireMessage()) return false;  // stopped at a bad tag, not at the end
+  in.PopLimit(limit);
+  return true;
+}
+
 // The state of one running job.
 class JobRun {
  public:
   JobRun(JobManager& manager, db::Database& db, std::string job_id,
-         std::shared_ptr<JobChannel> channel, std::atomic<bool>& cancel)
+         std::shared_ptr<JobChannel> channel, std::atomic<bool>& cancel,
+         std::optional<RunnerProcess>& warm)
       : manager_(manager), db_(db), store_(db.connection()), job_id_(std::move(job_id)),
-        channel_(std::move(channel)), cancel_(cancel) {}
+        channel_(std::move(channel)), cancel_(cancel), warm_(warm) {}
 
   void Run();
 
@@ -86,9 +145,12 @@ class JobRun {
   std::string job_id_;
   std::shared_ptr<JobChannel> channel_;
   std::atomic<bool>& cancel_;
+  std::optional<RunnerProcess>& warm_;
 
   FrameDecoder decoder_;
   std::vector<JobEvent> pending_;
+  size_t last_progress_ = SIZE_MAX;  // index in pending_ of its newest progress event
+  std::vector<size_t> superseded_;   // indexes in pending_ of progress events not to store
   db::JobStore::Update pending_update_;
   int64_t last_flush_ms_ = 0;
   int64_t last_heard_ms_ = 0;
@@ -99,6 +161,8 @@ class JobRun {
   std::string failure_code_;
   std::string failure_message_;
   std::string protocol_error_;
+  bool stream_cut_ = false;  // the event stream ended inside a frame
+  std::string store_error_;  // events could not be stored (a full disk…): the job fails
   std::unique_ptr<db::TraceStore> traces_;  // created at the first trace batch
   bool trace_enabled_ = false;
   int64_t trace_sampling_ = 1;
@@ -124,14 +188,16 @@ bool JobRun::Transition(const std::string& to, const std::vector<std::string>& f
   update.status = to;
   update.from_statuses = from;
   extra.push_back(StatusEvent(Now(), to, update.error.value_or("")));
-  absl::Status s = Commit(std::move(extra), update);
-  if (!s.ok()) {
-    if (s.code() != absl::StatusCode::kFailedPrecondition) {
-      spdlog::error("job {}: cannot record status {}: {}", job_id_, to, std::string(s.message()));
-    }
-    return false;
+  // Unstored, the job would stay queued or running until the next start: while the database
+  // cannot take it (a full disk), retry, backing off to 2 s, until it can or the server stops.
+  for (int wait_ms = 100;; wait_ms = std::min(2 * wait_ms, 2000)) {
+    absl::Status s = Commit(extra, update);
+    if (s.ok()) return true;
+    if (s.code() == absl::StatusCode::kFailedPrecondition) return false;
+    spdlog::error("job {}: cannot record status {}: {}", job_id_, to, std::string(s.message()));
+    if (manager_.stopping()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
   }
-  return true;
 }
 
 // Reason counts and the trace summary, for Explain; a failure here is logged, the result stands.
@@ -189,9 +255,19 @@ void JobRun::Run() {
   spec.set_trace_max_rows(o.trace_max_rows);
   spec.set_trace_batch_size(o.trace_batch_size);
   spec.set_heartbeat_interval_ms(o.heartbeat_interval_ms);
+  spec.set_data_timeout_ms(o.data_timeout_ms);
   std::string frame;
   AppendFrame(spec.SerializeAsString(), &frame);
-  auto runner = RunnerProcess::Spawn(o.runner_path, o.limits, frame);
+  // The worker's warm runner when it is still there, else a fresh one; either way this job's own.
+  auto runner = [&]() -> absl::StatusOr<RunnerProcess> {
+    if (!warm_.has_value() || !warm_->Alive()) {
+      return RunnerProcess::Spawn(o.runner_path, o.limits, frame);
+    }
+    RunnerProcess p = std::move(*warm_);
+    p.SendSpec(frame);
+    return p;
+  }();
+  warm_.reset();
   if (!runner.ok()) {
     Fail(std::string(runner.status().message()));
     return;
@@ -220,11 +296,16 @@ void JobRun::Run() {
 
 std::string JobRun::ExitReason(const ExitInfo& exit) {
   const RunnerLimits& limits = manager_.options().limits;
+  if (!store_error_.empty()) return store_error_;
   if (killed_for_silence_) {
     return absl::StrFormat("the runner stopped responding (nothing heard for %.1f s) and was killed",
                            manager_.options().heartbeat_timeout_ms / 1000.0);
   }
-  if (!protocol_error_.empty()) return absl::StrCat("runner protocol error: ", protocol_error_);
+  // A runner killed by a signal may die in the middle of a frame: the cut frame is a consequence,
+  // and the signal (below) is the reason to report.
+  if (!protocol_error_.empty() && !(stream_cut_ && !exit.exited)) {
+    return absl::StrCat("runner protocol error: ", protocol_error_);
+  }
   if (failure_code_ == "resource" && limits.memory_mb > 0) {
     return absl::StrCat("memory limit of ", limits.memory_mb, " MB exceeded");
   }
@@ -264,8 +345,8 @@ void JobRun::Supervise(RunnerProcess& runner) {
       }
     }
     const int64_t now = Now();
-    if (!protocol_error_.empty() && term_sent_ms_ == 0) {
-      runner.Signal(SIGKILL);
+    if ((!protocol_error_.empty() || !store_error_.empty()) && term_sent_ms_ == 0) {
+      runner.Signal(SIGKILL);  // its events have nowhere to go
       term_sent_ms_ = now;
     }
     if (cancel_ && term_sent_ms_ == 0) {
@@ -310,6 +391,7 @@ void JobRun::ReadEvents(int fd, RunnerProcess& runner) {
   ssize_t n = ::read(fd, buf, sizeof buf);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
     if (decoder_.buffered() > 0 && protocol_error_.empty()) {
+      stream_cut_ = true;
       protocol_error_ = absl::StrCat("event stream ended inside a frame (", decoder_.buffered(),
                                      " bytes)");
     }
@@ -332,7 +414,8 @@ void JobRun::ReadEvents(int fd, RunnerProcess& runner) {
 
 void JobRun::HandleFrame(const std::string& bytes) {
   RunnerEvent event;
-  if (!event.ParseFromString(bytes)) {
+  if (!(IsResultFrame(bytes) ? ReadResultFacts(bytes, event.mutable_result())
+                             : event.ParseFromString(bytes))) {
     protocol_error_ = "an event could not be decoded";
     return;
   }
@@ -342,11 +425,17 @@ void JobRun::HandleFrame(const std::string& bytes) {
       pending_.push_back(LogEvent(now, "engine", event.log().level(), event.log().text()));
       break;
     case RunnerEvent::kProgress: {
-      // Progress supersedes progress: of several waiting to be stored, only the newest is kept.
-      if (!pending_.empty() && pending_.back().kind == EventKind::kProgress &&
-          pending_.back().stage == event.progress().stage()) {
-        pending_.pop_back();
+      // Progress supersedes progress: of several of a stage waiting to be stored (with log lines
+      // between them), only the newest is kept, in its own place.
+      if (last_progress_ < pending_.size() &&
+          pending_[last_progress_].stage == event.progress().stage()) {
+        if (last_progress_ + 1 == pending_.size()) {
+          pending_.pop_back();
+        } else {
+          superseded_.push_back(last_progress_);
+        }
       }
+      last_progress_ = pending_.size();
       JobEvent e;
       e.time_ms = now;
       e.kind = EventKind::kProgress;
@@ -373,8 +462,7 @@ void JobRun::HandleFrame(const std::string& bytes) {
       Flush(true);  // events before the batch keep their order
       absl::Status s = AppendTraceRows(*rows);
       if (!s.ok()) {
-        pending_.push_back(LogEvent(now, "server", "error",
-                                    absl::StrCat("trace rows not stored: ", s.message())));
+        store_error_ = absl::StrCat("trace rows could not be stored: ", s.message());
         break;
       }
       JobEvent e;
@@ -388,6 +476,13 @@ void JobRun::HandleFrame(const std::string& bytes) {
       break;
     }
     case RunnerEvent::kResult: {
+      // This runner is done with the CPU: start the worker's next warm runner now, so that its
+      // exec and linking overlap with storing this result instead of delaying the next job.
+      if (!warm_.has_value() && !manager_.stopping()) {
+        auto idle = RunnerProcess::SpawnIdle(manager_.options().runner_path,
+                                             manager_.options().limits);
+        if (idle.ok()) warm_.emplace(*std::move(idle));
+      }
       const auto& result = event.result();
       db::ResultStore results(db_.connection());
       absl::Status s = results.Save({.job_id = job_id_, .format = 1, .digest = result.digest(),
@@ -422,10 +517,28 @@ void JobRun::Flush(bool force) {
   const int64_t now = Now();
   if (!force && now - last_flush_ms_ < kFlushEveryMs) return;
   last_flush_ms_ = now;
-  bool has_update = pending_update_.progress_fraction || pending_update_.heartbeat_ms;
-  if (pending_.empty() && !has_update) return;
   std::vector<JobEvent> events;
   events.swap(pending_);
+  if (!superseded_.empty()) {
+    size_t next = 0, kept = 0;
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (next < superseded_.size() && superseded_[next] == i) {
+        ++next;
+      } else {
+        if (kept != i) events[kept] = std::move(events[i]);
+        ++kept;
+      }
+    }
+    events.resize(kept);
+    superseded_.clear();
+  }
+  last_progress_ = SIZE_MAX;
+  if (!store_error_.empty()) {  // the job is failing: its events have nowhere to go
+    pending_update_ = {};
+    return;
+  }
+  bool has_update = pending_update_.progress_fraction || pending_update_.heartbeat_ms;
+  if (events.empty() && !has_update) return;
   db::JobStore::Update update;
   std::swap(update, pending_update_);
   absl::Status s;
@@ -437,6 +550,7 @@ void JobRun::Flush(bool force) {
   }
   if (!s.ok()) {
     spdlog::error("job {}: events not stored: {}", job_id_, std::string(s.message()));
+    store_error_ = absl::StrCat("the job's log could not be stored: ", s.message());
   }
 }
 
@@ -458,7 +572,8 @@ void JobRun::End(const std::string& status, const std::string& error) {
 
 }  // namespace
 
-void JobManager::RunJob(const std::string& job_id, db::Database& db) {
+void JobManager::RunJob(const std::string& job_id, db::Database& db,
+                        std::optional<RunnerProcess>& warm) {
   auto control = std::make_shared<RunningJob>();
   std::shared_ptr<JobChannel> channel;
   {
@@ -474,7 +589,7 @@ void JobManager::RunJob(const std::string& job_id, db::Database& db) {
     channel = c;
   }
   if (shutting_down_) control->cancel_requested = true;
-  JobRun run(*this, db, job_id, channel, control->cancel_requested);
+  JobRun run(*this, db, job_id, channel, control->cancel_requested, warm);
   run.Run();
   channel->Close();
   Forget(job_id);

@@ -26,6 +26,13 @@ void CloseQuietly(int& fd) {
 absl::StatusOr<RunnerProcess> RunnerProcess::Spawn(const std::string& path,
                                                    const RunnerLimits& limits,
                                                    const std::string& spec) {
+  auto p = SpawnIdle(path, limits);
+  if (p.ok()) p->SendSpec(spec);
+  return p;
+}
+
+absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const std::string& path,
+                                                       const RunnerLimits& limits) {
   // pipes[i][0] read end, [1] write end; all close-on-exec so no other runner inherits them.
   int in[2], events[2], out[2], err[2];
   int* all[] = {in, events, out, err};
@@ -89,31 +96,49 @@ absl::StatusOr<RunnerProcess> RunnerProcess::Spawn(const std::string& path,
   p.fds_[0] = events[0];
   p.fds_[1] = out[0];
   p.fds_[2] = err[0];
-  // The spec is small (parameters); a blocking write into the pipe is fine. A runner that dies
-  // before reading it gives EPIPE (SIGPIPE is ignored by the server), reported by its exit.
-  size_t written = 0;
-  while (written < spec.size()) {
-    ssize_t n = ::write(in[1], spec.data() + written, spec.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    written += static_cast<size_t>(n);
-  }
-  ::close(in[1]);
+  p.spec_fd_ = in[1];
   for (int fd : p.fds_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   return p;
 }
 
+void RunnerProcess::SendSpec(const std::string& spec) {
+  if (spec_fd_ < 0) return;
+  // The spec is small (parameters); a blocking write into the pipe is fine. A runner that dies
+  // before reading it gives EPIPE (SIGPIPE is ignored by the server), reported by its exit.
+  size_t written = 0;
+  while (written < spec.size()) {
+    ssize_t n = ::write(spec_fd_, spec.data() + written, spec.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  CloseQuietly(spec_fd_);
+}
+
+bool RunnerProcess::Alive() {
+  if (pid_ <= 0 || reaped_) return false;
+  int status = 0;
+  pid_t r;
+  while ((r = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
+  }
+  if (r == 0) return true;
+  reaped_ = true;  // gone (or not ours): never signal that pid again
+  return false;
+}
+
 RunnerProcess::RunnerProcess(RunnerProcess&& other) noexcept
-    : pid_(other.pid_), reaped_(other.reaped_) {
+    : pid_(other.pid_), spec_fd_(other.spec_fd_), reaped_(other.reaped_) {
   for (int i = 0; i < 3; ++i) {
     fds_[i] = other.fds_[i];
     other.fds_[i] = -1;
   }
+  other.spec_fd_ = -1;
   other.pid_ = -1;
   other.reaped_ = true;
 }
 
 RunnerProcess::~RunnerProcess() {
+  CloseQuietly(spec_fd_);
   for (int& fd : fds_) CloseQuietly(fd);
   if (pid_ > 0 && !reaped_) {
     ::kill(pid_, SIGKILL);

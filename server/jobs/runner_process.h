@@ -32,6 +32,17 @@ class RunnerProcess {
   static absl::StatusOr<RunnerProcess> Spawn(const std::string& path, const RunnerLimits& limits,
                                              const std::string& spec);
 
+  // Spawns `path` like Spawn but sends no spec: the runner starts (exec, dynamic linking, its
+  // limits) and waits on stdin. A worker keeps one such warm runner so that a job pays none of
+  // that; SendSpec gives it its job. An idle runner whose stdin closes exits.
+  static absl::StatusOr<RunnerProcess> SpawnIdle(const std::string& path,
+                                                 const RunnerLimits& limits);
+  // Writes the spec frame and closes stdin. A runner that died meanwhile gives EPIPE here and is
+  // reported by its exit like any other.
+  void SendSpec(const std::string& spec);
+  // Whether the process is still there (reaps it when not); false once reaped.
+  bool Alive();
+
   RunnerProcess(RunnerProcess&& other) noexcept;
   RunnerProcess& operator=(RunnerProcess&&) = delete;
   ~RunnerProcess();  // closes the pipes; kills and reaps the process if it is still there
@@ -53,6 +64,7 @@ class RunnerProcess {
 
   pid_t pid_ = -1;
   int fds_[3] = {-1, -1, -1};
+  int spec_fd_ = -1;  // write end of its stdin until the spec is sent
   bool reaped_ = false;
 };
 

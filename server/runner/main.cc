@@ -6,15 +6,19 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <new>
+#include <system_error>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "backtest/runner/v1/runner.pb.h"
+#include "server/engine/digest.h"
 #include "server/engine/engine.h"
 #include "server/jobs/frame_codec.h"
 #include "server/runner/result_conversion.h"
@@ -31,29 +35,65 @@ void OnTerm(int) { g_cancelled = true; }
 constexpr int kExitFailed = 1;
 constexpr int kExitBadSpec = 2;
 constexpr int kExitOutOfMemory = 3;
+constexpr int kExitServerGone = 4;
 
-// Writes frames to the event pipe; thread-safe (the heartbeat thread writes too).
+// Writes frames to the event pipe; thread-safe (the heartbeat thread writes too). Frames are
+// gathered and written together: a run's hundreds of log lines and progress reports cost a few
+// writes, not one each. A gathered frame waits at most kMaxDelay (every later write checks, and
+// the heartbeat flushes), never past kMaxBytes; heartbeats, trace batches, the result and
+// failures go out at once with everything before them.
 class EventWriter {
  public:
+  static constexpr size_t kMaxBytes = 32 << 10;
+  static constexpr std::chrono::milliseconds kMaxDelay{20};
+
   explicit EventWriter(int fd) : fd_(fd) {}
 
-  bool Write(const RunnerEvent& event) {
-    std::string frame;
-    backtest::jobs::AppendFrame(event.SerializeAsString(), &frame);
+  bool Write(const RunnerEvent& event, bool now = true) {
+    std::string payload = event.SerializeAsString();
     std::lock_guard lock(mu_);
-    size_t done = 0;
-    while (done < frame.size()) {
-      ssize_t n = ::write(fd_, frame.data() + done, frame.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      done += static_cast<size_t>(n);
+    const auto t = std::chrono::steady_clock::now();
+    if (buffer_.empty()) first_ = t;
+    // Out of memory half-way (a large result), the frame's header must not stay behind alone:
+    // the failure frame written next would be read as its payload.
+    const size_t before = buffer_.size();
+    try {
+      backtest::jobs::AppendFrame(payload, &buffer_);
+    } catch (const std::bad_alloc&) {
+      buffer_.resize(before);
+      throw;
     }
-    return true;
+    if (now || buffer_.size() >= kMaxBytes || t - first_ >= kMaxDelay) return FlushLocked();
+    return ok_;
+  }
+
+  // Writes whatever is gathered.
+  bool Flush() {
+    std::lock_guard lock(mu_);
+    return FlushLocked();
   }
 
  private:
+  bool FlushLocked() {
+    size_t done = 0;
+    while (ok_ && done < buffer_.size()) {
+      ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      // The server is gone (killed, crashed): nobody can take the result, so stop now rather than
+      // run on as an orphan (the heartbeat's flush notices within one interval).
+      if (n < 0 && errno == EPIPE) ::_exit(kExitServerGone);
+      if (n <= 0) ok_ = false;  // later writes fail at once
+      if (n > 0) done += static_cast<size_t>(n);
+    }
+    buffer_.clear();
+    return ok_;
+  }
+
   int fd_;
   std::mutex mu_;
+  std::string buffer_;
+  std::chrono::steady_clock::time_point first_;
+  bool ok_ = true;
 };
 
 class PipeObserver : public backtest::engine::RunObserver {
@@ -64,7 +104,7 @@ class PipeObserver : public backtest::engine::RunObserver {
     RunnerEvent e;
     e.mutable_log()->set_level(std::string(backtest::engine::LogLevelName(level)));
     e.mutable_log()->set_text(std::string(text));
-    writer_.Write(e);
+    writer_.Write(e, /*now=*/false);
   }
   void OnProgress(const backtest::engine::ProgressInfo& p) override {
     RunnerEvent e;
@@ -73,7 +113,7 @@ class PipeObserver : public backtest::engine::RunObserver {
     out->set_bars_done(p.bars_done);
     out->set_bars_total(p.bars_total);
     out->set_fraction(p.fraction);
-    writer_.Write(e);
+    writer_.Write(e, /*now=*/false);
   }
   void OnTraceBatch(std::span<const backtest::engine::TraceRow> rows, bool truncated) override {
     RunnerEvent e;
@@ -153,6 +193,12 @@ std::string FailureCode(absl::StatusCode code) {
   }
 }
 
+[[noreturn]] void ExitNow(int code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::_exit(code);
+}
+
 bool ReadSpec(backtest::runner::v1::RunSpec* spec) {
   backtest::jobs::FrameDecoder decoder(1 << 20);
   char buf[4096];
@@ -173,15 +219,50 @@ int Run(EventWriter& writer, const backtest::runner::v1::RunSpec& spec) {
   backtest::engine::RunOptions options;
   if (spec.trace_max_rows() > 0) options.trace_max_rows = spec.trace_max_rows();
   if (spec.trace_batch_size() > 0) options.trace_batch_size = spec.trace_batch_size();
+  if (spec.data_timeout_ms() > 0) {
+    options.http.total_timeout_ms = spec.data_timeout_ms();
+    options.http.connect_timeout_ms =
+        std::min(options.http.connect_timeout_ms, spec.data_timeout_ms());
+  }
+  // The digest is computed below, beside the conversion of the result.
+  options.compute_digest = false;
   PipeObserver observer(writer);
   auto result = backtest::engine::RunBacktest(params, options, observer);
   if (!result.ok()) {
     Fail(writer, FailureCode(result.status().code()), std::string(result.status().message()));
     return kExitFailed;
   }
+  // Hashing the whole result and converting it to its wire form both only read it, and each takes
+  // milliseconds on a large run: the digest is computed on a second thread meanwhile (inline when
+  // no thread can be started, e.g. under a tight memory limit).
+  std::string digest;
+  std::atomic<bool> hash_failed{false};
+  auto hash = [&] {
+    try {
+      digest = backtest::engine::ResultDigest(*result);
+    } catch (const std::bad_alloc&) {
+      hash_failed = true;
+    }
+  };
+  std::thread hasher;
+  try {
+    hasher = std::thread(hash);
+  } catch (const std::system_error&) {
+    hash();
+  }
   RunnerEvent e;
-  backtest::runner::ToRunOutput(*result, e.mutable_result());
-  return writer.Write(e) ? 0 : kExitFailed;
+  try {
+    backtest::runner::ToRunOutput(*result, e.mutable_result());
+  } catch (...) {
+    if (hasher.joinable()) hasher.join();
+    throw;
+  }
+  if (hasher.joinable()) hasher.join();
+  if (hash_failed) throw std::bad_alloc();
+  e.mutable_result()->set_digest(digest);
+  // The job ends when this process does: exit at once rather than free the result, the market
+  // data and the event, and join the heartbeat thread (a millisecond or more on a large run).
+  ExitNow(writer.Write(e) ? 0 : kExitFailed);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -271,6 +273,61 @@ TEST_F(JobServiceTest, ARunnerKilledWithSigkillFailsTheJobAndTheServerStaysUp) {
   auto next = Submit(QuickParams());
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(WaitEnded(*next), "finished");
+}
+
+// The runner processes this test process (the in-process server) has started and not reaped.
+std::set<int> RunnerChildren() {
+  std::set<int> pids;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream children(task.path() / "children");
+    int pid = 0;
+    while (children >> pid) {
+      std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+      std::string argv0;
+      std::getline(cmdline, argv0, '\0');
+      if (argv0.ends_with("backtest-runner")) pids.insert(pid);
+    }
+  }
+  return pids;
+}
+
+TEST_F(JobServiceTest, AWarmRunnerWaitsForTheNextJobAndOneKilledMeanwhileIsReplaced) {
+  auto first = Submit(QuickParams());
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(WaitEnded(*first), "finished");
+  // The worker keeps one runner started and waiting for its spec (job 1's own runner may still be
+  // exiting when the job is seen finished: wait until the only child is another one).
+  const auto only_child_other_than = [](int pid) {
+    const auto children = RunnerChildren();
+    return children.size() == 1 && *children.begin() != pid;
+  };
+  const int first_pid = Get(*first).pid();
+  ASSERT_TRUE(PollUntil([&] { return only_child_other_than(first_pid); }))
+      << RunnerChildren().size();
+  const int idle = *RunnerChildren().begin();
+  auto second = Submit(QuickParams());
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(WaitEnded(*second), "finished");
+  auto [events, status] = Stream(*second);
+  ASSERT_TRUE(status.ok());
+  bool ran_in_idle = false;
+  for (const auto& e : events) {
+    ran_in_idle |= e.has_log() &&
+                   e.log().text() == "runner started (pid " + std::to_string(idle) + ")";
+  }
+  EXPECT_TRUE(ran_in_idle) << "job 2 did not run in the waiting runner " << idle;
+  // Killed while idle: the next job gets a fresh runner and finishes all the same.
+  ASSERT_TRUE(PollUntil([&] { return only_child_other_than(idle); }));
+  const int killed = *RunnerChildren().begin();
+  ASSERT_EQ(::kill(killed, SIGKILL), 0);
+  auto third = Submit(QuickParams());
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(WaitEnded(*third), "finished");
+  auto [events3, status3] = Stream(*third);
+  ASSERT_TRUE(status3.ok());
+  for (const auto& e : events3) {
+    EXPECT_NE(e.log().text(), "runner started (pid " + std::to_string(killed) + ")");
+  }
 }
 
 TEST_F(JobServiceTest, AQueueOverItsBoundIsResourceExhausted) {

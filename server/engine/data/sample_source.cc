@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -34,13 +35,37 @@ double Lattice(uint64_t seed, int64_t i) {
 }
 
 // Smooth value noise in [-1, 1]: lattice values every unit, smoothstep-interpolated.
-double ValueNoise(uint64_t seed, double x) {
-  double fl = std::floor(x);
-  double f = x - fl;
-  auto i = static_cast<int64_t>(fl);
-  double a = Lattice(seed, i), b = Lattice(seed, i + 1);
-  return a + (b - a) * (f * f * (3 - 2 * f));
-}
+//
+// Bars are generated in time order, so the lattice index moves slowly for the long scales: the
+// pair of lattice values around x is kept and recomputed only when x crosses into another cell
+// (the values are the same ones, so the output is too).
+class ValueNoise {
+ public:
+  explicit ValueNoise(uint64_t seed) : seed_(seed) {}
+
+  double operator()(double x) {
+    double fl = std::floor(x);
+    double f = x - fl;
+    auto i = static_cast<int64_t>(fl);
+    if (!valid_ || i != i_) {
+      if (valid_ && i == i_ + 1) {
+        a_ = b_;
+      } else {
+        a_ = Lattice(seed_, i);
+      }
+      b_ = Lattice(seed_, i + 1);
+      i_ = i;
+      valid_ = true;
+    }
+    return a_ + (b_ - a_) * (f * f * (3 - 2 * f));
+  }
+
+ private:
+  uint64_t seed_;
+  bool valid_ = false;
+  int64_t i_ = 0;
+  double a_ = 0, b_ = 0;
+};
 
 struct Component {
   double scale_seconds;
@@ -54,6 +79,7 @@ constexpr Component kComponents[] = {
     {3.0 * 3600, 0.0035, true},   {3600.0, 0.002, true},        {900.0, 0.001, true},
     {240.0, 0.0006, true},
 };
+constexpr size_t kComponentCount = sizeof(kComponents) / sizeof(kComponents[0]);
 
 struct SymbolModel {
   uint64_t seed;
@@ -75,38 +101,46 @@ SymbolModel ModelFor(absl::string_view symbol, Timeframe tf) {
   return {seed, 100.0, 1.0};
 }
 
+// Generates bars in increasing time order (the noise caches assume it; any order would still give
+// the same values, only slower).
 class Generator {
  public:
-  Generator(const SymbolModel& m, int64_t step) : m_(m), step_(step) {}
-
-  double Regime(double t) const {
-    return std::exp(0.6 * ValueNoise(m_.seed ^ 0xA5A5A5A5ULL, t / (10.0 * 86400)));
+  Generator(const SymbolModel& m, int64_t step) : m_(m), step_(step), regime_noise_(m.seed ^ 0xA5A5A5A5ULL) {
+    noise_.reserve(kComponentCount);
+    for (size_t k = 1; k <= kComponentCount; ++k) noise_.emplace_back(m_.seed + 7919 * k);
   }
 
-  double Price(double t) const {
+  double Regime(int64_t t) {
+    if (t == regime_time_) return regime_at_;
+    regime_time_ = t;
+    regime_at_ = std::exp(0.6 * regime_noise_(static_cast<double>(t) / (10.0 * 86400)));
+    return regime_at_;
+  }
+
+  double Price(int64_t t) {
+    const double time = static_cast<double>(t);
     double regime = Regime(t);
     double x = 0;
-    int k = 0;
-    for (const Component& c : kComponents) {
-      double v = c.amplitude * ValueNoise(m_.seed + 7919 * (++k), t / c.scale_seconds);
+    for (size_t k = 0; k < kComponentCount; ++k) {
+      const Component& c = kComponents[k];
+      double v = c.amplitude * noise_[k](time / c.scale_seconds);
       x += c.regime ? v * regime : v;
     }
     return m_.base * std::exp(m_.scale * x);
   }
 
-  // One bar opening at `t`; `prev_close` is NaN for the first bar. `*price_at` carries the model
-  // price at the previous bar's end (the price function is evaluated once per bar boundary).
-  void Bar(int64_t t, double prev_close, double* o, double* h, double* l, double* c,
-           int64_t* price_time, double* price_at) const {
-    double open = *price_time == t ? *price_at : Price(static_cast<double>(t));
-    double close = Price(static_cast<double>(t + step_));
-    *price_time = t + step_;
-    *price_at = close;
+  // One bar opening at `t`; `prev_close` is NaN for the first bar. The model price at the previous
+  // bar's end is kept (the price function is evaluated once per bar boundary).
+  void Bar(int64_t t, double prev_close, double* o, double* h, double* l, double* c) {
+    double open = price_time_ == t ? price_at_ : Price(t);
+    double close = Price(t + step_);
+    price_time_ = t + step_;
+    price_at_ = close;
     uint64_t r = SplitMix(m_.seed ^ SplitMix(static_cast<uint64_t>(t) * 31 + 17));
     double u1 = static_cast<double>(r & 0xFFFFF) / 1048576.0;
     double u2 = static_cast<double>((r >> 20) & 0xFFFFF) / 1048576.0;
     double u3 = static_cast<double>((r >> 40) & 0xFFFFF) / 1048576.0;
-    double sigma = close * m_.scale * 0.0012 * Regime(static_cast<double>(t)) *
+    double sigma = close * m_.scale * 0.0012 * Regime(t) *
                    std::sqrt(static_cast<double>(step_) / 3600.0);
     // About one bar in 400 opens away from the previous close (news gap); the weekend's drift
     // already makes Monday open away from Friday's close.
@@ -122,6 +156,12 @@ class Generator {
  private:
   SymbolModel m_;
   int64_t step_;
+  ValueNoise regime_noise_;
+  std::vector<ValueNoise> noise_;
+  int64_t regime_time_ = INT64_MIN;
+  double regime_at_ = 0;
+  int64_t price_time_ = INT64_MIN;
+  double price_at_ = 0;
 };
 
 }  // namespace
@@ -139,8 +179,6 @@ absl::StatusOr<BarSeries> SampleSource::Fetch(const FetchRequest& req) {
   BarSeries out;
   if (req.end > t) out.Reserve(static_cast<size_t>((req.end - t) / step + 1));
   double prev_close = std::nan("");
-  int64_t price_time = INT64_MIN;
-  double price_at = 0;
   // Rounded to a tenth of a pip so the numbers look like quotes: an integer number of ticks over
   // an exact power of ten gives the nearest double to the decimal (24.641, not 24.641000000000002).
   const double tick = DefaultPipSize(req.symbol) / 10;
@@ -152,7 +190,7 @@ absl::StatusOr<BarSeries> SampleSource::Fetch(const FetchRequest& req) {
       continue;
     }
     double o, h, l, c;
-    gen.Bar(t, prev_close, &o, &h, &l, &c, &price_time, &price_at);
+    gen.Bar(t, prev_close, &o, &h, &l, &c);
     o = quote(o);
     c = quote(c);
     h = std::max({quote(h), o, c});
