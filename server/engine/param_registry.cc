@@ -140,9 +140,16 @@ absl::Status Invalid(const ParamDef& def, absl::string_view rule, absl::string_v
   return absl::InvalidArgumentError(absl::StrCat(def.name, ": ", rule, ", got \"", shown, "\""));
 }
 
+// The canonical text of a number, the form the API's FormatNumberText writes: integral values as
+// integers while every integer up to there is exact (100000000, not 1e+08; -0 as 0), else the
+// shortest text that reads back exactly, %g style (0.0001, 1e-05). The defaults are written this
+// way, so a validated set validates to itself.
 std::string FormatNumber(double v) {
+  if (std::trunc(v) == v && std::fabs(v) < 9007199254740992.0) {
+    return absl::StrCat(static_cast<int64_t>(v));
+  }
   char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest round-trip form
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
   return std::string(buf, end);
 }
 
@@ -275,6 +282,12 @@ absl::StatusOr<std::string> Canonical(const ParamDef& def, absl::string_view raw
         if (absl::StrContains(v, "/../") || absl::EndsWith(v, "/..")) {
           return Invalid(def, "file:// paths must not contain '..'", raw);
         }
+        // A NUL would cut the path short where it is opened ("file:///d/..\0x" is "/d/..").
+        for (char c : v) {
+          if (static_cast<unsigned char>(c) < ' ' || c == 0x7f) {
+            return Invalid(def, "file:// paths must not contain control characters", raw);
+          }
+        }
         return std::string(v);
       }
       if ((absl::StartsWith(v, "http://") && v.size() > 7) ||
@@ -284,7 +297,12 @@ absl::StatusOr<std::string> Canonical(const ParamDef& def, absl::string_view raw
             return Invalid(def, "URL must not contain spaces or control characters", raw);
           }
         }
-        return std::string(absl::StripSuffix(v, "/"));
+        // Every trailing slash goes (the source appends "/ohlc?..."), so the canonical form
+        // validates to itself; nothing but slashes after the scheme is no URL.
+        absl::string_view base = v;
+        while (absl::ConsumeSuffix(&base, "/")) {
+        }
+        if (base.size() > (absl::StartsWith(v, "https://") ? 8u : 7u)) return std::string(base);
       }
       return Invalid(def, "must be sample://, file:///dir or an http(s):// URL", raw);
     }

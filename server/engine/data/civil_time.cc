@@ -35,6 +35,11 @@ std::optional<int64_t> ParseEpoch(absl::string_view s) {
   return neg ? -v : v;
 }
 
+inline int64_t DaysInMonth(int64_t y, int64_t m) {
+  if (m != 2) return m == 4 || m == 6 || m == 9 || m == 11 ? 30 : 31;
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 ? 29 : 28;
+}
+
 }  // namespace
 
 std::optional<int64_t> ParseCsvTime(absl::string_view s) {
@@ -45,7 +50,8 @@ std::optional<int64_t> ParseCsvTime(absl::string_view s) {
       !Digits(s.data() + 8, 2, &d)) {
     return std::nullopt;
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31) return std::nullopt;
+  // A real date only: 2021-02-29 or 2021-04-31 is an error, not a day of the next month.
+  if (mo < 1 || mo > 12 || d < 1 || d > DaysInMonth(y, mo)) return std::nullopt;
   int64_t secs = DaysFromCivil(y, mo, d) * kSecondsPerDay;
   size_t i = 10;
   if (i < s.size() && (s[i] == 'T' || s[i] == ' ')) {
@@ -80,6 +86,7 @@ std::optional<int64_t> ParseCsvTime(absl::string_view s) {
     } else {
       return std::nullopt;
     }
+    if (oh > 23 || om > 59) return std::nullopt;  // offsets are -23:59 to +23:59
     secs -= sign * (oh * 3600 + om * 60);  // local time minus offset = UTC
   }
   return secs;

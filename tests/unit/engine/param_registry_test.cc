@@ -1,7 +1,9 @@
 #include "server/engine/param_registry.h"
 
+#include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -77,6 +79,36 @@ TEST(ParamRegistryTest, ValuesAreNormalised) {
   EXPECT_EQ(values->at("check_for_daily_rsi"), "false");
   EXPECT_EQ(values->at("timeframe"), "M15");
   EXPECT_EQ(values->at("ema_length"), "40");
+}
+
+// A stored job or preset is validated again when it runs: the canonical set must not change
+// (found by the params fuzz target: defaults 100000000 and 0.0001 came back as 1e+08 and 1e-04).
+TEST(ParamRegistryTest, ValidationIsIdempotent) {
+  for (const std::map<std::string, std::string>& input :
+       std::vector<std::map<std::string, std::string>>{
+           {},
+           {{"initial_equity", "1e8"}, {"risk_per_trade", "1e-4"}, {"rr", "2.50"}},
+           {{"spread_pips", "0.00001"}, {"size", "123456789012.5"}, {"commission", "-0"}}}) {
+    auto first = ValidateParams(input, kNow);
+    ASSERT_TRUE(first.ok()) << first.status();
+    auto again = ValidateParams({first->begin(), first->end()}, kNow + 1);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(*again, *first);
+  }
+  auto values = ValidateParams({{"initial_equity", "1e8"}, {"risk_per_trade", "1e-4"},
+                                {"spread_pips", "0.00001"}, {"commission", "-0"}},
+                               kNow);
+  ASSERT_TRUE(values.ok()) << values.status();
+  EXPECT_EQ(values->at("initial_equity"), "100000000");
+  EXPECT_EQ(values->at("risk_per_trade"), "0.0001");
+  EXPECT_EQ(values->at("spread_pips"), "1e-05");
+  EXPECT_EQ(values->at("commission"), "0");
+  // One trailing slash came off per validation: "http://h//" became "http://h/", then "http://h".
+  auto url = ValidateParams({{"data_source", "https://example.com/api//"}}, kNow);
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_EQ(url->at("data_source"), "https://example.com/api");
+  EXPECT_EQ(ValidateParams({{"data_source", "http:///"}}, kNow).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 struct BadCase {
