@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"google.golang.org/grpc/codes"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	backtestv1 "backtestd/gateway/internal/gen/backtest/v1"
 )
@@ -156,6 +158,22 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 				maxAuthorizationBytes)
 			return
 		}
+		// Bodies are refused past maxBodyBytes before they are read: grpc-gateway would buffer,
+		// decode and forward any size (a 200 MB body cost the gateway 1.2 GB) only for backtestd
+		// to refuse it. A chunked body is cut at the limit (its decoding fails: 400).
+		if r.ContentLength > maxBodyBytes {
+			// Drop what the client sends (a bounded amount, never kept) so that it reads the
+			// answer rather than a reset connection; a client that asked "Expect: 100-continue"
+			// sends nothing more.
+			if r.Header.Get("Expect") == "" {
+				_, _ = io.CopyN(io.Discard, r.Body, maxDrainBytes)
+			}
+			writeError(w, &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge,
+				Err: status.Errorf(codes.ResourceExhausted,
+					"request body too large: %d bytes, the limit is %d", r.ContentLength, maxBodyBytes)})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		if r.URL.Path == "/" {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				handleRoutingError(r.Context(), mux, marshal, w, r, http.StatusMethodNotAllowed)
@@ -176,6 +194,13 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 
 // maxAuthorizationBytes bounds the Authorization header the gateway passes on.
 const maxAuthorizationBytes = 1024
+
+// maxBodyBytes bounds a request body: backtestd takes messages of 4 MB at most, and a real request
+// (parameters, a preset) is a few KB of JSON.
+const maxBodyBytes = 8 << 20
+
+// maxDrainBytes is how much of a refused body the gateway reads and drops before it answers.
+const maxDrainBytes = 64 << 20
 
 // outgoingHeader forwards backtestd's response metadata as Grpc-Metadata-* headers, except the
 // gRPC transport's own (content-type, grpc-accept-encoding, …), which mean nothing over HTTP.

@@ -38,6 +38,14 @@ TEST(CivilTimeTest, ParsesEpochAndIso) {
   EXPECT_EQ(*ParseCsvTime("2020-09-13T12:26:40.500Z"), 1600000000);
   EXPECT_FALSE(ParseCsvTime("2020-13-01").has_value());
   EXPECT_FALSE(ParseCsvTime("yesterday").has_value());
+  // Only real dates and offsets (found by the time_parse fuzz target).
+  EXPECT_EQ(*ParseCsvTime("2020-02-29"), 1582934400);
+  EXPECT_FALSE(ParseCsvTime("2021-02-29").has_value());
+  EXPECT_FALSE(ParseCsvTime("2016-11-31T23:59:60Z").has_value());
+  EXPECT_FALSE(ParseCsvTime("1900-02-29").has_value());
+  EXPECT_EQ(*ParseCsvTime("2020-09-13T12:26:40-23:59"), 1600000000 + 86340);
+  EXPECT_FALSE(ParseCsvTime("2020-09-13T12:26:40+24:00").has_value());
+  EXPECT_FALSE(ParseCsvTime("2020-09-13T12:26:40+0160").has_value());
   EXPECT_EQ(IsoTime(1600000000), "2020-09-13T12:26:40Z");
   EXPECT_EQ(IsoTime(-86400), "1969-12-31T00:00:00Z");
 }
