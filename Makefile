@@ -4,7 +4,7 @@ BUILD := build
 CMAKE_DIR := $(BUILD)/cmake
 CTEST_ARGS ?=
 
-.PHONY: run test build deps configure cpp gateway lint test-cpp test-gateway bench clean
+.PHONY: run test build deps configure cpp gateway lint test-cpp test-gateway bench soak fuzz clean
 
 # Installs what is missing, builds, starts backtestd (and the gateway) on the embedded defaults.
 run: build
@@ -45,6 +45,18 @@ bench: build
 	$(BUILD)/bin/trace_query_bench
 	$(BUILD)/bin/job_service_bench
 	bench/compare_backtrader
+	bench/comparison
+	bench/load
+
+# Ten minutes of a steady mix against backtestd; fails if its RSS grows (docs/reliability.md).
+soak: build
+	bench/soak
+
+# Each fuzz target for FUZZ_SECONDS (default ten minutes); new inputs merge into build/fuzz/corpus,
+# figures go to build/fuzz/runs.txt (docs/reliability.md).
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	bash tests/fuzz/run.sh --long --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(CMAKE_DIR) $(BUILD)/bin
