@@ -251,20 +251,21 @@ void JobManager::WorkerLoop() {
   // One warm runner waits for each worker's next job, so that exec and dynamic linking (several
   // milliseconds) happen between jobs rather than in one. Still one runner process per job.
   std::optional<RunnerProcess> warm;
-  auto prepare = [&] {
-    if (shutting_down_ || warm.has_value()) return;  // a job that never started left it unused
-    auto idle = RunnerProcess::SpawnIdle(options_.runner_path, options_.limits);
-    if (idle.ok()) {
-      warm.emplace(*std::move(idle));
-    } else {
-      spdlog::warn("no warm runner: {}", std::string(idle.status().message()));
-    }
-  };
-  prepare();
+  KeepWarmRunner(warm);
   while (auto job_id = queue_.Pop()) {
     RunJob(*job_id, **db, warm);
     RequestCheckpoint();
-    prepare();
+    KeepWarmRunner(warm);  // usually started already, when the job's result arrived
+  }
+}
+
+void JobManager::KeepWarmRunner(std::optional<RunnerProcess>& warm) const {
+  if (shutting_down_ || warm.has_value()) return;  // a job that never started left it unused
+  auto idle = RunnerProcess::SpawnIdle(options_.runner_path, options_.limits);
+  if (idle.ok()) {
+    warm.emplace(*std::move(idle));
+  } else {
+    spdlog::warn("no warm runner: {}", std::string(idle.status().message()));
   }
 }
 

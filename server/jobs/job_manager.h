@@ -79,6 +79,10 @@ class JobManager {
   void Shutdown();
   bool stopping() const { return shutting_down_; }
 
+  // Starts an idle runner into a worker's `warm` slot unless it holds one or the server is
+  // stopping. A runner that cannot be started is logged; the next job then spawns its own.
+  void KeepWarmRunner(std::optional<RunnerProcess>& warm) const;
+
  private:
   struct RunningJob {
     std::atomic<bool> cancel_requested{false};

@@ -478,11 +478,7 @@ void JobRun::HandleFrame(const std::string& bytes) {
     case RunnerEvent::kResult: {
       // This runner is done with the CPU: start the worker's next warm runner now, so that its
       // exec and linking overlap with storing this result instead of delaying the next job.
-      if (!warm_.has_value() && !manager_.stopping()) {
-        auto idle = RunnerProcess::SpawnIdle(manager_.options().runner_path,
-                                             manager_.options().limits);
-        if (idle.ok()) warm_.emplace(*std::move(idle));
-      }
+      manager_.KeepWarmRunner(warm_);
       const auto& result = event.result();
       db::ResultStore results(db_.connection());
       absl::Status s = results.Save({.job_id = job_id_, .format = 1, .digest = result.digest(),
