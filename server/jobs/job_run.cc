@@ -12,8 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "backtest/runner/v1/runner.pb.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/wire_format_lite.h"
 #include "db/reason_store.h"
 #include "db/result_store.h"
 #include "db/trace_store.h"
@@ -68,47 +66,28 @@ bool IsResultFrame(const std::string& bytes) {
 }
 
 // The result is stored as it came (a RunnerEvent, results format 1); the server itself needs only
-// its digest, reason counts and trace facts. Decodes those into `out` and skips the rest — the
-// thousands of candles, equity points, markers and trades that a full parse would turn into as
-// many allocated messages only to drop them again. False when the frame is malformed.
+// its digest, reason counts and trace facts, which ResultFrameFacts reads while the rest stays
+// unparsed bytes (no thousands of candle, equity, marker and trade messages). False when
+// malformed.
 bool ReadResultFacts(const std::string& bytes, backtest::runner::v1::RunOutput* out) {
-  using google::protobuf::internal::WireFormatLite;
+  using backtest::runner::v1::ResultFrameFacts;
+  using backtest::runner::v1::RunnerEvent;
   using backtest::runner::v1::RunOutput;
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                            static_cast<int>(bytes.size()));
-  uint32_t size = 0;
-  if (in.ReadTag() != kResultTag || !in.ReadVarint32(&size)) return false;
-  const auto limit = in.PushLimit(static_cast<int>(size));
-  std::string field_bytes;
-  while (const uint32_t tag = in.ReadTag()) {
-    const int field = WireFormatLite::GetTagFieldNumber(tag);
-    const bool varint = WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_VARINT;
-    const bool length_delimited =
-        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
-    uint64_t value = 0;
-    if (length_delimited &&
-        (field == RunOutput::kReasonsFieldNumber || field == RunOutput::kDigestFieldNumber)) {
-      uint32_t n = 0;
-      if (!in.ReadVarint32(&n) || !in.ReadString(&field_bytes, static_cast<int>(n))) return false;
-      if (field == RunOutput::kDigestFieldNumber) {
-        out->set_digest(field_bytes);
-      } else if (!out->add_reasons()->ParseFromString(field_bytes)) {
-        return false;
-      }
-    } else if (varint && (field == RunOutput::kTraceRowsFieldNumber ||
-                          field == RunOutput::kTraceTruncatedFieldNumber)) {
-      if (!in.ReadVarint64(&value)) return false;
-      if (field == RunOutput::kTraceRowsFieldNumber) {
-        out->set_trace_rows(static_cast<int64_t>(value));
-      } else {
-        out->set_trace_truncated(value != 0);
-      }
-    } else if (!WireFormatLite::SkipField(&in, tag)) {
-      return false;
-    }
-  }
-  if (!in.ConsumedEntireMessage()) return false;  // stopped at a bad tag, not at the end
-  in.PopLimit(limit);
+  using backtest::runner::v1::RunOutputFacts;
+  constexpr auto same = [](int a, int b) { return a == b; };  // field numbers of two messages
+  static_assert(same(ResultFrameFacts::kResultFieldNumber, RunnerEvent::kResultFieldNumber));
+  static_assert(same(RunOutputFacts::kReasonsFieldNumber, RunOutput::kReasonsFieldNumber));
+  static_assert(same(RunOutputFacts::kTraceRowsFieldNumber, RunOutput::kTraceRowsFieldNumber));
+  static_assert(
+      same(RunOutputFacts::kTraceTruncatedFieldNumber, RunOutput::kTraceTruncatedFieldNumber));
+  static_assert(same(RunOutputFacts::kDigestFieldNumber, RunOutput::kDigestFieldNumber));
+  ResultFrameFacts frame;
+  if (!frame.ParseFromString(bytes)) return false;
+  RunOutputFacts& facts = *frame.mutable_result();
+  out->mutable_reasons()->Swap(facts.mutable_reasons());
+  out->set_trace_rows(facts.trace_rows());
+  out->set_trace_truncated(facts.trace_truncated());
+  out->set_digest(std::move(*facts.mutable_digest()));
   return true;
 }
 
