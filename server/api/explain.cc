@@ -86,7 +86,7 @@ std::string DescribeEvent(const Json& payload) {
                     absl::StartsWith(name, "exit") ? "" : ")");
   }
   if (auto price = payload.find("price"); price != payload.end() && price->is_number()) {
-    absl::StrAppend(&out, " at ", FormatNumberText(price->get<double>()));
+    absl::StrAppend(&out, " at ", engine::FormatNumber(price->get<double>()));
   }
   if (!why.empty()) {
     absl::StrAppend(&out, ": ", why);

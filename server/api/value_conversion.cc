@@ -20,18 +20,6 @@ void TextToValuesImpl(const Map& values, ProtoValues* out) {
 
 }  // namespace
 
-std::string FormatNumberText(double value) {
-  // Integral values print as integers while every integer up to there is exact in a double.
-  if (std::trunc(value) == value && std::fabs(value) < 9007199254740992.0) {
-    return absl::StrCat(static_cast<int64_t>(value));
-  }
-  char buffer[64];
-  // Shortest round trip, %g style: 0.0001 stays 0.0001, 1e-05 and 1e+300 go scientific.
-  auto [end, ec] =
-      std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general);
-  return std::string(buffer, end);
-}
-
 absl::StatusOr<std::string> ValueToText(absl::string_view name,
                                         const google::protobuf::Value& value) {
   switch (value.kind_case()) {
@@ -47,7 +35,7 @@ absl::StatusOr<std::string> ValueToText(absl::string_view name,
         return absl::InvalidArgumentError(
             absl::StrCat(Shown(name), ": must be a finite number"));
       }
-      return FormatNumberText(value.number_value());
+      return engine::FormatNumber(value.number_value());
     case google::protobuf::Value::kListValue:
       return absl::InvalidArgumentError(absl::StrCat(
           Shown(name), ": must be a number, string, bool or null, got a list"));

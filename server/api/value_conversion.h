@@ -37,9 +37,6 @@ void TextToValue(absl::string_view name, absl::string_view text, google::protobu
 void TextToValues(const engine::ParamValues& values, ProtoValues* out);
 void TextToValues(const std::map<std::string, std::string>& values, ProtoValues* out);
 
-// The number formatting of ValueToText.
-std::string FormatNumberText(double value);
-
 }  // namespace backtest::api
 
 #endif  // BACKTEST_SERVER_API_VALUE_CONVERSION_H_

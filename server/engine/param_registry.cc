@@ -140,19 +140,6 @@ absl::Status Invalid(const ParamDef& def, absl::string_view rule, absl::string_v
   return absl::InvalidArgumentError(absl::StrCat(def.name, ": ", rule, ", got \"", shown, "\""));
 }
 
-// The canonical text of a number, the form the API's FormatNumberText writes: integral values as
-// integers while every integer up to there is exact (100000000, not 1e+08; -0 as 0), else the
-// shortest text that reads back exactly, %g style (0.0001, 1e-05). The defaults are written this
-// way, so a validated set validates to itself.
-std::string FormatNumber(double v) {
-  if (std::trunc(v) == v && std::fabs(v) < 9007199254740992.0) {
-    return absl::StrCat(static_cast<int64_t>(v));
-  }
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
-  return std::string(buf, end);
-}
-
 std::string BoundText(const ParamDef& def) {
   std::string out;
   if (def.min) absl::StrAppend(&out, def.min->exclusive ? "> " : ">= ", FormatNumber(def.min->value));
@@ -332,6 +319,15 @@ absl::StatusOr<ParamValues> Resolve(const std::map<std::string, std::string>& in
 }
 
 }  // namespace
+
+std::string FormatNumber(double v) {
+  if (std::trunc(v) == v && std::fabs(v) < 9007199254740992.0) {
+    return absl::StrCat(static_cast<int64_t>(v));
+  }
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
+  return std::string(buf, end);
+}
 
 absl::string_view ParamTypeName(ParamType type) {
   switch (type) {

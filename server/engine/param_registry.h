@@ -78,6 +78,12 @@ absl::StatusOr<int64_t> ParseTimeText(absl::string_view text);
 // Formats epoch seconds as "YYYY-MM-DDTHH:MM:SSZ".
 std::string FormatTime(int64_t epoch_seconds);
 
+// The canonical text of a number, as the registry stores it and the API returns it: integral
+// values as integers while every integer up to there is exact (100000000, not 1e+08; -0 as 0),
+// else the shortest text that reads back exactly, %g style (0.0001, 1e-05). The defaults are
+// written this way, so a validated set validates to itself.
+std::string FormatNumber(double v);
+
 }  // namespace backtest::engine
 
 #endif  // BACKTEST_SERVER_ENGINE_PARAM_REGISTRY_H_
