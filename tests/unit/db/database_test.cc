@@ -57,6 +57,42 @@ TEST(DatabaseTest, ReopeningKeepsDataAndDoesNotMigrateTwice) {
   EXPECT_EQ((*db)->connection().execAndGet("SELECT name FROM users").getString(), "ann");
 }
 
+// A version-3 database (job_events with `kind IN (…)`) keeps its events through migration 4,
+// and the rebuilt table still refuses an unknown kind.
+TEST(DatabaseTest, MigrationFourKeepsJobEventsAndTheirKindCheck) {
+  testing::TempDir dir;
+  std::string path = dir.File("v3.db");
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec("PRAGMA foreign_keys=ON");
+    for (const Migration& m : Migrations()) {
+      if (m.version <= 3) raw.exec(m.sql);
+    }
+    raw.exec("PRAGMA user_version=3");
+    raw.exec("INSERT INTO users(id, name, created_ms) VALUES(1, 'ann', 1)");
+    raw.exec("INSERT INTO jobs(id, owner_id, status, params_json, created_ms) "
+             "VALUES('j1', 1, 'finished', '{}', 1)");
+    raw.exec("INSERT INTO job_events(job_id, seq, time_ms, kind, text) VALUES "
+             "('j1', 1, 5, 'status', 'queued'), ('j1', 2, 6, 'log', 'hello')");
+  }
+  auto db = Database::Open(path);
+  ASSERT_THAT(db, IsOk());
+  EXPECT_EQ((*db)->schema_version(), LatestSchemaVersion());
+  auto& conn = (*db)->connection();
+  EXPECT_EQ(conn.execAndGet("SELECT group_concat(kind || ':' || text, ',') FROM "
+                            "(SELECT kind, text FROM job_events WHERE job_id = 'j1' ORDER BY seq)")
+                .getString(),
+            "status:queued,log:hello");
+  EXPECT_FALSE(conn.tableExists("job_events_v4"));
+  EXPECT_THROW(conn.exec("INSERT INTO job_events(job_id, seq, time_ms, kind) "
+                         "VALUES('j1', 3, 7, 'bogus')"),
+               SQLite::Exception);
+  // Deleting the job still takes its events with it (the foreign key survived the rebuild).
+  conn.exec("DELETE FROM jobs WHERE id = 'j1'");
+  EXPECT_EQ(conn.execAndGet("SELECT count(*) FROM job_events").getInt(), 0);
+  EXPECT_THAT((*db)->IntegrityCheck(), IsOk());
+}
+
 TEST(DatabaseTest, RefusesADatabaseFromANewerVersion) {
   testing::TempDir dir;
   std::string path = dir.File("newer.db");
