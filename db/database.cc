@@ -2,6 +2,9 @@
 
 #include <filesystem>
 #include <system_error>
+#include <thread>
+
+#include <sqlite3.h>
 
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Exception.h"
@@ -45,7 +48,8 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
 
 absl::Status Database::Configure(const DatabaseOptions& options) {
   try {
-    db_->setBusyTimeout(options.busy_timeout_ms);
+    busy_timeout_ms_ = options.busy_timeout_ms;
+    sqlite3_busy_handler(db_->getHandle(), &Database::OnBusy, this);
     // WAL: readers never block the writer, and a killed process leaves a consistent database.
     std::string mode = db_->execAndGet("PRAGMA journal_mode=WAL").getString();
     if (mode != "wal") {
@@ -57,10 +61,31 @@ absl::Status Database::Configure(const DatabaseOptions& options) {
     db_->exec("PRAGMA synchronous=NORMAL");
     db_->exec("PRAGMA foreign_keys=ON");
     db_->exec("PRAGMA temp_store=MEMORY");
+    db_->exec(absl::StrCat("PRAGMA wal_autocheckpoint=", options.wal_autocheckpoint_pages));
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, absl::StrCat("cannot use database ", path_));
   }
   return absl::OkStatus();
+}
+
+void Database::OnWalCommit(std::function<void(int pages)> hook) {
+  wal_hook_ = std::move(hook);
+  sqlite3_wal_hook(
+      db_->getHandle(),
+      [](void* self, sqlite3*, const char*, int pages) {
+        static_cast<Database*>(self)->wal_hook_(pages);
+        return SQLITE_OK;
+      },
+      this);
+}
+
+int Database::OnBusy(void* self, int tries) {
+  auto* db = static_cast<Database*>(self);
+  const auto now = std::chrono::steady_clock::now();
+  if (tries == 0) db->busy_since_ = now;
+  if (now - db->busy_since_ >= std::chrono::milliseconds(db->busy_timeout_ms_)) return 0;
+  std::this_thread::sleep_for(std::chrono::microseconds(tries < 50 ? 100 : 1000));
+  return 1;
 }
 
 absl::Status Database::Migrate(bool apply) {

@@ -4,6 +4,8 @@
 #ifndef BACKTEST_DB_DATABASE_H_
 #define BACKTEST_DB_DATABASE_H_
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,6 +23,12 @@ struct DatabaseOptions {
   int busy_timeout_ms = 5000;
   // Apply pending migrations (the server's main connection does; helpers only check the version).
   bool migrate = true;
+  // WAL pages past which a commit of this connection copies the WAL into the database and syncs
+  // it (SQLite's automatic checkpoint; 0: never). The server checkpoints every second on a thread
+  // of its own (JobManager), so this is only its fallback: at SQLite's default of 1,000 pages
+  // (4 MB, a few jobs' results), a request's commit every few jobs paid for a checkpoint and an
+  // fsync, 40 ms.
+  int wal_autocheckpoint_pages = 16384;
 };
 
 class Database {
@@ -43,6 +51,10 @@ class Database {
   // The connection, for the stores of this thread.
   SQLite::Database& connection() { return *db_; }
 
+  // Calls `hook` after each commit of this connection with the number of pages now in the WAL
+  // (sqlite3_wal_hook; replaces the automatic checkpoint of this connection).
+  void OnWalCommit(std::function<void(int pages)> hook);
+
   // Runs PRAGMA integrity_check; Internal with the first problem when it is not "ok".
   absl::Status IntegrityCheck();
 
@@ -51,9 +63,17 @@ class Database {
   absl::Status Configure(const DatabaseOptions& options);
   absl::Status Migrate(bool apply);
 
+  // SQLite's busy handler: retries a locked database every 0.1 ms at first, then every 1 ms,
+  // until busy_timeout_ms. (SQLite's own backs off to 1, 2, 5, 10, 15, 20… ms: a write that
+  // meets another connection's commit of a millisecond waited 18–33 ms.)
+  static int OnBusy(void* self, int tries);
+
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;
   int schema_version_ = 0;
+  int busy_timeout_ms_ = 0;
+  std::function<void(int pages)> wal_hook_;
+  std::chrono::steady_clock::time_point busy_since_;
 };
 
 }  // namespace backtest::db

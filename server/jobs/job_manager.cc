@@ -14,6 +14,13 @@
 #include "nlohmann/json.hpp"
 
 namespace backtest::jobs {
+namespace {
+
+// WAL pages (4 KB) past which a worker's commit asks for a checkpoint before the second is up:
+// a few jobs' results. Small, frequent checkpoints keep each one's copy and fsync short.
+constexpr int kCheckpointPages = 1000;
+
+}  // namespace
 
 std::string NewJobId() {
   // std::random_device reads the kernel's CSPRNG on Linux.
@@ -235,26 +242,24 @@ absl::StatusOr<std::string> RunOneJob(JobManagerOptions options, int64_t owner_i
 }
 
 void JobManager::WorkerLoop() {
-  auto db = db::Database::Open(options_.db_path, {.migrate = false});
+  // A job's writes (its events, a result of up to megabytes) should not pay for copying the WAL
+  // into the database and syncing it: the checkpointer does that, once a second.
+  auto db = db::Database::Open(options_.db_path,
+                               {.migrate = false, .wal_autocheckpoint_pages = 0});
   if (!db.ok()) {
     spdlog::error("worker cannot open the database: {}", std::string(db.status().message()));
     return;
   }
-  // A job's writes (its events, a result of up to megabytes) should not pay for copying the WAL
-  // into the database and syncing it: the checkpointer does that between jobs. Other connections
-  // keep SQLite's automatic checkpoint as a fallback should it ever fall behind.
-  try {
-    (*db)->connection().exec("PRAGMA wal_autocheckpoint=0");
-  } catch (const SQLite::Exception& e) {
-    spdlog::warn("worker connection keeps automatic checkpoints: {}", e.what());
-  }
+  // The checkpointer runs once a second, and sooner when the WAL has grown past kCheckpointPages.
+  (*db)->OnWalCommit([this](int pages) {
+    if (pages >= kCheckpointPages) RequestCheckpoint();
+  });
   // One warm runner waits for each worker's next job, so that exec and dynamic linking (several
   // milliseconds) happen between jobs rather than in one. Still one runner process per job.
   std::optional<RunnerProcess> warm;
   KeepWarmRunner(warm);
   while (auto job_id = queue_.Pop()) {
     RunJob(*job_id, **db, warm);
-    RequestCheckpoint();
     KeepWarmRunner(warm);  // usually started already, when the job's result arrived
   }
 }

@@ -58,6 +58,10 @@ class LineSplitter {
   std::string partial_;
 };
 
+// How the stored result is encoded: a RunnerEvent whose RunOutput holds candles, EMA and equity as
+// columns (runner.proto; format 1, one message per point, is still read).
+constexpr int kResultsFormat = 2;
+
 // A result frame: RunnerEvent.result (field 4, length-delimited) first, as the runner writes it.
 constexpr uint8_t kResultTag = (4 << 3) | 2;
 
@@ -65,7 +69,7 @@ bool IsResultFrame(const std::string& bytes) {
   return !bytes.empty() && static_cast<uint8_t>(bytes[0]) == kResultTag;
 }
 
-// The result is stored as it came (a RunnerEvent, results format 1); the server itself needs only
+// The result is stored as it came (a RunnerEvent, results format 2); the server itself needs only
 // its digest, reason counts and trace facts, which ResultFrameFacts reads while the rest stays
 // unparsed bytes (no thousands of candle, equity, marker and trade messages). False when
 // malformed.
@@ -460,7 +464,7 @@ void JobRun::HandleFrame(const std::string& bytes) {
       manager_.KeepWarmRunner(warm_);
       const auto& result = event.result();
       db::ResultStore results(db_.connection());
-      absl::Status s = results.Save({.job_id = job_id_, .format = 1, .digest = result.digest(),
+      absl::Status s = results.Save({.job_id = job_id_, .format = kResultsFormat, .digest = result.digest(),
                                      .data = bytes, .created_ms = now});
       if (!s.ok()) {
         failure_message_ = absl::StrCat("the result could not be stored: ", s.message());

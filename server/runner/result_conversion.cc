@@ -46,14 +46,20 @@ void ToStats(const engine::Stats& in, backtest::v1::Stats* out) {
   out->set_pnl(in.pnl);
 }
 
-void ToLine(const std::vector<engine::LinePoint>& in,
-            google::protobuf::RepeatedPtrField<backtest::v1::LinePoint>* out) {
-  out->Reserve(static_cast<int>(in.size()));
+void ToColumns(const std::vector<engine::LinePoint>& in, backtest::runner::v1::LineColumns* out) {
+  auto* time = out->mutable_time();
+  auto* value = out->mutable_value();
+  time->Reserve(static_cast<int>(in.size()));
+  value->Reserve(static_cast<int>(in.size()));
   for (const auto& p : in) {
-    auto* o = out->Add();
-    o->set_time(p.time);
-    o->set_value(p.value);
+    time->AddAlreadyReserved(p.time);
+    value->AddAlreadyReserved(p.value);
   }
+}
+
+template <typename T>
+void AddColumn(std::span<const T> in, google::protobuf::RepeatedField<T>* out) {
+  out->Add(in.begin(), in.end());
 }
 
 }  // namespace
@@ -64,18 +70,16 @@ void ToRunOutput(const engine::RunResult& result, backtest::runner::v1::RunOutpu
     auto* series = out->add_series();
     series->set_symbol(s.symbol);
     series->set_pip(s.pip);
+    // Results format 2: columns copied as blocks, no message per candle or point.
     engine::BarView bars = s.candles();
-    series->mutable_candles()->Reserve(static_cast<int>(bars.size()));
-    for (size_t i = 0; i < bars.size(); ++i) {
-      auto* c = series->add_candles();
-      c->set_time(bars.time[i]);
-      c->set_open(bars.open[i]);
-      c->set_high(bars.high[i]);
-      c->set_low(bars.low[i]);
-      c->set_close(bars.close[i]);
-      c->set_volume(bars.volume[i]);
-    }
-    ToLine(s.ema, series->mutable_ema());
+    auto* columns = series->mutable_candle_columns();
+    AddColumn(bars.time, columns->mutable_time());
+    AddColumn(bars.open, columns->mutable_open());
+    AddColumn(bars.high, columns->mutable_high());
+    AddColumn(bars.low, columns->mutable_low());
+    AddColumn(bars.close, columns->mutable_close());
+    AddColumn(bars.volume, columns->mutable_volume());
+    ToColumns(s.ema, series->mutable_ema_columns());
     for (const auto& z : s.zones) {
       auto* o = series->add_zones();
       o->set_symbol(z.symbol);
@@ -116,7 +120,7 @@ void ToRunOutput(const engine::RunResult& result, backtest::runner::v1::RunOutpu
     o->set_entry_bar(t.entry_bar);
     o->set_exit_bar(t.exit_bar);
   }
-  ToLine(result.equity, out->mutable_equity());
+  ToColumns(result.equity, out->mutable_equity_columns());
   ToStats(result.stats, out->mutable_stats());
   for (const auto& r : result.reasons) {
     auto* o = out->add_reasons();

@@ -8,6 +8,9 @@
 #include <set>
 #include <thread>
 
+#include "SQLiteCpp/Database.h"
+#include "SQLiteCpp/Statement.h"
+#include "backtest/runner/v1/runner.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/jobs/job_manager.h"
@@ -147,6 +150,88 @@ TEST_F(JobServiceTest, SubmitStreamFinishResult) {
   ASSERT_EQ(tail.candles_size(), 100);
   EXPECT_EQ(tail.candles(99).time(), result.candles(result.candles_size() - 1).time());
   EXPECT_EQ(tail.trades_size(), result.trades_size());
+}
+
+// Results are stored as columns (format 2); a result stored by an earlier version (format 1, a
+// message per candle and point) answers the same, whole and cut to the last N candles.
+TEST_F(JobServiceTest, ResultsOfBothStoredFormatsAnswerTheSame) {
+  auto id = Submit({{"strategy", "sr_breakout"}, {"symbols", "EURUSD,XAUUSD"},
+                    {"timeframe", "H1"}, {"start_date", "2021-01-01"},
+                    {"end_date", "2021-07-01"}});
+  ASSERT_TRUE(id.ok()) << id.status();
+  WaitEnded(*id);
+  auto results = [&](const std::string& symbol, int64_t keep) {
+    backtest::v1::GetResultRequest request;
+    request.set_job_id(*id);
+    request.set_symbol(symbol);
+    request.set_max_candles(keep);
+    backtest::v1::GetResultResponse response;
+    grpc::Status s = server_.jobs().GetResult(server_.Context().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  };
+  const std::vector<std::pair<std::string, int64_t>> asks = {
+      {"EURUSD", 0}, {"EURUSD", 100}, {"XAUUSD", 0}, {"XAUUSD", 250}, {"XAUUSD", 1'000'000}};
+  std::vector<std::string> columnar;
+  for (const auto& [symbol, keep] : asks) {
+    backtest::v1::GetResultResponse r = results(symbol, keep);
+    EXPECT_GT(r.candles_size(), 0);
+    EXPECT_GT(r.ema_size(), 0);
+    EXPECT_GT(r.equity_size(), 0);
+    if (keep > 0 && keep < r.total_candles()) {
+      EXPECT_EQ(r.candles_size(), keep);
+      EXPECT_GE(r.ema(0).time(), r.candles(0).time());
+      EXPECT_GE(r.equity(0).time(), r.candles(0).time());
+    }
+    columnar.push_back(r.SerializeAsString());
+  }
+
+  // Rewrite the stored result as format 1.
+  SQLite::Database db(server_.dir().File("var/backtest.db"), SQLite::OPEN_READWRITE);
+  db.setBusyTimeout(5000);
+  SQLite::Statement load(db, "SELECT format, data FROM results WHERE job_id = ?");
+  load.bind(1, *id);
+  ASSERT_TRUE(load.executeStep());
+  ASSERT_EQ(load.getColumn(0).getInt(), 2);
+  backtest::runner::v1::RunnerEvent event;
+  ASSERT_TRUE(event.ParseFromString(load.getColumn(1).getString()));
+  load.reset();
+  backtest::runner::v1::RunOutput& out = *event.mutable_result();
+  auto to_points = [](const backtest::runner::v1::LineColumns& line,
+                      google::protobuf::RepeatedPtrField<backtest::v1::LinePoint>* points) {
+    for (int i = 0; i < line.time_size(); ++i) {
+      auto* p = points->Add();
+      p->set_time(line.time(i));
+      p->set_value(line.value(i));
+    }
+  };
+  for (auto& series : *out.mutable_series()) {
+    const auto& c = series.candle_columns();
+    for (int i = 0; i < c.time_size(); ++i) {
+      auto* candle = series.add_candles();
+      candle->set_time(c.time(i));
+      candle->set_open(c.open(i));
+      candle->set_high(c.high(i));
+      candle->set_low(c.low(i));
+      candle->set_close(c.close(i));
+      candle->set_volume(c.volume(i));
+    }
+    to_points(series.ema_columns(), series.mutable_ema());
+    series.clear_candle_columns();
+    series.clear_ema_columns();
+  }
+  to_points(out.equity_columns(), out.mutable_equity());
+  out.clear_equity_columns();
+  const std::string old_format = event.SerializeAsString();
+  SQLite::Statement store(db, "UPDATE results SET format = 1, data = ? WHERE job_id = ?");
+  store.bind(1, old_format.data(), static_cast<int>(old_format.size()));
+  store.bind(2, *id);
+  ASSERT_EQ(store.exec(), 1);
+
+  for (size_t i = 0; i < asks.size(); ++i) {
+    EXPECT_EQ(results(asks[i].first, asks[i].second).SerializeAsString(), columnar[i])
+        << asks[i].first << " max_candles " << asks[i].second;
+  }
 }
 
 TEST_F(JobServiceTest, ResumeFromAMiddleSeqGivesExactlyTheRest) {

@@ -2,7 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <thread>
+
 #include "SQLiteCpp/Database.h"
+#include "SQLiteCpp/Transaction.h"
 #include "db/migrations.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -91,6 +94,53 @@ TEST(DatabaseTest, MigrationFourKeepsJobEventsAndTheirKindCheck) {
   conn.exec("DELETE FROM jobs WHERE id = 'j1'");
   EXPECT_EQ(conn.execAndGet("SELECT count(*) FROM job_events").getInt(), 0);
   EXPECT_THAT((*db)->IntegrityCheck(), IsOk());
+}
+
+TEST(DatabaseTest, WalCommitHookSeesTheWalGrowAndAutomaticCheckpointsAreOff) {
+  testing::TempDir dir;
+  auto db = Database::Open(dir.File("w.db"), {.wal_autocheckpoint_pages = 0});
+  ASSERT_THAT(db, IsOk());
+  auto& conn = (*db)->connection();
+  EXPECT_EQ(conn.execAndGet("PRAGMA wal_autocheckpoint").getInt(), 0);
+  std::vector<int> pages;
+  (*db)->OnWalCommit([&](int n) { pages.push_back(n); });
+  conn.exec("INSERT INTO users(name, created_ms) VALUES('a', 1)");
+  conn.exec("INSERT INTO users(name, created_ms) VALUES('b', 1)");
+  ASSERT_EQ(pages.size(), 2u);
+  EXPECT_GT(pages[0], 0);
+  EXPECT_GT(pages[1], pages[0]);  // nothing checkpointed it meanwhile
+  conn.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  conn.exec("INSERT INTO users(name, created_ms) VALUES('c', 1)");
+  EXPECT_LT(pages.back(), pages[1]);
+  // The default leaves SQLite's own checkpoint as a fallback, far past a job's writes.
+  auto other = Database::Open(dir.File("w.db"));
+  ASSERT_THAT(other, IsOk());
+  EXPECT_EQ((*other)->connection().execAndGet("PRAGMA wal_autocheckpoint").getInt(), 16384);
+}
+
+// The busy handler waits for a lock held by another connection, and gives up at the timeout.
+TEST(DatabaseTest, WaitsForAnotherWriterUntilTheBusyTimeout) {
+  testing::TempDir dir;
+  auto holder = Database::Open(dir.File("b.db"));
+  ASSERT_THAT(holder, IsOk());
+  auto waiter = Database::Open(dir.File("b.db"), {.busy_timeout_ms = 50});
+  ASSERT_THAT(waiter, IsOk());
+  {
+    SQLite::Transaction tx((*holder)->connection(), SQLite::TransactionBehavior::IMMEDIATE);
+    EXPECT_THROW((*waiter)->connection().exec("INSERT INTO users(name, created_ms) VALUES('x', 1)"),
+                 SQLite::Exception);
+    // Released meanwhile (on another thread), the lock is taken as soon as it is free.
+    std::thread release([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      tx.commit();
+    });
+    auto retry = Database::Open(dir.File("b.db"), {.busy_timeout_ms = 5000});
+    ASSERT_THAT(retry, IsOk());
+    (*retry)->connection().exec("INSERT INTO users(name, created_ms) VALUES('y', 1)");
+    release.join();
+  }
+  EXPECT_EQ((*holder)->connection().execAndGet("SELECT group_concat(name) FROM users").getString(),
+            "y");
 }
 
 TEST(DatabaseTest, RefusesADatabaseFromANewerVersion) {
