@@ -4,11 +4,15 @@
 
 namespace backtest::jobs {
 
-void AppendFrame(absl::string_view payload, std::string* out) {
-  uint32_t n = static_cast<uint32_t>(payload.size());
-  char header[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff),
-                    static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 24) & 0xff)};
+void AppendFrameHeader(size_t size, std::string* out) {
+  const auto n = static_cast<uint32_t>(size);
+  const char header[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff),
+                          static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 24) & 0xff)};
   out->append(header, 4);
+}
+
+void AppendFrame(absl::string_view payload, std::string* out) {
+  AppendFrameHeader(payload.size(), out);
   out->append(payload.data(), payload.size());
 }
 
@@ -30,7 +34,12 @@ absl::StatusOr<std::optional<std::string>> FrameDecoder::Next() {
     return absl::DataLossError(
         absl::StrCat("runner sent a frame of ", n, " bytes (limit ", max_frame_bytes_, ")"));
   }
-  if (buffered() < 4 + size_t{n}) return std::nullopt;
+  if (buffered() < 4 + size_t{n}) {
+    // Room for the whole frame at once: a result of megabytes arrives in 64 KB reads, and
+    // growing by doubling would copy it over and over.
+    buffer_.reserve(start_ + 4 + size_t{n});
+    return std::nullopt;
+  }
   std::string payload = buffer_.substr(start_ + 4, n);
   start_ += 4 + n;
   if (start_ == buffer_.size()) {

@@ -20,6 +20,8 @@ inline constexpr uint32_t kMaxFrameBytes = 512u << 20;
 
 // Appends one frame holding `payload` to `out`.
 void AppendFrame(absl::string_view payload, std::string* out);
+// Appends the header of a frame of `size` bytes (the caller appends the payload).
+void AppendFrameHeader(size_t size, std::string* out);
 
 // Splits a byte stream into frames.
 class FrameDecoder {

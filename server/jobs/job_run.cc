@@ -114,7 +114,7 @@ class JobRun {
   void Supervise(RunnerProcess& runner);
   void ReadEvents(int fd, RunnerProcess& runner);
   void ReadOutput(int fd, RunnerProcess& runner, const char* source, LineSplitter& lines);
-  void HandleFrame(const std::string& bytes);
+  void HandleFrame(std::string bytes);
   void Flush(bool force);
   void End(const std::string& status, const std::string& error);
   void Fail(const std::string& error) { End("failed", error); }
@@ -391,11 +391,11 @@ void JobRun::ReadEvents(int fd, RunnerProcess& runner) {
       break;
     }
     if (!frame->has_value()) break;
-    HandleFrame(**frame);
+    HandleFrame(*std::move(*frame));
   }
 }
 
-void JobRun::HandleFrame(const std::string& bytes) {
+void JobRun::HandleFrame(std::string bytes) {
   RunnerEvent event;
   if (!(IsResultFrame(bytes) ? ReadResultFacts(bytes, event.mutable_result())
                              : event.ParseFromString(bytes))) {
@@ -464,15 +464,17 @@ void JobRun::HandleFrame(const std::string& bytes) {
       manager_.KeepWarmRunner(warm_);
       const auto& result = event.result();
       db::ResultStore results(db_.connection());
-      absl::Status s = results.Save({.job_id = job_id_, .format = kResultsFormat, .digest = result.digest(),
-                                     .data = bytes, .created_ms = now});
+      const size_t result_bytes = bytes.size();
+      absl::Status s = results.Save({.job_id = job_id_, .format = kResultsFormat,
+                                     .digest = result.digest(), .data = std::move(bytes),
+                                     .created_ms = now});
       if (!s.ok()) {
         failure_message_ = absl::StrCat("the result could not be stored: ", s.message());
         break;
       }
       got_result_ = true;
       SaveRunFacts(result);
-      spdlog::debug("job {}: result of {} bytes stored in {} ms", job_id_, bytes.size(),
+      spdlog::debug("job {}: result of {} bytes stored in {} ms", job_id_, result_bytes,
                     Now() - now);
       break;
     }

@@ -50,19 +50,22 @@ class EventWriter {
   explicit EventWriter(int fd) : fd_(fd) {}
 
   bool Write(const RunnerEvent& event, bool now = true) {
-    std::string payload = event.SerializeAsString();
+    const size_t size = event.ByteSizeLong();
     std::lock_guard lock(mu_);
     const auto t = std::chrono::steady_clock::now();
     if (buffer_.empty()) first_ = t;
-    // Out of memory half-way (a large result), the frame's header must not stay behind alone:
-    // the failure frame written next would be read as its payload.
+    // Serialized straight into the frame (a result is megabytes: no second copy). Out of memory
+    // half-way, the frame's header must not stay behind alone: the failure frame written next
+    // would be read as its payload.
     const size_t before = buffer_.size();
     try {
-      backtest::jobs::AppendFrame(payload, &buffer_);
+      backtest::jobs::AppendFrameHeader(size, &buffer_);
+      buffer_.resize(before + 4 + size);
     } catch (const std::bad_alloc&) {
       buffer_.resize(before);
       throw;
     }
+    event.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(buffer_.data() + before + 4));
     if (now || buffer_.size() >= kMaxBytes || t - first_ >= kMaxDelay) return FlushLocked();
     return ok_;
   }

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <memory>
+#include <system_error>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -79,48 +81,90 @@ class Reader {
  public:
   Reader(absl::string_view text, absl::string_view name) : text_(text), name_(name) {}
 
+  // The whole text, in this thread.
   absl::StatusOr<BarSeries> Run() {
+    const char* end = text_.data() + text_.size();
+    auto rows = Start();
+    if (!rows.ok()) return rows.status();
+    if (auto s = Rows(*rows, end); !s.ok()) return s;
+    return std::move(out_);
+  }
+
+  // Skips a BOM and leading blank lines and decides the layout from the first non-blank line;
+  // returns where the rows start (past a header). Errors name the line.
+  absl::StatusOr<const char*> Start() {
     const char* p = text_.data();
     const char* end = p + text_.size();
     if (text_.size() >= 3 && std::memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;  // UTF-8 BOM
     // Rows are ~40-60 bytes; reserving avoids regrowth on big files.
-    out_.Reserve(text_.size() / 40 + 16);
-    bool first = true;
-    int64_t line = 0;
+    out_.Reserve(static_cast<size_t>(end - p) / 40 + 16);
+    while (p < end) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
+      const char* le = nl ? nl : end;
+      Field f[kMaxColumns + 1];
+      Field whole = Trim(p, le);
+      if (whole.begin == whole.end) {  // blank line
+        ++line_;
+        p = nl ? nl + 1 : end;
+        continue;
+      }
+      const int n = Split(whole.begin, whole.end, f);
+      if (auto s = Layout(f, n, line_ + 1); !s.ok()) return s;
+      canonical_ = true;
+      for (int c = 0; c < columns_ && c < kColumnCount; ++c) canonical_ &= index_[c] == c;
+      canonical_ &= columns_ == (has_volume_ ? 6 : 5);
+      if (!header_) return p;  // the first line is a row
+      ++line_;
+      return nl ? nl + 1 : end;
+    }
+    return p;
+  }
+
+  // Parses the rows of [p, end), a part of the text after Start() (of this reader or, for a later
+  // part, of the reader whose layout was copied with ContinueAfter()).
+  absl::Status Rows(const char* p, const char* end) {
     while (p < end) {
       if (canonical_) {
         if (const char* next = FastRow(p, end)) {
-          ++line;
+          ++line_;
           p = next;
           continue;
         }
       }
       const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
       const char* le = nl ? nl : end;
-      ++line;
+      ++line_;
       const char* line_begin = p;
       p = nl ? nl + 1 : end;
       Field f[kMaxColumns + 1];
       Field whole = Trim(line_begin, le);
       if (whole.begin == whole.end) continue;  // blank line
-      int n = Split(whole.begin, whole.end, f);
-      if (first) {
-        first = false;
-        if (auto s = Layout(f, n, line); !s.ok()) return s;
-        canonical_ = true;
-        for (int c = 0; c < columns_ && c < kColumnCount; ++c) canonical_ &= index_[c] == c;
-        canonical_ &= columns_ == (has_volume_ ? 6 : 5);
-        if (header_) continue;
-      }
+      const int n = Split(whole.begin, whole.end, f);
       if (n != columns_) {  // (the fast path above never accepts a short or long row)
-        return Error(line, absl::StrCat("expected ", columns_, " columns, got ",
-                                        n > kMaxColumns ? absl::StrCat("more than ", kMaxColumns)
-                                                        : absl::StrCat(n)));
+        return Error(line_, absl::StrCat("expected ", columns_, " columns, got ",
+                                         n > kMaxColumns ? absl::StrCat("more than ", kMaxColumns)
+                                                         : absl::StrCat(n)));
       }
-      if (auto s = Row(f, line); !s.ok()) return s;
+      if (auto s = Row(f, line_); !s.ok()) return s;
     }
-    return std::move(out_);
+    return absl::OkStatus();
   }
+
+  // Takes the layout of `first` (which has run Start()) for a later part of the same text whose
+  // first line is line `lines_before` + 1 and whose first row must come after `last_time`.
+  void ContinueAfter(const Reader& first, int64_t lines_before, int64_t last_time) {
+    header_ = first.header_;
+    canonical_ = first.canonical_;
+    has_volume_ = first.has_volume_;
+    columns_ = first.columns_;
+    index_ = first.index_;
+    line_ = lines_before;
+    last_time_ = last_time;
+  }
+
+  BarSeries& bars() { return out_; }
+  int64_t lines() const { return line_; }
+  int64_t last_time() const { return last_time_; }
 
  private:
   absl::Status Error(int64_t line, absl::string_view what) const {
@@ -260,11 +304,11 @@ class Reader {
       ++q;
     }
     if (v[kHigh] < v[kLow] || v[kOpen] < v[kLow] || v[kOpen] > v[kHigh] || v[kClose] < v[kLow] ||
-        v[kClose] > v[kHigh] || v[kVolume] < 0 ||
-        (!out_.time.empty() && t <= out_.time.back())) {
+        v[kClose] > v[kHigh] || v[kVolume] < 0 || t <= last_time_) {
       return nullptr;
     }
     out_.Append(t, v[kOpen], v[kHigh], v[kLow], v[kClose], v[kVolume]);
+    last_time_ = t;
     prev_close_ = d[kClose];
     prev_close_value_ = v[kClose];
     return q;
@@ -300,11 +344,12 @@ class Reader {
                                       v[kHigh], "]"));
     }
     if (v[kVolume] < 0) return Error(line, absl::StrCat("negative volume ", v[kVolume]));
-    if (!out_.time.empty() && *t <= out_.time.back()) {
+    if (*t <= last_time_) {
       return Error(line, absl::StrCat("time ", IsoTime(*t), " is not after the previous row's ",
-                                      IsoTime(out_.time.back())));
+                                      IsoTime(last_time_)));
     }
     out_.Append(*t, v[kOpen], v[kHigh], v[kLow], v[kClose], v[kVolume]);
+    last_time_ = *t;
     return absl::OkStatus();
   }
 
@@ -318,12 +363,73 @@ class Reader {
   bool has_volume_ = false;
   int columns_ = 0;
   std::array<int, kColumnCount> index_{};
+  int64_t line_ = 0;                      // lines read so far (blank ones too)
+  int64_t last_time_ = INT64_MIN;         // the last row's time (none yet: any time is after it)
 };
+
+// Texts from this size on are parsed in two halves on two threads.
+constexpr size_t kParallelBytes = size_t{1} << 20;
+
+void AppendSeries(BarSeries&& tail, BarSeries* out) {
+  auto append = [](auto& to, auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+  append(out->time, tail.time);
+  append(out->open, tail.open);
+  append(out->high, tail.high);
+  append(out->low, tail.low);
+  append(out->close, tail.close);
+  append(out->volume, tail.volume);
+}
 
 }  // namespace
 
+// A large text is cut at the first line start past its middle; the second half is parsed on a
+// thread of its own with the layout of the first line, while this thread parses the first half.
+// The halves' results are the rows a single pass would read, in order: the second half's first
+// row must come after the first half's last, and its line numbers continue the first half's.
+// When the second half fails, or its first time is not after the first half's last, it is parsed
+// again, knowing both (the error path only), so that the error is exactly the single pass's.
 absl::StatusOr<BarSeries> ParseCsv(absl::string_view text, absl::string_view source_name) {
-  return Reader(text, source_name).Run();
+  Reader head(text, source_name);
+  auto rows = head.Start();
+  if (!rows.ok()) return rows.status();
+  const char* begin = *rows;
+  const char* end = text.data() + text.size();
+  const char* mid = text.data() + text.size() / 2;
+  const char* split =
+      text.size() < kParallelBytes || mid < begin
+          ? nullptr
+          : static_cast<const char*>(std::memchr(mid, '\n', static_cast<size_t>(end - mid)));
+  if (split == nullptr || split + 1 >= end) {
+    if (auto s = head.Rows(begin, end); !s.ok()) return s;
+    return std::move(head.bars());
+  }
+  ++split;  // the second half starts at a line start
+  Reader tail(text, source_name);
+  tail.ContinueAfter(head, 0, INT64_MIN);
+  absl::Status tail_status;
+  std::thread second;
+  try {
+    second = std::thread([&] {
+      tail.bars().Reserve(static_cast<size_t>(end - split) / 40 + 16);
+      tail_status = tail.Rows(split, end);
+    });
+  } catch (const std::system_error&) {
+    tail_status = tail.Rows(split, end);  // no thread to be had: one after the other
+  }
+  absl::Status head_status = head.Rows(begin, split);
+  if (second.joinable()) second.join();
+  if (!head_status.ok()) return head_status;
+  BarSeries& out = head.bars();
+  if (!tail_status.ok() ||
+      (!tail.bars().empty() && !out.empty() && tail.bars().time.front() <= out.time.back())) {
+    Reader exact(text, source_name);
+    exact.ContinueAfter(head, head.lines(), head.last_time());
+    if (auto s = exact.Rows(split, end); !s.ok()) return s;
+    AppendSeries(std::move(exact.bars()), &out);
+    return std::move(out);
+  }
+  AppendSeries(std::move(tail.bars()), &out);
+  return std::move(out);
 }
 
 absl::StatusOr<BarSeries> ReadCsvFile(const std::string& path) {

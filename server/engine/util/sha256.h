@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -23,7 +24,15 @@ class Sha256 {
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
 
-  void Update(const void* data, size_t size);
+  // Inline while the piece fits the gathering buffer (the common case: 8-byte numbers).
+  void Update(const void* data, size_t size) {
+    if (size <= kChunk - buffered_) {
+      std::memcpy(buffer_.get() + buffered_, data, size);
+      buffered_ += size;
+      return;
+    }
+    UpdateLarge(data, size);
+  }
   void Update(absl::string_view text) { Update(text.data(), text.size()); }
   // Finishes the digest and returns it as 64 lower-case hex characters. The object is spent.
   std::string HexDigest();
@@ -31,6 +40,7 @@ class Sha256 {
  private:
   static constexpr size_t kChunk = 16384;
   void Flush();
+  void UpdateLarge(const void* data, size_t size);
 
   struct CtxFree {
     void operator()(evp_md_ctx_st* ctx) const;

@@ -1,5 +1,6 @@
 #include "server/engine/data/csv_reader.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -99,6 +100,62 @@ TEST(CsvReaderTest, RejectsMalformedRowsNamingFileAndLine) {
     EXPECT_EQ(bars.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(bars.status().message(), HasSubstr(c.message)) << c.text;
   }
+}
+
+// A text of rows 1..n (line k holds time 1000 + k), ~2.5 MB for n = 60,000: parsed in two halves
+// on two threads. `mutate` may rewrite one line's text.
+std::string BigCsv(int n, bool header, int bad_line = 0, const std::string& bad_text = "") {
+  std::string text = header ? "time,open,high,low,close,volume\n" : "";
+  const int first = header ? 2 : 1;
+  for (int line = first; line < first + n; ++line) {
+    std::string row = std::to_string(1000 + line) + ",1.2345" + std::to_string(line % 10) +
+                      ",1.2400,1.2300,1.23" + std::to_string(line % 100 / 10) + "0," +
+                      std::to_string(line % 7) + (line % 3 == 0 ? "\r\n" : "\n");
+    text += line == bad_line ? bad_text + "\n" : row;
+  }
+  return text;
+}
+
+TEST(CsvReaderTest, LargeTextsParseInTwoHalvesExactlyAsOne) {
+  for (bool header : {false, true}) {
+    const std::string text = BigCsv(60'000, header);
+    ASSERT_GT(text.size(), size_t{2} << 20);
+    auto bars = ParseCsv(text, "big.csv");
+    ASSERT_TRUE(bars.ok()) << bars.status();
+    ASSERT_EQ(bars->size(), 60'000u);
+    const int first = header ? 2 : 1;
+    for (int i = 0; i < 60'000; ++i) {
+      const int line = first + i;
+      ASSERT_EQ(bars->time[i], 1000 + line) << i;
+      ASSERT_EQ(bars->open[i], std::stod("1.2345" + std::to_string(line % 10))) << i;
+      ASSERT_EQ(bars->close[i], std::stod("1.23" + std::to_string(line % 100 / 10) + "0")) << i;
+      ASSERT_EQ(bars->volume[i], line % 7) << i;
+    }
+  }
+}
+
+TEST(CsvReaderTest, LargeTextsNameTheLineOfTheFirstErrorWhereverTheSplitFalls) {
+  const std::string good = BigCsv(60'000, false);
+  // The line at the middle of the text, where the second half starts.
+  const int middle = static_cast<int>(
+      std::count(good.begin(), good.begin() + static_cast<long>(good.size() / 2), '\n')) + 1;
+  for (int line = middle - 3; line <= middle + 3; ++line) {
+    // A time that is not after the previous row's (the check across the two halves).
+    std::string text = BigCsv(60'000, false, line,
+                              std::to_string(1000 + line - 1) + ",1.2,1.3,1.1,1.2,1");
+    EXPECT_THAT(ParseCsv(text, "big.csv").status().message(),
+                HasSubstr("big.csv:" + std::to_string(line) + ": time"))
+        << line;
+    // A bad number.
+    text = BigCsv(60'000, false, line, std::to_string(1000 + line) + ",1.2,x,1.1,1.2,1");
+    EXPECT_THAT(ParseCsv(text, "big.csv").status().message(),
+                HasSubstr("big.csv:" + std::to_string(line) + ": bad number"))
+        << line;
+  }
+  // Errors in both halves: the first one is reported.
+  std::string text = BigCsv(60'000, false, 50'000, "50,1,1,1,1,1");
+  text.replace(text.find("\n1100,") + 1, 4, "1100,x");
+  EXPECT_THAT(ParseCsv(text, "big.csv").status().message(), HasSubstr("big.csv:100: "));
 }
 
 TEST(CsvReaderTest, ReadFileNotFoundAndFromDisk) {
