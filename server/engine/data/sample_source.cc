@@ -110,11 +110,16 @@ class Generator {
     for (size_t k = 1; k <= kComponentCount; ++k) noise_.emplace_back(m_.seed + 7919 * k);
   }
 
+  // A bar asks for the regime at its open (its sigma) right after the model price at its close
+  // asked for it at the close: the last two are kept, so each is computed once.
   double Regime(int64_t t) {
-    if (t == regime_time_) return regime_at_;
-    regime_time_ = t;
-    regime_at_ = std::exp(0.6 * regime_noise_(static_cast<double>(t) / (10.0 * 86400)));
-    return regime_at_;
+    if (t == regime_time_[0]) return regime_at_[0];
+    if (t == regime_time_[1]) return regime_at_[1];
+    const int slot = next_regime_slot_;
+    next_regime_slot_ ^= 1;
+    regime_time_[slot] = t;
+    regime_at_[slot] = std::exp(0.6 * regime_noise_(static_cast<double>(t) / (10.0 * 86400)));
+    return regime_at_[slot];
   }
 
   double Price(int64_t t) {
@@ -158,8 +163,9 @@ class Generator {
   int64_t step_;
   ValueNoise regime_noise_;
   std::vector<ValueNoise> noise_;
-  int64_t regime_time_ = INT64_MIN;
-  double regime_at_ = 0;
+  int64_t regime_time_[2] = {INT64_MIN, INT64_MIN};
+  double regime_at_[2] = {0, 0};
+  int next_regime_slot_ = 0;
   int64_t price_time_ = INT64_MIN;
   double price_at_ = 0;
 };

@@ -13,6 +13,7 @@
 #include "server/engine/data/pip_size.h"
 #include "server/engine/data/resampler.h"
 #include "server/engine/data/sample_source.h"
+#include "server/engine/util/sha256.h"
 
 namespace backtest::engine {
 namespace {
@@ -155,6 +156,30 @@ TEST(SampleSourceTest, DeterministicPlausibleAndWindowIndependent) {
   auto m = src.Fetch({"XAGUSD", Timeframe::kM5, req.start, req.start + 86400, true});
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->size(), 288u);
+}
+
+// sample:// is what demos, tests and benchmarks run on: its bars are pinned bit for bit (a digest
+// of every field of 6 symbols × 4 timeframes), so a faster generator cannot change them unnoticed.
+TEST(SampleSourceTest, BarsArePinnedBitForBit) {
+  SampleSource src;
+  Sha256 digest;
+  size_t bars = 0;
+  for (const char* symbol : {"EURUSD", "XAGUSD", "XAUUSD", "USDJPY", "GBPUSD", "SPX"}) {
+    for (Timeframe tf : {Timeframe::kM1, Timeframe::kM15, Timeframe::kH1, Timeframe::kD1}) {
+      const int64_t start = *ParseCsvTime("2021-03-01");
+      const int64_t days = tf == Timeframe::kM1 ? 14 : tf == Timeframe::kD1 ? 3 * 365 : 120;
+      const int64_t span = days * 86400;
+      auto s = src.Fetch({symbol, tf, start, start + span, true});
+      ASSERT_TRUE(s.ok());
+      bars += s->size();
+      for (const auto* column : {&s->open, &s->high, &s->low, &s->close, &s->volume}) {
+        digest.Update(column->data(), column->size() * sizeof(double));
+      }
+      digest.Update(s->time.data(), s->time.size() * sizeof(int64_t));
+    }
+  }
+  EXPECT_EQ(bars, 153018u);
+  EXPECT_EQ(digest.HexDigest(), "0e0c7e677c2327cb325fecd078b623e64f4d16c6982464db39e3cff8a7b4a742");
 }
 
 TEST(DataSourceTest, MakeDataSourceAndFileSource) {
