@@ -49,9 +49,24 @@ absl::Status StreamOnce(
   request.set_job_id(job_id);
   request.set_from_seq(state->next_seq);
   request.set_include_trace(options.include_trace);
+  // Log lines arrive in batches (a run's hundreds of lines in a few messages) and are handed on
+  // one event per line, as the server numbers them.
+  request.set_batch_log_lines(true);
   *got_events = false;
-  return client.StreamJobLog(request, [&](const backtest::v1::StreamJobLogResponse& event) {
+  std::function<bool(const backtest::v1::StreamJobLogResponse&)> handle;
+  handle = [&](const backtest::v1::StreamJobLogResponse& event) {
     *got_events = true;
+    if (event.has_log_batch()) {
+      for (int i = 0; i < event.log_batch().lines_size(); ++i) {
+        backtest::v1::StreamJobLogResponse line;
+        line.set_seq(event.seq() + i);
+        *line.mutable_time() = event.log_batch().lines(i).time();
+        *line.mutable_log() = event.log_batch().lines(i);
+        line.mutable_log()->clear_time();
+        if (!handle(line)) return false;
+      }
+      return true;
+    }
     if (event.seq() < state->next_seq) return true;  // handed on before a reconnect
     state->next_seq = event.seq() + 1;
     state->outcome.last_seq = event.seq();
@@ -62,7 +77,8 @@ absl::Status StreamOnce(
     on_event(event);
     state->reached_end = options.until_seq > 0 && event.seq() >= options.until_seq;
     return !state->reached_end;
-  });
+  };
+  return client.StreamJobLog(request, handle);
 }
 
 }  // namespace

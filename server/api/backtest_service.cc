@@ -197,7 +197,8 @@ grpc::ServerWriteReactor<backtest::v1::StreamJobLogResponse>* BacktestServiceImp
   }
   auto job = VisibleJob(*caller, request->job_id());
   if (!job.ok()) return fail(job.status());
-  return JobLogStream::Start(jobs_, io_, *job, request->from_seq(), request->include_trace());
+  return JobLogStream::Start(jobs_, io_, *job, request->from_seq(), request->include_trace(),
+                             request->batch_log_lines());
 }
 
 namespace {

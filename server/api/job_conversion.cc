@@ -8,13 +8,10 @@
 #include "server/api/value_conversion.h"
 
 namespace backtest::api {
-namespace {
 
 void SetTime(int64_t ms, google::protobuf::Timestamp* out) {
   *out = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(ms);
 }
-
-}  // namespace
 
 std::string ResultUrl(const std::string& job_id) {
   return absl::StrCat("/api/jobs/", job_id, "/result/");
@@ -50,6 +47,13 @@ void ToJobProto(const db::JobRecord& r, const JobTails& tails, int64_t now_ms,
   if (r.started_ms) SetTime(*r.started_ms, out->mutable_started_at());
   if (r.finished_ms) SetTime(*r.finished_ms, out->mutable_finished_at());
   out->set_last_seq(r.last_seq);
+}
+
+void ToLogLineProto(const jobs::JobEvent& e, backtest::v1::LogLine* out) {
+  out->set_source(e.source);
+  out->set_level(e.level);
+  out->set_text(e.text);
+  SetTime(e.time_ms, out->mutable_time());
 }
 
 void ToEventProto(const jobs::JobEvent& e, backtest::v1::StreamJobLogResponse* out) {

@@ -23,6 +23,12 @@ void ToJobProto(const db::JobRecord& record, const JobTails& tails, int64_t now_
 // given (live) or were filled by the caller (replay).
 void ToEventProto(const jobs::JobEvent& event, backtest::v1::StreamJobLogResponse* out);
 
+// A log event as a line of a LogLineBatch (with its time).
+void ToLogLineProto(const jobs::JobEvent& event, backtest::v1::LogLine* out);
+
+// Epoch milliseconds as a Timestamp.
+void SetTime(int64_t ms, google::protobuf::Timestamp* out);
+
 // The REST path of a job's result.
 std::string ResultUrl(const std::string& job_id);
 

@@ -14,6 +14,8 @@ namespace backtest::api {
 // that they outlive the reactor safely: after OnDone, `reactor` is null and they do nothing.
 struct JobLogStream::Core : std::enable_shared_from_this<Core> {
   static constexpr int64_t kPageEvents = 500;
+  // Lines of one LogLineBatch at most (lines are at most 4 KB: a message stays under 1 MB).
+  static constexpr int kBatchLines = 256;
 
   std::mutex mu;
   JobLogStream* reactor = nullptr;
@@ -21,6 +23,10 @@ struct JobLogStream::Core : std::enable_shared_from_this<Core> {
   jobs::Executor* io = nullptr;
   std::string job_id;
   bool include_trace = false;
+  bool batch_log_lines = false;
+  int batch_lines = 0;         // lines in `message`'s open batch, not yet written
+  int64_t batch_next_seq = 0;  // the seq that would continue it
+  std::shared_ptr<const jobs::JobEvent> held;  // a live event that ended a batch, sent next
   int64_t next_seq = 1;   // the next seq to send (or skip)
   int64_t live_from = 1;  // seqs below come from the store, from here on from the subscription
   bool loading = false;
@@ -33,6 +39,8 @@ struct JobLogStream::Core : std::enable_shared_from_this<Core> {
   backtest::v1::StreamJobLogResponse message;  // the write in flight
 
   void Pump();
+  bool MoreWaitingLocked() const;
+  bool WriteBatchLocked();
   void FinishLocked(const grpc::Status& status);
   void LoadPage(int64_t from);
 };
@@ -43,16 +51,36 @@ void JobLogStream::Core::FinishLocked(const grpc::Status& status) {
   reactor->Finish(status);
 }
 
+bool JobLogStream::Core::MoreWaitingLocked() const {
+  return held != nullptr || !history.empty() || next_seq < live_from ||
+         (subscription != nullptr && subscription->HasEvents());
+}
+
+// Writes the open batch of log lines, if any; true when it did (the loop then waits for the
+// write to complete, and comes back to whatever it was about to do).
+bool JobLogStream::Core::WriteBatchLocked() {
+  if (batch_lines == 0) return false;
+  batch_lines = 0;
+  writing = true;
+  reactor->StartWrite(&message, MoreWaitingLocked() ? grpc::WriteOptions().set_buffer_hint()
+                                                    : grpc::WriteOptions());
+  return true;
+}
+
 void JobLogStream::Core::Pump() {
   std::lock_guard lock(mu);
   while (reactor != nullptr && !writing && !finished) {
     if (cancelled) return FinishLocked(grpc::Status::CANCELLED);
     std::shared_ptr<const jobs::JobEvent> live;
     const jobs::JobEvent* event = nullptr;
-    if (!history.empty()) {
+    // Before waiting or finishing, an open batch of log lines goes out.
+    if (held != nullptr) {
+      live = std::move(held);
+      event = live.get();
+    } else if (!history.empty()) {
       event = &history.front();
     } else if (next_seq < live_from) {
-      if (loading) return;
+      if (loading || WriteBatchLocked()) return;
       loading = true;
       int64_t from = next_seq;
       std::weak_ptr<Core> weak = weak_from_this();
@@ -71,33 +99,61 @@ void JobLogStream::Core::Pump() {
           event = live.get();
           break;
         case jobs::Subscription::State::kEmpty:
+          WriteBatchLocked();
           return;
         case jobs::Subscription::State::kClosed:
+          if (WriteBatchLocked()) return;
           return FinishLocked(grpc::Status::OK);
         case jobs::Subscription::State::kOverflowed:
+          if (WriteBatchLocked()) return;
           return FinishLocked(grpc::Status(
               grpc::StatusCode::RESOURCE_EXHAUSTED,
               absl::StrCat("this subscriber fell too far behind the job; resume with from_seq=",
                            next_seq)));
       }
     } else {
+      if (WriteBatchLocked()) return;
       return FinishLocked(grpc::Status::OK);
     }
+    const bool from_history = !history.empty() && event == &history.front();
     bool send = event->seq >= next_seq &&
                 (event->kind != jobs::EventKind::kTrace || include_trace);
+    const bool line = send && batch_log_lines && event->kind == jobs::EventKind::kLog;
+    if (send && batch_lines > 0) {
+      if (line && event->seq == batch_next_seq && batch_lines < kBatchLines) {
+        ToLogLineProto(*event, message.mutable_log_batch()->add_lines());
+        ++batch_lines;
+        batch_next_seq = next_seq = event->seq + 1;
+        if (from_history) history.pop_front();
+        continue;
+      }
+      // Not the batch's next line: the batch goes first, this event after it (a history event
+      // stays at the front of the history).
+      if (!from_history) held = std::move(live);
+      WriteBatchLocked();
+      return;
+    }
     if (event->seq >= next_seq) next_seq = event->seq + 1;
+    if (line) {
+      message.Clear();
+      message.set_seq(event->seq);
+      SetTime(event->time_ms, message.mutable_time());
+      ToLogLineProto(*event, message.mutable_log_batch()->add_lines());
+      batch_lines = 1;
+      batch_next_seq = event->seq + 1;
+      if (from_history) history.pop_front();
+      continue;
+    }
     if (send) {
       message.Clear();
       ToEventProto(*event, &message);
     }
-    if (!history.empty() && event == &history.front()) history.pop_front();
+    if (from_history) history.pop_front();
     if (send) {
       writing = true;
       // When more events are already waiting, let gRPC coalesce this write with the next ones.
-      bool more = !history.empty() || next_seq < live_from ||
-                  (subscription != nullptr && subscription->HasEvents());
-      reactor->StartWrite(&message, more ? grpc::WriteOptions().set_buffer_hint()
-                                         : grpc::WriteOptions());
+      reactor->StartWrite(&message, MoreWaitingLocked() ? grpc::WriteOptions().set_buffer_hint()
+                                                        : grpc::WriteOptions());
     }
   }
 }
@@ -160,7 +216,7 @@ void JobLogStream::Core::LoadPage(int64_t from) {
 
 JobLogStream* JobLogStream::Start(jobs::JobManager& manager, jobs::Executor& io,
                                   const db::JobRecord& job, int64_t from_seq,
-                                  bool include_trace) {
+                                  bool include_trace, bool batch_log_lines) {
   auto* stream = new JobLogStream();
   auto core = std::make_shared<Core>();
   stream->core_ = core;
@@ -169,6 +225,7 @@ JobLogStream* JobLogStream::Start(jobs::JobManager& manager, jobs::Executor& io,
   core->io = &io;
   core->job_id = job.id;
   core->include_trace = include_trace;
+  core->batch_log_lines = batch_log_lines;
   core->next_seq = std::max<int64_t>(from_seq, 1);
   core->channel = manager.FindChannel(job.id);
   if (core->channel != nullptr) {

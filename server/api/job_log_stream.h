@@ -22,8 +22,10 @@ namespace backtest::api {
 class JobLogStream : public grpc::ServerWriteReactor<backtest::v1::StreamJobLogResponse> {
  public:
   // Starts the stream of `job` (already authorized). The reactor deletes itself when done.
+  // With `batch_log_lines`, runs of consecutive log lines go out as one LogLineBatch event.
   static JobLogStream* Start(jobs::JobManager& manager, jobs::Executor& io,
-                             const db::JobRecord& job, int64_t from_seq, bool include_trace);
+                             const db::JobRecord& job, int64_t from_seq, bool include_trace,
+                             bool batch_log_lines);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/engine/param_registry.h"
 
 namespace backtest::jobs {
 
@@ -22,7 +23,9 @@ db::EventRecord ToRecord(const JobEvent& e) {
     case EventKind::kProgress:
       r.kind = "progress";
       r.text = e.stage;
-      r.payload = absl::StrCat(e.fraction, " ", e.bars_done, " ", e.bars_total);
+      // The shortest text that reads back exactly: a replayed progress event is the live one.
+      r.payload = absl::StrCat(engine::FormatNumber(e.fraction), " ", e.bars_done, " ",
+                               e.bars_total);
       break;
     case EventKind::kStatus:
       r.kind = "status";

@@ -90,11 +90,13 @@ class JobServiceTest : public ::testing::Test {
 
   // Reads a whole stream; returns its events and final status.
   std::pair<std::vector<backtest::v1::StreamJobLogResponse>, grpc::Status> Stream(
-      const std::string& id, int64_t from_seq = 0, bool include_trace = false) {
+      const std::string& id, int64_t from_seq = 0, bool include_trace = false,
+      bool batch_log_lines = false) {
     backtest::v1::StreamJobLogRequest request;
     request.set_job_id(id);
     request.set_from_seq(from_seq);
     request.set_include_trace(include_trace);
+    request.set_batch_log_lines(batch_log_lines);
     auto context = server_.Context("", 300);
     auto reader = server_.jobs().StreamJobLog(context.get(), request);
     std::vector<backtest::v1::StreamJobLogResponse> events;
@@ -231,6 +233,77 @@ TEST_F(JobServiceTest, ResultsOfBothStoredFormatsAnswerTheSame) {
   for (size_t i = 0; i < asks.size(); ++i) {
     EXPECT_EQ(results(asks[i].first, asks[i].second).SerializeAsString(), columnar[i])
         << asks[i].first << " max_candles " << asks[i].second;
+  }
+}
+
+// A batched stream's lines, one event per line as the plain stream sends them.
+std::vector<backtest::v1::StreamJobLogResponse> Unbatched(
+    const std::vector<backtest::v1::StreamJobLogResponse>& events, int* batches) {
+  std::vector<backtest::v1::StreamJobLogResponse> out;
+  for (const auto& e : events) {
+    EXPECT_FALSE(e.has_log()) << "a batched stream sends lines in batches only";
+    if (!e.has_log_batch()) {
+      out.push_back(e);
+      continue;
+    }
+    ++*batches;
+    EXPECT_GT(e.log_batch().lines_size(), 0);
+    EXPECT_EQ(e.time().SerializeAsString(), e.log_batch().lines(0).time().SerializeAsString());
+    for (int i = 0; i < e.log_batch().lines_size(); ++i) {
+      backtest::v1::StreamJobLogResponse one;
+      one.set_seq(e.seq() + i);
+      *one.mutable_time() = e.log_batch().lines(i).time();
+      *one.mutable_log() = e.log_batch().lines(i);
+      one.mutable_log()->clear_time();
+      out.push_back(std::move(one));
+    }
+  }
+  return out;
+}
+
+// batch_log_lines: the same events, seqs and times, the log lines in a few messages; resuming in
+// the middle of a batch gives exactly the rest; trace events left out (include_trace off) end a
+// batch, so a batch's lines always have consecutive seqs. Live (subscribed while the job runs)
+// and replayed (after it ended) alike.
+TEST_F(JobServiceTest, BatchedLogLinesAreTheSameEventsInFewerMessages) {
+  const std::map<std::string, std::string> traced = {
+      {"strategy", "sr_breakout"}, {"symbols", "EURUSD"}, {"timeframe", "H1"},
+      {"start_date", "2020-01-01"}, {"end_date", "2021-06-01"}, {"trace_enabled", "true"}};
+  for (const auto& params : {QuickParams(), traced}) {
+    auto id = Submit(params);
+    ASSERT_TRUE(id.ok()) << id.status();
+    auto [live, live_status] = Stream(*id, 0, false, true);  // subscribed from the start
+    ASSERT_TRUE(live_status.ok()) << live_status.error_message();
+    auto [plain, plain_status] = Stream(*id);
+    ASSERT_TRUE(plain_status.ok());
+    ASSERT_GT(plain.size(), 20u);
+    auto [replayed, replayed_status] = Stream(*id, 0, false, true);
+    ASSERT_TRUE(replayed_status.ok());
+    for (const auto* batched : {&live, &replayed}) {
+      int batches = 0;
+      auto lines = Unbatched(*batched, &batches);
+      ASSERT_EQ(lines.size(), plain.size());
+      for (size_t i = 0; i < plain.size(); ++i) {
+        ASSERT_EQ(lines[i].SerializeAsString(), plain[i].SerializeAsString()) << i;
+      }
+      const auto log_lines = std::count_if(plain.begin(), plain.end(),
+                                           [](const auto& e) { return e.has_log(); });
+      EXPECT_LT(batched->size(), plain.size());
+      EXPECT_GT(batches, 0);
+      EXPECT_LT(2 * batches, log_lines);
+    }
+    // Resume from every seq in a stretch of lines: exactly the rest.
+    for (int64_t from = plain.size() / 2; from < static_cast<int64_t>(plain.size() / 2) + 5;
+         ++from) {
+      auto [rest, rest_status] = Stream(*id, plain[from].seq(), false, true);
+      ASSERT_TRUE(rest_status.ok());
+      int batches = 0;
+      auto lines = Unbatched(rest, &batches);
+      ASSERT_EQ(lines.size(), plain.size() - from);
+      for (size_t i = 0; i < lines.size(); ++i) {
+        ASSERT_EQ(lines[i].SerializeAsString(), plain[from + i].SerializeAsString());
+      }
+    }
   }
 }
 
