@@ -17,9 +17,14 @@ class Database;
 
 namespace backtest::db {
 
+// Encodings of ResultRecord::data: a backtest.runner.v1.RunnerEvent holding the RunOutput, its
+// candles, EMA and equity as a message per point (stored by earlier versions) or as columns.
+inline constexpr int kResultsFormatPoints = 1;
+inline constexpr int kResultsFormatColumns = 2;
+
 struct ResultRecord {
   std::string job_id;
-  int format = 0;       // encoding of data (1: a backtest.runner.v1.RunnerEvent holding the result)
+  int format = 0;       // encoding of data: kResultsFormatPoints or kResultsFormatColumns
   std::string digest;   // SHA-256 hex of the canonical result
   std::string data;
   int64_t created_ms = 0;

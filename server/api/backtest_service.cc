@@ -209,6 +209,14 @@ using backtest::runner::v1::SymbolSeries;
 // The index of the first candle a GetResult answers with: the last `keep` of `total` (0: all).
 int64_t FirstKept(int64_t keep, int64_t total) { return keep > 0 && keep < total ? total - keep : 0; }
 
+// Zones that ended before the first kept candle are off the chart.
+void DropZonesBefore(int64_t first_time, SymbolSeries& series) {
+  auto* zones = series.mutable_zones();
+  zones->erase(std::remove_if(zones->begin(), zones->end(),
+                              [&](const backtest::v1::Zone& z) { return z.end() < first_time; }),
+               zones->end());
+}
+
 // Results format 2: candles, EMA and equity are columns; the answer has a message per point, built
 // only for the points it keeps (the last `keep` candles and the EMA and equity from the first of
 // them on), so a chart of the last 50k candles of a 1M-bar run builds 50k candles, not 1M.
@@ -252,13 +260,7 @@ bool ExpandColumns(int64_t keep, RunOutput& out, SymbolSeries& series,
   };
   expand(series.ema_columns(), response->mutable_ema());
   expand(out.equity_columns(), response->mutable_equity());
-  if (first > 0) {
-    // Zones that ended before the first kept candle are off the chart.
-    auto* zones = series.mutable_zones();
-    zones->erase(std::remove_if(zones->begin(), zones->end(),
-                                [&](const backtest::v1::Zone& z) { return z.end() < first_time; }),
-                 zones->end());
-  }
+  if (first > 0) DropZonesBefore(first_time, series);
   return true;
 }
 
@@ -277,10 +279,7 @@ void TrimPointMessages(int64_t keep, RunOutput& out, SymbolSeries& series,
     drop = 0;
     while (drop < out.equity_size() && out.equity(drop).time() < first_time) ++drop;
     out.mutable_equity()->DeleteSubrange(0, drop);
-    auto* zones = series.mutable_zones();
-    zones->erase(std::remove_if(zones->begin(), zones->end(),
-                                [&](const backtest::v1::Zone& z) { return z.end() < first_time; }),
-                 zones->end());
+    DropZonesBefore(first_time, series);
   }
   response->mutable_candles()->Swap(series.mutable_candles());
   response->mutable_ema()->Swap(series.mutable_ema());
@@ -312,7 +311,8 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
     ASSIGN_OR_RETURN(stored, results.Load(job.id));
   }
   backtest::runner::v1::RunnerEvent event;
-  if ((stored.format != 1 && stored.format != 2) || !event.ParseFromString(stored.data) ||
+  if ((stored.format != db::kResultsFormatPoints && stored.format != db::kResultsFormatColumns) ||
+      !event.ParseFromString(stored.data) ||
       !event.has_result()) {
     return absl::DataLossError(absl::StrCat("the stored result of job ", job.id,
                                             " cannot be read (format ", stored.format, ")"));
@@ -332,7 +332,7 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
                                                    request.symbol().substr(0, 32), "\""));
   }
   response->set_symbol(series->symbol());
-  if (stored.format == 2) {
+  if (stored.format == db::kResultsFormatColumns) {
     if (!ExpandColumns(request.max_candles(), out, *series, response)) {
       return absl::DataLossError(absl::StrCat("the stored result of job ", job.id,
                                               " has candle columns of different lengths"));

@@ -243,7 +243,7 @@ absl::StatusOr<std::string> RunOneJob(JobManagerOptions options, int64_t owner_i
 
 void JobManager::WorkerLoop() {
   // A job's writes (its events, a result of up to megabytes) should not pay for copying the WAL
-  // into the database and syncing it: the checkpointer does that, once a second.
+  // into the database and syncing it: the checkpointer does that.
   auto db = db::Database::Open(options_.db_path,
                                {.migrate = false, .wal_autocheckpoint_pages = 0});
   if (!db.ok()) {

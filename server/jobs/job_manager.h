@@ -91,10 +91,10 @@ class JobManager {
   explicit JobManager(JobManagerOptions options) : options_(std::move(options)),
                                                   queue_(options_.queue_capacity) {}
   void WorkerLoop();
-  // Copies the WAL back into the database file (and syncs it) off the workers' path, once a
-  // second (not after each job: at dozens of jobs a second, one fsync each stalled the other
-  // writers of the disk and made the tail latency). The workers' connections never checkpoint
-  // themselves.
+  // Copies the WAL back into the database file (and syncs it) off the workers' path: once a
+  // second, and sooner when a worker's commit finds the WAL past kCheckpointPages (not after each
+  // job: at dozens of jobs a second, one fsync each stalled the other writers of the disk and
+  // made the tail latency). The workers' connections never checkpoint themselves.
   void CheckpointLoop();
   void RequestCheckpoint();
   // Runs one job; `warm` is the worker's idle runner (used when still alive, else a fresh one is

@@ -58,10 +58,6 @@ class LineSplitter {
   std::string partial_;
 };
 
-// How the stored result is encoded: a RunnerEvent whose RunOutput holds candles, EMA and equity as
-// columns (runner.proto; format 1, one message per point, is still read).
-constexpr int kResultsFormat = 2;
-
 // A result frame: RunnerEvent.result (field 4, length-delimited) first, as the runner writes it.
 constexpr uint8_t kResultTag = (4 << 3) | 2;
 
@@ -465,7 +461,7 @@ void JobRun::HandleFrame(std::string bytes) {
       const auto& result = event.result();
       db::ResultStore results(db_.connection());
       const size_t result_bytes = bytes.size();
-      absl::Status s = results.Save({.job_id = job_id_, .format = kResultsFormat,
+      absl::Status s = results.Save({.job_id = job_id_, .format = db::kResultsFormatColumns,
                                      .digest = result.digest(), .data = std::move(bytes),
                                      .created_ms = now});
       if (!s.ok()) {

@@ -81,15 +81,6 @@ class Reader {
  public:
   Reader(absl::string_view text, absl::string_view name) : text_(text), name_(name) {}
 
-  // The whole text, in this thread.
-  absl::StatusOr<BarSeries> Run() {
-    const char* end = text_.data() + text_.size();
-    auto rows = Start();
-    if (!rows.ok()) return rows.status();
-    if (auto s = Rows(*rows, end); !s.ok()) return s;
-    return std::move(out_);
-  }
-
   // Skips a BOM and leading blank lines and decides the layout from the first non-blank line;
   // returns where the rows start (past a header). Errors name the line.
   absl::StatusOr<const char*> Start() {
