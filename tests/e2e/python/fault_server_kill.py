@@ -37,6 +37,16 @@ def main(workdir: str) -> int:
 
     long_run = minute_run("2019-01-01", "2026-01-01")
     running = [client.run_backtest(long_run, follow=False).job_id for _ in range(RUNNING)]
+
+    def all_started():
+        jobs = [client.get_job(j) for j in running]
+        return jobs if all(j.status == "running" and j.pid for j in jobs) else None
+    # The queue bound counts jobs not yet taken by a worker: the next 10 are submitted only once
+    # the 10 workers have each taken one, or they would find the queue still holding the first.
+    jobs = wait_for(all_started, 60)
+    c.check("10 jobs running, each with a runner process", jobs is not None)
+    pids = [j.pid for j in jobs or []]
+
     queued = [client.run_backtest(minute_run("2021-01-01", f"2021-02-{day:02d}"),
                                   follow=False).job_id for day in range(1, QUEUED + 1)]
     try:
@@ -48,12 +58,6 @@ def main(workdir: str) -> int:
             refused is not None and refused.code == grpc.StatusCode.RESOURCE_EXHAUSTED,
             str(refused))
 
-    def all_started():
-        jobs = [client.get_job(j) for j in running]
-        return jobs if all(j.status == "running" and j.pid for j in jobs) else None
-    jobs = wait_for(all_started, 60)
-    c.check("10 jobs running, each with a runner process", jobs is not None)
-    pids = [j.pid for j in jobs or []]
     c.check("10 jobs queued behind them",
             all(client.get_job(j).status == "queued" for j in queued))
     client.close()
