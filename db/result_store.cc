@@ -16,7 +16,7 @@ absl::Status ResultStore::Save(const ResultRecord& result) {
     q.bind(1, result.job_id);
     q.bind(2, result.format);
     q.bind(3, result.digest);
-    q.bind(4, result.data.data(), static_cast<int>(result.data.size()));
+    q.bindNoCopy(4, result.data.data(), static_cast<int>(result.data.size()));  // 100s of KB: no copy
     q.bind(5, result.created_ms);
     q.exec();
   } catch (const SQLite::Exception& e) {

@@ -23,6 +23,13 @@ void CloseQuietly(int& fd) {
 
 }  // namespace
 
+int64_t EventPipeBytes(int workers) {
+  constexpr int64_t kAllowance = 32 << 20;  // half the default per-user pipe allowance
+  int64_t bytes = 1 << 20;
+  while (bytes > (64 << 10) && 2 * workers * bytes > kAllowance) bytes /= 2;
+  return bytes;
+}
+
 absl::StatusOr<RunnerProcess> RunnerProcess::Spawn(const std::string& path,
                                                    const RunnerLimits& limits,
                                                    const std::string& spec) {
@@ -98,6 +105,10 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const std::string& path,
   p.fds_[2] = err[0];
   p.spec_fd_ = in[1];
   for (int fd : p.fds_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  // Best effort: a smaller pipe only makes the runner wait for the server more often.
+  if (limits.event_pipe_bytes > 0) {
+    fcntl(p.fds_[0], F_SETPIPE_SZ, static_cast<int>(limits.event_pipe_bytes));
+  }
   return p;
 }
 

@@ -15,7 +15,15 @@ namespace backtest::jobs {
 struct RunnerLimits {
   int64_t cpu_seconds = 0;  // 0: none
   int64_t memory_mb = 0;    // 0: none (address space)
+  // Capacity asked for the event pipe (F_SETPIPE_SZ; 0 keeps the kernel's 64 KB). A runner writes
+  // a job's log and its result without waiting on a server that is storing the previous batch.
+  int64_t event_pipe_bytes = 0;
 };
+
+// The event pipe capacity for `workers` runners (and a warm one each): 1 MB, less when that many
+// would pass half of an unprivileged user's pipe allowance (fs.pipe-user-pages-soft, 64 MB by
+// default, past which the kernel gives new pipes a single page).
+int64_t EventPipeBytes(int workers);
 
 // How a process ended.
 struct ExitInfo {

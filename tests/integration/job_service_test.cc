@@ -1,4 +1,5 @@
 // The job service end to end in-process: real server on 127.0.0.1, real runner processes.
+#include <fcntl.h>
 #include <signal.h>
 
 #include <atomic>
@@ -629,6 +630,25 @@ TEST_F(JobLimitsTest, AJobOverItsMemoryLimitFailsWithAClearReason) {
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(WaitEnded(*id, 60), "failed");
   EXPECT_THAT(Get(*id).error(), HasSubstr("memory"));
+}
+
+}  // namespace
+}  // namespace backtest
+
+namespace backtest {
+namespace {
+
+TEST(RunnerProcessTest, EventPipesHoldAMegabyteWhileTheUsersPipeAllowanceLasts) {
+  EXPECT_EQ(jobs::EventPipeBytes(1), 1 << 20);
+  EXPECT_EQ(jobs::EventPipeBytes(16), 1 << 20);   // 32 pipes: 32 MB
+  EXPECT_EQ(jobs::EventPipeBytes(17), 512 << 10);
+  EXPECT_EQ(jobs::EventPipeBytes(256), 64 << 10);  // never below the kernel's default
+  auto runner = jobs::RunnerProcess::SpawnIdle(testing::BinDir() + "/backtest-runner",
+                                               {.event_pipe_bytes = 1 << 20});
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  EXPECT_EQ(fcntl(runner->events_fd(), F_GETPIPE_SZ), 1 << 20);
+  runner->Signal(SIGKILL);
+  runner->Wait();
 }
 
 }  // namespace

@@ -13,8 +13,6 @@
 
 #include "absl/strings/string_view.h"
 
-struct evp_md_ctx_st;
-
 namespace backtest::engine {
 
 class Sha256 {
@@ -42,10 +40,8 @@ class Sha256 {
   void Flush();
   void UpdateLarge(const void* data, size_t size);
 
-  struct CtxFree {
-    void operator()(evp_md_ctx_st* ctx) const;
-  };
-  std::unique_ptr<evp_md_ctx_st, CtxFree> ctx_;
+  struct State;  // OpenSSL's context, kept out of this header
+  std::unique_ptr<State> state_;
   std::unique_ptr<uint8_t[]> buffer_;
   size_t buffered_ = 0;
 };
