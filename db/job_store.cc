@@ -1,10 +1,14 @@
 #include "db/job_store.h"
 
+#include <span>
+
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Exception.h"
 #include "SQLiteCpp/Statement.h"
 #include "SQLiteCpp/Transaction.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "db/sqlite_status.h"
 
 namespace backtest::db {
@@ -43,6 +47,113 @@ JobRecord ReadJob(SQLite::Statement& q) {
   return j;
 }
 
+// A row of job_events holds one event, or a run of up to kMaxEventsPerRow consecutive log lines
+// of one source and level (a job logs hundreds of lines; one row each made their INSERTs the
+// bulk of the cost of storing a job). A run's row has the first line's seq and time, event_count
+// lines, `text` the lines' texts one after the other, and `payload` per line two varints: its
+// time minus the row's (zigzag) and the length of its text.
+// Never lower kMaxEventsPerRow: reads look for the row holding a seq that far back.
+constexpr size_t kMaxEventsPerRow = 256;
+
+bool Packable(const EventRecord& first, const EventRecord& next) {
+  return first.kind == "log" && next.kind == "log" && first.payload.empty() &&
+         next.payload.empty() && next.source == first.source && next.level == first.level;
+}
+
+void PutVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool GetVarint(absl::string_view* in, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    const auto byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    *v |= uint64_t{byte & 0x7fu} << shift;
+    if (byte < 0x80) return true;
+  }
+  return false;
+}
+
+void PackLines(std::span<const EventRecord> lines, std::string* text, std::string* packed) {
+  text->clear();
+  packed->clear();
+  const int64_t t0 = lines.front().time_ms;
+  for (const EventRecord& e : lines) {
+    const int64_t dt = e.time_ms - t0;
+    PutVarint((static_cast<uint64_t>(dt) << 1) ^ static_cast<uint64_t>(dt >> 63), packed);
+    PutVarint(e.text.size(), packed);
+    text->append(e.text);
+  }
+}
+
+// One stored row as it was read.
+struct EventRow {
+  EventRecord first;  // seq, time, kind, source, level; text and payload as stored
+  int64_t count = 1;
+};
+
+EventRow ReadRow(SQLite::Statement& q) {
+  EventRow row;
+  EventRecord& e = row.first;
+  e.seq = q.getColumn(0).getInt64();
+  e.time_ms = q.getColumn(1).getInt64();
+  e.kind = q.getColumn(2).getString();
+  e.source = q.getColumn(3).getString();
+  e.level = q.getColumn(4).getString();
+  e.text = q.getColumn(5).getString();
+  const SQLite::Column payload = q.getColumn(6);
+  if (!payload.isNull()) {
+    e.payload.assign(static_cast<const char*>(payload.getBlob()), payload.getBytes());
+  }
+  row.count = q.getColumn(7).getInt64();
+  return row;
+}
+
+// The row's events from seq `from_seq` on, appended to `out` until it holds `limit`.
+absl::Status Unpack(absl::string_view job_id, EventRow row, int64_t from_seq, size_t limit,
+                    std::vector<EventRecord>* out) {
+  if (row.count == 1) {
+    if (row.first.seq >= from_seq && out->size() < limit) out->push_back(std::move(row.first));
+    return absl::OkStatus();
+  }
+  const EventRecord& r = row.first;
+  auto malformed = [&] {
+    return absl::DataLossError(absl::StrCat("stored events ", r.seq, "..", r.seq + row.count - 1,
+                                            " of job ", job_id, " are malformed"));
+  };
+  if (r.kind != "log" || row.count < 1 || row.count > static_cast<int64_t>(kMaxEventsPerRow)) {
+    return malformed();
+  }
+  absl::string_view packed = r.payload;
+  size_t offset = 0;
+  for (int64_t k = 0; k < row.count; ++k) {
+    uint64_t zigzag = 0, size = 0;
+    if (!GetVarint(&packed, &zigzag) || !GetVarint(&packed, &size) ||
+        size > r.text.size() - offset) {
+      return malformed();
+    }
+    const int64_t dt = static_cast<int64_t>(zigzag >> 1) ^ -static_cast<int64_t>(zigzag & 1);
+    if (r.seq + k >= from_seq && out->size() < limit) {
+      EventRecord e;
+      e.seq = r.seq + k;
+      e.time_ms = r.time_ms + dt;
+      e.kind = r.kind;
+      e.source = r.source;
+      e.level = r.level;
+      e.text = r.text.substr(offset, size);
+      out->push_back(std::move(e));
+    }
+    offset += size;
+  }
+  if (!packed.empty() || offset != r.text.size()) return malformed();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 JobStore::JobStore(SQLite::Database& db) : db_(db) {}
@@ -63,26 +174,42 @@ absl::Status JobStore::AppendEventsLocked(absl::string_view id, int64_t last_seq
                                           std::vector<EventRecord>& events) {
   if (events.empty()) return absl::OkStatus();
   SQLite::Statement& insert = Prepared(
-      "INSERT INTO job_events(job_id, seq, time_ms, kind, source, level, text, payload) "
-      "VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO job_events(job_id, seq, time_ms, kind, source, level, text, payload, "
+      "event_count) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
   const std::string job_id(id);
   // The bound strings outlive each step (bindNoCopy: SQLite reads them in place).
   insert.bindNoCopy(1, job_id);
-  for (EventRecord& e : events) {
-    e.seq = ++last_seq;
+  std::string packed_text, packed_lines;
+  for (size_t i = 0; i < events.size();) {
+    // A run of log lines of one source and level goes into one row.
+    size_t end = i + 1;
+    while (end < events.size() && end - i < kMaxEventsPerRow && Packable(events[i], events[end])) {
+      ++end;
+    }
+    for (size_t k = i; k < end; ++k) events[k].seq = ++last_seq;
+    const EventRecord& e = events[i];
     insert.bind(2, e.seq);
     insert.bind(3, e.time_ms);
     insert.bindNoCopy(4, e.kind);
     insert.bindNoCopy(5, e.source);
     insert.bindNoCopy(6, e.level);
-    insert.bindNoCopy(7, e.text);
-    if (e.payload.empty()) {
-      insert.bind(8);
+    if (end - i == 1) {
+      insert.bindNoCopy(7, e.text);
+      if (e.payload.empty()) {
+        insert.bind(8);
+      } else {
+        insert.bindNoCopy(8, e.payload.data(), static_cast<int>(e.payload.size()));
+      }
     } else {
-      insert.bindNoCopy(8, e.payload.data(), static_cast<int>(e.payload.size()));
+      PackLines(std::span<const EventRecord>(events).subspan(i, end - i), &packed_text,
+                &packed_lines);
+      insert.bindNoCopy(7, packed_text);
+      insert.bindNoCopy(8, packed_lines.data(), static_cast<int>(packed_lines.size()));
     }
+    insert.bind(9, static_cast<int64_t>(end - i));
     insert.exec();
     insert.reset();
+    i = end;
   }
   insert.clearBindings();  // nothing keeps pointing into `events`
   SQLite::Statement& bump = Prepared("UPDATE jobs SET last_seq = ? WHERE id = ?");
@@ -210,26 +337,20 @@ absl::Status JobStore::Apply(absl::string_view id, const Update& update,
 absl::StatusOr<std::vector<EventRecord>> JobStore::Events(absl::string_view id, int64_t from_seq,
                                                          int limit) {
   try {
+    // The row holding from_seq starts at most kMaxEventsPerRow - 1 seqs before it.
     SQLite::Statement q(db_,
-                        "SELECT seq, time_ms, kind, source, level, text, payload FROM job_events "
-                        "WHERE job_id = ? AND seq >= ? ORDER BY seq LIMIT ?");
+                        "SELECT seq, time_ms, kind, source, level, text, payload, event_count "
+                        "FROM job_events WHERE job_id = ?1 AND seq > ?2 - ?3 "
+                        "AND seq + event_count > ?2 ORDER BY seq LIMIT ?4");
     q.bind(1, std::string(id));
     q.bind(2, from_seq);
-    q.bind(3, limit);
+    q.bind(3, static_cast<int64_t>(kMaxEventsPerRow));
+    q.bind(4, limit);
     std::vector<EventRecord> out;
-    while (q.executeStep()) {
-      EventRecord e;
-      e.seq = q.getColumn(0).getInt64();
-      e.time_ms = q.getColumn(1).getInt64();
-      e.kind = q.getColumn(2).getString();
-      e.source = q.getColumn(3).getString();
-      e.level = q.getColumn(4).getString();
-      e.text = q.getColumn(5).getString();
-      const SQLite::Column payload = q.getColumn(6);
-      if (!payload.isNull()) {
-        e.payload.assign(static_cast<const char*>(payload.getBlob()), payload.getBytes());
-      }
-      out.push_back(std::move(e));
+    const size_t wanted = limit > 0 ? static_cast<size_t>(limit) : 0;
+    while (out.size() < wanted && q.executeStep()) {
+      absl::Status s = Unpack(id, ReadRow(q), from_seq, wanted, &out);
+      if (!s.ok()) return s;
     }
     return out;
   } catch (const SQLite::Exception& e) {
@@ -241,19 +362,23 @@ absl::StatusOr<std::string> JobStore::LogTail(absl::string_view id, absl::string
                                               int lines) {
   try {
     SQLite::Statement q(db_,
-                        "SELECT text FROM job_events WHERE job_id = ? AND kind = 'log' AND "
-                        "source = ? ORDER BY seq DESC LIMIT ?");
+                        "SELECT seq, time_ms, kind, source, level, text, payload, event_count "
+                        "FROM job_events WHERE job_id = ? AND kind = 'log' AND source = ? "
+                        "ORDER BY seq DESC LIMIT ?");
     q.bind(1, std::string(id));
     q.bind(2, std::string(source));
     q.bind(3, lines);
+    const size_t wanted = lines > 0 ? static_cast<size_t>(lines) : 0;
     std::vector<std::string> newest_first;
-    while (q.executeStep()) newest_first.push_back(q.getColumn(0).getString());
-    std::string out;
-    for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
-      if (!out.empty()) out += '\n';
-      out += *it;
+    while (newest_first.size() < wanted && q.executeStep()) {
+      std::vector<EventRecord> row;
+      absl::Status s = Unpack(id, ReadRow(q), 0, kMaxEventsPerRow, &row);
+      if (!s.ok()) return s;
+      for (auto it = row.rbegin(); it != row.rend() && newest_first.size() < wanted; ++it) {
+        newest_first.push_back(std::move(it->text));
+      }
     }
-    return out;
+    return absl::StrJoin(newest_first.rbegin(), newest_first.rend(), "\n");
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, absl::StrCat("read log of job ", id));
   }

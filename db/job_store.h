@@ -82,7 +82,7 @@ class JobStore {
   absl::StatusOr<std::vector<JobRecord>> List(const JobListQuery& query);
 
   // Appends events after the job's last seq (filling in their seq) and applies `update` to the job
-  // row, in one transaction. `update` may change status, and does so only when the current status
+  // row, in one transaction. Consecutive log lines of one source and level share a row. `update` may change status, and does so only when the current status
   // is one of `from_statuses` (empty: any); otherwise FailedPrecondition naming the current status
   // and nothing is written.
   struct Update {
@@ -100,7 +100,8 @@ class JobStore {
   };
   absl::Status Apply(absl::string_view id, const Update& update, std::vector<EventRecord>& events);
 
-  // Events with seq >= from_seq, at most `limit`, in order.
+  // Events with seq >= from_seq, at most `limit`, in order, one record each (runs of log lines
+  // stored as one row are read back line by line). DataLoss when a stored row cannot be read.
   absl::StatusOr<std::vector<EventRecord>> Events(absl::string_view id, int64_t from_seq,
                                                   int limit);
 

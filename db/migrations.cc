@@ -162,6 +162,12 @@ INSERT INTO job_events_v4 SELECT job_id, seq, time_ms, kind, source, level, text
 DROP TABLE job_events;
 ALTER TABLE job_events_v4 RENAME TO job_events;
 )sql"},
+    {5, "job_events: a row may hold a run of log lines", R"sql(
+-- A job logs hundreds of lines; stored one row each, their INSERTs were most of the cost of
+-- storing a job. A run of consecutive lines of one source and level now shares a row: its seq is
+-- the first line's and event_count says how many seqs it holds (1 for every row before).
+ALTER TABLE job_events ADD COLUMN event_count INTEGER NOT NULL DEFAULT 1;
+)sql"},
 };
 
 }  // namespace

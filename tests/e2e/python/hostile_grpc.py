@@ -152,9 +152,11 @@ def check_db(sweep, db):
             "AND finished_ms IS NULL", []),
         "jobs whose last_seq is not their last event": (
             "SELECT j.id FROM jobs j WHERE j.last_seq != "
-            "(SELECT coalesce(max(seq), 0) FROM job_events e WHERE e.job_id = j.id)", []),
+            "(SELECT coalesce(max(seq + event_count - 1), 0) FROM job_events e "
+            "WHERE e.job_id = j.id)", []),
         "gaps in job event sequences": (
-            "SELECT job_id FROM job_events GROUP BY job_id HAVING count(*) != max(seq) - min(seq) + 1",
+            "SELECT job_id FROM job_events GROUP BY job_id "
+            "HAVING sum(event_count) != max(seq + event_count) - min(seq)",
             []),
         "orphaned rows": (
             "SELECT 'events', job_id FROM job_events WHERE job_id NOT IN (SELECT id FROM jobs) "

@@ -61,8 +61,9 @@ TEST(DatabaseTest, ReopeningKeepsDataAndDoesNotMigrateTwice) {
 }
 
 // A version-3 database (job_events with `kind IN (…)`) keeps its events through migration 4,
-// and the rebuilt table still refuses an unknown kind.
-TEST(DatabaseTest, MigrationFourKeepsJobEventsAndTheirKindCheck) {
+// and the rebuilt table still refuses an unknown kind; migration 5 counts each old row as one
+// event.
+TEST(DatabaseTest, MigrationsFourAndFiveKeepJobEventsAndTheirKindCheck) {
   testing::TempDir dir;
   std::string path = dir.File("v3.db");
   {
@@ -86,6 +87,7 @@ TEST(DatabaseTest, MigrationFourKeepsJobEventsAndTheirKindCheck) {
                             "(SELECT kind, text FROM job_events WHERE job_id = 'j1' ORDER BY seq)")
                 .getString(),
             "status:queued,log:hello");
+  EXPECT_EQ(conn.execAndGet("SELECT sum(event_count) FROM job_events").getInt(), 2);
   EXPECT_FALSE(conn.tableExists("job_events_v4"));
   EXPECT_THROW(conn.exec("INSERT INTO job_events(job_id, seq, time_ms, kind) "
                          "VALUES('j1', 3, 7, 'bogus')"),

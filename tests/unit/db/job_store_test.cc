@@ -1,0 +1,152 @@
+#include "db/job_store.h"
+
+#include <tuple>
+
+#include "SQLiteCpp/Database.h"
+#include "absl/strings/str_join.h"
+#include "db/database.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace backtest::db {
+namespace {
+
+using ::backtest::testing::IsOk;
+using ::backtest::testing::StatusIs;
+using ::testing::HasSubstr;
+
+auto Fields(const EventRecord& e) {
+  return std::tie(e.seq, e.time_ms, e.kind, e.source, e.level, e.text, e.payload);
+}
+
+EventRecord Log(int64_t time_ms, std::string source, std::string level, std::string text) {
+  return {.time_ms = time_ms, .kind = "log", .source = std::move(source),
+          .level = std::move(level), .text = std::move(text)};
+}
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = Database::Open(dir_.File("b.db"));
+    ASSERT_THAT(db, IsOk());
+    db_ = *std::move(db);
+    db_->connection().exec(
+        "INSERT INTO users(id, name, is_staff, created_ms) VALUES(1, 'ann', 0, 1);"
+        "INSERT INTO jobs(id, owner_id, status, params_json, created_ms) VALUES"
+        "('job1', 1, 'running', '{}', 1)");
+    store_ = std::make_unique<JobStore>(db_->connection());
+  }
+
+  // Appends `events` in batches of `batch`, as a job's writer does; returns them with their seqs.
+  std::vector<EventRecord> AppendAll(std::vector<EventRecord> events, size_t batch) {
+    std::vector<EventRecord> stored;
+    for (size_t i = 0; i < events.size(); i += batch) {
+      std::vector<EventRecord> part(events.begin() + static_cast<ptrdiff_t>(i),
+                                    events.begin() + static_cast<ptrdiff_t>(
+                                                         std::min(events.size(), i + batch)));
+      EXPECT_THAT(store_->Apply("job1", {}, part), IsOk());
+      stored.insert(stored.end(), part.begin(), part.end());
+    }
+    return stored;
+  }
+
+  int64_t Rows() {
+    return db_->connection().execAndGet("SELECT count(*) FROM job_events").getInt64();
+  }
+
+  ::backtest::testing::TempDir dir_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<JobStore> store_;
+};
+
+// A job's log as the runner and the server make it: runs of engine lines (some with the same
+// millisecond, one a moment earlier than the line before), a warning among them, stdout and
+// stderr lines, progress and status events between, empty and non-ASCII texts.
+std::vector<EventRecord> MixedLog(int n) {
+  std::vector<EventRecord> out;
+  out.push_back({.time_ms = 1000, .kind = "status", .text = "running"});
+  for (int i = 0; i < n; ++i) {
+    const int64_t t = 1000 + i / 3 - (i % 17 == 5 ? 2 : 0);
+    if (i % 97 == 50) {
+      out.push_back({.time_ms = t, .kind = "progress", .text = "run", .payload = "0.5 1 2"});
+    }
+    if (i % 41 == 7) {
+      out.push_back(Log(t, "engine", "warning", "order skipped: no margin"));
+    } else if (i % 29 == 3) {
+      out.push_back(Log(t, "stdout", "info", "printed " + std::to_string(i)));
+    } else if (i % 31 == 4) {
+      out.push_back(Log(t, "stderr", "warning", ""));
+    } else {
+      out.push_back(Log(t, "engine", "info",
+                        "2020-01-01T03:00:00Z EURUSD ENTRY long #" + std::to_string(i) +
+                            (i % 11 == 0 ? " — ünïcode\ttab" : "")));
+    }
+  }
+  out.push_back({.time_ms = 9000, .kind = "status", .text = "finished"});
+  return out;
+}
+
+TEST_F(JobStoreTest, RunsOfLogLinesShareRowsAndReadBackEventByEventFromAnySeq) {
+  std::vector<EventRecord> stored = AppendAll(MixedLog(900), 256);
+  ASSERT_EQ(stored.size(), MixedLog(900).size());
+  for (size_t i = 0; i < stored.size(); ++i) ASSERT_EQ(stored[i].seq, static_cast<int64_t>(i + 1));
+  EXPECT_LT(Rows(), 200);  // 911 events
+  EXPECT_EQ(store_->Get("job1")->last_seq, 911);
+  for (int64_t from : {1, 2, 3, 100, 255, 256, 257, 500, 910, 911, 912}) {
+    for (int limit : {1, 7, 300, 5000}) {
+      auto events = store_->Events("job1", from, limit);
+      ASSERT_THAT(events, IsOk());
+      const size_t first = static_cast<size_t>(from - 1);
+      const size_t n = std::min(static_cast<size_t>(limit),
+                                stored.size() - std::min(first, stored.size()));
+      ASSERT_EQ(events->size(), n) << "from " << from << " limit " << limit;
+      for (size_t k = 0; k < n; ++k) {
+        ASSERT_EQ(Fields((*events)[k]), Fields(stored[first + k])) << "seq " << first + k + 1;
+      }
+    }
+  }
+}
+
+TEST_F(JobStoreTest, LogTailsReadAcrossSharedRows) {
+  std::vector<EventRecord> stored = AppendAll(MixedLog(900), 256);
+  for (const char* source : {"stdout", "stderr", "engine"}) {
+    std::vector<std::string> lines;
+    for (const auto& e : stored) {
+      if (e.kind == "log" && e.source == source) lines.push_back(e.text);
+    }
+    for (int n : {1, 5, 40, 2000}) {
+      const size_t keep = std::min(lines.size(), static_cast<size_t>(n));
+      const std::string expected =
+          absl::StrJoin(lines.end() - static_cast<ptrdiff_t>(keep), lines.end(), "\n");
+      EXPECT_EQ(*store_->LogTail("job1", source, n), expected) << source << " " << n;
+    }
+  }
+}
+
+TEST_F(JobStoreTest, ASharedRowHoldsAtMost256Lines) {
+  std::vector<EventRecord> lines;
+  for (int i = 0; i < 600; ++i) lines.push_back(Log(5, "engine", "info", std::to_string(i)));
+  ASSERT_THAT(store_->Apply("job1", {}, lines), IsOk());
+  EXPECT_EQ(Rows(), 3);
+  EXPECT_EQ(db_->connection().execAndGet("SELECT max(event_count) FROM job_events").getInt(), 256);
+  auto tail = store_->Events("job1", 599, 10);
+  ASSERT_THAT(tail, IsOk());
+  ASSERT_EQ(tail->size(), 2u);
+  EXPECT_EQ((*tail)[1].text, "599");
+}
+
+TEST_F(JobStoreTest, AMalformedSharedRowIsDataLossNamingItsSeqs) {
+  std::vector<EventRecord> lines = {Log(5, "engine", "info", "one"),
+                                    Log(5, "engine", "info", "two")};
+  ASSERT_THAT(store_->Apply("job1", {}, lines), IsOk());
+  db_->connection().exec("UPDATE job_events SET text = 'onetwothree'");
+  EXPECT_THAT(store_->Events("job1", 1, 10),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("events 1..2 of job job1")));
+  db_->connection().exec("UPDATE job_events SET text = 'onetwo', payload = x'0003'");
+  EXPECT_THAT(store_->LogTail("job1", "engine", 10), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+}  // namespace
+}  // namespace backtest::db
