@@ -1,15 +1,8 @@
 #include "server/engine/data/csv_reader.h"
 
 #include <array>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <memory>
 #include <system_error>
 #include <thread>
@@ -19,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/engine/data/civil_time.h"
 #include "server/engine/data/number_parse.h"
+#include "server/engine/util/mapped_file.h"
 
 namespace backtest::engine {
 namespace {
@@ -424,43 +418,15 @@ absl::StatusOr<BarSeries> ParseCsv(absl::string_view text, absl::string_view sou
 }
 
 absl::StatusOr<BarSeries> ReadCsvFile(const std::string& path) {
-  // A directory (or a FIFO, a device) named like a CSV file is no data: fopen would succeed (or
-  // block) and its size would be nonsense.
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(path, ": not a regular file"));
+  // Parsed where the page cache has it (MappedFile): no read(2) copy into a buffer of fresh pages.
+  auto file = MappedFile::Open(path);
+  if (!file.ok()) return file.status();
+  auto bars = ParseCsv(file->text(), path);
+  if (file->Changed()) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": the file shrank while it was being read; read it again"));
   }
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(errno)));
-  }
-  // One read(2) straight into an uninitialized buffer of the file's size: no stdio buffer, no
-  // zero-filling, one copy. (Not mmap: a file truncated while mapped would kill the process with
-  // SIGBUS instead of failing the read.) A file that grows meanwhile is read to its end.
-  struct stat fst;
-  size_t capacity = ::fstat(fd, &fst) == 0 && fst.st_size > 0
-                        ? static_cast<size_t>(fst.st_size) + 1
-                        : size_t{1} << 16;
-  std::unique_ptr<char[]> text(new char[capacity]);
-  size_t size = 0;
-  bool failed = false;
-  while (true) {
-    if (size == capacity) {
-      std::unique_ptr<char[]> bigger(new char[capacity * 2]);
-      std::memcpy(bigger.get(), text.get(), size);
-      text = std::move(bigger);
-      capacity *= 2;
-    }
-    const ssize_t n = ::read(fd, text.get() + size, capacity - size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) failed = true;
-    if (n <= 0) break;
-    size += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  if (failed) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  return ParseCsv(absl::string_view(text.get(), size), path);
+  return bars;
 }
 
 }  // namespace backtest::engine
