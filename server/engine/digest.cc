@@ -94,7 +94,7 @@ std::string ResultDigest(const RunResult& r) {
     c.I(t.entry_bar); c.I(t.exit_bar);
   }
   c.I(static_cast<int64_t>(r.equity.size()));
-  for (const LinePoint& p : r.equity) { c.I(p.time); c.D(p.value); }
+  r.equity.ForEach([&](LinePoint p) { c.I(p.time); c.D(p.value); });
   HashStats(r.stats, c);
   c.I(static_cast<int64_t>(r.reasons.size()));
   for (const ReasonCount& rc : r.reasons) {

@@ -12,6 +12,7 @@
 
 #include "absl/strings/string_view.h"
 #include "server/engine/data/bar_series.h"
+#include "server/engine/equity_curve.h"
 
 namespace backtest::engine {
 
@@ -28,11 +29,6 @@ absl::string_view MarkerKindName(MarkerKind k);  // entry, exit
 absl::string_view ExitReasonName(ExitReason r);  // stop, stop_gap, target, end_of_data, reversal
 absl::string_view ZoneKindName(ZoneKind k);      // support, resistance
 absl::string_view ZoneStateName(ZoneState s);    // active, broken, inverted, cancelled
-
-struct LinePoint {
-  int64_t time = 0;  // UTC epoch seconds
-  double value = 0;
-};
 
 struct Zone {
   std::string symbol;
@@ -149,7 +145,7 @@ struct RunResult {
   std::vector<SymbolResult> symbols;  // in the order of the symbols parameter
   std::vector<Marker> markers;        // in fill order
   std::vector<Trade> trades;          // in exit order
-  std::vector<LinePoint> equity;      // one point per timestamp, after every symbol's bar
+  EquityCurve equity;                 // one point per timestamp, after every symbol's bar
   Stats stats;
   std::vector<ReasonCount> reasons;   // codes that occurred, in a fixed order
   int64_t trace_rows = 0;             // rows sent to the observer

@@ -57,6 +57,17 @@ void ToColumns(const std::vector<engine::LinePoint>& in, backtest::runner::v1::L
   }
 }
 
+void ToColumns(const engine::EquityCurve& in, backtest::runner::v1::LineColumns* out) {
+  auto* time = out->mutable_time();
+  auto* value = out->mutable_value();
+  time->Reserve(static_cast<int>(in.size()));
+  value->Reserve(static_cast<int>(in.size()));
+  in.ForEach([&](engine::LinePoint p) {
+    time->AddAlreadyReserved(p.time);
+    value->AddAlreadyReserved(p.value);
+  });
+}
+
 template <typename T>
 void AddColumn(std::span<const T> in, google::protobuf::RepeatedField<T>* out) {
   out->Add(in.begin(), in.end());

@@ -102,6 +102,24 @@ class Broker {
   void MarkRun(size_t sym, const int64_t* time, const double* close, size_t count,
                LinePoint* out);
 
+  // The piece of the equity curve that MarkRun(sym, …) over bars [first, first + count) makes
+  // now: EquityPiece::Value(close[k]) is MarkRun's out[k].value, bit for bit.
+  EquityPiece RunPiece(size_t sym, size_t first, size_t count) const {
+    EquityPiece piece{.first = first, .count = count};
+    const double base = initial_ + realized_ - open_commission_;
+    const Position& p = positions_[sym];
+    if (!p.open) {
+      piece.base = base + (0.0 + unrealized_[sym]);
+      return piece;
+    }
+    piece.kind = p.side == Side::kLong ? EquityPiece::Kind::kLong : EquityPiece::Kind::kShort;
+    piece.base = base;
+    piece.entry = p.entry_price;
+    piece.size = p.size;
+    piece.spread = spread_[sym];
+    return piece;
+  }
+
   // Account equity (see class comment).
   double Equity() const {
     double open_pnl = 0;

@@ -222,7 +222,16 @@ Stats ComputeStats(const StatsInput& in) {
     in.equity_stats->Finish(&s);
   } else {
     EquityCurveStats curve(in.initial_equity);
-    curve.Add(eq.data(), eq.size());
+    LinePoint block[1024];
+    size_t n = 0;
+    eq.ForEach([&](LinePoint p) {
+      block[n++] = p;
+      if (n == std::size(block)) {
+        curve.Add(block, n);
+        n = 0;
+      }
+    });
+    curve.Add(block, n);
     curve.Finish(&s);
   }
   TradeStats(in, &s);

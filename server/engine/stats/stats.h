@@ -40,7 +40,7 @@ class EquityCurveStats {
 
 struct StatsInput {
   double initial_equity = 0;
-  const std::vector<LinePoint>* equity = nullptr;  // one point per timestamp
+  const EquityCurve* equity = nullptr;  // one point per timestamp
   const std::vector<Trade>* trades = nullptr;
   int64_t bars = 0;          // kept bars of all symbols
   int64_t exposed_bars = 0;  // symbol-bars with a position

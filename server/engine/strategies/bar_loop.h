@@ -14,7 +14,6 @@
 #include "server/engine/observer.h"
 #include "server/engine/run_result.h"
 #include "server/engine/stats/stats.h"
-#include "server/engine/util/huge_pages.h"
 
 namespace backtest::engine {
 
@@ -56,16 +55,17 @@ struct LoopContext {
   Broker& broker;
   RunObserver& observer;
   ProgressMeter& progress;
-  std::vector<LinePoint>* equity;  // one point per timestamp
+  EquityCurve* equity;  // one point per timestamp
   // Fed the equity points as they are made, while they are still in cache (may be null).
   EquityCurveStats* curve = nullptr;
-  size_t curve_fed = 0;  // points of *equity fed so far
+  size_t curve_fed = 0;  // stored points of *equity fed so far
 
-  // Feeds the points made since the last call, once there are `min_points` of them.
+  // Feeds the stored points made since the last call, once there are `min_points` of them.
   void FeedCurve(size_t min_points) {
-    if (curve == nullptr || equity->size() - curve_fed < min_points) return;
-    curve->Add(equity->data() + curve_fed, equity->size() - curve_fed);
-    curve_fed = equity->size();
+    const std::vector<LinePoint>& points = equity->points();
+    if (curve == nullptr || points.size() - curve_fed < min_points) return;
+    curve->Add(points.data() + curve_fed, points.size() - curve_fed);
+    curve_fed = points.size();
   }
 };
 
@@ -79,11 +79,10 @@ absl::Status RunBarLoop(S& strategy, LoopContext& c) {
     const SymbolData& sd = c.data.symbols[0];
     const size_t n = sd.bars->size();
     const int64_t* time = sd.bars->time.data();
-    c.equity->reserve(c.equity->size() + (n - sd.first_kept));
-    AdviseHugePages(c.equity->data(), c.equity->capacity() * sizeof(LinePoint));
+    c.equity->Reserve(c.equity->size() + (n - sd.first_kept));
     for (size_t i = sd.first_kept; i < n; ++i) {
       strategy.ProcessBar(0, i);
-      c.equity->push_back({time[i], c.broker.Equity()});
+      c.equity->Append({time[i], c.broker.Equity()});
       if (c.observer.IsCancelled()) [[unlikely]] {
         return absl::CancelledError("cancelled");
       }
@@ -110,7 +109,7 @@ absl::Status RunBarLoop(S& strategy, LoopContext& c) {
         ++done;
       }
     }
-    c.equity->push_back({t, c.broker.Equity()});
+    c.equity->Append({t, c.broker.Equity()});
     if (c.observer.IsCancelled()) return absl::CancelledError("cancelled");
     c.progress.Tick(done);
     c.FeedCurve(2048);

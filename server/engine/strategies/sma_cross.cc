@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "server/engine/util/huge_pages.h"
 
 namespace backtest::engine {
 
@@ -108,17 +107,18 @@ absl::Status SmaCross::RunBlocks(LoopContext& c) {
   for (size_t i = 0; i < first; i += kBlock) {
     ScanCrosses(st, i, std::min(first, i + kBlock), cross_bars, cross_signs);
   }
-  std::vector<LinePoint>& equity = *c.equity;
-  equity.reserve(equity.size() + (n - first));
-  AdviseHugePages(equity.data(), equity.capacity() * sizeof(LinePoint));
+  // The equity curve is kept as pieces (EquityCurve); the block's points, which the curve's
+  // statistics read, are made in a buffer of one block.
+  EquityCurve& equity = *c.equity;
+  // About one piece a trade; a cross comes every few dozen bars on minute data.
+  equity.UsePieces(ctx_.data.symbols[0].bars, (n - first) / 16 + 16);
+  LinePoint block_points[kBlock];
   Broker& broker = ctx_.broker;
   int64_t done = 0;
   for (size_t i = first; i < n;) {
     const size_t end = std::min(n, i + block);
     const size_t crosses = ScanCrosses(st, i, end, cross_bars, cross_signs);
-    const size_t out = equity.size();
-    equity.resize(out + (end - i));
-    LinePoint* points = equity.data() + out - i;  // points[j] is bar j's
+    LinePoint* points = block_points - i;  // points[j] is bar j's
     size_t e = 0;
     for (size_t j = i; j < end;) {
       // The next bar with work: this one when an order waits for its open, else the next cross
@@ -130,6 +130,7 @@ absl::Status SmaCross::RunBlocks(LoopContext& c) {
         if (e < crosses) next = cross_bars[e];
         if (n - 1 < next) next = n - 1;
       }
+      equity.AppendPiece(broker.RunPiece(0, j, next - j));
       broker.MarkRun(0, time + j, close + j, next - j, points + j);
       if (next == end) break;
       j = next;
@@ -137,11 +138,14 @@ absl::Status SmaCross::RunBlocks(LoopContext& c) {
       if (st.pending != 0) Fill(0, st, j, bar_index);
       if (e < crosses && cross_bars[e] == j) CountCross(0, j, bar_index, cross_signs[e++]);
       if (j + 1 == n) EndOfData(0, st, j, bar_index);
+      // Marked like MarkRun marks: Value() after Mark() is Equity() (one symbol), bit for bit.
       broker.Mark(0, close[j]);
-      points[j] = LinePoint{time[j], broker.Equity()};
+      const EquityPiece piece = broker.RunPiece(0, j, 1);
+      points[j] = LinePoint{time[j], piece.Value(close[j])};
+      equity.AppendPiece(piece);
       ++j;
     }
-    c.FeedCurve(0);
+    if (c.curve != nullptr) c.curve->Add(block_points, end - i);
     done += static_cast<int64_t>(end - i);
     if (c.observer.IsCancelled()) [[unlikely]] return absl::CancelledError("cancelled");
     c.progress.Tick(done);

@@ -128,6 +128,19 @@ void ExpectBlocksMatchPerBar(std::map<std::string, std::string> params, const Ba
     ASSERT_EQ(a->equity[k].time, b->equity[k].time) << k;
     ASSERT_EQ(a->equity[k].value, b->equity[k].value) << k;
   }
+  // The block-wise run keeps its equity as pieces, one for each stretch of one position (so at
+  // most the trades and the flat stretches before the first and after the last); read in order
+  // or by index they are the same points.
+  EXPECT_GT(a->equity.pieces(), 0u);
+  EXPECT_LE(a->equity.pieces(), a->trades.size() + 2);
+  EXPECT_EQ(b->equity.pieces(), 0u);
+  size_t k = 0;
+  a->equity.ForEach([&](LinePoint p) {
+    EXPECT_EQ(p.time, b->equity[k].time);
+    EXPECT_EQ(p.value, b->equity[k].value);
+    ++k;
+  });
+  EXPECT_EQ(k, a->equity.size());
   EXPECT_EQ(a->stats.exposure_pct, b->stats.exposure_pct);
   EXPECT_EQ(ResultDigest(*a), ResultDigest(*b));
   // The first line names the trace setting; every other line is the same.

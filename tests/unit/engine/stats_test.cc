@@ -7,6 +7,12 @@
 namespace backtest::engine {
 namespace {
 
+EquityCurve Curve(const std::vector<LinePoint>& points) {
+  EquityCurve curve;
+  for (const LinePoint& p : points) curve.Append(p);
+  return curve;
+}
+
 Trade T(Side side, double pnl, double ret, int64_t entry, int64_t exit) {
   Trade t;
   t.side = side;
@@ -23,7 +29,8 @@ TEST(StatsTest, HandComputedEquityAndTrades) {
   std::vector<LinePoint> eq = {{0, 110}, {day, 99}, {2 * day, 121}, {3 * day, 110}};
   std::vector<Trade> trades = {T(Side::kLong, 10, 10, 0, 3600), T(Side::kShort, -11, -10, 0, 7200),
                                T(Side::kLong, 22, 20, 0, 3600), T(Side::kShort, -11, -9, 0, 3600)};
-  StatsInput in{100, &eq, &trades, 8, 2, 50, 55};
+  EquityCurve curve = Curve(eq);
+  StatsInput in{100, &curve, &trades, 8, 2, 50, 55};
   Stats s = ComputeStats(in);
   EXPECT_EQ(s.start, 0);
   EXPECT_EQ(s.end, 3 * day);
@@ -65,7 +72,8 @@ TEST(StatsTest, HandComputedEquityAndTrades) {
 TEST(StatsTest, NoTradesGivesNaNRatios) {
   std::vector<LinePoint> eq = {{0, 100}, {3600, 100}};
   std::vector<Trade> trades;
-  Stats s = ComputeStats({100, &eq, &trades, 2, 0, 1, 1});
+  EquityCurve curve = Curve(eq);
+  Stats s = ComputeStats({100, &curve, &trades, 2, 0, 1, 1});
   EXPECT_EQ(s.trades, 0);
   EXPECT_TRUE(std::isnan(s.win_rate_pct));
   EXPECT_TRUE(std::isnan(s.profit_factor));
@@ -120,7 +128,8 @@ TEST(StatsTest, DrawdownsEqualTheDefinitionBitForBit) {
       eq.push_back({k * 60, v});
     }
     std::vector<Trade> trades;
-    Stats s = ComputeStats(StatsInput{1000, &eq, &trades, 2000, 0, 1, 1});
+    EquityCurve curve = Curve(eq);
+    Stats s = ComputeStats(StatsInput{1000, &curve, &trades, 2000, 0, 1, 1});
     Drawdowns d = DrawdownsByDefinition(1000, eq);
     ASSERT_EQ(s.max_drawdown_pct, d.max) << run;
     ASSERT_EQ(s.avg_drawdown_pct, d.avg) << run;
