@@ -5,20 +5,29 @@
 #include "SQLiteCpp/Statement.h"
 #include "absl/strings/str_cat.h"
 #include "db/sqlite_status.h"
+#include "db/statement_scope.h"
 
 namespace backtest::db {
 
+ResultStore::ResultStore(SQLite::Database& db) : db_(db) {}
+ResultStore::~ResultStore() = default;
+
 absl::Status ResultStore::Save(const ResultRecord& result) {
   try {
-    SQLite::Statement q(db_,
-                        "INSERT OR REPLACE INTO results(job_id, format, digest, data, created_ms) "
-                        "VALUES(?, ?, ?, ?, ?)");
-    q.bind(1, result.job_id);
-    q.bind(2, result.format);
-    q.bind(3, result.digest);
-    q.bindNoCopy(4, result.data.data(), static_cast<int>(result.data.size()));  // 100s of KB: no copy
-    q.bind(5, result.created_ms);
-    q.exec();
+    if (save_ == nullptr) {
+      save_ = std::make_unique<SQLite::Statement>(
+          db_,
+          "INSERT OR REPLACE INTO results(job_id, format, digest, data, created_ms) "
+          "VALUES(?, ?, ?, ?, ?)");
+    }
+    StatementScope q(*save_);
+    q->bind(1, result.job_id);
+    q->bind(2, result.format);
+    q->bind(3, result.digest);
+    // Hundreds of KB: read in place (the record outlives the step; the scope clears bindings).
+    q->bindNoCopy(4, result.data.data(), static_cast<int>(result.data.size()));
+    q->bind(5, result.created_ms);
+    q->exec();
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, absl::StrCat("save result of job ", result.job_id));
   }

@@ -5,6 +5,7 @@
 #define BACKTEST_DB_RESULT_STORE_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -13,6 +14,7 @@
 
 namespace SQLite {
 class Database;
+class Statement;
 }
 
 namespace backtest::db {
@@ -32,9 +34,10 @@ struct ResultRecord {
 
 class ResultStore {
  public:
-  explicit ResultStore(SQLite::Database& db) : db_(db) {}
+  explicit ResultStore(SQLite::Database& db);
+  ~ResultStore();
 
-  // Stores (or replaces) a job's result.
+  // Stores (or replaces) a job's result. Its statement is compiled once per store.
   absl::Status Save(const ResultRecord& result);
 
   // NotFound when the job has no result.
@@ -42,6 +45,7 @@ class ResultStore {
 
  private:
   SQLite::Database& db_;
+  std::unique_ptr<SQLite::Statement> save_;
 };
 
 }  // namespace backtest::db

@@ -258,8 +258,9 @@ void JobManager::WorkerLoop() {
   // milliseconds) happen between jobs rather than in one. Still one runner process per job.
   std::optional<RunnerProcess> warm;
   KeepWarmRunner(warm);
+  WorkerStores stores(**db);
   while (auto job_id = queue_.Pop()) {
-    RunJob(*job_id, **db, warm);
+    RunJob(*job_id, stores, warm);
     KeepWarmRunner(warm);  // usually started already, when the job's result arrived
   }
 }

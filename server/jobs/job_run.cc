@@ -94,10 +94,10 @@ bool ReadResultFacts(const std::string& bytes, backtest::runner::v1::RunOutput* 
 // The state of one running job.
 class JobRun {
  public:
-  JobRun(JobManager& manager, db::Database& db, std::string job_id,
+  JobRun(JobManager& manager, WorkerStores& stores, std::string job_id,
          std::shared_ptr<JobChannel> channel, std::atomic<bool>& cancel,
          std::optional<RunnerProcess>& warm)
-      : manager_(manager), db_(db), store_(db.connection()), job_id_(std::move(job_id)),
+      : manager_(manager), stores_(stores), store_(stores.jobs), job_id_(std::move(job_id)),
         channel_(std::move(channel)), cancel_(cancel), warm_(warm) {}
 
   void Run();
@@ -119,8 +119,8 @@ class JobRun {
   void SaveRunFacts(const backtest::runner::v1::RunOutput& result);
 
   JobManager& manager_;
-  db::Database& db_;
-  db::JobStore store_;
+  WorkerStores& stores_;
+  db::JobStore& store_;
   std::string job_id_;
   std::shared_ptr<JobChannel> channel_;
   std::atomic<bool>& cancel_;
@@ -142,18 +142,24 @@ class JobRun {
   std::string protocol_error_;
   bool stream_cut_ = false;  // the event stream ended inside a frame
   std::string store_error_;  // events could not be stored (a full disk…): the job fails
-  std::unique_ptr<db::TraceStore> traces_;  // created at the first trace batch
   bool trace_enabled_ = false;
   int64_t trace_sampling_ = 1;
 };
 
-absl::Status JobRun::AppendTraceRows(const std::vector<db::TraceRowRecord>& rows) {
-  if (traces_ == nullptr) {
-    auto traces = db::TraceStore::Create(&db_);
+// The worker's trace store, created at its first use.
+absl::StatusOr<db::TraceStore*> Traces(WorkerStores& stores) {
+  if (stores.traces == nullptr) {
+    auto traces = db::TraceStore::Create(&stores.db);
     if (!traces.ok()) return traces.status();
-    traces_ = *std::move(traces);
+    stores.traces = *std::move(traces);
   }
-  return traces_->AppendRows(job_id_, rows);
+  return stores.traces.get();
+}
+
+absl::Status JobRun::AppendTraceRows(const std::vector<db::TraceRowRecord>& rows) {
+  auto traces = Traces(stores_);
+  if (!traces.ok()) return traces.status();
+  return (*traces)->AppendRows(job_id_, rows);
 }
 
 absl::Status JobRun::Commit(std::vector<JobEvent> events, const db::JobStore::Update& update) {
@@ -188,20 +194,19 @@ void JobRun::SaveRunFacts(const backtest::runner::v1::RunOutput& result) {
     reasons.push_back(std::move(record));
   }
   absl::Status s;
-  auto reason_store = db::ReasonStore::Create(&db_);
-  s = reason_store.ok() ? (*reason_store)->Save(job_id_, reasons) : reason_store.status();
+  if (stores_.reasons == nullptr) {
+    auto created = db::ReasonStore::Create(&stores_.db);
+    if (created.ok()) stores_.reasons = *std::move(created);
+    s = created.status();
+  }
+  if (s.ok()) s = stores_.reasons->Save(job_id_, reasons);
   if (s.ok()) {
-    if (traces_ == nullptr) {
-      auto traces = db::TraceStore::Create(&db_);
-      s = traces.ok() ? absl::OkStatus() : traces.status();
-      if (traces.ok()) traces_ = *std::move(traces);
-    }
-    if (s.ok()) {
-      s = traces_->SaveSummary(job_id_, {.enabled = trace_enabled_,
-                                         .sampling = trace_sampling_,
-                                         .row_count = result.trace_rows(),
-                                         .truncated = result.trace_truncated()});
-    }
+    auto traces = Traces(stores_);
+    s = traces.ok() ? (*traces)->SaveSummary(job_id_, {.enabled = trace_enabled_,
+                                                       .sampling = trace_sampling_,
+                                                       .row_count = result.trace_rows(),
+                                                       .truncated = result.trace_truncated()})
+                    : traces.status();
   }
   if (!s.ok()) {
     pending_.push_back(LogEvent(Now(), "server", "error",
@@ -459,9 +464,8 @@ void JobRun::HandleFrame(std::string bytes) {
       // exec and linking overlap with storing this result instead of delaying the next job.
       manager_.KeepWarmRunner(warm_);
       const auto& result = event.result();
-      db::ResultStore results(db_.connection());
       const size_t result_bytes = bytes.size();
-      absl::Status s = results.Save({.job_id = job_id_, .format = db::kResultsFormatColumns,
+      absl::Status s = stores_.results.Save({.job_id = job_id_, .format = db::kResultsFormatColumns,
                                      .digest = result.digest(), .data = std::move(bytes),
                                      .created_ms = now});
       if (!s.ok()) {
@@ -549,7 +553,7 @@ void JobRun::End(const std::string& status, const std::string& error) {
 
 }  // namespace
 
-void JobManager::RunJob(const std::string& job_id, db::Database& db,
+void JobManager::RunJob(const std::string& job_id, WorkerStores& stores,
                         std::optional<RunnerProcess>& warm) {
   auto control = std::make_shared<RunningJob>();
   std::shared_ptr<JobChannel> channel;
@@ -559,14 +563,13 @@ void JobManager::RunJob(const std::string& job_id, db::Database& db,
     auto& c = channels_[job_id];
     if (c == nullptr) {
       // Not expected (Submit and recovery create it), but never run a job without a channel.
-      db::JobStore store(db.connection());
-      auto job = store.Get(job_id);
+      auto job = stores.jobs.Get(job_id);
       c = std::make_shared<JobChannel>(job_id, job.ok() ? job->last_seq : 0);
     }
     channel = c;
   }
   if (shutting_down_) control->cancel_requested = true;
-  JobRun run(*this, db, job_id, channel, control->cancel_requested, warm);
+  JobRun run(*this, stores, job_id, channel, control->cancel_requested, warm);
   run.Run();
   channel->Close();
   Forget(job_id);
