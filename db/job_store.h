@@ -82,9 +82,9 @@ class JobStore {
   absl::StatusOr<std::vector<JobRecord>> List(const JobListQuery& query);
 
   // Appends events after the job's last seq (filling in their seq) and applies `update` to the job
-  // row, in one transaction. Consecutive log lines of one source and level share a row. `update` may change status, and does so only when the current status
-  // is one of `from_statuses` (empty: any); otherwise FailedPrecondition naming the current status
-  // and nothing is written.
+  // row, in one transaction; consecutive log lines of one source and level share a row. `update`
+  // may change status, and does so only when the current status is one of `from_statuses` (empty:
+  // any); otherwise FailedPrecondition naming the current status and nothing is written.
   struct Update {
     std::optional<std::string> status;
     std::vector<std::string> from_statuses;

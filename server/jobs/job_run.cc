@@ -465,9 +465,10 @@ void JobRun::HandleFrame(std::string bytes) {
       manager_.KeepWarmRunner(warm_);
       const auto& result = event.result();
       const size_t result_bytes = bytes.size();
-      absl::Status s = stores_.results.Save({.job_id = job_id_, .format = db::kResultsFormatColumns,
-                                     .digest = result.digest(), .data = std::move(bytes),
-                                     .created_ms = now});
+      absl::Status s =
+          stores_.results.Save({.job_id = job_id_, .format = db::kResultsFormatColumns,
+                                .digest = result.digest(), .data = std::move(bytes),
+                                .created_ms = now});
       if (!s.ok()) {
         failure_message_ = absl::StrCat("the result could not be stored: ", s.message());
         break;
