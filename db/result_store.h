@@ -20,13 +20,15 @@ class Statement;
 namespace backtest::db {
 
 // Encodings of ResultRecord::data: a backtest.runner.v1.RunnerEvent holding the RunOutput, its
-// candles, EMA and equity as a message per point (stored by earlier versions) or as columns.
+// candles, EMA and equity as a message per point or as columns (stored by earlier versions), or as
+// columns with the candles and times as DeltaColumns where they read back exactly.
 inline constexpr int kResultsFormatPoints = 1;
 inline constexpr int kResultsFormatColumns = 2;
+inline constexpr int kResultsFormatDeltas = 3;
 
 struct ResultRecord {
   std::string job_id;
-  int format = 0;       // encoding of data: kResultsFormatPoints or kResultsFormatColumns
+  int format = 0;       // encoding of data: one of the kResultsFormat* above
   std::string digest;   // SHA-256 hex of the canonical result
   std::string data;
   int64_t created_ms = 0;

@@ -9,6 +9,7 @@
 #include "backtest/runner/v1/runner.pb.h"
 #include "db/preset_store.h"
 #include "db/result_store.h"
+#include "server/jobs/delta_column.h"
 #include "server/api/job_conversion.h"
 #include "server/api/job_log_stream.h"
 #include "server/api/param_conversion.h"
@@ -311,9 +312,11 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
     ASSIGN_OR_RETURN(stored, results.Load(job.id));
   }
   backtest::runner::v1::RunnerEvent event;
-  if ((stored.format != db::kResultsFormatPoints && stored.format != db::kResultsFormatColumns) ||
-      !event.ParseFromString(stored.data) ||
-      !event.has_result()) {
+  if ((stored.format != db::kResultsFormatPoints && stored.format != db::kResultsFormatColumns &&
+       stored.format != db::kResultsFormatDeltas) ||
+      !event.ParseFromString(stored.data) || !event.has_result() ||
+      (stored.format == db::kResultsFormatDeltas &&
+       !jobs::ExpandDeltaColumns(event.mutable_result()))) {
     return absl::DataLossError(absl::StrCat("the stored result of job ", job.id,
                                             " cannot be read (format ", stored.format, ")"));
   }
@@ -332,7 +335,7 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
                                                    request.symbol().substr(0, 32), "\""));
   }
   response->set_symbol(series->symbol());
-  if (stored.format == db::kResultsFormatColumns) {
+  if (stored.format != db::kResultsFormatPoints) {  // columns (format 3 expanded above)
     if (!ExpandColumns(request.max_candles(), out, *series, response)) {
       return absl::DataLossError(absl::StrCat("the stored result of job ", job.id,
                                               " has candle columns of different lengths"));

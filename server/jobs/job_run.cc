@@ -65,7 +65,7 @@ bool IsResultFrame(const std::string& bytes) {
   return !bytes.empty() && static_cast<uint8_t>(bytes[0]) == kResultTag;
 }
 
-// The result is stored as it came (a RunnerEvent, results format 2); the server itself needs only
+// The result is stored as it came (a RunnerEvent, results format 3); the server itself needs only
 // its digest, reason counts and trace facts, which ResultFrameFacts reads while the rest stays
 // unparsed bytes (no thousands of candle, equity, marker and trade messages). False when
 // malformed.
@@ -466,7 +466,7 @@ void JobRun::HandleFrame(std::string bytes) {
       const auto& result = event.result();
       const size_t result_bytes = bytes.size();
       absl::Status s =
-          stores_.results.Save({.job_id = job_id_, .format = db::kResultsFormatColumns,
+          stores_.results.Save({.job_id = job_id_, .format = db::kResultsFormatDeltas,
                                 .digest = result.digest(), .data = std::move(bytes),
                                 .created_ms = now});
       if (!s.ok()) {

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -157,7 +158,7 @@ TEST_F(JobServiceTest, SubmitStreamFinishResult) {
 
 // Results are stored as columns (format 2); a result stored by an earlier version (format 1, a
 // message per candle and point) answers the same, whole and cut to the last N candles.
-TEST_F(JobServiceTest, ResultsOfBothStoredFormatsAnswerTheSame) {
+TEST_F(JobServiceTest, ResultsOfAllThreeStoredFormatsAnswerTheSame) {
   auto id = Submit({{"strategy", "sr_breakout"}, {"symbols", "EURUSD,XAUUSD"},
                     {"timeframe", "H1"}, {"start_date", "2021-01-01"},
                     {"end_date", "2021-07-01"}});
@@ -189,17 +190,74 @@ TEST_F(JobServiceTest, ResultsOfBothStoredFormatsAnswerTheSame) {
     columnar.push_back(r.SerializeAsString());
   }
 
-  // Rewrite the stored result as format 1.
+  // The stored result is format 3: candles and times as DeltaColumns. Rewrite it as format 2
+  // (plain columns, decoded here independently of the server's reader), then as format 1.
   SQLite::Database db(server_.dir().File("var/backtest.db"), SQLite::OPEN_READWRITE);
   db.setBusyTimeout(5000);
   SQLite::Statement load(db, "SELECT format, data FROM results WHERE job_id = ?");
   load.bind(1, *id);
   ASSERT_TRUE(load.executeStep());
-  ASSERT_EQ(load.getColumn(0).getInt(), 2);
-  backtest::runner::v1::RunnerEvent event;
-  ASSERT_TRUE(event.ParseFromString(load.getColumn(1).getString()));
+  ASSERT_EQ(load.getColumn(0).getInt(), 3);
+  const std::string deltas_format = load.getColumn(1).getString();
   load.reset();
+  backtest::runner::v1::RunnerEvent event;
+  ASSERT_TRUE(event.ParseFromString(deltas_format));
   backtest::runner::v1::RunOutput& out = *event.mutable_result();
+  auto ints = [](const backtest::runner::v1::DeltaColumn& d,
+                 google::protobuf::RepeatedField<int64_t>* plain) {
+    int64_t m = 0;
+    for (int64_t x : d.delta()) plain->Add(m += x);
+  };
+  auto decimals = [](const backtest::runner::v1::DeltaColumn& d,
+                     google::protobuf::RepeatedField<double>* plain) {
+    int64_t m = 0;
+    const double scale = std::pow(10.0, d.decimals());
+    for (int64_t x : d.delta()) plain->Add(static_cast<double>(m += x) / scale);
+  };
+  for (auto& series : *out.mutable_series()) {
+    auto* c = series.mutable_candle_columns();
+    ASSERT_TRUE(c->has_time_delta() && c->has_open_delta() && c->has_high_delta() &&
+                c->has_low_delta() && c->has_close_delta() && c->has_volume_delta());
+    EXPECT_EQ(c->time_size() + c->open_size() + c->close_size() + c->volume_size(), 0);
+    ints(c->time_delta(), c->mutable_time());
+    decimals(c->open_delta(), c->mutable_open());
+    decimals(c->high_delta(), c->mutable_high());
+    decimals(c->low_delta(), c->mutable_low());
+    decimals(c->close_delta(), c->mutable_close());
+    decimals(c->volume_delta(), c->mutable_volume());
+    for (auto clear : {&backtest::runner::v1::CandleColumns::clear_time_delta,
+                       &backtest::runner::v1::CandleColumns::clear_open_delta,
+                       &backtest::runner::v1::CandleColumns::clear_high_delta,
+                       &backtest::runner::v1::CandleColumns::clear_low_delta,
+                       &backtest::runner::v1::CandleColumns::clear_close_delta,
+                       &backtest::runner::v1::CandleColumns::clear_volume_delta}) {
+      (c->*clear)();
+    }
+    auto* ema = series.mutable_ema_columns();
+    ASSERT_TRUE(ema->has_time_delta());
+    ints(ema->time_delta(), ema->mutable_time());
+    ema->clear_time_delta();
+  }
+  ASSERT_TRUE(out.equity_columns().has_time_delta());
+  ints(out.equity_columns().time_delta(), out.mutable_equity_columns()->mutable_time());
+  out.mutable_equity_columns()->clear_time_delta();
+  const std::string columns_format = event.SerializeAsString();
+  // Sample quotes have a few decimals and the times are a step apart: a third smaller at least.
+  EXPECT_LT(deltas_format.size(), columns_format.size() * 2 / 3);
+  // Stores `data` as the job's result in `format`; every ask must answer as from format 3.
+  auto expect_same_answers = [&](int format, const std::string& data) {
+    SQLite::Statement store(db, "UPDATE results SET format = ?, data = ? WHERE job_id = ?");
+    store.bind(1, format);
+    store.bind(2, data.data(), static_cast<int>(data.size()));
+    store.bind(3, *id);
+    ASSERT_EQ(store.exec(), 1);
+    for (size_t i = 0; i < asks.size(); ++i) {
+      EXPECT_EQ(results(asks[i].first, asks[i].second).SerializeAsString(), columnar[i])
+          << "format " << format << ": " << asks[i].first << " max_candles " << asks[i].second;
+    }
+  };
+  expect_same_answers(2, columns_format);
+
   auto to_points = [](const backtest::runner::v1::LineColumns& line,
                       google::protobuf::RepeatedPtrField<backtest::v1::LinePoint>* points) {
     for (int i = 0; i < line.time_size(); ++i) {
@@ -225,16 +283,7 @@ TEST_F(JobServiceTest, ResultsOfBothStoredFormatsAnswerTheSame) {
   }
   to_points(out.equity_columns(), out.mutable_equity());
   out.clear_equity_columns();
-  const std::string old_format = event.SerializeAsString();
-  SQLite::Statement store(db, "UPDATE results SET format = 1, data = ? WHERE job_id = ?");
-  store.bind(1, old_format.data(), static_cast<int>(old_format.size()));
-  store.bind(2, *id);
-  ASSERT_EQ(store.exec(), 1);
-
-  for (size_t i = 0; i < asks.size(); ++i) {
-    EXPECT_EQ(results(asks[i].first, asks[i].second).SerializeAsString(), columnar[i])
-        << asks[i].first << " max_candles " << asks[i].second;
-  }
+  expect_same_answers(1, event.SerializeAsString());
 }
 
 // A batched stream's lines, one event per line as the plain stream sends them.
