@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "db/sqlite_status.h"
+#include "db/varint.h"
 
 namespace backtest::db {
 namespace {
@@ -60,33 +61,13 @@ bool Packable(const EventRecord& first, const EventRecord& next) {
          next.payload.empty() && next.source == first.source && next.level == first.level;
 }
 
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-bool GetVarint(absl::string_view* in, uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
-    const auto byte = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    *v |= uint64_t{byte & 0x7fu} << shift;
-    if (byte < 0x80) return true;
-  }
-  return false;
-}
-
 void PackLines(std::span<const EventRecord> lines, std::string* text, std::string* packed) {
   text->clear();
   packed->clear();
   const int64_t t0 = lines.front().time_ms;
   for (const EventRecord& e : lines) {
-    const int64_t dt = e.time_ms - t0;
-    PutVarint((static_cast<uint64_t>(dt) << 1) ^ static_cast<uint64_t>(dt >> 63), packed);
-    PutVarint(e.text.size(), packed);
+    PutVarint(packed, ZigZag(e.time_ms - t0));
+    PutVarint(packed, e.text.size());
     text->append(e.text);
   }
 }
@@ -137,11 +118,10 @@ absl::Status Unpack(absl::string_view job_id, EventRow row, int64_t from_seq, si
         size > r.text.size() - offset) {
       return malformed();
     }
-    const int64_t dt = static_cast<int64_t>(zigzag >> 1) ^ -static_cast<int64_t>(zigzag & 1);
     if (r.seq + k >= from_seq && out->size() < limit) {
       EventRecord e;
       e.seq = r.seq + k;
-      e.time_ms = r.time_ms + dt;
+      e.time_ms = r.time_ms + UnZigZag(zigzag);
       e.kind = r.kind;
       e.source = r.source;
       e.level = r.level;

@@ -1,25 +1,11 @@
 #include "db/trace_chunk.h"
 
+#include "db/varint.h"
+
 namespace backtest::db {
 namespace {
 
 constexpr char kVersion = 1;
-
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-uint64_t ZigZag(int64_t v) {
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
-
-int64_t UnZigZag(uint64_t v) {
-  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
-}
 
 void PutString(std::string* out, absl::string_view s) {
   PutVarint(out, s.size());
@@ -82,17 +68,10 @@ TraceChunkReader::TraceChunkReader(absl::string_view data) : data_(data) {
 }
 
 bool TraceChunkReader::ReadVarint(uint64_t* value) {
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (pos_ >= data_.size()) return false;
-    uint8_t byte = static_cast<uint8_t>(data_[pos_++]);
-    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) {
-      *value = v;
-      return true;
-    }
-  }
-  return false;
+  absl::string_view rest = data_.substr(pos_);
+  if (!GetVarint(&rest, value)) return false;
+  pos_ = data_.size() - rest.size();
+  return true;
 }
 
 bool TraceChunkReader::ReadString(absl::string_view* value) {
