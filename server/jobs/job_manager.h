@@ -58,11 +58,27 @@ struct JobManagerOptions {
 struct WorkerStores {
   explicit WorkerStores(db::Database& database)
       : db(database), jobs(database.connection()), results(database.connection()) {}
+  // The reason and trace stores, created at their first use.
+  absl::StatusOr<db::ReasonStore*> reasons() { return Lazy(reasons_); }
+  absl::StatusOr<db::TraceStore*> traces() { return Lazy(traces_); }
+
   db::Database& db;
   db::JobStore jobs;
   db::ResultStore results;
-  std::unique_ptr<db::ReasonStore> reasons;  // created at first use
-  std::unique_ptr<db::TraceStore> traces;    // created at first use
+
+ private:
+  template <typename Store>
+  absl::StatusOr<Store*> Lazy(std::unique_ptr<Store>& store) {
+    if (store == nullptr) {
+      auto created = Store::Create(&db);
+      if (!created.ok()) return created.status();
+      store = *std::move(created);
+    }
+    return store.get();
+  }
+
+  std::unique_ptr<db::ReasonStore> reasons_;
+  std::unique_ptr<db::TraceStore> traces_;
 };
 
 class JobManager {

@@ -146,18 +146,8 @@ class JobRun {
   int64_t trace_sampling_ = 1;
 };
 
-// The worker's trace store, created at its first use.
-absl::StatusOr<db::TraceStore*> Traces(WorkerStores& stores) {
-  if (stores.traces == nullptr) {
-    auto traces = db::TraceStore::Create(&stores.db);
-    if (!traces.ok()) return traces.status();
-    stores.traces = *std::move(traces);
-  }
-  return stores.traces.get();
-}
-
 absl::Status JobRun::AppendTraceRows(const std::vector<db::TraceRowRecord>& rows) {
-  auto traces = Traces(stores_);
+  auto traces = stores_.traces();
   if (!traces.ok()) return traces.status();
   return (*traces)->AppendRows(job_id_, rows);
 }
@@ -193,15 +183,11 @@ void JobRun::SaveRunFacts(const backtest::runner::v1::RunOutput& result) {
     for (const auto& s : r.samples()) record.samples.push_back({s.symbol(), s.bar_index(), s.ts()});
     reasons.push_back(std::move(record));
   }
-  absl::Status s;
-  if (stores_.reasons == nullptr) {
-    auto created = db::ReasonStore::Create(&stores_.db);
-    if (created.ok()) stores_.reasons = *std::move(created);
-    s = created.status();
-  }
-  if (s.ok()) s = stores_.reasons->Save(job_id_, reasons);
+  auto reason_store = stores_.reasons();
+  absl::Status s =
+      reason_store.ok() ? (*reason_store)->Save(job_id_, reasons) : reason_store.status();
   if (s.ok()) {
-    auto traces = Traces(stores_);
+    auto traces = stores_.traces();
     s = traces.ok() ? (*traces)->SaveSummary(job_id_, {.enabled = trace_enabled_,
                                                        .sampling = trace_sampling_,
                                                        .row_count = result.trace_rows(),
