@@ -2,7 +2,6 @@
 
 #include <bit>
 #include <cmath>
-#include <type_traits>
 
 namespace backtest::jobs {
 namespace {
@@ -28,7 +27,7 @@ bool Scale(double v, int d, int64_t* m) {
 
 }  // namespace
 
-bool EncodeDecimals(std::span<const double> values, DeltaColumn* out) {
+bool EncodeDeltas(std::span<const double> values, DeltaColumn* out) {
   out->Clear();
   // The fewest decimals that hold every value (a value that is m / 10^d is also 10m / 10^(d+1):
   // the same real number, so the same correctly rounded quotient).
@@ -54,7 +53,7 @@ bool EncodeDecimals(std::span<const double> values, DeltaColumn* out) {
   return true;
 }
 
-bool EncodeIntegers(std::span<const int64_t> values, DeltaColumn* out) {
+bool EncodeDeltas(std::span<const int64_t> values, DeltaColumn* out) {
   out->Clear();
   auto* delta = out->mutable_delta();
   delta->Reserve(static_cast<int>(values.size()));
@@ -87,14 +86,14 @@ bool ForEachScaled(const DeltaColumn& in, F&& f) {
 
 }  // namespace
 
-bool DecodeDecimals(const DeltaColumn& in, google::protobuf::RepeatedField<double>* out) {
+bool DecodeDeltas(const DeltaColumn& in, google::protobuf::RepeatedField<double>* out) {
   const int d = in.decimals();
   if (d < 0 || d > kMaxDecimals) return false;
   out->Reserve(out->size() + in.delta_size());
   return ForEachScaled(in, [&](int64_t m) { out->AddAlreadyReserved(Unscale(m, d)); });
 }
 
-bool DecodeIntegers(const DeltaColumn& in, google::protobuf::RepeatedField<int64_t>* out) {
+bool DecodeDeltas(const DeltaColumn& in, google::protobuf::RepeatedField<int64_t>* out) {
   if (in.decimals() != 0) return false;
   out->Reserve(out->size() + in.delta_size());
   return ForEachScaled(in, [&](int64_t m) { out->AddAlreadyReserved(m); });
@@ -108,12 +107,7 @@ bool Expand(Message* m, bool (Message::*has)() const, runner::v1::DeltaColumn* (
             void (Message::*clear)(), Plain* plain) {
   if (!(m->*has)()) return true;
   if (!plain->empty()) return false;  // both forms of one column
-  bool ok;
-  if constexpr (std::is_same_v<Plain, google::protobuf::RepeatedField<int64_t>>) {
-    ok = DecodeIntegers(*(m->*delta)(), plain);
-  } else {
-    ok = DecodeDecimals(*(m->*delta)(), plain);
-  }
+  const bool ok = DecodeDeltas(*(m->*delta)(), plain);
   (m->*clear)();
   return ok;
 }

@@ -12,15 +12,16 @@ namespace backtest::jobs {
 
 // Writes `values` to *out when every one is m / 10^d for one d in 0..9 and an integer |m| < 2^53
 // that reads back bit for bit; else leaves *out empty and returns false (write the plain column).
-bool EncodeDecimals(std::span<const double> values, runner::v1::DeltaColumn* out);
-// Integers (times): always representable; false only past ±2^53.
-bool EncodeIntegers(std::span<const int64_t> values, runner::v1::DeltaColumn* out);
+bool EncodeDeltas(std::span<const double> values, runner::v1::DeltaColumn* out);
+// Integers (times, decimals 0): always representable; false only past ±2^53.
+bool EncodeDeltas(std::span<const int64_t> values, runner::v1::DeltaColumn* out);
 
-// Appends the column's values to *out; false when it is malformed (decimals out of range, a
-// running value past ±2^53).
-bool DecodeDecimals(const runner::v1::DeltaColumn& in, google::protobuf::RepeatedField<double>* out);
-bool DecodeIntegers(const runner::v1::DeltaColumn& in,
-                    google::protobuf::RepeatedField<int64_t>* out);
+// Appends the column's values to *out; false when it is malformed (decimals out of range — not 0
+// for integers —, a running value past ±2^53).
+bool DecodeDeltas(const runner::v1::DeltaColumn& in,
+                  google::protobuf::RepeatedField<double>* out);
+bool DecodeDeltas(const runner::v1::DeltaColumn& in,
+                  google::protobuf::RepeatedField<int64_t>* out);
 
 // Rewrites a results-format-3 output in the format-2 form (plain columns) in place; false when a
 // column is malformed.

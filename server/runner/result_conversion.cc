@@ -1,7 +1,5 @@
 #include "server/runner/result_conversion.h"
 
-#include <type_traits>
-
 #include "server/jobs/delta_column.h"
 
 namespace backtest::runner {
@@ -63,7 +61,7 @@ void ToColumns(size_t n, ForEach&& for_each, backtest::runner::v1::LineColumns* 
     value->AddAlreadyReserved(p.value);
   });
   backtest::runner::v1::DeltaColumn encoded;
-  if (jobs::EncodeIntegers(std::span<const int64_t>(time->data(), time->size()), &encoded)) {
+  if (jobs::EncodeDeltas(std::span<const int64_t>(time->data(), time->size()), &encoded)) {
     out->mutable_time_delta()->Swap(&encoded);
     time->Clear();
   }
@@ -87,13 +85,7 @@ template <typename T>
 void AddColumn(std::span<const T> in, CandleColumns* c, DeltaColumn* (CandleColumns::*delta)(),
                google::protobuf::RepeatedField<T>* (CandleColumns::*plain)()) {
   DeltaColumn encoded;
-  bool ok;
-  if constexpr (std::is_same_v<T, int64_t>) {
-    ok = jobs::EncodeIntegers(in, &encoded);
-  } else {
-    ok = jobs::EncodeDecimals(in, &encoded);
-  }
-  if (ok) {
+  if (jobs::EncodeDeltas(in, &encoded)) {
     (c->*delta)()->Swap(&encoded);
   } else {
     (c->*plain)()->Add(in.begin(), in.end());

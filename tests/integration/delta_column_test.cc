@@ -16,10 +16,10 @@ using runner::v1::DeltaColumn;
 
 std::vector<double> RoundTrip(const std::vector<double>& values, int* decimals) {
   DeltaColumn column;
-  EXPECT_TRUE(EncodeDecimals(values, &column));
+  EXPECT_TRUE(EncodeDeltas(values, &column));
   *decimals = column.decimals();
   google::protobuf::RepeatedField<double> out;
-  EXPECT_TRUE(DecodeDecimals(column, &out));
+  EXPECT_TRUE(DecodeDeltas(column, &out));
   return {out.begin(), out.end()};
 }
 
@@ -61,7 +61,7 @@ TEST(DeltaColumnTest, ValuesThatAreNoShortDecimalsAreLeftPlain) {
                                         {-0.0},  // would read back as +0
                                         {1.0, std::numeric_limits<double>::infinity()}}) {
     DeltaColumn column;
-    EXPECT_FALSE(EncodeDecimals(values, &column)) << values.back();
+    EXPECT_FALSE(EncodeDeltas(values, &column)) << values.back();
     EXPECT_EQ(column.delta_size(), 0);
   }
 }
@@ -69,33 +69,33 @@ TEST(DeltaColumnTest, ValuesThatAreNoShortDecimalsAreLeftPlain) {
 TEST(DeltaColumnTest, TimesAndMalformedColumns) {
   const std::vector<int64_t> times = {1577836800, 1577840400, 1577844000, 1578045600, 1577844000};
   DeltaColumn column;
-  ASSERT_TRUE(EncodeIntegers(times, &column));
+  ASSERT_TRUE(EncodeDeltas(times, &column));
   google::protobuf::RepeatedField<int64_t> back;
-  ASSERT_TRUE(DecodeIntegers(column, &back));
+  ASSERT_TRUE(DecodeDeltas(column, &back));
   EXPECT_EQ(std::vector<int64_t>(back.begin(), back.end()), times);
-  EXPECT_FALSE(EncodeIntegers(std::vector<int64_t>{int64_t{1} << 60}, &column));
+  EXPECT_FALSE(EncodeDeltas(std::vector<int64_t>{int64_t{1} << 60}, &column));
 
   DeltaColumn bad;
   bad.set_decimals(10);
   bad.add_delta(1);
   google::protobuf::RepeatedField<double> values;
-  EXPECT_FALSE(DecodeDecimals(bad, &values));
+  EXPECT_FALSE(DecodeDeltas(bad, &values));
   bad.set_decimals(2);
   bad.add_delta(int64_t{1} << 53);  // the running value passes 2^53
-  EXPECT_FALSE(DecodeDecimals(bad, &values));
+  EXPECT_FALSE(DecodeDeltas(bad, &values));
   DeltaColumn fractional_times;
   fractional_times.set_decimals(1);
-  EXPECT_FALSE(DecodeIntegers(fractional_times, &back));
+  EXPECT_FALSE(DecodeDeltas(fractional_times, &back));
 
   // A column in both forms is malformed; one in the delta form expands into the plain one.
   runner::v1::RunOutput output;
   auto* c = output.add_series()->mutable_candle_columns();
-  ASSERT_TRUE(EncodeDecimals(std::vector<double>{1.25, 1.5}, c->mutable_close_delta()));
+  ASSERT_TRUE(EncodeDeltas(std::vector<double>{1.25, 1.5}, c->mutable_close_delta()));
   ASSERT_TRUE(ExpandDeltaColumns(&output));
   EXPECT_FALSE(output.series(0).candle_columns().has_close_delta());
   EXPECT_EQ(output.series(0).candle_columns().close_size(), 2);
   EXPECT_EQ(output.series(0).candle_columns().close(1), 1.5);
-  ASSERT_TRUE(EncodeDecimals(std::vector<double>{2.0}, c->mutable_close_delta()));
+  ASSERT_TRUE(EncodeDeltas(std::vector<double>{2.0}, c->mutable_close_delta()));
   EXPECT_FALSE(ExpandDeltaColumns(&output));
 }
 
