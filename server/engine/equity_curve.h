@@ -24,6 +24,17 @@ struct LinePoint {
   double value = 0;
 };
 
+// How an open position and the account are marked at a close (bid), in one place for
+// Broker::Mark, Broker::MarkRun and EquityPiece::Value, which must agree bit for bit.
+// A long would sell at the bid; a short would buy at the ask (bid + spread).
+inline double LongPnl(double close, double entry, double size) { return (close - entry) * size; }
+inline double ShortPnl(double close, double entry, double size, double spread) {
+  return (entry - (close + spread)) * size;
+}
+// The account's equity from its base (initial + realized − open commission) and one symbol's open
+// P&L, added as Broker::Equity() adds them (a sum of open P&Ls from 0).
+inline double MarkedEquity(double base, double open_pnl) { return base + (0.0 + open_pnl); }
+
 // Bars [first, first + count) of one series, marked alike.
 struct EquityPiece {
   enum class Kind : uint8_t {
@@ -44,9 +55,9 @@ struct EquityPiece {
       case Kind::kConstant:
         return base;
       case Kind::kLong:
-        return base + (0.0 + (close - entry) * size);
+        return MarkedEquity(base, LongPnl(close, entry, size));
       case Kind::kShort:
-        return base + (0.0 + (entry - (close + spread)) * size);
+        return MarkedEquity(base, ShortPnl(close, entry, size, spread));
     }
     return base;
   }

@@ -101,7 +101,7 @@ void Broker::MarkRun(size_t sym, const int64_t* time, const double* close, size_
     // Flat: a position closed during the first bar still counts that bar as exposed.
     if (touched_[sym]) ++exposed_bars_;
     touched_[sym] = 0;
-    const double equity = base + (0.0 + unrealized_[sym]);
+    const double equity = MarkedEquity(base, unrealized_[sym]);
     for (size_t k = 0; k < count; ++k) out[k] = LinePoint{time[k], equity};
     return;
   }
@@ -111,14 +111,14 @@ void Broker::MarkRun(size_t sym, const int64_t* time, const double* close, size_
   double u = 0;
   if (p.side == Side::kLong) {
     for (size_t k = 0; k < count; ++k) {
-      u = (close[k] - entry) * size;  // as in Mark: a long sells at the bid
-      out[k] = LinePoint{time[k], base + (0.0 + u)};
+      u = LongPnl(close[k], entry, size);
+      out[k] = LinePoint{time[k], MarkedEquity(base, u)};
     }
   } else {
     const double spread = spread_[sym];
     for (size_t k = 0; k < count; ++k) {
-      u = (entry - (close[k] + spread)) * size;  // a short buys at the ask
-      out[k] = LinePoint{time[k], base + (0.0 + u)};
+      u = ShortPnl(close[k], entry, size, spread);
+      out[k] = LinePoint{time[k], MarkedEquity(base, u)};
     }
   }
   unrealized_[sym] = u;

@@ -87,8 +87,8 @@ class Broker {
     if (p.open) {
       // A long would sell at the bid; a short would buy at the ask (bid + spread).
       unrealized_[sym] = p.side == Side::kLong
-                             ? (close_bid - p.entry_price) * p.size
-                             : (p.entry_price - (close_bid + spread_[sym])) * p.size;
+                             ? LongPnl(close_bid, p.entry_price, p.size)
+                             : ShortPnl(close_bid, p.entry_price, p.size, spread_[sym]);
       ++exposed_bars_;
     } else if (touched_[sym]) {
       ++exposed_bars_;
@@ -109,7 +109,7 @@ class Broker {
     const double base = initial_ + realized_ - open_commission_;
     const Position& p = positions_[sym];
     if (!p.open) {
-      piece.base = base + (0.0 + unrealized_[sym]);
+      piece.base = MarkedEquity(base, unrealized_[sym]);
       return piece;
     }
     piece.kind = p.side == Side::kLong ? EquityPiece::Kind::kLong : EquityPiece::Kind::kShort;
