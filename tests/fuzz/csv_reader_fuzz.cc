@@ -35,8 +35,9 @@ std::string g_path;  // this process's scratch file (in memory)
 int g_fd = -1;
 
 template <typename T>
-bool SameBits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+bool SameBits(const Column<T>& a, const Column<T>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
 bool SameSeries(const BarSeries& a, const BarSeries& b) {

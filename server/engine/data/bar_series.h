@@ -8,17 +8,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <vector>
+
+#include "server/engine/data/column.h"
 
 namespace backtest::engine {
 
 struct BarSeries {
-  std::vector<int64_t> time;
-  std::vector<double> open;
-  std::vector<double> high;
-  std::vector<double> low;
-  std::vector<double> close;
-  std::vector<double> volume;  // 0 when the source has none
+  Column<int64_t> time;
+  Column<double> open;
+  Column<double> high;
+  Column<double> low;
+  Column<double> close;
+  Column<double> volume;  // 0 when the source has none
 
   size_t size() const { return time.size(); }
   bool empty() const { return time.empty(); }
@@ -30,6 +31,16 @@ struct BarSeries {
     low.reserve(n);
     close.reserve(n);
     volume.reserve(n);
+  }
+
+  // Sets the number of rows; new rows are left unwritten (see column.h).
+  void Resize(size_t n) {
+    time.resize(n);
+    open.resize(n);
+    high.resize(n);
+    low.resize(n);
+    close.resize(n);
+    volume.resize(n);
   }
 
   void Append(int64_t t, double o, double h, double l, double c, double v) {

@@ -1,17 +1,18 @@
 #include "server/engine/data/csv_reader.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
 #include <memory>
-#include <system_error>
-#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/engine/data/civil_time.h"
+#include "server/engine/data/csv_fast_row.h"
 #include "server/engine/data/number_parse.h"
+#include "server/engine/util/helper_thread.h"
 #include "server/engine/util/mapped_file.h"
 
 namespace backtest::engine {
@@ -21,12 +22,6 @@ constexpr int kMaxColumns = 32;
 enum Column { kTime = 0, kOpen, kHigh, kLow, kClose, kVolume, kColumnCount };
 constexpr std::array<absl::string_view, kColumnCount> kColumnNames = {"time", "open", "high",
                                                                        "low",  "close", "volume"};
-
-constexpr uint64_t kPow10Int[] = {1,           10,           100,           1000,
-                                  10000,       100000,       1000000,       10000000,
-                                  100000000,   1000000000,   10000000000,   100000000000,
-                                  1000000000000, 10000000000000, 100000000000000,
-                                  1000000000000000};
 
 struct Field {
   const char* begin;
@@ -73,7 +68,11 @@ int ColumnOfHeader(absl::string_view name) {
 
 class Reader {
  public:
-  Reader(absl::string_view text, absl::string_view name) : text_(text), name_(name) {}
+  // Rows go to `out` from row `first` on: written in place while they fit its size (which a
+  // parallel reader's caller sets to a bound on its rows), the columns grown when `may_grow`.
+  Reader(absl::string_view text, absl::string_view name, BarSeries* out, size_t first,
+         bool may_grow)
+      : text_(text), name_(name), out_(out), next_(first), may_grow_(may_grow) {}
 
   // Skips a BOM and leading blank lines and decides the layout from the first non-blank line;
   // returns where the rows start (past a header). Errors name the line.
@@ -81,8 +80,6 @@ class Reader {
     const char* p = text_.data();
     const char* end = p + text_.size();
     if (text_.size() >= 3 && std::memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;  // UTF-8 BOM
-    // Rows are ~40-60 bytes; reserving avoids regrowth on big files.
-    out_.Reserve(static_cast<size_t>(end - p) / 40 + 16);
     while (p < end) {
       const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
       const char* le = nl ? nl : end;
@@ -147,7 +144,7 @@ class Reader {
     last_time_ = last_time;
   }
 
-  BarSeries& bars() { return out_; }
+  size_t next() const { return next_; }  // the index the next row goes to
   int64_t lines() const { return line_; }
   int64_t last_time() const { return last_time_; }
 
@@ -186,117 +183,102 @@ class Reader {
     return absl::OkStatus();
   }
 
-  // Reads the run of ASCII digits at p (at most 19) into *value; returns its end. Eight bytes at
-  // a time (SWAR) while at least eight bytes remain, else byte by byte.
-  static const char* Digits(const char* p, const char* end, uint64_t* value) {
-    uint64_t m = 0;
-    while (end - p >= 8) {
-      uint64_t w;
-      std::memcpy(&w, p, 8);
-      // A byte is a digit iff its high nibble is 3 and adding 6 keeps it there.
-      const uint64_t not_digit = ((w & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL) |
-                                 (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^
-                                  0x3030303030303030ULL);
-      const int n = not_digit == 0 ? 8 : __builtin_ctzll(not_digit) / 8;
-      if (n == 0) break;
-      // The n digits, shifted to the top of the word behind zeros, converted at once.
-      uint64_t d = (w - 0x3030303030303030ULL) << (8 * (8 - n));
-      d = d * 10 + (d >> 8);
-      d = (((d & 0x000000FF000000FFULL) * 0x000F424000000064ULL) +
-           (((d >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
-      m = m * kPow10Int[n] + static_cast<uint32_t>(d);
-      p += n;
-      if (n < 8) {
-        *value = m;
-        return p;
+  // The common case: time (epoch seconds), open, high, low, close[, volume] as plain decimals, no
+  // spaces, a valid bar. Returns the start of the next line; anything else returns nullptr
+  // untouched and the general path parses the line (and reports what is wrong).
+  //
+  // The vector path (csv_fast_row.h) when 64 bytes from p and 16 before it are in the text;
+  // a row it does not take goes to the scalar path, one field after the other.
+  const char* FastRow(const char* p, const char* end) {
+    if constexpr (csv_internal::kHaveVectorRows) {
+      if (end - p >= 64 && p - text_.data() >= 16) {
+        if (const char* next = VectorRow(p)) return next;
       }
     }
-    while (p < end && static_cast<unsigned>(*p - '0') <= 9) m = m * 10 + (*p++ - '0');
-    *value = m;
-    return p;
+    return ScalarRow(p, end);
   }
 
-  // A plain decimal as its digits: the value is (neg ? −1 : 1) · m / 10^frac.
-  // No default member initializers: FastRow keeps an array of these per row, and zero-filling it
-  // first (a `rep stos` per row) was the costliest instruction of the parse.
-  struct Decimal {
-    uint64_t m;
-    int frac;
-    bool neg;
-    bool operator==(const Decimal& o) const { return m == o.m && frac == o.frac && neg == o.neg; }
-  };
-  static double ToDouble(const Decimal& d) {
-    // Exact: an integer below 2^53 over an exact power of ten is correctly rounded (and an
-    // integer needs no division at all).
-    const double m = static_cast<double>(d.m);
-    const double v = d.frac == 0 ? m : m / number_parse_internal::kPow10[d.frac];
-    return d.neg ? -v : v;
-  }
-  // A plain decimal ([-]digits[.digits], at most 15 digits) ending at `p` == end or at a
-  // character that is not part of it; the caller checks what follows. nullptr if it is not one.
-  static const char* FastNumber(const char* p, const char* end, Decimal* out) {
-    const bool neg = p < end && *p == '-';
-    p += neg;
-    uint64_t whole = 0, fraction = 0;
-    const char* start = p;
-    p = Digits(p, end, &whole);
-    int int_digits = static_cast<int>(p - start);
-    int frac = 0;
-    if (p < end && *p == '.') {
-      const char* f = ++p;
-      p = Digits(p, end, &fraction);
-      frac = static_cast<int>(p - f);
+#if defined(__SSE2__)
+  const char* VectorRow(const char* p) {
+    const csv_internal::RowBits bits = csv_internal::ClassifyRow(p);
+    if (bits.newline == 0) return nullptr;
+    const int nl = __builtin_ctzll(bits.newline);
+    const uint64_t row = (uint64_t{1} << nl) - 1;
+    uint64_t commas = bits.comma & row;
+    uint64_t other = bits.not_digit & row & ~commas;
+    int row_end = nl;
+    if (nl > 0 && p[nl - 1] == '\r') other &= ~(uint64_t{1} << --row_end);
+    if (commas == 0) return nullptr;
+    const int time_end = __builtin_ctzll(commas);
+    commas &= commas - 1;
+    if (time_end == 0 || time_end > 11 || (other & ((uint64_t{1} << time_end) - 1)) != 0) {
+      return nullptr;
     }
-    if (int_digits + frac == 0 || int_digits + frac > 15) return nullptr;
-    out->m = whole * kPow10Int[frac] + fraction;
-    out->frac = frac;
-    out->neg = neg;
-    return p;
+    uint64_t time = csv_internal::DigitsEndingAt(p + time_end, std::min(time_end, 8));
+    if (time_end > 8) {
+      time += csv_internal::DigitsEndingAt(p + time_end - 8, time_end - 8) * 100'000'000;
+    }
+    csv_internal::Decimal d[kColumnCount];
+    const int last = has_volume_ ? kVolume : kClose;
+    int s = time_end + 1;
+    for (int col = kOpen; col <= last; ++col) {
+      int e = row_end;
+      if (col < last) {
+        if (commas == 0) return nullptr;
+        e = __builtin_ctzll(commas);
+        commas &= commas - 1;
+      }
+      if (!csv_internal::FieldDecimal(p, s, e, other, &d[col])) return nullptr;
+      s = e + 1;
+    }
+    if (commas != 0) return nullptr;  // more columns than the layout's
+    return AcceptRow(static_cast<int64_t>(time), d, p + nl + 1);
   }
-  static const char* FastNumber(const char* p, const char* end, double* out) {
-    Decimal d{};
-    p = FastNumber(p, end, &d);
-    if (p != nullptr) *out = ToDouble(d);
-    return p;
-  }
+#else
+  const char* VectorRow(const char*) { return nullptr; }
+#endif
 
-  // The common case, in one pass over the bytes: time (epoch seconds), open, high, low, close[,
-  // volume] as plain decimals, no spaces, a valid bar. Returns the start of the next line; anything
-  // else returns nullptr untouched and the general path parses the line (and reports what is wrong).
-  const char* FastRow(const char* p, const char* end) {
+  const char* ScalarRow(const char* p, const char* end) {
     uint64_t time_digits = 0;
-    const char* q = Digits(p, end, &time_digits);
+    const char* q = csv_internal::Digits(p, end, &time_digits);
     if (q == p || q - p > 11 || q == end || *q != ',') return nullptr;
-    const auto t = static_cast<int64_t>(time_digits);
-    double v[kColumnCount];
-    Decimal d[kColumnCount];
-    v[kVolume] = 0;
+    csv_internal::Decimal d[kColumnCount];
     const int last = has_volume_ ? kVolume : kClose;
     for (int col = kOpen; col <= last; ++col) {
-      q = FastNumber(q + 1, end, &d[col]);
+      q = csv_internal::FastNumber(q + 1, end, &d[col]);
       if (q == nullptr) return nullptr;
       if (col < last) {
         if (q == end || *q != ',') return nullptr;
       }
     }
-    // A bar usually opens at the previous close, written the same way: no second conversion.
-    v[kOpen] = d[kOpen] == prev_close_ ? prev_close_value_ : ToDouble(d[kOpen]);
-    for (int col = kHigh; col <= last; ++col) v[col] = ToDouble(d[col]);
     // End of line: "\n", "\r\n" or the end of the text.
     if (q < end && *q == '\r') ++q;
     if (q < end) {
       if (*q != '\n') return nullptr;
       ++q;
     }
+    return AcceptRow(static_cast<int64_t>(time_digits), d, q);
+  }
+
+  // A fast path's row, its fields read: appended when it is a valid bar after the last one, and
+  // `next` returned; else nullptr (the general path reports what is wrong).
+  const char* AcceptRow(int64_t t, const csv_internal::Decimal* d, const char* next) {
+    double v[kColumnCount];
+    v[kVolume] = 0;
+    const int last = has_volume_ ? kVolume : kClose;
+    // A bar usually opens at the previous close, written the same way: no second conversion.
+    v[kOpen] = d[kOpen] == prev_close_ ? prev_close_value_ : csv_internal::ToDouble(d[kOpen]);
+    for (int col = kHigh; col <= last; ++col) v[col] = csv_internal::ToDouble(d[col]);
     if (v[kHigh] < v[kLow] || v[kOpen] < v[kLow] || v[kOpen] > v[kHigh] || v[kClose] < v[kLow] ||
         v[kClose] > v[kHigh] || v[kVolume] < 0 || t <= last_time_) {
       return nullptr;
     }
-    out_.Append(t, v[kOpen], v[kHigh], v[kLow], v[kClose], v[kVolume]);
+    if (!Room()) return nullptr;
+    Put(t, v);
     last_time_ = t;
     prev_close_ = d[kClose];
     prev_close_value_ = v[kClose];
-    return q;
+    return next;
   }
 
   absl::Status Row(const Field* f, int64_t line) {
@@ -333,17 +315,38 @@ class Reader {
       return Error(line, absl::StrCat("time ", IsoTime(*t), " is not after the previous row's ",
                                       IsoTime(last_time_)));
     }
-    out_.Append(*t, v[kOpen], v[kHigh], v[kLow], v[kClose], v[kVolume]);
+    if (!Room()) return absl::InternalError(absl::StrCat(name_, ":", line, ": more rows than bound"));
+    Put(*t, v);
     last_time_ = *t;
     return absl::OkStatus();
   }
 
+  // Whether row next_ can be written: within the columns' size, or they could be grown. (A
+  // parallel reader cannot grow them, and its bound makes that unreachable.)
+  bool Room() {
+    if (next_ < out_->size()) return true;
+    if (!may_grow_) return false;
+    out_->Resize(std::max<size_t>(2 * out_->size(), 1024));
+    return true;
+  }
+  void Put(int64_t t, const double* v) {
+    out_->time[next_] = t;
+    out_->open[next_] = v[kOpen];
+    out_->high[next_] = v[kHigh];
+    out_->low[next_] = v[kLow];
+    out_->close[next_] = v[kClose];
+    out_->volume[next_] = v[kVolume];
+    ++next_;
+  }
+
   absl::string_view text_;
   absl::string_view name_;
-  BarSeries out_;
+  BarSeries* out_;
+  size_t next_;
+  bool may_grow_;
   bool header_ = false;
   bool canonical_ = false;  // columns in the usual order: FastRow applies
-  Decimal prev_close_{~uint64_t{0}, 0, false};  // the last fast row's close (none yet: no match)
+  csv_internal::Decimal prev_close_{~uint64_t{0}, 0, false};  // the last fast row's close (none yet: no match)
   double prev_close_value_ = 0;
   bool has_volume_ = false;
   int columns_ = 0;
@@ -355,26 +358,42 @@ class Reader {
 // Texts from this size on are parsed in two halves on two threads.
 constexpr size_t kParallelBytes = size_t{1} << 20;
 
-void AppendSeries(BarSeries&& tail, BarSeries* out) {
-  auto append = [](auto& to, auto& from) { to.insert(to.end(), from.begin(), from.end()); };
-  append(out->time, tail.time);
-  append(out->open, tail.open);
-  append(out->high, tail.high);
-  append(out->low, tail.low);
-  append(out->close, tail.close);
-  append(out->volume, tail.volume);
+// The number of line feeds in [p, end).
+size_t CountLines(const char* p, const char* end) {
+  size_t n = 0;
+  while ((p = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p))))) {
+    ++n;
+    ++p;
+  }
+  return n;
+}
+
+// Moves rows [from, from + n) of every column to [to, to + n), to <= from.
+void MoveRowsDown(BarSeries* s, size_t from, size_t n, size_t to) {
+  auto move = [&](auto& c) { std::copy(c.begin() + from, c.begin() + from + n, c.begin() + to); };
+  move(s->time);
+  move(s->open);
+  move(s->high);
+  move(s->low);
+  move(s->close);
+  move(s->volume);
 }
 
 }  // namespace
 
 // A large text is cut at the first line start past its middle; the second half is parsed on a
 // thread of its own with the layout of the first line, while this thread parses the first half.
-// The halves' results are the rows a single pass would read, in order: the second half's first
-// row must come after the first half's last, and its line numbers continue the first half's.
-// When the second half fails, or its first time is not after the first half's last, it is parsed
-// again, knowing both (the error path only), so that the error is exactly the single pass's.
+// Both write into the same columns, sized once (unwritten: column.h) to the first half's line
+// count plus a bound on the second half's rows (a row has at least 9 bytes and a line feed), the
+// second half from the first half's line count on; when the first half had blank lines, its rows
+// end before that and the second half's are moved down. The result is the rows a single pass
+// would read, in order: the second half's first row must come after the first half's last, and
+// its line numbers continue the first half's. When the second half fails, or its first time is
+// not after the first half's last, it is parsed again, knowing both (the error path only), so
+// that the error is exactly the single pass's.
 absl::StatusOr<BarSeries> ParseCsv(absl::string_view text, absl::string_view source_name) {
-  Reader head(text, source_name);
+  BarSeries out;
+  Reader head(text, source_name, &out, 0, /*may_grow=*/true);
   auto rows = head.Start();
   if (!rows.ok()) return rows.status();
   const char* begin = *rows;
@@ -385,38 +404,39 @@ absl::StatusOr<BarSeries> ParseCsv(absl::string_view text, absl::string_view sou
           ? nullptr
           : static_cast<const char*>(std::memchr(mid, '\n', static_cast<size_t>(end - mid)));
   if (split == nullptr || split + 1 >= end) {
+    // Rows are ~40-60 bytes: sized so that big files are not regrown.
+    out.Resize(static_cast<size_t>(end - begin) / 40 + 16);
     if (auto s = head.Rows(begin, end); !s.ok()) return s;
-    return std::move(head.bars());
+    out.Resize(head.next());
+    return out;
   }
   ++split;  // the second half starts at a line start
-  Reader tail(text, source_name);
+  const size_t head_lines = CountLines(begin, split);
+  out.Resize(head_lines + static_cast<size_t>(end - split) / 9 + 1);
+  Reader tail(text, source_name, &out, head_lines, /*may_grow=*/false);
   tail.ContinueAfter(head, 0, INT64_MIN);
   absl::Status tail_status;
-  std::thread second;
-  try {
-    second = std::thread([&] {
-      tail.bars().Reserve(static_cast<size_t>(end - split) / 40 + 16);
-      tail_status = tail.Rows(split, end);
-    });
-  } catch (const std::system_error&) {
+  HelperThread second;
+  if (!second.Start([&] { tail_status = tail.Rows(split, end); })) {
     tail_status = tail.Rows(split, end);  // no thread to be had: one after the other
   }
   absl::Status head_status = head.Rows(begin, split);
-  if (second.joinable()) second.join();
+  second.Join();
   if (!head_status.ok()) return head_status;
-  BarSeries& out = head.bars();
+  const size_t head_rows = head.next();
+  const size_t tail_rows = tail.next() - head_lines;
   if (!tail_status.ok() ||
-      (!tail.bars().empty() && !out.empty() && tail.bars().time.front() <= out.time.back())) {
-    Reader exact(text, source_name);
+      (tail_rows > 0 && head_rows > 0 && out.time[head_lines] <= out.time[head_rows - 1])) {
+    Reader exact(text, source_name, &out, head_rows, /*may_grow=*/false);
     exact.ContinueAfter(head, head.lines(), head.last_time());
     if (auto s = exact.Rows(split, end); !s.ok()) return s;
-    AppendSeries(std::move(exact.bars()), &out);
-    return std::move(out);
+    out.Resize(exact.next());
+    return out;
   }
-  AppendSeries(std::move(tail.bars()), &out);
-  return std::move(out);
+  if (head_rows < head_lines) MoveRowsDown(&out, head_lines, tail_rows, head_rows);
+  out.Resize(head_rows + tail_rows);
+  return out;
 }
-
 absl::StatusOr<BarSeries> ReadCsvFile(const std::string& path) {
   // Parsed where the page cache has it (MappedFile): no read(2) copy into a buffer of fresh pages.
   auto file = MappedFile::Open(path);

@@ -1,12 +1,20 @@
 #include "server/engine/util/huge_pages.h"
 
 #include <cstdint>
+#include <cstdlib>
 
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
 
 namespace backtest::engine {
+namespace {
+
+size_t HugeMappingBytes(size_t bytes) {
+  return (bytes + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+}
+
+}  // namespace
 
 void AdviseHugePages(const void* data, size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
@@ -19,6 +27,36 @@ void AdviseHugePages(const void* data, size_t bytes) {
 #else
   (void)data;
   (void)bytes;
+#endif
+}
+
+void* MapHugePages(size_t bytes) {
+#if defined(__linux__)
+  const size_t size = HugeMappingBytes(bytes);
+  // Over-map by one huge page and trim both ends to the boundary.
+  void* raw = mmap(nullptr, size + kHugePageBytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto begin = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (begin + kHugePageBytes - 1) & ~(uintptr_t{kHugePageBytes} - 1);
+  if (aligned > begin) munmap(raw, aligned - begin);
+  const uintptr_t tail = begin + size + kHugePageBytes - (aligned + size);
+  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + size), tail);
+#if defined(MADV_HUGEPAGE)
+  madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);
+#endif
+  return reinterpret_cast<void*>(aligned);
+#else
+  return std::aligned_alloc(kHugePageBytes, HugeMappingBytes(bytes));
+#endif
+}
+
+void UnmapHugePages(void* data, size_t bytes) {
+#if defined(__linux__)
+  munmap(data, HugeMappingBytes(bytes));
+#else
+  (void)bytes;
+  std::free(data);
 #endif
 }
 

@@ -1,6 +1,6 @@
-// Asks the kernel to back a large buffer with transparent huge pages (Linux, THP in "madvise"
-// mode): the result's per-bar arrays (equity, EMA) are tens of MB written once, and faulting them
-// in 4 KiB pages costs more than filling them. A hint only; a no-op elsewhere or when it fails.
+// Asks the kernel to back large buffers with transparent huge pages (Linux, THP in "madvise"
+// mode): the per-bar arrays (bar columns, equity, EMA) are MBs written once, and faulting them in
+// 4 KiB pages costs more than filling them. A hint only; a no-op elsewhere or when it fails.
 #ifndef BACKTEST_SERVER_ENGINE_UTIL_HUGE_PAGES_H_
 #define BACKTEST_SERVER_ENGINE_UTIL_HUGE_PAGES_H_
 
@@ -10,6 +10,16 @@ namespace backtest::engine {
 
 // Advises huge pages for the 2 MiB-aligned part of [data, data + bytes) when it is ≥ 4 MiB.
 void AdviseHugePages(const void* data, size_t bytes);
+
+// The size of a huge page (2 MiB): the granule of MapHugePages.
+inline constexpr size_t kHugePageBytes = size_t{2} << 20;
+
+// Maps `bytes` of zeroed memory, rounded up to whole huge pages, at a huge page boundary, advised
+// huge pages: each 2 MiB is then one page fault and one zeroing instead of 512 (in this VM a 4 KiB
+// fault costs ~2 µs, a 2 MiB one ~60 µs). Only pages written are backed, whole huge pages at a
+// time. nullptr when the mapping fails. Free with UnmapHugePages(p, the same bytes).
+void* MapHugePages(size_t bytes);
+void UnmapHugePages(void* data, size_t bytes);
 
 }  // namespace backtest::engine
 

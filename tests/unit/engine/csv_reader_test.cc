@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -14,6 +15,10 @@ namespace backtest::engine {
 namespace {
 
 using ::testing::HasSubstr;
+
+constexpr uint64_t kPow10Digits[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                     100000000, 1000000000, 10000000000, 100000000000,
+                                     1000000000000, 10000000000000};
 
 TEST(NumberParseTest, FastPathAndFallbackAreExact) {
   for (const char* text : {"1.1", "0.1", "1234.56789", "-0.0001", "99999.99999", "1e-5",
@@ -156,6 +161,60 @@ TEST(CsvReaderTest, LargeTextsNameTheLineOfTheFirstErrorWhereverTheSplitFalls) {
   std::string text = BigCsv(60'000, false, 50'000, "50,1,1,1,1,1");
   text.replace(text.find("\n1100,") + 1, 4, "1100,x");
   EXPECT_THAT(ParseCsv(text, "big.csv").status().message(), HasSubstr("big.csv:100: "));
+}
+
+// Every digit count, decimal point position, leading zero, sign and line end the fast paths meet:
+// what they read is bit for bit what the general path reads (which the leading space forces).
+TEST(CsvReaderTest, FastPathsReadWhatTheGeneralPathReads) {
+  std::mt19937_64 rng(20261203);
+  auto number = [&](uint64_t m, int decimals, int leading_zeros) {
+    std::string digits = std::to_string(m);
+    if (static_cast<int>(digits.size()) <= decimals) {
+      digits.insert(0, static_cast<size_t>(decimals + 1 - static_cast<int>(digits.size())), '0');
+    }
+    digits.insert(0, static_cast<size_t>(leading_zeros), '0');
+    if (decimals > 0) digits.insert(digits.size() - static_cast<size_t>(decimals), ".");
+    if (digits.rfind("0.", 0) == 0 && rng() % 2 == 0) digits.erase(0, 1);  // ".5"
+    return digits;
+  };
+  for (bool volume : {true, false}) {
+    std::string text;
+    std::string general;
+    int64_t t = 1'600'000'000 + static_cast<int64_t>(rng() % 1000);
+    for (int row = 0; row < 20'000; ++row) {
+      const int decimals = static_cast<int>(rng() % 10);
+      const int digits = 1 + static_cast<int>(rng() % 13);
+      uint64_t v[4];
+      for (uint64_t& x : v) x = rng() % kPow10Digits[digits];
+      std::sort(v, v + 4);  // low, open, close, high
+      const bool negative = rng() % 16 == 0;  // all four below zero: the order flips
+      auto field = [&](uint64_t m) {
+        return (negative ? "-" : "") + number(m, decimals, rng() % 6 == 0 ? 1 : 0);
+      };
+      std::string line = std::to_string(t) + "," + field(v[negative ? 2 : 1]) + "," +
+                         field(v[negative ? 0 : 3]) + "," + field(v[negative ? 3 : 0]) + "," +
+                         field(v[negative ? 1 : 2]);
+      if (volume) line += "," + number(rng() % 100'000'000, static_cast<int>(rng() % 4), 0);
+      line += rng() % 5 == 0 ? "\r\n" : "\n";
+      text += line;
+      general += " " + line;
+      t += 1 + static_cast<int64_t>(rng() % 100'000);
+    }
+    auto fast = ParseCsv(text, "f.csv");
+    auto slow = ParseCsv(general, "f.csv");
+    ASSERT_TRUE(fast.ok()) << fast.status();
+    ASSERT_TRUE(slow.ok()) << slow.status();
+    ASSERT_EQ(fast->size(), 20'000u);
+    ASSERT_EQ(slow->size(), 20'000u);
+    for (size_t i = 0; i < fast->size(); ++i) {
+      ASSERT_EQ(fast->time[i], slow->time[i]) << i;
+      ASSERT_EQ(fast->open[i], slow->open[i]) << i;
+      ASSERT_EQ(fast->high[i], slow->high[i]) << i;
+      ASSERT_EQ(fast->low[i], slow->low[i]) << i;
+      ASSERT_EQ(fast->close[i], slow->close[i]) << i;
+      ASSERT_EQ(fast->volume[i], slow->volume[i]) << i;
+    }
+  }
 }
 
 TEST(CsvReaderTest, ReadFileNotFoundAndFromDisk) {
