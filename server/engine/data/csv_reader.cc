@@ -66,7 +66,9 @@ int ColumnOfHeader(absl::string_view name) {
   return -1;
 }
 
-class Reader {
+// Cache-line aligned: the two halves' readers live side by side and each writes its own members
+// every row (sharing a line cost each thread half its speed).
+class alignas(64) Reader {
  public:
   // Rows go to `out` from row `first` on: written in place while they fit its size (which a
   // parallel reader's caller sets to a bound on its rows), the columns grown when `may_grow`.
@@ -361,10 +363,22 @@ constexpr size_t kParallelBytes = size_t{1} << 20;
 // The number of line feeds in [p, end).
 size_t CountLines(const char* p, const char* end) {
   size_t n = 0;
-  while ((p = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p))))) {
-    ++n;
-    ++p;
+#if defined(__SSE2__)
+  // 16 bytes a step; the per-byte counts (0 or -1 each step) summed in 8-bit lanes for up to 255
+  // steps, then added up with psadbw.
+  const __m128i newline = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    __m128i counts = _mm_setzero_si128();
+    for (int k = 0; k < 255 && end - p >= 16; ++k, p += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      counts = _mm_sub_epi8(counts, _mm_cmpeq_epi8(v, newline));
+    }
+    const __m128i sums = _mm_sad_epu8(counts, _mm_setzero_si128());
+    n += static_cast<size_t>(_mm_cvtsi128_si64(sums)) +
+         static_cast<size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
   }
+#endif
+  for (; p < end; ++p) n += *p == '\n';
   return n;
 }
 
