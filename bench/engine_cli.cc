@@ -184,6 +184,7 @@ int main(int argc, char** argv) {
   CliObserver observer(trace);
   be::RunOptions options;
   options.compute_digest = digest || csv.empty();
+  options.max_log_lines = 0;  // bar log lines are info: this program shows warnings only
   absl::StatusOr<be::RunResult> result;
   Clock::time_point t_loaded;
   if (!csv.empty()) {

@@ -12,7 +12,6 @@
 #include "server/engine/stats/stats.h"
 #include "server/engine/strategies/strategy.h"
 #include "server/engine/trace/json_writer.h"
-#include "server/engine/util/huge_pages.h"
 #include "common/status_macros.h"
 
 namespace backtest::engine {
@@ -45,12 +44,10 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
   result.strategy = std::string(StrategyName(config.strategy));
   const int64_t total = static_cast<int64_t>(data.TotalKept());
   // Generous capacity: pages never written are never faulted in, so the unused part costs address
-  // space only, and growing vectors of strings (moves of every element) is avoided.
+  // space only, and growing vectors of strings (moves of every element) is avoided. From 512 KB
+  // on, Columns are on huge pages: a 100k-bar run's trades and markers are 2 page faults, not 350.
   result.trades.reserve(static_cast<size_t>(total / 8 + 16));
   result.markers.reserve(static_cast<size_t>(total / 4 + 32));
-  // Written once, tens of MB on long runs: 2 MiB pages fault in far fewer times than 4 KiB ones.
-  AdviseHugePages(result.trades.data(), result.trades.capacity() * sizeof(Trade));
-  AdviseHugePages(result.markers.data(), result.markers.capacity() * sizeof(Marker));
   Broker broker(config, data, &result.trades, &result.markers);
   Tracer tracer(config.trace_enabled, config.trace_sampling, options.trace_max_rows,
                 options.trace_batch_size, &observer);

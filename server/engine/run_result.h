@@ -143,8 +143,8 @@ struct SymbolResult {
 struct RunResult {
   std::string strategy;              // sr_breakout or sma_cross
   std::vector<SymbolResult> symbols;  // in the order of the symbols parameter
-  std::vector<Marker> markers;        // in fill order
-  std::vector<Trade> trades;          // in exit order
+  Column<Marker> markers;  // in fill order (Column: large ones on huge pages)
+  Column<Trade> trades;    // in exit order
   EquityCurve equity;                 // one point per timestamp, after every symbol's bar
   Stats stats;
   std::vector<ReasonCount> reasons;   // codes that occurred, in a fixed order

@@ -2,8 +2,8 @@
 
 namespace backtest::engine {
 
-Broker::Broker(const RunConfig& config, const MarketData& data, std::vector<Trade>* trades,
-               std::vector<Marker>* markers)
+Broker::Broker(const RunConfig& config, const MarketData& data, Column<Trade>* trades,
+               Column<Marker>* markers)
     : initial_(config.initial_equity),
       commission_rate_(config.commission),
       trades_(trades),

@@ -50,8 +50,8 @@ struct ExitFill {
 class Broker {
  public:
   // Trades and markers are appended to `trades` and `markers`, which must outlive the broker.
-  Broker(const RunConfig& config, const MarketData& data, std::vector<Trade>* trades,
-         std::vector<Marker>* markers);
+  Broker(const RunConfig& config, const MarketData& data, Column<Trade>* trades,
+         Column<Marker>* markers);
 
   const Position& position(size_t sym) const { return positions_[sym]; }
   bool flat(size_t sym) const { return !positions_[sym].open; }
@@ -146,8 +146,8 @@ class Broker {
   double open_commission_ = 0;
   int64_t next_trade_id_ = 1;
   int64_t exposed_bars_ = 0;
-  std::vector<Trade>* trades_;
-  std::vector<Marker>* markers_;
+  Column<Trade>* trades_;
+  Column<Marker>* markers_;
 };
 
 }  // namespace backtest::engine

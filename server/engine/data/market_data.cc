@@ -17,10 +17,13 @@ absl::StatusOr<SymbolData> PrepareSymbol(const RunConfig& config, const std::str
           symbol, ": the data's bars are ", *smallest, " s apart, coarser than the timeframe ",
           TimeframeName(config.timeframe), " (", step, " s); choose a coarser timeframe"));
     }
-    // Finer data, or data not aligned to the timeframe's buckets, is resampled.
-    bool aligned = *smallest == step;
-    for (size_t i = 0; aligned && i < bars.size(); ++i) {
-      aligned = BucketStart(config.timeframe, bars.time[i]) == bars.time[i];
+    // Finer data, or data not aligned to the timeframe's buckets, is resampled. Buckets repeat
+    // every `step` seconds: the bars are aligned when the first is and every gap is a multiple
+    // of the step (almost always the step itself, which needs no division).
+    bool aligned = *smallest == step && BucketStart(config.timeframe, bars.time[0]) == bars.time[0];
+    for (size_t i = 1; aligned && i < bars.size(); ++i) {
+      const int64_t gap = bars.time[i] - bars.time[i - 1];
+      aligned = gap == step || gap % step == 0;
     }
     if (!aligned) bars = Resample(bars, config.timeframe);
   } else if (!bars.empty() && BucketStart(config.timeframe, bars.time[0]) != bars.time[0]) {

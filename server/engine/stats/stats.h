@@ -41,7 +41,7 @@ class EquityCurveStats {
 struct StatsInput {
   double initial_equity = 0;
   const EquityCurve* equity = nullptr;  // one point per timestamp
-  const std::vector<Trade>* trades = nullptr;
+  const Column<Trade>* trades = nullptr;
   int64_t bars = 0;          // kept bars of all symbols
   int64_t exposed_bars = 0;  // symbol-bars with a position
   double first_close = 0;    // first symbol, first kept bar

@@ -15,8 +15,8 @@ struct Fixture {
   }
   RunConfig config;
   MarketData data;
-  std::vector<Trade> trades;
-  std::vector<Marker> markers;
+  Column<Trade> trades;
+  Column<Marker> markers;
   std::unique_ptr<Broker> broker;
 };
 

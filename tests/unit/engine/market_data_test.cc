@@ -116,6 +116,30 @@ TEST(PrepareSymbolTest, ResamplesFinerData) {
   EXPECT_EQ(sd->kept(), 3u);
 }
 
+TEST(PrepareSymbolTest, KeepsAlignedBarsWithGapsAndResamplesShiftedOnes) {
+  RunConfig c = Config({{"timeframe", "H1"}});
+  c.start = 0;
+  c.end = INT64_MAX / 2;
+  const int64_t t0 = *ParseCsvTime("2021-11-26T13:00:00Z");
+  BarSeries gaps = testing::FromCloses({1, 2, 3, 4});
+  const int64_t hours[] = {0, 1, 3, 7};  // gaps of 1, 2 and 4 steps
+  for (size_t i = 0; i < 4; ++i) gaps.time[i] = t0 + hours[i] * 3600;
+  auto kept = PrepareSymbol(c, "X", gaps);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->bars->time, gaps.time);  // taken as they are
+  BarSeries shifted = gaps;
+  for (int64_t& t : shifted.time) t += 1800;  // the step apart, but half an hour off the buckets
+  auto resampled = PrepareSymbol(c, "X", shifted);
+  ASSERT_TRUE(resampled.ok());
+  EXPECT_EQ(resampled->bars->time, gaps.time);  // each bar moved to its hour's start
+  BarSeries late = gaps;
+  late.time[2] = t0 + 2 * 3600 + 1800;  // 1.5 steps after the bar before it
+  late.time[3] = t0 + 3 * 3600 + 1800;
+  auto fixed = PrepareSymbol(c, "X", late);
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_EQ(fixed->bars->time, (Column<int64_t>{t0, t0 + 3600, t0 + 2 * 3600, t0 + 3 * 3600}));
+}
+
 TEST(SampleSourceTest, DeterministicPlausibleAndWindowIndependent) {
   SampleSource src;
   FetchRequest req{"XAGUSD", Timeframe::kH1, *ParseCsvTime("2022-01-03"),

@@ -27,7 +27,7 @@ TEST(StatsTest, HandComputedEquityAndTrades) {
   const int64_t day = 86400;
   // 100 → 110 → 99 → 121 → 110 over four days.
   std::vector<LinePoint> eq = {{0, 110}, {day, 99}, {2 * day, 121}, {3 * day, 110}};
-  std::vector<Trade> trades = {T(Side::kLong, 10, 10, 0, 3600), T(Side::kShort, -11, -10, 0, 7200),
+  Column<Trade> trades = {T(Side::kLong, 10, 10, 0, 3600), T(Side::kShort, -11, -10, 0, 7200),
                                T(Side::kLong, 22, 20, 0, 3600), T(Side::kShort, -11, -9, 0, 3600)};
   EquityCurve curve = Curve(eq);
   StatsInput in{100, &curve, &trades, 8, 2, 50, 55};
@@ -71,7 +71,7 @@ TEST(StatsTest, HandComputedEquityAndTrades) {
 
 TEST(StatsTest, NoTradesGivesNaNRatios) {
   std::vector<LinePoint> eq = {{0, 100}, {3600, 100}};
-  std::vector<Trade> trades;
+  Column<Trade> trades;
   EquityCurve curve = Curve(eq);
   Stats s = ComputeStats({100, &curve, &trades, 2, 0, 1, 1});
   EXPECT_EQ(s.trades, 0);
@@ -127,7 +127,7 @@ TEST(StatsTest, DrawdownsEqualTheDefinitionBitForBit) {
       if (run % 7 == 0 && k % 13 == 0) v = 1000;  // exact returns to the initial equity
       eq.push_back({k * 60, v});
     }
-    std::vector<Trade> trades;
+    Column<Trade> trades;
     EquityCurve curve = Curve(eq);
     Stats s = ComputeStats(StatsInput{1000, &curve, &trades, 2000, 0, 1, 1});
     Drawdowns d = DrawdownsByDefinition(1000, eq);
