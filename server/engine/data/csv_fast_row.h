@@ -151,22 +151,101 @@ inline uint64_t DigitsEndingAt(const char* e, int n) {
   return TopDigits(w, n);
 }
 
+// How to read one field of a known row layout in one conversion: the eight bytes ending at `end`,
+// the bytes before its decimal point moved up over it, the rest kept, then its digits' bytes.
+struct FieldForm {
+  int end;
+  int frac;                   // digits after the point
+  uint64_t before_point;      // bytes of the word before the point (none without one)
+  uint64_t from_point;        // bytes kept in place (all without a point)
+  uint64_t keep;              // the digits' bytes once the point is out
+};
+
+inline FieldForm MakeFieldForm(int end, int digits, int point /* byte in the word, or -1 */) {
+  FieldForm f{end, point < 0 ? 0 : 7 - point, 0, ~uint64_t{0}, ~LowBytes(8 - digits)};
+  if (point >= 0) {
+    f.before_point = LowBytes(point);
+    f.from_point = ~LowBytes(point + 1);
+  }
+  return f;
+}
+
+inline uint64_t ReadField(const char* p, const FieldForm& f) {
+  uint64_t w;
+  std::memcpy(&w, p + f.end - 8, 8);
+  w = ((w & f.before_point) << 8) | (w & f.from_point);
+  return EightDigits(((w & f.keep) | (kAsciiZeros & ~f.keep)) - kAsciiZeros);
+}
+
+// The layout of a row up to its last field: its commas and decimal points (bit i for byte i),
+// and how to read the time (up to 16 digits, in two parts) and the fields between it and the last
+// one. Rows of a file nearly all share one (prices keep their widths), and a row that does is
+// read with no decision per field; its last field (whose width, volume's, often varies) is read
+// as any field is.
+struct RowLayout {
+  bool valid = false;
+  uint64_t commas = 0;
+  uint64_t dots = 0;
+  int middle = 0;             // fields between the time and the last one
+  FieldForm time_low{};       // the time's last 8 digits (or all)
+  FieldForm time_high{};      // the digits before those (keep = 0 when none)
+  FieldForm form[4]{};        // the middle fields
+};
+
+// The layout of the row at p, a row just read whose commas up to its last one are `commas` and
+// full stops before its last comma `dots`; false when a field is not one ReadField takes (a
+// sign, a time with a point or more than 16 digits, a value of more than 8 bytes).
+inline bool MakeLayout(const char* p, uint64_t commas, uint64_t dots, RowLayout* out) {
+  RowLayout l;
+  l.commas = commas;
+  l.dots = dots;
+  int s = 0;
+  for (int k = 0; commas != 0; ++k) {
+    const int e = __builtin_ctzll(commas);
+    commas &= commas - 1;
+    const uint64_t in_field = dots & ((uint64_t{1} << e) - 1) & ~((uint64_t{1} << s) - 1);
+    const int len = e - s;
+    if (in_field & (in_field - 1)) return false;  // two points
+    const int at = in_field == 0 ? -1 : __builtin_ctzll(in_field);
+    for (int i = s; i < e; ++i) {
+      if (i != at && static_cast<unsigned>(p[i] - '0') > 9) return false;
+    }
+    if (k == 0) {
+      if (at >= 0 || len < 1 || len > 16) return false;
+      l.time_low = MakeFieldForm(e, std::min(len, 8), -1);
+      l.time_high = MakeFieldForm(e - 8, std::max(len - 8, 1), -1);
+      if (len <= 8) l.time_high.keep = 0;
+    } else {
+      if (k > 4 || len > 8 || len - (at >= 0) < 1) return false;
+      l.form[k - 1] = MakeFieldForm(e, len - (at >= 0), at < 0 ? -1 : at - (e - 8));
+      l.middle = k;
+    }
+    s = e + 1;
+  }
+  l.valid = true;
+  *out = l;
+  return true;
+}
+
 #if defined(__SSE2__)
 inline constexpr bool kHaveVectorRows = true;
 
-// Bits of the 64 bytes at p: the commas, the line feeds, and the bytes that are not ASCII digits.
+// Bits of the 64 bytes at p: the commas, the line feeds, the full stops, and the bytes that are
+// not ASCII digits.
 struct RowBits {
   uint64_t comma;
   uint64_t newline;
+  uint64_t dot;
   uint64_t not_digit;
 };
 
 inline RowBits ClassifyRow(const char* p) {
   const __m128i comma = _mm_set1_epi8(',');
   const __m128i newline = _mm_set1_epi8('\n');
+  const __m128i dot = _mm_set1_epi8('.');
   const __m128i zero = _mm_set1_epi8('0');
   const __m128i nine = _mm_set1_epi8(9);
-  RowBits bits{0, 0, 0};
+  RowBits bits{0, 0, 0, 0};
   for (int k = 0; k < 4; ++k) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
     const __m128i d = _mm_sub_epi8(v, zero);  // a digit iff 0..9 unsigned
@@ -175,6 +254,7 @@ inline RowBits ClassifyRow(const char* p) {
     bits.comma |= static_cast<uint64_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma))) << (16 * k);
     bits.newline |= static_cast<uint64_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)))
                     << (16 * k);
+    bits.dot |= static_cast<uint64_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, dot))) << (16 * k);
     bits.not_digit |= (~is_digit & 0xFFFF) << (16 * k);
   }
   return bits;

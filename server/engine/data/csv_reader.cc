@@ -206,34 +206,48 @@ class alignas(64) Reader {
     if (bits.newline == 0) return nullptr;
     const int nl = __builtin_ctzll(bits.newline);
     const uint64_t row = (uint64_t{1} << nl) - 1;
-    uint64_t commas = bits.comma & row;
-    uint64_t other = bits.not_digit & row & ~commas;
+    const uint64_t commas = bits.comma & row;
+    uint64_t other = bits.not_digit & row & ~commas;  // points, and anything that is wrong
     int row_end = nl;
     if (nl > 0 && p[nl - 1] == '\r') other &= ~(uint64_t{1} << --row_end);
     if (commas == 0) return nullptr;
-    const int time_end = __builtin_ctzll(commas);
-    commas &= commas - 1;
-    if (time_end == 0 || time_end > 11 || (other & ((uint64_t{1} << time_end) - 1)) != 0) {
-      return nullptr;
-    }
-    uint64_t time = csv_internal::DigitsEndingAt(p + time_end, std::min(time_end, 8));
-    if (time_end > 8) {
-      time += csv_internal::DigitsEndingAt(p + time_end - 8, time_end - 8) * 100'000'000;
-    }
+    const int last_comma = 63 - __builtin_clzll(commas);
+    const uint64_t before_last = (uint64_t{2} << last_comma) - 1;
+    const uint64_t dots = bits.dot & before_last;
     csv_internal::Decimal d[kColumnCount];
     const int last = has_volume_ ? kVolume : kClose;
-    int s = time_end + 1;
-    for (int col = kOpen; col <= last; ++col) {
-      int e = row_end;
-      if (col < last) {
-        if (commas == 0) return nullptr;
-        e = __builtin_ctzll(commas);
-        commas &= commas - 1;
+    uint64_t time;
+    if (layout_.valid && commas == layout_.commas && dots == layout_.dots &&
+        (other & before_last) == dots) {
+      // The previous row's layout: every field up to the last comma read as it was.
+      time = csv_internal::ReadField(p, layout_.time_low) +
+             csv_internal::ReadField(p, layout_.time_high) * 100'000'000;
+      for (int k = 0; k < layout_.middle; ++k) {
+        d[kOpen + k] = {csv_internal::ReadField(p, layout_.form[k]), layout_.form[k].frac, false};
       }
-      if (!csv_internal::FieldDecimal(p, s, e, other, &d[col])) return nullptr;
-      s = e + 1;
+    } else {
+      uint64_t rest = commas;
+      const int time_end = __builtin_ctzll(rest);
+      rest &= rest - 1;
+      if (time_end == 0 || time_end > 11 || (other & ((uint64_t{1} << time_end) - 1)) != 0) {
+        return nullptr;
+      }
+      time = csv_internal::DigitsEndingAt(p + time_end, std::min(time_end, 8));
+      if (time_end > 8) {
+        time += csv_internal::DigitsEndingAt(p + time_end - 8, time_end - 8) * 100'000'000;
+      }
+      int s = time_end + 1;
+      for (int col = kOpen; col < last; ++col) {
+        if (rest == 0) return nullptr;
+        const int e = __builtin_ctzll(rest);
+        rest &= rest - 1;
+        if (!csv_internal::FieldDecimal(p, s, e, other, &d[col])) return nullptr;
+        s = e + 1;
+      }
+      if (rest != 0) return nullptr;  // more columns than the file's
+      if (!csv_internal::MakeLayout(p, commas, dots, &layout_)) layout_.valid = false;
     }
-    if (commas != 0) return nullptr;  // more columns than the layout's
+    if (!csv_internal::FieldDecimal(p, last_comma + 1, row_end, other, &d[last])) return nullptr;
     return AcceptRow(static_cast<int64_t>(time), d, p + nl + 1);
   }
 #else
@@ -348,6 +362,7 @@ class alignas(64) Reader {
   bool may_grow_;
   bool header_ = false;
   bool canonical_ = false;  // columns in the usual order: FastRow applies
+  csv_internal::RowLayout layout_;  // the last vector-path row's, for the next (csv_fast_row.h)
   csv_internal::Decimal prev_close_{~uint64_t{0}, 0, false};  // the last fast row's close (none yet: no match)
   double prev_close_value_ = 0;
   bool has_volume_ = false;

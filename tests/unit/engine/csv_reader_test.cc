@@ -217,6 +217,76 @@ TEST(CsvReaderTest, FastPathsReadWhatTheGeneralPathReads) {
   }
 }
 
+// Rows in runs of one layout (as files are: prices keep their widths), which the vector path reads
+// by the previous row's layout, and in each text one byte changed: the fast paths and the
+// general path agree on the series or on the error.
+TEST(CsvReaderTest, RowsOfOneLayoutAndAChangedByteReadAsTheGeneralPathReadsThem) {
+  std::mt19937_64 rng(20261204);
+  auto fixed = [](uint64_t m, int decimals, int width) {
+    std::string digits = std::to_string(m);
+    if (static_cast<int>(digits.size()) < width) {
+      digits.insert(0, static_cast<size_t>(width - static_cast<int>(digits.size())), '0');
+    }
+    if (decimals > 0) digits.insert(digits.size() - static_cast<size_t>(decimals), ".");
+    return digits;
+  };
+  const std::string alphabet = "0123456789.,-x \r\n";
+  for (int text_no = 0; text_no < 60; ++text_no) {
+    std::string text = text_no % 2 ? "time,open,high,low,close,volume\n" : "";
+    int64_t t = 1'600'000'000;
+    int decimals = 0, width = 1, left = 0;
+    for (int row = 0; row < 1'500; ++row) {
+      if (left-- == 0) {  // a new layout for the next run of rows
+        width = 1 + static_cast<int>(rng() % 8);
+        decimals = static_cast<int>(rng() % static_cast<uint64_t>(width));
+        left = static_cast<int>(rng() % 100);
+      }
+      uint64_t v[4];
+      for (uint64_t& x : v) x = rng() % kPow10Digits[width];
+      std::sort(v, v + 4);
+      text += std::to_string(t) + "," + fixed(v[1], decimals, width) + "," +
+              fixed(v[3], decimals, width) + "," + fixed(v[0], decimals, width) + "," +
+              fixed(v[2], decimals, width) + "," + std::to_string(rng() % 100'000) +
+              (rng() % 7 == 0 ? "\r\n" : "\n");
+      t += 60;
+    }
+    std::string general;
+    for (size_t start = 0; start < text.size();) {
+      const size_t nl = text.find('\n', start);
+      general += " " + text.substr(start, nl + 1 - start);
+      start = nl + 1;
+    }
+    auto same = [](const absl::StatusOr<BarSeries>& a, const absl::StatusOr<BarSeries>& b) {
+      if (a.ok() != b.ok()) return false;
+      if (!a.ok()) return a.status() == b.status();
+      return a->time == b->time && a->open == b->open && a->high == b->high &&
+             a->low == b->low && a->close == b->close && a->volume == b->volume;
+    };
+    auto fast = ParseCsv(text, "r.csv");
+    ASSERT_TRUE(fast.ok()) << fast.status();
+    ASSERT_TRUE(same(fast, ParseCsv(general, "r.csv"))) << text_no;
+    // One byte changed (not in the header, not a line feed, so the general text still lines up).
+    size_t at = 0;
+    do {
+      at = rng() % text.size();
+    } while (text[at] == '\n' || at < 40);
+    const char was = text[at];
+    text[at] = alphabet[rng() % (alphabet.size() - 1)];
+    const size_t line_start = text.rfind('\n', at) + 1;
+    const size_t lines_before = static_cast<size_t>(
+        std::count(text.begin(), text.begin() + static_cast<long>(line_start), '\n'));
+    // The same change in the general text: one more byte (the space) per line before it, + 1.
+    std::string changed_general = general;
+    changed_general[at + lines_before + 1] = text[at];
+    auto fast_changed = ParseCsv(text, "r.csv");
+    auto general_changed = ParseCsv(changed_general, "r.csv");
+    EXPECT_TRUE(same(fast_changed, general_changed))
+        << "text " << text_no << ": byte " << at << " '" << was << "' -> '" << text[at]
+        << "': fast " << (fast_changed.ok() ? "ok" : fast_changed.status().ToString())
+        << "; general " << (general_changed.ok() ? "ok" : general_changed.status().ToString());
+  }
+}
+
 TEST(CsvReaderTest, ReadFileNotFoundAndFromDisk) {
   EXPECT_EQ(ReadCsvFile("/nonexistent/x.csv").status().code(), absl::StatusCode::kNotFound);
   auto dir = std::filesystem::temp_directory_path() / "csv_reader_test";
