@@ -44,8 +44,8 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
   result.strategy = std::string(StrategyName(config.strategy));
   const int64_t total = static_cast<int64_t>(data.TotalKept());
   // Generous capacity: pages never written are never faulted in, so the unused part costs address
-  // space only, and growing vectors of strings (moves of every element) is avoided. From 512 KB
-  // on, Columns are on huge pages: a 100k-bar run's trades and markers are 2 page faults, not 350.
+  // space only, and growing vectors of strings (moves of every element) is avoided. Columns of
+  // 4 MB or more are on huge pages (data/column.h).
   result.trades.reserve(static_cast<size_t>(total / 8 + 16));
   result.markers.reserve(static_cast<size_t>(total / 4 + 32));
   Broker broker(config, data, &result.trades, &result.markers);

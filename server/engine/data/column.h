@@ -2,7 +2,7 @@
 // markers): std::vector with ColumnAllocator, which differs from std::allocator in two ways that
 // matter for filling millions of rows:
 // - an array of kHugeColumnBytes or more lives on huge pages (util/huge_pages.h): a 1M-row column
-//   is 4 page faults instead of 2,000 (in this VM a 4 KiB fault costs ~2 µs);
+//   is 4 page faults instead of 2,000 (in this VM a 4 KiB fault costs ~2 µs, a 2 MiB one 60-150);
 // - resize(n) leaves new elements of a trivial type unwritten (default-initialization, as
 //   `new double[n]` does), so a reader can size a column once and let threads write disjoint
 //   parts of it: the pages are touched by the thread that writes them, not by a serial zero-fill.
@@ -21,9 +21,11 @@
 
 namespace backtest::engine {
 
-// Columns from this size on are mapped on huge pages (below it, the heap's pages are cheaper than
-// rounding up to 2 MiB).
-inline constexpr size_t kHugeColumnBytes = size_t{512} << 10;
+// Arrays from this size on are mapped on huge pages. Not smaller ones: a huge page is zeroed whole
+// (a 100k-row column of 800 KB would cost 2 MB), and right after a large process has exited (as
+// the engine CLI runs after backtrader in bench/compare_backtrader) a huge page fault may wait for
+// the kernel to compact memory: with 512 KB here that run's 100k-bar load took 17 ms, not 9.
+inline constexpr size_t kHugeColumnBytes = size_t{4} << 20;
 
 template <typename T>
 class ColumnAllocator {
