@@ -216,6 +216,9 @@ int main(int argc, char** argv) {
   be::RunOptions options;
   options.compute_digest = digest || csv.empty();
   options.max_log_lines = 0;  // bar log lines are info: this program shows warnings only
+  // Markers are chart annotations, and this program prints no chart; kept when the digest is
+  // asked for, which covers them.
+  options.markers = options.compute_digest;
   absl::StatusOr<be::RunResult> result;
   Clock::time_point t_loaded;
   if (!csv.empty()) {

@@ -47,8 +47,8 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
   // space only, and growing vectors of strings (moves of every element) is avoided. Columns of
   // 4 MB or more are on huge pages (data/column.h).
   result.trades.reserve(static_cast<size_t>(total / 8 + 16));
-  result.markers.reserve(static_cast<size_t>(total / 4 + 32));
-  Broker broker(config, data, &result.trades, &result.markers);
+  if (options.markers) result.markers.reserve(static_cast<size_t>(total / 4 + 32));
+  Broker broker(config, data, &result.trades, options.markers ? &result.markers : nullptr);
   Tracer tracer(config.trace_enabled, config.trace_sampling, options.trace_max_rows,
                 options.trace_batch_size, &observer);
   ReasonTally reasons;

@@ -23,6 +23,9 @@ struct RunOptions {
   int64_t trace_max_rows = 250'000;  // BOTS_TRACE_MAX_ROWS; past it rows are dropped (< 0: none)
   int trace_batch_size = 1000;       // BOTS_TRACE_BATCH_SIZE
   bool compute_digest = true;        // RunResult::digest (hashes the candles too: ~100 ms per 1M bars)
+  bool markers = true;               // RunResult::markers, the chart's entries and exits; off for
+                                     // headless runs that want trades and stats only (the engine
+                                     // CLI). The digest covers them: off, it differs.
   int64_t max_log_lines = 1000;      // bar log lines (entries, exits, …) before the rest is counted
                                      // only (< 0: no limit); warnings are always written
   HttpOptions http;                  // limits of an http(s) data source

@@ -44,6 +44,7 @@ const Position& Broker::Open(size_t sym, Side side, double price, double size,
 
 void Broker::AddMarker(size_t sym, int64_t time, OrderSide side, MarkerKind kind, double price,
                        absl::string_view reason, int64_t trade_id) {
+  if (markers_ == nullptr) return;  // a run without markers (RunOptions::markers)
   // Built in place (no temporary to move): markers go to fresh memory a few dozen bars apart.
   Marker& m = markers_->emplace_back();
   m.symbol = symbols_[sym];

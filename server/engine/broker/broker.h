@@ -49,7 +49,8 @@ struct ExitFill {
 
 class Broker {
  public:
-  // Trades and markers are appended to `trades` and `markers`, which must outlive the broker.
+  // Trades and markers are appended to `trades` and `markers` (nullptr: no markers), which must
+  // outlive the broker.
   Broker(const RunConfig& config, const MarketData& data, Column<Trade>* trades,
          Column<Marker>* markers);
 

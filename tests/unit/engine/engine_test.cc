@@ -48,6 +48,33 @@ TEST(EngineTest, SampleRunIsDeterministicAndTraceDoesNotChangeIt) {
   EXPECT_EQ(h1.HexDigest(), h2.HexDigest());
 }
 
+// Both strategies: a run without markers makes the same trades, equity and stats, and only the
+// markers (and so the digest) differ.
+TEST(EngineTest, RunsWithoutMarkersDifferOnlyByThem) {
+  for (const char* strategy : {"sma_cross", "sr_breakout"}) {
+    testing::RecordingObserver a, b;
+    RunOptions without;
+    without.markers = false;
+    auto full = RunBacktest(Params({{"strategy", strategy}}), RunOptions{}, a);
+    auto bare = RunBacktest(Params({{"strategy", strategy}}), without, b);
+    ASSERT_TRUE(full.ok()) << full.status();
+    ASSERT_TRUE(bare.ok()) << bare.status();
+    ASSERT_FALSE(full->trades.empty()) << strategy;
+    EXPECT_EQ(full->markers.size(), 2 * full->trades.size()) << strategy;
+    EXPECT_TRUE(bare->markers.empty()) << strategy;
+    ASSERT_EQ(bare->trades.size(), full->trades.size()) << strategy;
+    for (size_t i = 0; i < full->trades.size(); ++i) {
+      EXPECT_EQ(bare->trades[i].exit_time, full->trades[i].exit_time) << strategy << " " << i;
+      EXPECT_EQ(bare->trades[i].pnl, full->trades[i].pnl) << strategy << " " << i;
+    }
+    EXPECT_EQ(bare->stats.equity_final, full->stats.equity_final) << strategy;
+    EXPECT_EQ(bare->stats.sharpe, full->stats.sharpe) << strategy;
+    EXPECT_EQ(bare->equity.size(), full->equity.size()) << strategy;
+    EXPECT_EQ(a.logs, b.logs) << strategy;
+    EXPECT_NE(bare->digest, full->digest) << strategy;
+  }
+}
+
 TEST(EngineTest, ProgressGoesThroughTheStages) {
   testing::RecordingObserver obs;
   ASSERT_TRUE(RunBacktest(Params({{"strategy", "sma_cross"}}), RunOptions{}, obs).ok());
