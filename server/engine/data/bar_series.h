@@ -5,6 +5,7 @@
 #ifndef BACKTEST_SERVER_ENGINE_DATA_BAR_SERIES_H_
 #define BACKTEST_SERVER_ENGINE_DATA_BAR_SERIES_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -41,6 +42,20 @@ struct BarSeries {
     low.resize(n);
     close.resize(n);
     volume.resize(n);
+  }
+
+  // Faults in the pages of rows [first, first + n) (within the size) ahead of writing them
+  // (PrefaultForWrite).
+  void PrefaultRows(size_t first, size_t n) {
+    if (first >= size()) return;
+    n = std::min(n, size() - first);
+    auto prefault = [&](auto& c) { PrefaultForWrite(c.data() + first, n * sizeof(c[0])); };
+    prefault(time);
+    prefault(open);
+    prefault(high);
+    prefault(low);
+    prefault(close);
+    prefault(volume);
   }
 
   void Append(int64_t t, double o, double h, double l, double c, double v) {

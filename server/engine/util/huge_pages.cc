@@ -30,6 +30,18 @@ void AdviseHugePages(const void* data, size_t bytes) {
 #endif
 }
 
+void PrefaultForWrite(const void* data, size_t bytes) {
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+  constexpr uintptr_t kPage = 4096;
+  const auto begin = (reinterpret_cast<uintptr_t>(data) + kPage - 1) & ~(kPage - 1);
+  const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kPage - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
+
 void* MapHugePages(size_t bytes) {
 #if defined(__linux__)
   const size_t size = HugeMappingBytes(bytes);

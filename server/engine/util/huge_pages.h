@@ -11,6 +11,12 @@ namespace backtest::engine {
 // Advises huge pages for the 2 MiB-aligned part of [data, data + bytes) when it is ≥ 4 MiB.
 void AdviseHugePages(const void* data, size_t bytes);
 
+// Faults in the whole pages of [data, data + bytes) for writing, in one call (Linux 5.14+
+// MADV_POPULATE_WRITE; a no-op where unsupported): the same pages a writer would fault in one at
+// a time, at ~3/4 of the cost in this VM (no trap per page). For a buffer about to be written
+// whole.
+void PrefaultForWrite(const void* data, size_t bytes);
+
 // The size of a huge page (2 MiB): the granule of MapHugePages.
 inline constexpr size_t kHugePageBytes = size_t{2} << 20;
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/engine/data/civil_time.h"
@@ -15,6 +16,17 @@ namespace backtest::engine {
 namespace {
 
 using ::testing::HasSubstr;
+
+// m's digits, left-padded with zeros to `width`, a decimal point before the last `decimals`.
+std::string Digits(uint64_t m, int width, int decimals) {
+  std::string digits = std::to_string(m);
+  if (static_cast<int>(digits.size()) < width) {
+    digits = absl::StrCat(std::string(static_cast<size_t>(width) - digits.size(), '0'), digits);
+  }
+  if (decimals == 0) return digits;
+  const size_t point = digits.size() - static_cast<size_t>(decimals);
+  return absl::StrCat(digits.substr(0, point), ".", digits.substr(point));
+}
 
 constexpr uint64_t kPow10Digits[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
                                      100000000, 1000000000, 10000000000, 100000000000,
@@ -168,12 +180,8 @@ TEST(CsvReaderTest, LargeTextsNameTheLineOfTheFirstErrorWhereverTheSplitFalls) {
 TEST(CsvReaderTest, FastPathsReadWhatTheGeneralPathReads) {
   std::mt19937_64 rng(20261203);
   auto number = [&](uint64_t m, int decimals, int leading_zeros) {
-    std::string digits = std::to_string(m);
-    if (static_cast<int>(digits.size()) <= decimals) {
-      digits.insert(0, static_cast<size_t>(decimals + 1 - static_cast<int>(digits.size())), '0');
-    }
-    digits.insert(0, static_cast<size_t>(leading_zeros), '0');
-    if (decimals > 0) digits.insert(digits.size() - static_cast<size_t>(decimals), ".");
+    const int width = std::max(static_cast<int>(std::to_string(m).size()), decimals + 1);
+    std::string digits = Digits(m, width + leading_zeros, decimals);
     if (digits.rfind("0.", 0) == 0 && rng() % 2 == 0) digits.erase(0, 1);  // ".5"
     return digits;
   };
@@ -189,15 +197,18 @@ TEST(CsvReaderTest, FastPathsReadWhatTheGeneralPathReads) {
       std::sort(v, v + 4);  // low, open, close, high
       const bool negative = rng() % 16 == 0;  // all four below zero: the order flips
       auto field = [&](uint64_t m) {
-        return (negative ? "-" : "") + number(m, decimals, rng() % 6 == 0 ? 1 : 0);
+        return absl::StrCat(negative ? "-" : "", number(m, decimals, rng() % 6 == 0 ? 1 : 0));
       };
-      std::string line = std::to_string(t) + "," + field(v[negative ? 2 : 1]) + "," +
-                         field(v[negative ? 0 : 3]) + "," + field(v[negative ? 3 : 0]) + "," +
-                         field(v[negative ? 1 : 2]);
-      if (volume) line += "," + number(rng() % 100'000'000, static_cast<int>(rng() % 4), 0);
+      std::string line = absl::StrCat(t, ",", field(v[negative ? 2 : 1]), ",",
+                                      field(v[negative ? 0 : 3]), ",", field(v[negative ? 3 : 0]),
+                                      ",", field(v[negative ? 1 : 2]));
+      if (volume) {
+        absl::StrAppend(&line, ",", number(rng() % 100'000'000, static_cast<int>(rng() % 4), 0));
+      }
       line += rng() % 5 == 0 ? "\r\n" : "\n";
       text += line;
-      general += " " + line;
+      general += ' ';
+      general += line;
       t += 1 + static_cast<int64_t>(rng() % 100'000);
     }
     auto fast = ParseCsv(text, "f.csv");
@@ -222,14 +233,7 @@ TEST(CsvReaderTest, FastPathsReadWhatTheGeneralPathReads) {
 // general path agree on the series or on the error.
 TEST(CsvReaderTest, RowsOfOneLayoutAndAChangedByteReadAsTheGeneralPathReadsThem) {
   std::mt19937_64 rng(20261204);
-  auto fixed = [](uint64_t m, int decimals, int width) {
-    std::string digits = std::to_string(m);
-    if (static_cast<int>(digits.size()) < width) {
-      digits.insert(0, static_cast<size_t>(width - static_cast<int>(digits.size())), '0');
-    }
-    if (decimals > 0) digits.insert(digits.size() - static_cast<size_t>(decimals), ".");
-    return digits;
-  };
+  auto fixed = [](uint64_t m, int decimals, int width) { return Digits(m, width, decimals); };
   const std::string alphabet = "0123456789.,-x \r\n";
   for (int text_no = 0; text_no < 60; ++text_no) {
     std::string text = text_no % 2 ? "time,open,high,low,close,volume\n" : "";
@@ -253,7 +257,8 @@ TEST(CsvReaderTest, RowsOfOneLayoutAndAChangedByteReadAsTheGeneralPathReadsThem)
     std::string general;
     for (size_t start = 0; start < text.size();) {
       const size_t nl = text.find('\n', start);
-      general += " " + text.substr(start, nl + 1 - start);
+      general += ' ';
+      general.append(text, start, nl + 1 - start);
       start = nl + 1;
     }
     auto same = [](const absl::StatusOr<BarSeries>& a, const absl::StatusOr<BarSeries>& b) {
