@@ -7,9 +7,12 @@
 //       Runs exactly as the service would: parameters validated by the registry, data from
 //       data_source (sample:// by default).
 //
-// Output: {"strategy", "bars", "load_seconds", "run_seconds", "total_seconds", "final_equity",
-// "digest", "stats": {...}, "reasons": [...], "trades": [...]}; trades with exact (shortest round-trip) prices.
-// Used by bench/compare_backtrader. Exit status 1 with the error on stderr when the run fails.
+// Output: {"strategy", "bars", "final_equity", "digest", "trace_rows", "stats": {...},
+// "reasons": [...], "trades": [...], "load_seconds", "run_seconds", "total_seconds"}; numbers in
+// exact shortest round-trip form; total_seconds is main() to the trades written (all but the
+// last 64 KB). A headless run: warnings only on stderr, no chart markers (but with --digest,
+// which covers them). Used by bench/compare_backtrader and tests/e2e/engine_cli_e2e.sh. Exit
+// status 1 with the error on stderr when the run fails, 2 on a usage error.
 #include <fcntl.h>
 #include <unistd.h>
 

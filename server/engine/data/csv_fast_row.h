@@ -119,31 +119,6 @@ inline uint32_t TopDigits(uint64_t w, int n) {
   return EightDigits(((w & keep) | (kAsciiZeros & ~keep)) - kAsciiZeros);
 }
 
-// The field p[s, e) of a row as a Decimal in one conversion, given the row's mask of non-digit
-// bytes that are not separators (`other`; bit i for p[i]). Takes [digits][.digits] of at most 8
-// bytes in all, reading the eight bytes that end at e (which must be readable); otherwise falls
-// back to FastNumber on the field (a sign, more digits), which must then end exactly at e.
-inline bool FieldDecimal(const char* p, int s, int e, uint64_t other, Decimal* out) {
-  const uint64_t in_field = other & ((uint64_t{1} << e) - 1) & ~((uint64_t{1} << s) - 1);
-  const int len = e - s;
-  const int at = in_field == 0 ? -1 : __builtin_ctzll(in_field);  // the decimal point, if any
-  const bool plain = in_field == 0 || ((in_field & (in_field - 1)) == 0 && p[at] == '.');
-  const int n = len - (at >= 0);  // digits
-  if (plain && n >= 1 && len <= 8) {
-    uint64_t w;
-    std::memcpy(&w, p + e - 8, 8);
-    if (at >= 0) {  // squeeze the point out: the bytes before it move up by one
-      const int dot = at - (e - 8);
-      w = ((w & LowBytes(dot)) << 8) | (w & ~LowBytes(dot + 1));
-    }
-    out->m = TopDigits(w, n);  // the digits are now the word's top n bytes
-    out->frac = at < 0 ? 0 : e - 1 - at;
-    out->neg = false;
-    return true;
-  }
-  return len > 0 && FastNumber(p + s, p + e, out) == p + e;
-}
-
 // The value of the n (1..8) digit bytes that end at e (e - 8 readable).
 inline uint64_t DigitsEndingAt(const char* e, int n) {
   uint64_t w;
@@ -177,8 +152,26 @@ inline uint64_t ReadField(const char* p, const FieldForm& f) {
   return EightDigits(((w & f.keep) | (kAsciiZeros & ~f.keep)) - kAsciiZeros);
 }
 
+// The field p[s, e) of a row as a Decimal in one conversion, given the row's mask of non-digit
+// bytes that are not separators (`other`; bit i for p[i]). Takes [digits][.digits] of at most 8
+// bytes in all, reading the eight bytes that end at e (which must be readable); otherwise falls
+// back to FastNumber on the field (a sign, more digits), which must then end exactly at e.
+inline bool FieldDecimal(const char* p, int s, int e, uint64_t other, Decimal* out) {
+  const uint64_t in_field = other & ((uint64_t{1} << e) - 1) & ~((uint64_t{1} << s) - 1);
+  const int len = e - s;
+  const int at = in_field == 0 ? -1 : __builtin_ctzll(in_field);  // the decimal point, if any
+  const bool plain = in_field == 0 || ((in_field & (in_field - 1)) == 0 && p[at] == '.');
+  const int n = len - (at >= 0);  // digits
+  if (plain && n >= 1 && len <= 8) {
+    const FieldForm f = MakeFieldForm(e, n, at < 0 ? -1 : at - (e - 8));
+    *out = {ReadField(p, f), f.frac, false};
+    return true;
+  }
+  return len > 0 && FastNumber(p + s, p + e, out) == p + e;
+}
+
 // The layout of a row up to its last field: its commas and decimal points (bit i for byte i),
-// and how to read the time (up to 16 digits, in two parts) and the fields between it and the last
+// and how to read the time (up to 11 digits, in two parts) and the fields between it and the last
 // one. Rows of a file nearly all share one (prices keep their widths), and a row that does is
 // read with no decision per field; its last field (whose width, volume's, often varies) is read
 // as any field is.
@@ -194,7 +187,8 @@ struct RowLayout {
 
 // The layout of the row at p, a row just read whose commas up to its last one are `commas` and
 // full stops before its last comma `dots`; false when a field is not one ReadField takes (a
-// sign, a time with a point or more than 16 digits, a value of more than 8 bytes).
+// sign, a time with a point or of more than 11 digits — 12 and more are milliseconds, which the
+// general path reads —, a value of more than 8 bytes).
 inline bool MakeLayout(const char* p, uint64_t commas, uint64_t dots, RowLayout* out) {
   RowLayout l;
   l.commas = commas;
@@ -211,7 +205,7 @@ inline bool MakeLayout(const char* p, uint64_t commas, uint64_t dots, RowLayout*
       if (i != at && static_cast<unsigned>(p[i] - '0') > 9) return false;
     }
     if (k == 0) {
-      if (at >= 0 || len < 1 || len > 16) return false;
+      if (at >= 0 || len < 1 || len > 11) return false;
       l.time_low = MakeFieldForm(e, std::min(len, 8), -1);
       l.time_high = MakeFieldForm(e - 8, std::max(len - 8, 1), -1);
       if (len <= 8) l.time_high.keep = 0;

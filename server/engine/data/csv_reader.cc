@@ -474,6 +474,7 @@ absl::StatusOr<BarSeries> ParseCsv(absl::string_view text, absl::string_view sou
   out.Resize(head_rows + tail_rows);
   return out;
 }
+
 absl::StatusOr<BarSeries> ReadCsvFile(const std::string& path) {
   // Parsed where the page cache has it (MappedFile): no read(2) copy into a buffer of fresh pages.
   auto file = MappedFile::Open(path);
