@@ -71,8 +71,9 @@ inline const char* Digits(const char* p, const char* end, uint64_t* value) {
     uint64_t w;
     std::memcpy(&w, p, 8);
     // A byte is a digit iff its high nibble is 3 and adding 6 keeps it there.
-    const uint64_t not_digit = ((w & 0xF0F0F0F0F0F0F0F0ULL) ^ kAsciiZeros) |
-                               (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^ kAsciiZeros);
+    constexpr uint64_t kHighNibbles = 0xF0F0F0F0F0F0F0F0ULL;
+    const uint64_t not_digit = ((w & kHighNibbles) ^ kAsciiZeros) |
+                               (((w + 0x0606060606060606ULL) & kHighNibbles) ^ kAsciiZeros);
     const int n = not_digit == 0 ? 8 : __builtin_ctzll(not_digit) / 8;
     if (n == 0) break;
     // The n digits, shifted to the top of the word behind zeros, converted at once.

@@ -331,7 +331,9 @@ class alignas(64) Reader {
       return Error(line, absl::StrCat("time ", IsoTime(*t), " is not after the previous row's ",
                                       IsoTime(last_time_)));
     }
-    if (!Room()) return absl::InternalError(absl::StrCat(name_, ":", line, ": more rows than bound"));
+    if (!Room()) {
+      return absl::InternalError(absl::StrCat(name_, ":", line, ": more rows than bound"));
+    }
     Put(*t, v);
     last_time_ = *t;
     return absl::OkStatus();
@@ -363,7 +365,8 @@ class alignas(64) Reader {
   bool header_ = false;
   bool canonical_ = false;  // columns in the usual order: FastRow applies
   csv_internal::RowLayout layout_;  // the last vector-path row's, for the next (csv_fast_row.h)
-  csv_internal::Decimal prev_close_{~uint64_t{0}, 0, false};  // the last fast row's close (none yet: no match)
+  // The last fast row's close (none yet: matches no row).
+  csv_internal::Decimal prev_close_{~uint64_t{0}, 0, false};
   double prev_close_value_ = 0;
   bool has_volume_ = false;
   int columns_ = 0;

@@ -14,7 +14,8 @@ with open(path, "w") as f:
         o = price
         c = max(100, o + int(rng.gauss(0, 400)))
         h, lo = max(o, c) + rng.randint(0, 200), min(o, c) - rng.randint(0, 200)
-        f.write(f"{t},{o / 1e4:.4f},{h / 1e4:.4f},{lo / 1e4:.4f},{c / 1e4:.4f},{rng.randint(1, 999)}\n")
+        prices = ",".join(f"{x / 1e4:.4f}" for x in (o, h, lo, c))
+        f.write(f"{t},{prices},{rng.randint(1, 999)}\n")
         price, t = c, t + 60
 
 
