@@ -39,6 +39,7 @@ struct Zone {
   ZoneState state = ZoneState::kActive;
 };
 
+// Marker and Trade live in Columns (data/column.h): every member has an initializer.
 struct Marker {
   std::string symbol;
   int64_t time = 0;  // open time of the fill bar

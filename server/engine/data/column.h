@@ -6,7 +6,8 @@
 // - resize(n) leaves new elements of a trivial type unwritten (default-initialization, as
 //   `new double[n]` does), so a reader can size a column once and let threads write disjoint
 //   parts of it: the pages are touched by the thread that writes them, not by a serial zero-fill.
-//   (Class types are default-constructed as usual.)
+//   (Class types are default-constructed: `emplace_back()` of a struct leaves a member without an
+//   initializer unwritten, so the structs kept in Columns — Trade, Marker — give every member one.)
 // Everything else is a std::vector: resize(n, value), assign and push_back write what they say.
 #ifndef BACKTEST_SERVER_ENGINE_DATA_COLUMN_H_
 #define BACKTEST_SERVER_ENGINE_DATA_COLUMN_H_
