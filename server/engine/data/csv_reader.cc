@@ -416,13 +416,14 @@ void MoveRowsDown(BarSeries* s, size_t from, size_t n, size_t to) {
 // A large text is cut at the first line start past its middle; the second half is parsed on a
 // thread of its own with the layout of the first line, while this thread parses the first half.
 // Both write into the same columns, sized once (unwritten: column.h) to the first half's line
-// count plus a bound on the second half's rows (a row has at least 9 bytes and a line feed), the
-// second half from the first half's line count on; when the first half had blank lines, its rows
-// end before that and the second half's are moved down. The result is the rows a single pass
-// would read, in order: the second half's first row must come after the first half's last, and
-// its line numbers continue the first half's. When the second half fails, or its first time is
-// not after the first half's last, it is parsed again, knowing both (the error path only), so
-// that the error is exactly the single pass's.
+// count plus room for the second half's rows estimated from it, the second half from the first
+// half's line count on; when the first half had blank lines, its rows end before that and the
+// second half's are moved down. The result is the rows a single pass would read, in order: the
+// second half's first row must come after the first half's last, and its line numbers continue
+// the first half's. When the second half fails (a bad row, or no room left), or its first time
+// is not after the first half's last, it is parsed again after the join, knowing both and
+// growing the columns as needed (rare), so that the rows and any error are exactly the single
+// pass's.
 absl::StatusOr<BarSeries> ParseCsv(absl::string_view text, absl::string_view source_name) {
   BarSeries out;
   Reader head(text, source_name, &out, 0, /*may_grow=*/true);
@@ -444,16 +445,21 @@ absl::StatusOr<BarSeries> ParseCsv(absl::string_view text, absl::string_view sou
   }
   ++split;  // the second half starts at a line start
   const size_t head_lines = CountLines(begin, split);
-  out.Resize(head_lines + static_cast<size_t>(end - split) / 9 + 1);
-  Reader tail(text, source_name, &out, head_lines, /*may_grow=*/false);
-  tail.ContinueAfter(head, 0, INT64_MIN);
-  // Each thread first faults in the pages its rows will go to, in one call: the first half's
-  // line count, the second half's estimated from it (rows past the estimate fault as written).
+  // The second half's rows, estimated from the first half's line length. Its room is a quarter
+  // more: a second half whose lines are shorter still than that runs out of room and is parsed
+  // again after the join (see below), with the columns grown. (A bound that always holds — a row
+  // has at least 10 bytes — reserved 5× the address space of a usual file, too much for large
+  // files under a runner's address-space limit.)
   const auto tail_estimate = static_cast<size_t>(static_cast<double>(head_lines) *
                                                  static_cast<double>(end - split) /
                                                  static_cast<double>(split - begin));
+  out.Resize(head_lines + tail_estimate + tail_estimate / 4 + 1024);
+  Reader tail(text, source_name, &out, head_lines, /*may_grow=*/false);
+  tail.ContinueAfter(head, 0, INT64_MIN);
   absl::Status tail_status;
   HelperThread second;
+  // Each thread first faults in the pages its rows will go to, in one call (rows past the
+  // estimate fault as written).
   auto parse_tail = [&] {
     out.PrefaultRows(head_lines, tail_estimate);
     tail_status = tail.Rows(split, end);
@@ -467,7 +473,7 @@ absl::StatusOr<BarSeries> ParseCsv(absl::string_view text, absl::string_view sou
   const size_t tail_rows = tail.next() - head_lines;
   if (!tail_status.ok() ||
       (tail_rows > 0 && head_rows > 0 && out.time[head_lines] <= out.time[head_rows - 1])) {
-    Reader exact(text, source_name, &out, head_rows, /*may_grow=*/false);
+    Reader exact(text, source_name, &out, head_rows, /*may_grow=*/true);
     exact.ContinueAfter(head, head.lines(), head.last_time());
     if (auto s = exact.Rows(split, end); !s.ok()) return s;
     out.Resize(exact.next());

@@ -151,6 +151,25 @@ TEST(CsvReaderTest, LargeTextsParseInTwoHalvesExactlyAsOne) {
   }
 }
 
+// The second half's room is estimated from the first half's line length: a second half of much
+// shorter lines runs out of it and is parsed again, whole.
+TEST(CsvReaderTest, ASecondHalfOfShorterLinesIsReadWhole) {
+  std::string text;
+  int64_t t = 1000;
+  while (text.size() < (size_t{3} << 19)) {  // 1.5 MB of 75-byte lines
+    text += absl::StrCat(++t, ",1.23456789012,1.23456789012,1.23456789012,1.23456789012,123456\n");
+  }
+  const int64_t long_rows = t - 1000;
+  while (text.size() < (size_t{3} << 20)) text += absl::StrCat(++t, ",1,1,1,1,1\n");  // 15 bytes
+  auto bars = ParseCsv(text, "mixed.csv");
+  ASSERT_TRUE(bars.ok()) << bars.status();
+  ASSERT_EQ(bars->size(), static_cast<size_t>(t - 1000));
+  for (size_t i = 0; i < bars->size(); ++i) {
+    ASSERT_EQ(bars->time[i], 1001 + static_cast<int64_t>(i)) << i;
+    ASSERT_EQ(bars->close[i], static_cast<int64_t>(i) < long_rows ? 1.23456789012 : 1.0) << i;
+  }
+}
+
 TEST(CsvReaderTest, LargeTextsNameTheLineOfTheFirstErrorWhereverTheSplitFalls) {
   const std::string good = BigCsv(60'000, false);
   // The line at the middle of the text, where the second half starts.
