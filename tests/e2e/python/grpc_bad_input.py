@@ -11,6 +11,7 @@ Usage: grpc_bad_input.py ADDRESS TOKEN DB DATA_DIR [--timeout-flag]
 import http.server
 import math
 import os
+import re
 import socket
 import socketserver
 import sys
@@ -452,8 +453,11 @@ for label, (job_id, words) in url_jobs.items():
         s.bad(name, f"job {job.status}, wanted failed")
     elif words and words.lower() not in job.error.lower():
         s.bad(name, f"error {job.error[:200]!r} does not name {words!r}")
-    elif label in ("garbage", "bad row") and ":1:" not in job.error and ":6:" not in job.error:
+    # Random bytes can open with blank lines, so the garbage header may sit on any line.
+    elif label == "garbage" and not re.search(r"\?[^/]*:\d+: ", job.error):
         s.bad(name, f"error {job.error[:200]!r} names no line")
+    elif label == "bad row" and ":6: " not in job.error:
+        s.bad(name, f"error {job.error[:200]!r} does not name line 6")
     elif label == "endless body" and "larger than" not in job.error and "memory" not in job.error:
         s.bad(name, f"error {job.error[:200]!r} names neither the size cap nor the memory limit")
     else:
