@@ -499,6 +499,15 @@ std::set<int> RunnerChildren() {
   return pids;
 }
 
+// Whether `pid` has finished dying: a zombie waiting to be reaped, or reaped already.
+bool IsZombieOrGone(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const size_t paren = line.rfind(')');  // the state follows the command name in parentheses
+  return paren == std::string::npos || line.compare(paren + 1, 3, " Z ") == 0;
+}
+
 TEST_F(JobServiceTest, AWarmRunnerWaitsForTheNextJobAndOneKilledMeanwhileIsReplaced) {
   auto first = Submit(QuickParams());
   ASSERT_TRUE(first.ok());
@@ -528,6 +537,9 @@ TEST_F(JobServiceTest, AWarmRunnerWaitsForTheNextJobAndOneKilledMeanwhileIsRepla
   ASSERT_TRUE(PollUntil([&] { return only_child_other_than(idle); }));
   const int killed = *RunnerChildren().begin();
   ASSERT_EQ(::kill(killed, SIGKILL), 0);
+  // Idle means dead by the time job 3 comes: kill() returns before the kernel has torn the
+  // process down, and until it is a zombie the worker cannot see it gone (a race seen under load).
+  ASSERT_TRUE(PollUntil([&] { return IsZombieOrGone(killed); }));
   auto third = Submit(QuickParams());
   ASSERT_TRUE(third.ok());
   EXPECT_EQ(WaitEnded(*third), "finished");
