@@ -5,25 +5,34 @@
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 namespace backtest::engine {
 namespace {
 
-size_t HugeMappingBytes(size_t bytes) {
-  return (bytes + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+// x rounded up and down to a multiple of `granule` (a power of two).
+uintptr_t RoundUp(uintptr_t x, uintptr_t granule) { return (x + granule - 1) & ~(granule - 1); }
+[[maybe_unused]] uintptr_t RoundDown(uintptr_t x, uintptr_t granule) { return x & ~(granule - 1); }
+
+size_t HugeMappingBytes(size_t bytes) { return RoundUp(bytes, kHugePageBytes); }
+
+#if defined(__linux__)
+// madvise(advice) on the whole `granule`s of [data, data + bytes), if there are any.
+[[maybe_unused]] void AdviseWhole(const void* data, size_t bytes, uintptr_t granule, int advice) {
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t first = RoundUp(begin, granule);
+  const uintptr_t last = RoundDown(begin + bytes, granule);
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, advice);
 }
+#endif
 
 }  // namespace
 
 void AdviseHugePages(const void* data, size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  if (bytes < 2 * kHuge) return;
-  const auto begin = reinterpret_cast<uintptr_t>(data);
-  const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
-  const uintptr_t last = (begin + bytes) & ~(kHuge - 1);
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+  if (bytes < 2 * kHugePageBytes) return;
+  AdviseWhole(data, bytes, kHugePageBytes, MADV_HUGEPAGE);
 #else
   (void)data;
   (void)bytes;
@@ -32,10 +41,8 @@ void AdviseHugePages(const void* data, size_t bytes) {
 
 void PrefaultForWrite(const void* data, size_t bytes) {
 #if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-  constexpr uintptr_t kPage = 4096;
-  const auto begin = (reinterpret_cast<uintptr_t>(data) + kPage - 1) & ~(kPage - 1);
-  const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kPage - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+  static const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  AdviseWhole(data, bytes, page, MADV_POPULATE_WRITE);
 #else
   (void)data;
   (void)bytes;
@@ -50,7 +57,7 @@ void* MapHugePages(size_t bytes) {
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   const auto begin = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t aligned = (begin + kHugePageBytes - 1) & ~(uintptr_t{kHugePageBytes} - 1);
+  const uintptr_t aligned = RoundUp(begin, kHugePageBytes);
   if (aligned > begin) munmap(raw, aligned - begin);
   const uintptr_t tail = begin + size + kHugePageBytes - (aligned + size);
   if (tail > 0) munmap(reinterpret_cast<void*>(aligned + size), tail);
