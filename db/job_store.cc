@@ -18,7 +18,7 @@ namespace {
 constexpr const char* kJobColumns =
     "j.id, j.owner_id, u.name, j.status, j.params_json, j.preset, j.pid, j.error, "
     "j.progress_fraction, j.progress_stage, j.bars_done, j.bars_total, j.created_ms, "
-    "j.started_ms, j.finished_ms, j.heartbeat_ms, j.last_seq, j.rowid";
+    "j.started_ms, j.finished_ms, j.heartbeat_ms, j.last_seq, j.rowid, u.is_staff";
 
 std::optional<int64_t> OptionalInt(const SQLite::Column& c) {
   if (c.isNull()) return std::nullopt;
@@ -45,6 +45,7 @@ JobRecord ReadJob(SQLite::Statement& q) {
   j.heartbeat_ms = OptionalInt(q.getColumn(15));
   j.last_seq = q.getColumn(16).getInt64();
   j.row = q.getColumn(17).getInt64();
+  j.owner_is_staff = q.getColumn(18).getInt() != 0;
   return j;
 }
 

@@ -26,6 +26,7 @@ struct JobRecord {
   std::string id;
   int64_t owner_id = 0;
   std::string owner_name;  // filled by reads (joined from users)
+  bool owner_is_staff = false;  // filled by reads (joined from users)
   std::string status;      // queued, running, finished, failed, cancelled
   std::string params_json;
   std::string preset;

@@ -49,6 +49,17 @@ int main(int argc, char** argv) {
                  "time limit of one http(s) data fetch; past it the job fails naming the URL")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{100}, int64_t{3600000}));
+  app.add_option("--data-root", options.data_access.roots,
+                 "directory file:// data may come from (repeatable; default: data/ beside the "
+                 "database)");
+  app.add_option("--staff-data-root", options.data_access.staff_roots,
+                 "more directories for staff users (repeatable)");
+  app.add_option("--data-url-allow", options.data_access.url_allow,
+                 "http(s) URL prefix or host name data may be fetched from (repeatable; default: "
+                 "any public address)");
+  app.add_option("--data-allow-network", options.data_access.allowed_networks,
+                 "network whose loopback, private or link-local addresses may be fetched from, "
+                 "e.g. 10.0.0.0/8 (repeatable)");
   app.add_option("--subscriber-buffer", options.subscriber_buffer,
                  "events a log subscriber may fall behind before it is cut off (it can resume)")
       ->capture_default_str()

@@ -98,6 +98,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   jobs.heartbeat_timeout_ms = options.heartbeat_timeout_ms;
   jobs.cancel_grace_ms = options.cancel_grace_ms;
   jobs.data_timeout_ms = options.data_timeout_ms;
+  jobs.data_access = options.data_access;
   jobs.subscriber_capacity = static_cast<size_t>(options.subscriber_buffer);
   jobs.trace_max_rows = options.trace_max_rows;
   jobs.trace_batch_size = options.trace_batch_size;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/jobs/data_access.h"
 
 namespace grpc {
 class Server;
@@ -43,6 +44,8 @@ struct ServerOptions {
   int cancel_grace_ms = 2000;
   // Total time limit of one http(s) data fetch.
   int64_t data_timeout_ms = 300000;
+  // What data_source may read: file:// roots, URL prefixes, allowed networks (docs/data-access.md).
+  jobs::DataAccessOptions data_access;
   // Events a log subscriber may have waiting before it is cut off (it can resume).
   int subscriber_buffer = 20000;
   // Decision-trace settings (BOTS_TRACE_*).

@@ -94,6 +94,10 @@ absl::Status BacktestServiceImpl::Run(const Caller& caller,
   input.try_emplace("trace_sampling", absl::StrCat(trace_defaults_.sampling));
   ASSIGN_OR_RETURN(engine::ParamValues params,
                    engine::ValidateParams(input, jobs_.NowMs() / 1000));
+  // Refused here when the URL alone shows it (nothing queued); the runner checks again where it
+  // opens files and connects (symlinks, redirects, DNS answers).
+  RETURN_IF_ERROR(engine::CheckDataSource(params.at("data_source"),
+                                          jobs_.DataPolicyFor(caller.is_staff)));
   ASSIGN_OR_RETURN(db::JobRecord job, jobs_.Submit(caller.user_id, params, request.preset()));
   job.owner_name = caller.name;
   response->set_job_id(job.id);

@@ -156,7 +156,7 @@ absl::StatusOr<RunResult> RunBacktest(const ParamValues& params, const RunOption
                                       RunObserver& observer) {
   ASSIGN_OR_RETURN(RunConfig config, RunConfigFromParams(params));
   ASSIGN_OR_RETURN(std::unique_ptr<DataSource> source,
-                      MakeDataSource(config.data_source, options.http));
+                      MakeDataSource(config.data_source, options.http, options.data_policy));
   return RunBacktest(config, *source, options, observer);
 }
 

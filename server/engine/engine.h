@@ -29,6 +29,8 @@ struct RunOptions {
   int64_t max_log_lines = 1000;      // bar log lines (entries, exits, …) before the rest is counted
                                      // only (< 0: no limit); warnings are always written
   HttpOptions http;                  // limits of an http(s) data source
+  DataPolicy data_policy;            // what data_source may read (not enforced by default: the
+                                     // CLI and tests read their own files; jobs always enforce)
 };
 
 // Validated parameters (ValidateParams' output) → config → data from data_source → run.

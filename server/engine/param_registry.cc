@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "server/engine/data/data_policy.h"
 
 namespace backtest::engine {
 namespace {
@@ -266,14 +267,10 @@ absl::StatusOr<std::string> Canonical(const ParamDef& def, absl::string_view raw
     case ParamType::kUrl: {
       if (v == "sample://" || v == "sample:") return std::string("sample://");
       if (absl::StartsWith(v, "file:///") && v.size() > 8) {
-        if (absl::StrContains(v, "/../") || absl::EndsWith(v, "/..")) {
-          return Invalid(def, "file:// paths must not contain '..'", raw);
-        }
-        // A NUL would cut the path short where it is opened ("file:///d/..\0x" is "/d/..").
-        for (char c : v) {
-          if (static_cast<unsigned char>(c) < ' ' || c == 0x7f) {
-            return Invalid(def, "file:// paths must not contain control characters", raw);
-          }
+        // Percent-decoded before '..' and control characters are looked for ("%2e%2e" is "..").
+        auto dir = FileUrlDir(v);
+        if (!dir.ok()) {
+          return Invalid(def, absl::StripPrefix(dir.status().message(), "data_source: "), raw);
         }
         return std::string(v);
       }

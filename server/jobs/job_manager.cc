@@ -66,6 +66,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
   }
   std::unique_ptr<JobManager> manager(new JobManager(std::move(options)));
   const JobManagerOptions& o = manager->options_;
+  ASSIGN_OR_RETURN(manager->data_policies_, ResolveDataAccess(o.data_access, o.db_path));
   auto pool = db::ConnectionPool::Open(o.db_path, o.workers + 4);
   if (!pool.ok()) return pool.status();
   manager->pool_ = *std::move(pool);

@@ -26,6 +26,7 @@
 #include "db/trace_store.h"
 #include "server/engine/param_registry.h"
 #include "server/jobs/bounded_queue.h"
+#include "server/jobs/data_access.h"
 #include "server/jobs/job_channel.h"
 #include "server/jobs/runner_process.h"
 
@@ -45,6 +46,8 @@ struct JobManagerOptions {
   int cancel_grace_ms = 2000;
   // Total time limit of one http(s) data fetch; 0: the engine's default (300 s).
   int64_t data_timeout_ms = 0;
+  // What a job's data_source may read (docs/data-access.md).
+  DataAccessOptions data_access;
   int64_t trace_max_rows = 250000;
   int trace_batch_size = 1000;
   // Events one stream subscriber may have waiting before it is cut off.
@@ -103,6 +106,11 @@ class JobManager {
   // The live channel of a queued or running job; nullptr once it has ended.
   std::shared_ptr<JobChannel> FindChannel(const std::string& job_id);
 
+  // What a job of a user (or of a staff user) may read; also checked when it is submitted.
+  const engine::DataPolicy& DataPolicyFor(bool staff) const {
+    return staff ? data_policies_.staff : data_policies_.user;
+  }
+
   db::ConnectionPool& pool() { return *pool_; }
   const JobManagerOptions& options() const { return options_; }
   int64_t NowMs() const { return options_.now_ms(); }
@@ -135,6 +143,7 @@ class JobManager {
   void Forget(const std::string& job_id);
 
   JobManagerOptions options_;
+  DataPolicies data_policies_;
   std::unique_ptr<db::ConnectionPool> pool_;
   BoundedQueue<std::string> queue_;
   std::vector<std::thread> workers_;

@@ -226,6 +226,13 @@ void JobRun::Run() {
   spec.set_trace_batch_size(o.trace_batch_size);
   spec.set_heartbeat_interval_ms(o.heartbeat_interval_ms);
   spec.set_data_timeout_ms(o.data_timeout_ms);
+  const engine::DataPolicy& policy = manager_.DataPolicyFor(job->owner_is_staff);
+  auto* spec_policy = spec.mutable_data_policy();
+  spec_policy->mutable_file_roots()->Add(policy.file_roots.begin(), policy.file_roots.end());
+  spec_policy->mutable_url_allow()->Add(policy.url_allow.begin(), policy.url_allow.end());
+  for (const engine::IpNetwork& network : policy.allowed_networks) {
+    spec_policy->add_allowed_networks(network.ToString());
+  }
   std::string frame;
   AppendFrame(spec.SerializeAsString(), &frame);
   // The worker's warm runner when it is still there, else a fresh one; either way this job's own.

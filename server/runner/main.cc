@@ -185,7 +185,8 @@ void Fail(EventWriter& writer, const std::string& code, const std::string& messa
 std::string FailureCode(absl::StatusCode code) {
   switch (code) {
     case absl::StatusCode::kCancelled: return "cancelled";
-    case absl::StatusCode::kInvalidArgument: return "invalid_argument";
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kPermissionDenied: return "invalid_argument";
     case absl::StatusCode::kNotFound:
     case absl::StatusCode::kDataLoss:
     case absl::StatusCode::kUnavailable:
@@ -226,6 +227,18 @@ int Run(EventWriter& writer, const backtest::runner::v1::RunSpec& spec) {
     options.http.total_timeout_ms = spec.data_timeout_ms();
     options.http.connect_timeout_ms =
         std::min(options.http.connect_timeout_ms, spec.data_timeout_ms());
+  }
+  options.data_policy.enforced = true;
+  const auto& policy = spec.data_policy();
+  options.data_policy.file_roots.assign(policy.file_roots().begin(), policy.file_roots().end());
+  options.data_policy.url_allow.assign(policy.url_allow().begin(), policy.url_allow().end());
+  for (const std::string& network : policy.allowed_networks()) {
+    auto parsed = backtest::engine::ParseIpNetwork(network);
+    if (!parsed.ok()) {
+      Fail(writer, "internal", absl::StrCat("data policy: ", parsed.status().message()));
+      return kExitFailed;
+    }
+    options.data_policy.allowed_networks.push_back(*parsed);
   }
   // The digest is computed below, beside the conversion of the result.
   options.compute_digest = false;

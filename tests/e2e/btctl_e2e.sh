@@ -7,7 +7,7 @@ btctl=$BIN/btctl
 python=$ROOT/build/venv/bin/python
 [ -x "$python" ] || python=python3
 
-start_server "$WORK/s"
+start_server "$WORK/s" --data-root "$WORK"
 export BACKTEST_SERVER=$SERVER_ADDR
 BACKTEST_TOKEN=$(cat "$WORK/s/admin.token")
 export BACKTEST_TOKEN

@@ -10,7 +10,8 @@ python=$ROOT/build/venv/bin/python
 PYTHON=$python bash "$ROOT/client/python/generate.sh" "$WORK/python" 2>/dev/null
 mkdir -p "$WORK/data"
 # A fetch that stalls fails after 3 s when the server has the flag (else it is only cancelled).
-args=(--workers 2 --memory-mb 512)
+# Its CSV files are in $WORK/data, its data server on this machine's loopback.
+args=(--workers 2 --memory-mb 512 --data-root "$WORK/data" --data-allow-network 127.0.0.1)
 flag=
 if "$BIN/backtestd" --help | grep -q -- --data-timeout-ms; then
   args+=(--data-timeout-ms 3000)

@@ -27,7 +27,8 @@ printf '{"admin": "%s", "alice": "%s", "bob": "%s", "carol": "%s", "dave": "%s"}
   "$(cat "$WORK/s/admin.token")" "$alice" "$bob" "$carol" "$dave" >"$WORK/tokens.json"
 start_gateway "$main_addr"
 # A second server only makes job ids: one worker (held by a fetch that never ends), a long queue.
-start_server "$WORK/ids" --workers 1 --queue-size 20000 --log-level debug
+start_server "$WORK/ids" --workers 1 --queue-size 20000 --log-level debug \
+  --data-allow-network 127.0.0.1  # its one worker is held by a local data server that never answers
 GRPCURL=$TOOLS/grpcurl PYTHONPATH=$WORK/python:$ROOT/tests/e2e/python \
   "$python" "$ROOT/tests/e2e/python/security.py" "$main_addr" "$GW" "$db" "$WORK/tokens.json" \
   "$SERVER_ADDR" "$(cat "$WORK/ids/admin.token")" "$WORK/s/server.log" "$WORK/gateway.log" \

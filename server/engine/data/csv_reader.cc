@@ -488,8 +488,12 @@ absl::StatusOr<BarSeries> ReadCsvFile(const std::string& path) {
   // Parsed where the page cache has it (MappedFile): no read(2) copy into a buffer of fresh pages.
   auto file = MappedFile::Open(path);
   if (!file.ok()) return file.status();
-  auto bars = ParseCsv(file->text(), path);
-  if (file->Changed()) {
+  return ReadCsvFile(*file, path);
+}
+
+absl::StatusOr<BarSeries> ReadCsvFile(const MappedFile& file, const std::string& path) {
+  auto bars = ParseCsv(file.text(), path);
+  if (file.Changed()) {
     return absl::DataLossError(
         absl::StrCat(path, ": the file shrank while it was being read; read it again"));
   }

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "server/engine/data/bar_series.h"
+#include "server/engine/util/mapped_file.h"
 
 namespace backtest::engine {
 
@@ -21,6 +22,9 @@ absl::StatusOr<BarSeries> ParseCsv(absl::string_view text, absl::string_view sou
 
 // Reads and parses a file. NotFound when it does not exist, else as ParseCsv.
 absl::StatusOr<BarSeries> ReadCsvFile(const std::string& path);
+
+// Parses a file already mapped; `path` names it in errors. DataLoss when it shrank meanwhile.
+absl::StatusOr<BarSeries> ReadCsvFile(const MappedFile& file, const std::string& path);
 
 }  // namespace backtest::engine
 

@@ -10,15 +10,18 @@
 namespace backtest::engine {
 
 absl::StatusOr<std::unique_ptr<DataSource>> MakeDataSource(absl::string_view url,
-                                                           const HttpOptions& http) {
+                                                           const HttpOptions& http,
+                                                           const DataPolicy& policy) {
   if (url == "sample://" || url == "sample:") return std::make_unique<SampleSource>();
   if (absl::StartsWith(url, "file:///")) {
-    std::string dir(url.substr(7));
-    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    return std::make_unique<FileSource>(std::move(dir));
+    auto dir = FileUrlDir(url);
+    if (!dir.ok()) return dir.status();
+    if (absl::Status s = CheckDataSource(url, policy); !s.ok()) return s;
+    return std::make_unique<FileSource>(*std::move(dir), policy);
   }
   if (absl::StartsWith(url, "http://") || absl::StartsWith(url, "https://")) {
-    return std::make_unique<HttpSource>(std::string(absl::StripSuffix(url, "/")), http);
+    if (absl::Status s = CheckDataSource(url, policy); !s.ok()) return s;
+    return std::make_unique<HttpSource>(std::string(absl::StripSuffix(url, "/")), http, policy);
   }
   return absl::InvalidArgumentError(
       absl::StrCat("data_source: must be sample://, file:///dir or an http(s):// URL, got \"",

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "server/engine/data/bar_series.h"
+#include "server/engine/data/data_policy.h"
 #include "server/engine/data/timeframe.h"
 
 namespace backtest::engine {
@@ -41,10 +42,12 @@ struct HttpOptions {
   int64_t max_response_bytes = 1LL << 30;
 };
 
-// The source for a data_source URL (sample://, file:///dir, http(s)://base).
-// InvalidArgument for anything else.
+// The source for a data_source URL (sample://, file:///dir, http(s)://base), reading under
+// `policy`. InvalidArgument for anything else; PermissionDenied naming data_source when the
+// policy refuses the URL (the sources check again as they open files and connect).
 absl::StatusOr<std::unique_ptr<DataSource>> MakeDataSource(absl::string_view url,
-                                                           const HttpOptions& http = {});
+                                                           const HttpOptions& http = {},
+                                                           const DataPolicy& policy = {});
 
 }  // namespace backtest::engine
 

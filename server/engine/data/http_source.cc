@@ -1,12 +1,13 @@
 #include "server/engine/data/http_source.h"
 
-#include <curl/curl.h>
-#include <dlfcn.h>
+#include <sys/socket.h>
 
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "server/engine/data/civil_time.h"
 #include "server/engine/data/csv_reader.h"
+#include "server/engine/data/curl_api.h"
 
 namespace backtest::engine {
 namespace {
@@ -28,53 +29,24 @@ size_t Write(char* data, size_t size, size_t nmemb, void* user) {
   return n;
 }
 
-// libcurl is loaded on first use (dlopen), not linked: a process that never fetches over HTTP
-// (the runner on sample:// or file:// data, the benchmarks, the CLI) does not pay for loading
-// libcurl and its ~30 dependencies at start-up.
-struct CurlApi {
-  CURLcode (*global_init)(long flags) = nullptr;
-  CURL* (*easy_init)() = nullptr;
-  CURLcode (*easy_setopt)(CURL* curl, CURLoption option, ...) = nullptr;
-  CURLcode (*easy_perform)(CURL* curl) = nullptr;
-  CURLcode (*easy_getinfo)(CURL* curl, CURLINFO info, ...) = nullptr;
-  void (*easy_cleanup)(CURL* curl) = nullptr;
-  const char* (*easy_strerror)(CURLcode code) = nullptr;
-  std::string error;
+// Asked by curl for every socket it opens: the address it will connect to, after DNS, for the
+// request and each redirect alike. A refused address gets no socket (curl tries the next one).
+struct SocketGuard {
+  const DataPolicy* policy = nullptr;
+  absl::Status refused;
 };
 
-template <typename Fn>
-bool Bind(void* lib, const char* name, Fn* fn) {
-  *fn = reinterpret_cast<Fn>(dlsym(lib, name));
-  return *fn != nullptr;
+curl_socket_t OpenSocket(void* user, curlsocktype purpose, curl_sockaddr* address) {
+  auto* guard = static_cast<SocketGuard*>(user);
+  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+  absl::Status allowed = CheckAddress(&address->addr, *guard->policy);
+  if (!allowed.ok()) {
+    guard->refused = std::move(allowed);
+    return CURL_SOCKET_BAD;
+  }
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
-const CurlApi& Curl() {
-  static const CurlApi* api = [] {
-    auto* a = new CurlApi();
-    void* lib = nullptr;
-    for (const char* name : {"libcurl.so.4", "libcurl.so", "libcurl-gnutls.so.4"}) {
-      if ((lib = dlopen(name, RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
-    }
-    if (lib == nullptr) {
-      a->error = "libcurl is not installed (needed for http(s) data sources)";
-      return a;
-    }
-    bool ok = Bind(lib, "curl_global_init", &a->global_init) &&
-              Bind(lib, "curl_easy_init", &a->easy_init) &&
-              Bind(lib, "curl_easy_setopt", &a->easy_setopt) &&
-              Bind(lib, "curl_easy_perform", &a->easy_perform) &&
-              Bind(lib, "curl_easy_getinfo", &a->easy_getinfo) &&
-              Bind(lib, "curl_easy_cleanup", &a->easy_cleanup) &&
-              Bind(lib, "curl_easy_strerror", &a->easy_strerror);
-    if (!ok) {
-      a->error = "libcurl lacks a needed function";
-      return a;
-    }
-    a->global_init(CURL_GLOBAL_DEFAULT);
-    return a;
-  }();
-  return *api;
-}
 
 std::string Escape(absl::string_view s) {
   std::string out;
@@ -100,48 +72,81 @@ std::string HttpSource::UrlFor(const FetchRequest& req) const {
                       "&start=", Escape(IsoTime(req.start)), "&end=", Escape(IsoTime(req.end)));
 }
 
-absl::StatusOr<BarSeries> HttpSource::Fetch(const FetchRequest& req) {
+absl::StatusOr<HttpSource::Response> HttpSource::Get(const std::string& url) const {
   const CurlApi& api = Curl();  // thread-safe first load (static initialization)
   if (!api.error.empty()) return absl::UnavailableError(api.error);
-  std::string url = UrlFor(req);
-  CURL* curl = api.easy_init();
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(api.easy_init(), api.easy_cleanup);
   if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  CURL* c = curl.get();
   Sink sink;
   sink.cap = options_.max_response_bytes;
+  SocketGuard guard{.policy = &policy_};
   char error[CURL_ERROR_SIZE] = {0};
-  api.easy_setopt(curl, CURLOPT_URL, url.c_str());
-  api.easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Write);
-  api.easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-  api.easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-  api.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
-  api.easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout_ms));
-  api.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  api.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-  api.easy_setopt(curl, CURLOPT_MAXREDIRS, 3L);
-  api.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  api.easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
-  CURLcode rc = api.easy_perform(curl);
-  long http_code = 0;
-  api.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_code);
-  api.easy_cleanup(curl);
+  api.easy_setopt(c, CURLOPT_URL, url.c_str());
+  api.easy_setopt(c, CURLOPT_WRITEFUNCTION, &Write);
+  api.easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+  api.easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
+  api.easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout_ms));
+  api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  // Redirects are followed by Fetch, each target checked against the policy first.
+  api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  api.easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+  if (policy_.enforced) {
+    api.easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
+    api.easy_setopt(c, CURLOPT_OPENSOCKETDATA, &guard);
+    api.easy_setopt(c, CURLOPT_PROXY, "");  // a proxy's address would be the one checked
+  }
+  const CURLcode rc = api.easy_perform(c);
   if (sink.overflow) {
     return absl::ResourceExhaustedError(absl::StrCat(
         url, ": response larger than ", options_.max_response_bytes, " bytes"));
   }
+  // A refused address fails the fetch only when no other address of the host was connected to.
+  if (rc != CURLE_OK && !guard.refused.ok()) return guard.refused;
   if (rc == CURLE_OPERATION_TIMEDOUT) {
     return absl::DeadlineExceededError(absl::StrCat(url, ": timed out (", error, ")"));
   }
   if (rc != CURLE_OK) {
-    return absl::UnavailableError(
-        absl::StrCat(url, ": ", error[0] ? error : api.easy_strerror(rc)));
+    return absl::UnavailableError(absl::StrCat(url, ": ", error[0] ? error : api.easy_strerror(rc)));
   }
-  if (http_code == 404) {
-    return absl::NotFoundError(absl::StrCat(url, ": HTTP 404 (no data for ", req.symbol, ")"));
+  Response response;
+  api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.code);
+  char* location = nullptr;
+  api.easy_getinfo(c, CURLINFO_REDIRECT_URL, &location);
+  if (location != nullptr) response.redirect = location;
+  response.body = std::move(sink.body);
+  return response;
+}
+
+absl::StatusOr<BarSeries> HttpSource::Fetch(const FetchRequest& req) {
+  const std::string first = UrlFor(req);
+  std::string url = first;
+  for (int hops = 0;; ++hops) {
+    if (absl::Status allowed = CheckUrl(url, policy_); !allowed.ok()) {
+      if (hops == 0) return allowed;
+      return absl::Status(allowed.code(),
+                          absl::StrCat(first, " redirects to a refused URL: ", allowed.message()));
+    }
+    auto response = Get(url);
+    if (!response.ok()) return response.status();
+    if (response->code >= 300 && response->code < 400 && !response->redirect.empty()) {
+      if (hops == kMaxRedirects) {
+        return absl::UnavailableError(
+            absl::StrCat(first, ": more than ", kMaxRedirects, " redirects"));
+      }
+      url = response->redirect;
+      continue;
+    }
+    if (response->code == 404) {
+      return absl::NotFoundError(absl::StrCat(url, ": HTTP 404 (no data for ", req.symbol, ")"));
+    }
+    if (response->code != 200) {
+      return absl::UnavailableError(absl::StrCat(url, ": HTTP ", response->code));
+    }
+    return ParseCsv(response->body, url);
   }
-  if (http_code != 200) {
-    return absl::UnavailableError(absl::StrCat(url, ": HTTP ", http_code));
-  }
-  return ParseCsv(sink.body, url);
 }
 
 }  // namespace backtest::engine

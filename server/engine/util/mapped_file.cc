@@ -100,6 +100,10 @@ absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
     if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
     return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(errno)));
   }
+  return FromFd(fd, path);
+}
+
+absl::StatusOr<MappedFile> MappedFile::FromFd(int fd, const std::string& path) {
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     const int e = errno;

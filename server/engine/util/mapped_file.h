@@ -25,6 +25,9 @@ class MappedFile {
   // be opened or mapped; ResourceExhausted when every guard slot is taken (64 mappings open at
   // once in one process).
   static absl::StatusOr<MappedFile> Open(const std::string& path);
+  // The same for a file already open for reading; takes the descriptor (closed before it returns).
+  // `path` names the file in errors.
+  static absl::StatusOr<MappedFile> FromFd(int fd, const std::string& path);
 
   MappedFile(MappedFile&& other) noexcept;
   MappedFile& operator=(MappedFile&& other) = delete;

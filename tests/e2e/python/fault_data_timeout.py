@@ -83,7 +83,8 @@ def main(workdir: str) -> int:
                               text=True).stdout
     c.check("backtestd --help shows --data-timeout-ms with the documented default 300000",
             "--data-timeout-ms" in helptext and "=300000" in helptext)
-    server = Server(workdir, "--workers", "3", "--data-timeout-ms", str(TIMEOUT_MS))
+    server = Server(workdir, "--workers", "3", "--data-timeout-ms", str(TIMEOUT_MS),
+                    "--data-allow-network", "127.0.0.1")  # the fake data servers are local
     server.start()
     client = server.client()
     fakes = {"never answers": FakeDataServer(silent), "answers slowly": FakeDataServer(trickle)}

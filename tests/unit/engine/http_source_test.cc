@@ -7,20 +7,25 @@
 #include <atomic>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/engine/data/http_source.h"
+#include "tests/testing/status_matchers.h"
 
 namespace backtest::engine {
 namespace {
 
 using ::testing::HasSubstr;
 
-// Answers each connection with one canned response and records the request line. Owns its thread.
+// Answers its first connections with canned responses, one each, in order, and records the last
+// request. Owns its thread.
 class OneShotServer {
  public:
-  explicit OneShotServer(std::string response) : response_(std::move(response)) {
+  explicit OneShotServer(std::string response)
+      : OneShotServer(std::vector<std::string>{std::move(response)}) {}
+  explicit OneShotServer(std::vector<std::string> responses) : responses_(std::move(responses)) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -32,13 +37,15 @@ class OneShotServer {
     getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
     thread_ = std::thread([this] {
-      int c = accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      char buf[4096];
-      ssize_t n = read(c, buf, sizeof buf);
-      if (n > 0) request_.assign(buf, static_cast<size_t>(n));
-      (void)!write(c, response_.data(), response_.size());
-      close(c);
+      for (const std::string& response : responses_) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        char buf[4096];
+        ssize_t n = read(c, buf, sizeof buf);
+        if (n > 0) request_.assign(buf, static_cast<size_t>(n));
+        (void)!write(c, response.data(), response.size());
+        close(c);
+      }
     });
   }
   ~OneShotServer() {
@@ -47,10 +54,11 @@ class OneShotServer {
     thread_.join();
   }
   std::string base() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
   const std::string& request() const { return request_; }
 
  private:
-  std::string response_;
+  std::vector<std::string> responses_;
   int fd_ = -1;
   int port_ = 0;
   std::string request_;
@@ -100,6 +108,62 @@ TEST(HttpSourceTest, ErrorsNameTheUrlAndLine) {
     auto bars = HttpSource(server.base(), small).Fetch(Request());
     EXPECT_EQ(bars.status().code(), absl::StatusCode::kResourceExhausted);
   }
+}
+
+std::string Redirect(const std::string& location) {
+  return "HTTP/1.1 302 Found\r\nLocation: " + location +
+         "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+}
+
+// The policy of a server whose data comes from this machine's loopback only.
+DataPolicy LoopbackPolicy() {
+  DataPolicy policy;
+  policy.enforced = true;
+  policy.allowed_networks = {*ParseIpNetwork("127.0.0.1")};
+  return policy;
+}
+
+TEST(HttpSourceTest, FollowsAllowedRedirects) {
+  OneShotServer server(
+      {Redirect("/moved"), Http(200, "time,open,high,low,close\n1600002000,1,1,1,1\n")});
+  auto bars = HttpSource(server.base(), HttpOptions{}, LoopbackPolicy()).Fetch(Request());
+  ASSERT_TRUE(bars.ok()) << bars.status();
+  EXPECT_EQ(bars->size(), 1u);
+  EXPECT_THAT(server.request(), HasSubstr("GET /moved "));
+}
+
+TEST(HttpSourceTest, RefusesRedirectsToRefusedAddressesAndPrefixes) {
+  {
+    // A cloud metadata address, named as a literal.
+    OneShotServer server(Redirect("http://169.254.169.254/latest/meta-data/"));
+    auto bars = HttpSource(server.base(), HttpOptions{}, LoopbackPolicy()).Fetch(Request());
+    EXPECT_THAT(bars.status(), backtest::testing::StatusIs(absl::StatusCode::kPermissionDenied,
+                                                           HasSubstr("link-local")));
+  }
+  {
+    // Out of the allowed prefix, on an allowed address.
+    OneShotServer server(Redirect("http://127.0.0.1:1/elsewhere"));
+    DataPolicy policy = LoopbackPolicy();
+    policy.url_allow = {server.base() + "/ohlc"};
+    auto bars = HttpSource(server.base(), HttpOptions{}, policy).Fetch(Request());
+    EXPECT_THAT(bars.status(), backtest::testing::StatusIs(absl::StatusCode::kPermissionDenied,
+                                                           HasSubstr("redirects")));
+  }
+}
+
+TEST(HttpSourceTest, RefusesDnsNamesThatResolveToRefusedAddresses) {
+  // "localhost" is a name, not an address: only the connection shows that it is loopback.
+  OneShotServer server(Http(200, "time,open,high,low,close\n1600002000,1,1,1,1\n"));
+  DataPolicy policy;
+  policy.enforced = true;
+  HttpSource src("http://localhost:" + std::to_string(server.port()), HttpOptions{}, policy);
+  EXPECT_THAT(src.Fetch(Request()).status(),
+              backtest::testing::StatusIs(absl::StatusCode::kPermissionDenied,
+                                          HasSubstr("loopback")));
+  // With loopback allowed the same name is fetched.
+  HttpSource allowed("http://localhost:" + std::to_string(server.port()), HttpOptions{},
+                     LoopbackPolicy());
+  EXPECT_TRUE(allowed.Fetch(Request()).ok());
 }
 
 }  // namespace
