@@ -1,10 +1,16 @@
 #include "db/database.h"
 
+#include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include "SQLiteCpp/Database.h"
+#include "SQLiteCpp/Exception.h"
 #include "SQLiteCpp/Transaction.h"
 #include "db/migrations.h"
 #include "gmock/gmock.h"
@@ -18,6 +24,120 @@ namespace {
 using ::backtest::testing::IsOk;
 using ::backtest::testing::StatusIs;
 using ::testing::HasSubstr;
+
+// SQLite's default VFS with one thing added: it counts how often a connection is refused the WAL
+// write lock, the lock a writer then waits for in its busy handler. Registered as the default VFS
+// while it lives, so the connections opened meanwhile use it; they must be closed before it is
+// destroyed. One at a time. Thread-safe.
+class WriteLockSpy {
+ public:
+  WriteLockSpy() : real_(sqlite3_vfs_find(nullptr)), vfs_(*real_) {
+    active_ = this;
+    vfs_.szOsFile = static_cast<int>(sizeof(File)) + real_->szOsFile;
+    vfs_.zName = "write_lock_spy";
+    vfs_.xOpen = &Open;
+    sqlite3_vfs_register(&vfs_, /*makeDflt=*/1);
+  }
+  ~WriteLockSpy() {
+    sqlite3_vfs_unregister(&vfs_);
+    active_ = nullptr;
+  }
+  WriteLockSpy(const WriteLockSpy&) = delete;
+  WriteLockSpy& operator=(const WriteLockSpy&) = delete;
+
+  int refusals() {
+    std::lock_guard lock(mu_);
+    return refusals_;
+  }
+
+  // Waits until the write lock has been refused `n` times in all; false if not within `timeout`.
+  bool WaitForRefusals(int n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return refused_.wait_for(lock, timeout, [&] { return refusals_ >= n; });
+  }
+
+ private:
+  // A file of this VFS: the default VFS's file, in the same allocation right after this header.
+  struct File {
+    sqlite3_file base;
+    sqlite3_file* real;
+  };
+  static sqlite3_file* Real(sqlite3_file* f) { return reinterpret_cast<File*>(f)->real; }
+
+  static int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out) {
+    auto* file = reinterpret_cast<File*>(f);
+    file->real = reinterpret_cast<sqlite3_file*>(file + 1);
+    int rc = active_->real_->xOpen(active_->real_, name, file->real, flags, out);
+    file->base.pMethods = file->real->pMethods != nullptr ? &kMethods : nullptr;
+    return rc;
+  }
+
+  static int ShmLock(sqlite3_file* f, int offset, int n, int flags) {
+    int rc = Real(f)->pMethods->xShmLock(Real(f), offset, n, flags);
+    // Offset 0 is the WAL's write lock (WAL_WRITE_LOCK in SQLite's wal.c).
+    if (rc == SQLITE_BUSY && offset == 0 && (flags & SQLITE_SHM_LOCK) &&
+        (flags & SQLITE_SHM_EXCLUSIVE)) {
+      {
+        std::lock_guard lock(active_->mu_);
+        ++active_->refusals_;
+      }
+      active_->refused_.notify_all();
+    }
+    return rc;
+  }
+
+  static const sqlite3_io_methods kMethods;
+  static WriteLockSpy* active_;
+
+  sqlite3_vfs* real_;
+  sqlite3_vfs vfs_;
+  std::mutex mu_;
+  std::condition_variable refused_;
+  int refusals_ = 0;
+};
+
+WriteLockSpy* WriteLockSpy::active_ = nullptr;
+
+// Every method but xShmLock forwards to the default VFS's file as it is.
+const sqlite3_io_methods WriteLockSpy::kMethods = {
+    3,
+    [](sqlite3_file* f) { return Real(f)->pMethods->xClose(Real(f)); },
+    [](sqlite3_file* f, void* p, int n, sqlite3_int64 at) {
+      return Real(f)->pMethods->xRead(Real(f), p, n, at);
+    },
+    [](sqlite3_file* f, const void* p, int n, sqlite3_int64 at) {
+      return Real(f)->pMethods->xWrite(Real(f), p, n, at);
+    },
+    [](sqlite3_file* f, sqlite3_int64 size) {
+      return Real(f)->pMethods->xTruncate(Real(f), size);
+    },
+    [](sqlite3_file* f, int flags) { return Real(f)->pMethods->xSync(Real(f), flags); },
+    [](sqlite3_file* f, sqlite3_int64* size) {
+      return Real(f)->pMethods->xFileSize(Real(f), size);
+    },
+    [](sqlite3_file* f, int level) { return Real(f)->pMethods->xLock(Real(f), level); },
+    [](sqlite3_file* f, int level) { return Real(f)->pMethods->xUnlock(Real(f), level); },
+    [](sqlite3_file* f, int* out) { return Real(f)->pMethods->xCheckReservedLock(Real(f), out); },
+    [](sqlite3_file* f, int op, void* arg) {
+      return Real(f)->pMethods->xFileControl(Real(f), op, arg);
+    },
+    [](sqlite3_file* f) { return Real(f)->pMethods->xSectorSize(Real(f)); },
+    [](sqlite3_file* f) { return Real(f)->pMethods->xDeviceCharacteristics(Real(f)); },
+    [](sqlite3_file* f, int page, int size, int extend, void volatile** out) {
+      return Real(f)->pMethods->xShmMap(Real(f), page, size, extend, out);
+    },
+    &WriteLockSpy::ShmLock,
+    [](sqlite3_file* f) { Real(f)->pMethods->xShmBarrier(Real(f)); },
+    [](sqlite3_file* f, int delete_flag) {
+      return Real(f)->pMethods->xShmUnmap(Real(f), delete_flag);
+    },
+    [](sqlite3_file* f, sqlite3_int64 at, int n, void** out) {
+      return Real(f)->pMethods->xFetch(Real(f), at, n, out);
+    },
+    [](sqlite3_file* f, sqlite3_int64 at, void* p) {
+      return Real(f)->pMethods->xUnfetch(Real(f), at, p);
+    },
+};
 
 TEST(MigrationsTest, VersionsAreContiguousFromOne) {
   int expected = 1;
@@ -120,29 +240,56 @@ TEST(DatabaseTest, WalCommitHookSeesTheWalGrowAndAutomaticCheckpointsAreOff) {
   EXPECT_EQ((*other)->connection().execAndGet("PRAGMA wal_autocheckpoint").getInt(), 16384);
 }
 
-// The busy handler waits for a lock held by another connection, and gives up at the timeout.
-TEST(DatabaseTest, WaitsForAnotherWriterUntilTheBusyTimeout) {
+// A write that meets another connection's write lock waits in the busy handler and succeeds once
+// the lock is released. The lock is released only after the write was refused it (an event, not a
+// delay), so the write cannot have slipped in before: without a wait it would have failed.
+TEST(DatabaseTest, AWriteWaitsForAnotherConnectionsLockAndSucceedsWhenItIsReleased) {
+  WriteLockSpy spy;  // first: the connections below use it
+  testing::TempDir dir;
+  auto holder = Database::Open(dir.File("b.db"));
+  ASSERT_THAT(holder, IsOk());
+  auto waiter = Database::Open(dir.File("b.db"), {.busy_timeout_ms = 60000});
+  ASSERT_THAT(waiter, IsOk());
+  SQLite::Transaction tx((*holder)->connection(), SQLite::TransactionBehavior::IMMEDIATE);
+  (*holder)->connection().exec("INSERT INTO users(name, created_ms) VALUES('held', 1)");
+  std::string write_error = "did not run";
+  std::thread write([&] {
+    try {
+      (*waiter)->connection().exec("INSERT INTO users(name, created_ms) VALUES('waited', 1)");
+      write_error.clear();
+    } catch (const SQLite::Exception& e) {
+      write_error = e.what();
+    }
+  });
+  const bool met_the_lock = spy.WaitForRefusals(1, std::chrono::seconds(60));
+  tx.commit();
+  write.join();
+  ASSERT_TRUE(met_the_lock) << "the write never met the held lock";
+  EXPECT_EQ(write_error, "") << "refused the lock, the write failed instead of waiting for it";
+  EXPECT_EQ((*holder)->connection().execAndGet("SELECT group_concat(name) FROM users").getString(),
+            "held,waited");
+}
+
+// While the lock stays held, the busy handler retries until the busy timeout, then gives up: the
+// write fails with SQLITE_BUSY after more than one refusal (with no wait it would be one).
+TEST(DatabaseTest, AWriteGivesUpAtTheBusyTimeout) {
+  WriteLockSpy spy;
   testing::TempDir dir;
   auto holder = Database::Open(dir.File("b.db"));
   ASSERT_THAT(holder, IsOk());
   auto waiter = Database::Open(dir.File("b.db"), {.busy_timeout_ms = 50});
   ASSERT_THAT(waiter, IsOk());
-  {
-    SQLite::Transaction tx((*holder)->connection(), SQLite::TransactionBehavior::IMMEDIATE);
-    EXPECT_THROW((*waiter)->connection().exec("INSERT INTO users(name, created_ms) VALUES('x', 1)"),
-                 SQLite::Exception);
-    // Released meanwhile (on another thread), the lock is taken as soon as it is free.
-    std::thread release([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      tx.commit();
-    });
-    auto retry = Database::Open(dir.File("b.db"), {.busy_timeout_ms = 5000});
-    ASSERT_THAT(retry, IsOk());
-    (*retry)->connection().exec("INSERT INTO users(name, created_ms) VALUES('y', 1)");
-    release.join();
+  SQLite::Transaction tx((*holder)->connection(), SQLite::TransactionBehavior::IMMEDIATE);
+  int code = SQLITE_OK;
+  try {
+    (*waiter)->connection().exec("INSERT INTO users(name, created_ms) VALUES('x', 1)");
+  } catch (const SQLite::Exception& e) {
+    code = e.getErrorCode();
   }
-  EXPECT_EQ((*holder)->connection().execAndGet("SELECT group_concat(name) FROM users").getString(),
-            "y");
+  EXPECT_EQ(code, SQLITE_BUSY);
+  EXPECT_GT(spy.refusals(), 1);
+  tx.commit();
+  EXPECT_EQ((*holder)->connection().execAndGet("SELECT count(*) FROM users").getInt(), 0);
 }
 
 TEST(DatabaseTest, RefusesADatabaseFromANewerVersion) {
