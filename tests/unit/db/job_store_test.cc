@@ -3,7 +3,10 @@
 #include <tuple>
 
 #include "SQLiteCpp/Database.h"
+#include "SQLiteCpp/Statement.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "db/database.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -54,6 +57,18 @@ class JobStoreTest : public ::testing::Test {
 
   int64_t Rows() {
     return db_->connection().execAndGet("SELECT count(*) FROM job_events").getInt64();
+  }
+
+  // Inserts job `id` (with one event, seq 1) and sets its status.
+  void InsertJob(const std::string& id, absl::string_view status) {
+    std::vector<EventRecord> events = {{.time_ms = 1, .kind = "status", .text = "queued"}};
+    ASSERT_THAT(store_->Insert({.id = id, .owner_id = 1, .params_json = "{}", .created_ms = 1},
+                               events),
+                IsOk());
+    SQLite::Statement set(db_->connection(), "UPDATE jobs SET status = ? WHERE id = ?");
+    set.bind(1, std::string(status));
+    set.bind(2, id);
+    ASSERT_EQ(set.exec(), 1);
   }
 
   ::backtest::testing::TempDir dir_;
@@ -146,6 +161,138 @@ TEST_F(JobStoreTest, AMalformedSharedRowIsDataLossNamingItsSeqs) {
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("events 1..2 of job job1")));
   db_->connection().exec("UPDATE job_events SET text = 'onetwo', payload = x'0003'");
   EXPECT_THAT(store_->LogTail("job1", "engine", 10), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+// The status changes the server makes, each allowed only from the status it names.
+struct Transition {
+  absl::string_view to;
+  absl::string_view from;
+};
+constexpr Transition kTransitions[] = {
+    {"running", "queued"},     // a worker starts the job (JobRun::Run)
+    {"cancelled", "queued"},   // cancelled before it started (JobManager::Cancel)
+    {"finished", "running"},   // its runner ended with a result (JobRun::End)
+    {"failed", "running"},     // its runner failed, or the server restarted (JobRun, JobManager)
+    {"cancelled", "running"},  // cancelled while it ran (JobRun::End)
+};
+constexpr absl::string_view kStatuses[] = {"queued", "running", "finished", "failed", "cancelled"};
+
+// A change with the fields the server writes alongside a status, and its status event.
+JobStore::Update StatusChange(const Transition& t) {
+  JobStore::Update update;
+  update.status = std::string(t.to);
+  update.from_statuses = {std::string(t.from)};
+  update.error = "because";
+  update.started_ms = 50;
+  update.finished_ms = 60;
+  update.pid = 0;
+  return update;
+}
+
+std::vector<EventRecord> StatusEvents(absl::string_view status) {
+  return {{.time_ms = 60, .kind = "status", .text = std::string(status)}};
+}
+
+// Each transition from each status: it applies (status, fields and event written) from the status
+// it names, and from any other is FailedPrecondition naming the current status, writing nothing.
+TEST_F(JobStoreTest, AStatusChangeAppliesOnlyFromTheStatusItNames) {
+  int n = 0;
+  for (const Transition& t : kTransitions) {
+    for (absl::string_view current : kStatuses) {
+      SCOPED_TRACE(absl::StrCat(current, " -> ", t.to, " (allowed from ", t.from, ")"));
+      const std::string id = absl::StrCat("job-", ++n);
+      InsertJob(id, current);
+      std::vector<EventRecord> events = StatusEvents(t.to);
+      absl::Status applied = store_->Apply(id, StatusChange(t), events);
+      auto job = store_->Get(id);
+      ASSERT_THAT(job, IsOk());
+      auto stored = store_->Events(id, 1, 10);
+      ASSERT_THAT(stored, IsOk());
+      if (current == t.from) {
+        EXPECT_THAT(applied, IsOk());
+        EXPECT_EQ(job->status, t.to);
+        EXPECT_EQ(job->error, "because");
+        EXPECT_EQ(job->started_ms, 50);
+        EXPECT_EQ(job->finished_ms, 60);
+        EXPECT_EQ(job->last_seq, 2);
+        ASSERT_EQ(stored->size(), 2u);
+        EXPECT_EQ(stored->back().text, t.to);
+      } else {
+        EXPECT_THAT(applied, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                      HasSubstr(absl::StrCat("job ", id, " is ", current))));
+        EXPECT_EQ(job->status, current);
+        EXPECT_EQ(job->error, "");
+        EXPECT_EQ(job->started_ms, std::nullopt);
+        EXPECT_EQ(job->finished_ms, std::nullopt);
+        EXPECT_EQ(job->last_seq, 1);
+        EXPECT_EQ(stored->size(), 1u);
+      }
+    }
+  }
+}
+
+// A worker and a Cancel request each hold a connection and decide on the status they last read;
+// whichever writes second finds the status changed under it and is refused.
+TEST_F(JobStoreTest, AChangeFromAStatusThatIsNoLongerCurrentDoesNotApply) {
+  auto other_db = Database::Open(dir_.File("b.db"));
+  ASSERT_THAT(other_db, IsOk());
+  JobStore other((*other_db)->connection());
+  const Transition start = {"running", "queued"};
+  const Transition cancel_queued = {"cancelled", "queued"};
+
+  // Cancelled first: the worker, which read the job as queued, cannot start it.
+  InsertJob("cancelled-first", "queued");
+  ASSERT_EQ(store_->Get("cancelled-first")->status, "queued");
+  std::vector<EventRecord> events = StatusEvents("cancelled");
+  ASSERT_THAT(other.Apply("cancelled-first", StatusChange(cancel_queued), events), IsOk());
+  events = StatusEvents("running");
+  EXPECT_THAT(store_->Apply("cancelled-first", StatusChange(start), events),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("job cancelled-first is cancelled")));
+  auto job = store_->Get("cancelled-first");
+  ASSERT_THAT(job, IsOk());
+  EXPECT_EQ(job->status, "cancelled");
+  EXPECT_EQ(job->last_seq, 2);
+
+  // Started first: the cancel of a queued job, which read it as queued, does not apply; the
+  // running job's own end still does.
+  InsertJob("started-first", "queued");
+  ASSERT_EQ(other.Get("started-first")->status, "queued");
+  events = StatusEvents("running");
+  ASSERT_THAT(store_->Apply("started-first", StatusChange(start), events), IsOk());
+  events = StatusEvents("cancelled");
+  EXPECT_THAT(other.Apply("started-first", StatusChange(cancel_queued), events),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("job started-first is running")));
+  EXPECT_EQ(store_->Get("started-first")->status, "running");
+  events = StatusEvents("cancelled");
+  EXPECT_THAT(other.Apply("started-first", StatusChange({"cancelled", "running"}), events), IsOk());
+  job = store_->Get("started-first");
+  ASSERT_THAT(job, IsOk());
+  EXPECT_EQ(job->status, "cancelled");
+  EXPECT_EQ(job->last_seq, 3);
+}
+
+// Without from_statuses a status change applies from any status; an update without a status
+// ignores from_statuses; an unknown job is NotFound.
+TEST_F(JobStoreTest, StatusChangesWithoutAFromStatusAndUnknownJobs) {
+  for (absl::string_view current : kStatuses) {
+    const std::string id = absl::StrCat("any-", current);
+    InsertJob(id, current);
+    JobStore::Update update;
+    update.status = "failed";
+    std::vector<EventRecord> events;
+    EXPECT_THAT(store_->Apply(id, update, events), IsOk()) << current;
+    EXPECT_EQ(store_->Get(id)->status, "failed") << current;
+  }
+  JobStore::Update progress;
+  progress.from_statuses = {"queued"};
+  progress.bars_done = 7;
+  std::vector<EventRecord> none;
+  EXPECT_THAT(store_->Apply("job1", progress, none), IsOk());  // job1 is running
+  EXPECT_EQ(store_->Get("job1")->bars_done, 7);
+  EXPECT_THAT(store_->Apply("no-such-job", StatusChange(kTransitions[0]), none),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 }  // namespace
