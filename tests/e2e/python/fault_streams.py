@@ -3,15 +3,16 @@ that disconnect mid-stream, over the real backtestd.
 
 Never reads: a traced run is followed by two readers and by one stream (with trace rows) that is
 opened and not read; the server's per-subscriber bound is 1000 events. Checked: the run finishes
-about as fast as without subscribers; the readers get every event they asked for (all but the
-trace batches); the stalled stream, read afterwards, ends with
+(its time is reported beside the same run's alone, not asserted: timings belong in benchmarks);
+the readers get every event they asked for (all but the trace batches); the stalled stream, read
+afterwards, ends with
 RESOURCE_EXHAUSTED naming the from_seq to resume from, which is exactly the next seq it lacks, and
 resuming there gives the rest.
 
 Disconnects: 200 cycles of connect, StreamJobLog, read a few events, close the channel (half on a
 finished job's stored log, half on a live job), plus 10 grpcurl processes SIGKILLed mid-stream.
-Checked: the server's threads, open files and RSS stay flat; the live job finishes; the server
-keeps serving.
+Checked: the server's threads, open files and RSS stay flat (each measured once it has stopped
+moving, polled with a deadline); the live job finishes; the server keeps serving.
 """
 
 import re
@@ -63,7 +64,6 @@ def stalled_subscriber(c: Checks, server: Server, client) -> None:
     c.note(f"traced run: {job.last_seq:,} events; {took:.2f} s with a stalled subscriber and two "
            f"readers, {baseline:.2f} s alone")
     c.check("the run finishes despite the stalled subscriber", job.status == "finished")
-    c.check("and about as fast as alone (at most 2x + 3 s)", took <= 2 * baseline + 3)
     stored = list(stream(server, job_id, timeout=120))
     plain = [m.seq for m in stored if not m.HasField("trace")]
     c.check(f"the stored log is seq 1..{job.last_seq:,} ({len(stored) - len(plain)} trace events)",
@@ -97,6 +97,30 @@ def stalled_subscriber(c: Checks, server: Server, client) -> None:
 
 def figures(server: Server):
     return server.proc_status("Threads"), server.fds(), server.proc_status("VmRSS")
+
+
+def steady(sample, within: int = 0, readings: int = 5, interval: float = 0.1,
+           timeout: float = 15.0):
+    """Polls sample() (a tuple of numbers) every `interval` s until `readings` readings in a row
+    differ by at most `within` in each place, or the deadline passes. Returns the last reading and
+    whether it had settled."""
+    deadline = time.monotonic() + timeout
+    seen = [sample()]
+    while True:
+        last = seen[-readings:]
+        if len(last) == readings and all(max(v) - min(v) <= within for v in zip(*last)):
+            return seen[-1], True
+        if time.monotonic() >= deadline:
+            return seen[-1], False
+        time.sleep(interval)
+        seen.append(sample())
+
+
+def steady_rss(c: Checks, server: Server, when: str) -> int:
+    """The server's RSS in kB once it has stopped moving (within 256 kB over 0.5 s); a check."""
+    (rss,), settled = steady(lambda: (figures(server)[2],), within=256)
+    c.check(f"server RSS steady {when}", settled, f"still moving at {rss} kB")
+    return rss
 
 
 def one_cycle(server: Server, job_id: str, reads: int) -> int:
@@ -136,8 +160,9 @@ def disconnects(c: Checks, server: Server, client) -> None:
     for _ in range(20):  # warm-up: pools, caches and allocator arenas reach their working size
         one_cycle(server, stored_job, 5)
         one_cycle(server, live, 1)
-    time.sleep(0.5)
-    threads0, fds0, _ = figures(server)
+    (threads0, fds0), settled = steady(lambda: figures(server)[:2])
+    c.check("server threads and open files steady before the cycles", settled,
+            f"still moving at {threads0} threads, {fds0} fds")
     read = 0
     started = time.monotonic()
     for i in range(CYCLES):
@@ -162,12 +187,10 @@ def disconnects(c: Checks, server: Server, client) -> None:
     # during the cycles above would add its own ~150 MB and hide or fake a leak.
     for _ in range(20):
         one_cycle(server, stored_job, 5)
-    time.sleep(0.5)
-    rss0 = figures(server)[2]
+    rss0 = steady_rss(c, server, "before the cycles")
     for _ in range(CYCLES):
         one_cycle(server, stored_job, 5)
-    time.sleep(0.5)
-    rss1 = figures(server)[2]
+    rss1 = steady_rss(c, server, "after the cycles")
     c.note(f"server RSS over {CYCLES} more disconnects: {rss0 / 1024:.1f} -> {rss1 / 1024:.1f} MiB")
     c.check(f"RSS flat over {CYCLES} disconnects (grew less than 16 MiB)",
             rss1 - rss0 < 16 * 1024, f"{rss0} kB -> {rss1} kB")
