@@ -19,7 +19,9 @@ import (
 // TestDashboardInBrowser runs web/e2e/dashboard.mjs (playwright-core driving headless Chromium)
 // against the gateway with the embedded dashboard in front of the fake backend, including the
 // 1M-bar job. Screenshots go to build/screenshots/dashboard-fake (or $BACKTEST_SCREENSHOT_DIR).
-// Skipped with -short, or when Chromium or gateway/web/node_modules is missing.
+// Skipped only with -short, where gateway/test.sh lists it as skipped. Without node, Chromium
+// (scripts/install-deps.sh installs both), playwright-core or the embedded dashboard (gateway/build.sh
+// gen makes both) it fails: a browser test that cannot run has not passed.
 func TestDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped with -short")
@@ -33,13 +35,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not found")
+		t.Fatal("node not found (scripts/install-deps.sh installs it)")
 	}
 	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("no Chromium at %s (apt-get install chromium)", chromium)
+		t.Fatalf("no Chromium at %s (scripts/install-deps.sh installs it)", chromium)
 	}
 	if _, err := os.Stat(filepath.Join(gatewayDir, "web", "node_modules", "playwright-core")); err != nil {
-		t.Skip("playwright-core not installed (gateway/build.sh installs it)")
+		t.Fatal("playwright-core not installed (gateway/build.sh gen installs it)")
 	}
 	outDir := os.Getenv("BACKTEST_SCREENSHOT_DIR")
 	if outDir == "" {
@@ -57,7 +59,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	g := startGateway(t, fake, Options{Static: dist, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if a := g.do("GET", "/static/job.js", "", nil); a.status != 200 {
-		t.Skip("the embedded dashboard is not built (run gateway/build.sh gen)")
+		t.Fatal("the embedded dashboard is not built (run gateway/build.sh gen)")
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
