@@ -22,6 +22,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libssl-dev
   sqlite3 python3-venv chromium
+  systemd  # systemd-analyze, for tests/e2e/deploy_validate.py (installing it starts no daemon)
   clang libclang-rt-14-dev wrk
 )
 # Node.js and npm come with this machine image; a bare Debian 12 gets Debian's (node 18 is enough).
