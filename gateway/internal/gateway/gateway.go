@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"google.golang.org/grpc/codes"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -82,7 +82,9 @@ func (o Options) DialOptions() []grpc.DialOption {
 	}
 }
 
-// gatewayHandler holds what the hand-written routes need. Safe for concurrent use.
+// gatewayHandler is the gateway's HTTP handler: it bounds what a request may bring, then routes it
+// to grpc-gateway's mux, which holds the generated API routes and the hand-written ones below.
+// Safe for concurrent use.
 type gatewayHandler struct {
 	opts        Options
 	backendName string          // the backend's address, for messages
@@ -92,6 +94,7 @@ type gatewayHandler struct {
 	backtest    backtestv1.BacktestServiceClient
 	health      grpc_health_v1.HealthClient
 	static      *staticFiles
+	index       runtime.HandlerFunc // the dashboard's start page, served at "/"
 }
 
 // NewHandler returns the gateway's HTTP handler, talking to backtestd over conn. Event streams
@@ -99,25 +102,10 @@ type gatewayHandler struct {
 func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler, error) {
 	opts.setDefaults()
 	marshal := newJSONMarshaler()
-	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshal),
-		runtime.WithErrorHandler(handleError),
-		runtime.WithRoutingErrorHandler(handleRoutingError),
-		// POST with a form body is not a GET in disguise here: the API speaks JSON only.
-		runtime.WithDisablePathLengthFallback(),
-		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
-	)
-	register := []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
-		backtestv1.RegisterBacktestServiceHandler,
-		backtestv1.RegisterPresetServiceHandler,
-		backtestv1.RegisterTraceServiceHandler,
+	mux := newServeMux(marshal)
+	if err := registerServices(ctx, mux, conn); err != nil {
+		return nil, err
 	}
-	for _, r := range register {
-		if err := r(ctx, mux, conn); err != nil {
-			return nil, err
-		}
-	}
-
 	static, err := newStaticFiles(opts)
 	if err != nil {
 		return nil, err
@@ -131,7 +119,44 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 		backtest:    backtestv1.NewBacktestServiceClient(conn),
 		health:      grpc_health_v1.NewHealthClient(conn),
 		static:      static,
+		index:       static.page("index.html"),
 	}
+	if err := g.handlePaths(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// newServeMux is grpc-gateway's mux with the gateway's JSON, its error answers, and the response
+// headers it passes on.
+func newServeMux(marshal *jsonMarshaler) *runtime.ServeMux {
+	return runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshal),
+		runtime.WithErrorHandler(handleError),
+		runtime.WithRoutingErrorHandler(handleRoutingError),
+		// POST with a form body is not a GET in disguise here: the API speaks JSON only.
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
+	)
+}
+
+// registerServices adds the generated REST routes of each gRPC service to mux.
+func registerServices(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+	register := []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		backtestv1.RegisterBacktestServiceHandler,
+		backtestv1.RegisterPresetServiceHandler,
+		backtestv1.RegisterTraceServiceHandler,
+	}
+	for _, r := range register {
+		if err := r(ctx, mux, conn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handlePaths adds the hand-written routes to the mux: events, health, the spec, the dashboard.
+func (g *gatewayHandler) handlePaths() error {
 	routes := []struct {
 		method, path string
 		h            runtime.HandlerFunc
@@ -139,57 +164,75 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 		{http.MethodGet, "/api/jobs/{job_id}/events", g.serveEvents},
 		{http.MethodGet, "/healthz", g.serveHealthz},
 		{http.MethodGet, "/openapi.json", serveOpenAPI},
-		{http.MethodGet, "/docs", static.page("docs.html")},
-		{http.MethodGet, "/jobs/{job_id}", static.page("job.html")},
-		{http.MethodGet, "/static/{path=**}", static.asset},
+		{http.MethodGet, "/docs", g.static.page("docs.html")},
+		{http.MethodGet, "/jobs/{job_id}", g.static.page("job.html")},
+		{http.MethodGet, "/static/{path=**}", g.static.asset},
 	}
 	for _, rt := range routes {
-		if err := mux.HandlePath(rt.method, rt.path, rt.h); err != nil {
-			return nil, fmt.Errorf("route %s %s: %w", rt.method, rt.path, err)
+		if err := g.mux.HandlePath(rt.method, rt.path, rt.h); err != nil {
+			return fmt.Errorf("route %s %s: %w", rt.method, rt.path, err)
 		}
 	}
-	index := static.page("index.html")
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = withoutTrailingSlash(r)
-		// A token is about 50 bytes; a header far longer is no token and would only burden the
-		// gRPC metadata sent upstream.
-		if len(r.Header.Get("Authorization")) > maxAuthorizationBytes {
-			errorf(w, codes.Unauthenticated, "malformed authorization header: longer than %d bytes",
-				maxAuthorizationBytes)
+	return nil
+}
+
+// ServeHTTP makes the trailing slash optional, refuses requests that bring too much, and routes
+// the rest.
+func (g *gatewayHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = withoutTrailingSlash(r)
+	if !admitted(w, r) {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	g.route(w, r)
+}
+
+// admitted answers a request whose Authorization header or declared body is past its bound with
+// an error, and returns false; true lets the request through.
+func admitted(w http.ResponseWriter, r *http.Request) bool {
+	// A token is about 50 bytes; a header far longer is no token and would only burden the
+	// gRPC metadata sent upstream.
+	if len(r.Header.Get("Authorization")) > maxAuthorizationBytes {
+		errorf(w, codes.Unauthenticated, "malformed authorization header: longer than %d bytes",
+			maxAuthorizationBytes)
+		return false
+	}
+	// Bodies are refused past maxBodyBytes before they are read: grpc-gateway would buffer,
+	// decode and forward any size (a 200 MB body cost the gateway 1.2 GB) only for backtestd
+	// to refuse it. A chunked body is cut at the limit (its decoding fails: 400).
+	if r.ContentLength > maxBodyBytes {
+		// Drop what the client sends (a bounded amount, never kept) so that it reads the
+		// answer rather than a reset connection; a client that asked "Expect: 100-continue"
+		// sends nothing more.
+		if r.Header.Get("Expect") == "" {
+			_, _ = io.CopyN(io.Discard, r.Body, maxDrainBytes)
+		}
+		writeError(w, &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge,
+			Err: status.Errorf(codes.ResourceExhausted,
+				"request body too large: %d bytes, the limit is %d", r.ContentLength, maxBodyBytes)})
+		return false
+	}
+	return true
+}
+
+// route serves "/" (the dashboard's start page, GET and HEAD only), HEAD of any GET route
+// without its body, and everything else through the mux.
+func (g *gatewayHandler) route(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/" {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			handleRoutingError(r.Context(), g.mux, g.marshal, w, r, http.StatusMethodNotAllowed)
 			return
 		}
-		// Bodies are refused past maxBodyBytes before they are read: grpc-gateway would buffer,
-		// decode and forward any size (a 200 MB body cost the gateway 1.2 GB) only for backtestd
-		// to refuse it. A chunked body is cut at the limit (its decoding fails: 400).
-		if r.ContentLength > maxBodyBytes {
-			// Drop what the client sends (a bounded amount, never kept) so that it reads the
-			// answer rather than a reset connection; a client that asked "Expect: 100-continue"
-			// sends nothing more.
-			if r.Header.Get("Expect") == "" {
-				_, _ = io.CopyN(io.Discard, r.Body, maxDrainBytes)
-			}
-			writeError(w, &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge,
-				Err: status.Errorf(codes.ResourceExhausted,
-					"request body too large: %d bytes, the limit is %d", r.ContentLength, maxBodyBytes)})
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-		if r.URL.Path == "/" {
-			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				handleRoutingError(r.Context(), mux, marshal, w, r, http.StatusMethodNotAllowed)
-				return
-			}
-			index(w, r, nil)
-			return
-		}
-		if r.Method == http.MethodHead { // HEAD of any GET route, without the body
-			r2 := *r
-			r2.Method = http.MethodGet
-			mux.ServeHTTP(headWriter{w}, &r2)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	}), nil
+		g.index(w, r, nil)
+		return
+	}
+	if r.Method == http.MethodHead {
+		r2 := *r
+		r2.Method = http.MethodGet
+		g.mux.ServeHTTP(headWriter{w}, &r2)
+		return
+	}
+	g.mux.ServeHTTP(w, r)
 }
 
 // maxAuthorizationBytes bounds the Authorization header the gateway passes on.

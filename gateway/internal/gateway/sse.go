@@ -38,43 +38,14 @@ import (
 // backtestd has sent its response headers or a first event, or for at most
 // Options.SSECommitDelay, before it answers 200.
 func (g *gatewayHandler) serveEvents(w http.ResponseWriter, r *http.Request, params map[string]string) {
-	req := &backtestv1.StreamJobLogRequest{JobId: params["job_id"], FromSeq: 1}
-	q := r.URL.Query()
-	if v := q.Get("from_seq"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			errorf(w, codes.InvalidArgument, "from_seq: want a non-negative integer, got %q", v)
-			return
-		}
-		req.FromSeq = n
+	req, err := eventsRequest(r, params["job_id"])
+	if err != nil {
+		writeError(w, err)
+		return
 	}
-	if v := q.Get("include_trace"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errorf(w, codes.InvalidArgument, "include_trace: want true or false, got %q", v)
-			return
-		}
-		req.IncludeTrace = b
-	}
-	if v := strings.TrimSpace(r.Header.Get("Last-Event-ID")); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			errorf(w, codes.InvalidArgument, "Last-Event-ID: want the last seq seen, got %q", v)
-			return
-		}
-		req.FromSeq = n + 1
-	}
-
-	base, cancel := context.WithCancel(r.Context())
+	ctx, cancel := g.streamContext(r.Context())
 	defer cancel()
-	go func() { // the gateway is stopping: end the stream so the server can shut down
-		select {
-		case <-g.done:
-			cancel()
-		case <-base.Done():
-		}
-	}()
-	ctx, err := runtime.AnnotateContext(base, g.mux, r, backtestv1.BacktestService_StreamJobLog_FullMethodName,
+	ctx, err = runtime.AnnotateContext(ctx, g.mux, r, backtestv1.BacktestService_StreamJobLog_FullMethodName,
 		runtime.WithHTTPPathPattern("/api/jobs/{job_id}/events"))
 	if err != nil {
 		writeError(w, err)
@@ -85,22 +56,80 @@ func (g *gatewayHandler) serveEvents(w http.ResponseWriter, r *http.Request, par
 		writeError(w, err)
 		return
 	}
+	accepted, events := receiveEvents(ctx, stream)
+	relay := &eventRelay{g: g, ctx: ctx, jobID: req.JobId, lastSeq: req.FromSeq - 1,
+		sse: &sseWriter{w: w, rc: http.NewResponseController(w)}}
+	relay.run(accepted, events)
+}
 
-	type received struct {
-		ev  *backtestv1.StreamJobLogResponse
-		err error
+// eventsRequest reads the StreamJobLog request from the query and headers: from_seq,
+// include_trace, and Last-Event-ID, which takes precedence over from_seq. InvalidArgument names the
+// parameter and what it wants.
+func eventsRequest(r *http.Request, jobID string) (*backtestv1.StreamJobLogRequest, error) {
+	req := &backtestv1.StreamJobLogRequest{JobId: jobID, FromSeq: 1}
+	q := r.URL.Query()
+	if v := q.Get("from_seq"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "from_seq: want a non-negative integer, got %q", v)
+		}
+		req.FromSeq = n
 	}
-	accepted := make(chan struct{}) // backtestd sent its headers: the call is accepted
-	events := make(chan received)   // unbuffered: at most one event is read ahead of the client
+	if v := q.Get("include_trace"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "include_trace: want true or false, got %q", v)
+		}
+		req.IncludeTrace = b
+	}
+	if v := strings.TrimSpace(r.Header.Get("Last-Event-ID")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "Last-Event-ID: want the last seq seen, got %q", v)
+		}
+		req.FromSeq = n + 1
+	}
+	return req, nil
+}
+
+// streamContext is the upstream call's context: cancelled when the client goes away (parent is
+// the request's context), when the gateway stops, or when the caller cancels it.
+func (g *gatewayHandler) streamContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	go func() { // the gateway is stopping: end the stream so the server can shut down
+		select {
+		case <-g.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// upstreamEvent is one answer of stream.Recv: an event, or the error (io.EOF at the end) that
+// ends the stream.
+type upstreamEvent struct {
+	ev  *backtestv1.StreamJobLogResponse
+	err error
+}
+
+// receiveEvents reads the upstream stream on a goroutine of its own, until the stream ends or ctx
+// is done. accepted is closed once backtestd has sent its response headers (the call is
+// accepted); events carries each answer of Recv, the last one with its error, and is closed after
+// it. events is unbuffered: at most one event is read ahead of the client.
+func receiveEvents(ctx context.Context, stream backtestv1.BacktestService_StreamJobLogClient) (
+	accepted <-chan struct{}, events <-chan upstreamEvent) {
+	acceptedCh := make(chan struct{})
+	eventsCh := make(chan upstreamEvent)
 	go func() {
-		defer close(events)
+		defer close(eventsCh)
 		if md, _ := stream.Header(); md != nil {
-			close(accepted)
+			close(acceptedCh)
 		}
 		for {
 			ev, err := stream.Recv()
 			select {
-			case events <- received{ev, err}:
+			case eventsCh <- upstreamEvent{ev, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -109,64 +138,95 @@ func (g *gatewayHandler) serveEvents(w http.ResponseWriter, r *http.Request, par
 			}
 		}
 	}()
+	return acceptedCh, eventsCh
+}
 
-	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
-	commit := time.NewTimer(g.opts.SSECommitDelay)
+// eventRelay writes one upstream stream to one client as Server-Sent Events. Used by the
+// request's goroutine only.
+type eventRelay struct {
+	g       *gatewayHandler
+	ctx     context.Context // the upstream call's
+	jobID   string
+	sse     *sseWriter
+	lastSeq int64 // of the last job event sent (from_seq - 1 before the first)
+}
+
+// run relays until the stream ends or fails, a write to the client fails, or ctx is done. The
+// 200 headers go out when backtestd accepts the call, with the first event, or after
+// SSECommitDelay, whichever comes first; until then an error can still be an ordinary JSON answer.
+func (e *eventRelay) run(accepted <-chan struct{}, events <-chan upstreamEvent) {
+	commit := time.NewTimer(e.g.opts.SSECommitDelay)
 	defer commit.Stop()
-	heartbeat := time.NewTicker(g.opts.Heartbeat)
+	heartbeat := time.NewTicker(e.g.opts.Heartbeat)
 	defer heartbeat.Stop()
-	lastSeq := req.FromSeq - 1
 	for {
 		select {
-		case <-ctx.Done():
+		case <-e.ctx.Done():
 			return
 		case <-accepted:
 			accepted = nil
-			if sse.start() != nil {
+			if e.sse.start() != nil {
 				return
 			}
 		case <-commit.C:
-			if sse.start() != nil {
+			if e.sse.start() != nil {
 				return
 			}
 		case <-heartbeat.C:
-			if sse.started && sse.comment("ping") != nil {
+			if e.sse.started && e.sse.comment("ping") != nil {
 				return
 			}
 		case rcv, ok := <-events:
-			if !ok {
+			if !ok || !e.forward(rcv) {
 				return
 			}
-			if errors.Is(rcv.err, io.EOF) {
-				if sse.start() == nil {
-					_ = sse.event(0, "end", []byte(`{"last_seq":`+strconv.FormatInt(lastSeq, 10)+`}`))
-				}
-				return
-			}
-			if rcv.err != nil {
-				if ctx.Err() != nil {
-					return // the client left or the gateway stops; nobody to tell
-				}
-				if !sse.started {
-					writeError(w, rcv.err)
-					return
-				}
-				st := status.Convert(rcv.err)
-				data, _ := json.Marshal(newErrorBody(st, httpStatusFromCode(st.Code())))
-				_ = sse.event(0, "error", data)
-				return
-			}
-			data, err := g.marshal.Marshal(rcv.ev)
-			if err != nil {
-				g.opts.Logger.Error("events: marshal", "job_id", req.JobId, "err", err)
-				return
-			}
-			if sse.start() != nil || sse.event(rcv.ev.GetSeq(), eventName(rcv.ev), data) != nil {
-				return
-			}
-			lastSeq = rcv.ev.GetSeq()
 		}
 	}
+}
+
+// forward sends one answer of the upstream stream to the client; false when the stream is over
+// (it ended or failed, or the client cannot be written to).
+func (e *eventRelay) forward(rcv upstreamEvent) bool {
+	if errors.Is(rcv.err, io.EOF) {
+		e.end()
+		return false
+	}
+	if rcv.err != nil {
+		e.fail(rcv.err)
+		return false
+	}
+	data, err := e.g.marshal.Marshal(rcv.ev)
+	if err != nil {
+		e.g.opts.Logger.Error("events: marshal", "job_id", e.jobID, "err", err)
+		return false
+	}
+	if e.sse.start() != nil || e.sse.event(rcv.ev.GetSeq(), eventName(rcv.ev), data) != nil {
+		return false
+	}
+	e.lastSeq = rcv.ev.GetSeq()
+	return true
+}
+
+// end sends `event: end` with the last seq sent: the upstream stream is complete.
+func (e *eventRelay) end() {
+	if e.sse.start() == nil {
+		_ = e.sse.event(0, "end", []byte(`{"last_seq":`+strconv.FormatInt(e.lastSeq, 10)+`}`))
+	}
+}
+
+// fail reports an upstream error: as an ordinary JSON error answer while nothing was sent, else
+// as `event: error` with the same body.
+func (e *eventRelay) fail(err error) {
+	if e.ctx.Err() != nil {
+		return // the client left or the gateway stops; nobody to tell
+	}
+	if !e.sse.started {
+		writeError(e.sse.w, err)
+		return
+	}
+	st := status.Convert(err)
+	data, _ := json.Marshal(newErrorBody(st, httpStatusFromCode(st.Code())))
+	_ = e.sse.event(0, "error", data)
 }
 
 // eventName is the SSE event type of a job event: the name of its oneof member.
