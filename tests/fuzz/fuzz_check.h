@@ -5,7 +5,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -33,6 +35,18 @@ inline std::string Shown(absl::string_view s, size_t n = 120) {
   }
   if (s.size() > n) out += "...";
   return out;
+}
+
+// Sizes of the reads a stream arrives in, from one input byte: a short cycle of reads of 1..16
+// and 1..`large` bytes (a tiny generator, so one byte gives many patterns), as a pipe delivers.
+inline std::vector<size_t> ReadSizes(uint8_t seed, size_t large) {
+  std::vector<size_t> sizes;
+  uint32_t state = seed * 2654435761u + 1;
+  for (int i = 0; i < 7; ++i) {
+    state = state * 1103515245u + 12345u;
+    sizes.push_back(1 + (state >> 16) % (i % 2 == 0 ? 16 : large));
+  }
+  return sizes;
 }
 
 }  // namespace backtest::fuzz

@@ -5,7 +5,7 @@
 set(FUZZ_RUN ${PROJECT_SOURCE_DIR}/tests/fuzz/run.sh)
 add_test(NAME fuzz_build COMMAND bash ${FUZZ_RUN} --build-only)
 set_tests_properties(fuzz_build PROPERTIES LABELS fuzz FIXTURES_SETUP fuzz_tree TIMEOUT 1800)
-foreach(target csv_reader time_parse params run_request_json runner_events)
+foreach(target csv_reader time_parse params run_request_json runner_events runner_event_reader)
   add_test(NAME fuzz_${target} COMMAND bash ${FUZZ_RUN} --no-build --seconds 20 ${target})
   set_tests_properties(fuzz_${target} PROPERTIES LABELS fuzz FIXTURES_REQUIRED fuzz_tree
     RESOURCE_LOCK fuzz TIMEOUT 300)

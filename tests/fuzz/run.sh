@@ -3,7 +3,8 @@
 #
 #   tests/fuzz/run.sh [--seconds N] [--long] [--build-only | --no-build] [TARGET...]
 #
-# TARGET is csv_reader, time_parse, params, run_request_json or runner_events (default: all).
+# TARGET is csv_reader, time_parse, params, run_request_json, runner_events or
+# runner_event_reader (default: all).
 # Default (the short run of `make test`): each target for N seconds (default 20) from its seed
 # corpus tests/fuzz/corpus/TARGET; what it finds is thrown away. --long (`make fuzz`): new inputs
 # accumulate in build/fuzz/corpus/TARGET, which is merged (minimised) after the run; the repo's
@@ -14,7 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 FUZZ_DIR="$ROOT/tests/fuzz"
 BUILD_DIR="${FUZZ_BUILD_DIR:-$ROOT/build/fuzz}"
-ALL_TARGETS=(csv_reader time_parse params run_request_json runner_events)
+ALL_TARGETS=(csv_reader time_parse params run_request_json runner_events runner_event_reader)
 
 seconds=20
 long=0

@@ -120,14 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const absl::string_view stream(reinterpret_cast<const char*>(data) + 1, size - 1);
 
-  // Read sizes from the first byte: a short cycle of 1..256-byte reads (a tiny generator, so
-  // one byte gives many patterns).
-  std::vector<size_t> cuts;
-  uint32_t state = data[0] * 2654435761u + 1;
-  for (int i = 0; i < 7; ++i) {
-    state = state * 1103515245u + 12345u;
-    cuts.push_back(1 + (state >> 16) % (i % 2 == 0 ? 16 : 256));
-  }
+  const std::vector<size_t> cuts = backtest::fuzz::ReadSizes(data[0], 256);
 
   const Decoded whole = Decode(stream, {}, kMaxFrameBytes);
   CheckFraming(stream, whole, kMaxFrameBytes);

@@ -1,0 +1,204 @@
+#include "server/jobs/runner_event_reader.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace backtest::jobs {
+namespace {
+
+using backtest::runner::v1::RunnerEvent;
+
+// A result frame: RunnerEvent.result (field 4, length-delimited) first, as the runner writes it.
+constexpr uint8_t kResultTag = (4 << 3) | 2;
+
+bool IsResultFrame(const std::string& bytes) {
+  return !bytes.empty() && static_cast<uint8_t>(bytes[0]) == kResultTag;
+}
+
+// The result is stored as it came (a RunnerEvent, results format 3); the server itself needs only
+// its digest, reason counts and trace facts, which ResultFrameFacts reads while the rest stays
+// unparsed bytes (no thousands of candle, equity, marker and trade messages). False when
+// malformed.
+bool ReadResultFacts(const std::string& bytes, backtest::runner::v1::RunOutput* out) {
+  using backtest::runner::v1::ResultFrameFacts;
+  using backtest::runner::v1::RunOutput;
+  using backtest::runner::v1::RunOutputFacts;
+  constexpr auto same = [](int a, int b) { return a == b; };  // field numbers of two messages
+  static_assert(same(ResultFrameFacts::kResultFieldNumber, RunnerEvent::kResultFieldNumber));
+  static_assert(same(RunOutputFacts::kReasonsFieldNumber, RunOutput::kReasonsFieldNumber));
+  static_assert(same(RunOutputFacts::kTraceRowsFieldNumber, RunOutput::kTraceRowsFieldNumber));
+  static_assert(
+      same(RunOutputFacts::kTraceTruncatedFieldNumber, RunOutput::kTraceTruncatedFieldNumber));
+  static_assert(same(RunOutputFacts::kDigestFieldNumber, RunOutput::kDigestFieldNumber));
+  ResultFrameFacts frame;
+  if (!frame.ParseFromString(bytes)) return false;
+  RunOutputFacts& facts = *frame.mutable_result();
+  out->mutable_reasons()->Swap(facts.mutable_reasons());
+  out->set_trace_rows(facts.trace_rows());
+  out->set_trace_truncated(facts.trace_truncated());
+  out->set_digest(std::move(*facts.mutable_digest()));
+  return true;
+}
+
+}  // namespace
+
+RunnerEventReader::RunnerEventReader(Sink& sink, std::function<int64_t()> now_ms,
+                                     int64_t heartbeat_persist_ms)
+    : sink_(sink), now_ms_(std::move(now_ms)), heartbeat_persist_ms_(heartbeat_persist_ms) {}
+
+void RunnerEventReader::Feed(const char* data, size_t size) {
+  if (!protocol_error_.empty()) return;
+  decoder_.Append(data, size);
+  while (protocol_error_.empty()) {
+    auto frame = decoder_.Next();
+    if (!frame.ok()) {
+      protocol_error_ = std::string(frame.status().message());
+      return;
+    }
+    if (!frame->has_value()) return;
+    HandleFrame(*std::move(*frame));
+  }
+}
+
+void RunnerEventReader::Close() {
+  if (decoder_.buffered() > 0 && protocol_error_.empty()) {
+    stream_cut_ = true;
+    protocol_error_ =
+        absl::StrCat("event stream ended inside a frame (", decoder_.buffered(), " bytes)");
+  }
+}
+
+void RunnerEventReader::Queue(JobEvent event) { queued_.push_back(std::move(event)); }
+
+std::vector<JobEvent> RunnerEventReader::TakeQueued() {
+  std::vector<JobEvent> events;
+  events.swap(queued_);
+  if (!superseded_.empty()) {
+    size_t next = 0, kept = 0;
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (next < superseded_.size() && superseded_[next] == i) {
+        ++next;
+      } else {
+        if (kept != i) events[kept] = std::move(events[i]);
+        ++kept;
+      }
+    }
+    events.resize(kept);
+    superseded_.clear();
+  }
+  last_progress_ = SIZE_MAX;
+  return events;
+}
+
+db::JobStore::Update RunnerEventReader::TakeUpdate() {
+  db::JobStore::Update update;
+  std::swap(update, update_);
+  return update;
+}
+
+bool RunnerEventReader::HasUpdate() const {
+  return update_.progress_fraction.has_value() || update_.heartbeat_ms.has_value();
+}
+
+void RunnerEventReader::HandleFrame(std::string bytes) {
+  RunnerEvent event;
+  if (!(IsResultFrame(bytes) ? ReadResultFacts(bytes, event.mutable_result())
+                             : event.ParseFromString(bytes))) {
+    protocol_error_ = "an event could not be decoded";
+    return;
+  }
+  const int64_t now = now_ms_();
+  switch (event.event_case()) {
+    case RunnerEvent::kLog:
+      queued_.push_back(LogEvent(now, "engine", event.log().level(), event.log().text()));
+      break;
+    case RunnerEvent::kProgress:
+      OnProgress(now, event.progress());
+      break;
+    case RunnerEvent::kTrace:
+      OnTrace(now, *event.mutable_trace());
+      break;
+    case RunnerEvent::kResult:
+      OnResult(std::move(bytes), event.result());
+      break;
+    case RunnerEvent::kHeartbeat:
+      OnHeartbeat(now);
+      break;
+    case RunnerEvent::kFailure:
+      failure_code_ = event.failure().code();
+      failure_message_ = event.failure().message();
+      break;
+    case RunnerEvent::EVENT_NOT_SET:
+      break;
+  }
+}
+
+void RunnerEventReader::OnProgress(int64_t now,
+                                   const backtest::runner::v1::ProgressEvent& progress) {
+  // Progress supersedes progress: of several of a stage waiting to be stored (with log lines
+  // between them), only the newest is kept, in its own place.
+  if (last_progress_ < queued_.size() && queued_[last_progress_].stage == progress.stage()) {
+    if (last_progress_ + 1 == queued_.size()) {
+      queued_.pop_back();
+    } else {
+      superseded_.push_back(last_progress_);
+    }
+  }
+  last_progress_ = queued_.size();
+  JobEvent e;
+  e.time_ms = now;
+  e.kind = EventKind::kProgress;
+  e.stage = progress.stage();
+  e.fraction = progress.fraction();
+  e.bars_done = progress.bars_done();
+  e.bars_total = progress.bars_total();
+  update_.progress_fraction = e.fraction;
+  update_.progress_stage = e.stage;
+  update_.bars_done = e.bars_done;
+  update_.bars_total = e.bars_total;
+  queued_.push_back(std::move(e));
+}
+
+void RunnerEventReader::OnTrace(int64_t now, backtest::runner::v1::TraceEvent& trace) {
+  // The rows as stored are the rows the live event carries.
+  auto rows = std::make_shared<std::vector<db::TraceRowRecord>>();
+  rows->reserve(trace.rows_size());
+  for (auto& r : *trace.mutable_rows()) {
+    rows->push_back({r.seq(), r.bar_index(), r.ts(), std::move(*r.mutable_symbol()),
+                     std::move(*r.mutable_section()), std::move(*r.mutable_kind()),
+                     std::move(*r.mutable_payload_json())});
+  }
+  sink_.FlushQueued();  // events before the batch keep their order
+  if (absl::Status s = sink_.StoreTraceRows(*rows); !s.ok()) {
+    store_error_ = absl::StrCat("trace rows could not be stored: ", s.message());
+    return;
+  }
+  JobEvent e;
+  e.time_ms = now;
+  e.kind = EventKind::kTrace;
+  e.first_row = rows->empty() ? 0 : rows->front().seq;
+  e.row_count = static_cast<int64_t>(rows->size());
+  e.truncated = trace.truncated();
+  e.rows = std::move(rows);
+  queued_.push_back(std::move(e));
+}
+
+void RunnerEventReader::OnResult(std::string bytes,
+                                 const backtest::runner::v1::RunOutput& facts) {
+  if (absl::Status s = sink_.StoreResult(std::move(bytes), facts); !s.ok()) {
+    failure_message_ = absl::StrCat("the result could not be stored: ", s.message());
+    return;
+  }
+  got_result_ = true;
+}
+
+void RunnerEventReader::OnHeartbeat(int64_t now) {
+  if (now - last_heartbeat_saved_ms_ > heartbeat_persist_ms_) {
+    update_.heartbeat_ms = now;
+    last_heartbeat_saved_ms_ = now;
+  }
+}
+
+}  // namespace backtest::jobs

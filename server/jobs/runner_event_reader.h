@@ -1,0 +1,94 @@
+// The server's side of a runner's event stream: frames decoded, each event turned into what the job
+// keeps (log lines, progress, trace batches, the result, heartbeats, the runner's own failure).
+// Events wait in a queue until the owner takes them to store; of several progress events of one
+// stage waiting there, only the newest is kept, in its own place. Trace rows and the result are
+// stored outside the event log, through the Sink, at the moment they arrive.
+//
+// Owned by one JobRun; not thread-safe. The fuzz target runner_event_reader_fuzz drives it.
+#ifndef BACKTEST_SERVER_JOBS_RUNNER_EVENT_READER_H_
+#define BACKTEST_SERVER_JOBS_RUNNER_EVENT_READER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "backtest/runner/v1/runner.pb.h"
+#include "db/job_store.h"
+#include "db/trace_store.h"
+#include "server/jobs/frame_codec.h"
+#include "server/jobs/job_event.h"
+
+namespace backtest::jobs {
+
+class RunnerEventReader {
+ public:
+  // Where trace batches and the result go.
+  class Sink {
+   public:
+    virtual ~Sink() = default;
+    // Stores what is queued so far: called before a trace batch, whose event must come after them.
+    virtual void FlushQueued() = 0;
+    virtual absl::Status StoreTraceRows(const std::vector<db::TraceRowRecord>& rows) = 0;
+    // `frame` is the result frame as the runner sent it (stored as it came); `facts` the parts the
+    // server reads (digest, reason counts, trace summary).
+    virtual absl::Status StoreResult(std::string frame,
+                                     const backtest::runner::v1::RunOutput& facts) = 0;
+  };
+
+  // `heartbeat_persist_ms`: a heartbeat updates the job row at most this often.
+  RunnerEventReader(Sink& sink, std::function<int64_t()> now_ms, int64_t heartbeat_persist_ms);
+
+  // Bytes from the event pipe: every whole frame is handled. After a protocol error the rest of
+  // the stream is ignored.
+  void Feed(const char* data, size_t size);
+  // The pipe closed; bytes of an unfinished frame are a protocol error.
+  void Close();
+
+  // Adds an event of the server's own (a captured stdout or stderr line, a server message).
+  void Queue(JobEvent event);
+  size_t queued() const { return queued_.size(); }
+  // The queued events in order (superseded progress left out) and the job row's update (progress,
+  // heartbeat); both are empty afterwards.
+  std::vector<JobEvent> TakeQueued();
+  db::JobStore::Update TakeUpdate();
+  bool HasUpdate() const;
+
+  // Why the stream cannot be read (undecodable event, oversized frame, cut frame); empty if none.
+  const std::string& protocol_error() const { return protocol_error_; }
+  bool stream_cut() const { return stream_cut_; }
+  // Trace rows or the result could not be stored (a full disk…): the job fails.
+  const std::string& store_error() const { return store_error_; }
+  // The runner's own failure event, if it sent one.
+  const std::string& failure_code() const { return failure_code_; }
+  const std::string& failure_message() const { return failure_message_; }
+  bool got_result() const { return got_result_; }
+
+ private:
+  void HandleFrame(std::string bytes);
+  void OnProgress(int64_t now, const backtest::runner::v1::ProgressEvent& progress);
+  void OnTrace(int64_t now, backtest::runner::v1::TraceEvent& trace);
+  void OnResult(std::string bytes, const backtest::runner::v1::RunOutput& facts);
+  void OnHeartbeat(int64_t now);
+
+  Sink& sink_;
+  std::function<int64_t()> now_ms_;
+  int64_t heartbeat_persist_ms_;
+  FrameDecoder decoder_;
+  std::vector<JobEvent> queued_;
+  size_t last_progress_ = SIZE_MAX;  // index in queued_ of its newest progress event
+  std::vector<size_t> superseded_;   // indexes in queued_ of progress events not to store
+  db::JobStore::Update update_;
+  int64_t last_heartbeat_saved_ms_ = 0;
+  std::string protocol_error_;
+  bool stream_cut_ = false;
+  std::string store_error_;
+  std::string failure_code_;
+  std::string failure_message_;
+  bool got_result_ = false;
+};
+
+}  // namespace backtest::jobs
+
+#endif  // BACKTEST_SERVER_JOBS_RUNNER_EVENT_READER_H_
