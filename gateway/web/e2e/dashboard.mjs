@@ -16,11 +16,15 @@
 //   DOCS_DIR   also write the README's screenshots there (optional): dashboard-form.png (the
 //              fresh form) and dashboard-job.png (chart and the explanation of an entry bar)
 //
-// Steps: the form renders from /api/params; a preset is saved, listed, loaded and deleted; the
-// form is submitted and the job page opens; the live log shows lines; the chart appears when the
-// job has finished; hovering shows the legend, clicking a candle shows an explanation; the whole
-// run is explained and a sample bar of it (an entry when there is one) is explained in turn; the
-// last values come back from the bt_params cookie. Any console error or 5xx answer fails the test.
+// Steps, first without a stored token (a browser of its own): the token typed and saved with
+// Enter, then a field typed into right away, reaches the submitted job (and a new token keeps
+// what is typed); the login link (/?token=…, also on the job and docs pages) stores the token and
+// leaves the address without it; "sign out" forgets it. Then with the token stored: the form
+// renders from /api/params; a preset is saved, listed, loaded and deleted; the form is submitted
+// and the job page opens; the live log shows lines; the chart appears when the job has finished;
+// hovering shows the legend, clicking a candle shows an explanation; the whole run is explained
+// and a sample bar of it (an entry when there is one) is explained in turn; the last values come
+// back from the bt_params cookie. Any console error or 5xx answer fails the test.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -66,18 +70,59 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
 });
-const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+const viewport = { width: 1280, height: 800 };
+
+/** A new page whose console errors, page errors and 5xx answers count as problems. */
+async function watchedPage(ctx) {
+  const p = await ctx.newPage();
+  p.setDefaultTimeout(15000);
+  p.on('console', (m) => {
+    // Answers with 4xx are expected in some steps (and logged by Chromium); 5xx are caught below.
+    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  p.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  p.on('response', (r) => {
+    if (r.status() >= 500) problems.push(`HTTP ${r.status()} ${r.url()}`);
+  });
+  return p;
+}
+
+// A browser with no stored token, as a new user's, for the first steps.
+const fresh = await browser.newContext({ viewport });
+const newUser = await watchedPage(fresh);
+let inFlight = 0; // the new user's page's requests without an answer yet
+let paramsLoads = 0; // and its GET /api/params/ so far
+newUser.on('request', (r) => {
+  inFlight += 1;
+  if (new URL(r.url()).pathname === '/api/params/') paramsLoads += 1;
+});
+newUser.on('requestfinished', () => { inFlight -= 1; });
+newUser.on('requestfailed', () => { inFlight -= 1; });
+
+/** Waits (with a deadline) until the new user's page has no request in flight. */
+async function networkQuiet(ms = 10000) {
+  const deadline = Date.now() + ms;
+  while (inFlight > 0) {
+    check(Date.now() < deadline, `${inFlight} requests still in flight after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await newUser.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
+}
+
+const storedToken = (p) => p.evaluate(() => localStorage.getItem('backtestd.token'));
+
+/** The job as GET /api/jobs/{id}/status/ answers it for TOKEN. */
+async function jobStatus(id) {
+  const resp = await fetch(`${base}/api/jobs/${encodeURIComponent(id)}/status/`, {
+    headers: { Authorization: `Token ${token}`, Accept: 'application/json' },
+  });
+  check(resp.ok, `GET /api/jobs/${id}/status/: ${resp.status}`);
+  return resp.json();
+}
+
+const context = await browser.newContext({ viewport });
 await context.addInitScript((t) => localStorage.setItem('backtestd.token', t), token);
-const page = await context.newPage();
-page.setDefaultTimeout(15000);
-page.on('console', (m) => {
-  // Answers with 4xx are expected in some steps (and logged by Chromium); 5xx are caught below.
-  if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
-});
-page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-page.on('response', (r) => {
-  if (r.status() >= 500) problems.push(`HTTP ${r.status()} ${r.url()}`);
-});
+const page = await watchedPage(context);
 
 async function setField(name, value) {
   const input = page.locator(`#p-${name}`);
@@ -91,6 +136,67 @@ async function setField(name, value) {
 
 let jobUrl = '';
 try {
+  let firstJob = '';
+  await step('first use: the token saved with Enter, then a field typed into, reaches the job', async () => {
+    await newUser.goto(`${base}/`);
+    await newUser.locator('#form-error:not(.hidden)').waitFor(); // no token: the server said 401
+    await newUser.fill('#token-input', token);
+    await newUser.press('#token-input', 'Enter');
+    await newUser.locator('#p-symbols').waitFor();
+    // Clicking into the field takes the focus from the token field (its change event).
+    await newUser.click('#p-symbols');
+    await newUser.keyboard.press('Control+A');
+    await newUser.keyboard.type('EURUSD');
+    await networkQuiet();
+    let typed = await newUser.inputValue('#p-symbols');
+    check(typed === 'EURUSD', `symbols shows "${typed}" once the page is quiet, not the typed EURUSD`);
+    check(paramsLoads === 2, `parameters loaded ${paramsLoads} times (on load, once for the token)`);
+    // Another token (the same one in the "Token …" form) reloads the form's data; what is
+    // typed stays.
+    await newUser.fill('#token-input', `Token ${token}`);
+    await newUser.press('#token-input', 'Enter');
+    await networkQuiet();
+    check(paramsLoads === 3, `parameters loaded ${paramsLoads} times, not reloaded for a new token`);
+    typed = await newUser.inputValue('#p-symbols');
+    check(typed === 'EURUSD', `symbols shows "${typed}" after a token change, not the typed EURUSD`);
+    await Promise.all([newUser.waitForURL(/\/jobs\/[^/]+\/$/), newUser.click('#run-button')]);
+    firstJob = decodeURIComponent(newUser.url().match(/\/jobs\/([^/]+)\/$/)[1]);
+    const job = await jobStatus(firstJob);
+    check(job.params?.symbols === 'EURUSD', `the job's symbols: ${JSON.stringify(job.params?.symbols)}`);
+  });
+
+  await step('the login link stores the token and leaves it out of the address', async () => {
+    await fresh.clearCookies();
+    await newUser.evaluate(() => localStorage.clear());
+    const link = `?token=${encodeURIComponent(token)}`;
+    await newUser.goto(`${base}/${link}&view=1#top`);
+    await newUser.locator('#p-rr').waitFor();
+    check(await newUser.inputValue('#p-rr') !== '', 'the form has no values');
+    const url = new URL(newUser.url());
+    check(url.pathname === '/' && url.search === '?view=1' && url.hash === '#top', `address: ${url}`);
+    check(await storedToken(newUser) === token, 'the token is not in localStorage');
+    // The job and docs pages take it as well.
+    for (const path of [`/jobs/${encodeURIComponent(firstJob)}/`, '/docs']) {
+      await newUser.evaluate(() => localStorage.clear());
+      await newUser.goto(`${base}${path}${link}`);
+      check(!newUser.url().includes('token='), `address: ${newUser.url()}`);
+      check(await storedToken(newUser) === token, `${path}: the token is not in localStorage`);
+    }
+    await newUser.locator('.swagger-ui .opblock').first().waitFor();
+  });
+
+  await step('sign out forgets the token', async () => {
+    await newUser.goto(`${base}/`);
+    await newUser.locator('#p-rr').waitFor();
+    await newUser.click('#token-signout');
+    await newUser.locator('#form-error:not(.hidden)').waitFor();
+    check(await storedToken(newUser) === null, 'the token is still in localStorage');
+    check(await newUser.inputValue('#token-input') === '', 'the token field still shows it');
+    check(await newUser.locator('#p-rr').count() === 0, 'the form still shows the parameters');
+    check(!(await newUser.locator('#token-signout').isVisible()), '"sign out" still shows');
+    await fresh.close();
+  });
+
   await step('form renders from /api/params', async () => {
     await page.goto(`${base}/`);
     await page.locator('#p-strategy').waitFor();
@@ -228,6 +334,7 @@ try {
 } catch {
   if (problems.length) console.log(`problems: ${problems.join('; ')}`);
   await page.screenshot({ path: join(outDir, 'failure.png'), fullPage: true }).catch(() => {});
+  await newUser.screenshot({ path: join(outDir, 'failure-new-user.png'), fullPage: true }).catch(() => {});
 } finally {
   await browser.close();
 }

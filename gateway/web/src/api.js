@@ -57,8 +57,30 @@ export function errorFrom(resp, data) {
   return err;
 }
 
-/** Mounts the token entry into #token-box: kept in localStorage, sent as Authorization. */
+/**
+ * Takes a token given in the address (`?token=…`, the login link `make run` prints) into
+ * localStorage and removes it from the address bar, keeping the other query parameters and the
+ * hash, so the token is neither bookmarked nor left in the history. An empty `token=` changes
+ * nothing stored.
+ */
+function adoptTokenFromAddress() {
+  const url = new URL(window.location.href);
+  if (!url.searchParams.has('token')) return;
+  const t = url.searchParams.get('token').trim();
+  if (t) localStorage.setItem(TOKEN_KEY, t);
+  url.searchParams.delete('token');
+  window.history.replaceState(window.history.state, '', `${url.pathname}${url.search}${url.hash}`);
+}
+
+/**
+ * Mounts the token entry into #token-box: kept in localStorage, sent as Authorization. A token in
+ * the address (`?token=…`) is stored first. onChange(token) runs when the stored token changes
+ * (typed and saved with Enter or by leaving the field, or removed with "sign out"); saving the
+ * token that is already stored calls nothing, so Enter followed by leaving the field reloads the
+ * page's data once.
+ */
 export function initTokenBox(onChange) {
+  adoptTokenFromAddress();
   const box = document.getElementById('token-box');
   if (!box) return;
   box.innerHTML = '';
@@ -66,13 +88,18 @@ export function initTokenBox(onChange) {
   const input = el('input', { id: 'token-input', type: 'password', autocomplete: 'off', spellcheck: 'false', placeholder: 'paste your API token' });
   input.value = getToken();
   const show = el('button', { type: 'button', title: 'Show or hide the token', style: 'padding:1px 6px;font-size:12px' }, 'show');
+  const signOut = el('button', { type: 'button', id: 'token-signout', title: 'Forget the stored token', style: 'padding:1px 6px;font-size:12px' }, 'sign out');
+  signOut.classList.toggle('hidden', !getToken());
   const state = el('span', { class: 'state' }, getToken() ? 'set' : 'none');
   const save = () => {
     const v = input.value.trim();
+    if (v === getToken()) return;
     if (v) localStorage.setItem(TOKEN_KEY, v);
     else localStorage.removeItem(TOKEN_KEY);
     state.textContent = v ? 'saved' : 'none';
+    signOut.classList.toggle('hidden', !v);
     box.classList.remove('attention');
+    input.title = '';
     if (onChange) onChange(v);
   };
   input.addEventListener('change', save);
@@ -86,7 +113,11 @@ export function initTokenBox(onChange) {
     input.type = input.type === 'password' ? 'text' : 'password';
     show.textContent = input.type === 'password' ? 'show' : 'hide';
   });
-  box.append(label, input, show, state);
+  signOut.addEventListener('click', () => {
+    input.value = '';
+    save();
+  });
+  box.append(label, input, show, signOut, state);
   tokenListeners.push((msg) => {
     box.classList.add('attention');
     state.textContent = getToken() ? 'rejected' : 'needed';

@@ -8,6 +8,7 @@ const COOKIE = 'bt_params';
 const errorBox = document.getElementById('form-error');
 const fieldsDiv = document.getElementById('fields');
 let defs = []; // ParamDefinition[] shown on the form
+let renderedDefs = ''; // the /api/params answer the fields were rendered from (JSON)
 let loadedPreset = ''; // name of the preset whose values were loaded last
 
 const GROUP_TITLES = { run: 'Run', risk: 'Risk', signal: 'Signal (sr_breakout)', sma_cross: 'SMA cross', trace: 'Decision trace' };
@@ -91,7 +92,13 @@ function render(params, groups) {
   }
   const strategy = document.getElementById('p-strategy');
   if (strategy) strategy.addEventListener('change', applyStrategy);
-  fieldsDiv.addEventListener('input', (e) => e.target.closest('.field')?.classList.remove('invalid'));
+}
+
+/** The values on the form now, by parameter name (none before the fields are rendered). */
+function shownValues() {
+  const values = {};
+  for (const p of defs) if (document.getElementById(`p-${p.name}`)) values[p.name] = getValue(p);
+  return values;
 }
 
 function resetDefaults() {
@@ -270,14 +277,25 @@ async function submit(ev) {
   }
 }
 
+/**
+ * Loads the form's data: parameters, presets, recent jobs. Runs on load and again when the token
+ * changes. Fields already rendered from the same definitions stay as they are, so what the user
+ * is typing (and where) survives a reload; fields rendered anew take the defaults, then the
+ * bt_params cookie, then the values the form showed before.
+ */
 async function start() {
   try {
     const { params, groups } = await api('/api/params/');
-    render(params, groups);
-    resetDefaults();
-    const saved = readCookie();
-    for (const p of defs) if (Object.hasOwn(saved, p.name)) setValue(p, saved[p.name]);
-    applyStrategy();
+    const answer = JSON.stringify({ params, groups });
+    if (answer !== renderedDefs || !fieldsDiv.querySelector('.field')) {
+      const shown = shownValues();
+      render(params, groups);
+      resetDefaults();
+      const saved = { ...readCookie(), ...shown };
+      for (const p of defs) if (Object.hasOwn(saved, p.name)) setValue(p, saved[p.name]);
+      applyStrategy();
+      renderedDefs = answer;
+    }
     showError(errorBox, null);
   } catch (e) {
     fieldsDiv.innerHTML = '';
@@ -290,6 +308,7 @@ async function start() {
 }
 
 initTokenBox(() => start());
+fieldsDiv.addEventListener('input', (e) => e.target.closest('.field')?.classList.remove('invalid'));
 document.getElementById('params-form').addEventListener('submit', submit);
 document.getElementById('reset-defaults').addEventListener('click', resetDefaults);
 document.getElementById('preset-load').addEventListener('click', loadPreset);
