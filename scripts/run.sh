@@ -20,8 +20,8 @@ build/bin/backtestd --listen "$listen" --db "$db" &
 pids+=($!)
 # Wait for health with a deadline.
 for _ in $(seq 200); do
-  if build/tools/bin/grpcurl -plaintext -max-time 1 -import-path /usr/share/grpc-proto \
-      -proto grpc/health/v1/health.proto "$listen" grpc.health.v1.Health/Check >/dev/null 2>&1; then
+  if build/tools/bin/grpcurl -plaintext -max-time 1 "$listen" grpc.health.v1.Health/Check \
+      >/dev/null 2>&1; then
     break
   fi
   kill -0 "${pids[0]}" 2>/dev/null || { echo "backtestd did not start" >&2; exit 1; }

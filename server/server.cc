@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "backtest/v1/preset_service.grpc.pb.h"
 #include "backtest/v1/trace_service.grpc.pb.h"
+#include "grpc/health/v1/health.pb.h"
 #include <filesystem>
 
 #include "db/database.h"
@@ -120,6 +121,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       std::make_unique<api::TraceServiceImpl>(options.db_path, *server->auth_);
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Reflection describes what the generated descriptor pool holds. The default health service
+  // encodes with upb, so grpc.health.v1 is there only from our copy of health.proto, which this
+  // use links in: grpcurl can then call the health service without -proto flags.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   // Without this a second server could bind the same port (SO_REUSEPORT) and steal calls.

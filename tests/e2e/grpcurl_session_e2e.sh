@@ -15,7 +15,7 @@ TOKEN=$(cat "$WORK/s/admin.token")
 mapfile -t session <<'SESSION'
 $grpcurl -plaintext $ADDR list
 $grpcurl -plaintext $ADDR describe backtest.v1.RunBacktestRequest
-$grpcurl -plaintext -import-path /usr/share/grpc-proto -proto grpc/health/v1/health.proto $ADDR grpc.health.v1.Health/Check
+$grpcurl -plaintext $ADDR grpc.health.v1.Health/Check
 $grpcurl -plaintext -d '{}' $ADDR backtest.v1.BacktestService/ListJobs    # no token: Unauthenticated
 auth="authorization: Token $TOKEN"
 $grpcurl -plaintext -H "$auth" -d '{"strategy": "sma_cross"}' $ADDR backtest.v1.BacktestService/ListParams

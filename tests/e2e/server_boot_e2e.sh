@@ -11,7 +11,7 @@ check "reflection lists the services" bash -c "
     grep -qx \"\$s\" <<<\"\$out\" || { echo \"missing \$s in: \$out\"; exit 1; }
   done"
 check "describe shows RunBacktest" bash -c "'$grpcurl' -plaintext '$SERVER_ADDR' describe backtest.v1.BacktestService | grep -q 'rpc RunBacktest'"
-check "health is SERVING" bash -c "'$grpcurl' -plaintext -import-path /usr/share/grpc-proto -proto grpc/health/v1/health.proto '$SERVER_ADDR' grpc.health.v1.Health/Check | grep -q SERVING"
+check "health is SERVING" bash -c "'$grpcurl' -plaintext '$SERVER_ADDR' grpc.health.v1.Health/Check | grep -q SERVING"
 TOKEN=$(cat "$WORK/a/admin.token")
 check "ListParams over reflection" bash -c "
   '$grpcurl' -plaintext -H 'authorization: Token $TOKEN' -d '{}' '$SERVER_ADDR' backtest.v1.BacktestService/ListParams > '$WORK/params.json'
