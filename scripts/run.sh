@@ -34,15 +34,23 @@ if [ -x build/bin/backtest-gateway ]; then
 fi
 
 token_file="$(dirname "$db")/admin.token"
+token=
+[ -f "$token_file" ] && token=$(cat "$token_file")
 echo
 echo "backtestd is up."
 echo "  gRPC:       $listen   (grpcurl -plaintext $listen list)"
 if [ -x build/bin/backtest-gateway ]; then
-  echo "  dashboard:  http://$http/"
+  # The login link (Jupyter's convention): the dashboard stores the token and drops it from the
+  # address. The token is URL-safe base64 with a prefix, so it goes in as it is.
+  if [ -n "$token" ]; then
+    echo "  dashboard:  http://$http/?token=$token"
+  else
+    echo "  dashboard:  http://$http/"
+  fi
   echo "  REST:       http://$http/api/params/"
 fi
-if [ -f "$token_file" ]; then
-  echo "  token:      $(cat "$token_file")   (Authorization: Token …; stored in $token_file)"
+if [ -n "$token" ]; then
+  echo "  token:      $token   (Authorization: Token …; stored in $token_file)"
 fi
 echo "Press Ctrl-C to stop."
 wait "${pids[0]}"
