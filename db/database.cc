@@ -134,4 +134,13 @@ absl::Status Database::IntegrityCheck() {
   return absl::OkStatus();
 }
 
+absl::Status Database::CheckpointPassive() {
+  try {
+    db_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("WAL checkpoint of ", path_));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace backtest::db

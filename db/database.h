@@ -58,6 +58,10 @@ class Database {
   // Runs PRAGMA integrity_check; Internal with the first problem when it is not "ok".
   absl::Status IntegrityCheck();
 
+  // Copies into the database file what of the WAL no reader still needs (PRAGMA
+  // wal_checkpoint(PASSIVE): never waits for readers or writers).
+  absl::Status CheckpointPassive();
+
  private:
   Database(std::string path, std::unique_ptr<SQLite::Database> db);
   absl::Status Configure(const DatabaseOptions& options);

@@ -41,6 +41,11 @@ int main(int argc, char** argv) {
                  "a runner silent for this long is killed and its job failed")
       ->capture_default_str()
       ->check(CLI::Range(100, 3600000));
+  app.add_option("--stale-job-ms", options.stale_job_ms,
+                 "a running job whose stored heartbeat is older than this is failed as stale and "
+                 "its runner killed")
+      ->capture_default_str()
+      ->check(CLI::Range(1000, 86400000));
   app.add_option("--cancel-grace-ms", options.cancel_grace_ms,
                  "time a cancelled runner gets between SIGTERM and SIGKILL")
       ->capture_default_str()

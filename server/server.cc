@@ -97,6 +97,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                  .memory_mb = options.memory_mb,
                  .event_pipe_bytes = jobs::EventPipeBytes(options.workers)};
   jobs.heartbeat_timeout_ms = options.heartbeat_timeout_ms;
+  jobs.stale_job_ms = options.stale_job_ms;
   jobs.cancel_grace_ms = options.cancel_grace_ms;
   jobs.data_timeout_ms = options.data_timeout_ms;
   jobs.data_access = options.data_access;

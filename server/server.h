@@ -41,6 +41,7 @@ struct ServerOptions {
   int64_t cpu_seconds = 600;
   int64_t memory_mb = 2048;
   int heartbeat_timeout_ms = 15000;
+  int stale_job_ms = 60000;
   int cancel_grace_ms = 2000;
   // Total time limit of one http(s) data fetch.
   int64_t data_timeout_ms = 300000;

@@ -6,11 +6,10 @@
 #include <random>
 #include <thread>
 
-#include "SQLiteCpp/Database.h"
-#include "SQLiteCpp/Exception.h"
 #include "absl/strings/ascii.h"
 #include "common/status_macros.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 
 namespace backtest::jobs {
@@ -100,6 +99,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
     manager->workers_.emplace_back([m = manager.get()] { m->WorkerLoop(); });
   }
   manager->checkpointer_ = std::thread([m = manager.get()] { m->CheckpointLoop(); });
+  manager->reconciler_ = std::thread([m = manager.get()] { m->ReconcileLoop(); });
   return manager;
 }
 
@@ -116,6 +116,11 @@ void JobManager::Shutdown() {
   workers_.clear();
   RequestCheckpoint();  // wakes it to see shutting_down_
   if (checkpointer_.joinable()) checkpointer_.join();
+  {
+    std::lock_guard lock(reconcile_mu_);  // the reconciler checks shutting_down_ under it
+  }
+  reconcile_cv_.notify_all();
+  if (reconciler_.joinable()) reconciler_.join();
   // Channels of queued jobs: their subscribers get what was stored and an end of stream; the
   // jobs stay queued and run at the next start.
   std::map<std::string, std::shared_ptr<JobChannel>> channels;
@@ -296,13 +301,68 @@ void JobManager::CheckpointLoop() {
     checkpoint_wanted_ = false;
     if (shutting_down_) break;
     lock.unlock();
-    try {
-      // PASSIVE: copies what no reader still needs, never waits for readers or writers.
-      (*db)->connection().exec("PRAGMA wal_checkpoint(PASSIVE)");
-    } catch (const SQLite::Exception& e) {
-      spdlog::warn("WAL checkpoint: {}", e.what());
+    if (absl::Status s = (*db)->CheckpointPassive(); !s.ok()) {
+      spdlog::warn("{}", std::string(s.message()));
     }
     lock.lock();
+  }
+}
+
+std::string JobManager::StaleError() const {
+  return absl::StrFormat("stale: no heartbeat stored for %.1f s; its runner was killed",
+                         options_.stale_job_ms / 1000.0);
+}
+
+void JobManager::ReconcileLoop() {
+  const auto interval = std::chrono::milliseconds(std::max(1, options_.stale_job_ms / 4));
+  std::unique_lock lock(reconcile_mu_);
+  while (!reconcile_cv_.wait_for(lock, interval, [&] { return shutting_down_.load(); })) {
+    lock.unlock();
+    {
+      auto conn = pool_->Acquire();
+      db::JobStore store(conn->connection());
+      Reconcile(store);
+    }
+    lock.lock();
+  }
+}
+
+void JobManager::Reconcile(db::JobStore& store) {
+  auto running = store.JobsWithStatus("running");
+  if (!running.ok()) {
+    spdlog::warn("reconciler: {}", std::string(running.status().message()));
+    return;
+  }
+  const int64_t now = NowMs();
+  for (const db::JobRecord& job : *running) {
+    const int64_t heard = job.heartbeat_ms.value_or(job.started_ms.value_or(job.created_ms));
+    const int64_t silent = now - heard;
+    if (silent <= options_.stale_job_ms) continue;
+    std::shared_ptr<JobControl> control;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = running_.find(job.id); it != running_.end()) control = it->second;
+    }
+    if (control != nullptr && silent <= 2 * int64_t{options_.stale_job_ms}) {
+      if (!control->stale.exchange(true)) {
+        spdlog::warn("job {}: no heartbeat stored for {} ms; killing its runner", job.id, silent);
+      }
+      continue;
+    }
+    // No worker here supervises it, or its worker has not ended it: the record is put right.
+    db::JobStore::Update update;
+    update.status = "failed";
+    update.from_statuses = {"running"};
+    update.error = StaleError();
+    update.finished_ms = now;
+    update.pid = 0;
+    std::vector<JobEvent> events = {StatusEvent(now, "failed", *update.error)};
+    absl::Status s = StoreEvents(store, job.id, update, events);
+    if (s.ok()) {
+      spdlog::warn("job {}: failed as stale ({} ms without a stored heartbeat)", job.id, silent);
+    } else if (!absl::IsFailedPrecondition(s)) {  // ended meanwhile: nothing to put right
+      spdlog::warn("job {}: cannot fail it as stale: {}", job.id, std::string(s.message()));
+    }
   }
 }
 

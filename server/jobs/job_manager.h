@@ -42,6 +42,10 @@ struct JobManagerOptions {
   int heartbeat_interval_ms = 500;
   // A running job whose runner sent nothing for this long is failed.
   int heartbeat_timeout_ms = 15000;
+  // A running job whose stored heartbeat (jobs.heartbeat_ms) is older than this is failed as
+  // stale and its runner killed (the seed's reconciler): the guard that reads the database, for
+  // a job whose supervision has stopped. Heartbeats are stored every min(5 s, this / 4).
+  int stale_job_ms = 60000;
   // After a polite SIGTERM, how long a cancelled runner has before SIGKILL.
   int cancel_grace_ms = 2000;
   // Total time limit of one http(s) data fetch; 0: the engine's default (300 s).
@@ -84,6 +88,13 @@ struct WorkerStores {
   std::unique_ptr<db::TraceStore> traces_;
 };
 
+// The controls of one running job, shared by its worker and the threads that stop it.
+struct JobControl {
+  std::atomic<bool> cancel_requested{false};
+  // Set by the reconciler: the job's stored heartbeat is stale; its worker kills the runner.
+  std::atomic<bool> stale{false};
+};
+
 class JobManager {
  public:
   // Recovers jobs left by a previous process (running → failed, queued → queued again) and
@@ -122,10 +133,10 @@ class JobManager {
   // stopping. A runner that cannot be started is logged; the next job then spawns its own.
   void KeepWarmRunner(std::optional<RunnerProcess>& warm) const;
 
+  // The error of a job failed as stale.
+  std::string StaleError() const;
+
  private:
-  struct RunningJob {
-    std::atomic<bool> cancel_requested{false};
-  };
 
   explicit JobManager(JobManagerOptions options) : options_(std::move(options)),
                                                   queue_(options_.queue_capacity) {}
@@ -136,6 +147,11 @@ class JobManager {
   // made the tail latency). The workers' connections never checkpoint themselves.
   void CheckpointLoop();
   void RequestCheckpoint();
+  // Every stale_job_ms / 4: running jobs whose stored heartbeat is older than stale_job_ms are
+  // flagged for their worker to kill; one still running after twice that (its worker stopped
+  // too), or supervised by no worker of this process, is failed here.
+  void ReconcileLoop();
+  void Reconcile(db::JobStore& store);
   // Runs one job; `warm` is the worker's idle runner (used when still alive, else a fresh one is
   // spawned) and is empty afterwards.
   void RunJob(const std::string& job_id, WorkerStores& stores, std::optional<RunnerProcess>& warm);
@@ -148,6 +164,9 @@ class JobManager {
   BoundedQueue<std::string> queue_;
   std::vector<std::thread> workers_;
   std::thread checkpointer_;
+  std::thread reconciler_;
+  std::mutex reconcile_mu_;
+  std::condition_variable reconcile_cv_;  // wakes the reconciler to stop
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
@@ -157,7 +176,7 @@ class JobManager {
 
   std::mutex mu_;  // guards channels_ and running_
   std::map<std::string, std::shared_ptr<JobChannel>> channels_;
-  std::map<std::string, std::shared_ptr<RunningJob>> running_;
+  std::map<std::string, std::shared_ptr<JobControl>> running_;
 };
 
 // Runs one job to its end with a job manager of its own (no server): validates `params` like

@@ -27,17 +27,21 @@ namespace {
 
 constexpr int kFlushEveryMs = 50;
 constexpr size_t kFlushEveryEvents = 256;
-constexpr int kHeartbeatPersistMs = 5000;
+// How often a heartbeat updates the job row, at most: often enough for the reconciler.
+int64_t HeartbeatPersistMs(const JobManagerOptions& o) {
+  return std::min<int64_t>(5000, o.stale_job_ms / 4);
+}
 
 // The state of one running job.
 class JobRun : public RunnerEventReader::Sink {
  public:
   JobRun(JobManager& manager, WorkerStores& stores, std::string job_id,
-         std::shared_ptr<JobChannel> channel, std::atomic<bool>& cancel,
+         std::shared_ptr<JobChannel> channel, JobControl& control,
          std::optional<RunnerProcess>& warm)
       : manager_(manager), stores_(stores), store_(stores.jobs), job_id_(std::move(job_id)),
-        channel_(std::move(channel)), cancel_(cancel), warm_(warm),
-        reader_(*this, [this] { return Now(); }, kHeartbeatPersistMs) {}
+        channel_(std::move(channel)), cancel_(control.cancel_requested), stale_(control.stale),
+        warm_(warm),
+        reader_(*this, [this] { return Now(); }, HeartbeatPersistMs(manager.options())) {}
 
   void Run();
 
@@ -74,6 +78,7 @@ class JobRun : public RunnerEventReader::Sink {
   std::string job_id_;
   std::shared_ptr<JobChannel> channel_;
   std::atomic<bool>& cancel_;
+  std::atomic<bool>& stale_;  // set by the reconciler
   std::optional<RunnerProcess>& warm_;
 
   RunnerEventReader reader_;
@@ -81,6 +86,7 @@ class JobRun : public RunnerEventReader::Sink {
   int64_t last_heard_ms_ = 0;
   int64_t term_sent_ms_ = 0;
   bool killed_for_silence_ = false;
+  bool killed_for_stale_ = false;
   std::string store_error_;  // events could not be stored (a full disk…): the job fails
   bool trace_enabled_ = false;
   int64_t trace_sampling_ = 1;
@@ -220,6 +226,7 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
 std::string JobRun::ExitReason(const ExitInfo& exit) {
   const RunnerLimits& limits = manager_.options().limits;
   if (!StoreError().empty()) return StoreError();
+  if (killed_for_stale_) return manager_.StaleError();
   if (killed_for_silence_) {
     return absl::StrFormat("the runner stopped responding (nothing heard for %.1f s) and was killed",
                            manager_.options().heartbeat_timeout_ms / 1000.0);
@@ -292,6 +299,10 @@ void JobRun::Police(RunnerProcess& runner) {
   }
   if (!killed_for_silence_ && now - last_heard_ms_ > o.heartbeat_timeout_ms) {
     killed_for_silence_ = true;
+    runner.Signal(SIGKILL);
+  }
+  if (stale_ && !killed_for_stale_ && !killed_for_silence_) {
+    killed_for_stale_ = true;
     runner.Signal(SIGKILL);
   }
 }
@@ -369,7 +380,7 @@ void JobRun::End(const std::string& status, const std::string& error) {
 
 void JobManager::RunJob(const std::string& job_id, WorkerStores& stores,
                         std::optional<RunnerProcess>& warm) {
-  auto control = std::make_shared<RunningJob>();
+  auto control = std::make_shared<JobControl>();
   std::shared_ptr<JobChannel> channel;
   {
     std::lock_guard lock(mu_);
@@ -383,7 +394,7 @@ void JobManager::RunJob(const std::string& job_id, WorkerStores& stores,
     channel = c;
   }
   if (shutting_down_) control->cancel_requested = true;
-  JobRun run(*this, stores, job_id, channel, control->cancel_requested, warm);
+  JobRun run(*this, stores, job_id, channel, *control, warm);
   run.Run();
   channel->Close();
   Forget(job_id);

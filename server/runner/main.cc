@@ -31,11 +31,9 @@ std::atomic<bool> g_cancelled{false};
 
 void OnTerm(int) { g_cancelled = true; }
 
-// Exit codes the server reads with the failure event.
+// The exit status is 0 after a result was sent and kExitFailed otherwise: why a run failed travels
+// in its failure event, which the server reads; it reads nothing else from the status.
 constexpr int kExitFailed = 1;
-constexpr int kExitBadSpec = 2;
-constexpr int kExitOutOfMemory = 3;
-constexpr int kExitServerGone = 4;
 
 // Writes frames to the event pipe; thread-safe (the heartbeat thread writes too). Frames are
 // gathered and written together: a run's hundreds of log lines and progress reports cost a few
@@ -84,7 +82,7 @@ class EventWriter {
       if (n < 0 && errno == EINTR) continue;
       // The server is gone (killed, crashed): nobody can take the result, so stop now rather than
       // run on as an orphan (the heartbeat's flush notices within one interval).
-      if (n < 0 && errno == EPIPE) ::_exit(kExitServerGone);
+      if (n < 0 && errno == EPIPE) ::_exit(kExitFailed);
       if (n <= 0) ok_ = false;  // later writes fail at once
       if (n > 0) done += static_cast<size_t>(n);
     }
@@ -311,12 +309,12 @@ int main(int argc, char** argv) {
   backtest::runner::v1::RunSpec spec;
   if (!ReadSpec(&spec)) {
     Fail(writer, "internal", "the runner could not read its job spec");
-    return kExitBadSpec;
+    return kExitFailed;
   }
   try {
     return Run(writer, spec);
   } catch (const std::bad_alloc&) {
     Fail(writer, "resource", "out of memory");
-    return kExitOutOfMemory;
+    return kExitFailed;
   }
 }

@@ -44,9 +44,6 @@ static_assert(std::size(kReasons) == static_cast<size_t>(Reason::kCount));
 }  // namespace
 
 absl::string_view ReasonCode(Reason r) { return kReasons[static_cast<size_t>(r)].code; }
-absl::string_view ReasonDescription(Reason r) {
-  return kReasons[static_cast<size_t>(r)].description;
-}
 
 std::vector<ReasonCount> ReasonTally::Summary(const std::vector<std::string>& symbols) const {
   std::vector<ReasonCount> out;

@@ -45,7 +45,6 @@ enum class Reason {
 };
 
 absl::string_view ReasonCode(Reason r);         // e.g. "filter_strength"
-absl::string_view ReasonDescription(Reason r);  // in words
 
 class ReasonTally {
  public:
