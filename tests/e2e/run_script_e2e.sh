@@ -16,6 +16,7 @@ free_port() {
 grpc_addr=127.0.0.1:$(free_port)
 http_addr=127.0.0.1:$(free_port)
 
+: >"$WORK/run.out"  # exists before the first poll reads it
 BACKTEST_LISTEN=$grpc_addr GATEWAY_LISTEN=$http_addr BACKTEST_DB=$WORK/var/backtest.db \
   bash "$ROOT/scripts/run.sh" >"$WORK/run.out" 2>"$WORK/run.err" &
 run_pid=$!
