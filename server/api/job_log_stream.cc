@@ -11,13 +11,15 @@
 namespace backtest::api {
 
 // Everything the stream needs, shared with the subscription's wake-up and the history loader so
-// that they outlive the reactor safely: after OnDone, `reactor` is null and they do nothing.
+// that they outlive the reactor safely: while `reactor` is null they do nothing.
 struct JobLogStream::Core : std::enable_shared_from_this<Core> {
   static constexpr int64_t kPageEvents = 500;
   // Lines of one LogLineBatch at most (lines are at most 4 KB: a message stays under 1 MB).
   static constexpr int kBatchLines = 256;
 
   std::mutex mu;
+  // Null until Start knows live_from (a wake-up before that is left to Start's own Pump), and
+  // again from OnDone on.
   JobLogStream* reactor = nullptr;
   jobs::JobManager* manager = nullptr;
   jobs::Executor* io = nullptr;
@@ -220,7 +222,6 @@ JobLogStream* JobLogStream::Start(jobs::JobManager& manager, jobs::Executor& io,
   auto* stream = new JobLogStream();
   auto core = std::make_shared<Core>();
   stream->core_ = core;
-  core->reactor = stream;
   core->manager = &manager;
   core->io = &io;
   core->job_id = job.id;
@@ -228,20 +229,28 @@ JobLogStream* JobLogStream::Start(jobs::JobManager& manager, jobs::Executor& io,
   core->batch_log_lines = batch_log_lines;
   core->next_seq = std::max<int64_t>(from_seq, 1);
   core->channel = manager.FindChannel(job.id);
+  int64_t live_from;
   if (core->channel != nullptr) {
     std::weak_ptr<Core> weak = core;
     core->subscription = std::make_shared<jobs::Subscription>(
         manager.options().subscriber_capacity, [weak] {
           if (auto c = weak.lock()) c->Pump();
         });
-    core->live_from = core->channel->Subscribe(core->subscription);
+    // From here on the job's commits wake the stream, possibly before live_from is set below;
+    // a Pump that ran then would take the first live event for the start and skip the history.
+    live_from = core->channel->Subscribe(core->subscription);
   } else {
     // The job has ended (its channel goes only after its last event is stored): the store has
     // everything; read its last seq now, not from the possibly older record.
     auto conn = manager.pool().Acquire();
     db::JobStore store(conn->connection());
     auto fresh = store.Get(job.id);
-    core->live_from = (fresh.ok() ? fresh->last_seq : job.last_seq) + 1;
+    live_from = (fresh.ok() ? fresh->last_seq : job.last_seq) + 1;
+  }
+  {
+    std::lock_guard lock(core->mu);
+    core->live_from = live_from;
+    core->reactor = stream;
   }
   // Headers go out at once, so a bridge can answer its client before the first event.
   stream->StartSendInitialMetadata();

@@ -72,13 +72,20 @@ void JobChannel::Close() {
 }
 
 int64_t JobChannel::Subscribe(const std::shared_ptr<Subscription>& subscription) {
-  std::lock_guard lock(mu_);
-  if (closed_) {
-    subscription->Close();
-  } else {
-    subscribers_.push_back(subscription);
+  int64_t live_from;
+  std::function<void()> hook;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) {
+      subscription->Close();
+    } else {
+      subscribers_.push_back(subscription);
+    }
+    live_from = next_seq_;
+    hook = subscribed_hook_;
   }
-  return next_seq_;
+  if (hook) hook();
+  return live_from;
 }
 
 void JobChannel::Unsubscribe(const Subscription* subscription) {
@@ -89,6 +96,11 @@ void JobChannel::Unsubscribe(const Subscription* subscription) {
 size_t JobChannel::subscriber_count() {
   std::lock_guard lock(mu_);
   return subscribers_.size();
+}
+
+void JobChannel::SetSubscribedHookForTesting(std::function<void()> hook) {
+  std::lock_guard lock(mu_);
+  subscribed_hook_ = std::move(hook);
 }
 
 }  // namespace backtest::jobs

@@ -64,11 +64,16 @@ class JobChannel {
   // Closes the channel: subscribers get the rest of their buffer, then kClosed.
   void Close();
 
-  // Registers a subscription; returns the first seq it will receive (live_from).
+  // Registers a subscription; returns the first seq it will receive (live_from). A commit may
+  // wake the subscription before Subscribe has returned.
   int64_t Subscribe(const std::shared_ptr<Subscription>& subscription);
   void Unsubscribe(const Subscription* subscription);
 
   size_t subscriber_count();
+
+  // For tests: `hook` runs in each later Subscribe once the subscription is registered, just
+  // before Subscribe returns (without the lock), so that a test can commit in that window.
+  void SetSubscribedHookForTesting(std::function<void()> hook);
 
  private:
   const std::string job_id_;
@@ -76,6 +81,7 @@ class JobChannel {
   int64_t next_seq_;
   bool closed_ = false;
   std::vector<std::shared_ptr<Subscription>> subscribers_;
+  std::function<void()> subscribed_hook_;
 };
 
 }  // namespace backtest::jobs
