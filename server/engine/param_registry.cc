@@ -12,7 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/time/time.h"
+#include "server/engine/data/civil_time.h"
 #include "server/engine/data/data_policy.h"
 
 namespace backtest::engine {
@@ -390,37 +390,16 @@ absl::StatusOr<ParamValues> ValidateParams(const std::map<std::string, std::stri
 
 absl::StatusOr<int64_t> ParseTimeText(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
-  int64_t epoch = 0;
-  if (!text.empty() && text.size() <= 12 && absl::SimpleAtoi(text, &epoch)) {
-    // Epoch seconds, from 1900 to 2200.
-    if (epoch < -2208988800LL || epoch > 7258118400LL) {
-      return absl::InvalidArgumentError("time out of range (1900..2200)");
-    }
-    return epoch;
+  std::optional<int64_t> t = ParseCsvTime(text);
+  if (!t) {
+    return absl::InvalidArgumentError(absl::StrCat("not a time: \"", text.substr(0, 64), "\""));
   }
-  static constexpr absl::string_view kFormats[] = {
-      "%Y-%m-%d%ET%H:%M:%E*S%Ez", "%Y-%m-%d%ET%H:%M:%E*S", "%Y-%m-%d%ET%H:%M%Ez",
-      "%Y-%m-%d%ET%H:%M",         "%Y-%m-%d %H:%M:%E*S%Ez", "%Y-%m-%d %H:%M:%E*S",
-      "%Y-%m-%d %H:%M%Ez",        "%Y-%m-%d %H:%M",        "%Y-%m-%d",
-  };
-  std::string s(text);
-  for (absl::string_view format : kFormats) {
-    absl::Time t;
-    std::string err;
-    if (absl::ParseTime(format, s, absl::UTCTimeZone(), &t, &err)) {
-      int64_t secs = absl::ToUnixSeconds(t);
-      if (secs < -2208988800LL || secs > 7258118400LL) {
-        return absl::InvalidArgumentError("time out of range (1900..2200)");
-      }
-      return secs;
-    }
+  if (*t < -2208988800LL || *t > 7258118400LL) {
+    return absl::InvalidArgumentError("time out of range (1900..2200)");
   }
-  return absl::InvalidArgumentError(absl::StrCat("not a time: \"", s.substr(0, 64), "\""));
+  return *t;
 }
 
-std::string FormatTime(int64_t epoch_seconds) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(epoch_seconds),
-                          absl::UTCTimeZone());
-}
+std::string FormatTime(int64_t epoch_seconds) { return IsoTime(epoch_seconds); }
 
 }  // namespace backtest::engine

@@ -71,11 +71,13 @@ absl::StatusOr<ParamValues> ValidateParams(const std::map<std::string, std::stri
 // no cross-parameter rules. Errors as ValidateParams.
 absl::StatusOr<ParamValues> ValidatePartialParams(const std::map<std::string, std::string>& input);
 
-// Parses a time as the registry does: epoch seconds (integer) or ISO 8601 date, date-time with
-// minutes or seconds, 'T' or space, optional 'Z' or ±hh:mm offset. Times without offset are UTC.
+// Parses a time as the registry does: the one time grammar of the engine, ParseCsvTime's (epoch
+// seconds or milliseconds, or ISO 8601 date, date-time with minutes or seconds, 'T' or space,
+// optional 'Z' or ±hh:mm / ±hhmm offset; no offset is UTC), around surrounding spaces, from 1900
+// to 2200. InvalidArgument saying which rule failed.
 absl::StatusOr<int64_t> ParseTimeText(absl::string_view text);
 
-// Formats epoch seconds as "YYYY-MM-DDTHH:MM:SSZ".
+// Formats epoch seconds as "YYYY-MM-DDTHH:MM:SSZ" (IsoTime).
 std::string FormatTime(int64_t epoch_seconds);
 
 // The canonical text of a number, as the registry stores it and the API returns it: integral

@@ -1,5 +1,5 @@
-// Fuzz target: the two time parsers, ParseCsvTime (CSV rows) and ParseTimeText (parameters), and
-// their formatters IsoTime and FormatTime.
+// Fuzz target: the engine's time grammar, ParseCsvTime (CSV rows), and ParseTimeText (parameters:
+// the same grammar around spaces, kept to 1900-2200), and the formatters IsoTime and FormatTime.
 //
 // Invariants checked on every input:
 // - a time either parser accepts formats to text that both parsers read back to the same second;
