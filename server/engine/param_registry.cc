@@ -190,6 +190,110 @@ bool ValidSymbol(absl::string_view s) {
 }
 
 // Returns the canonical text of one value, or InvalidArgument.
+// The canonical text of a value of each type: `v` is the value without surrounding spaces, `raw`
+// what was given (errors quote it).
+absl::StatusOr<std::string> CanonicalInt(const ParamDef& def, absl::string_view v,
+                                         absl::string_view raw) {
+  int64_t n = 0;
+  double d = 0;
+  if (!IsDecimal(v)) return Invalid(def, "must be an integer", raw);
+  if (!absl::SimpleAtoi(v, &n)) {
+    // Accept 48.0 from JSON clients, never 48.5.
+    if (!absl::SimpleAtod(v, &d) || !std::isfinite(d) || d != std::trunc(d) ||
+        std::fabs(d) > 9e15) {
+      return Invalid(def, "must be an integer", raw);
+    }
+    n = static_cast<int64_t>(d);
+  }
+  if (auto s = CheckBounds(def, static_cast<double>(n), raw); !s.ok()) return s;
+  return absl::StrCat(n);
+}
+
+absl::StatusOr<std::string> CanonicalDouble(const ParamDef& def, absl::string_view v,
+                                            absl::string_view raw) {
+  double d = 0;
+  if (!IsDecimal(v) || !absl::SimpleAtod(v, &d)) {
+    // Say "finite" for the spellings of infinity and NaN people actually send.
+    std::string l = absl::AsciiStrToLower(v);
+    if (absl::StrContains(l, "inf") || absl::StrContains(l, "nan")) {
+      return Invalid(def, "must be a finite number", raw);
+    }
+    return Invalid(def, "must be a number", raw);
+  }
+  if (!std::isfinite(d)) return Invalid(def, "must be a finite number", raw);
+  if (auto s = CheckBounds(def, d, raw); !s.ok()) return s;
+  return FormatNumber(d);
+}
+
+absl::StatusOr<std::string> CanonicalBool(const ParamDef& def, absl::string_view v,
+                                          absl::string_view raw) {
+  std::string l = absl::AsciiStrToLower(v);
+  if (l == "true" || l == "1" || l == "yes" || l == "on") return std::string("true");
+  if (l == "false" || l == "0" || l == "no" || l == "off") return std::string("false");
+  return Invalid(def, "must be true or false", raw);
+}
+
+absl::StatusOr<std::string> CanonicalChoice(const ParamDef& def, absl::string_view v,
+                                            absl::string_view raw) {
+  for (absl::string_view c : def.choices) {
+    if (absl::EqualsIgnoreCase(c, v)) return std::string(c);
+  }
+  return Invalid(def, absl::StrCat("must be one of ", absl::StrJoin(def.choices, ", ")), raw);
+}
+
+absl::StatusOr<std::string> CanonicalDateTime(const ParamDef& def, absl::string_view v,
+                                              absl::string_view raw) {
+  auto t = ParseTimeText(v);
+  if (!t.ok()) return Invalid(def, "must be epoch seconds or an ISO 8601 date/time", raw);
+  return FormatTime(*t);
+}
+
+absl::StatusOr<std::string> CanonicalSymbols(const ParamDef& def, absl::string_view v,
+                                             absl::string_view raw) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(v, ',')) {
+    std::string sym = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(part));
+    if (!ValidSymbol(sym)) {
+      return Invalid(def, "symbols are 1-32 letters, digits, '.', '_' or '-', comma-separated",
+                     raw);
+    }
+    for (const auto& seen : out) {
+      if (seen == sym) return Invalid(def, absl::StrCat("symbol ", sym, " is listed twice"), raw);
+    }
+    out.push_back(std::move(sym));
+  }
+  if (out.size() > kMaxSymbols) return Invalid(def, "at most 64 symbols", raw);
+  return absl::StrJoin(out, ",");
+}
+
+absl::StatusOr<std::string> CanonicalUrl(const ParamDef& def, absl::string_view v,
+                                         absl::string_view raw) {
+  if (v == "sample://" || v == "sample:") return std::string("sample://");
+  if (absl::StartsWith(v, "file:///") && v.size() > 8) {
+    // Percent-decoded before '..' and control characters are looked for ("%2e%2e" is "..").
+    auto dir = FileUrlDir(v);
+    if (!dir.ok()) {
+      return Invalid(def, absl::StripPrefix(dir.status().message(), "data_source: "), raw);
+    }
+    return std::string(v);
+  }
+  if ((absl::StartsWith(v, "http://") && v.size() > 7) ||
+      (absl::StartsWith(v, "https://") && v.size() > 8)) {
+    for (char c : v) {
+      if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
+        return Invalid(def, "URL must not contain spaces or control characters", raw);
+      }
+    }
+    // Every trailing slash goes (the source appends "/ohlc?..."), so the canonical form
+    // validates to itself; nothing but slashes after the scheme is no URL.
+    absl::string_view base = v;
+    while (absl::ConsumeSuffix(&base, "/")) {
+    }
+    if (base.size() > (absl::StartsWith(v, "https://") ? 8u : 7u)) return std::string(base);
+  }
+  return Invalid(def, "must be sample://, file:///dir or an http(s):// URL", raw);
+}
+
 absl::StatusOr<std::string> Canonical(const ParamDef& def, absl::string_view raw) {
   absl::string_view v = absl::StripAsciiWhitespace(raw);
   if (raw.size() > kMaxTextLength) return Invalid(def, "is too long (2048 characters at most)", raw);
@@ -198,98 +302,14 @@ absl::StatusOr<std::string> Canonical(const ParamDef& def, absl::string_view raw
     return Invalid(def, "must not be empty", raw);
   }
   switch (def.type) {
-    case ParamType::kString:
-      return std::string(v);
-    case ParamType::kInt: {
-      int64_t n = 0;
-      double d = 0;
-      if (!IsDecimal(v)) return Invalid(def, "must be an integer", raw);
-      if (!absl::SimpleAtoi(v, &n)) {
-        // Accept 48.0 from JSON clients, never 48.5.
-        if (!absl::SimpleAtod(v, &d) || !std::isfinite(d) || d != std::trunc(d) ||
-            std::fabs(d) > 9e15) {
-          return Invalid(def, "must be an integer", raw);
-        }
-        n = static_cast<int64_t>(d);
-      }
-      if (auto s = CheckBounds(def, static_cast<double>(n), raw); !s.ok()) return s;
-      return absl::StrCat(n);
-    }
-    case ParamType::kDouble: {
-      double d = 0;
-      if (!IsDecimal(v) || !absl::SimpleAtod(v, &d)) {
-        // Say "finite" for the spellings of infinity and NaN people actually send.
-        std::string l = absl::AsciiStrToLower(v);
-        if (absl::StrContains(l, "inf") || absl::StrContains(l, "nan")) {
-          return Invalid(def, "must be a finite number", raw);
-        }
-        return Invalid(def, "must be a number", raw);
-      }
-      if (!std::isfinite(d)) return Invalid(def, "must be a finite number", raw);
-      if (auto s = CheckBounds(def, d, raw); !s.ok()) return s;
-      return FormatNumber(d);
-    }
-    case ParamType::kBool: {
-      std::string l = absl::AsciiStrToLower(v);
-      if (l == "true" || l == "1" || l == "yes" || l == "on") return std::string("true");
-      if (l == "false" || l == "0" || l == "no" || l == "off") return std::string("false");
-      return Invalid(def, "must be true or false", raw);
-    }
-    case ParamType::kChoice: {
-      for (absl::string_view c : def.choices) {
-        if (absl::EqualsIgnoreCase(c, v)) return std::string(c);
-      }
-      return Invalid(def, absl::StrCat("must be one of ", absl::StrJoin(def.choices, ", ")), raw);
-    }
-    case ParamType::kDateTime: {
-      auto t = ParseTimeText(v);
-      if (!t.ok()) {
-        return Invalid(def, "must be epoch seconds or an ISO 8601 date/time", raw);
-      }
-      return FormatTime(*t);
-    }
-    case ParamType::kSymbolList: {
-      std::vector<std::string> out;
-      for (absl::string_view part : absl::StrSplit(v, ',')) {
-        std::string sym = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(part));
-        if (!ValidSymbol(sym)) {
-          return Invalid(def, "symbols are 1-32 letters, digits, '.', '_' or '-', comma-separated",
-                         raw);
-        }
-        for (const auto& seen : out) {
-          if (seen == sym) return Invalid(def, absl::StrCat("symbol ", sym, " is listed twice"), raw);
-        }
-        out.push_back(std::move(sym));
-      }
-      if (out.size() > kMaxSymbols) return Invalid(def, "at most 64 symbols", raw);
-      return absl::StrJoin(out, ",");
-    }
-    case ParamType::kUrl: {
-      if (v == "sample://" || v == "sample:") return std::string("sample://");
-      if (absl::StartsWith(v, "file:///") && v.size() > 8) {
-        // Percent-decoded before '..' and control characters are looked for ("%2e%2e" is "..").
-        auto dir = FileUrlDir(v);
-        if (!dir.ok()) {
-          return Invalid(def, absl::StripPrefix(dir.status().message(), "data_source: "), raw);
-        }
-        return std::string(v);
-      }
-      if ((absl::StartsWith(v, "http://") && v.size() > 7) ||
-          (absl::StartsWith(v, "https://") && v.size() > 8)) {
-        for (char c : v) {
-          if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
-            return Invalid(def, "URL must not contain spaces or control characters", raw);
-          }
-        }
-        // Every trailing slash goes (the source appends "/ohlc?..."), so the canonical form
-        // validates to itself; nothing but slashes after the scheme is no URL.
-        absl::string_view base = v;
-        while (absl::ConsumeSuffix(&base, "/")) {
-        }
-        if (base.size() > (absl::StartsWith(v, "https://") ? 8u : 7u)) return std::string(base);
-      }
-      return Invalid(def, "must be sample://, file:///dir or an http(s):// URL", raw);
-    }
+    case ParamType::kString: return std::string(v);
+    case ParamType::kInt: return CanonicalInt(def, v, raw);
+    case ParamType::kDouble: return CanonicalDouble(def, v, raw);
+    case ParamType::kBool: return CanonicalBool(def, v, raw);
+    case ParamType::kChoice: return CanonicalChoice(def, v, raw);
+    case ParamType::kDateTime: return CanonicalDateTime(def, v, raw);
+    case ParamType::kSymbolList: return CanonicalSymbols(def, v, raw);
+    case ParamType::kUrl: return CanonicalUrl(def, v, raw);
   }
   return Invalid(def, "has an unknown type", raw);
 }

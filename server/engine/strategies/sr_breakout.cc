@@ -228,58 +228,49 @@ void SrBreakout::CheckExit(SymState& st, const BarCtx& b) {
 }
 
 void SrBreakout::ManageSetup(SymState& st, const BarCtx& b) {
-  Setup& s = st.setup;
+  // Step (3): cancellation, else trigger, else expiry, else the inversion test on this close.
+  if (CancelIfBroken(st, b)) return;
+  const Retest retest = TryRetest(st, b);
+  if (retest == Retest::kTriggered) return;
+  if (ExpireIfDue(st, b)) return;
+  if (retest == Retest::kIgnored) return;
+  if (InvertIfAway(st, b)) return;
+  if (ctx_.tracer.sampled()) TracePendingSetup(st, b);
+}
+
+double SrBreakout::InversionPrice(const Setup& s, double atr) const {
+  return s.side == Side::kLong ? s.level + cfg_.zone_inversion_margin_atr * atr
+                               : s.level - cfg_.zone_inversion_margin_atr * atr;
+}
+
+bool SrBreakout::CancelIfBroken(SymState& st, const BarCtx& b) {
+  const Setup& s = st.setup;
   const bool is_long = s.side == Side::kLong;
   const double a = b.atr;  // every ATR multiple uses the ATR of the bar being tested
   const double cancel_at = is_long ? s.level - cfg_.sr_cancellation_threshold_atr * a
                                    : s.level + cfg_.sr_cancellation_threshold_atr * a;
-  if (is_long ? b.close < cancel_at : b.close > cancel_at) {
-    Count(Reason::kSetupCancelled, b);
-    if (ctx_.tracer.Wants(TraceKind::kEvent)) {
-      why_.clear();
-      AppendText(&why_, SideName(s.side), " setup at ", Dec{s.level, b.dec}, " cancelled: close ",
-                 Dec{b.close, b.dec}, is_long ? " < " : " > ", Dec{cancel_at, b.dec}, " (level ",
-                 is_long ? "- " : "+ ", Dec{cfg_.sr_cancellation_threshold_atr, 2}, " ATR)");
-      TraceSetupEvent(st, b, "setup_cancelled", why_);
-    }
-    EndSetup(st, b, ZoneState::kCancelled);
-    return;
+  if (!(is_long ? b.close < cancel_at : b.close > cancel_at)) return false;
+  Count(Reason::kSetupCancelled, b);
+  if (ctx_.tracer.Wants(TraceKind::kEvent)) {
+    why_.clear();
+    AppendText(&why_, SideName(s.side), " setup at ", Dec{s.level, b.dec}, " cancelled: close ",
+               Dec{b.close, b.dec}, is_long ? " < " : " > ", Dec{cancel_at, b.dec}, " (level ",
+               is_long ? "- " : "+ ", Dec{cfg_.sr_cancellation_threshold_atr, 2}, " ATR)");
+    TraceSetupEvent(st, b, "setup_cancelled", why_);
   }
-  const size_t last_trigger_bar = s.breakout_bar + lookback_;
+  EndSetup(st, b, ZoneState::kCancelled);
+  return true;
+}
+
+SrBreakout::Retest SrBreakout::TryRetest(SymState& st, const BarCtx& b) {
+  const Setup& s = st.setup;
+  const bool is_long = s.side == Side::kLong;
   // A real retest: after inversion, price comes back to the level and is rejected.
-  const bool retest = s.inverted && s.inversion_bar < b.i && b.i <= last_trigger_bar &&
+  const bool retest = s.inverted && s.inversion_bar < b.i && b.i <= s.breakout_bar + lookback_ &&
                       (is_long ? (b.low <= s.level && b.close > s.level)
                                : (b.high >= s.level && b.close < s.level));
-  if (retest) {
-    if (ctx_.broker.flat(b.sym)) {
-      EntryOrder& o = st.order;
-      o.active = true;
-      o.side = s.side;
-      o.level = s.level;
-      o.atr = a;
-      o.trigger_bar_index = b.bar_index;
-      // Beyond the level and beyond the retest's wick.
-      o.stop = is_long ? std::min(s.level, b.low) - cfg_.sl_buffer_atr * a
-                       : std::max(s.level, b.high) + cfg_.sl_buffer_atr * a;
-      Count(Reason::kSetupTriggered, b);
-      if (ctx_.tracer.Wants(TraceKind::kEvent)) {
-        TraceSetupEvent(st, b, "setup_triggered",
-                        absl::StrCat("retest of ", Fixed(s.level, b.dec), ": ",
-                                     is_long ? "low " : "high ",
-                                     Fixed(is_long ? b.low : b.high, b.dec),
-                                     is_long ? " <= level, close " : " >= level, close ",
-                                     Fixed(b.close, b.dec), is_long ? " > level" : " < level",
-                                     "; ", is_long ? "buy" : "sell", " at the next open, stop ",
-                                     Fixed(o.stop, b.dec)));
-        ctx_.tracer.BeginRow(TraceSection::kOrders, TraceKind::kEvent)
-            .Str("event", "entry_order").Str("side", SideName(o.side)).Num("level", o.level)
-            .Num("stop", o.stop).Num("atr", a).Num("sl_buffer_atr", cfg_.sl_buffer_atr)
-            .Str("fills", "next bar's open");
-        ctx_.tracer.EndRow();
-      }
-      EndSetup(st, b, ZoneState::kInverted);
-      return;
-    }
+  if (!retest) return Retest::kNone;
+  if (!ctx_.broker.flat(b.sym)) {
     // Ignored, not remembered; the setup stays and may still trigger once flat.
     Count(Reason::kTriggerIgnored, b);
     if (ctx_.tracer.Wants(TraceKind::kEvent)) {
@@ -287,57 +278,94 @@ void SrBreakout::ManageSetup(SymState& st, const BarCtx& b) {
                       absl::StrCat("retest of ", Fixed(s.level, b.dec),
                                    " ignored: a position is open"));
     }
+    return Retest::kIgnored;
   }
-  if (b.i >= last_trigger_bar) {
-    Count(Reason::kSetupExpired, b);
-    if (ctx_.tracer.Wants(TraceKind::kEvent)) {
-      why_.clear();
-      AppendText(&why_, SideName(s.side), " setup at ", Dec{s.level, b.dec},
-                 " expired: no retest within ", lookback_, " bars");
-      TraceSetupEvent(st, b, "setup_expired", why_);
-    }
-    EndSetup(st, b, ZoneState::kCancelled);
-    return;
+  const double a = b.atr;
+  EntryOrder& o = st.order;
+  o.active = true;
+  o.side = s.side;
+  o.level = s.level;
+  o.atr = a;
+  o.trigger_bar_index = b.bar_index;
+  // Beyond the level and beyond the retest's wick.
+  o.stop = is_long ? std::min(s.level, b.low) - cfg_.sl_buffer_atr * a
+                   : std::max(s.level, b.high) + cfg_.sl_buffer_atr * a;
+  Count(Reason::kSetupTriggered, b);
+  if (ctx_.tracer.Wants(TraceKind::kEvent)) {
+    TraceSetupEvent(st, b, "setup_triggered",
+                    absl::StrCat("retest of ", Fixed(s.level, b.dec), ": ",
+                                 is_long ? "low " : "high ",
+                                 Fixed(is_long ? b.low : b.high, b.dec),
+                                 is_long ? " <= level, close " : " >= level, close ",
+                                 Fixed(b.close, b.dec), is_long ? " > level" : " < level", "; ",
+                                 is_long ? "buy" : "sell", " at the next open, stop ",
+                                 Fixed(o.stop, b.dec)));
+    ctx_.tracer.BeginRow(TraceSection::kOrders, TraceKind::kEvent)
+        .Str("event", "entry_order").Str("side", SideName(o.side)).Num("level", o.level)
+        .Num("stop", o.stop).Num("atr", a).Num("sl_buffer_atr", cfg_.sl_buffer_atr)
+        .Str("fills", "next bar's open");
+    ctx_.tracer.EndRow();
   }
-  if (retest) return;
-  const double invert_at = is_long ? s.level + cfg_.zone_inversion_margin_atr * a
-                                   : s.level - cfg_.zone_inversion_margin_atr * a;
-  if (!s.inverted && (is_long ? b.close >= invert_at : b.close <= invert_at)) {
-    s.inverted = true;
-    s.inversion_bar = b.i;
-    Count(Reason::kSetupInverted, b);
-    if (ctx_.tracer.Wants(TraceKind::kEvent)) {
-      why_.clear();
-      AppendText(&why_, SideName(s.side), " setup at ", Dec{s.level, b.dec}, " inverted: close ",
-                 Dec{b.close, b.dec}, is_long ? " >= " : " <= ", Dec{invert_at, b.dec},
-                 "; retests count from the next bar");
-      TraceSetupEvent(st, b, "setup_inverted", why_);
-    }
-    return;
+  EndSetup(st, b, ZoneState::kInverted);
+  return Retest::kTriggered;
+}
+
+bool SrBreakout::ExpireIfDue(SymState& st, const BarCtx& b) {
+  const Setup& s = st.setup;
+  if (b.i < s.breakout_bar + lookback_) return false;
+  Count(Reason::kSetupExpired, b);
+  if (ctx_.tracer.Wants(TraceKind::kEvent)) {
+    why_.clear();
+    AppendText(&why_, SideName(s.side), " setup at ", Dec{s.level, b.dec},
+               " expired: no retest within ", lookback_, " bars");
+    TraceSetupEvent(st, b, "setup_expired", why_);
   }
-  if (ctx_.tracer.sampled()) {
-    // Built in reused strings: this runs on most sampled bars.
-    std::string& why = why_;
-    why.clear();
-    if (!s.inverted) {
-      AppendText(&why, "waiting for inversion: close ", Dec{b.close, b.dec},
-                 is_long ? " < " : " > ", Dec{invert_at, b.dec}, " (level ",
-                 is_long ? "+ " : "- ", Dec{cfg_.zone_inversion_margin_atr, 2}, " ATR)");
-    } else if (s.inversion_bar == b.i) {
-      why.assign("inverted on this bar; retests count from the next bar");
-    } else if (is_long ? b.low > s.level : b.high < s.level) {
-      AppendText(&why, "no retest: ", is_long ? "low " : "high ",
-                 Dec{is_long ? b.low : b.high, b.dec}, is_long ? " > level " : " < level ",
-                 Dec{s.level, b.dec});
-    } else {
-      AppendText(&why, "retest not rejected: close ", Dec{b.close, b.dec},
-                 is_long ? " <= level " : " >= level ", Dec{s.level, b.dec});
-    }
-    TraceCheck(TraceSection::kSignal, "retest", false, why, b, Reason::kCount);
-    no_entry_code_.assign("setup_pending");
-    no_entry_.clear();
-    AppendText(&no_entry_, SideName(s.side), " setup at ", Dec{s.level, b.dec}, " pending: ", why);
+  EndSetup(st, b, ZoneState::kCancelled);
+  return true;
+}
+
+bool SrBreakout::InvertIfAway(SymState& st, const BarCtx& b) {
+  Setup& s = st.setup;
+  const bool is_long = s.side == Side::kLong;
+  const double invert_at = InversionPrice(s, b.atr);
+  if (s.inverted || !(is_long ? b.close >= invert_at : b.close <= invert_at)) return false;
+  s.inverted = true;
+  s.inversion_bar = b.i;
+  Count(Reason::kSetupInverted, b);
+  if (ctx_.tracer.Wants(TraceKind::kEvent)) {
+    why_.clear();
+    AppendText(&why_, SideName(s.side), " setup at ", Dec{s.level, b.dec}, " inverted: close ",
+               Dec{b.close, b.dec}, is_long ? " >= " : " <= ", Dec{invert_at, b.dec},
+               "; retests count from the next bar");
+    TraceSetupEvent(st, b, "setup_inverted", why_);
   }
+  return true;
+}
+
+void SrBreakout::TracePendingSetup(const SymState& st, const BarCtx& b) {
+  const Setup& s = st.setup;
+  const bool is_long = s.side == Side::kLong;
+  // Built in reused strings: this runs on most sampled bars.
+  std::string& why = why_;
+  why.clear();
+  if (!s.inverted) {
+    AppendText(&why, "waiting for inversion: close ", Dec{b.close, b.dec},
+               is_long ? " < " : " > ", Dec{InversionPrice(s, b.atr), b.dec}, " (level ",
+               is_long ? "+ " : "- ", Dec{cfg_.zone_inversion_margin_atr, 2}, " ATR)");
+  } else if (s.inversion_bar == b.i) {
+    why.assign("inverted on this bar; retests count from the next bar");
+  } else if (is_long ? b.low > s.level : b.high < s.level) {
+    AppendText(&why, "no retest: ", is_long ? "low " : "high ",
+               Dec{is_long ? b.low : b.high, b.dec}, is_long ? " > level " : " < level ",
+               Dec{s.level, b.dec});
+  } else {
+    AppendText(&why, "retest not rejected: close ", Dec{b.close, b.dec},
+               is_long ? " <= level " : " >= level ", Dec{s.level, b.dec});
+  }
+  TraceCheck(TraceSection::kSignal, "retest", false, why, b, Reason::kCount);
+  no_entry_code_.assign("setup_pending");
+  no_entry_.clear();
+  AppendText(&no_entry_, SideName(s.side), " setup at ", Dec{s.level, b.dec}, " pending: ", why);
 }
 
 void SrBreakout::EndSetup(SymState& st, const BarCtx& b, ZoneState state) {

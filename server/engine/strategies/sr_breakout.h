@@ -93,7 +93,16 @@ class SrBreakout final : public Strategy {
   void UpdateIndicators(SymState& st, size_t sym, size_t i, BarCtx* b);
   void FillEntry(SymState& st, const BarCtx& b);
   void CheckExit(SymState& st, const BarCtx& b);
+  // Step (3) of a bar for its pending setup, in the contract's order.
   void ManageSetup(SymState& st, const BarCtx& b);
+  enum class Retest { kNone, kTriggered, kIgnored };
+  bool CancelIfBroken(SymState& st, const BarCtx& b);  // true when it cancelled the setup
+  Retest TryRetest(SymState& st, const BarCtx& b);     // a retest triggers only when flat
+  bool ExpireIfDue(SymState& st, const BarCtx& b);     // true when it expired the setup
+  bool InvertIfAway(SymState& st, const BarCtx& b);    // true when this close inverted it
+  void TracePendingSetup(const SymState& st, const BarCtx& b);
+  // The close at or beyond which a setup inverts: its level ± zone_inversion_margin_atr · ATR.
+  double InversionPrice(const Setup& s, double atr) const;
   void TestBreakout(SymState& st, const BarCtx& b);
   bool PassesFilters(const BarCtx& b, Side side, double level);
   void CreateSetup(SymState& st, const BarCtx& b, Side side, double level, size_t extreme_bar);
