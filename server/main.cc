@@ -5,17 +5,17 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
-
 #include <iostream>
+#include <optional>
 
 #include "server/cli/user_command.h"
 #include "server/jobs/job_manager.h"
 #include "server/server.h"
 
-int main(int argc, char** argv) {
-  backtest::ServerOptions options;
-  std::string log_level = "info";
-  CLI::App app{"backtestd: the backtest gRPC server"};
+namespace {
+
+// The server's own flags.
+void AddServerFlags(CLI::App& app, backtest::ServerOptions& options, std::string& log_level) {
   app.add_option("--listen", options.listen, "host:port to listen on (port 0 picks one)")
       ->capture_default_str();
   app.add_option("--db", options.db_path, "SQLite database file (created when missing)")
@@ -89,53 +89,56 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  // One line on a usage error, not CLI11's two.
-  app.failure_message([](const CLI::App*, const CLI::Error& e) {
-    return std::string("backtestd: ") + e.what() + " (see --help)\n";
-  });
-  // Maintenance subcommands work on the database directly; the server need not run.
-  app.fallthrough();
-  CLI::App* user = app.add_subcommand("user", "manage users and their tokens")->require_subcommand(1);
+}
+
+// The maintenance subcommands: they work on the database directly; the server need not run.
+struct Maintenance {
+  CLI::App* user_add = nullptr;
+  CLI::App* user_revoke = nullptr;
+  CLI::App* user_list = nullptr;
+  CLI::App* seed_sample = nullptr;
   backtest::cli::UserAddOptions add;
-  CLI::App* user_add = user->add_subcommand("add", "create a user and print its new token");
-  user_add->add_option("name", add.name, "user name")->required();
-  user_add->add_flag("--staff", add.staff, "staff users see every user's jobs");
   backtest::cli::UserRevokeOptions revoke;
-  CLI::App* user_revoke = user->add_subcommand("revoke", "revoke a token, or every token of a user");
-  user_revoke->add_option("token", revoke.token, "the token to revoke");
-  user_revoke->add_option("--user", revoke.user, "revoke every token of this user");
-  CLI::App* user_list = user->add_subcommand("list", "list users");
   backtest::cli::SeedSampleOptions seed;
-  CLI::App* seed_sample = app.add_subcommand(
+};
+
+void AddMaintenanceCommands(CLI::App& app, Maintenance& m) {
+  app.fallthrough();
+  CLI::App* user =
+      app.add_subcommand("user", "manage users and their tokens")->require_subcommand(1);
+  m.user_add = user->add_subcommand("add", "create a user and print its new token");
+  m.user_add->add_option("name", m.add.name, "user name")->required();
+  m.user_add->add_flag("--staff", m.add.staff, "staff users see every user's jobs");
+  m.user_revoke = user->add_subcommand("revoke", "revoke a token, or every token of a user");
+  m.user_revoke->add_option("token", m.revoke.token, "the token to revoke");
+  m.user_revoke->add_option("--user", m.revoke.user, "revoke every token of this user");
+  m.user_list = user->add_subcommand("list", "list users");
+  m.seed_sample = app.add_subcommand(
       "seed-sample", "create a demo user with a traced run and print the ids to query");
-  seed_sample->add_option("--user", seed.user, "user name")->capture_default_str();
-  seed_sample->add_option("--symbol", seed.symbol, "symbol")->capture_default_str();
-  seed_sample->add_option("--timeframe", seed.timeframe, "timeframe")->capture_default_str();
-  seed_sample->add_option("--bar-index", seed.bar_index, "the bar to explain")
+  m.seed_sample->add_option("--user", m.seed.user, "user name")->capture_default_str();
+  m.seed_sample->add_option("--symbol", m.seed.symbol, "symbol")->capture_default_str();
+  m.seed_sample->add_option("--timeframe", m.seed.timeframe, "timeframe")->capture_default_str();
+  m.seed_sample->add_option("--bar-index", m.seed.bar_index, "the bar to explain")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+}
 
-  auto logger = spdlog::stderr_color_mt("backtestd");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
-  backtest::RouteGrpcLogsToSpdlog();
-
-  if (*user_add) {
-    add.db_path = options.db_path;
-    return backtest::cli::RunUserAdd(add, std::cout, std::cerr);
+// The exit status of the maintenance subcommand given, or nullopt when none was.
+std::optional<int> RunMaintenance(Maintenance& m, const backtest::ServerOptions& options) {
+  if (*m.user_add) {
+    m.add.db_path = options.db_path;
+    return backtest::cli::RunUserAdd(m.add, std::cout, std::cerr);
   }
-  if (*user_revoke) {
-    revoke.db_path = options.db_path;
-    return backtest::cli::RunUserRevoke(revoke, std::cout, std::cerr);
+  if (*m.user_revoke) {
+    m.revoke.db_path = options.db_path;
+    return backtest::cli::RunUserRevoke(m.revoke, std::cout, std::cerr);
   }
-  if (*user_list) return backtest::cli::RunUserList(options.db_path, std::cout, std::cerr);
-  if (*seed_sample) {
-    seed.db_path = options.db_path;
-    seed.grpc_address = options.listen;
+  if (*m.user_list) return backtest::cli::RunUserList(options.db_path, std::cout, std::cerr);
+  if (*m.seed_sample) {
+    m.seed.db_path = options.db_path;
+    m.seed.grpc_address = options.listen;
     spdlog::set_level(spdlog::level::warn);
     return backtest::cli::RunSeedSample(
-        seed,
+        m.seed,
         [&](const backtest::cli::SeedJobRequest& request) {
           backtest::jobs::JobManagerOptions jobs;
           jobs.db_path = options.db_path;
@@ -147,8 +150,19 @@ int main(int argc, char** argv) {
         },
         std::cout, std::cerr);
   }
+  return std::nullopt;
+}
 
+void SetUpLogging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("backtestd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  backtest::RouteGrpcLogsToSpdlog();
+}
 
+// Serves until SIGINT or SIGTERM, then shuts down in order.
+int Serve(const backtest::ServerOptions& options) {
   // Block the stop signals before gRPC starts its threads, so only sigwait below sees them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -167,4 +181,23 @@ int main(int argc, char** argv) {
   spdlog::info("received {}, shutting down", strsignal(signal_number));
   (*server)->Shutdown();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  backtest::ServerOptions options;
+  std::string log_level = "info";
+  CLI::App app{"backtestd: the backtest gRPC server"};
+  AddServerFlags(app, options, log_level);
+  // One line on a usage error, not CLI11's two.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("backtestd: ") + e.what() + " (see --help)\n";
+  });
+  Maintenance maintenance;
+  AddMaintenanceCommands(app, maintenance);
+  CLI11_PARSE(app, argc, argv);
+  SetUpLogging(log_level);
+  if (std::optional<int> status = RunMaintenance(maintenance, options)) return *status;
+  return Serve(options);
 }

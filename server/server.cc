@@ -16,6 +16,7 @@
 #include "grpc/health/v1/health.pb.h"
 #include <filesystem>
 
+#include "common/status_macros.h"
 #include "db/database.h"
 #include "db/user_store.h"
 #include "server/api/auth.h"
@@ -64,30 +65,10 @@ void KeepBuffersMapped() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
-  static const bool tuned = (KeepBuffersMapped(), true);
-  (void)tuned;
-  std::unique_ptr<Server> server(new Server());
-  auto db = db::Database::Open(options.db_path);
-  if (!db.ok()) return db.status();
-  server->db_ = *std::move(db);
-  spdlog::info("database {} (schema version {})", options.db_path,
-               server->db_->schema_version());
+namespace {
 
-  server->token_file_ = options.token_file.empty()
-                            ? (std::filesystem::path(options.db_path).parent_path() / "admin.token")
-                                  .string()
-                            : options.token_file;
-  {
-    auto users = db::UserStore::Create(server->db_.get());
-    if (!users.ok()) return users.status();
-    auto created = (*users)->EnsureBootstrapAdmin(server->token_file_);
-    if (!created.ok()) return created.status();
-    if (*created) {
-      spdlog::info("created staff user admin; its token is in {}", server->token_file_);
-    }
-  }
-
+// The job manager's share of the server's options.
+jobs::JobManagerOptions JobOptionsFrom(const ServerOptions& options) {
   jobs::JobManagerOptions jobs;
   jobs.db_path = options.db_path;
   jobs.runner_path = options.runner_path.empty() ? DefaultRunnerPath() : options.runner_path;
@@ -105,22 +86,47 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   jobs.trace_max_rows = options.trace_max_rows;
   jobs.trace_batch_size = options.trace_batch_size;
   jobs.now_ms = options.now_ms;
-  auto manager = jobs::JobManager::Start(std::move(jobs));
-  if (!manager.ok()) return manager.status();
-  server->jobs_ = *std::move(manager);
+  return jobs;
+}
 
-  auto auth = api::Authenticator::Create(options.db_path);
-  if (!auth.ok()) return auth.status();
-  server->auth_ = *std::move(auth);
-  server->backtest_service_ = std::make_unique<api::BacktestServiceImpl>(
-      *server->jobs_, *server->auth_,
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  static const bool tuned = (KeepBuffersMapped(), true);
+  (void)tuned;
+  std::unique_ptr<Server> server(new Server());
+  RETURN_IF_ERROR(server->OpenDatabase(options));
+  ASSIGN_OR_RETURN(server->jobs_, jobs::JobManager::Start(JobOptionsFrom(options)));
+  RETURN_IF_ERROR(server->MakeServices(options));
+  RETURN_IF_ERROR(server->Listen(options));
+  return server;
+}
+
+absl::Status Server::OpenDatabase(const ServerOptions& options) {
+  ASSIGN_OR_RETURN(db_, db::Database::Open(options.db_path));
+  spdlog::info("database {} (schema version {})", options.db_path, db_->schema_version());
+  token_file_ = options.token_file.empty()
+                    ? (std::filesystem::path(options.db_path).parent_path() / "admin.token")
+                          .string()
+                    : options.token_file;
+  ASSIGN_OR_RETURN(auto users, db::UserStore::Create(db_.get()));
+  ASSIGN_OR_RETURN(bool created, users->EnsureBootstrapAdmin(token_file_));
+  if (created) spdlog::info("created staff user admin; its token is in {}", token_file_);
+  return absl::OkStatus();
+}
+
+absl::Status Server::MakeServices(const ServerOptions& options) {
+  ASSIGN_OR_RETURN(auth_, api::Authenticator::Create(options.db_path));
+  backtest_service_ = std::make_unique<api::BacktestServiceImpl>(
+      *jobs_, *auth_,
       api::TraceDefaults{.enabled = options.trace_enabled_default,
                          .sampling = options.trace_sampling});
-  server->preset_service_ =
-      std::make_unique<api::PresetServiceImpl>(options.db_path, *server->auth_);
-  server->trace_service_ =
-      std::make_unique<api::TraceServiceImpl>(options.db_path, *server->auth_);
+  preset_service_ = std::make_unique<api::PresetServiceImpl>(options.db_path, *auth_);
+  trace_service_ = std::make_unique<api::TraceServiceImpl>(options.db_path, *auth_);
+  return absl::OkStatus();
+}
 
+absl::Status Server::Listen(const ServerOptions& options) {
   grpc::EnableDefaultHealthCheckService(true);
   // Reflection describes what the generated descriptor pool holds. The default health service
   // encodes with upb, so grpc.health.v1 is there only from our copy of health.proto, which this
@@ -135,24 +141,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 64 << 10);
   int port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(server->backtest_service_.get());
-  builder.RegisterService(server->preset_service_.get());
-  builder.RegisterService(server->trace_service_.get());
+  builder.RegisterService(backtest_service_.get());
+  builder.RegisterService(preset_service_.get());
+  builder.RegisterService(trace_service_.get());
   quiet_grpc_errors = true;
-  server->server_ = builder.BuildAndStart();
+  server_ = builder.BuildAndStart();
   quiet_grpc_errors = false;
-  if (server->server_ == nullptr || port == 0) {
-    server->server_.reset();
+  if (server_ == nullptr || port == 0) {
+    server_.reset();
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", options.listen, " (address in use, not local, or malformed)"));
   }
-  server->port_ = port;
-  server->address_ = absl::StrCat(HostOf(options.listen), ":", port);
-  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
+  port_ = port;
+  address_ = absl::StrCat(HostOf(options.listen), ":", port);
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   for (const char* name : kServiceNames) health->SetServingStatus(name, true);
   health->SetServingStatus(true);
-  spdlog::info("listening on {}", server->address_);
-  return server;
+  spdlog::info("listening on {}", address_);
+  return absl::OkStatus();
 }
 
 void Server::Shutdown() {

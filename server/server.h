@@ -87,6 +87,11 @@ class Server {
 
  private:
   Server() = default;
+  // The steps of Start besides the job manager: the database and the bootstrap staff user; the
+  // gRPC services; the listening socket, health and reflection.
+  absl::Status OpenDatabase(const ServerOptions& options);
+  absl::Status MakeServices(const ServerOptions& options);
+  absl::Status Listen(const ServerOptions& options);
 
   std::unique_ptr<db::Database> db_;
   std::unique_ptr<jobs::JobManager> jobs_;
