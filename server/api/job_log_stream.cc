@@ -40,17 +40,129 @@ struct JobLogStream::Core : std::enable_shared_from_this<Core> {
   std::shared_ptr<jobs::Subscription> subscription;
   backtest::v1::StreamJobLogResponse message;  // the write in flight
 
+  // The event Pump looks at next: the front of the stored history, or a live one it owns.
+  struct Next {
+    const jobs::JobEvent* event = nullptr;
+    std::shared_ptr<const jobs::JobEvent> live;
+    bool from_history = false;
+  };
+
+  // Sends what can be sent now: one write at a time, the next from OnWriteDone, a wake-up of the
+  // subscription or a loaded page. Never blocks.
   void Pump();
+  bool NextEventLocked(Next* next);
+  void SendOrSkipLocked(Next& next);
+  bool ContinueBatchLocked(const jobs::JobEvent& event);
+  bool ToMessageLocked(const jobs::JobEvent& event);
   bool MoreWaitingLocked() const;
+  void StartWriteLocked();
   bool WriteBatchLocked();
+  void LoadHistoryLocked();
+  void EndLocked(const grpc::Status& status);
   void FinishLocked(const grpc::Status& status);
   void LoadPage(int64_t from);
 };
 
-void JobLogStream::Core::FinishLocked(const grpc::Status& status) {
-  if (finished || reactor == nullptr) return;
-  finished = true;
-  reactor->Finish(status);
+void JobLogStream::Core::Pump() {
+  std::lock_guard lock(mu);
+  while (reactor != nullptr && !writing && !finished) {
+    if (cancelled) return FinishLocked(grpc::Status::CANCELLED);
+    Next next;
+    if (!NextEventLocked(&next)) return;
+    SendOrSkipLocked(next);
+  }
+}
+
+// Finds the next event: a live one held back by a batch, the front of the stored history, or the
+// subscription's next. False when there is none to look at now; then the open batch of log lines
+// is being written, a page of history is loading, the subscription is waited on, or the stream
+// is ending.
+bool JobLogStream::Core::NextEventLocked(Next* next) {
+  if (held != nullptr) {
+    next->live = std::move(held);
+  } else if (!history.empty()) {
+    next->event = &history.front();
+    next->from_history = true;
+    return true;
+  } else if (next_seq < live_from) {
+    // Before waiting, an open batch of log lines goes out.
+    if (!loading && !WriteBatchLocked()) LoadHistoryLocked();
+    return false;
+  } else if (subscription == nullptr) {
+    EndLocked(grpc::Status::OK);
+    return false;
+  } else {
+    switch (subscription->Pop(&next->live)) {
+      case jobs::Subscription::State::kEvent:
+        break;
+      case jobs::Subscription::State::kEmpty:
+        WriteBatchLocked();
+        return false;
+      case jobs::Subscription::State::kClosed:
+        EndLocked(grpc::Status::OK);
+        return false;
+      case jobs::Subscription::State::kOverflowed:
+        EndLocked(grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat("this subscriber fell too far behind the job; resume with from_seq=",
+                         next_seq)));
+        return false;
+    }
+  }
+  next->event = next->live.get();
+  return true;
+}
+
+// Skips the event when it was sent already (seq below next_seq) or is a trace event not asked
+// for; else it continues the open batch of log lines, waits for that batch to be written, opens
+// a batch of its own, or is written alone.
+void JobLogStream::Core::SendOrSkipLocked(Next& next) {
+  const jobs::JobEvent& event = *next.event;
+  const bool send =
+      event.seq >= next_seq && (event.kind != jobs::EventKind::kTrace || include_trace);
+  bool write = false;
+  if (send && batch_lines > 0) {
+    if (!ContinueBatchLocked(event)) {
+      // Not the batch's next line: the batch goes first, this event after it (a history event
+      // stays at the front of the history).
+      if (!next.from_history) held = std::move(next.live);
+      WriteBatchLocked();
+      return;
+    }
+  } else {
+    if (event.seq >= next_seq) next_seq = event.seq + 1;
+    write = send && ToMessageLocked(event);
+  }
+  if (next.from_history) history.pop_front();  // `event` is gone from here on
+  if (write) StartWriteLocked();
+}
+
+// Adds `event` to the open batch when it is the batch's next line and the batch has room.
+bool JobLogStream::Core::ContinueBatchLocked(const jobs::JobEvent& event) {
+  if (!batch_log_lines || event.kind != jobs::EventKind::kLog || event.seq != batch_next_seq ||
+      batch_lines >= kBatchLines) {
+    return false;
+  }
+  ToLogLineProto(event, message.mutable_log_batch()->add_lines());
+  ++batch_lines;
+  batch_next_seq = next_seq = event.seq + 1;
+  return true;
+}
+
+// Makes `event` the next message: a log line opens a batch when lines are batched (false: it is
+// written when the batch ends), anything else is a message of its own (true: write it).
+bool JobLogStream::Core::ToMessageLocked(const jobs::JobEvent& event) {
+  message.Clear();
+  if (batch_log_lines && event.kind == jobs::EventKind::kLog) {
+    message.set_seq(event.seq);
+    SetTime(event.time_ms, message.mutable_time());
+    ToLogLineProto(event, message.mutable_log_batch()->add_lines());
+    batch_lines = 1;
+    batch_next_seq = event.seq + 1;
+    return false;
+  }
+  ToEventProto(event, &message);
+  return true;
 }
 
 bool JobLogStream::Core::MoreWaitingLocked() const {
@@ -58,106 +170,47 @@ bool JobLogStream::Core::MoreWaitingLocked() const {
          (subscription != nullptr && subscription->HasEvents());
 }
 
-// Writes the open batch of log lines, if any; true when it did (the loop then waits for the
-// write to complete, and comes back to whatever it was about to do).
+void JobLogStream::Core::StartWriteLocked() {
+  writing = true;
+  // When more events are already waiting, let gRPC coalesce this write with the next ones.
+  reactor->StartWrite(&message, MoreWaitingLocked() ? grpc::WriteOptions().set_buffer_hint()
+                                                    : grpc::WriteOptions());
+}
+
+// Writes the open batch of log lines, if any; true when it did (Pump then waits for the write
+// to complete, and comes back to whatever it was about to do).
 bool JobLogStream::Core::WriteBatchLocked() {
   if (batch_lines == 0) return false;
   batch_lines = 0;
-  writing = true;
-  reactor->StartWrite(&message, MoreWaitingLocked() ? grpc::WriteOptions().set_buffer_hint()
-                                                    : grpc::WriteOptions());
+  StartWriteLocked();
   return true;
 }
 
-void JobLogStream::Core::Pump() {
-  std::lock_guard lock(mu);
-  while (reactor != nullptr && !writing && !finished) {
-    if (cancelled) return FinishLocked(grpc::Status::CANCELLED);
-    std::shared_ptr<const jobs::JobEvent> live;
-    const jobs::JobEvent* event = nullptr;
-    // Before waiting or finishing, an open batch of log lines goes out.
-    if (held != nullptr) {
-      live = std::move(held);
-      event = live.get();
-    } else if (!history.empty()) {
-      event = &history.front();
-    } else if (next_seq < live_from) {
-      if (loading || WriteBatchLocked()) return;
-      loading = true;
-      int64_t from = next_seq;
-      std::weak_ptr<Core> weak = weak_from_this();
-      if (!io->Submit([weak, from] {
-            if (auto core = weak.lock()) core->LoadPage(from);
-          })) {
-        loading = false;
-        return FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                         absl::StrCat("the server is busy; resume with from_seq=",
-                                                      next_seq)));
-      }
-      return;
-    } else if (subscription != nullptr) {
-      switch (subscription->Pop(&live)) {
-        case jobs::Subscription::State::kEvent:
-          event = live.get();
-          break;
-        case jobs::Subscription::State::kEmpty:
-          WriteBatchLocked();
-          return;
-        case jobs::Subscription::State::kClosed:
-          if (WriteBatchLocked()) return;
-          return FinishLocked(grpc::Status::OK);
-        case jobs::Subscription::State::kOverflowed:
-          if (WriteBatchLocked()) return;
-          return FinishLocked(grpc::Status(
-              grpc::StatusCode::RESOURCE_EXHAUSTED,
-              absl::StrCat("this subscriber fell too far behind the job; resume with from_seq=",
-                           next_seq)));
-      }
-    } else {
-      if (WriteBatchLocked()) return;
-      return FinishLocked(grpc::Status::OK);
-    }
-    const bool from_history = !history.empty() && event == &history.front();
-    bool send = event->seq >= next_seq &&
-                (event->kind != jobs::EventKind::kTrace || include_trace);
-    const bool line = send && batch_log_lines && event->kind == jobs::EventKind::kLog;
-    if (send && batch_lines > 0) {
-      if (line && event->seq == batch_next_seq && batch_lines < kBatchLines) {
-        ToLogLineProto(*event, message.mutable_log_batch()->add_lines());
-        ++batch_lines;
-        batch_next_seq = next_seq = event->seq + 1;
-        if (from_history) history.pop_front();
-        continue;
-      }
-      // Not the batch's next line: the batch goes first, this event after it (a history event
-      // stays at the front of the history).
-      if (!from_history) held = std::move(live);
-      WriteBatchLocked();
-      return;
-    }
-    if (event->seq >= next_seq) next_seq = event->seq + 1;
-    if (line) {
-      message.Clear();
-      message.set_seq(event->seq);
-      SetTime(event->time_ms, message.mutable_time());
-      ToLogLineProto(*event, message.mutable_log_batch()->add_lines());
-      batch_lines = 1;
-      batch_next_seq = event->seq + 1;
-      if (from_history) history.pop_front();
-      continue;
-    }
-    if (send) {
-      message.Clear();
-      ToEventProto(*event, &message);
-    }
-    if (from_history) history.pop_front();
-    if (send) {
-      writing = true;
-      // When more events are already waiting, let gRPC coalesce this write with the next ones.
-      reactor->StartWrite(&message, MoreWaitingLocked() ? grpc::WriteOptions().set_buffer_hint()
-                                                        : grpc::WriteOptions());
-    }
+// Reads the next page of stored history on the I/O executor (LoadPage, which pumps when done).
+void JobLogStream::Core::LoadHistoryLocked() {
+  loading = true;
+  int64_t from = next_seq;
+  std::weak_ptr<Core> weak = weak_from_this();
+  if (io->Submit([weak, from] {
+        if (auto core = weak.lock()) core->LoadPage(from);
+      })) {
+    return;
   }
+  loading = false;
+  FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            absl::StrCat("the server is busy; resume with from_seq=", next_seq)));
+}
+
+// Ends the stream with `status` once the open batch of log lines, if any, is written (Pump comes
+// back here after that write).
+void JobLogStream::Core::EndLocked(const grpc::Status& status) {
+  if (!WriteBatchLocked()) FinishLocked(status);
+}
+
+void JobLogStream::Core::FinishLocked(const grpc::Status& status) {
+  if (finished || reactor == nullptr) return;
+  finished = true;
+  reactor->Finish(status);
 }
 
 void JobLogStream::Core::LoadPage(int64_t from) {
