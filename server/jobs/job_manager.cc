@@ -357,7 +357,14 @@ void JobManager::Reconcile(db::JobStore& store) {
     update.finished_ms = now;
     update.pid = 0;
     std::vector<JobEvent> events = {StatusEvent(now, "failed", *update.error)};
-    absl::Status s = StoreEvents(store, job.id, update, events);
+    auto store_events = [&](std::vector<JobEvent>& e) {
+      return StoreEvents(store, job.id, update, e);
+    };
+    // Through the job's channel when it has one: its subscribers get the end, and the channel's
+    // sequence numbers stay those of the store.
+    std::shared_ptr<JobChannel> channel = FindChannel(job.id);
+    absl::Status s = channel != nullptr ? channel->Commit(std::move(events), store_events)
+                                        : store_events(events);
     if (s.ok()) {
       spdlog::warn("job {}: failed as stale ({} ms without a stored heartbeat)", job.id, silent);
     } else if (!absl::IsFailedPrecondition(s)) {  // ended meanwhile: nothing to put right

@@ -99,10 +99,11 @@ def main(workdir: str) -> int:
         job = wait_final(client, job_id, 60)
         took = time.monotonic() - started
         url = fakes[name].url
+        # The bound is the behaviour under test (the timeout must fire), so it stays, generous.
         c.check(f"data server that {name}: job failed after {took:.2f} s "
-                f"(timeout {TIMEOUT_MS / 1000:.0f} s; bound {TIMEOUT_MS / 1000 + 4:.0f} s)",
+                f"(timeout {TIMEOUT_MS / 1000:.0f} s; bound {TIMEOUT_MS / 1000 + 15:.0f} s)",
                 job is not None and job.status == "failed" and
-                TIMEOUT_MS / 1000 <= took < TIMEOUT_MS / 1000 + 4,
+                TIMEOUT_MS / 1000 <= took < TIMEOUT_MS / 1000 + 15,
                 str(job))
         if job is None:
             continue
