@@ -17,7 +17,7 @@ namespace {
 
 struct ExplainOptions {
   std::string job_id;
-  int64_t bar_index = 0;
+  int32_t bar_index = 0;
   CLI::Option* bar_index_option = nullptr;
   std::string ts;
   std::string include;

@@ -35,7 +35,7 @@ namespace {
 
 // Where a follow is: the next sequence number wanted and what was seen so far.
 struct FollowState {
-  int64_t next_seq = 1;
+  int32_t next_seq = 1;
   bool reached_end = false;  // options.until_seq was reached
   FollowOutcome outcome;
 };
@@ -87,7 +87,7 @@ absl::StatusOr<FollowOutcome> FollowJobLog(
     Client& client, const std::string& job_id, const FollowOptions& options,
     const std::function<void(const backtest::v1::StreamJobLogResponse&)>& on_event) {
   FollowState state;
-  state.next_seq = std::max<int64_t>(options.from_seq, 1);
+  state.next_seq = std::max<int32_t>(options.from_seq, 1);
   state.outcome.last_seq = state.next_seq - 1;
   const auto timeout = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(options.reconnect_timeout_seconds));

@@ -20,9 +20,9 @@ namespace backtest::client {
 
 struct FollowOptions {
   // First sequence number wanted (0 or 1: the whole history).
-  int64_t from_seq = 1;
+  int32_t from_seq = 1;
   // Stop after this sequence number (0: when the stream ends, i.e. when the job ends).
-  int64_t until_seq = 0;
+  int32_t until_seq = 0;
   // Also ask for decision-trace batches.
   bool include_trace = false;
   // Give up when no event and no successful reconnect came for this long.
@@ -34,7 +34,7 @@ struct FollowOptions {
 // What the follower saw.
 struct FollowOutcome {
   // Sequence number of the last event handed on (from_seq - 1 when none).
-  int64_t last_seq = 0;
+  int32_t last_seq = 0;
   // The last status change seen ("" when none) and its error text.
   std::string status;
   std::string error;

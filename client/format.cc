@@ -65,7 +65,7 @@ std::string FormatTimestamp(const google::protobuf::Timestamp& ts) {
                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.nanos() / 1000000);
 }
 
-std::string FormatEpoch(int64_t seconds) {
+std::string FormatEpoch(double seconds) {
   std::time_t t = static_cast<std::time_t>(seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);

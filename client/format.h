@@ -40,8 +40,8 @@ Color StatusColor(std::string_view status);
 
 // RFC 3339 UTC with milliseconds ("2026-11-22T02:47:16.375Z"); "" when unset.
 std::string FormatTimestamp(const google::protobuf::Timestamp& ts);
-// Epoch seconds as RFC 3339 UTC ("2022-01-03T00:00:00Z").
-std::string FormatEpoch(int64_t seconds);
+// Epoch seconds (a whole number) as RFC 3339 UTC ("2022-01-03T00:00:00Z").
+std::string FormatEpoch(double seconds);
 // A duration for people: "0.42s", "3m05s", "2h03m", "181d 04h".
 std::string FormatDuration(double seconds);
 // The shortest text that reads back as the same double (CSV, values); "NaN", "inf".

@@ -17,7 +17,7 @@ namespace {
 struct LogsOptions {
   std::string job_id;
   bool follow = false;
-  int64_t from_seq = 1;
+  int32_t from_seq = 1;
   bool json = false;
   bool trace = false;
   double reconnect_timeout = 120;
@@ -36,7 +36,7 @@ int Logs(Context& ctx, const LogsOptions& o) {
     request.set_job_id(o.job_id);
     auto job = (*client)->GetJob(request);
     if (!job.ok()) return ctx.Fail(job.status(), "job " + o.job_id);
-    if (job->job().last_seq() < std::max<int64_t>(o.from_seq, 1)) return kExitOk;
+    if (job->job().last_seq() < std::max<int32_t>(o.from_seq, 1)) return kExitOk;
     if (!IsFinalStatus(job->job().status())) follow.until_seq = job->job().last_seq();
   }
   EventPrinter printer(o.json, o.follow && StdoutIsTty(), ColorEnabled(ctx.options.no_color));

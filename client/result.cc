@@ -22,26 +22,25 @@ struct ResultOptions {
   std::string job_id;
   std::string format = "table";
   std::string symbol;
-  int64_t max_candles = 0;
+  int32_t max_candles = 0;
 };
 
-// One field of a message as text: times and durations also readable by people in tables.
+// One field of a message as text: times (start, end) and durations (*_seconds, both whole
+// numbers) also readable by people in tables.
 std::string FieldText(const Message& m, const FieldDescriptor* f, bool for_table) {
   const auto* r = m.GetReflection();
   switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT64: {
-      const int64_t v = r->GetInt64(m, f);
-      if (!for_table) return absl::StrCat(v);
-      if (f->name() == "start" || f->name() == "end") return FormatEpoch(v);
-      if (absl::EndsWith(f->name(), "_seconds")) {
-        return absl::StrCat(v, " (", FormatDuration(static_cast<double>(v)), ")");
-      }
-      return absl::StrCat(v);
-    }
     case FieldDescriptor::CPPTYPE_INT32:
       return absl::StrCat(r->GetInt32(m, f));
-    case FieldDescriptor::CPPTYPE_DOUBLE:
-      return for_table ? FormatFixed(r->GetDouble(m, f)) : FormatNumber(r->GetDouble(m, f));
+    case FieldDescriptor::CPPTYPE_DOUBLE: {
+      const double v = r->GetDouble(m, f);
+      if (!for_table) return FormatNumber(v);
+      if (f->name() == "start" || f->name() == "end") return FormatEpoch(v);
+      if (absl::EndsWith(f->name(), "_seconds")) {
+        return absl::StrCat(FormatNumber(v), " (", FormatDuration(v), ")");
+      }
+      return FormatFixed(v);
+    }
     case FieldDescriptor::CPPTYPE_STRING:
       return r->GetString(m, f);
     case FieldDescriptor::CPPTYPE_BOOL:

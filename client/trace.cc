@@ -14,7 +14,7 @@ namespace {
 
 struct TraceOptions {
   std::string job_id;
-  int64_t bar_index = 0;
+  int32_t bar_index = 0;
   CLI::Option* bar_index_option = nullptr;
   std::string ts;
   std::string section;

@@ -13,6 +13,7 @@
 #include "server/api/job_conversion.h"
 #include "server/api/job_log_stream.h"
 #include "server/api/param_conversion.h"
+#include "server/api/result_conversion.h"
 #include "server/api/status_conversion.h"
 #include "server/api/value_conversion.h"
 
@@ -206,93 +207,6 @@ grpc::ServerWriteReactor<backtest::v1::StreamJobLogResponse>* BacktestServiceImp
                              request->batch_log_lines());
 }
 
-namespace {
-
-using backtest::runner::v1::RunOutput;
-using backtest::runner::v1::SymbolSeries;
-
-// The index of the first candle a GetResult answers with: the last `keep` of `total` (0: all).
-int64_t FirstKept(int64_t keep, int64_t total) { return keep > 0 && keep < total ? total - keep : 0; }
-
-// Zones that ended before the first kept candle are off the chart.
-void DropZonesBefore(int64_t first_time, SymbolSeries& series) {
-  auto* zones = series.mutable_zones();
-  zones->erase(std::remove_if(zones->begin(), zones->end(),
-                              [&](const backtest::v1::Zone& z) { return z.end() < first_time; }),
-               zones->end());
-}
-
-// Results format 2: candles, EMA and equity are columns; the answer has a message per point, built
-// only for the points it keeps (the last `keep` candles and the EMA and equity from the first of
-// them on), so a chart of the last 50k candles of a 1M-bar run builds 50k candles, not 1M.
-// False when the columns are not of one length.
-bool ExpandColumns(int64_t keep, RunOutput& out, SymbolSeries& series,
-                   backtest::v1::GetResultResponse* response) {
-  const auto& c = series.candle_columns();
-  const int64_t total = c.time_size();
-  if (c.open_size() != total || c.high_size() != total || c.low_size() != total ||
-      c.close_size() != total || c.volume_size() != total) {
-    return false;
-  }
-  response->set_total_candles(total);
-  const int64_t first = FirstKept(keep, total);
-  // Uncut, every EMA and equity point is kept (the equity of a multi-symbol run may start before
-  // this symbol's first candle).
-  const int64_t first_time = first > 0 ? c.time(static_cast<int>(first)) : INT64_MIN;
-  auto* candles = response->mutable_candles();
-  candles->Reserve(static_cast<int>(total - first));
-  for (auto i = static_cast<int>(first); i < total; ++i) {
-    backtest::v1::Candle* candle = candles->Add();
-    candle->set_time(c.time(i));
-    candle->set_open(c.open(i));
-    candle->set_high(c.high(i));
-    candle->set_low(c.low(i));
-    candle->set_close(c.close(i));
-    candle->set_volume(c.volume(i));
-  }
-  auto expand = [first_time](const backtest::runner::v1::LineColumns& line,
-                             google::protobuf::RepeatedPtrField<backtest::v1::LinePoint>* points) {
-    const int n = std::min(line.time_size(), line.value_size());
-    int i = static_cast<int>(
-        std::lower_bound(line.time().begin(), line.time().begin() + n, first_time) -
-        line.time().begin());
-    points->Reserve(n - i);
-    for (; i < n; ++i) {
-      backtest::v1::LinePoint* p = points->Add();
-      p->set_time(line.time(i));
-      p->set_value(line.value(i));
-    }
-  };
-  expand(series.ema_columns(), response->mutable_ema());
-  expand(out.equity_columns(), response->mutable_equity());
-  if (first > 0) DropZonesBefore(first_time, series);
-  return true;
-}
-
-// Results format 1 (stored by earlier versions): a message per candle and point, cut in place.
-void TrimPointMessages(int64_t keep, RunOutput& out, SymbolSeries& series,
-                       backtest::v1::GetResultResponse* response) {
-  response->set_total_candles(series.candles_size());
-  const int64_t first = FirstKept(keep, series.candles_size());
-  if (first > 0) {
-    // The last `keep` candles, and the EMA, equity and zones from the first kept candle on.
-    const int64_t first_time = series.candles(static_cast<int>(first)).time();
-    series.mutable_candles()->DeleteSubrange(0, static_cast<int>(first));
-    int drop = 0;
-    while (drop < series.ema_size() && series.ema(drop).time() < first_time) ++drop;
-    series.mutable_ema()->DeleteSubrange(0, drop);
-    drop = 0;
-    while (drop < out.equity_size() && out.equity(drop).time() < first_time) ++drop;
-    out.mutable_equity()->DeleteSubrange(0, drop);
-    DropZonesBefore(first_time, series);
-  }
-  response->mutable_candles()->Swap(series.mutable_candles());
-  response->mutable_ema()->Swap(series.mutable_ema());
-  response->mutable_equity()->Swap(out.mutable_equity());
-}
-
-}  // namespace
-
 absl::Status BacktestServiceImpl::Result(const Caller& caller,
                                          const backtest::v1::GetResultRequest& request,
                                          backtest::v1::GetResultResponse* response) {
@@ -324,11 +238,11 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
     return absl::DataLossError(absl::StrCat("the stored result of job ", job.id,
                                             " cannot be read (format ", stored.format, ")"));
   }
-  backtest::runner::v1::RunOutput& out = *event.mutable_result();
+  const backtest::runner::v1::RunOutput& out = event.result();
   response->set_job_id(job.id);
   for (const auto& s : out.series()) response->add_symbols(s.symbol());
-  backtest::runner::v1::SymbolSeries* series = nullptr;
-  for (auto& s : *out.mutable_series()) {
+  const backtest::runner::v1::SymbolSeries* series = nullptr;
+  for (const auto& s : out.series()) {
     if (request.symbol().empty() || s.symbol() == request.symbol()) {
       series = &s;
       break;
@@ -339,19 +253,12 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
                                                    request.symbol().substr(0, 32), "\""));
   }
   response->set_symbol(series->symbol());
-  if (stored.format != db::kResultsFormatPoints) {  // columns (format 3 expanded above)
-    if (!ExpandColumns(request.max_candles(), out, *series, response)) {
-      return absl::DataLossError(absl::StrCat("the stored result of job ", job.id,
-                                              " has candle columns of different lengths"));
-    }
-  } else {
-    TrimPointMessages(request.max_candles(), out, *series, response);
+  // Columns in formats 2 and 3 (the latter expanded above), a message per point in format 1.
+  if (!ToResultResponse(stored.format != db::kResultsFormatPoints, request.max_candles(), out,
+                        *series, response)) {
+    return absl::DataLossError(absl::StrCat("the stored result of job ", job.id,
+                                            " has candle columns of different lengths"));
   }
-  response->mutable_zones()->Swap(series->mutable_zones());
-  response->mutable_markers()->Swap(out.mutable_markers());
-  response->mutable_trades()->Swap(out.mutable_trades());
-  response->mutable_stats()->Swap(out.mutable_stats());
-  response->set_digest(out.digest());
   return absl::OkStatus();
 }
 

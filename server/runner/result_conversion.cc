@@ -5,7 +5,7 @@
 namespace backtest::runner {
 namespace {
 
-void ToSideStats(const engine::SideStats& in, backtest::v1::SideStats* out) {
+void ToSideStats(const engine::SideStats& in, backtest::runner::v1::SideStats* out) {
   out->set_trades(in.trades);
   out->set_win_rate_pct(in.win_rate_pct);
   out->set_pnl(in.pnl);
@@ -13,7 +13,7 @@ void ToSideStats(const engine::SideStats& in, backtest::v1::SideStats* out) {
   out->set_profit_factor(in.profit_factor);
 }
 
-void ToStats(const engine::Stats& in, backtest::v1::Stats* out) {
+void ToStats(const engine::Stats& in, backtest::runner::v1::Stats* out) {
   out->set_start(in.start);
   out->set_end(in.end);
   out->set_duration_seconds(in.duration_seconds);

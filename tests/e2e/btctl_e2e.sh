@@ -80,7 +80,7 @@ check "jobs lists jobs; --limit and --status filter" jobs_list
 N=$(wc -l <"$WORK/all.jsonl")
 logs_from_seq() {
   rc 0 "$btctl" logs "$JOB" --json --from-seq 5 &&
-    head -n1 "$out" | grep -q '"seq":"5"' && [ "$(wc -l <"$out")" -eq $((N - 4)) ] &&
+    head -n1 "$out" | grep -q '"seq":5,' && [ "$(wc -l <"$out")" -eq $((N - 4)) ] &&
     rc 0 "$btctl" logs "$JOB" --from-seq "$N" && [ "$(wc -l <"$out")" -eq 1 ] &&
     has "^ *$N .*status +finished"
 }

@@ -12,6 +12,7 @@
 
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Statement.h"
+#include "absl/strings/escaping.h"
 #include "backtest/runner/v1/runner.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -259,7 +260,7 @@ TEST_F(JobServiceTest, ResultsOfAllThreeStoredFormatsAnswerTheSame) {
   expect_same_answers(2, columns_format);
 
   auto to_points = [](const backtest::runner::v1::LineColumns& line,
-                      google::protobuf::RepeatedPtrField<backtest::v1::LinePoint>* points) {
+                      google::protobuf::RepeatedPtrField<backtest::runner::v1::LinePoint>* points) {
     for (int i = 0; i < line.time_size(); ++i) {
       auto* p = points->Add();
       p->set_time(line.time(i));
@@ -284,6 +285,87 @@ TEST_F(JobServiceTest, ResultsOfAllThreeStoredFormatsAnswerTheSame) {
   to_points(out.equity_columns(), out.mutable_equity());
   out.clear_equity_columns();
   expect_same_answers(1, event.SerializeAsString());
+}
+
+// A result stored before the API's times became doubles and its counts int32 (docs/api.md): a
+// format-1 frame as the int64 backtest.v1 messages wrote it (these bytes were encoded with those
+// protos) reads back with the same values.
+TEST_F(JobServiceTest, AResultStoredWithTheInt64MessagesReadsBack) {
+  auto id = Submit(QuickParams());
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_EQ(WaitEnded(*id), "finished");
+  const std::string frame = absl::HexStringToBytes(
+      "22cb030a0b73725f627265616b6f757412bc010a06584147555344123308a8b9838d06110000000000803740"
+      "190000000000c03740210000000000403740290000000000a03740310000000000005940123308b8d5838d06"
+      "110000000000c03740190000000000003840210000000000803740290000000000e037403100000000000059"
+      "401a0f08b8d5838d06110000000000a03740222e0a0658414755534410a8b9838d0618b8d5838d0621000000"
+      "00008037402a07737570706f7274320661637469766529fca9f1d24d62503f1a2d0a0658414755534410b8d5"
+      "838d061a036275792205656e747279290000000000c037403206726574657374380122530801120658414755"
+      "53441a046c6f6e6720b8d5838d06290000000000c0374030b8d5838d06390000000000e03740410000000000"
+      "00004059000000000000d03f6a0b656e645f6f665f646174618001018801012a0f08b8d5838d061100000001"
+      "84d79741322608a8b9838d0610b8d5838d0618901c200261000000000000f87f9001a038980101ea01020801"
+      "5240616261626162616261626162616261626162616261626162616261626162616261626162616261626162"
+      "61626162616261626162616261626162616261626162");
+  {
+    SQLite::Database db(server_.dir().File("var/backtest.db"), SQLite::OPEN_READWRITE);
+    db.setBusyTimeout(5000);
+    SQLite::Statement store(db, "UPDATE results SET format = 1, data = ? WHERE job_id = ?");
+    store.bind(1, frame.data(), static_cast<int>(frame.size()));
+    store.bind(2, *id);
+    ASSERT_EQ(store.exec(), 1);
+  }
+  auto result = [&](int32_t max_candles) {
+    backtest::v1::GetResultRequest request;
+    request.set_job_id(*id);
+    request.set_max_candles(max_candles);
+    backtest::v1::GetResultResponse response;
+    grpc::Status s = server_.jobs().GetResult(server_.Context().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  };
+  backtest::v1::GetResultResponse r = result(0);
+  EXPECT_EQ(r.symbol(), "XAGUSD");
+  EXPECT_EQ(r.total_candles(), 2);
+  ASSERT_EQ(r.candles_size(), 2);
+  EXPECT_EQ(r.candles(0).time(), 1637932200.0);
+  EXPECT_EQ(r.candles(1).time(), 1637935800.0);
+  EXPECT_EQ(r.candles(1).close(), 23.875);
+  ASSERT_EQ(r.ema_size(), 1);
+  EXPECT_EQ(r.ema(0).time(), 1637935800.0);
+  ASSERT_EQ(r.equity_size(), 1);
+  EXPECT_EQ(r.equity(0).value(), 100000000.25);
+  ASSERT_EQ(r.zones_size(), 1);
+  EXPECT_EQ(r.zones(0).start(), 1637932200.0);
+  EXPECT_EQ(r.zones(0).end(), 1637935800.0);
+  ASSERT_EQ(r.markers_size(), 1);
+  EXPECT_EQ(r.markers(0).time(), 1637935800.0);
+  EXPECT_EQ(r.markers(0).trade_id(), 1);
+  ASSERT_EQ(r.trades_size(), 1);
+  const backtest::v1::Trade& t = r.trades(0);
+  EXPECT_EQ(t.id(), 1);
+  EXPECT_EQ(t.entry_time(), 1637935800.0);
+  EXPECT_EQ(t.exit_time(), 1637935800.0);
+  EXPECT_EQ(t.entry_bar(), 1);
+  EXPECT_EQ(t.exit_bar(), 1);
+  EXPECT_EQ(t.exit_reason(), "end_of_data");
+  const backtest::v1::Stats& st = r.stats();
+  EXPECT_EQ(st.start(), 1637932200.0);
+  EXPECT_EQ(st.end(), 1637935800.0);
+  EXPECT_EQ(st.duration_seconds(), 3600.0);
+  EXPECT_EQ(st.avg_drawdown_duration_seconds(), 7200.0);
+  EXPECT_EQ(st.bars(), 2);
+  EXPECT_EQ(st.trades(), 1);
+  EXPECT_EQ(st.long_stats().trades(), 1);
+  EXPECT_TRUE(std::isnan(st.sharpe()));
+  std::string digest;
+  for (int i = 0; i < 32; ++i) digest += "ab";
+  EXPECT_EQ(r.digest(), digest);
+  // The last candle only: the EMA, equity and zones from its time on.
+  r = result(1);
+  ASSERT_EQ(r.candles_size(), 1);
+  EXPECT_EQ(r.candles(0).time(), 1637935800.0);
+  EXPECT_EQ(r.zones_size(), 1);
+  EXPECT_EQ(r.ema_size(), 1);
 }
 
 // A batched stream's lines, one event per line as the plain stream sends them.

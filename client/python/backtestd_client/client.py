@@ -142,7 +142,8 @@ def values_to_dict(values) -> Dict[str, Any]:
 
 
 def to_dict(message) -> Dict[str, Any]:
-    """Any message as a dict with the proto field names (as the REST bridge writes them)."""
+    """Any message as a dict with the proto field names, numbers where the REST bridge writes
+    numbers (times and durations as whole floats, counts and indexes as ints; docs/api.md)."""
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
@@ -282,7 +283,9 @@ class Client:
 
     def get_result(self, job_id: str, max_candles: int = 0, symbol: str = ""):
         """The finished job's GetResultResponse: candles (the last ``max_candles``, 0 = all),
-        ema, zones, markers, trades, equity, stats. FAILED_PRECONDITION before it finished."""
+        ema, zones, markers, trades, equity, stats. FAILED_PRECONDITION before it finished.
+        Times are UTC epoch seconds and durations seconds, both floats with whole values
+        (``datetime.fromtimestamp(t, timezone.utc)``); counts and bar indexes are ints."""
         return self._call(self._backtest.GetResult, _bt.GetResultRequest(
             job_id=job_id, max_candles=max_candles, symbol=symbol))
 

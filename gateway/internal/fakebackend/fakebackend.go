@@ -224,7 +224,7 @@ func (f *Backend) newJob(id, st string) *fakeJob {
 
 // add appends an event with the next seq (callers hold f.mu or own the job alone).
 func (j *fakeJob) add(ev *backtestv1.StreamJobLogResponse) {
-	ev.Seq = int64(len(j.events) + 1)
+	ev.Seq = int32(len(j.events) + 1)
 	ev.Time = timestamppb.New(T0.Add(time.Duration(ev.Seq) * time.Second))
 	j.events = append(j.events, ev)
 	j.job.LastSeq = ev.Seq
@@ -324,7 +324,7 @@ func (f *Backend) autoRun(id string) {
 	const steps = 20
 	tick := time.NewTicker(f.cfg.RunTime / steps)
 	defer tick.Stop()
-	bars := int64(f.cfg.Bars)
+	bars := int32(f.cfg.Bars)
 	for i := 0; i <= steps; i++ {
 		select {
 		case <-f.stop:
@@ -346,7 +346,7 @@ func (f *Backend) autoRun(id string) {
 			j.add(&backtestv1.StreamJobLogResponse{Event: &backtestv1.StreamJobLogResponse_Status{Status: &backtestv1.StatusChange{Status: "running"}}})
 			j.add(logEvent(fmt.Sprintf("loading XAGUSD %s from sample://", j.job.Params["timeframe"].GetStringValue())))
 		case i < steps:
-			done := bars * int64(i) / steps
+			done := bars * int32(i) / steps
 			p := &backtestv1.Progress{Fraction: float64(i) / steps, Stage: "running", BarsDone: done, BarsTotal: bars,
 				EtaSeconds: f.cfg.RunTime.Seconds() * float64(steps-i) / steps}
 			j.job.Progress = p
@@ -479,9 +479,9 @@ func (f *Backend) GetResult(_ context.Context, req *backtestv1.GetResultRequest)
 	r := &backtestv1.GetResultResponse{JobId: full.JobId, Symbol: full.Symbol, Symbols: full.Symbols, Candles: full.Candles,
 		Ema: full.Ema, Zones: full.Zones, Markers: full.Markers, Trades: full.Trades, Equity: full.Equity, Stats: full.Stats,
 		TotalCandles: full.TotalCandles, Digest: full.Digest}
-	if m := req.GetMaxCandles(); m > 0 && int64(len(r.Candles)) > m {
-		first := r.Candles[int64(len(r.Candles))-m].Time
-		r.Candles = r.Candles[int64(len(r.Candles))-m:]
+	if m := int(req.GetMaxCandles()); m > 0 && len(r.Candles) > m {
+		first := r.Candles[len(r.Candles)-m].Time
+		r.Candles = r.Candles[len(r.Candles)-m:]
 		k := sort.Search(len(r.Ema), func(i int) bool { return r.Ema[i].Time >= first })
 		r.Ema = r.Ema[k:]
 	}
@@ -549,9 +549,9 @@ func (f *Backend) DeletePreset(_ context.Context, req *backtestv1.DeletePresetRe
 
 // --- trace ------------------------------------------------------------------
 
-func traceRow(seq, bar int64, section string) *backtestv1.TraceRow {
+func traceRow(seq, bar int32, section string) *backtestv1.TraceRow {
 	payload, _ := structpb.NewStruct(map[string]any{"passed": false, "reason": "breakout strength 0.12 ATR < 0.20 ATR required", "atr": 0.31})
-	return &backtestv1.TraceRow{Seq: seq, BarIndex: bar, Ts: T0.Unix() + bar*3600, Symbol: "XAGUSD", Section: section, Kind: "check", Payload: payload}
+	return &backtestv1.TraceRow{Seq: seq, BarIndex: bar, Ts: float64(T0.Unix()) + float64(bar)*3600, Symbol: "XAGUSD", Section: section, Kind: "check", Payload: payload}
 }
 
 func (f *Backend) QueryTrace(_ context.Context, req *backtestv1.QueryTraceRequest) (*backtestv1.QueryTraceResponse, error) {
@@ -571,7 +571,7 @@ func (f *Backend) QueryTrace(_ context.Context, req *backtestv1.QueryTraceReques
 			resp.Items = append(resp.Items, r)
 		}
 	}
-	resp.Count = int64(len(resp.Items))
+	resp.Count = int32(len(resp.Items))
 	return resp, nil
 }
 
@@ -585,14 +585,14 @@ func (f *Backend) Explain(_ context.Context, req *backtestv1.ExplainRequest) (*b
 	if req.BarIndex == nil && req.GetTs() == "" {
 		return &backtestv1.ExplainResponse{
 			Summary: "1 trade: 40 breakouts filtered by strength, 3 setups cancelled",
-			Reasons: []*backtestv1.ReasonCount{{Reason: "filter_strength", Count: 40, SampleBars: []int64{5, 17}, Description: "breakout too weak"}},
+			Reasons: []*backtestv1.ReasonCount{{Reason: "filter_strength", Count: 40, SampleBars: []int32{5, 17}, Description: "breakout too weak"}},
 		}, nil
 	}
 	values, _ := structpb.NewStruct(map[string]any{"strength_atr": 0.12, "required_atr": 0.2})
 	bar := req.GetBarIndex()
 	return &backtestv1.ExplainResponse{
 		Summary: "no entry: breakout strength 0.12 ATR < 0.20 ATR required", BarIndex: &bar,
-		Ts: T0.Unix() + bar*3600, Symbol: "XAGUSD", Traced: true, Values: values,
+		Ts: float64(T0.Unix()) + float64(bar)*3600, Symbol: "XAGUSD", Traced: true, Values: values,
 		Sections: []*backtestv1.TraceSection{{Section: "signal", Items: []*backtestv1.TraceRow{traceRow(2, bar, "signal")}}},
 	}, nil
 }

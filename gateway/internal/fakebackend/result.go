@@ -10,11 +10,11 @@ import (
 // Result makes a deterministic result of n bars of the given size from T0: a random walk with a
 // trade every ~40 bars (stops and targets at 1:2), its zones, markers, equity and stats. With
 // maxCandles > 0 only the last maxCandles candles and EMA points are returned, like GetResult.
-func Result(jobID string, n int, bar time.Duration, maxCandles int64) *backtestv1.GetResultResponse {
+func Result(jobID string, n int, bar time.Duration, maxCandles int32) *backtestv1.GetResultResponse {
 	const symbol = "XAGUSD"
-	step := int64(bar / time.Second)
-	t0 := T0.Unix()
-	r := &backtestv1.GetResultResponse{JobId: jobID, Symbol: symbol, Symbols: []string{symbol}, TotalCandles: int64(n)}
+	step := bar.Seconds()
+	t0 := float64(T0.Unix())
+	r := &backtestv1.GetResultResponse{JobId: jobID, Symbol: symbol, Symbols: []string{symbol}, TotalCandles: int32(n)}
 	r.Candles = make([]*backtestv1.Candle, n)
 	r.Ema = make([]*backtestv1.LinePoint, 0, n)
 	seed := uint64(42)
@@ -28,7 +28,7 @@ func Result(jobID string, n int, bar time.Duration, maxCandles int64) *backtestv
 	const emaN = 40
 	alpha := 2.0 / (emaN + 1)
 	for i := 0; i < n; i++ {
-		tm := t0 + int64(i)*step
+		tm := t0 + float64(i)*step
 		o := price
 		price = math.Max(1, price+0.06*rnd()+0.004*math.Sin(float64(i)/60))
 		hi := math.Max(o, price) + 0.02*math.Abs(rnd())
@@ -42,7 +42,7 @@ func Result(jobID string, n int, bar time.Duration, maxCandles int64) *backtestv
 
 	equity, peak := 1e8, 1e8
 	eqAt := make([]float64, n)
-	var wins int64
+	var wins int32
 	var grossWin, grossLoss float64
 	next := 60
 	for i := 0; i < n; i++ {
@@ -84,11 +84,11 @@ func Result(jobID string, n int, bar time.Duration, maxCandles int64) *backtestv
 			} else {
 				grossLoss -= pnl
 			}
-			id := int64(len(r.Trades) + 1)
+			id := int32(len(r.Trades) + 1)
 			r.Trades = append(r.Trades, &backtestv1.Trade{
 				Id: id, Symbol: symbol, Side: side, EntryTime: c.Time, EntryPrice: round(entry), ExitTime: r.Candles[j].Time,
 				ExitPrice: round(exit), Size: size, Stop: round(stop), Target: round(target), Pnl: pnl,
-				ReturnPct: pnl / (entry * size) * 100, ExitReason: reason, BarsHeld: int64(j - i), EntryBar: int64(i), ExitBar: int64(j),
+				ReturnPct: pnl / (entry * size) * 100, ExitReason: reason, BarsHeld: int32(j - i), EntryBar: int32(i), ExitBar: int32(j),
 			})
 			r.Markers = append(r.Markers,
 				&backtestv1.Marker{Symbol: symbol, Time: c.Time, Side: buy, Kind: "entry", Price: round(entry), Reason: "retest", TradeId: id},
@@ -123,13 +123,13 @@ func Result(jobID string, n int, bar time.Duration, maxCandles int64) *backtestv
 			&backtestv1.Zone{Symbol: symbol, Start: r.Candles[n-48].Time, End: last, Price: hi, Kind: "resistance", State: "active"},
 			&backtestv1.Zone{Symbol: symbol, Start: r.Candles[n-48].Time, End: last, Price: lo, Kind: "support", State: "active"})
 	}
-	trades := int64(len(r.Trades))
+	trades := int32(len(r.Trades))
 	pf := math.NaN()
 	if grossLoss > 0 {
 		pf = grossWin / grossLoss
 	}
 	r.Stats = &backtestv1.Stats{
-		Start: t0, End: r.Candles[n-1].Time, DurationSeconds: r.Candles[n-1].Time - t0, Bars: int64(n),
+		Start: t0, End: r.Candles[n-1].Time, DurationSeconds: r.Candles[n-1].Time - t0, Bars: int32(n),
 		EquityFinal: equity, EquityPeak: peak, ReturnPct: (equity/1e8 - 1) * 100,
 		BuyHoldReturnPct: (r.Candles[n-1].Close/r.Candles[0].Close - 1) * 100,
 		Sharpe:           0.8, Sortino: 1.1, Calmar: 0.5, MaxDrawdownPct: maxDD, AvgDrawdownPct: maxDD / 3,
@@ -139,9 +139,9 @@ func Result(jobID string, n int, bar time.Duration, maxCandles int64) *backtestv
 		ShortStats: &backtestv1.SideStats{Trades: trades - trades*2/3},
 	}
 	r.Digest = "sha256:fake"
-	if maxCandles > 0 && int64(len(r.Candles)) > maxCandles {
-		first := r.Candles[int64(len(r.Candles))-maxCandles].Time
-		r.Candles = r.Candles[int64(len(r.Candles))-maxCandles:]
+	if maxCandles > 0 && len(r.Candles) > int(maxCandles) {
+		first := r.Candles[len(r.Candles)-int(maxCandles)].Time
+		r.Candles = r.Candles[len(r.Candles)-int(maxCandles):]
 		for len(r.Ema) > 0 && r.Ema[0].Time < first {
 			r.Ema = r.Ema[1:]
 		}
@@ -149,7 +149,7 @@ func Result(jobID string, n int, bar time.Duration, maxCandles int64) *backtestv
 	return r
 }
 
-func pct(a, b int64) float64 {
+func pct(a, b int32) float64 {
 	if b == 0 {
 		return math.NaN()
 	}

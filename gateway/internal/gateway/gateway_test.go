@@ -280,9 +280,14 @@ func TestOpenAPI(t *testing.T) {
 		t.Fatalf("%d %s", a.status, a.header.Get("Content-Type"))
 	}
 	var spec struct {
-		Swagger     string                               `json:"swagger"`
-		Paths       map[string]map[string]map[string]any `json:"paths"`
-		Definitions map[string]struct {
+		Swagger string `json:"swagger"`
+		Info    struct {
+			Title string `json:"title"`
+		} `json:"info"`
+		SecurityDefinitions map[string]map[string]any            `json:"securityDefinitions"`
+		Security            []map[string]any                     `json:"security"`
+		Paths               map[string]map[string]map[string]any `json:"paths"`
+		Definitions         map[string]struct {
 			Properties map[string]map[string]any `json:"properties"`
 		} `json:"definitions"`
 	}
@@ -318,8 +323,19 @@ func TestOpenAPI(t *testing.T) {
 			}
 		}
 	}
-	if got := spec.Definitions["v1Candle"].Properties["time"]["type"]; got != "integer" {
-		t.Errorf("v1Candle.time type %v, want integer (int64 are JSON numbers)", got)
+	// Times are JSON numbers (docs/api.md): doubles of whole seconds; counts are integers.
+	for def, types := range map[string]map[string]string{
+		"v1Candle": {"time": "number"}, "v1Trade": {"entry_time": "number", "id": "integer", "bars_held": "integer"},
+		"v1StreamJobLogResponse": {"seq": "integer"}, "v1QueryTraceResponse": {"count": "integer"},
+	} {
+		for field, want := range types {
+			if got := spec.Definitions[def].Properties[field]["type"]; got != want {
+				t.Errorf("%s.%s type %v, want %s (a JSON number)", def, field, got, want)
+			}
+		}
+	}
+	if spec.Info.Title != "backtestd REST/JSON API" || spec.SecurityDefinitions["Token"]["in"] != "header" || len(spec.Security) != 1 {
+		t.Errorf("info %+v, security %v %v: want the title and the Token scheme of backtest_openapi.yaml", spec.Info, spec.SecurityDefinitions, spec.Security)
 	}
 	if _, ok := spec.Definitions["v1Job"].Properties["stdout_tail"]; !ok {
 		t.Errorf("field names are not snake_case: %v", spec.Definitions["v1Job"].Properties)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,11 +70,11 @@ func eventsRequest(r *http.Request, jobID string) (*backtestv1.StreamJobLogReque
 	req := &backtestv1.StreamJobLogRequest{JobId: jobID, FromSeq: 1}
 	q := r.URL.Query()
 	if v := q.Get("from_seq"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
+		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil || n < 0 {
-			return nil, status.Errorf(codes.InvalidArgument, "from_seq: want a non-negative integer, got %q", v)
+			return nil, status.Errorf(codes.InvalidArgument, "from_seq: want a non-negative 32-bit integer, got %q", v)
 		}
-		req.FromSeq = n
+		req.FromSeq = int32(n)
 	}
 	if v := q.Get("include_trace"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -83,11 +84,11 @@ func eventsRequest(r *http.Request, jobID string) (*backtestv1.StreamJobLogReque
 		req.IncludeTrace = b
 	}
 	if v := strings.TrimSpace(r.Header.Get("Last-Event-ID")); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 0 || n == math.MaxInt32 {
 			return nil, status.Errorf(codes.InvalidArgument, "Last-Event-ID: want the last seq seen, got %q", v)
 		}
-		req.FromSeq = n + 1
+		req.FromSeq = int32(n) + 1
 	}
 	return req, nil
 }
@@ -148,7 +149,7 @@ type eventRelay struct {
 	ctx     context.Context // the upstream call's
 	jobID   string
 	sse     *sseWriter
-	lastSeq int64 // of the last job event sent (from_seq - 1 before the first)
+	lastSeq int32 // of the last job event sent (from_seq - 1 before the first)
 }
 
 // run relays until the stream ends or fails, a write to the client fails, or ctx is done. The
@@ -210,7 +211,7 @@ func (e *eventRelay) forward(rcv upstreamEvent) bool {
 // end sends `event: end` with the last seq sent: the upstream stream is complete.
 func (e *eventRelay) end() {
 	if e.sse.start() == nil {
-		_ = e.sse.event(0, "end", []byte(`{"last_seq":`+strconv.FormatInt(e.lastSeq, 10)+`}`))
+		_ = e.sse.event(0, "end", []byte(`{"last_seq":`+strconv.Itoa(int(e.lastSeq))+`}`))
 	}
 }
 
@@ -267,11 +268,11 @@ func (s *sseWriter) start() error {
 }
 
 // event sends one event; id 0 sends none, so Last-Event-ID keeps the last job event's seq.
-func (s *sseWriter) event(id int64, name string, data []byte) error {
+func (s *sseWriter) event(id int32, name string, data []byte) error {
 	s.buf.Reset()
 	if id > 0 {
 		s.buf.WriteString("id: ")
-		s.buf.WriteString(strconv.FormatInt(id, 10))
+		s.buf.WriteString(strconv.Itoa(int(id)))
 		s.buf.WriteByte('\n')
 	}
 	s.buf.WriteString("event: ")

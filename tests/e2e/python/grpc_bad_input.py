@@ -147,13 +147,13 @@ for token in ["garbage", "1.2.3", "1", ".", "1.", "a.b", "1.2' OR 1=1", "9" * 40
               "\u0661.\u0662", "x" * 100000, "1\x00.2"]:
     s.expect(f"ListJobs page_token={token[:16]!r}", s.b.ListJobs,
              bs.ListJobsRequest(page_token=token), INV, "page_token")
-for mc in [-1, -(2 ** 63)]:
+for mc in [-1, -(2 ** 31)]:
     s.expect(f"GetResult max_candles={mc}", s.b.GetResult,
              bs.GetResultRequest(job_id=canary, max_candles=mc), INV, "max_candles")
 for sym in ["NOPE", "EURUSD\x00", "' OR 1=1", "\u00e9" * 100]:
     s.expect(f"GetResult symbol={sym[:12]!r}", s.b.GetResult,
              bs.GetResultRequest(job_id=canary, symbol=sym), INV, "symbol")
-for seq in [-1, -(2 ** 63)]:
+for seq in [-1, -(2 ** 31)]:
     s.expect(f"StreamJobLog from_seq={seq}", s.b.StreamJobLog,
              bs.StreamJobLogRequest(job_id=canary, from_seq=seq), INV, "from_seq")
 s.expect("CancelJob on a finished job", s.b.CancelJob, bs.CancelJobRequest(job_id=canary), FP,
@@ -170,10 +170,10 @@ for field, value in [("section", "x' OR 1=1 --"), ("section", "indicators; DROP 
                      ("ts", "1800-01-01"), ("ts", "2500-01-01"), ("ts", "2022-13-45"),
                      ("ts", "1' OR '1'='1"), ("limit", -1), ("limit", 1001), ("limit", 2 ** 31 - 1),
                      ("limit", -(2 ** 31)), ("offset", -1), ("offset", -(2 ** 31)),
-                     ("bar_index", -1), ("bar_index", -(2 ** 63))]:
+                     ("bar_index", -1), ("bar_index", -(2 ** 31))]:
     s.expect(f"QueryTrace {field}={str(value)[:16]!r}", s.t.QueryTrace,
              ts.QueryTraceRequest(job_id=canary, **{field: value}), INV, field)
-for field, value, code in [("bar_index", -1, INV), ("bar_index", 2 ** 63 - 1, C.OUT_OF_RANGE),
+for field, value, code in [("bar_index", -1, INV), ("bar_index", 2 ** 31 - 1, C.OUT_OF_RANGE),
                            ("bar_index", 10 ** 9, C.OUT_OF_RANGE), ("ts", "not a time", INV),
                            ("ts", "-99999999999", INV), ("include", "indicators,bogus", INV),
                            ("include", "signal' OR 1=1", INV), ("include", "x" * 100000, INV),

@@ -4,6 +4,7 @@ The server runs on 127.0.0.1 with an ephemeral port and a database in a private 
 package comes from PYTHONPATH (tests/e2e/python_client_e2e.sh generates it), else build/python.
 """
 
+import datetime
 import os
 import pathlib
 import re
@@ -19,7 +20,7 @@ BIN = pathlib.Path(os.environ.get("BACKTEST_BIN_DIR", ROOT / "build" / "bin"))
 if not any(pathlib.Path(p, "backtestd_client").is_dir() for p in sys.path if p):
     sys.path.insert(0, str(ROOT / "build" / "python"))
 
-from backtestd_client import BacktestError, Client, values_to_dict  # noqa: E402
+from backtestd_client import BacktestError, Client, to_dict, values_to_dict  # noqa: E402
 
 SMALL_RUN = {"strategy": "sma_cross", "symbols": "EURUSD", "timeframe": "H1",
              "start_date": "2022-01-01", "end_date": "2022-07-01"}
@@ -105,6 +106,26 @@ def test_result_has_candles_trades_and_stats(client, finished_job):
     assert client.get_result(run.job_id, max_candles=10).candles[-1] == result.candles[-1]
     assert len(client.get_result(run.job_id, max_candles=10).candles) == 10
     assert run.result(max_candles=1).digest == result.digest
+
+
+def test_result_numbers_follow_the_api_policy(client, finished_job):
+    """Times and durations are whole floats, counts and indexes ints (docs/api.md); to_dict
+    gives JSON numbers for all of them, as the REST bridge does."""
+    run, _ = finished_job
+    result = client.get_result(run.job_id, max_candles=5)
+    trade, stats = result.trades[0], result.stats
+    for t in [result.candles[0].time, trade.entry_time, trade.exit_time, stats.start, stats.end,
+              stats.duration_seconds, stats.max_trade_duration_seconds]:
+        assert isinstance(t, float) and t == int(t), t
+    assert stats.end - stats.start == stats.duration_seconds > 0
+    assert datetime.datetime.fromtimestamp(stats.start, datetime.timezone.utc).year >= 2021
+    for n in [trade.id, trade.bars_held, trade.entry_bar, trade.exit_bar, stats.trades, stats.bars,
+              result.total_candles]:
+        assert isinstance(n, int) and not isinstance(n, bool), n
+    d = to_dict(result)
+    assert d["candles"][0]["time"] == result.candles[0].time
+    assert d["trades"][0]["id"] == trade.id and d["stats"]["trades"] == stats.trades
+    assert all(not isinstance(v, str) or v == "NaN" for v in d["stats"].values()), d["stats"]
 
 
 def test_job_listing_and_status(client, finished_job):
