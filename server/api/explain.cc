@@ -31,6 +31,10 @@ Json ParsePayload(const std::string& text) {
   return payload.is_object() ? payload : Json::object();
 }
 
+// A parsed payload as a google.protobuf.Value. protobuf's JsonStringToMessage does the same from
+// the text, but measured on a typical check payload it takes 11-16 µs against 2.4 µs for
+// nlohmann's parse and this walk; an include_trace stream converts every row (175k in a traced
+// sr_breakout run), where that is seconds.
 void ToValue(const Json& j, google::protobuf::Value* out) {
   switch (j.type()) {
     case Json::value_t::boolean:
