@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "db/sqlite_status.h"
 #include "db/varint.h"
 
@@ -25,12 +26,18 @@ std::optional<int64_t> OptionalInt(const SQLite::Column& c) {
   return c.getInt64();
 }
 
-JobRecord ReadJob(SQLite::Statement& q) {
+// DataLoss when the row's status is none of JobStatus's (the schema's CHECK allows no other).
+absl::StatusOr<JobRecord> ReadJob(SQLite::Statement& q) {
   JobRecord j;
   j.id = q.getColumn(0).getString();
   j.owner_id = q.getColumn(1).getInt64();
   j.owner_name = q.getColumn(2).getString();
-  j.status = q.getColumn(3).getString();
+  const std::string status = q.getColumn(3).getString();
+  std::optional<JobStatus> parsed = ParseJobStatus(status);
+  if (!parsed) {
+    return absl::DataLossError(absl::StrCat("job ", j.id, " has an unknown status \"", status, "\""));
+  }
+  j.status = *parsed;
   j.params_json = q.getColumn(4).getString();
   j.preset = q.getColumn(5).getString();
   j.pid = q.getColumn(6).getInt64();
@@ -240,7 +247,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::List(const JobListQuery& query)
   std::string sql = absl::StrCat("SELECT ", kJobColumns,
                                  " FROM jobs j JOIN users u ON u.id = j.owner_id WHERE 1 = 1");
   if (query.owner_id) sql += " AND j.owner_id = :owner";
-  if (!query.status.empty()) sql += " AND j.status = :status";
+  if (query.status) sql += " AND j.status = :status";
   if (query.after) {
     sql += " AND (j.created_ms < :after_ms OR (j.created_ms = :after_ms AND j.rowid < :after_row))";
   }
@@ -248,14 +255,17 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::List(const JobListQuery& query)
   try {
     SQLite::Statement q(db_, sql);
     if (query.owner_id) q.bind(":owner", *query.owner_id);
-    if (!query.status.empty()) q.bind(":status", query.status);
+    if (query.status) q.bind(":status", std::string(JobStatusName(*query.status)));
     if (query.after) {
       q.bind(":after_ms", query.after->created_ms);
       q.bind(":after_row", query.after->row);
     }
     q.bind(":limit", query.limit);
     std::vector<JobRecord> out;
-    while (q.executeStep()) out.push_back(ReadJob(q));
+    while (q.executeStep()) {
+      ASSIGN_OR_RETURN(JobRecord job, ReadJob(q));
+      out.push_back(std::move(job));
+    }
     return out;
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, "list jobs");
@@ -270,15 +280,15 @@ absl::Status JobStore::Apply(absl::string_view id, const Update& update,
     SQLite::Statement& read = Prepared("SELECT status, last_seq FROM jobs WHERE id = ?");
     read.bind(1, job_id);
     if (!read.executeStep()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
-    std::string current = read.getColumn(0).getString();
+    const std::string current = read.getColumn(0).getString();
     int64_t last_seq = read.getColumn(1).getInt64();
     read.reset();
     if (update.status && !update.from_statuses.empty()) {
       bool allowed = false;
-      for (const auto& from : update.from_statuses) allowed |= from == current;
+      for (JobStatus from : update.from_statuses) allowed |= JobStatusName(from) == current;
       if (!allowed) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("job ", id, " is ", current, ", not ", *update.status, "-able"));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "job ", id, " is ", current, ", not ", JobStatusName(*update.status), "-able"));
       }
     }
     std::string sql = "UPDATE jobs SET id = id";
@@ -294,7 +304,7 @@ absl::Status JobStore::Apply(absl::string_view id, const Update& update,
     if (update.bars_total) sql += ", bars_total = :total";
     sql += " WHERE id = :id";
     SQLite::Statement& write = Prepared(sql);
-    if (update.status) write.bind(":status", *update.status);
+    if (update.status) write.bind(":status", std::string(JobStatusName(*update.status)));
     if (update.error) write.bind(":error", *update.error);
     if (update.pid) write.bind(":pid", *update.pid);
     if (update.started_ms) write.bind(":started", *update.started_ms);
@@ -365,17 +375,20 @@ absl::StatusOr<std::string> JobStore::LogTail(absl::string_view id, absl::string
   }
 }
 
-absl::StatusOr<std::vector<JobRecord>> JobStore::JobsWithStatus(absl::string_view status) {
+absl::StatusOr<std::vector<JobRecord>> JobStore::JobsWithStatus(JobStatus status) {
   try {
     SQLite::Statement q(db_, absl::StrCat("SELECT ", kJobColumns,
                                           " FROM jobs j JOIN users u ON u.id = j.owner_id "
                                           "WHERE j.status = ? ORDER BY j.created_ms, j.rowid"));
-    q.bind(1, std::string(status));
+    q.bind(1, std::string(JobStatusName(status)));
     std::vector<JobRecord> out;
-    while (q.executeStep()) out.push_back(ReadJob(q));
+    while (q.executeStep()) {
+      ASSIGN_OR_RETURN(JobRecord job, ReadJob(q));
+      out.push_back(std::move(job));
+    }
     return out;
   } catch (const SQLite::Exception& e) {
-    return StatusFromSqlite(e, absl::StrCat("list ", status, " jobs"));
+    return StatusFromSqlite(e, absl::StrCat("list ", JobStatusName(status), " jobs"));
   }
 }
 

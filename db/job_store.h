@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "db/job_status.h"
 
 namespace SQLite {
 class Database;
@@ -27,7 +28,7 @@ struct JobRecord {
   int64_t owner_id = 0;
   std::string owner_name;  // filled by reads (joined from users)
   bool owner_is_staff = false;  // filled by reads (joined from users)
-  std::string status;      // queued, running, finished, failed, cancelled
+  JobStatus status = JobStatus::kQueued;
   std::string params_json;
   std::string preset;
   int64_t pid = 0;
@@ -64,7 +65,7 @@ struct JobCursor {
 
 struct JobListQuery {
   std::optional<int64_t> owner_id;  // empty: every owner (staff)
-  std::string status;               // empty: every status
+  std::optional<JobStatus> status;  // empty: every status
   int limit = 50;
   std::optional<JobCursor> after;   // jobs strictly older than this
 };
@@ -87,8 +88,8 @@ class JobStore {
   // may change status, and does so only when the current status is one of `from_statuses` (empty:
   // any); otherwise FailedPrecondition naming the current status and nothing is written.
   struct Update {
-    std::optional<std::string> status;
-    std::vector<std::string> from_statuses;
+    std::optional<JobStatus> status;
+    std::vector<JobStatus> from_statuses;
     std::optional<std::string> error;
     std::optional<int64_t> pid;
     std::optional<int64_t> started_ms;
@@ -110,7 +111,7 @@ class JobStore {
   absl::StatusOr<std::string> LogTail(absl::string_view id, absl::string_view source, int lines);
 
   // Every job with `status`, oldest first (restart recovery).
-  absl::StatusOr<std::vector<JobRecord>> JobsWithStatus(absl::string_view status);
+  absl::StatusOr<std::vector<JobRecord>> JobsWithStatus(JobStatus status);
 
  private:
   absl::Status AppendEventsLocked(absl::string_view id, int64_t last_seq,

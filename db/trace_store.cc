@@ -333,7 +333,13 @@ absl::StatusOr<JobInfo> TraceStore::GetJobInfo(absl::string_view job_id) {
     JobInfo info;
     info.job_id = stmt->getColumn(0).getString();
     info.owner_id = stmt->getColumn(1).getInt64();
-    info.status = stmt->getColumn(2).getString();
+    const std::string status = stmt->getColumn(2).getString();
+    std::optional<JobStatus> parsed = ParseJobStatus(status);
+    if (!parsed) {
+      return absl::DataLossError(
+          absl::StrCat("job ", info.job_id, " has an unknown status \"", status, "\""));
+    }
+    info.status = *parsed;
     info.params_json = stmt->getColumn(3).getString();
     info.bars_total = stmt->getColumn(4).getInt64();
     return info;

@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "db/job_status.h"
 
 namespace SQLite {
 class Statement;
@@ -67,7 +68,7 @@ struct TraceSummary {
 struct JobInfo {
   std::string job_id;
   int64_t owner_id = 0;
-  std::string status;       // queued, running, finished, failed, cancelled
+  JobStatus status = JobStatus::kQueued;
   std::string params_json;  // the job's full parameter set, as the job service stored it
   int64_t bars_total = 0;   // 0 while unknown
 };

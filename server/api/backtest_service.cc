@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "backtest/runner/v1/runner.pb.h"
@@ -23,10 +24,6 @@ namespace {
 constexpr int kTailLines = 20;
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 500;
-
-bool IsStatus(absl::string_view s) {
-  return s == "queued" || s == "running" || s == "finished" || s == "failed" || s == "cancelled";
-}
 
 // Page tokens are "<created_ms>.<row>" of the last job of the previous page.
 absl::StatusOr<db::JobCursor> ParsePageToken(absl::string_view token) {
@@ -56,7 +53,7 @@ absl::StatusOr<db::JobRecord> BacktestServiceImpl::VisibleJob(const Caller& call
 
 absl::Status BacktestServiceImpl::FillJob(const db::JobRecord& record, backtest::v1::Job* out) {
   JobTails tails;
-  if (record.status != "queued") {
+  if (record.status != db::JobStatus::kQueued) {
     auto conn = jobs_.pool().Acquire();
     db::JobStore store(conn->connection());
     ASSIGN_OR_RETURN(tails.stdout_tail, store.LogTail(record.id, "stdout", kTailLines));
@@ -130,12 +127,16 @@ absl::Status BacktestServiceImpl::List(const Caller& caller,
                                        backtest::v1::ListJobsResponse* response) {
   db::JobListQuery query;
   if (!caller.is_staff) query.owner_id = caller.user_id;
-  if (!request.status().empty() && !IsStatus(request.status())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("status: must be one of queued, running, finished, failed, cancelled, got \"",
-                     request.status().substr(0, 32), "\""));
+  if (!request.status().empty()) {
+    query.status = db::ParseJobStatus(request.status());
+    if (!query.status) {
+      std::vector<absl::string_view> names;
+      for (db::JobStatus s : db::kJobStatuses) names.push_back(db::JobStatusName(s));
+      return absl::InvalidArgumentError(absl::StrCat("status: must be one of ",
+                                                     absl::StrJoin(names, ", "), ", got \"",
+                                                     request.status().substr(0, 32), "\""));
+    }
   }
-  query.status = request.status();
   if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("page_size: must be between 1 and ", kMaxPageSize, ", got ",
@@ -172,9 +173,9 @@ absl::Status BacktestServiceImpl::Cancel(const Caller& caller,
                                          const backtest::v1::CancelJobRequest& request,
                                          backtest::v1::CancelJobResponse* response) {
   ASSIGN_OR_RETURN(db::JobRecord job, VisibleJob(caller, request.job_id()));
-  if (job.status != "queued" && job.status != "running") {
+  if (db::IsFinal(job.status)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("job ", job.id, " has already ended (", job.status,
+        absl::StrCat("job ", job.id, " has already ended (", db::JobStatusName(job.status),
                      "); only queued or running jobs can be cancelled"));
   }
   RETURN_IF_ERROR(jobs_.Cancel(job.id));
@@ -211,12 +212,14 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
                                          const backtest::v1::GetResultRequest& request,
                                          backtest::v1::GetResultResponse* response) {
   ASSIGN_OR_RETURN(db::JobRecord job, VisibleJob(caller, request.job_id()));
-  if (job.status != "finished") {
-    if (job.status == "queued" || job.status == "running") {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "job ", job.id, " is ", job.status, "; its result is ready when it has finished"));
+  if (job.status != db::JobStatus::kFinished) {
+    if (!db::IsFinal(job.status)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", job.id, " is ", db::JobStatusName(job.status),
+                       "; its result is ready when it has finished"));
     }
-    return absl::FailedPreconditionError(absl::StrCat("job ", job.id, " ", job.status,
+    return absl::FailedPreconditionError(absl::StrCat("job ", job.id, " ",
+                                                      db::JobStatusName(job.status),
                                                       " and has no result: ", job.error));
   }
   if (request.max_candles() < 0) {

@@ -121,7 +121,7 @@ std::string BarLabel(const BarQuestion& q) {
   return "the bar";
 }
 
-bool Unfinished(absl::string_view status) { return status == "queued" || status == "running"; }
+bool Unfinished(db::JobStatus status) { return !db::IsFinal(status); }
 
 }  // namespace
 
@@ -246,16 +246,18 @@ std::string UntracedReason(const BarQuestion& q, const RunFacts& facts) {
                         " rows (BOTS_TRACE_MAX_ROWS)");
   }
   if (Unfinished(facts.status) && past_last) {
-    return absl::StrCat(label, " has not been traced yet: the job is ", facts.status);
+    return absl::StrCat(label, " has not been traced yet: the job is ",
+                        db::JobStatusName(facts.status));
   }
   if (facts.sampling > 1 && (!q.bar_index || *q.bar_index % facts.sampling != 0)) {
     return absl::StrCat(label, " was not traced: sampling ", facts.sampling,
                         " skipped it (values and checks are traced on every ", facts.sampling,
                         "th bar, events on every bar)");
   }
-  if ((facts.status == "failed" || facts.status == "cancelled") && past_last) {
+  if ((facts.status == db::JobStatus::kFailed || facts.status == db::JobStatus::kCancelled) &&
+      past_last) {
     return absl::StrCat(label, " was not traced: the job ",
-                        facts.status == "cancelled" ? "was cancelled" : "failed",
+                        facts.status == db::JobStatus::kCancelled ? "was cancelled" : "failed",
                         " before reaching it");
   }
   return absl::StrCat(label, " has no trace rows for ", q.symbol.empty() ? "this run" : q.symbol);
@@ -319,10 +321,11 @@ void ExplainRun(std::span<const db::ReasonRecord> reasons, const RunFacts& facts
   }
   if (reasons.empty()) {
     if (Unfinished(facts.status)) {
-      out->set_summary(absl::StrCat("the job is ", facts.status,
+      out->set_summary(absl::StrCat("the job is ", db::JobStatusName(facts.status),
                                     ": reason counts are stored with its result"));
-    } else if (facts.status != "finished") {
-      out->set_summary(absl::StrCat("the job ", facts.status, ": no reason counts were stored"));
+    } else if (facts.status != db::JobStatus::kFinished) {
+      out->set_summary(absl::StrCat("the job ", db::JobStatusName(facts.status),
+                                    ": no reason counts were stored"));
     } else {
       out->set_summary("no decision was recorded over the run");
     }
@@ -352,7 +355,7 @@ void ExplainRun(std::span<const db::ReasonRecord> reasons, const RunFacts& facts
   if (!top.empty()) parts.push_back(absl::StrCat("most frequent: ", absl::StrJoin(top, ", ")));
   std::string summary = absl::StrCat("whole run: ", absl::StrJoin(parts, "; "));
   if (Unfinished(facts.status)) {
-    absl::StrAppend(&summary, " (so far: the job is ", facts.status, ")");
+    absl::StrAppend(&summary, " (so far: the job is ", db::JobStatusName(facts.status), ")");
   }
   out->set_summary(std::move(summary));
 }

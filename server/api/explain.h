@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "backtest/v1/trace_service.pb.h"
 #include "db/reason_store.h"
+#include "db/job_status.h"
 #include "db/trace_store.h"
 
 namespace backtest::api {
@@ -44,7 +45,7 @@ void ToTraceRowProto(const db::TraceRowRecord& row, backtest::v1::TraceRow* out)
 
 // What Explain knows about the run besides the rows.
 struct RunFacts {
-  std::string status;       // queued, running, finished, failed, cancelled
+  db::JobStatus status = db::JobStatus::kQueued;
   bool trace_enabled = false;
   int64_t sampling = 1;
   bool truncated = false;   // the row limit cut the trace

@@ -20,7 +20,7 @@ std::string ResultUrl(const std::string& job_id) {
 void ToJobProto(const db::JobRecord& r, const JobTails& tails, int64_t now_ms,
                 backtest::v1::Job* out) {
   out->set_job_id(r.id);
-  out->set_status(r.status);
+  out->set_status(std::string(db::JobStatusName(r.status)));
   out->set_owner(r.owner_name);
   engine::ParamValues params;
   const nlohmann::json stored = nlohmann::json::parse(r.params_json);
@@ -33,13 +33,13 @@ void ToJobProto(const db::JobRecord& r, const JobTails& tails, int64_t now_ms,
   out->set_error(r.error);
   out->set_stdout_tail(tails.stdout_tail);
   out->set_stderr_tail(tails.stderr_tail);
-  if (r.status == "finished") out->set_result_url(ResultUrl(r.id));
+  if (r.status == db::JobStatus::kFinished) out->set_result_url(ResultUrl(r.id));
   auto* progress = out->mutable_progress();
   progress->set_fraction(r.progress_fraction);
-  progress->set_stage(r.status == "queued" ? "queued" : r.progress_stage);
+  progress->set_stage(r.status == db::JobStatus::kQueued ? "queued" : r.progress_stage);
   progress->set_bars_done(r.bars_done);
   progress->set_bars_total(r.bars_total);
-  if (r.status == "running" && r.started_ms && r.progress_fraction > 0.01) {
+  if (r.status == db::JobStatus::kRunning && r.started_ms && r.progress_fraction > 0.01) {
     double elapsed = static_cast<double>(now_ms - *r.started_ms) / 1000.0;
     progress->set_eta_seconds(elapsed * (1 - r.progress_fraction) / r.progress_fraction);
   }
@@ -77,7 +77,7 @@ void ToEventProto(const jobs::JobEvent& e, backtest::v1::StreamJobLogResponse* o
     }
     case jobs::EventKind::kStatus: {
       auto* s = out->mutable_status();
-      s->set_status(e.status);
+      s->set_status(std::string(db::JobStatusName(e.status)));
       s->set_error(e.error);
       break;
     }

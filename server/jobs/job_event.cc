@@ -29,7 +29,7 @@ db::EventRecord ToRecord(const JobEvent& e) {
       break;
     case EventKind::kStatus:
       r.kind = "status";
-      r.text = e.status;
+      r.text = std::string(db::JobStatusName(e.status));
       r.payload = e.error;
       break;
     case EventKind::kTrace:
@@ -62,7 +62,9 @@ absl::StatusOr<JobEvent> FromRecord(const db::EventRecord& r) {
     }
   } else if (r.kind == "status") {
     e.kind = EventKind::kStatus;
-    e.status = r.text;
+    std::optional<db::JobStatus> status = db::ParseJobStatus(r.text);
+    if (!status) return bad();
+    e.status = *status;
     e.error = r.payload;
   } else if (r.kind == "trace") {
     e.kind = EventKind::kTrace;
@@ -89,11 +91,11 @@ JobEvent LogEvent(int64_t time_ms, std::string source, std::string level, std::s
   return e;
 }
 
-JobEvent StatusEvent(int64_t time_ms, std::string status, std::string error) {
+JobEvent StatusEvent(int64_t time_ms, db::JobStatus status, std::string error) {
   JobEvent e;
   e.time_ms = time_ms;
   e.kind = EventKind::kStatus;
-  e.status = std::move(status);
+  e.status = status;
   e.error = std::move(error);
   return e;
 }

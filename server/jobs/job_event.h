@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include <vector>
 
+#include "db/job_status.h"
 #include "db/job_store.h"
 #include "db/trace_store.h"
 
@@ -30,7 +31,7 @@ struct JobEvent {
   int64_t bars_done = 0;
   int64_t bars_total = 0;
   // kStatus.
-  std::string status;
+  db::JobStatus status = db::JobStatus::kQueued;
   std::string error;
   // kTrace: rows first_row .. first_row + row_count - 1 of the job's trace. `rows` is set on live
   // events; replayed events load them from the trace table.
@@ -45,7 +46,7 @@ db::EventRecord ToRecord(const JobEvent& event);
 absl::StatusOr<JobEvent> FromRecord(const db::EventRecord& record);
 
 JobEvent LogEvent(int64_t time_ms, std::string source, std::string level, std::string text);
-JobEvent StatusEvent(int64_t time_ms, std::string status, std::string error);
+JobEvent StatusEvent(int64_t time_ms, db::JobStatus status, std::string error);
 
 }  // namespace backtest::jobs
 

@@ -73,20 +73,20 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
     // Jobs a previous process left running are failed; queued ones are queued again.
     auto conn = manager->pool_->Acquire();
     db::JobStore store(conn->connection());
-    ASSIGN_OR_RETURN(std::vector<db::JobRecord> running, store.JobsWithStatus("running"));
+    ASSIGN_OR_RETURN(std::vector<db::JobRecord> running, store.JobsWithStatus(db::JobStatus::kRunning));
     for (const db::JobRecord& job : running) {
       const int64_t now = o.now_ms();
       db::JobStore::Update update;
-      update.status = "failed";
-      update.from_statuses = {"running"};
+      update.status = db::JobStatus::kFailed;
+      update.from_statuses = {db::JobStatus::kRunning};
       update.error = "interrupted by server restart";
       update.finished_ms = now;
       update.pid = 0;
-      std::vector<JobEvent> events = {StatusEvent(now, "failed", *update.error)};
+      std::vector<JobEvent> events = {StatusEvent(now, db::JobStatus::kFailed, *update.error)};
       RETURN_IF_ERROR(StoreEvents(store, job.id, update, events));
       spdlog::warn("job {} was running when the server stopped; marked failed", job.id);
     }
-    ASSIGN_OR_RETURN(std::vector<db::JobRecord> queued, store.JobsWithStatus("queued"));
+    ASSIGN_OR_RETURN(std::vector<db::JobRecord> queued, store.JobsWithStatus(db::JobStatus::kQueued));
     for (const db::JobRecord& job : queued) {
       manager->channels_[job.id] = std::make_shared<JobChannel>(job.id, job.last_seq);
       manager->queue_.PushUnbounded(job.id);
@@ -145,11 +145,11 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
   db::JobRecord job;
   job.id = NewJobId();
   job.owner_id = owner_id;
-  job.status = "queued";
+  job.status = db::JobStatus::kQueued;
   job.params_json = values.dump();
   job.preset = preset;
   job.created_ms = NowMs();
-  std::vector<db::EventRecord> events = {ToRecord(StatusEvent(job.created_ms, "queued", ""))};
+  std::vector<db::EventRecord> events = {ToRecord(StatusEvent(job.created_ms, db::JobStatus::kQueued, ""))};
   {
     auto conn = pool_->Acquire();
     db::JobStore store(conn->connection());
@@ -180,11 +180,11 @@ absl::Status JobManager::Cancel(const std::string& job_id) {
   db::JobStore store(conn->connection());
   const int64_t now = NowMs();
   db::JobStore::Update update;
-  update.status = "cancelled";
-  update.from_statuses = {"queued"};
+  update.status = db::JobStatus::kCancelled;
+  update.from_statuses = {db::JobStatus::kQueued};
   update.error = "cancelled by user before it started";
   update.finished_ms = now;
-  std::vector<JobEvent> events = {StatusEvent(now, "cancelled", *update.error)};
+  std::vector<JobEvent> events = {StatusEvent(now, db::JobStatus::kCancelled, *update.error)};
   absl::Status s;
   if (channel != nullptr) {
     s = channel->Commit(std::move(events), [&](std::vector<JobEvent>& e) {
@@ -328,7 +328,7 @@ void JobManager::ReconcileLoop() {
 }
 
 void JobManager::Reconcile(db::JobStore& store) {
-  auto running = store.JobsWithStatus("running");
+  auto running = store.JobsWithStatus(db::JobStatus::kRunning);
   if (!running.ok()) {
     spdlog::warn("reconciler: {}", std::string(running.status().message()));
     return;
@@ -351,12 +351,12 @@ void JobManager::Reconcile(db::JobStore& store) {
     }
     // No worker here supervises it, or its worker has not ended it: the record is put right.
     db::JobStore::Update update;
-    update.status = "failed";
-    update.from_statuses = {"running"};
+    update.status = db::JobStatus::kFailed;
+    update.from_statuses = {db::JobStatus::kRunning};
     update.error = StaleError();
     update.finished_ms = now;
     update.pid = 0;
-    std::vector<JobEvent> events = {StatusEvent(now, "failed", *update.error)};
+    std::vector<JobEvent> events = {StatusEvent(now, db::JobStatus::kFailed, *update.error)};
     auto store_events = [&](std::vector<JobEvent>& e) {
       return StoreEvents(store, job.id, update, e);
     };

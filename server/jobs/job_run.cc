@@ -54,7 +54,7 @@ class JobRun : public RunnerEventReader::Sink {
  private:
   int64_t Now() const { return manager_.NowMs(); }
   absl::Status Commit(std::vector<JobEvent> events, const db::JobStore::Update& update);
-  bool Transition(const std::string& to, const std::vector<std::string>& from,
+  bool Transition(db::JobStatus to, const std::vector<db::JobStatus>& from,
                   db::JobStore::Update update, std::vector<JobEvent> extra = {});
   absl::StatusOr<RunnerProcess> StartRunner(const backtest::runner::v1::RunSpec& spec);
   void Supervise(RunnerProcess& runner);
@@ -64,8 +64,8 @@ class JobRun : public RunnerEventReader::Sink {
   void ReadEvents(int fd, RunnerProcess& runner);
   void ReadOutput(int fd, RunnerProcess& runner, const char* source, LineSplitter& lines);
   void Flush(bool force);
-  void End(const std::string& status, const std::string& error);
-  void Fail(const std::string& error) { End("failed", error); }
+  void End(db::JobStatus status, const std::string& error);
+  void Fail(const std::string& error) { End(db::JobStatus::kFailed, error); }
   std::string ExitReason(const ExitInfo& exit);
   std::string StoreError() const {
     return store_error_.empty() ? reader_.store_error() : store_error_;
@@ -119,7 +119,7 @@ absl::Status JobRun::Commit(std::vector<JobEvent> events, const db::JobStore::Up
   });
 }
 
-bool JobRun::Transition(const std::string& to, const std::vector<std::string>& from,
+bool JobRun::Transition(db::JobStatus to, const std::vector<db::JobStatus>& from,
                         db::JobStore::Update update, std::vector<JobEvent> extra) {
   update.status = to;
   update.from_statuses = from;
@@ -130,7 +130,9 @@ bool JobRun::Transition(const std::string& to, const std::vector<std::string>& f
     absl::Status s = Commit(extra, update);
     if (s.ok()) return true;
     if (s.code() == absl::StatusCode::kFailedPrecondition) return false;
-    spdlog::error("job {}: cannot record status {}: {}", job_id_, to, std::string(s.message()));
+    spdlog::error("job {}: cannot record status {}: {}", job_id_,
+                  std::string(db::JobStatusName(to)),
+                  std::string(s.message()));
     if (manager_.stopping()) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
   }
@@ -167,12 +169,12 @@ void JobRun::Run() {
     spdlog::error("job {}: {}", job_id_, std::string(job.status().message()));
     return;
   }
-  if (job->status != "queued") return;  // cancelled meanwhile
+  if (job->status != db::JobStatus::kQueued) return;  // cancelled meanwhile
   const int64_t started = Now();
   db::JobStore::Update running;
   running.started_ms = started;
   running.progress_stage = "loading";
-  if (!Transition("running", {"queued"}, running)) return;
+  if (!Transition(db::JobStatus::kRunning, {db::JobStatus::kQueued}, running)) return;
 
   auto spec = MakeRunSpec(*job, manager_.options(), manager_.DataPolicyFor(job->owner_is_staff));
   if (!spec.ok()) {
@@ -201,9 +203,9 @@ void JobRun::Run() {
   if (cancel_ && manager_.stopping()) {
     Fail("interrupted by server shutdown");
   } else if (cancel_) {
-    End("cancelled", "cancelled by user");
+    End(db::JobStatus::kCancelled, "cancelled by user");
   } else if (reader_.got_result() && exit.exited && exit.code == 0) {
-    End("finished", "");
+    End(db::JobStatus::kFinished, "");
   } else {
     Fail(ExitReason(exit));
   }
@@ -360,20 +362,23 @@ void JobRun::Flush(bool force) {
   }
 }
 
-void JobRun::End(const std::string& status, const std::string& error) {
+void JobRun::End(db::JobStatus status, const std::string& error) {
   Flush(true);
   db::JobStore::Update update;
   update.finished_ms = Now();
   update.pid = 0;
   if (!error.empty()) update.error = error;
-  if (status == "finished") {
+  if (status == db::JobStatus::kFinished) {
     update.progress_fraction = 1.0;
     update.progress_stage = "done";
   }
-  if (!Transition(status, {"running"}, update)) {
-    spdlog::error("job {}: could not record its end ({})", job_id_, status);
+  if (!Transition(status, {db::JobStatus::kRunning}, update)) {
+    spdlog::error("job {}: could not record its end ({})", job_id_,
+                  std::string(db::JobStatusName(status)));
   }
-  spdlog::info("job {} {}{}{}", job_id_, status, error.empty() ? "" : ": ", error);
+  spdlog::info("job {} {}{}{}", job_id_, std::string(db::JobStatusName(status)),
+               error.empty() ? "" : ": ",
+               error);
 }
 
 }  // namespace

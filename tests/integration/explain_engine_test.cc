@@ -108,7 +108,7 @@ TEST_F(ExplainEngineTest, EveryReasonSampleBarIsExplainedWithTheEnginesVerdict) 
       ASSERT_FALSE(rows.empty()) << reason.reason << " at bar " << sample.bar_index;
       backtest::v1::ExplainResponse response;
       ExplainBar({.bar_index = sample.bar_index, .symbol = sample.symbol}, rows,
-                 {.status = "finished", .trace_enabled = true}, {}, &response);
+                 {.status = db::JobStatus::kFinished, .trace_enabled = true}, {}, &response);
       EXPECT_TRUE(response.traced());
       EXPECT_EQ(response.bar_index(), sample.bar_index);
       EXPECT_FALSE(response.summary().empty());

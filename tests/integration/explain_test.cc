@@ -198,7 +198,7 @@ TEST(ExplainBarTest, SectionsInEvaluationOrderFilteredByInclude) {
       .Add("custom", "value", "{}")
       .Verdict("exit long by stop", "exit_stop");
   ExplainResponse response;
-  RunFacts facts{.status = "finished", .trace_enabled = true};
+  RunFacts facts{.status = db::JobStatus::kFinished, .trace_enabled = true};
   ExplainBar({.bar_index = 5, .symbol = "EURUSD"}, bar.rows(), facts, {}, &response);
   EXPECT_TRUE(response.traced());
   EXPECT_EQ(response.bar_index(), 5);
@@ -227,33 +227,33 @@ TEST(ExplainBarTest, AnEventOnlyBarUnderSamplingSaysSo) {
   bar.Add("zones", "event", R"({"event":"setup_expired","reason":"long setup expired: no retest"})");
   ExplainResponse response;
   ExplainBar({.bar_index = 7, .symbol = "EURUSD"}, bar.rows(),
-             {.status = "finished", .trace_enabled = true, .sampling = 10}, {}, &response);
+             {.status = db::JobStatus::kFinished, .trace_enabled = true, .sampling = 10}, {}, &response);
   EXPECT_EQ(response.summary(),
             "long setup expired: no retest (only events are traced at this bar: sampling 10)");
 }
 
 TEST(UntracedReasonTest, SaysPlainlyWhyABarHasNoRows) {
   BarQuestion bar5{.bar_index = 5, .symbol = "EURUSD"};
-  EXPECT_EQ(UntracedReason(bar5, {.status = "finished", .trace_enabled = false}),
+  EXPECT_EQ(UntracedReason(bar5, {.status = db::JobStatus::kFinished, .trace_enabled = false}),
             "bar 5 was not traced: tracing was off for this run (run it with trace_enabled=true)");
-  EXPECT_EQ(UntracedReason(bar5, {.status = "finished", .trace_enabled = true, .sampling = 10,
+  EXPECT_EQ(UntracedReason(bar5, {.status = db::JobStatus::kFinished, .trace_enabled = true, .sampling = 10,
                                   .last_traced_bar = 900}),
             "bar 5 was not traced: sampling 10 skipped it (values and checks are traced on every "
             "10th bar, events on every bar)");
-  EXPECT_EQ(UntracedReason({.bar_index = 500}, {.status = "finished", .trace_enabled = true,
+  EXPECT_EQ(UntracedReason({.bar_index = 500}, {.status = db::JobStatus::kFinished, .trace_enabled = true,
                                                 .truncated = true, .trace_rows = 250000,
                                                 .last_traced_bar = 420}),
             "bar 500 was not traced: the trace was cut at 250000 rows (BOTS_TRACE_MAX_ROWS)");
-  EXPECT_EQ(UntracedReason(bar5, {.status = "running", .trace_enabled = true,
+  EXPECT_EQ(UntracedReason(bar5, {.status = db::JobStatus::kRunning, .trace_enabled = true,
                                   .last_traced_bar = 2}),
             "bar 5 has not been traced yet: the job is running");
-  EXPECT_EQ(UntracedReason(bar5, {.status = "cancelled", .trace_enabled = true,
+  EXPECT_EQ(UntracedReason(bar5, {.status = db::JobStatus::kCancelled, .trace_enabled = true,
                                   .last_traced_bar = 2}),
             "bar 5 was not traced: the job was cancelled before reaching it");
-  EXPECT_EQ(UntracedReason({.ts = kTs}, {.status = "finished", .trace_enabled = false}),
+  EXPECT_EQ(UntracedReason({.ts = kTs}, {.status = db::JobStatus::kFinished, .trace_enabled = false}),
             "the bar at 2024-01-02T00:00:00Z was not traced: tracing was off for this run (run "
             "it with trace_enabled=true)");
-  EXPECT_EQ(UntracedReason(bar5, {.status = "finished", .trace_enabled = true,
+  EXPECT_EQ(UntracedReason(bar5, {.status = db::JobStatus::kFinished, .trace_enabled = true,
                                   .last_traced_bar = 9}),
             "bar 5 has no trace rows for EURUSD");
 }
@@ -269,7 +269,7 @@ TEST(ExplainRunTest, SummarizesReasonCounts) {
       {"exit_target", 1, {}, ""},
   };
   ExplainResponse response;
-  ExplainRun(reasons, {.status = "finished", .trace_enabled = true, .trace_rows = 10}, &response);
+  ExplainRun(reasons, {.status = db::JobStatus::kFinished, .trace_enabled = true, .trace_rows = 10}, &response);
   EXPECT_EQ(response.summary(),
             "whole run: 3 entries; exits: stop 2, target 1; most frequent: filter_strength 340, "
             "filter_ema 120, setup_created 15");
@@ -284,10 +284,10 @@ TEST(ExplainRunTest, SummarizesReasonCounts) {
 
 TEST(ExplainRunTest, WithoutReasons) {
   ExplainResponse running;
-  ExplainRun({}, {.status = "running"}, &running);
+  ExplainRun({}, {.status = db::JobStatus::kRunning}, &running);
   EXPECT_EQ(running.summary(), "the job is running: reason counts are stored with its result");
   ExplainResponse failed;
-  ExplainRun({}, {.status = "failed"}, &failed);
+  ExplainRun({}, {.status = db::JobStatus::kFailed}, &failed);
   EXPECT_EQ(failed.summary(), "the job failed: no reason counts were stored");
 }
 

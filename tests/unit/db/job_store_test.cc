@@ -180,8 +180,8 @@ constexpr absl::string_view kStatuses[] = {"queued", "running", "finished", "fai
 // A change with the fields the server writes alongside a status, and its status event.
 JobStore::Update StatusChange(const Transition& t) {
   JobStore::Update update;
-  update.status = std::string(t.to);
-  update.from_statuses = {std::string(t.from)};
+  update.status = ParseJobStatus(t.to);
+  update.from_statuses = {*ParseJobStatus(t.from)};
   update.error = "because";
   update.started_ms = 50;
   update.finished_ms = 60;
@@ -210,7 +210,7 @@ TEST_F(JobStoreTest, AStatusChangeAppliesOnlyFromTheStatusItNames) {
       ASSERT_THAT(stored, IsOk());
       if (current == t.from) {
         EXPECT_THAT(applied, IsOk());
-        EXPECT_EQ(job->status, t.to);
+        EXPECT_EQ(JobStatusName(job->status), t.to);
         EXPECT_EQ(job->error, "because");
         EXPECT_EQ(job->started_ms, 50);
         EXPECT_EQ(job->finished_ms, 60);
@@ -220,7 +220,7 @@ TEST_F(JobStoreTest, AStatusChangeAppliesOnlyFromTheStatusItNames) {
       } else {
         EXPECT_THAT(applied, StatusIs(absl::StatusCode::kFailedPrecondition,
                                       HasSubstr(absl::StrCat("job ", id, " is ", current))));
-        EXPECT_EQ(job->status, current);
+        EXPECT_EQ(JobStatusName(job->status), current);
         EXPECT_EQ(job->error, "");
         EXPECT_EQ(job->started_ms, std::nullopt);
         EXPECT_EQ(job->finished_ms, std::nullopt);
@@ -242,7 +242,7 @@ TEST_F(JobStoreTest, AChangeFromAStatusThatIsNoLongerCurrentDoesNotApply) {
 
   // Cancelled first: the worker, which read the job as queued, cannot start it.
   InsertJob("cancelled-first", "queued");
-  ASSERT_EQ(store_->Get("cancelled-first")->status, "queued");
+  ASSERT_EQ(JobStatusName(store_->Get("cancelled-first")->status), "queued");
   std::vector<EventRecord> events = StatusEvents("cancelled");
   ASSERT_THAT(other.Apply("cancelled-first", StatusChange(cancel_queued), events), IsOk());
   events = StatusEvents("running");
@@ -251,25 +251,25 @@ TEST_F(JobStoreTest, AChangeFromAStatusThatIsNoLongerCurrentDoesNotApply) {
                        HasSubstr("job cancelled-first is cancelled")));
   auto job = store_->Get("cancelled-first");
   ASSERT_THAT(job, IsOk());
-  EXPECT_EQ(job->status, "cancelled");
+  EXPECT_EQ(JobStatusName(job->status), "cancelled");
   EXPECT_EQ(job->last_seq, 2);
 
   // Started first: the cancel of a queued job, which read it as queued, does not apply; the
   // running job's own end still does.
   InsertJob("started-first", "queued");
-  ASSERT_EQ(other.Get("started-first")->status, "queued");
+  ASSERT_EQ(JobStatusName(other.Get("started-first")->status), "queued");
   events = StatusEvents("running");
   ASSERT_THAT(store_->Apply("started-first", StatusChange(start), events), IsOk());
   events = StatusEvents("cancelled");
   EXPECT_THAT(other.Apply("started-first", StatusChange(cancel_queued), events),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("job started-first is running")));
-  EXPECT_EQ(store_->Get("started-first")->status, "running");
+  EXPECT_EQ(JobStatusName(store_->Get("started-first")->status), "running");
   events = StatusEvents("cancelled");
   EXPECT_THAT(other.Apply("started-first", StatusChange({"cancelled", "running"}), events), IsOk());
   job = store_->Get("started-first");
   ASSERT_THAT(job, IsOk());
-  EXPECT_EQ(job->status, "cancelled");
+  EXPECT_EQ(JobStatusName(job->status), "cancelled");
   EXPECT_EQ(job->last_seq, 3);
 }
 
@@ -280,13 +280,13 @@ TEST_F(JobStoreTest, StatusChangesWithoutAFromStatusAndUnknownJobs) {
     const std::string id = absl::StrCat("any-", current);
     InsertJob(id, current);
     JobStore::Update update;
-    update.status = "failed";
+    update.status = JobStatus::kFailed;
     std::vector<EventRecord> events;
     EXPECT_THAT(store_->Apply(id, update, events), IsOk()) << current;
-    EXPECT_EQ(store_->Get(id)->status, "failed") << current;
+    EXPECT_EQ(JobStatusName(store_->Get(id)->status), "failed") << current;
   }
   JobStore::Update progress;
-  progress.from_statuses = {"queued"};
+  progress.from_statuses = {JobStatus::kQueued};
   progress.bars_done = 7;
   std::vector<EventRecord> none;
   EXPECT_THAT(store_->Apply("job1", progress, none), IsOk());  // job1 is running

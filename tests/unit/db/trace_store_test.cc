@@ -218,7 +218,7 @@ TEST_F(TraceStoreTest, JobInfo) {
   auto info = store_->GetJobInfo("job1");
   ASSERT_THAT(info, IsOk());
   EXPECT_EQ(info->owner_id, 1);
-  EXPECT_EQ(info->status, "finished");
+  EXPECT_EQ(info->status, JobStatus::kFinished);
   EXPECT_EQ(info->bars_total, 10);
   EXPECT_THAT(info->params_json, HasSubstr("EURUSD"));
   EXPECT_THAT(store_->GetJobInfo("nope"), StatusIs(absl::StatusCode::kNotFound));
