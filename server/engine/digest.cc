@@ -80,6 +80,17 @@ std::string ResultDigest(const RunResult& r) {
       c.S(z.symbol); c.I(z.start); c.I(z.end); c.D(z.price);
       c.S(ZoneKindName(z.kind)); c.S(ZoneStateName(z.state));
     }
+    // Named lines only exist for external strategies; hashed only when there are some, so the
+    // digests of every other run stay what they were.
+    if (!s.lines.empty()) {
+      c.S("lines");
+      c.I(static_cast<int64_t>(s.lines.size()));
+      for (const NamedLine& line : s.lines) {
+        c.S(line.name);
+        c.I(static_cast<int64_t>(line.points.size()));
+        for (const LinePoint& p : line.points) { c.I(p.time); c.D(p.value); }
+      }
+    }
   }
   c.I(static_cast<int64_t>(r.markers.size()));
   for (const Marker& m : r.markers) {

@@ -40,8 +40,13 @@ absl::Status CheckData(const RunConfig& config, const MarketData& data) {
 absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
                               const RunOptions& options, RunObserver& observer) {
   RETURN_IF_ERROR(CheckData(config, data));
+  const bool external = config.strategy == StrategyKind::kExternal;
+  if (external && !options.external_strategy) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("strategy: ", config.strategy_name, " is not a built-in strategy"));
+  }
   RunResult result;
-  result.strategy = std::string(StrategyName(config.strategy));
+  result.strategy = external ? config.strategy_name : std::string(StrategyName(config.strategy));
   const int64_t total = static_cast<int64_t>(data.TotalKept());
   // Generous capacity: pages never written are never faulted in, so the unused part costs address
   // space only, and growing vectors of strings (moves of every element) is avoided. Columns of
@@ -53,8 +58,8 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
                 options.trace_batch_size, &observer);
   ReasonTally reasons;
   RunLog log(observer, options.max_log_lines);
-  RunContext ctx{config, data, broker, tracer, reasons, observer, log, result};
-  std::unique_ptr<Strategy> strategy = MakeStrategy(ctx);
+  RunContext ctx{config, data, broker, tracer, reasons, observer, log, result, options.markers};
+  // The symbols' results exist before the strategy does: an external strategy may draw on them.
   result.symbols.resize(data.symbols.size());
   int64_t warmup = 0;
   for (size_t s = 0; s < data.symbols.size(); ++s) {
@@ -65,6 +70,12 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
     out.bars = sd.bars;
     out.first_kept = sd.first_kept;
     warmup += static_cast<int64_t>(sd.first_kept);
+  }
+  std::unique_ptr<Strategy> strategy;
+  if (external) {
+    ASSIGN_OR_RETURN(strategy, options.external_strategy(ctx));
+  } else {
+    strategy = MakeStrategy(ctx);
   }
   observer.OnLog(LogLevel::kInfo,
                  absl::StrCat(result.strategy, " on ", absl::StrJoin(config.symbols, ","), " ",
@@ -86,7 +97,9 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
   tracer.Flush();
   log.Finish();
   if (!loop.ok()) {
-    observer.OnLog(LogLevel::kWarning, "run cancelled");
+    observer.OnLog(LogLevel::kWarning, loop.code() == absl::StatusCode::kCancelled
+                                           ? std::string("run cancelled")
+                                           : absl::StrCat("run failed: ", loop.message()));
     return loop;
   }
   result.trace_rows = tracer.rows_emitted();

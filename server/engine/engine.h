@@ -8,6 +8,8 @@
 #define BACKTEST_SERVER_ENGINE_ENGINE_H_
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 
 #include "absl/status/statusor.h"
 #include "server/engine/data/data_source.h"
@@ -18,6 +20,18 @@
 #include "server/engine/run_result.h"
 
 namespace backtest::engine {
+
+class Strategy;
+struct RunContext;
+
+// Makes the strategy of a run whose `strategy` is not built in (RunConfig::strategy ==
+// kExternal): a strategy implemented outside the engine (the Python SDK's, through
+// ExternalStrategy, strategies/external_strategy.h) then runs through the same path as the
+// built-ins — data loading, warm-up, broker, stats, trace, result, digest. Called once per run, on
+// the run's thread, once the market data is loaded; `context` outlives the strategy. An error
+// ends the run with it.
+using StrategyFactory =
+    std::function<absl::StatusOr<std::unique_ptr<Strategy>>(RunContext& context)>;
 
 struct RunOptions {
   int64_t trace_max_rows = 250'000;  // BOTS_TRACE_MAX_ROWS; past it rows are dropped (< 0: none)
@@ -31,6 +45,8 @@ struct RunOptions {
   HttpOptions http;                  // limits of an http(s) data source
   DataPolicy data_policy;            // what data_source may read (not enforced by default: the
                                      // CLI and tests read their own files; jobs always enforce)
+  StrategyFactory external_strategy;  // the strategy when config.strategy is kExternal (else
+                                      // unused); none: such a run is InvalidArgument
 };
 
 // Validated parameters (ValidateParams' output) → config → data from data_source → run.

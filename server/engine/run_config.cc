@@ -56,9 +56,12 @@ absl::StatusOr<RunConfig> RunConfigFromParams(const ParamValues& params) {
     c.strategy = StrategyKind::kSrBreakout;
   } else if (strategy == "sma_cross") {
     c.strategy = StrategyKind::kSmaCross;
+  } else if (!strategy.empty()) {
+    c.strategy = StrategyKind::kExternal;
   } else {
-    r.Fail("strategy", "must be sr_breakout or sma_cross");
+    r.Fail("strategy", "must name a strategy");
   }
+  c.strategy_name = strategy;
   c.symbols = absl::StrSplit(r.Text("symbols"), ',', absl::SkipEmpty());
   if (c.symbols.empty()) r.Fail("symbols", "must name at least one symbol");
   auto tf = ParseTimeframe(r.Text("timeframe"));
@@ -100,7 +103,12 @@ double PipSizeFor(const RunConfig& config, const std::string& symbol) {
 bool SkipsWeekends(const RunConfig& config) { return config.market_type != "crypto"; }
 
 absl::string_view StrategyName(StrategyKind kind) {
-  return kind == StrategyKind::kSmaCross ? "sma_cross" : "sr_breakout";
+  switch (kind) {
+    case StrategyKind::kSmaCross: return "sma_cross";
+    case StrategyKind::kExternal: return "external";
+    case StrategyKind::kSrBreakout: break;
+  }
+  return "sr_breakout";
 }
 
 }  // namespace backtest::engine

@@ -14,11 +14,14 @@
 
 namespace backtest::engine {
 
-enum class StrategyKind { kSrBreakout, kSmaCross };
+// kExternal: a strategy implemented outside the engine (the Python SDK's), run through
+// RunOptions::external_strategy (engine.h).
+enum class StrategyKind { kSrBreakout, kSmaCross, kExternal };
 
 struct RunConfig {
   // run
   StrategyKind strategy = StrategyKind::kSrBreakout;
+  std::string strategy_name = "sr_breakout";  // the `strategy` parameter as given
   std::vector<std::string> symbols = {"XAGUSD"};
   Timeframe timeframe = Timeframe::kH1;
   int64_t start = 0;  // epoch seconds, inclusive
@@ -53,7 +56,9 @@ struct RunConfig {
 };
 
 // Converts a validated parameter set (ValidateParams' output). InvalidArgument when a value does
-// not parse (only possible if the set did not come from ValidateParams).
+// not parse (only possible if the set did not come from ValidateParams). A `strategy` that is not
+// built in gives kExternal (the registry validates the built-in names; the strategies of a
+// strategy folder are validated by the server that knows them).
 absl::StatusOr<RunConfig> RunConfigFromParams(const ParamValues& params);
 
 // The pip size of a symbol under `config` (the pip_size parameter, else the contract's rule).

@@ -5,7 +5,12 @@ namespace backtest::engine {
 absl::string_view SideName(Side s) { return s == Side::kLong ? "long" : "short"; }
 absl::string_view OrderSideName(OrderSide s) { return s == OrderSide::kBuy ? "buy" : "sell"; }
 absl::string_view MarkerKindName(MarkerKind k) {
-  return k == MarkerKind::kEntry ? "entry" : "exit";
+  switch (k) {
+    case MarkerKind::kEntry: return "entry";
+    case MarkerKind::kExit: return "exit";
+    case MarkerKind::kNote: return "note";
+  }
+  return "entry";
 }
 absl::string_view ExitReasonName(ExitReason r) {
   switch (r) {
@@ -14,6 +19,7 @@ absl::string_view ExitReasonName(ExitReason r) {
     case ExitReason::kTarget: return "target";
     case ExitReason::kEndOfData: return "end_of_data";
     case ExitReason::kReversal: return "reversal";
+    case ExitReason::kSignal: return "signal";
   }
   return "end_of_data";
 }

@@ -18,15 +18,17 @@ namespace backtest::engine {
 
 enum class Side { kLong, kShort };
 enum class OrderSide { kBuy, kSell };
-enum class MarkerKind { kEntry, kExit };
-enum class ExitReason { kStop, kStopGap, kTarget, kEndOfData, kReversal };
+enum class MarkerKind { kEntry, kExit, kNote };  // kNote: a strategy's own chart marker
+// kSignal: the strategy closed the position (an external strategy's close()).
+enum class ExitReason { kStop, kStopGap, kTarget, kEndOfData, kReversal, kSignal };
 enum class ZoneKind { kSupport, kResistance };
 enum class ZoneState { kActive, kBroken, kInverted, kCancelled };
 
 absl::string_view SideName(Side s);              // long, short
 absl::string_view OrderSideName(OrderSide s);    // buy, sell
-absl::string_view MarkerKindName(MarkerKind k);  // entry, exit
-absl::string_view ExitReasonName(ExitReason r);  // stop, stop_gap, target, end_of_data, reversal
+absl::string_view MarkerKindName(MarkerKind k);  // entry, exit, note
+absl::string_view ExitReasonName(ExitReason r);  // stop, stop_gap, target, end_of_data, reversal,
+                                                 // signal
 absl::string_view ZoneKindName(ZoneKind k);      // support, resistance
 absl::string_view ZoneStateName(ZoneState s);    // active, broken, inverted, cancelled
 
@@ -129,6 +131,12 @@ struct ReasonCount {
   std::string description;  // what the code means, in words
 };
 
+// A line a strategy drew on the chart of one symbol (an external strategy's plot()).
+struct NamedLine {
+  std::string name;
+  std::vector<LinePoint> points;
+};
+
 struct SymbolResult {
   std::string symbol;
   double pip = 0;
@@ -136,6 +144,7 @@ struct SymbolResult {
   size_t first_kept = 0;
   std::vector<LinePoint> ema;  // sr_breakout's EMA on the kept bars where it exists
   std::vector<Zone> zones;
+  std::vector<NamedLine> lines;  // other lines than the EMA, in the order first drawn
 
   // The run's candles (warm-up excluded).
   BarView candles() const { return BarView::Of(*bars, first_kept, bars->size() - first_kept); }

@@ -5,6 +5,7 @@
 #define BACKTEST_SERVER_ENGINE_STRATEGIES_BAR_LOOP_H_
 
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <vector>
 
@@ -69,6 +70,14 @@ struct LoopContext {
   }
 };
 
+// A strategy whose bar can fail (an external one: its code may raise): after each bar the loop
+// asks bar_status() and stops with it when it is not OK.
+template <typename S>
+concept FailingBars = requires(const S& s) {
+  { s.bar_status() } -> std::convertible_to<const absl::Status&>;
+};
+
+
 // S::ProcessBar(sym, i) is the strategy's non-virtual, inlinable OnBar.
 // Every kept bar of every symbol, merged by time (symbols in the given order at one timestamp);
 // equity recorded after each timestamp; cancellation asked every bar.
@@ -82,6 +91,9 @@ absl::Status RunBarLoop(S& strategy, LoopContext& c) {
     c.equity->Reserve(c.equity->size() + (n - sd.first_kept));
     for (size_t i = sd.first_kept; i < n; ++i) {
       strategy.ProcessBar(0, i);
+      if constexpr (FailingBars<S>) {
+        if (!strategy.bar_status().ok()) [[unlikely]] return strategy.bar_status();
+      }
       c.equity->Append({time[i], c.broker.Equity()});
       if (c.observer.IsCancelled()) [[unlikely]] {
         return absl::CancelledError("cancelled");
@@ -106,6 +118,9 @@ absl::Status RunBarLoop(S& strategy, LoopContext& c) {
       const BarSeries& b = *c.data.symbols[s].bars;
       if (cursor[s] < b.size() && b.time[cursor[s]] == t) {
         strategy.ProcessBar(s, cursor[s]++);
+        if constexpr (FailingBars<S>) {
+        if (!strategy.bar_status().ok()) [[unlikely]] return strategy.bar_status();
+      }
         ++done;
       }
     }

@@ -37,6 +37,7 @@ struct RunContext {
   RunObserver& observer;
   RunLog& log;
   RunResult& result;
+  bool markers = true;  // RunOptions::markers: chart markers are kept
 };
 
 class Strategy {

@@ -123,6 +123,37 @@ class JsonWriter {
     return *this;
   }
 
+  // Keys known only at run time (an external strategy's trace values), escaped as strings are.
+  JsonWriter& NumAt(absl::string_view key, double v) {
+    DynamicKey(key);
+    NumValue(v);
+    return *this;
+  }
+  JsonWriter& IntAt(absl::string_view key, int64_t v) {
+    DynamicKey(key);
+    IntValue(v);
+    return *this;
+  }
+  JsonWriter& BoolAt(absl::string_view key, bool v) {
+    DynamicKey(key);
+    if (v) {
+      Put("true", 4);
+    } else {
+      Put("false", 5);
+    }
+    return *this;
+  }
+  JsonWriter& StrAt(absl::string_view key, absl::string_view v) {
+    DynamicKey(key);
+    StrValue(v);
+    return *this;
+  }
+  JsonWriter& NullAt(absl::string_view key) {
+    DynamicKey(key);
+    Put("null", 4);
+    return *this;
+  }
+
  private:
   static constexpr size_t kCapacity = 4096;
 
@@ -152,6 +183,12 @@ class JsonWriter {
     *p++ = '"';
     *p++ = ':';
     n_ = static_cast<size_t>(p - buf_);
+  }
+  void DynamicKey(absl::string_view key) {
+    if (!first_) Put(",", 1);
+    first_ = false;
+    StrValue(key);
+    Put(":", 1);
   }
   void NumValue(double v);
   void ApproxValue(double v);

@@ -38,12 +38,33 @@ constexpr ReasonDef kReasons[] = {
     {"exit_target", "exit at the target"},
     {"exit_end_of_data", "position closed at the last close"},
     {"exit_reversal", "position closed by the opposite signal (reversal)"},
+    {"exit_signal", "position closed by the strategy (close)"},
 };
 static_assert(std::size(kReasons) == static_cast<size_t>(Reason::kCount));
 
 }  // namespace
 
 absl::string_view ReasonCode(Reason r) { return kReasons[static_cast<size_t>(r)].code; }
+
+std::optional<Reason> ReasonOfCode(absl::string_view code) {
+  for (size_t i = 0; i < std::size(kReasons); ++i) {
+    if (kReasons[i].code == code) return static_cast<Reason>(i);
+  }
+  return std::nullopt;
+}
+
+void ReasonTally::Add(absl::string_view code, absl::string_view description, uint32_t symbol,
+                      int64_t bar_index, int64_t ts) {
+  if (std::optional<Reason> r = ReasonOfCode(code)) return Add(*r, symbol, bar_index, ts);
+  CustomEntry* found = nullptr;
+  for (CustomEntry& c : custom_) {
+    if (c.code == code) found = &c;
+  }
+  if (found == nullptr) found = &custom_.emplace_back(CustomEntry{std::string(code), "", {}});
+  if (found->description.empty()) found->description = std::string(description);
+  Entry& e = found->entry;
+  if (e.count++ < static_cast<int64_t>(kMaxSamples)) e.samples.push_back({symbol, bar_index, ts});
+}
 
 std::vector<ReasonCount> ReasonTally::Summary(const std::vector<std::string>& symbols) const {
   std::vector<ReasonCount> out;
@@ -55,6 +76,16 @@ std::vector<ReasonCount> ReasonTally::Summary(const std::vector<std::string>& sy
     rc.count = e.count;
     rc.description = std::string(kReasons[i].description);
     for (const Sample& s : e.samples) {
+      rc.samples.push_back({symbols[s.symbol], s.bar_index, s.ts});
+    }
+    out.push_back(std::move(rc));
+  }
+  for (const CustomEntry& c : custom_) {
+    ReasonCount rc;
+    rc.reason = c.code;
+    rc.count = c.entry.count;
+    rc.description = c.description;
+    for (const Sample& s : c.entry.samples) {
       rc.samples.push_back({symbols[s.symbol], s.bar_index, s.ts});
     }
     out.push_back(std::move(rc));

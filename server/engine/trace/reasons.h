@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -41,10 +43,13 @@ enum class Reason {
   kExitTarget,
   kExitEndOfData,
   kExitReversal,
+  kExitSignal,
   kCount
 };
 
 absl::string_view ReasonCode(Reason r);         // e.g. "filter_strength"
+// The reason of a code, if it is one of the engine's.
+std::optional<Reason> ReasonOfCode(absl::string_view code);
 
 class ReasonTally {
  public:
@@ -56,6 +61,12 @@ class ReasonTally {
   }
 
   int64_t count(Reason r) const { return entries_[static_cast<size_t>(r)].count; }
+
+  // A reason by its code: the engine's when it is one (cross_up, …), else a code of the
+  // strategy's own (an external strategy's), listed after the engine's in the order first seen.
+  // `description` (may be empty) is kept from the first occurrence that gives one.
+  void Add(absl::string_view code, absl::string_view description, uint32_t symbol,
+           int64_t bar_index, int64_t ts);
 
   // The reasons that occurred, in enum order, with sample symbols named from `symbols`.
   std::vector<ReasonCount> Summary(const std::vector<std::string>& symbols) const;
@@ -70,7 +81,13 @@ class ReasonTally {
     int64_t count = 0;
     std::vector<Sample> samples;
   };
+  struct CustomEntry {
+    std::string code;
+    std::string description;
+    Entry entry;
+  };
   std::array<Entry, static_cast<size_t>(Reason::kCount)> entries_;
+  std::vector<CustomEntry> custom_;  // a strategy has a few codes: searched linearly
 };
 
 }  // namespace backtest::engine
