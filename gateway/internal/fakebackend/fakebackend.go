@@ -5,6 +5,7 @@ package fakebackend
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sort"
@@ -14,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -50,6 +52,7 @@ type Backend struct {
 	nextJob     int
 	inject      map[string]error // method name → error every call of it returns
 	auths       []string         // authorization metadata of every call, in order
+	calls       []Call           // every call, health checks included, in order
 	openStreams int              // StreamJobLog calls in progress
 	results     map[string]*backtestv1.GetResultResponse
 }
@@ -64,6 +67,25 @@ type Config struct {
 	Bars int
 	// Listen is the gRPC listen address (default 127.0.0.1:0, an ephemeral port).
 	Listen string
+	// TLS, when set, makes the fake serve gRPC over TLS with this configuration (its certificate;
+	// ClientAuth and ClientCAs for mutual TLS).
+	TLS *tls.Config
+}
+
+// Call is one gRPC call the fake received: its full method name, its metadata, and for a unary
+// call its request.
+type Call struct {
+	Method   string
+	Metadata metadata.MD
+	Request  any
+}
+
+// Services are the services the fake serves, each reported SERVING by its health service until
+// SetServing or SetServiceServing says otherwise.
+var Services = []string{
+	backtestv1.BacktestService_ServiceDesc.ServiceName,
+	backtestv1.PresetService_ServiceDesc.ServiceName,
+	backtestv1.TraceService_ServiceDesc.ServiceName,
 }
 
 // Start serves a fake backend on 127.0.0.1 with an ephemeral port. Besides the jobs submitted to
@@ -103,11 +125,18 @@ func Start(cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	f.addr = lis.Addr().String()
-	f.server = grpc.NewServer(grpc.UnaryInterceptor(f.unaryInterceptor), grpc.StreamInterceptor(f.streamInterceptor))
+	serverOpts := []grpc.ServerOption{grpc.UnaryInterceptor(f.unaryInterceptor), grpc.StreamInterceptor(f.streamInterceptor)}
+	if cfg.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	f.server = grpc.NewServer(serverOpts...)
 	backtestv1.RegisterBacktestServiceServer(f.server, f)
 	backtestv1.RegisterPresetServiceServer(f.server, f)
 	backtestv1.RegisterTraceServiceServer(f.server, f)
 	grpc_health_v1.RegisterHealthServer(f.server, f.health)
+	for _, name := range Services {
+		f.health.SetServingStatus(name, grpc_health_v1.HealthCheckResponse_SERVING)
+	}
 	go func() { _ = f.server.Serve(lis) }()
 	return f, nil
 }
@@ -135,13 +164,22 @@ func (f *Backend) Stop() {
 	f.server.Stop()
 }
 
-// SetServing sets what the health service answers for the whole server.
+// SetServing sets what the health service answers for the whole server and for each of
+// Services.
 func (f *Backend) SetServing(serving bool) {
+	f.SetServiceServing("", serving)
+	for _, name := range Services {
+		f.SetServiceServing(name, serving)
+	}
+}
+
+// SetServiceServing sets what the health service answers for one service ("" is the server).
+func (f *Backend) SetServiceServing(service string, serving bool) {
 	st := grpc_health_v1.HealthCheckResponse_SERVING
 	if !serving {
 		st = grpc_health_v1.HealthCheckResponse_NOT_SERVING
 	}
-	f.health.SetServingStatus("", st)
+	f.health.SetServingStatus(service, st)
 }
 
 // injectError makes every call of method (e.g. "GetJob") fail with err.
@@ -160,17 +198,27 @@ func (f *Backend) LastAuth() string {
 	return f.auths[len(f.auths)-1]
 }
 
+// Calls are the calls received so far, in order, health checks included.
+func (f *Backend) Calls() []Call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Call(nil), f.calls...)
+}
+
 func (f *Backend) StreamsOpen() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.openStreams
 }
 
-func (f *Backend) check(ctx context.Context, fullMethod string) error {
+func (f *Backend) check(ctx context.Context, fullMethod string, req any) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.mu.Lock()
+	f.calls = append(f.calls, Call{Method: fullMethod, Metadata: md.Copy(), Request: req})
+	f.mu.Unlock()
 	if strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") {
 		return nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
 	auth := strings.Join(md.Get("authorization"), ",")
 	f.mu.Lock()
 	f.auths = append(f.auths, auth)
@@ -186,14 +234,14 @@ func (f *Backend) check(ctx context.Context, fullMethod string) error {
 }
 
 func (f *Backend) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := f.check(ctx, info.FullMethod); err != nil {
+	if err := f.check(ctx, info.FullMethod, req); err != nil {
 		return nil, err
 	}
 	return handler(ctx, req)
 }
 
 func (f *Backend) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := f.check(ss.Context(), info.FullMethod); err != nil {
+	if err := f.check(ss.Context(), info.FullMethod, nil); err != nil {
 		return err
 	}
 	return handler(srv, ss)
@@ -463,9 +511,6 @@ func (f *Backend) GetResult(_ context.Context, req *backtestv1.GetResultRequest)
 	if j.job.Status != "finished" {
 		return nil, status.Errorf(codes.FailedPrecondition, "job %s is %s; its result is ready once it has finished", req.GetJobId(), j.job.Status)
 	}
-	if req.GetMaxCandles() < 0 {
-		return nil, status.Error(codes.InvalidArgument, "max_candles: must be >= 0")
-	}
 	full, ok := f.results[j.job.JobId]
 	if !ok {
 		if j.job.JobId == "job-big" {
@@ -475,17 +520,7 @@ func (f *Backend) GetResult(_ context.Context, req *backtestv1.GetResultRequest)
 		}
 		f.results[j.job.JobId] = full
 	}
-	// A shallow copy: the slices are shared (read-only) and re-cut below.
-	r := &backtestv1.GetResultResponse{JobId: full.JobId, Symbol: full.Symbol, Symbols: full.Symbols, Candles: full.Candles,
-		Ema: full.Ema, Zones: full.Zones, Markers: full.Markers, Trades: full.Trades, Equity: full.Equity, Stats: full.Stats,
-		TotalCandles: full.TotalCandles, Digest: full.Digest}
-	if m := int(req.GetMaxCandles()); m > 0 && len(r.Candles) > m {
-		first := r.Candles[len(r.Candles)-m].Time
-		r.Candles = r.Candles[len(r.Candles)-m:]
-		k := sort.Search(len(r.Ema), func(i int) bool { return r.Ema[i].Time >= first })
-		r.Ema = r.Ema[k:]
-	}
-	return r, nil
+	return answer(full, req)
 }
 
 func (f *Backend) ListParams(_ context.Context, req *backtestv1.ListParamsRequest) (*backtestv1.ListParamsResponse, error) {

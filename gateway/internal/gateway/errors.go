@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	_ "google.golang.org/genproto/googleapis/rpc/errdetails" // so error details (BadRequest, …) can be written
+	"google.golang.org/genproto/googleapis/rpc/errdetails" // also so error details (BadRequest, …) can be written
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -76,7 +78,8 @@ func newErrorBody(st *status.Status, httpStatus int) errorBody {
 }
 
 // writeError answers err as JSON: a gRPC status gets its mapped HTTP status, a
-// *runtime.HTTPStatusError its own; anything else is a 500.
+// *runtime.HTTPStatusError its own; anything else is a 500. A 429 or 503 whose status carries a
+// google.rpc.RetryInfo also gets Retry-After: the delay in whole seconds, rounded up.
 func writeError(w http.ResponseWriter, err error) {
 	httpStatus := 0
 	var hse *runtime.HTTPStatusError
@@ -88,7 +91,53 @@ func writeError(w http.ResponseWriter, err error) {
 	if httpStatus == 0 {
 		httpStatus = httpStatusFromCode(st.Code())
 	}
+	setRetryAfter(w.Header(), st, httpStatus)
 	writeErrorBody(w, newErrorBody(st, httpStatus))
+}
+
+// setRetryAfter sets Retry-After on a 429 or 503 answer whose status carries a RetryInfo.
+func setRetryAfter(h http.Header, st *status.Status, httpStatus int) {
+	if httpStatus != http.StatusTooManyRequests && httpStatus != http.StatusServiceUnavailable {
+		return
+	}
+	if d, ok := retryDelay(st); ok {
+		h.Set("Retry-After", strconv.FormatInt(retryAfterSeconds(d), 10))
+	}
+}
+
+// handleStreamError is the ServeMux's stream error handler: the generated ndjson stream
+// (/api/jobs/{job_id}/log) writes the status in grpc-gateway's stream error shape, with its
+// mapped HTTP status when nothing was sent yet; this adds Retry-After as writeError does.
+func handleStreamError(ctx context.Context, err error) *status.Status {
+	st := status.Convert(err)
+	if info := requestInfoFrom(ctx); info != nil {
+		setRetryAfter(info.header, st, httpStatusFromCode(st.Code()))
+	}
+	return st
+}
+
+// retryDelay is the delay of the status's RetryInfo detail, if it has a valid, non-negative one.
+func retryDelay(st *status.Status) (time.Duration, bool) {
+	for _, d := range st.Details() {
+		info, ok := d.(*errdetails.RetryInfo)
+		if !ok || info.GetRetryDelay() == nil || info.GetRetryDelay().CheckValid() != nil {
+			continue
+		}
+		if delay := info.GetRetryDelay().AsDuration(); delay >= 0 {
+			return delay, true
+		}
+	}
+	return 0, false
+}
+
+// retryAfterSeconds is d in whole seconds, rounded up: Retry-After takes an integer, and a client
+// that comes back early is refused again.
+func retryAfterSeconds(d time.Duration) int64 {
+	s := int64(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return s
 }
 
 func writeErrorBody(w http.ResponseWriter, body errorBody) {

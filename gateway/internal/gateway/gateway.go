@@ -1,11 +1,11 @@
 // Package gateway is backtest-gateway: the REST/JSON bridge to backtestd's gRPC API
 // (grpc-gateway v2, paths from protos/backtest/v1/backtest_http.yaml), live job events as
-// Server-Sent Events, the OpenAPI spec, /healthz, and the dashboard's static files.
+// Server-Sent Events, the OpenAPI spec, /healthz and /readyz, the dashboard's static files, and
+// around them request ids, access logs, Prometheus metrics, TLS and a draining shutdown.
 package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,12 +14,12 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -47,8 +47,36 @@ type Options struct {
 	// MaxMessageBytes bounds one gRPC message from backtestd (default 1 GiB): a result of a
 	// million bars is about 100 MB, far past gRPC's default of 4 MB.
 	MaxMessageBytes int
-	// Logger receives the gateway's own log lines (default slog.Default()).
+	// Logger receives the gateway's own log lines and one access line per request (default
+	// slog.Default()); NewLogger makes the text or JSON one of --log-format.
 	Logger *slog.Logger
+
+	// MetricsListen, when set, is an address of its own where Run serves /metrics (Prometheus
+	// text format, no token). Empty: /metrics is not served (the metrics are still kept).
+	// Ignored when MetricsListener is set.
+	MetricsListen string
+	// MetricsListener, when set, is used instead of listening on MetricsListen.
+	MetricsListener net.Listener
+
+	// TLSCert and TLSKey, both set, make Run serve HTTPS (on both listeners) with this
+	// certificate chain and private key (PEM files).
+	TLSCert, TLSKey string
+	// BackendTLS dials backtestd with TLS, checking its certificate against BackendCA (a PEM
+	// file of CA certificates) or, when that is empty, the system's roots.
+	BackendTLS bool
+	BackendCA  string
+	// BackendCert and BackendKey, both set (and BackendTLS), are the client certificate and key
+	// the gateway shows backtestd (mutual TLS).
+	BackendCert, BackendKey string
+
+	// ShutdownDelay is how long Run goes on serving after ctx is done, with /readyz answering
+	// 503, before it closes its listener: time for load balancers that poll /readyz to stop
+	// sending it requests (default 0).
+	ShutdownDelay time.Duration
+	// ShutdownGrace is how long requests in flight and open event streams get to finish once
+	// the listener is closed (default DefaultShutdownGrace); then the streams are ended and
+	// connections closed.
+	ShutdownGrace time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -70,21 +98,36 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-}
-
-// DialOptions are the options Run dials backtestd with; tests that make their own connection
-// use them too.
-func (o Options) DialOptions() []grpc.DialOption {
-	o.setDefaults()
-	return []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(o.MaxMessageBytes)),
+	if o.ShutdownDelay < 0 {
+		o.ShutdownDelay = 0
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = DefaultShutdownGrace
 	}
 }
 
-// gatewayHandler is the gateway's HTTP handler: it bounds what a request may bring, then routes it
-// to grpc-gateway's mux, which holds the generated API routes and the hand-written ones below.
-// Safe for concurrent use.
+// DefaultShutdownGrace is Options.ShutdownGrace when it is not set.
+const DefaultShutdownGrace = 10 * time.Second
+
+// DialOptions are the options Run dials backtestd with (transport credentials from BackendTLS,
+// BackendCA, BackendCert and BackendKey; the message size bound); tests that make their own
+// connection use them too. An error names the option that is wrong or the file that cannot be
+// read.
+func (o Options) DialOptions() ([]grpc.DialOption, error) {
+	o.setDefaults()
+	creds, err := o.backendCredentials()
+	if err != nil {
+		return nil, err
+	}
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(o.MaxMessageBytes)),
+	}, nil
+}
+
+// gatewayHandler routes a request (inside Handler): it bounds what a request may bring, then
+// routes it to grpc-gateway's mux, which holds the generated API routes and the hand-written ones
+// below. Safe for concurrent use.
 type gatewayHandler struct {
 	opts        Options
 	backendName string          // the backend's address, for messages
@@ -95,11 +138,13 @@ type gatewayHandler struct {
 	health      grpc_health_v1.HealthClient
 	static      *staticFiles
 	index       runtime.HandlerFunc // the dashboard's start page, served at "/"
+	metrics     *metrics
+	draining    atomic.Bool // set by Handler.Drain: /readyz answers 503
 }
 
 // NewHandler returns the gateway's HTTP handler, talking to backtestd over conn. Event streams
 // opened through it end when ctx is done.
-func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler, error) {
+func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (*Handler, error) {
 	opts.setDefaults()
 	marshal := newJSONMarshaler()
 	mux := newServeMux(marshal)
@@ -110,6 +155,7 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 	if err != nil {
 		return nil, err
 	}
+	m := newMetrics()
 	g := &gatewayHandler{
 		opts:        opts,
 		backendName: conn.Target(),
@@ -120,23 +166,29 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 		health:      grpc_health_v1.NewHealthClient(conn),
 		static:      static,
 		index:       static.page("index.html"),
+		metrics:     m,
 	}
 	if err := g.handlePaths(); err != nil {
 		return nil, err
 	}
-	return g, nil
+	return &Handler{router: g, metrics: m, logger: opts.Logger}, nil
 }
 
-// newServeMux is grpc-gateway's mux with the gateway's JSON, its error answers, and the response
-// headers it passes on.
+// newServeMux is grpc-gateway's mux with the gateway's JSON, its error answers, the response
+// headers it passes on, and the request id sent upstream; every route it serves records its path
+// pattern for the access log and the metrics.
 func newServeMux(marshal *jsonMarshaler) *runtime.ServeMux {
 	return runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshal),
 		runtime.WithErrorHandler(handleError),
+		runtime.WithStreamErrorHandler(handleStreamError),
 		runtime.WithRoutingErrorHandler(handleRoutingError),
 		// POST with a form body is not a GET in disguise here: the API speaks JSON only.
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
+		runtime.WithMetadata(requestIDMetadata),
+		runtime.WithMiddlewares(recordRoute),
 	)
 }
 
@@ -163,6 +215,7 @@ func (g *gatewayHandler) handlePaths() error {
 	}{
 		{http.MethodGet, "/api/jobs/{job_id}/events", g.serveEvents},
 		{http.MethodGet, "/healthz", g.serveHealthz},
+		{http.MethodGet, "/readyz", g.serveReadyz},
 		{http.MethodGet, "/openapi.json", serveOpenAPI},
 		{http.MethodGet, "/docs", g.static.page("docs.html")},
 		{http.MethodGet, "/jobs/{job_id}", g.static.page("job.html")},
@@ -223,6 +276,7 @@ func (g *gatewayHandler) route(w http.ResponseWriter, r *http.Request) {
 			handleRoutingError(r.Context(), g.mux, g.marshal, w, r, http.StatusMethodNotAllowed)
 			return
 		}
+		setRoute(r.Context(), "/")
 		g.index(w, r, nil)
 		return
 	}
@@ -277,56 +331,6 @@ type headWriter struct{ http.ResponseWriter }
 
 func (h headWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (h headWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
-
-// Run serves the gateway until ctx is done, then shuts down: the listener closes, open event
-// streams end, and requests in flight get up to 10 seconds to finish.
-func Run(ctx context.Context, opts Options) error {
-	opts.setDefaults()
-	conn, err := grpc.NewClient(opts.Backend, opts.DialOptions()...)
-	if err != nil {
-		return fmt.Errorf("backend %s: %w", opts.Backend, err)
-	}
-	defer conn.Close()
-
-	handler, err := NewHandler(ctx, conn, opts)
-	if err != nil {
-		return err
-	}
-	ln := opts.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", opts.Listen); err != nil {
-			return err
-		}
-	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// Every header is forwarded as gRPC metadata; backtestd accepts 64 KB of it.
-		MaxHeaderBytes: 16 << 10,
-		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
-		// No WriteTimeout: event streams stay open as long as their jobs run.
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	opts.Logger.Info("backtest-gateway serving", "url", "http://"+ln.Addr().String()+"/", "backend", opts.Backend)
-
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
-	if serveErr := <-served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
-		err = serveErr
-	}
-	if err == nil {
-		opts.Logger.Info("backtest-gateway stopped")
-	}
-	return err
-}
 
 // staticDirFS opens dir for StaticDir, checking that it exists.
 func staticDirFS(dir string) (fs.FS, error) {

@@ -271,28 +271,6 @@ func TestAuthorizationPassThrough(t *testing.T) {
 	}
 }
 
-func TestHealthz(t *testing.T) {
-	g := newTestGateway(t)
-	a := g.do("GET", "/healthz", "", http.Header{"Authorization": nil})
-	if a.status != 200 || strings.TrimSpace(string(a.body)) != `{"status":"ok"}` {
-		t.Fatalf("up: %d %s", a.status, a.body)
-	}
-	g.fake.SetServing(false)
-	a = g.do("GET", "/healthz/", "", nil)
-	if a.status != 503 || a.json(t)["status"] != "unavailable" {
-		t.Fatalf("not serving: %d %s", a.status, a.body)
-	}
-	g.fake.SetServing(true)
-	if a = g.do("GET", "/healthz", "", nil); a.status != 200 {
-		t.Fatalf("serving again: %d %s", a.status, a.body)
-	}
-	g.fake.Stop()
-	a = g.do("GET", "/healthz", "", nil)
-	if a.status != 503 || !strings.Contains(a.json(t)["error"].(string), g.fake.Addr()) {
-		t.Fatalf("down: %d %s", a.status, a.body)
-	}
-}
-
 func TestOpenAPI(t *testing.T) {
 	g := newTestGateway(t)
 	a := g.do("GET", "/openapi.json", "", http.Header{"Authorization": nil})
@@ -334,6 +312,7 @@ func TestOpenAPI(t *testing.T) {
 		"/api/bots/backtest-runs/{job_id}/trace":   {"get"},
 		"/api/bots/backtest-runs/{job_id}/explain": {"get"},
 		"/healthz":                                 {"get"},
+		"/readyz":                                  {"get"},
 		"/openapi.json":                            {"get"},
 	}
 	for path, methods := range want {
@@ -363,6 +342,12 @@ func TestOpenAPI(t *testing.T) {
 	resp := spec.Paths["/api/params"]["get"]["responses"].(map[string]any)
 	if ref := resp["default"].(map[string]any)["schema"].(map[string]any)["$ref"]; ref != "#/definitions/Error" {
 		t.Errorf("default response %v, want the Error body", ref)
+	}
+	for _, op := range []map[string]any{spec.Paths["/run"]["post"], spec.Paths["/api/jobs/{job_id}/events"]["get"]} {
+		tooMany, _ := op["responses"].(map[string]any)["429"].(map[string]any)
+		if headers, _ := tooMany["headers"].(map[string]any); headers["Retry-After"] == nil {
+			t.Errorf("%s: the 429 answer does not document Retry-After: %v", op["operationId"], tooMany)
+		}
 	}
 }
 

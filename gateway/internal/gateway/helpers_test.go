@@ -36,6 +36,7 @@ var testStatic = fstest.MapFS{
 type testGateway struct {
 	t       *testing.T
 	fake    *fakebackend.Backend
+	handler *Handler
 	srv     *httptest.Server
 	cancel  context.CancelFunc
 	headers http.Header // sent with every request
@@ -43,7 +44,11 @@ type testGateway struct {
 
 func startGateway(t *testing.T, fake *fakebackend.Backend, opts Options) *testGateway {
 	t.Helper()
-	conn, err := grpc.NewClient(fake.Addr(), opts.DialOptions()...)
+	dial, err := opts.DialOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(fake.Addr(), dial...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +69,7 @@ func startGateway(t *testing.T, fake *fakebackend.Backend, opts Options) *testGa
 		cancel()
 		srv.Close()
 	})
-	return &testGateway{t: t, fake: fake, srv: srv, cancel: cancel, headers: http.Header{"Authorization": {fakebackend.UserToken}}}
+	return &testGateway{t: t, fake: fake, handler: h, srv: srv, cancel: cancel, headers: http.Header{"Authorization": {fakebackend.UserToken}}}
 }
 
 func newTestGateway(t *testing.T) *testGateway {

@@ -13,7 +13,7 @@ import (
 )
 
 // gatewaySpec describes what the gateway serves itself, in OpenAPI v2: its routes
-// (/api/jobs/{job_id}/events, /healthz, /openapi.json) and tag, and its error body (Error), which
+// (/api/jobs/{job_id}/events, /healthz, /readyz, /openapi.json) and tag, and its error body (Error), which
 // every generated operation names as its error answer (protos/backtest/v1/backtest_openapi.yaml).
 //
 //go:embed openapi_gateway.json

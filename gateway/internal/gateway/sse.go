@@ -57,6 +57,8 @@ func (g *gatewayHandler) serveEvents(w http.ResponseWriter, r *http.Request, par
 		writeError(w, err)
 		return
 	}
+	g.metrics.sseSubscribers.Inc()
+	defer g.metrics.sseSubscribers.Dec()
 	accepted, events := receiveEvents(ctx, stream)
 	relay := &eventRelay{g: g, ctx: ctx, jobID: req.JobId, lastSeq: req.FromSeq - 1,
 		sse: &sseWriter{w: w, rc: http.NewResponseController(w)}}
