@@ -62,6 +62,35 @@ class Sma {
   // The exact mean (see class comment). Only when ready().
   double Value() const { return ExactSum() / static_cast<double>(period_); }
 
+  // What Value() gives at every index of a series, in O(1) a value: out[j] is the exact mean of
+  // series[j − period + 1 … j] (bit for bit an Sma fed series[0 … j]'s Value()), NaN before the
+  // first. The window's exact sum is kept as a running 128-bit fixed-point sum; a series with a
+  // value off that grid is summed window by window instead (Value()'s own fallback). For
+  // whole-series indicators (the SDK's vectorized mode).
+  static void Means(const double* series, size_t n, int64_t period, double* out) {
+    const auto p = static_cast<size_t>(period);
+    std::vector<__int128> fixed(n);
+    bool exact = true;
+    for (size_t j = 0; j < n && exact; ++j) exact = ToFixed(series[j], &fixed[j]);
+    __int128 total = 0;
+    for (size_t j = 0; j < n; ++j) {
+      if (j + 1 < p) {
+        if (exact) total += fixed[j];
+        out[j] = NAN;
+        continue;
+      }
+      if (!exact) {
+        out[j] = WindowMean(series, j + 1, period);
+        continue;
+      }
+      total += fixed[j];
+      if (j >= p) total -= fixed[j - p];
+      // SumOf's conversion: int128 → double rounds to nearest even; the scaling is exact (a
+      // power of two, and far from the subnormal range for these sums).
+      out[j] = static_cast<double>(total) * 0x1p-70 / static_cast<double>(period);
+    }
+  }
+
   // What Value() would give for an Sma(period) fed series[0], series[1], …, series[end − 1]
   // (end ≥ period): the same sum over the same ring order, so bit-identical. Lets block-wise code
   // keep no ring at all and ask for the exact mean only at near-ties.

@@ -1,0 +1,8 @@
+"""The engine's indicators over whole numpy arrays, for vectorized strategies (signals()).
+
+Values are those the on_bar indicators give on the same bars (an SMA is the exact mean, as
+backtrader computes it), so a vectorized strategy decides as its on_bar twin does:
+`sma`, `ema`, `rsi`, `atr`, `highest`, `lowest`, `crossover` (int8: +1 / -1 / 0).
+"""
+
+from backtestd._native.ta import atr, crossover, ema, highest, lowest, rsi, sma  # noqa: F401
