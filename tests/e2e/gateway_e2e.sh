@@ -192,9 +192,18 @@ start_gateway "$SERVER_ADDR"
 echo "backtestd $SERVER_ADDR, gateway $GW"
 
 both "GET /healthz" 200 'd == {"status": "ok"}' GET /healthz
+both "GET /readyz (backtestd serves each service)" 200 'd == {"status": "ok"}' GET /readyz
 both "GET /openapi.json" 200 \
-  'd["swagger"] == "2.0" and all(p in d["paths"] for p in ["/run", "/api/jobs/{job_id}/status", "/api/jobs/{job_id}/result", "/api/presets/{name}", "/api/bots/backtests/{job_id}/trace", "/api/bots/backtest-runs/{job_id}/explain", "/api/jobs/{job_id}/events", "/healthz"])' \
+  'd["swagger"] == "2.0" and all(p in d["paths"] for p in ["/run", "/api/jobs/{job_id}/status", "/api/jobs/{job_id}/result", "/api/presets/{name}", "/api/bots/backtests/{job_id}/trace", "/api/bots/backtest-runs/{job_id}/explain", "/api/jobs/{job_id}/events", "/healthz", "/readyz"])' \
   GET /openapi.json
+# has_request_id HEADER_VALUE_REGEX CURL_ARGS...: the answer's X-Request-Id matches.
+has_request_id() {
+  local want=$1; shift
+  curl -sS --max-time 10 -D - -o /dev/null "$@" | tr -d '\r' | grep -qiE "^x-request-id: $want\$"
+}
+check "an answer carries the client's X-Request-Id" has_request_id e2e-req-1 -H 'X-Request-Id: e2e-req-1' \
+  -H "authorization: Token $AUTH" "$GW/api/params/"
+check "an answer without one gets a new X-Request-Id" has_request_id '[0-9a-f]{32}' "$GW/healthz"
 check "GET / is the form page" bash -c "
   curl -sSf --max-time 30 -D '$WORK/h' '$GW/' -o '$WORK/index.html'
   grep -qi '^content-type: text/html' '$WORK/h' && grep -q 'form.js' '$WORK/index.html'"
@@ -282,6 +291,52 @@ cp "$WORK/body" "$WORK/result.json"
 api "GET the result_url with max_candles" 200 \
   'len(d["candles"]) == 5 and d["total_candles"] > 1000' GET "/api/jobs/$JOB/result/?max_candles=5"
 api "a malformed query value is 400 naming it" 400 '"max_candles" in d["error"]' GET "/api/jobs/$JOB/result/?max_candles=lots"
+
+# The packed layout (base64 columns of little-endian doubles) carries the per-point answer's
+# values bit for bit: the whole result, and a window cut, merged and with its trades paged.
+# same_values POINTS PACKED: the two answers (files) agree.
+same_values() {
+  python3 - "$1" "$2" <<'EOF'
+import base64, json, struct, sys
+points, packed = (json.load(open(f)) for f in sys.argv[1:3])
+def col(name):
+    raw = base64.b64decode(packed["packed"][name])
+    return struct.unpack(f"<{len(raw) // 8}d", raw)
+bits = lambda xs: [struct.pack("<d", float(x)) for x in xs]
+ok = True
+for cols, key, fields in [(("times", "opens", "highs", "lows", "closes", "volumes"), "candles",
+                           ("time", "open", "high", "low", "close", "volume")),
+                          (("ema_times", "ema_values"), "ema", ("time", "value")),
+                          (("equity_times", "equity_values"), "equity", ("time", "value"))]:
+    for c, f in zip(cols, fields):
+        if bits(col(c)) != bits(p[f] for p in points[key]):
+            print(f"{key}.{f} differs from packed.{c}"); ok = False
+    if packed[key]:
+        print(f"the packed answer has {key}"); ok = False
+rest = lambda d: {k: v for k, v in d.items() if k not in ("candles", "ema", "equity", "packed")}
+if rest(points) != rest(packed):
+    print("the other fields differ"); ok = False
+sys.exit(0 if ok else 1)
+EOF
+}
+# get_to FILE PATH: GET PATH from the gateway into FILE (fails on an error status).
+get_to() { curl -sSf --max-time 60 -H "authorization: Token $AUTH" "$GW$2" -o "$1"; }
+packed_whole() {
+  get_to "$WORK/packed.json" "/api/jobs/$JOB/result/?layout=RESULT_LAYOUT_PACKED" &&
+    same_values "$WORK/result.json" "$WORK/packed.json"
+}
+check "the packed result carries the per-point values bit for bit" packed_whole
+WINDOW="max_candles=700&max_points=90&trades_in_window=true&trades_limit=3&trades_offset=1"
+packed_window() {
+  get_to "$WORK/window.json" "/api/jobs/$JOB/result/?$WINDOW" &&
+    get_to "$WORK/window-packed.json" "/api/jobs/$JOB/result/?$WINDOW&layout=2" &&
+    same_values "$WORK/window.json" "$WORK/window-packed.json"
+}
+check "a window merged and paged: packed and per-point carry the same values" packed_window
+api "the window: 700 candles merged 8 at a time, its trades paged" 200 \
+  'len(d["candles"]) == 88 and d["candles_per_point"] == 8 and d["first_candle"] == d["total_candles"] - 700 and len(d["trades"]) <= 3 and d["total_trades"] >= len(d["trades"]) and all(m["time"] >= d["candles"][0]["time"] for m in d["markers"])' \
+  GET "/api/jobs/$JOB/result/?$WINDOW"
+api "an unknown part is 400 naming it" 400 '"parts" in d["error"] and "volume" in d["error"]' GET "/api/jobs/$JOB/result/?parts=candles,volume"
 
 # --- trace and explain, both spellings ------------------------------------------------------
 
@@ -374,6 +429,56 @@ api "staff list every user's jobs" 200 "'$BOBJOB' in [j['job_id'] for j in d['jo
 api "an unknown path is 404" 404 'd["code"] == 404' GET /api/nothing-here/
 api "a wrong method is 405" 405 'd["code"] == 405' PUT /api/presets/
 api "a wrong method on /run/ is 405" 405 '' GET /run/
+
+# --- metrics and the access log -------------------------------------------------------------
+
+# metrics_check: the gateway's /metrics after the walk above, read line by line as the text
+# format defines them: requests by route pattern and code (no series names a job), durations,
+# bytes, no SSE stream left open, the Go collector.
+metrics_check() {
+  python3 - "$GW_METRICS" "$JOB" <<'PY'
+import re, sys, urllib.request
+url, job = sys.argv[1], sys.argv[2]
+with urllib.request.urlopen(url, timeout=30) as r:
+    ctype, text = r.headers.get("content-type", ""), r.read().decode()
+if not ctype.startswith("text/plain"):
+    raise SystemExit(f"content-type {ctype!r}")
+series = {}
+for line in text.splitlines():
+    if line and not line.startswith("#"):
+        m = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)', line)
+        if not m:
+            raise SystemExit(f"unreadable line {line!r}")
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        series.setdefault(m.group(1), []).append((labels, float(m.group(4))))
+def value(name, **want):
+    return sum(v for labels, v in series.get(name, []) if all(labels.get(k) == w for k, w in want.items()))
+checks = {
+    "status polls counted under the route pattern": value("backtest_gateway_http_requests_total", route="/api/jobs/{job_id}/status", method="GET", code="200") > 0,
+    "401s counted": value("backtest_gateway_http_requests_total", code="401") > 0,
+    "404s of unknown paths counted as unmatched": value("backtest_gateway_http_requests_total", route="unmatched", code="404") > 0,
+    "event streams counted": value("backtest_gateway_http_requests_total", route="/api/jobs/{job_id}/events", code="200") > 0,
+    "durations observed": value("backtest_gateway_http_request_duration_seconds_count", route="/api/jobs/{job_id}/result") > 0,
+    "result bytes counted": value("backtest_gateway_http_response_bytes_total", route="/api/jobs/{job_id}/result") > 100000,
+    "no SSE subscriber left": value("backtest_gateway_sse_subscribers") == 0,
+    "the Go collector": "go_goroutines" in series,
+    "no label names a job": job not in text,
+}
+bad = [k for k, ok in checks.items() if not ok]
+if bad:
+    raise SystemExit("failed: " + "; ".join(bad))
+PY
+}
+check "GET /metrics (its own listener) counts the walk by route pattern" metrics_check
+api "the login link's page" 200 '' GET "/?token=$ADMIN" -H "Referer: $GW/?token=$ADMIN"
+check "one access line per request, with its id" grep -q \
+  'msg=request request_id=e2e-req-1 method=GET route=/api/params path=/api/params/ status=200 ' "$WORK/gateway.log"
+# no_token_logged: access lines were written, and none of the tokens used above is in the log.
+no_token_logged() {
+  grep -q 'msg=request' "$WORK/gateway.log" &&
+    ! grep -F -e "$ADMIN" -e "$BOB" -e bt_0000000000000000000000000000000000000000000 -e not-a-token "$WORK/gateway.log"
+}
+check "no token in the gateway's log" no_token_logged
 
 echo "($((SECONDS - t_start)) s)"
 finish

@@ -48,20 +48,24 @@ start_server() {
   echo "server did not start:"; cat "$dir/server.log"; return 1
 }
 
-# start_gateway BACKEND: starts backtest-gateway on 127.0.0.1:0 (the kernel picks the port) in
-# front of BACKEND; sets GW (its base URL) once /healthz answers 200 (polled with a deadline).
+# start_gateway BACKEND [FLAGS...]: starts backtest-gateway on 127.0.0.1:0 (the kernel picks the
+# port), with /metrics on another 127.0.0.1:0, in front of BACKEND; sets GW (its base URL) and
+# GW_METRICS (the /metrics URL) once /readyz answers 200 (polled with a deadline). Its log, access
+# lines included, is $WORK/gateway.log.
 start_gateway() {
   local backend=$1 log=$WORK/gateway.log
+  shift
   : >"$log"
-  "$BIN/backtest-gateway" --listen 127.0.0.1:0 --backend "$backend" 2>"$log" &
+  "$BIN/backtest-gateway" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --backend "$backend" "$@" 2>"$log" &
   PIDS+=("$!")
   local pid=$! deadline=$((SECONDS + 30))
-  GW=
+  GW= GW_METRICS=
   while [ $SECONDS -lt $deadline ]; do
     [ -z "$GW" ] && GW=$(sed -n 's|.*url=\(http://127\.0\.0\.1:[0-9]*\)/.*|\1|p' "$log" | head -n1)
-    if [ -n "$GW" ] && curl -sf -o /dev/null --max-time 2 "$GW/healthz"; then return 0; fi
+    [ -z "$GW_METRICS" ] && GW_METRICS=$(sed -n 's|.* metrics=\(http://127\.0\.0\.1:[0-9]*/metrics\).*|\1|p' "$log" | head -n1)
+    if [ -n "$GW" ] && curl -sf -o /dev/null --max-time 2 "$GW/readyz"; then return 0; fi
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
-  echo "gateway did not become healthy:"; cat "$log"; return 1
+  echo "gateway did not become ready:"; cat "$log"; return 1
 }

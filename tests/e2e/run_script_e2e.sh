@@ -39,7 +39,7 @@ check "the address is a login link with the staff token" test "$link" = "http://
 gateway_ready() {
   local deadline=$((SECONDS + 20))
   while [ $SECONDS -lt $deadline ]; do
-    curl -sf -o /dev/null --max-time 2 "http://$http_addr/healthz" && return 0
+    curl -sf -o /dev/null --max-time 2 "http://$http_addr/readyz" && return 0
     sleep 0.05
   done
   return 1
