@@ -10,12 +10,12 @@
 #include "backtest/runner/v1/runner.pb.h"
 #include "db/preset_store.h"
 #include "db/result_store.h"
-#include "server/jobs/delta_column.h"
 #include "server/api/job_conversion.h"
 #include "server/api/job_log_stream.h"
 #include "server/api/param_conversion.h"
 #include "server/api/result_conversion.h"
 #include "server/api/status_conversion.h"
+#include "server/api/stored_result.h"
 #include "server/api/value_conversion.h"
 
 namespace backtest::api {
@@ -222,46 +222,29 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
                                                       db::JobStatusName(job.status),
                                                       " and has no result: ", job.error));
   }
-  if (request.max_candles() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_candles: must be >= 0, got ", request.max_candles()));
-  }
-  db::ResultRecord stored;
+  ASSIGN_OR_RETURN(ResultQuery query, ParseResultQuery(request));
+  db::ResultRecord record;
   {
     auto conn = jobs_.pool().Acquire();
     db::ResultStore results(conn->connection());
-    ASSIGN_OR_RETURN(stored, results.Load(job.id));
+    ASSIGN_OR_RETURN(record, results.Load(job.id));
   }
-  backtest::runner::v1::RunnerEvent event;
-  if ((stored.format != db::kResultsFormatPoints && stored.format != db::kResultsFormatColumns &&
-       stored.format != db::kResultsFormatDeltas) ||
-      !event.ParseFromString(stored.data) || !event.has_result() ||
-      (stored.format == db::kResultsFormatDeltas &&
-       !jobs::ExpandDeltaColumns(event.mutable_result()))) {
-    return absl::DataLossError(absl::StrCat("the stored result of job ", job.id,
-                                            " cannot be read (format ", stored.format, ")"));
-  }
-  const backtest::runner::v1::RunOutput& out = event.result();
+  ASSIGN_OR_RETURN(StoredResult stored, StoredResult::Parse(record));
+  const backtest::runner::v1::RunOutput& out = stored.output();
   response->set_job_id(job.id);
-  for (const auto& s : out.series()) response->add_symbols(s.symbol());
-  const backtest::runner::v1::SymbolSeries* series = nullptr;
-  for (const auto& s : out.series()) {
-    if (request.symbol().empty() || s.symbol() == request.symbol()) {
-      series = &s;
-      break;
+  int index = -1;
+  for (int i = 0; i < out.series_size(); ++i) {
+    response->add_symbols(out.series(i).symbol());
+    if (index < 0 && (request.symbol().empty() || out.series(i).symbol() == request.symbol())) {
+      index = i;
     }
   }
-  if (series == nullptr) {
+  if (index < 0) {
     return absl::InvalidArgumentError(absl::StrCat("symbol: the run has no symbol \"",
                                                    request.symbol().substr(0, 32), "\""));
   }
-  response->set_symbol(series->symbol());
-  // Columns in formats 2 and 3 (the latter expanded above), a message per point in format 1.
-  if (!ToResultResponse(stored.format != db::kResultsFormatPoints, request.max_candles(), out,
-                        *series, response)) {
-    return absl::DataLossError(absl::StrCat("the stored result of job ", job.id,
-                                            " has candle columns of different lengths"));
-  }
+  response->set_symbol(out.series(index).symbol());
+  ToResultResponse(query, stored.View(index), response);
   return absl::OkStatus();
 }
 

@@ -1,29 +1,28 @@
 #include "server/api/result_conversion.h"
 
 #include <algorithm>
-#include <climits>
-#include <optional>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace backtest::api {
 namespace {
 
 namespace stored = backtest::runner::v1;
 
+static_assert(std::endian::native == std::endian::little,
+              "packed columns are little-endian doubles, written as they are in memory");
+
 // Epoch seconds and durations: whole numbers, exact as doubles up to 2^53.
 double Seconds(int64_t s) { return static_cast<double>(s); }
 // Counts, bar indexes and trade ids of one run: a run holds its bars in memory, so they are far
 // below 2^31.
 int32_t Count(int64_t n) { return static_cast<int32_t>(n); }
-
-void ToCandle(int64_t time, double open, double high, double low, double close, double volume,
-              backtest::v1::Candle* out) {
-  out->set_time(Seconds(time));
-  out->set_open(open);
-  out->set_high(high);
-  out->set_low(low);
-  out->set_close(close);
-  out->set_volume(volume);
-}
 
 void ToZone(const stored::Zone& in, backtest::v1::Zone* out) {
   out->set_symbol(in.symbol());
@@ -107,108 +106,334 @@ void ToStats(const stored::Stats& in, backtest::v1::Stats* out) {
   out->set_pnl(in.pnl());
 }
 
-// The index of the first candle a GetResult answers with: the last `keep` of `total` (0: all).
-int FirstKept(int64_t keep, int total) {
-  return keep > 0 && keep < total ? total - static_cast<int>(keep) : 0;
+// The candles a request answers with: [first, end) of the symbol's, merged k at a time; and the
+// span of time they cover, which cuts the lines, zones and (with trades_in_window) the trades.
+struct Window {
+  size_t first = 0;
+  size_t end = 0;
+  size_t k = 1;
+  int64_t lo = std::numeric_limits<int64_t>::min();  // lines and zones from here (inclusive)
+  int64_t hi = std::numeric_limits<int64_t>::max();  // to here (inclusive)
+
+  bool empty() const { return first == end; }
+  size_t points() const { return (end - first + k - 1) / k; }
+};
+
+Window Choose(const ResultQuery& q, std::span<const int64_t> time) {
+  Window w;
+  const size_t total = time.size();
+  w.first = 0;
+  w.end = total;
+  if (q.from_time != 0) {
+    w.first = static_cast<size_t>(
+        std::lower_bound(time.begin(), time.end(), q.from_time,
+                         [](int64_t t, double from) { return Seconds(t) < from; }) -
+        time.begin());
+  }
+  if (q.to_time != 0) {
+    w.end = static_cast<size_t>(
+        std::upper_bound(time.begin(), time.end(), q.to_time,
+                         [](double to, int64_t t) { return to < Seconds(t); }) -
+        time.begin());
+  }
+  w.end = std::max(w.end, w.first);
+  if (q.max_candles > 0 && static_cast<size_t>(q.max_candles) < w.end - w.first) {
+    w.first = w.end - static_cast<size_t>(q.max_candles);
+  }
+  const size_t n = w.end - w.first;
+  if (q.max_points > 0 && n > static_cast<size_t>(q.max_points)) {
+    w.k = (n + static_cast<size_t>(q.max_points) - 1) / static_cast<size_t>(q.max_points);
+  }
+  if (w.empty()) {
+    w.lo = std::numeric_limits<int64_t>::max();
+    w.hi = std::numeric_limits<int64_t>::min();
+    return w;
+  }
+  // Uncut at either end, every EMA and equity point on that side is kept (the equity of a
+  // multi-symbol run may start before this symbol's first candle or go on after its last).
+  if (w.first > 0) w.lo = time[w.first];
+  if (w.end < total) w.hi = time[w.end - 1];
+  return w;
 }
 
-// The points of a line (EMA, equity) from `first_time` on, as columns.
-void AppendPoints(const stored::LineColumns& line, int64_t first_time,
-                  google::protobuf::RepeatedPtrField<backtest::v1::LinePoint>* points) {
-  const int n = std::min(line.time_size(), line.value_size());
-  auto i = static_cast<int>(
-      std::lower_bound(line.time().begin(), line.time().begin() + n, first_time) -
-      line.time().begin());
-  points->Reserve(n - i);
-  for (; i < n; ++i) {
-    backtest::v1::LinePoint* p = points->Add();
-    p->set_time(Seconds(line.time(i)));
-    p->set_value(line.value(i));
+// Packed columns: n doubles, value(i) each, as they are in memory (little-endian binary64).
+template <typename F>
+void PutDoubles(size_t n, F&& value, std::string* out) {
+  out->resize(n * sizeof(double));
+  char* p = out->data();
+  for (size_t i = 0; i < n; ++i, p += sizeof(double)) {
+    const double v = value(i);
+    std::memcpy(p, &v, sizeof v);
   }
 }
 
-// The points of a line from `first_time` on, as a message per point (results format 1).
-void AppendPoints(const google::protobuf::RepeatedPtrField<stored::LinePoint>& line,
-                  int64_t first_time,
-                  google::protobuf::RepeatedPtrField<backtest::v1::LinePoint>* points) {
-  for (const stored::LinePoint& in : line) {
-    if (in.time() < first_time) continue;
-    backtest::v1::LinePoint* p = points->Add();
-    p->set_time(Seconds(in.time()));
-    p->set_value(in.value());
+// The merged candle over [i0, i1): the first's time and open, the highest high, the lowest low,
+// the last's close, the volumes summed in order.
+struct Merged {
+  int64_t time;
+  double open, high, low, close, volume;
+};
+
+Merged Merge(const ResultView& v, size_t i0, size_t i1) {
+  Merged m{v.time[i0], v.open[i0], v.high[i0], v.low[i0], v.close[i1 - 1], v.volume[i0]};
+  for (size_t i = i0 + 1; i < i1; ++i) {
+    m.high = std::max(m.high, v.high[i]);
+    m.low = std::min(m.low, v.low[i]);
+    m.volume += v.volume[i];
   }
+  return m;
 }
 
-// Results formats 2 and 3: candles, EMA and equity are columns; the answer has a message per
-// point, built only for the points it keeps (the last `keep` candles and the EMA and equity from
-// the first of them on), so a chart of the last 50k candles of a 1M-bar run builds 50k candles,
-// not 1M. Returns the time of the first kept candle (INT64_MIN: all kept); nullopt when the
-// columns are not of one length.
-std::optional<int64_t> AppendFromColumns(int64_t keep, const stored::RunOutput& out,
-                                         const stored::SymbolSeries& series,
-                                         backtest::v1::GetResultResponse* response) {
-  const auto& c = series.candle_columns();
-  const int total = c.time_size();
-  if (c.open_size() != total || c.high_size() != total || c.low_size() != total ||
-      c.close_size() != total || c.volume_size() != total) {
-    return std::nullopt;
+void AppendCandles(const ResultQuery& q, const ResultView& v, const Window& w,
+                   backtest::v1::GetResultResponse* response) {
+  const size_t n = w.points();
+  if (w.k == 1) {
+    const size_t f = w.first;
+    if (q.packed) {
+      backtest::v1::PackedSeries* p = response->mutable_packed();
+      PutDoubles(n, [&](size_t i) { return Seconds(v.time[f + i]); }, p->mutable_times());
+      PutDoubles(n, [&](size_t i) { return v.open[f + i]; }, p->mutable_opens());
+      PutDoubles(n, [&](size_t i) { return v.high[f + i]; }, p->mutable_highs());
+      PutDoubles(n, [&](size_t i) { return v.low[f + i]; }, p->mutable_lows());
+      PutDoubles(n, [&](size_t i) { return v.close[f + i]; }, p->mutable_closes());
+      PutDoubles(n, [&](size_t i) { return v.volume[f + i]; }, p->mutable_volumes());
+      return;
+    }
+    auto* candles = response->mutable_candles();
+    candles->Reserve(static_cast<int>(n));
+    for (size_t i = f; i < w.end; ++i) {
+      backtest::v1::Candle* c = candles->Add();
+      c->set_time(Seconds(v.time[i]));
+      c->set_open(v.open[i]);
+      c->set_high(v.high[i]);
+      c->set_low(v.low[i]);
+      c->set_close(v.close[i]);
+      c->set_volume(v.volume[i]);
+    }
+    return;
   }
-  response->set_total_candles(total);
-  const int first = FirstKept(keep, total);
-  // Uncut, every EMA and equity point is kept (the equity of a multi-symbol run may start before
-  // this symbol's first candle).
-  const int64_t first_time = first > 0 ? c.time(first) : INT64_MIN;
+  std::vector<Merged> merged(n);
+  for (size_t b = 0; b < n; ++b) {
+    const size_t i0 = w.first + b * w.k;
+    merged[b] = Merge(v, i0, std::min(i0 + w.k, w.end));
+  }
+  if (q.packed) {
+    backtest::v1::PackedSeries* p = response->mutable_packed();
+    PutDoubles(n, [&](size_t b) { return Seconds(merged[b].time); }, p->mutable_times());
+    PutDoubles(n, [&](size_t b) { return merged[b].open; }, p->mutable_opens());
+    PutDoubles(n, [&](size_t b) { return merged[b].high; }, p->mutable_highs());
+    PutDoubles(n, [&](size_t b) { return merged[b].low; }, p->mutable_lows());
+    PutDoubles(n, [&](size_t b) { return merged[b].close; }, p->mutable_closes());
+    PutDoubles(n, [&](size_t b) { return merged[b].volume; }, p->mutable_volumes());
+    return;
+  }
   auto* candles = response->mutable_candles();
-  candles->Reserve(total - first);
-  for (int i = first; i < total; ++i) {
-    ToCandle(c.time(i), c.open(i), c.high(i), c.low(i), c.close(i), c.volume(i), candles->Add());
+  candles->Reserve(static_cast<int>(n));
+  for (const Merged& m : merged) {
+    backtest::v1::Candle* c = candles->Add();
+    c->set_time(Seconds(m.time));
+    c->set_open(m.open);
+    c->set_high(m.high);
+    c->set_low(m.low);
+    c->set_close(m.close);
+    c->set_volume(m.volume);
   }
-  AppendPoints(series.ema_columns(), first_time, response->mutable_ema());
-  AppendPoints(out.equity_columns(), first_time, response->mutable_equity());
-  return first_time;
 }
 
-// Results format 1 (stored by earlier versions): a message per candle and point.
-int64_t AppendFromMessages(int64_t keep, const stored::RunOutput& out,
-                           const stored::SymbolSeries& series,
-                           backtest::v1::GetResultResponse* response) {
-  const int total = series.candles_size();
-  response->set_total_candles(total);
-  const int first = FirstKept(keep, total);
-  const int64_t first_time = first > 0 ? series.candles(first).time() : INT64_MIN;
-  auto* candles = response->mutable_candles();
-  candles->Reserve(total - first);
-  for (int i = first; i < total; ++i) {
-    const stored::Candle& in = series.candles(i);
-    ToCandle(in.time(), in.open(), in.high(), in.low(), in.close(), in.volume(), candles->Add());
+// The points of a line to answer: indexes into it, and the time each is answered at (a merged
+// candle's points are at the merged candle's time).
+struct LinePick {
+  std::vector<size_t> index;
+  std::vector<int64_t> time;  // empty: the points' own times
+};
+
+LinePick PickPoints(const LineView& line, const ResultView& v, const Window& w) {
+  LinePick pick;
+  if (w.empty()) return pick;
+  const size_t n = std::min(line.time.size(), line.value.size());
+  size_t j = static_cast<size_t>(
+      std::lower_bound(line.time.begin(), line.time.begin() + static_cast<ptrdiff_t>(n), w.lo) -
+      line.time.begin());
+  if (w.k == 1) {
+    for (; j < n && line.time[j] <= w.hi; ++j) pick.index.push_back(j);
+    return pick;
   }
-  AppendPoints(series.ema(), first_time, response->mutable_ema());
-  AppendPoints(out.equity(), first_time, response->mutable_equity());
-  return first_time;
+  // One point per merged candle: the last at or before its last candle, if that is not before
+  // its first.
+  for (size_t i0 = w.first; i0 < w.end; i0 += w.k) {
+    const int64_t t0 = v.time[i0];
+    const int64_t t1 = v.time[std::min(i0 + w.k, w.end) - 1];
+    while (j < n && line.time[j] <= t1) ++j;
+    if (j > 0 && line.time[j - 1] >= t0) {
+      pick.index.push_back(j - 1);
+      pick.time.push_back(t0);
+    }
+  }
+  return pick;
 }
+
+void AppendLine(const ResultQuery& q, const LineView& line, const LinePick& pick,
+                std::string* packed_times, std::string* packed_values,
+                google::protobuf::RepeatedPtrField<backtest::v1::LinePoint>* points) {
+  const size_t n = pick.index.size();
+  auto time = [&](size_t k) { return pick.time.empty() ? line.time[pick.index[k]] : pick.time[k]; };
+  if (q.packed) {
+    PutDoubles(n, [&](size_t k) { return Seconds(time(k)); }, packed_times);
+    PutDoubles(n, [&](size_t k) { return line.value[pick.index[k]]; }, packed_values);
+    return;
+  }
+  points->Reserve(static_cast<int>(n));
+  for (size_t k = 0; k < n; ++k) {
+    backtest::v1::LinePoint* p = points->Add();
+    p->set_time(Seconds(time(k)));
+    p->set_value(line.value[pick.index[k]]);
+  }
+}
+
+// The window's first and last candle times, for trades_in_window.
+struct Span {
+  int64_t from;
+  int64_t to;
+};
+
+void AppendTrades(const ResultQuery& q, const ResultView& v, const Window& w,
+                  backtest::v1::GetResultResponse* response) {
+  const auto& trades = v.output->trades();
+  const Span span = w.empty() ? Span{1, 0} : Span{v.time[w.first], v.time[w.end - 1]};
+  auto matches = [&](const stored::Trade& t) {
+    return !q.trades_in_window || (t.symbol() == v.symbol && t.entry_time() <= span.to &&
+                                   t.exit_time() >= span.from);
+  };
+  int64_t total = 0;
+  for (const stored::Trade& t : trades) total += matches(t) ? 1 : 0;
+  response->set_total_trades(Count(total));
+  if (!q.Has(ResultQuery::kTrades)) return;
+  int64_t seen = 0;
+  int64_t taken = 0;
+  auto* out = response->mutable_trades();
+  for (const stored::Trade& t : trades) {
+    if (q.trades_limit > 0 && taken == q.trades_limit) break;
+    if (!matches(t)) continue;
+    if (seen++ < q.trades_offset) continue;
+    ToTrade(t, out->Add());
+    ++taken;
+  }
+}
+
+void AppendMarkers(const ResultQuery& q, const ResultView& v, const Window& w,
+                   backtest::v1::GetResultResponse* response) {
+  auto* out = response->mutable_markers();
+  if (!q.trades_in_window) {
+    out->Reserve(v.output->markers_size());
+    for (const stored::Marker& m : v.output->markers()) ToMarker(m, out->Add());
+    return;
+  }
+  if (w.empty()) return;
+  const int64_t from = v.time[w.first];
+  const int64_t to = v.time[w.end - 1];
+  for (const stored::Marker& m : v.output->markers()) {
+    if (m.symbol() == v.symbol && m.time() >= from && m.time() <= to) ToMarker(m, out->Add());
+  }
+}
+
+constexpr std::pair<absl::string_view, ResultQuery::Part> kPartNames[] = {
+    {"candles", ResultQuery::kCandles}, {"ema", ResultQuery::kEma},
+    {"equity", ResultQuery::kEquity},   {"zones", ResultQuery::kZones},
+    {"markers", ResultQuery::kMarkers}, {"trades", ResultQuery::kTrades},
+    {"stats", ResultQuery::kStats},
+};
 
 }  // namespace
 
-bool ToResultResponse(bool columns, int64_t max_candles, const stored::RunOutput& out,
-                      const stored::SymbolSeries& series,
+absl::StatusOr<ResultQuery> ParseResultQuery(const backtest::v1::GetResultRequest& request) {
+  ResultQuery q;
+  auto non_negative = [](absl::string_view field, int32_t value) -> absl::Status {
+    if (value >= 0) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(field, ": must be >= 0, got ", value));
+  };
+  for (const auto& [field, value] :
+       {std::pair<absl::string_view, int32_t>{"max_candles", request.max_candles()},
+        {"max_points", request.max_points()},
+        {"trades_offset", request.trades_offset()},
+        {"trades_limit", request.trades_limit()}}) {
+    if (absl::Status s = non_negative(field, value); !s.ok()) return s;
+  }
+  q.max_candles = request.max_candles();
+  q.max_points = request.max_points();
+  q.trades_offset = request.trades_offset();
+  q.trades_limit = request.trades_limit();
+  q.trades_in_window = request.trades_in_window();
+  for (const auto& [field, value] :
+       {std::pair<absl::string_view, double>{"from_time", request.from_time()},
+        {"to_time", request.to_time()}}) {
+    if (!std::isfinite(value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": must be UTC epoch seconds (a finite number)"));
+    }
+  }
+  q.from_time = request.from_time();
+  q.to_time = request.to_time();
+  if (q.from_time != 0 && q.to_time != 0 && q.to_time < q.from_time) {
+    return absl::InvalidArgumentError("to_time: must not be before from_time");
+  }
+  switch (request.layout()) {
+    case backtest::v1::RESULT_LAYOUT_UNSPECIFIED:
+    case backtest::v1::RESULT_LAYOUT_POINTS:
+      q.packed = false;
+      break;
+    case backtest::v1::RESULT_LAYOUT_PACKED:
+      q.packed = true;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("layout: unknown layout ", static_cast<int>(request.layout())));
+  }
+  if (request.parts_size() > 0) {
+    q.parts = 0;
+    for (const std::string& value : request.parts()) {
+      for (absl::string_view name : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+        name = absl::StripAsciiWhitespace(name);
+        const auto* known = std::find_if(std::begin(kPartNames), std::end(kPartNames),
+                                         [&](const auto& p) { return p.first == name; });
+        if (known == std::end(kPartNames)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "parts: unknown part \"", name.substr(0, 32),
+              "\" (candles, ema, equity, zones, markers, trades or stats)"));
+        }
+        q.parts |= known->second;
+      }
+    }
+  }
+  return q;
+}
+
+void ToResultResponse(const ResultQuery& q, const ResultView& v,
                       backtest::v1::GetResultResponse* response) {
-  int64_t first_time = INT64_MIN;
-  if (columns) {
-    std::optional<int64_t> first = AppendFromColumns(max_candles, out, series, response);
-    if (!first) return false;
-    first_time = *first;
-  } else {
-    first_time = AppendFromMessages(max_candles, out, series, response);
+  const Window w = Choose(q, v.time);
+  response->set_total_candles(Count(static_cast<int64_t>(v.time.size())));
+  response->set_first_candle(Count(static_cast<int64_t>(w.first)));
+  response->set_candles_per_point(Count(static_cast<int64_t>(w.k)));
+  if (q.Has(ResultQuery::kCandles)) AppendCandles(q, v, w, response);
+  backtest::v1::PackedSeries* packed = q.packed ? response->mutable_packed() : nullptr;
+  if (q.Has(ResultQuery::kEma)) {
+    AppendLine(q, v.ema, PickPoints(v.ema, v, w), packed ? packed->mutable_ema_times() : nullptr,
+               packed ? packed->mutable_ema_values() : nullptr, response->mutable_ema());
   }
-  // Zones that ended before the first kept candle are off the chart.
-  for (const stored::Zone& z : series.zones()) {
-    if (z.end() >= first_time) ToZone(z, response->add_zones());
+  if (q.Has(ResultQuery::kEquity)) {
+    AppendLine(q, v.equity, PickPoints(v.equity, v, w),
+               packed ? packed->mutable_equity_times() : nullptr,
+               packed ? packed->mutable_equity_values() : nullptr, response->mutable_equity());
   }
-  for (const stored::Marker& m : out.markers()) ToMarker(m, response->add_markers());
-  for (const stored::Trade& t : out.trades()) ToTrade(t, response->add_trades());
-  ToStats(out.stats(), response->mutable_stats());
-  response->set_digest(out.digest());
-  return true;
+  if (q.Has(ResultQuery::kZones) && v.zones != nullptr && !w.empty()) {
+    // Zones that ended before the window or start after it are off the chart.
+    for (const stored::Zone& z : *v.zones) {
+      if (z.end() >= w.lo && z.start() <= w.hi) ToZone(z, response->add_zones());
+    }
+  }
+  if (q.Has(ResultQuery::kMarkers)) AppendMarkers(q, v, w, response);
+  AppendTrades(q, v, w, response);
+  if (q.Has(ResultQuery::kStats)) ToStats(v.output->stats(), response->mutable_stats());
+  response->set_digest(v.output->digest());
 }
 
 }  // namespace backtest::api

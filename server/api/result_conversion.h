@@ -1,25 +1,73 @@
 // A stored result (backtest.runner.v1.RunOutput, as runners write it) as the API's
-// GetResultResponse. The stored messages keep times and counts as int64, so results of every
-// format read back unchanged; the API's write times as double and counts as int32, which JSON
-// writes as numbers (docs/api.md).
+// GetResultResponse: the window a request asks for is cut (and its candles merged) here, before
+// anything is encoded, and written as a message per point or as packed columns. The stored
+// messages keep times and counts as int64, so results of every format read back unchanged; the
+// API's write times as double and counts as int32, which JSON writes as numbers (docs/api.md).
 #ifndef BACKTEST_SERVER_API_RESULT_CONVERSION_H_
 #define BACKTEST_SERVER_API_RESULT_CONVERSION_H_
 
 #include <cstdint>
+#include <span>
 
+#include "absl/status/statusor.h"
 #include "backtest/runner/v1/runner.pb.h"
 #include "backtest/v1/backtest_service.pb.h"
 
 namespace backtest::api {
 
-// Fills `response`'s chart data from `series` (one symbol of `out`): the last `max_candles`
-// candles (0: all), with total_candles, and the EMA, equity and zones from the first of them on;
-// then the run's markers, trades, stats and digest from `out`. `columns` says how the points are
-// stored: as columns (results formats 2 and 3, the latter expanded by jobs::ExpandDeltaColumns)
-// or as a message per point (format 1). False when the candle columns are not of one length.
-bool ToResultResponse(bool columns, int64_t max_candles,
-                      const backtest::runner::v1::RunOutput& out,
-                      const backtest::runner::v1::SymbolSeries& series,
+// What a GetResult asks for, checked (ParseResultQuery).
+struct ResultQuery {
+  // The parts of an answer (GetResultRequest.parts).
+  enum Part : uint32_t {
+    kCandles = 1,
+    kEma = 2,
+    kEquity = 4,
+    kZones = 8,
+    kMarkers = 16,
+    kTrades = 32,
+    kStats = 64,
+    kAllParts = 127,
+  };
+  uint32_t parts = kAllParts;
+  bool packed = false;
+  int64_t max_candles = 0;  // 0: all
+  double from_time = 0;     // 0: from the first candle
+  double to_time = 0;       // 0: to the last
+  int64_t max_points = 0;   // 0: no merging
+  bool trades_in_window = false;
+  int64_t trades_offset = 0;
+  int64_t trades_limit = 0;  // 0: all
+
+  bool Has(Part p) const { return (parts & p) != 0; }
+};
+
+// The request's window, layout and parts. InvalidArgument naming the field and the rule: a
+// negative count, an unknown part, a time that is not a number, from_time after to_time.
+absl::StatusOr<ResultQuery> ParseResultQuery(const backtest::v1::GetResultRequest& request);
+
+// A line (EMA, equity): point i is (time[i], value[i]), times ascending.
+struct LineView {
+  std::span<const int64_t> time;
+  std::span<const double> value;
+};
+
+// One symbol of a stored result as columns, whatever its stored format: what an answer is cut
+// from. The spans point into storage that the caller keeps (server/api/stored_result.h).
+struct ResultView {
+  // The symbol's candles, element i of each column belonging to candle i.
+  std::span<const int64_t> time;
+  std::span<const double> open, high, low, close, volume;
+  LineView ema;
+  LineView equity;  // the account's, over every symbol
+  const google::protobuf::RepeatedPtrField<backtest::runner::v1::Zone>* zones = nullptr;
+  // The run: markers, trades, stats and digest.
+  const backtest::runner::v1::RunOutput* output = nullptr;
+  std::string symbol;
+};
+
+// Fills `response` (but job_id, symbol and symbols) from `view` as `query` asks: the window, its
+// candles merged when asked, the parts asked for, in the layout asked for.
+void ToResultResponse(const ResultQuery& query, const ResultView& view,
                       backtest::v1::GetResultResponse* response);
 
 }  // namespace backtest::api

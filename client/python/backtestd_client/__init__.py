@@ -6,6 +6,7 @@
         for event in run:               # log lines, progress, status changes, until the end
             print(event.seq, event.kind)
         print(client.get_result(run.job_id).stats.sharpe)
+        closes = client.get_columns(run.job_id).close   # a column of floats, no message per bar
 
 The generated messages and stubs are re-exported: ``backtest_service_pb2``, ``job_pb2``, … and
 their ``*_pb2_grpc`` modules, for everything the convenience layer does not wrap.
@@ -26,10 +27,11 @@ from backtestd_client.client import (  # noqa: F401
     BacktestError,
     Client,
     Event,
+    ResultColumns,
     Run,
     to_dict,
     values_to_dict,
 )
 
-__all__ = ["Client", "Run", "Event", "BacktestError", "FINAL_STATUSES", "to_dict",
-           "values_to_dict"]
+__all__ = ["Client", "Run", "Event", "ResultColumns", "BacktestError", "FINAL_STATUSES",
+           "to_dict", "values_to_dict"]

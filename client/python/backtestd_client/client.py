@@ -7,9 +7,11 @@ itself after a dropped connection, and plain-Python parameter values.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import datetime as _dt
 import os
+import sys
 import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
@@ -110,6 +112,52 @@ class Run:
     def result(self, max_candles: int = 0):
         """The job's GetResultResponse (see Client.get_result)."""
         return self._client.get_result(self.job_id, max_candles=max_candles)
+
+    def columns(self, max_candles: int = 0, **window) -> "ResultColumns":
+        """The job's result with its candles, EMA and equity as columns (see Client.get_columns)."""
+        return self._client.get_columns(self.job_id, max_candles=max_candles, **window)
+
+
+def _doubles(column: bytes):
+    """A packed column (little-endian IEEE 754 doubles) as a sequence of floats: a memoryview of
+    the bytes (no copy) on little-endian machines, else a byte-swapped array('d')."""
+    if sys.byteorder == "little":
+        return memoryview(column).cast("d")
+    values = array.array("d", column)
+    values.byteswap()
+    return values
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultColumns:
+    """A result whose candles, EMA and equity came as columns (GetResult's packed layout).
+
+    Each column is a sequence of floats (``len``, indexing, iteration; ``numpy.frombuffer(col)``
+    and ``array.array('d', col)`` take it without parsing a value at a time). The values are the
+    per-point layout's bit for bit. ``response`` is the GetResultResponse itself: zones, markers,
+    trades, stats, ``total_candles``, ``first_candle``, ``candles_per_point``, ``digest``.
+    """
+
+    response: Any
+    time: Any
+    open: Any
+    high: Any
+    low: Any
+    close: Any
+    volume: Any
+    ema_time: Any
+    ema_value: Any
+    equity_time: Any
+    equity_value: Any
+
+    @classmethod
+    def from_response(cls, response) -> "ResultColumns":
+        p = response.packed
+        return cls(response=response, time=_doubles(p.times), open=_doubles(p.opens),
+                   high=_doubles(p.highs), low=_doubles(p.lows), close=_doubles(p.closes),
+                   volume=_doubles(p.volumes), ema_time=_doubles(p.ema_times),
+                   ema_value=_doubles(p.ema_values), equity_time=_doubles(p.equity_times),
+                   equity_value=_doubles(p.equity_values))
 
 
 def _to_value(value: Any) -> struct_pb2.Value:
@@ -281,13 +329,36 @@ class Client:
     def cancel(self, job_id: str) -> _job.Job:
         return self._call(self._backtest.CancelJob, _bt.CancelJobRequest(job_id=job_id)).job
 
-    def get_result(self, job_id: str, max_candles: int = 0, symbol: str = ""):
+    def get_result(self, job_id: str, max_candles: int = 0, symbol: str = "", *,
+                   packed: bool = False, parts=(), from_time: float = 0, to_time: float = 0,
+                   max_points: int = 0, trades_in_window: bool = False, trades_offset: int = 0,
+                   trades_limit: int = 0):
         """The finished job's GetResultResponse: candles (the last ``max_candles``, 0 = all),
         ema, zones, markers, trades, equity, stats. FAILED_PRECONDITION before it finished.
         Times are UTC epoch seconds and durations seconds, both floats with whole values
-        (``datetime.fromtimestamp(t, timezone.utc)``); counts and bar indexes are ints."""
+        (``datetime.fromtimestamp(t, timezone.utc)``); counts and bar indexes are ints.
+
+        The window is cut by the server: candles from ``from_time`` to ``to_time`` (epoch
+        seconds, inclusive; 0: unbounded), the last ``max_candles`` of them, merged k at a time
+        to at most ``max_points``; ``parts`` names what to answer with (candles, ema, equity,
+        zones, markers, trades, stats; empty: all); ``trades_in_window`` keeps the symbol's
+        trades and markers of the window, ``trades_offset``/``trades_limit`` page the trades.
+        ``packed`` asks for candles, EMA and equity as columns (``response.packed``; see
+        get_columns)."""
+        layout = _bt.RESULT_LAYOUT_PACKED if packed else _bt.RESULT_LAYOUT_POINTS
         return self._call(self._backtest.GetResult, _bt.GetResultRequest(
-            job_id=job_id, max_candles=max_candles, symbol=symbol))
+            job_id=job_id, max_candles=max_candles, symbol=symbol, layout=layout,
+            parts=list(parts), from_time=from_time, to_time=to_time, max_points=max_points,
+            trades_in_window=trades_in_window, trades_offset=trades_offset,
+            trades_limit=trades_limit))
+
+    def get_columns(self, job_id: str, max_candles: int = 0, symbol: str = "",
+                    **window) -> ResultColumns:
+        """The finished job's result in the packed layout: its candles, EMA and equity as
+        columns of floats (ResultColumns), a fraction of the per-point answer's size and decoding
+        time. Takes get_result's window arguments."""
+        return ResultColumns.from_response(self.get_result(
+            job_id, max_candles=max_candles, symbol=symbol, packed=True, **window))
 
     def list_params(self, strategy: str = ""):
         """The parameter definitions (ParamDefinition messages), in form order."""

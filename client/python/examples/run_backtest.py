@@ -11,6 +11,6 @@ with Client() as client:
             print(f"\r{event.data.fraction:6.1%} {event.data.stage:8}", end="", flush=True)
         elif event.kind == "status":
             print(f"\rstatus {event.data.status} {event.data.error}".rstrip())
-    stats = client.get_result(run.job_id, max_candles=1).stats
+    stats = client.get_result(run.job_id, parts=["stats"]).stats
     print(f"{run.status}: {stats.trades} trades, return {stats.return_pct:.2f}%, sharpe {stats.sharpe:.2f}")
     raise SystemExit(0 if run.status == "finished" else 1)

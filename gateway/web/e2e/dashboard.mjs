@@ -305,6 +305,8 @@ try {
       const t0 = Date.now();
       await page.goto(`${base}/jobs/${encodeURIComponent(process.env.BIG_JOB)}/`);
       await page.waitForFunction(() => /loaded in/.test(document.querySelector('#window-note')?.textContent || ''), null, { timeout: 60000 });
+      // The chart is drawn in the frame after its data is set: the first paint.
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
       const drawn = Date.now() - t0;
       // How long the next frame takes while the chart is zoomed is reported, not asserted
       // (timings belong in benchmarks); the click must still be answered.
@@ -317,7 +319,7 @@ try {
       }));
       await page.mouse.click(box.x + box.width / 2, box.y + 150);
       await page.locator('#explain-summary').waitFor({ timeout: 10000 });
-      console.log(`     drawn after ${drawn} ms; next frame after ${frameMs.toFixed(0)} ms; ${await page.locator('#window-note').textContent()}`);
+      console.log(`     first chart paint ${drawn} ms after the page was opened; next frame after ${frameMs.toFixed(0)} ms; ${await page.locator('#window-note').textContent()}`);
       await page.screenshot({ path: join(outDir, 'job-1m-bars.png') });
     });
   }

@@ -2,17 +2,21 @@
 // boxes, per-trade tooltips, equity and drawdown panes), the Explain panel (click a candle),
 // the statistics and the trades.
 //
-// Large runs: the page asks GetResult for the last N candles only (max_candles; 50,000 by
-// default, 10k/200k/all on request); trades, markers and stats are always complete. Beyond
-// MAX_DRAWN bars the candles are merged k at a time into coarser OHLC bars, so the chart never
-// holds more than MAX_DRAWN points, and everything else (markers, zones, boxes, equity) is mapped
-// onto the same positions. Tables are paged.
+// The chart's series come from GetResult in the packed layout (one base64 column of doubles per
+// series, decoded into typed arrays): the last N candles only (max_candles; 50,000 by default,
+// 10k/200k/all on request), merged by the server k at a time when there are more than MAX_DRAWN
+// (max_points), so the chart never holds more than MAX_DRAWN bars and everything else (markers,
+// zones, boxes, equity) is mapped onto the same positions. Markers and trades are not loaded
+// with the chart: those of the visible span (and as much again on each side) are asked for as
+// the user scrolls or zooms (trades_in_window), and the trades table asks for one page at a time.
 import { AreaSeries, CandlestickSeries, LineSeries, createChart, createSeriesMarkers } from 'lightweight-charts';
 import { api, el, fmtDuration, fmtInt, fmtNum, fmtPrice, fmtTime, num, showError } from './api.js';
 import { Overlays, zoneStyle } from './overlays.js';
 
 const MAX_DRAWN = 50000;
 const TRADES_PER_PAGE = 100;
+// Beyond this many candles in view, the chart shows no markers or boxes (asks to zoom in).
+const MAX_TRADE_SPAN = 50000;
 
 let jobId = '';
 let view = null; // the current chart and its data
@@ -28,18 +32,22 @@ export async function showResult(id) {
   await load();
 }
 
+function resultPath(q) {
+  return `/api/jobs/${encodeURIComponent(jobId)}/result/?${q}`;
+}
+
 async function load() {
   const note = document.getElementById('window-note');
   const maxCandles = Number(document.getElementById('window-select').value);
   const symbol = document.getElementById('symbol-select').value;
   note.textContent = 'loading…';
-  const q = new URLSearchParams();
+  const q = new URLSearchParams({ layout: 'RESULT_LAYOUT_PACKED', parts: 'candles,ema,equity,zones,stats', max_points: String(MAX_DRAWN) });
   if (maxCandles > 0) q.set('max_candles', String(maxCandles));
   if (symbol) q.set('symbol', symbol);
   const t0 = performance.now();
   let r;
   try {
-    r = await api(`/api/jobs/${encodeURIComponent(jobId)}/result/?${q}`);
+    r = await api(resultPath(q));
   } catch (e) {
     note.textContent = '';
     showError(document.getElementById('page-error'), e);
@@ -50,12 +58,11 @@ async function load() {
   const d = prepare(r);
   drawChart(d);
   renderStats(r.stats || {});
-  tradesPage = 0;
-  renderTrades(r.trades || []);
-  const parts = [`${fmtInt(d.n)} of ${fmtInt(r.total_candles || d.n)} bars of ${r.symbol}`];
-  if (d.k > 1) parts.push(`drawn as ${fmtInt(d.buckets)} bars of ${d.k} (choose fewer bars for single bars)`);
+  const parts = [`${fmtInt(d.candles)} of ${fmtInt(d.totalCandles)} bars of ${r.symbol}`];
+  if (d.k > 1) parts.push(`drawn as ${fmtInt(d.n)} bars of ${d.k} (choose fewer bars for single bars)`);
   parts.push(`loaded in ${(fetched / 1000).toFixed(1)}s`);
   note.textContent = `· ${parts.join(' · ')}`;
+  await loadTradesPage(0);
 }
 
 function setSymbols(r) {
@@ -69,6 +76,16 @@ function setSymbols(r) {
 }
 
 // --- data preparation ----------------------------------------------------------------------
+
+/** A packed column (base64 of little-endian doubles) as a Float64Array. */
+function doubles(b64) {
+  if (!b64) return new Float64Array(0);
+  if (typeof Uint8Array.fromBase64 === 'function') return new Float64Array(Uint8Array.fromBase64(b64).buffer);
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Float64Array(bytes.buffer);
+}
 
 /** Index of the last element of sorted times that is <= t (-1 when none). */
 function floorIndex(times, t) {
@@ -86,81 +103,79 @@ function floorIndex(times, t) {
 }
 
 /**
- * Turns the result into what the chart draws: candles merged k at a time when there are more
- * than MAX_DRAWN, and a mapping from time to logical (drawn bar) position for everything else.
+ * Turns the packed answer into what the chart draws (the server has merged the candles k at a
+ * time already), and a mapping from time to logical (drawn bar) position for everything else.
  */
 function prepare(r) {
-  const candles = r.candles || [];
-  const n = candles.length;
-  const times = new Float64Array(n);
-  for (let i = 0; i < n; i++) times[i] = candles[i].time;
-  const k = Math.max(1, Math.ceil(n / MAX_DRAWN));
-  const buckets = Math.ceil(n / k);
-  const bars = new Array(buckets);
-  for (let b = 0; b < buckets; b++) {
-    const i0 = b * k;
-    const i1 = Math.min(n, i0 + k) - 1;
-    let high = -Infinity;
-    let low = Infinity;
-    for (let i = i0; i <= i1; i++) {
-      high = Math.max(high, num(candles[i].high));
-      low = Math.min(low, num(candles[i].low));
-    }
-    bars[b] = { time: times[i0], open: num(candles[i0].open), high, low, close: num(candles[i1].close) };
-  }
-  const step = n > 1 ? (times[n - 1] - times[0]) / (n - 1) : 60;
+  const p = r.packed || {};
+  const times = doubles(p.times);
+  const open = doubles(p.opens);
+  const high = doubles(p.highs);
+  const low = doubles(p.lows);
+  const close = doubles(p.closes);
+  const n = times.length;
+  const k = Math.max(1, Number(r.candles_per_point || 1));
+  const bars = new Array(n);
+  for (let b = 0; b < n; b++) bars[b] = { time: times[b], open: open[b], high: high[b], low: low[b], close: close[b] };
+  const step = n > 1 ? (times[n - 1] - times[0]) / (n - 1) : 60 * k;
   /** Fractional drawn position of a time (before/after the data: extrapolated by bar size). */
   const logicalOf = (t) => {
     if (n === 0) return 0;
-    if (t <= times[0]) return (t - times[0]) / step / k;
-    if (t >= times[n - 1]) return (n - 1 + (t - times[n - 1]) / step) / k;
+    if (t <= times[0]) return (t - times[0]) / step;
+    if (t >= times[n - 1]) return n - 1 + (t - times[n - 1]) / step;
     const i = floorIndex(times, t);
-    const frac = (t - times[i]) / (times[i + 1] - times[i]);
-    return (i + frac) / k;
+    return i + (t - times[i]) / (times[i + 1] - times[i]);
   };
+  const totalCandles = Number(r.total_candles || 0);
+  const offset = Number(r.first_candle || 0); // bar_index of the first candle
   return {
-    r, n, k, buckets, bars, times, logicalOf,
-    offset: Number(r.total_candles || n) - n, // bar_index of the first candle
-    ema: alignLast(r.ema || [], times, k, buckets),
-    ...alignEquity(r.equity || [], times, k, buckets),
+    r, n, k, bars, times, logicalOf, offset, totalCandles,
+    candles: totalCandles - offset,
+    zones: r.zones || [],
+    markers: [],
+    trades: [],
+    loaded: null, // the span of drawn bars whose markers and trades are loaded: {b0, b1}
+    ema: alignLast(doubles(p.ema_times), doubles(p.ema_values), times),
+    ...alignEquity(doubles(p.equity_times), doubles(p.equity_values), times),
   };
 }
 
-/** The value of a line series at the last bar of each bucket (null when it has none there). */
-function alignLast(points, times, k, buckets) {
+/** The value of a line at the last point of each drawn bar's span (none when it has none there). */
+function alignLast(pt, pv, times) {
   const out = [];
-  let j = 0;
   const n = times.length;
-  for (let b = 0; b < buckets; b++) {
-    const last = times[Math.min(n, (b + 1) * k) - 1];
-    while (j < points.length && points[j].time <= last) j++;
-    if (j > 0 && points[j - 1].time >= times[b * k]) out.push({ time: times[b * k], value: num(points[j - 1].value) });
+  let j = 0;
+  for (let b = 0; b < n; b++) {
+    const end = b + 1 < n ? times[b + 1] : Infinity;
+    while (j < pt.length && pt[j] < end) j++;
+    if (j > 0 && pt[j - 1] >= times[b]) out.push({ time: times[b], value: pv[j - 1] });
   }
   return out;
 }
 
-/** Equity at the end of each bucket and the deepest drawdown (% below the running peak) in it. */
-function alignEquity(points, times, k, buckets) {
+/** Equity at the end of each drawn bar and its drawdown (% below the running peak). */
+function alignEquity(pt, pv, times) {
   const equity = [];
   const drawdown = [];
-  if (!points.length) return { equity, drawdown };
   const n = times.length;
   let peak = -Infinity;
   let j = 0;
-  let value = null;
-  for (let b = 0; b < buckets; b++) {
-    const last = times[Math.min(n, (b + 1) * k) - 1];
+  for (let b = 0; b < n; b++) {
+    const end = b + 1 < n ? times[b + 1] : Infinity;
     let worst = null;
-    while (j < points.length && points[j].time <= last) {
-      const v = num(points[j].value);
+    let value = null;
+    while (j < pt.length && pt[j] < end) {
+      const v = pv[j];
       peak = Math.max(peak, v);
-      if (points[j].time >= times[b * k]) worst = Math.min(worst ?? 0, peak > 0 ? (v / peak - 1) * 100 : 0);
-      value = v;
+      if (pt[j] >= times[b]) {
+        worst = Math.min(worst ?? 0, peak > 0 ? (v / peak - 1) * 100 : 0);
+        value = v;
+      }
       j++;
     }
     if (value === null) continue;
-    equity.push({ time: times[b * k], value });
-    drawdown.push({ time: times[b * k], value: worst ?? (peak > 0 ? (value / peak - 1) * 100 : 0) });
+    equity.push({ time: times[b], value });
+    drawdown.push({ time: times[b], value: worst });
   }
   return { equity, drawdown };
 }
@@ -189,8 +204,8 @@ function drawChart(d) {
   }
   const overlays = new Overlays();
   candles.attachPrimitive(overlays);
-  overlays.setData(zoneItems(d), boxItems(d));
-  createSeriesMarkers(candles, markerItems(d));
+  overlays.setData(zoneItems(d), []);
+  const markers = createSeriesMarkers(candles, []);
 
   if (d.equity.length) {
     const eq = chart.addSeries(LineSeries, { color: '#2962ff', lineWidth: 1.5, priceLineVisible: false, title: 'equity',
@@ -205,21 +220,69 @@ function drawChart(d) {
     if (panes[1]) panes[1].setHeight(110);
     if (panes[2]) panes[2].setHeight(90);
   }
-  chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, d.buckets - 300), to: d.buckets + 5 });
+  view = { chart, candles, d, overlays, markers, timer: 0, asked: 0 };
+  const v = view;
+  chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, d.n - 300), to: d.n + 5 });
+  chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
+    clearTimeout(v.timer);
+    v.timer = setTimeout(() => loadTradesInView(v, range), 150);
+  });
+  loadTradesInView(v, chart.timeScale().getVisibleLogicalRange());
   chart.subscribeCrosshairMove((p) => onHover(p, d, candles, ema));
   chart.subscribeClick((p) => onClick(p, d));
-  view = { chart, candles, d };
-  legend(d, d.buckets - 1, null);
+  legend(d, d.n - 1, null);
+}
+
+/**
+ * Loads the markers and trades of the visible span of drawn bars (and as much again on each
+ * side), unless they are loaded already or the span holds more than MAX_TRADE_SPAN candles.
+ */
+async function loadTradesInView(v, range) {
+  const { d } = v;
+  if (!range || d.n === 0 || view !== v) return;
+  const b0 = Math.max(0, Math.floor(range.from));
+  const b1 = Math.min(d.n - 1, Math.ceil(range.to));
+  if (b1 < b0) return;
+  if ((b1 - b0 + 1) * d.k > MAX_TRADE_SPAN) {
+    setTrades(v, [], [], null);
+    return;
+  }
+  if (d.loaded && d.loaded.b0 <= b0 && d.loaded.b1 >= b1) return;
+  const width = b1 - b0 + 1;
+  const l0 = Math.max(0, b0 - width);
+  const l1 = Math.min(d.n - 1, b1 + width);
+  const q = new URLSearchParams({ parts: 'markers,trades', trades_in_window: 'true', symbol: d.r.symbol,
+    from_time: String(d.times[l0]) });
+  // To the last candle merged into drawn bar l1: just before the next drawn bar.
+  if (l1 + 1 < d.n) q.set('to_time', String(d.times[l1 + 1] - 1));
+  const asked = ++v.asked;
+  let r;
+  try {
+    r = await api(resultPath(q));
+  } catch (e) {
+    showError(document.getElementById('page-error'), e);
+    return;
+  }
+  if (view !== v || asked !== v.asked) return; // a newer chart or span has asked since
+  setTrades(v, r.markers || [], r.trades || [], { b0: l0, b1: l1 });
+}
+
+function setTrades(v, markers, trades, loaded) {
+  const { d } = v;
+  d.markers = markers;
+  d.trades = trades;
+  d.loaded = loaded;
+  v.markers.setMarkers(markerItems(d));
+  v.overlays.setData(zoneItems(d), boxItems(d));
 }
 
 function markerItems(d) {
   const out = [];
   const sym = d.r.symbol;
-  const t0 = d.times[0];
-  const t1 = d.times[d.n - 1];
-  for (const m of d.r.markers || []) {
-    if ((m.symbol && m.symbol !== sym) || m.time < t0 || m.time > t1) continue;
-    const b = Math.floor(floorIndex(d.times, m.time) / d.k);
+  for (const m of d.markers) {
+    if (m.symbol && m.symbol !== sym) continue;
+    const b = floorIndex(d.times, m.time);
+    if (b < 0) continue;
     const buy = m.side === 'buy';
     if (m.kind === 'entry') {
       out.push({ time: d.bars[b].time, position: buy ? 'belowBar' : 'aboveBar', shape: buy ? 'arrowUp' : 'arrowDown',
@@ -236,7 +299,7 @@ function markerItems(d) {
 function zoneItems(d) {
   const t0 = d.times[0];
   const sym = d.r.symbol;
-  return (d.r.zones || [])
+  return d.zones
     .filter((z) => (!z.symbol || z.symbol === sym) && z.end >= t0)
     .map((z) => ({ l0: d.logicalOf(Math.max(z.start, t0)), l1: d.logicalOf(z.end), price: num(z.price), style: zoneStyle(z.kind, z.state) }));
 }
@@ -245,7 +308,7 @@ function boxItems(d) {
   const t0 = d.times[0];
   const sym = d.r.symbol;
   const out = [];
-  for (const t of d.r.trades || []) {
+  for (const t of d.trades) {
     if (t.symbol !== sym || t.exit_time < t0) continue;
     const l0 = d.logicalOf(t.entry_time);
     const l1 = Math.max(l0 + 1 / d.k, d.logicalOf(t.exit_time));
@@ -260,7 +323,7 @@ function boxItems(d) {
 function bucketOf(p, d) {
   if (!p || p.logical === undefined || p.logical === null) return -1;
   const b = Math.round(p.logical);
-  return b >= 0 && b < d.buckets ? b : -1;
+  return b >= 0 && b < d.n ? b : -1;
 }
 
 function legend(d, b, emaValue) {
@@ -275,9 +338,9 @@ function legend(d, b, emaValue) {
 
 /** The trade of the shown symbol open during drawn bar b, if any. */
 function tradeAt(d, b) {
-  const trades = d.r.trades || [];
-  const from = d.times[b * d.k];
-  const to = d.times[Math.min(d.n, (b + 1) * d.k) - 1];
+  const trades = d.trades;
+  const from = d.times[b];
+  const to = b + 1 < d.n ? d.times[b + 1] - 1 : Infinity;
   // trades are in entry order: look back from the last one entered by the end of the bar
   let lo = 0;
   let hi = trades.length - 1;
@@ -335,10 +398,9 @@ function scrollToBar(barIndex) {
   if (!view) return;
   const { d, chart } = view;
   const raw = barIndex - d.offset;
-  if (raw < 0 || raw >= d.n) return;
+  if (raw < 0 || raw >= d.candles) return;
   // 120 bars around it, kept inside the data (no empty chart beside the first or last bar).
-  const last = (d.n - 1) / d.k;
-  const from = Math.max(0, Math.min(raw / d.k - 60, last - 120));
+  const from = Math.max(0, Math.min(raw / d.k - 60, d.n - 1 - 120));
   chart.timeScale().setVisibleLogicalRange({ from, to: from + 120 });
 }
 
@@ -424,13 +486,25 @@ function renderStats(s) {
   document.getElementById('stats').replaceChildren(...rows);
 }
 
-function renderTrades(trades) {
+/** Shows page `page` of the run's trades, as GetResult answers it (trades_offset, trades_limit). */
+async function loadTradesPage(page) {
+  const q = new URLSearchParams({ parts: 'trades', trades_offset: String(page * TRADES_PER_PAGE), trades_limit: String(TRADES_PER_PAGE) });
+  let r;
+  try {
+    r = await api(resultPath(q));
+  } catch (e) {
+    showError(document.getElementById('page-error'), e);
+    return;
+  }
+  tradesPage = page;
+  renderTrades(r.trades || [], Number(r.total_trades || 0));
+}
+
+function renderTrades(page, total) {
   const table = document.getElementById('trades');
   const pager = document.getElementById('trades-pager');
-  document.getElementById('trades-count').textContent = `(${fmtInt(trades.length)})`;
-  const pages = Math.max(1, Math.ceil(trades.length / TRADES_PER_PAGE));
-  tradesPage = Math.min(tradesPage, pages - 1);
-  const page = trades.slice(tradesPage * TRADES_PER_PAGE, (tradesPage + 1) * TRADES_PER_PAGE);
+  document.getElementById('trades-count').textContent = `(${fmtInt(total)})`;
+  const pages = Math.max(1, Math.ceil(total / TRADES_PER_PAGE));
   const head = ['#', 'symbol', 'side', 'entry time', 'entry', 'exit time', 'exit', 'size', 'stop', 'target', 'P&L', 'return %', 'exit reason', 'bars'];
   const numeric = new Set(['#', 'entry', 'exit', 'size', 'stop', 'target', 'P&L', 'return %', 'bars']);
   table.replaceChildren(
@@ -453,10 +527,7 @@ function renderTrades(trades) {
     })));
   pager.replaceChildren();
   if (pages > 1) {
-    const go = (p) => () => {
-      tradesPage = p;
-      renderTrades(trades);
-    };
+    const go = (p) => () => loadTradesPage(p);
     pager.append(
       el('button', { type: 'button', disabled: tradesPage === 0, onclick: go(tradesPage - 1) }, '‹ previous'),
       el('span', { class: 'muted' }, `page ${tradesPage + 1} of ${pages}`),

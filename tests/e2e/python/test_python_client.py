@@ -8,6 +8,7 @@ import datetime
 import os
 import pathlib
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -106,6 +107,28 @@ def test_result_has_candles_trades_and_stats(client, finished_job):
     assert client.get_result(run.job_id, max_candles=10).candles[-1] == result.candles[-1]
     assert len(client.get_result(run.job_id, max_candles=10).candles) == 10
     assert run.result(max_candles=1).digest == result.digest
+
+
+def test_columns_carry_the_points_values_bit_for_bit(client, finished_job):
+    """get_columns (the packed layout) gives the per-point answer's values as columns of floats,
+    for the whole run and for a window merged on the server."""
+    run, _ = finished_job
+    bits = lambda xs: [struct.pack("<d", x) for x in xs]
+    for window in [{}, {"max_candles": 50, "max_points": 7, "trades_in_window": True}]:
+        points = client.get_result(run.job_id, **window)
+        cols = client.get_columns(run.job_id, **window)
+        assert len(cols.time) == len(points.candles) > 0
+        for name in ("time", "open", "high", "low", "close", "volume"):
+            assert bits(getattr(cols, name)) == bits(getattr(c, name) for c in points.candles)
+        for line, t, v in [("equity", cols.equity_time, cols.equity_value),
+                           ("ema", cols.ema_time, cols.ema_value)]:
+            assert bits(t) == bits(p.time for p in getattr(points, line))
+            assert bits(v) == bits(p.value for p in getattr(points, line))
+        assert list(cols.response.trades) == list(points.trades)
+        assert cols.response.candles_per_point == points.candles_per_point
+    merged = client.get_columns(run.job_id, max_candles=50, max_points=7)
+    assert merged.response.candles_per_point == 8 and len(merged.close) == 7
+    assert run.columns(parts=["stats"]).response.stats == client.get_result(run.job_id).stats
 
 
 def test_result_numbers_follow_the_api_policy(client, finished_job):

@@ -1,0 +1,47 @@
+// A finished job's stored result, read for GetResult: the RunOutput as the runner wrote it (any
+// stored format) and, per symbol, a ResultView of its candles, EMA and equity as columns.
+//
+// Not thread-safe; owns everything its views point into.
+#ifndef BACKTEST_SERVER_API_STORED_RESULT_H_
+#define BACKTEST_SERVER_API_STORED_RESULT_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "backtest/runner/v1/runner.pb.h"
+#include "db/result_store.h"
+#include "server/api/result_conversion.h"
+
+namespace backtest::api {
+
+class StoredResult {
+ public:
+  // Parses a stored result record. DataLoss naming the job when it cannot be read (an unknown
+  // format, a malformed message or column, candle columns of different lengths).
+  static absl::StatusOr<StoredResult> Parse(const db::ResultRecord& record);
+
+  const backtest::runner::v1::RunOutput& output() const { return event_.result(); }
+
+  // The view of the series at `index` (0 ≤ index < output().series_size()).
+  ResultView View(int index) const;
+
+ private:
+  // Candles, EMA and equity of a result of format 1 (a message per point), as columns.
+  struct Columns {
+    std::vector<int64_t> time;
+    std::vector<double> open, high, low, close, volume;
+    std::vector<int64_t> ema_time;
+    std::vector<double> ema_value;
+  };
+
+  backtest::runner::v1::RunnerEvent event_;
+  bool points_ = false;          // format 1
+  std::vector<Columns> series_;  // format 1: per series
+  std::vector<int64_t> equity_time_;
+  std::vector<double> equity_value_;
+};
+
+}  // namespace backtest::api
+
+#endif  // BACKTEST_SERVER_API_STORED_RESULT_H_
