@@ -185,8 +185,10 @@ class Strategy:
         return dict(cls._params)
 
     @classmethod
-    def describe_params(cls):
-        group = cls.strategy_name()
+    def describe_params(cls, default_group=None):
+        """The parameters as the registry describes them; `default_group` (default the
+        strategy's name) for those that name no group."""
+        group = default_group or cls.strategy_name()
         return [p.describe(group) for p in cls._params.values()]
 
     @classmethod

@@ -5,6 +5,7 @@
 #include <nanobind/stl/string.h>
 
 #include "sdk/native/run.h"
+#include "sdk/native/runner.h"
 #include "sdk/native/session.h"
 #include "sdk/native/ta.h"
 #include "server/engine/param_registry.h"
@@ -37,6 +38,7 @@ NB_MODULE(_native, m) {
   m.doc() = "The backtestd engine (C++), bound for the backtestd package.";
   bt::sdk::BindSession(m);
   bt::sdk::BindTa(m);
+  bt::sdk::BindRunner(m);
   m.def("run",
         [](nb::object start, const std::string& name,
            const std::map<std::string, std::string>& params, nb::object data, int64_t now,
@@ -52,6 +54,15 @@ NB_MODULE(_native, m) {
         nb::arg("now"), nb::arg("digest") = true, nb::arg("max_log_lines") = 1000,
         nb::arg("trace_max_rows") = 0);
   m.def("engine_params", &EngineParams);
+  m.def("validate_params",
+        [](const std::map<std::string, std::string>& params, int64_t now) {
+          auto values = bt::engine::ValidateParams(params, now);
+          if (!values.ok()) throw nb::value_error(std::string(values.status().message()).c_str());
+          return std::map<std::string, std::string>(values->begin(), values->end());
+        },
+        nb::arg("params"), nb::arg("now"),
+        "The registry's validation (the server's): the full canonical set, or ValueError naming "
+        "the parameter.");
   m.def("format_number", [](double v) { return bt::engine::FormatNumber(v); },
         "A number's canonical text, as the parameter registry writes it.");
 }

@@ -112,6 +112,11 @@ void ToRunOutput(const engine::RunResult& result, backtest::runner::v1::RunOutpu
     AddColumn(bars.volume, c, &CandleColumns::mutable_volume_delta,
               &CandleColumns::mutable_volume);
     ToColumns(s.ema, series->mutable_ema_columns());
+    for (const engine::NamedLine& line : s.lines) {
+      auto* o = series->add_lines();
+      o->set_name(line.name);
+      ToColumns(line.points, o->mutable_points());
+    }
     for (const auto& z : s.zones) {
       auto* o = series->add_zones();
       o->set_symbol(z.symbol);

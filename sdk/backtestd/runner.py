@@ -1,0 +1,144 @@
+"""`python -m backtestd.runner --events-fd N [--cpu-seconds S] [--memory-mb M]`: the runner
+process of a job whose strategy is not built in (docs/strategies.md, "The runner contract").
+
+It speaks backtest-runner's protocol, with the frames written by the engine's C++ code in the
+native module: it applies its limits, imports the SDK and numpy, then waits for its RunSpec on
+stdin (a warm runner), loads the strategy the spec names (`external_strategy`), runs it — an
+`sdk` strategy on the engine, any other kind through `backtestd.adapters.<kind>.run(spec,
+channel)` — and exits 0 after its result, 1 after a failure.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+
+from backtestd import _native
+from backtestd._errors import describe
+from backtestd.loader import LoadError, load, source_hash
+from backtestd.params import ParamError, engine_param_names
+from backtestd.strategy import bind
+
+BUILT_IN = ("sr_breakout", "sma_cross")
+
+
+class Channel:
+    """Frames to the server: log, progress, the result (from a result dict) or a failure."""
+
+    def __init__(self, events_fd):
+        self._native = _native.Channel(events_fd)
+        self.spec = None
+
+    def read_spec(self):
+        self.spec = self._native.read_spec()
+        return self.spec
+
+    def log(self, level, text):
+        self._native.log(level, str(text))
+
+    def progress(self, stage, done, total):
+        self._native.progress(stage, int(done), int(total))
+
+    def send_result(self, result):
+        """The result frame from a dict shaped like the API's result JSON; ValueError names a
+        bad key."""
+        return self._native.send_result(result)
+
+    def fail(self, code, message):
+        return self._native.fail(code, message)
+
+    def close(self):
+        self._native.close()
+
+
+def encode_result(result):
+    """The result frame (4-byte length + RunnerEvent bytes) of a result dict."""
+    return _native.encode_result(result)
+
+
+def _run_sdk(channel, spec):
+    ext = spec["external_strategy"]
+    try:
+        cls, name, folder = load(ext["path"], ext["entry"])
+    except (LoadError, ParamError) as e:
+        channel.fail("invalid_argument", str(e))
+        return 1
+    if ext["source_hash"] and source_hash(folder) != ext["source_hash"]:
+        channel.fail("invalid_argument",
+                     f"strategy {name}: its folder changed since the job was submitted "
+                     f"(source hash {source_hash(folder)}, the job's {ext['source_hash']})")
+        return 1
+    params = dict(spec["params"])
+    strategy = params.get("strategy") or name
+    if strategy in BUILT_IN:
+        channel.fail("invalid_argument", f"strategy: {strategy} is a built-in strategy")
+        return 1
+    try:
+        values, _ = cls.parse_params({k: v for k, v in params.items() if k in cls._params})
+    except ParamError as e:
+        channel.fail("invalid_argument", str(e))
+        return 1
+    registry = engine_param_names()
+    engine = {}
+    for key, value in params.items():
+        reg = registry.get(key.lower())
+        if reg is None:
+            continue
+        # A built-in strategy's parameter that this strategy declares as its own: the engine
+        # gets the registry's default (the value is the strategy's).
+        engine[key] = reg["default"] if key in cls._params else value
+    engine["strategy"] = strategy
+    return channel._native.run_sdk(lambda session: bind(cls, values, session), engine)
+
+
+def serve(channel, spec):
+    """Runs the job of `spec`; returns the exit status (the frames are written)."""
+    kind = spec["external_strategy"]["kind"]
+    try:
+        if kind == "sdk":
+            return _run_sdk(channel, spec)
+        if not kind:
+            channel.fail("invalid_argument", "the job names no strategy code (external_strategy)")
+            return 1
+        try:
+            adapter = importlib.import_module(f"backtestd.adapters.{kind}")
+        except ImportError:
+            channel.fail("invalid_argument", f"no runner for strategies of kind {kind}")
+            return 1
+        result = adapter.run(spec, channel)
+        return 0 if channel.send_result(result) else 1
+    except MemoryError:
+        channel.fail("resource", "out of memory")
+        return 1
+    except Exception as e:
+        channel.fail("strategy", describe(e))
+        return 1
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m backtestd.runner", description=__doc__)
+    ap.add_argument("--events-fd", type=int, default=3)
+    ap.add_argument("--cpu-seconds", type=int, default=0)
+    ap.add_argument("--memory-mb", type=int, default=0)
+    args = ap.parse_args(argv)
+    _native.apply_limits(args.cpu_seconds, args.memory_mb)
+    _native.install_term_handler()
+    # The server reads stdout and stderr as log lines: a line goes out when it is printed.
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    import numpy  # noqa: F401  (imported before the spec comes: a warm runner has it)
+    channel = Channel(args.events_fd)
+    if channel.read_spec() is None:
+        channel.fail("internal", "the runner could not read its job spec")
+        return 1
+    code = serve(channel, channel.spec)
+    channel.close()
+    return code
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The job ends when this process does: no interpreter teardown (a result may be large).
+    os._exit(code)

@@ -1,0 +1,222 @@
+// backtestd._native.Channel: the runner protocol from the Python runner's side
+// (`python -m backtestd.runner`, docs/strategies.md). Every frame is written by the runner's own
+// C++ code (server/runner/runner_session.h, shared with backtest-runner): the spec read from
+// stdin, heartbeats on their own thread, log and progress frames, trace batches, the result with
+// its digest, failures.
+#include "sdk/native/runner.h"
+
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/string.h>
+
+#include <memory>
+#include <optional>
+
+#include "sdk/native/result_dict.h"
+#include "sdk/native/session.h"
+#include "server/engine/digest.h"
+#include "server/engine/strategies/external_strategy.h"
+#include "server/jobs/frame_codec.h"
+#include "server/runner/result_conversion.h"
+#include "server/runner/runner_session.h"
+
+namespace backtest::sdk {
+namespace {
+
+namespace rv1 = backtest::runner::v1;
+
+class Channel {
+ public:
+  explicit Channel(int events_fd) : writer_(events_fd) {}
+  ~Channel() { heartbeat_.reset(); }
+
+  // Waits for the spec on stdin (without the GIL: a warm runner waits here) and starts the
+  // heartbeat. None when stdin closed without one (the server went away).
+  nb::object ReadSpec() {
+    bool ok;
+    {
+      nb::gil_scoped_release release;
+      ok = runner::ReadSpec(&spec_);
+    }
+    if (!ok) return nb::none();
+    heartbeat_ = std::make_unique<runner::Heartbeat>(
+        writer_, spec_.heartbeat_interval_ms() > 0 ? spec_.heartbeat_interval_ms() : 500);
+    nb::dict d;
+    d["job_id"] = spec_.job_id();
+    nb::dict params;
+    for (const auto& [k, v] : spec_.params()) params[k.c_str()] = v;
+    d["params"] = params;
+    d["trace_max_rows"] = spec_.trace_max_rows();
+    d["trace_batch_size"] = spec_.trace_batch_size();
+    d["heartbeat_interval_ms"] = spec_.heartbeat_interval_ms();
+    d["data_timeout_ms"] = spec_.data_timeout_ms();
+    nb::dict policy;
+    nb::list roots, urls, networks;
+    for (const auto& r : spec_.data_policy().file_roots()) roots.append(r);
+    for (const auto& u : spec_.data_policy().url_allow()) urls.append(u);
+    for (const auto& n : spec_.data_policy().allowed_networks()) networks.append(n);
+    policy["file_roots"] = roots;
+    policy["url_allow"] = urls;
+    policy["allowed_networks"] = networks;
+    d["data_policy"] = policy;
+    nb::dict ext;
+    ext["kind"] = spec_.external_strategy().kind();
+    ext["path"] = spec_.external_strategy().path();
+    ext["entry"] = spec_.external_strategy().entry();
+    ext["source_hash"] = spec_.external_strategy().source_hash();
+    d["external_strategy"] = ext;
+    return d;
+  }
+
+  void Log(const std::string& level, const std::string& text) {
+    rv1::RunnerEvent e;
+    e.mutable_log()->set_level(level);
+    e.mutable_log()->set_text(text);
+    writer_.Write(e, /*now=*/false);
+  }
+
+  void Progress(const std::string& stage, int64_t done, int64_t total) {
+    rv1::RunnerEvent e;
+    auto* p = e.mutable_progress();
+    p->set_stage(stage);
+    p->set_bars_done(done);
+    p->set_bars_total(total);
+    p->set_fraction(stage == "done" ? 1.0
+                    : total > 0     ? static_cast<double>(done) / static_cast<double>(total)
+                                    : 0.0);
+    writer_.Write(e, /*now=*/false);
+  }
+
+  bool Fail(const std::string& code, const std::string& message) {
+    runner::Fail(writer_, code, message);
+    return writer_.Flush();
+  }
+
+  bool SendResult(nb::handle result) {
+    engine::RunResult r = ResultFromDict(result);
+    nb::gil_scoped_release release;
+    return runner::SendResult(writer_, r);
+  }
+
+  // Runs an SDK strategy: `start(session)` binds it (backtestd.strategy.bind); `params` are the
+  // engine's (the spec's, with the strategy's own names set aside). Returns the exit status; the
+  // result or the failure ("strategy" for the strategy's exception) is written.
+  int RunSdk(nb::object start, const std::map<std::string, std::string>& params) {
+    auto state = std::make_shared<SessionState>();
+    state->start = std::move(start);
+    state->session = MakeSession(state);
+    state->bar = MakeBar(state);
+    engine::ParamValues values(params.begin(), params.end());
+    int code = runner::RunJob(
+        writer_, spec_, values,
+        engine::ExternalStrategyFactory(
+            [state]() -> absl::StatusOr<std::unique_ptr<engine::ExternalLogic>> {
+              return std::make_unique<PyLogic>(state);
+            }));
+    state->strategy = nullptr;
+    state->error.reset();
+    state->on_bar = state->on_fill = state->on_stop = nb::object();
+    state->bar = state->session = state->start = nb::object();
+    state->keep.clear();
+    return code;
+  }
+
+  bool Flush() { return writer_.Flush(); }
+
+  // Stops the heartbeat (the job's last frame is written).
+  void Close() {
+    heartbeat_.reset();
+    writer_.Flush();
+  }
+
+ private:
+  runner::EventWriter writer_;
+  rv1::RunSpec spec_;
+  std::unique_ptr<runner::Heartbeat> heartbeat_;
+};
+
+nb::bytes EncodeResult(nb::handle result) {
+  engine::RunResult r = ResultFromDict(result);
+  rv1::RunnerEvent e;
+  runner::ToRunOutput(r, e.mutable_result());
+  e.mutable_result()->set_digest(engine::ResultDigest(r));
+  std::string frame;
+  jobs::AppendFrame(e.SerializeAsString(), &frame);
+  return nb::bytes(frame.data(), frame.size());
+}
+
+}  // namespace
+
+void BindRunner(nb::module_& m) {
+  nb::class_<Channel>(m, "Channel", "The runner protocol's frames to the server (events fd).")
+      .def(nb::init<int>(), nb::arg("events_fd"))
+      .def("read_spec", &Channel::ReadSpec)
+      .def("log", &Channel::Log, nb::arg("level"), nb::arg("text"))
+      .def("progress", &Channel::Progress, nb::arg("stage"), nb::arg("done"), nb::arg("total"))
+      .def("fail", &Channel::Fail, nb::arg("code"), nb::arg("message"))
+      .def("send_result", &Channel::SendResult, nb::arg("result"))
+      .def("run_sdk", &Channel::RunSdk, nb::arg("start"), nb::arg("params"))
+      .def("flush", &Channel::Flush)
+      .def("close", &Channel::Close);
+  m.def("encode_result", &EncodeResult, nb::arg("result"),
+        "The runner's result frame (4-byte length + RunnerEvent) for a result dict.");
+  m.def("apply_limits", &runner::ApplyLimits, nb::arg("cpu_seconds"), nb::arg("memory_mb"));
+  m.def("install_term_handler", &runner::InstallTermHandler);
+  m.def("decode_frames", [](nb::bytes data) {
+    // The events a runner wrote, as (kind, text-format) pairs: for tests and tools.
+    jobs::FrameDecoder decoder;
+    decoder.Append(static_cast<const char*>(data.data()), data.size());
+    nb::list out;
+    while (true) {
+      auto frame = decoder.Next();
+      if (!frame.ok()) throw nb::value_error(std::string(frame.status().message()).c_str());
+      if (!frame->has_value()) break;
+      rv1::RunnerEvent e;
+      if (!e.ParseFromString(**frame)) throw nb::value_error("not a RunnerEvent frame");
+      nb::dict d;
+      switch (e.event_case()) {
+        case rv1::RunnerEvent::kLog:
+          d["log"] = nb::make_tuple(e.log().level(), e.log().text());
+          break;
+        case rv1::RunnerEvent::kProgress:
+          d["progress"] = nb::make_tuple(e.progress().stage(), e.progress().bars_done(),
+                                         e.progress().bars_total());
+          break;
+        case rv1::RunnerEvent::kTrace:
+          d["trace"] = e.trace().rows_size();
+          break;
+        case rv1::RunnerEvent::kHeartbeat:
+          d["heartbeat"] = e.heartbeat().time_ms();
+          break;
+        case rv1::RunnerEvent::kFailure:
+          d["failure"] = nb::make_tuple(e.failure().code(), e.failure().message());
+          break;
+        case rv1::RunnerEvent::kResult: {
+          const rv1::RunOutput& r = e.result();
+          nb::dict x;
+          x["strategy"] = r.strategy();
+          x["digest"] = r.digest();
+          x["trades"] = r.trades_size();
+          x["markers"] = r.markers_size();
+          x["equity_final"] = r.stats().equity_final();
+          x["series"] = r.series_size();
+          x["candles"] = r.series_size() > 0 ? r.series(0).candle_columns().time_size() +
+                                                   r.series(0).candle_columns().time_delta().delta_size()
+                                             : 0;
+          nb::list lines;
+          for (const auto& s : r.series()) {
+            for (const auto& l : s.lines()) lines.append(l.name());
+          }
+          x["lines"] = lines;
+          d["result"] = x;
+          break;
+        }
+        case rv1::RunnerEvent::EVENT_NOT_SET:
+          break;
+      }
+      out.append(d);
+    }
+    return out;
+  }, nb::arg("data"));
+}
+
+}  // namespace backtest::sdk

@@ -1,0 +1,259 @@
+#include "server/runner/runner_session.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <new>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "server/engine/digest.h"
+#include "server/jobs/frame_codec.h"
+#include "server/runner/result_conversion.h"
+
+namespace backtest::runner {
+namespace {
+
+void OnTerm(int) { CancelRequested().store(true); }
+
+}  // namespace
+
+std::atomic<bool>& CancelRequested() {
+  static std::atomic<bool> cancelled{false};
+  return cancelled;
+}
+
+void InstallTermHandler() {
+  struct sigaction term = {};
+  term.sa_handler = OnTerm;
+  sigaction(SIGTERM, &term, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+void ApplyLimits(int64_t cpu_seconds, int64_t memory_mb) {
+  if (cpu_seconds > 0) {
+    // SIGXCPU at the soft limit, SIGKILL one second later.
+    rlimit cpu = {static_cast<rlim_t>(cpu_seconds), static_cast<rlim_t>(cpu_seconds + 1)};
+    setrlimit(RLIMIT_CPU, &cpu);
+  }
+  if (memory_mb > 0) {
+    rlimit as = {static_cast<rlim_t>(memory_mb) << 20, static_cast<rlim_t>(memory_mb) << 20};
+    setrlimit(RLIMIT_AS, &as);
+  }
+}
+
+bool EventWriter::Write(const v1::RunnerEvent& event, bool now) {
+  const size_t size = event.ByteSizeLong();
+  std::lock_guard lock(mu_);
+  const auto t = std::chrono::steady_clock::now();
+  if (buffer_.empty()) first_ = t;
+  // Serialized straight into the frame (a result is megabytes: no second copy). Out of memory
+  // half-way, the frame's header must not stay behind alone: the failure frame written next
+  // would be read as its payload.
+  const size_t before = buffer_.size();
+  try {
+    jobs::AppendFrameHeader(size, &buffer_);
+    buffer_.resize(before + 4 + size);
+  } catch (const std::bad_alloc&) {
+    buffer_.resize(before);
+    throw;
+  }
+  event.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(buffer_.data() + before + 4));
+  if (now || buffer_.size() >= kMaxBytes || t - first_ >= kMaxDelay) return FlushLocked();
+  return ok_;
+}
+
+bool EventWriter::Flush() {
+  std::lock_guard lock(mu_);
+  return FlushLocked();
+}
+
+bool EventWriter::FlushLocked() {
+  size_t done = 0;
+  while (ok_ && done < buffer_.size()) {
+    ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    // The server is gone (killed, crashed): nobody can take the result, so stop now rather than
+    // run on as an orphan (the heartbeat's flush notices within one interval).
+    if (n < 0 && errno == EPIPE) ::_exit(kExitFailed);
+    if (n <= 0) ok_ = false;  // later writes fail at once
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  buffer_.clear();
+  return ok_;
+}
+
+Heartbeat::Heartbeat(EventWriter& writer, int interval_ms)
+    : thread_([this, &writer, interval_ms] {
+        std::unique_lock lock(mu_);
+        while (!stop_) {
+          v1::RunnerEvent e;
+          e.mutable_heartbeat()->set_time_ms(
+              std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count());
+          lock.unlock();
+          writer.Write(e);
+          lock.lock();
+          cv_.wait_for(lock, std::chrono::milliseconds(interval_ms), [&] { return stop_; });
+        }
+      }) {}
+
+Heartbeat::~Heartbeat() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void PipeObserver::OnLog(engine::LogLevel level, absl::string_view text) {
+  v1::RunnerEvent e;
+  e.mutable_log()->set_level(std::string(engine::LogLevelName(level)));
+  e.mutable_log()->set_text(std::string(text));
+  writer_.Write(e, /*now=*/false);
+}
+
+void PipeObserver::OnProgress(const engine::ProgressInfo& p) {
+  v1::RunnerEvent e;
+  auto* out = e.mutable_progress();
+  out->set_stage(std::string(engine::RunStageName(p.stage)));
+  out->set_bars_done(p.bars_done);
+  out->set_bars_total(p.bars_total);
+  out->set_fraction(p.fraction);
+  writer_.Write(e, /*now=*/false);
+}
+
+void PipeObserver::OnTraceBatch(std::span<const engine::TraceRow> rows, bool truncated) {
+  v1::RunnerEvent e;
+  auto* out = e.mutable_trace();
+  out->mutable_rows()->Reserve(static_cast<int>(rows.size()));
+  for (const auto& r : rows) {
+    auto* row = out->add_rows();
+    row->set_seq(r.seq);
+    row->set_bar_index(r.bar_index);
+    row->set_ts(r.ts);
+    row->set_symbol(r.symbol);
+    row->set_section(std::string(engine::TraceSectionName(r.section)));
+    row->set_kind(std::string(engine::TraceKindName(r.kind)));
+    row->set_payload_json(r.payload);
+  }
+  out->set_truncated(truncated);
+  writer_.Write(e);
+}
+
+void Fail(EventWriter& writer, const std::string& code, const std::string& message) {
+  v1::RunnerEvent e;
+  e.mutable_failure()->set_code(code);
+  e.mutable_failure()->set_message(message);
+  writer.Write(e);
+}
+
+std::string FailureCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kCancelled: return "cancelled";
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kPermissionDenied: return "invalid_argument";
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kFailedPrecondition: return "data";
+    case absl::StatusCode::kResourceExhausted: return "resource";
+    case absl::StatusCode::kAborted: return "strategy";
+    default: return "internal";
+  }
+}
+
+bool ReadSpec(v1::RunSpec* spec) {
+  jobs::FrameDecoder decoder(1 << 20);
+  char buf[4096];
+  while (true) {
+    auto frame = decoder.Next();
+    if (!frame.ok()) return false;
+    if (frame->has_value()) return spec->ParseFromString(**frame);
+    ssize_t n = ::read(0, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    decoder.Append(buf, static_cast<size_t>(n));
+  }
+}
+
+absl::Status OptionsForSpec(const v1::RunSpec& spec, engine::RunOptions* options) {
+  if (spec.trace_max_rows() > 0) options->trace_max_rows = spec.trace_max_rows();
+  if (spec.trace_batch_size() > 0) options->trace_batch_size = spec.trace_batch_size();
+  if (spec.data_timeout_ms() > 0) {
+    options->http.total_timeout_ms = spec.data_timeout_ms();
+    options->http.connect_timeout_ms =
+        std::min(options->http.connect_timeout_ms, spec.data_timeout_ms());
+  }
+  options->data_policy.enforced = true;
+  const auto& policy = spec.data_policy();
+  options->data_policy.file_roots.assign(policy.file_roots().begin(), policy.file_roots().end());
+  options->data_policy.url_allow.assign(policy.url_allow().begin(), policy.url_allow().end());
+  for (const std::string& network : policy.allowed_networks()) {
+    auto parsed = engine::ParseIpNetwork(network);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("data policy: ", parsed.status().message()));
+    }
+    options->data_policy.allowed_networks.push_back(*parsed);
+  }
+  // The digest is computed by SendResult, beside the conversion of the result.
+  options->compute_digest = false;
+  return absl::OkStatus();
+}
+
+bool SendResult(EventWriter& writer, const engine::RunResult& result) {
+  // Hashing the whole result and converting it to its wire form both only read it, and each takes
+  // milliseconds on a large run: the digest is computed on a second thread meanwhile (inline when
+  // no thread can be started, e.g. under a tight memory limit).
+  std::string digest;
+  std::atomic<bool> hash_failed{false};
+  auto hash = [&] {
+    try {
+      digest = engine::ResultDigest(result);
+    } catch (const std::bad_alloc&) {
+      hash_failed = true;
+    }
+  };
+  std::thread hasher;
+  try {
+    hasher = std::thread(hash);
+  } catch (const std::system_error&) {
+    hash();
+  }
+  v1::RunnerEvent e;
+  try {
+    ToRunOutput(result, e.mutable_result());
+  } catch (...) {
+    if (hasher.joinable()) hasher.join();
+    throw;
+  }
+  if (hasher.joinable()) hasher.join();
+  if (hash_failed) throw std::bad_alloc();
+  e.mutable_result()->set_digest(digest);
+  return writer.Write(e);
+}
+
+int RunJob(EventWriter& writer, const v1::RunSpec& spec, const engine::ParamValues& params,
+           engine::StrategyFactory external) {
+  engine::RunOptions options;
+  if (absl::Status s = OptionsForSpec(spec, &options); !s.ok()) {
+    Fail(writer, "internal", std::string(s.message()));
+    return kExitFailed;
+  }
+  options.external_strategy = std::move(external);
+  PipeObserver observer(writer);
+  auto result = engine::RunBacktest(params, options, observer);
+  if (!result.ok()) {
+    Fail(writer, FailureCode(result.status().code()), std::string(result.status().message()));
+    return kExitFailed;
+  }
+  return SendResult(writer, *result) ? 0 : kExitFailed;
+}
+
+}  // namespace backtest::runner
