@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The adapters' tests (tests/adapters, pytest) with the project's venv: the backtrader adapter's
-# manifest, its result against backtest.v1, and its trades against plain backtrader. A missing venv,
-# backtrader or grpcio-tools is a failure, not a skip; so is pytest's "no tests collected" (exit 5).
+# manifest, its result against backtest.v1 and the runner's frame encoder (the SDK package that
+# `make build` installs), and its trades against plain backtrader. A missing venv, backtrader,
+# grpcio-tools or SDK package is a failure, not a skip; so is pytest's "no tests collected" (exit 5).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 python=$root/build/venv/bin/python

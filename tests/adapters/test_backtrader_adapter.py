@@ -434,8 +434,9 @@ def spec_for(data_dir, **params):
               "trace_enabled": "false", "trace_sampling": "1"}
     values.update(params)
     return {"job_id": "j1", "params": values,
+            # The source hash is the runner's to check (backtestd.runner), not the adapter's.
             "external_strategy": {"kind": "backtrader", "path": SR_BOT,
-                                  "entry": "main:backtesting", "source_hash": "sha256:0"},
+                                  "entry": "main:backtesting", "source_hash": ""},
             "data_policy": {"file_roots": [os.path.dirname(data_dir)]}}
 
 
