@@ -24,6 +24,9 @@ apt_packages=(
   sqlite3 python3-venv chromium
   systemd  # systemd-analyze, for tests/e2e/deploy_validate.py (installing it starts no daemon)
   clang libclang-rt-14-dev wrk
+  # The sandbox of user strategies (docs/sandbox.md): bubblewrap runs it, backtest-sandbox-exec
+  # links libseccomp for its filter; their tests fail without them.
+  bubblewrap libseccomp-dev
 )
 # Node.js and npm come with this machine image; a bare Debian 12 gets Debian's (node 18 is enough).
 command -v node >/dev/null || apt_packages+=(nodejs npm)

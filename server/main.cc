@@ -86,6 +86,9 @@ void AddServerFlags(CLI::App& app, backtest::ServerOptions& options, std::string
       ->envname("BOTS_TRACE_SAMPLING")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+  app.add_flag("--unsafe-no-sandbox", options.unsafe_no_sandbox,
+               "when bubblewrap is not usable, run strategies from users without the sandbox "
+               "(as the server's user; rlimits and seccomp only) instead of refusing them");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

@@ -85,6 +85,7 @@ jobs::JobManagerOptions JobOptionsFrom(const ServerOptions& options) {
   jobs.subscriber_capacity = static_cast<size_t>(options.subscriber_buffer);
   jobs.trace_max_rows = options.trace_max_rows;
   jobs.trace_batch_size = options.trace_batch_size;
+  jobs.sandbox.allow_unsandboxed = options.unsafe_no_sandbox;
   jobs.now_ms = options.now_ms;
   return jobs;
 }

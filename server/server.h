@@ -54,6 +54,9 @@ struct ServerOptions {
   int64_t trace_max_rows = 250000;
   int trace_batch_size = 1000;
   int64_t trace_sampling = 1;
+  // When bubblewrap is not usable, run strategies from users without the sandbox instead of
+  // refusing them (--unsafe-no-sandbox; docs/sandbox.md).
+  bool unsafe_no_sandbox = false;
   // Largest message the server sends (a 1M-bar result is ~60 MB).
   int max_send_mb = 512;
   // The clock, epoch milliseconds (tests inject one); empty: the system clock.

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -18,6 +19,26 @@ namespace {
 // WAL pages (4 KB) past which a worker's commit asks for a checkpoint before the second is up:
 // a few jobs' results. Small, frequent checkpoints keep each one's copy and fsync short.
 constexpr int kCheckpointPages = 1000;
+
+// Probes the sandbox of user strategies and says in the server's log how they will run.
+Sandbox DetectSandbox(const JobManagerOptions& o) {
+  SandboxOptions options = o.sandbox;
+  if (options.exec_path.empty()) {
+    options.exec_path =
+        (std::filesystem::path(o.runner_path).parent_path() / "backtest-sandbox-exec").string();
+  }
+  Sandbox sandbox = Sandbox::Detect(std::move(options));
+  if (sandbox.usable()) {
+    spdlog::info("sandbox for user strategies: bubblewrap ({})",
+                  sandbox.privileged() ? "privileged" : "user namespace");
+  } else if (sandbox.options().allow_unsandboxed) {
+    spdlog::warn("sandbox not usable ({}); --unsafe-no-sandbox: user strategies run WITHOUT it, "
+                 "as the server's user", sandbox.unusable_reason());
+  } else {
+    spdlog::warn("sandbox not usable ({}); user strategies are refused", sandbox.unusable_reason());
+  }
+  return sandbox;
+}
 
 }  // namespace
 
@@ -66,6 +87,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
   std::unique_ptr<JobManager> manager(new JobManager(std::move(options)));
   const JobManagerOptions& o = manager->options_;
   ASSIGN_OR_RETURN(manager->data_policies_, ResolveDataAccess(o.data_access, o.db_path));
+  manager->sandbox_ = DetectSandbox(o);
   auto pool = db::ConnectionPool::Open(o.db_path, o.workers + 4);
   if (!pool.ok()) return pool.status();
   manager->pool_ = *std::move(pool);

@@ -29,6 +29,7 @@
 #include "server/jobs/data_access.h"
 #include "server/jobs/job_channel.h"
 #include "server/jobs/runner_process.h"
+#include "server/jobs/sandbox.h"
 
 namespace backtest::jobs {
 
@@ -54,6 +55,13 @@ struct JobManagerOptions {
   DataAccessOptions data_access;
   int64_t trace_max_rows = 250000;
   int trace_batch_size = 1000;
+  // A job's stdout and stderr kept as log lines, at most (both together); past either bound the
+  // rest is counted and dropped, and the job's log says so (OutputBudget).
+  int64_t output_limit_lines = 100000;
+  int64_t output_limit_bytes = 16 << 20;
+  // The sandbox of user strategies, probed at Start (docs/sandbox.md); its exec_path defaults to
+  // backtest-sandbox-exec beside runner_path.
+  SandboxOptions sandbox;
   // Events one stream subscriber may have waiting before it is cut off.
   size_t subscriber_capacity = 20000;
   // The clock (epoch milliseconds); injected so tests control time.
@@ -123,6 +131,11 @@ class JobManager {
   }
 
   db::ConnectionPool& pool() { return *pool_; }
+  // The sandbox for user strategies, as probed at Start. Its Build is FailedPrecondition (with
+  // the reason) when bubblewrap is not usable here and options().sandbox.allow_unsandboxed is
+  // not set; the job path of a user strategy spawns its runner with
+  // RunnerProcess::Spawn(*sandbox().Build(command), …).
+  const Sandbox& sandbox() const { return *sandbox_; }
   const JobManagerOptions& options() const { return options_; }
   int64_t NowMs() const { return options_.now_ms(); }
 
@@ -160,6 +173,7 @@ class JobManager {
 
   JobManagerOptions options_;
   DataPolicies data_policies_;
+  std::optional<Sandbox> sandbox_;
   std::unique_ptr<db::ConnectionPool> pool_;
   BoundedQueue<std::string> queue_;
   std::vector<std::thread> workers_;

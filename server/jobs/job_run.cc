@@ -19,6 +19,7 @@
 #include "server/jobs/frame_codec.h"
 #include "server/jobs/job_manager.h"
 #include "server/jobs/line_splitter.h"
+#include "server/jobs/output_budget.h"
 #include "server/jobs/run_spec.h"
 #include "server/jobs/runner_event_reader.h"
 
@@ -41,7 +42,8 @@ class JobRun : public RunnerEventReader::Sink {
       : manager_(manager), stores_(stores), store_(stores.jobs), job_id_(std::move(job_id)),
         channel_(std::move(channel)), cancel_(control.cancel_requested), stale_(control.stale),
         warm_(warm),
-        reader_(*this, [this] { return Now(); }, HeartbeatPersistMs(manager.options())) {}
+        reader_(*this, [this] { return Now(); }, HeartbeatPersistMs(manager.options())),
+        output_(manager.options().output_limit_lines, manager.options().output_limit_bytes) {}
 
   void Run();
 
@@ -82,6 +84,7 @@ class JobRun : public RunnerEventReader::Sink {
   std::optional<RunnerProcess>& warm_;
 
   RunnerEventReader reader_;
+  OutputBudget output_;  // of stdout and stderr together
   int64_t last_flush_ms_ = 0;
   int64_t last_heard_ms_ = 0;
   int64_t term_sent_ms_ = 0;
@@ -279,11 +282,16 @@ void JobRun::Supervise(RunnerProcess& runner) {
     Flush(false);
   }
   out_lines.Finish([&](std::string line) {
-    reader_.Queue(LogEvent(Now(), "stdout", "info", std::move(line)));
+    if (output_.Take(line.size())) {
+      reader_.Queue(LogEvent(Now(), "stdout", "info", std::move(line)));
+    }
   });
   err_lines.Finish([&](std::string line) {
-    reader_.Queue(LogEvent(Now(), "stderr", "warning", std::move(line)));
+    if (output_.Take(line.size())) {
+      reader_.Queue(LogEvent(Now(), "stderr", "warning", std::move(line)));
+    }
   });
+  if (output_.spent()) reader_.Queue(LogEvent(Now(), "server", "warning", output_.DroppedNote()));
 }
 
 void JobRun::Police(RunnerProcess& runner) {
@@ -318,10 +326,16 @@ void JobRun::ReadOutput(int fd, RunnerProcess& runner, const char* source, LineS
   }
   if (n < 0) return;
   last_heard_ms_ = Now();
+  if (output_.spent()) {  // counted, not split: dropping costs less than the writing did
+    output_.Drop(buf, static_cast<size_t>(n));
+    return;
+  }
   const bool is_err = std::string_view(source) == "stderr";
   lines.Feed(buf, static_cast<size_t>(n), [&](std::string line) {
+    if (!output_.Take(line.size())) return;
     reader_.Queue(LogEvent(Now(), source, is_err ? "warning" : "info", std::move(line)));
   });
+  if (output_.spent()) output_.DropPartial(lines.Discard());
 }
 
 void JobRun::ReadEvents(int fd, RunnerProcess& runner) {

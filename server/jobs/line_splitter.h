@@ -30,6 +30,12 @@ class LineSplitter {
       }
     }
   }
+  // Forgets the line begun so far; returns its length.
+  size_t Discard() {
+    size_t n = partial_.size();
+    partial_.clear();
+    return n;
+  }
   // Emits the last line if it had no line feed.
   template <typename F>
   void Finish(F&& emit) {

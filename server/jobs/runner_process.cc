@@ -40,6 +40,46 @@ absl::StatusOr<RunnerProcess> RunnerProcess::Spawn(const std::string& path,
 
 absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const std::string& path,
                                                        const RunnerLimits& limits) {
+  std::vector<std::string> args = {path, "--events-fd", "3"};
+  if (limits.cpu_seconds > 0) {
+    args.push_back("--cpu-seconds");
+    args.push_back(absl::StrCat(limits.cpu_seconds));
+  }
+  if (limits.memory_mb > 0) {
+    args.push_back("--memory-mb");
+    args.push_back(absl::StrCat(limits.memory_mb));
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return SpawnArgv(path, argv.data(), environ, limits.event_pipe_bytes);
+}
+
+absl::StatusOr<RunnerProcess> RunnerProcess::Spawn(const ProcessCommand& command,
+                                                   int64_t event_pipe_bytes,
+                                                   const std::string& spec) {
+  auto p = SpawnIdle(command, event_pipe_bytes);
+  if (p.ok()) p->SendSpec(spec);
+  return p;
+}
+
+absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const ProcessCommand& command,
+                                                       int64_t event_pipe_bytes) {
+  std::vector<std::string> args = command.args;
+  std::vector<std::string> env = command.env;
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  auto p = SpawnArgv(command.path, argv.data(), envp.data(), event_pipe_bytes);
+  if (p.ok()) p->signal_in_exit_code_ = command.signal_in_exit_code;
+  return p;
+}
+
+absl::StatusOr<RunnerProcess> RunnerProcess::SpawnArgv(const std::string& path,
+                                                       char* const argv[], char* const envp[],
+                                                       int64_t event_pipe_bytes) {
   // pipes[i][0] read end, [1] write end; all close-on-exec so no other runner inherits them.
   int in[2], events[2], out[2], err[2];
   int* all[] = {in, events, out, err};
@@ -71,20 +111,8 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const std::string& path,
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                       POSIX_SPAWN_SETPGROUP);
-  std::vector<std::string> args = {path, "--events-fd", "3"};
-  if (limits.cpu_seconds > 0) {
-    args.push_back("--cpu-seconds");
-    args.push_back(absl::StrCat(limits.cpu_seconds));
-  }
-  if (limits.memory_mb > 0) {
-    args.push_back("--memory-mb");
-    args.push_back(absl::StrCat(limits.memory_mb));
-  }
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, path.c_str(), &actions, &attr, argv.data(), environ);
+  int rc = posix_spawn(&pid, path.c_str(), &actions, &attr, argv, envp);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(in[0]);
@@ -106,8 +134,8 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const std::string& path,
   p.spec_fd_ = in[1];
   for (int fd : p.fds_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   // Best effort: a smaller pipe only makes the runner wait for the server more often.
-  if (limits.event_pipe_bytes > 0) {
-    fcntl(p.fds_[0], F_SETPIPE_SZ, static_cast<int>(limits.event_pipe_bytes));
+  if (event_pipe_bytes > 0) {
+    fcntl(p.fds_[0], F_SETPIPE_SZ, static_cast<int>(event_pipe_bytes));
   }
   return p;
 }
@@ -138,7 +166,8 @@ bool RunnerProcess::Alive() {
 }
 
 RunnerProcess::RunnerProcess(RunnerProcess&& other) noexcept
-    : pid_(other.pid_), spec_fd_(other.spec_fd_), reaped_(other.reaped_) {
+    : pid_(other.pid_), spec_fd_(other.spec_fd_), reaped_(other.reaped_),
+      signal_in_exit_code_(other.signal_in_exit_code_) {
   for (int i = 0; i < 3; ++i) {
     fds_[i] = other.fds_[i];
     other.fds_[i] = -1;
@@ -180,6 +209,11 @@ ExitInfo RunnerProcess::Wait() {
   if (WIFEXITED(status)) {
     info.exited = true;
     info.code = WEXITSTATUS(status);
+    if (signal_in_exit_code_ && info.code > 128 && info.code < 128 + NSIG) {
+      info.exited = false;
+      info.signal = info.code - 128;
+      info.code = 0;
+    }
   } else if (WIFSIGNALED(status)) {
     info.signal = WTERMSIG(status);
   }

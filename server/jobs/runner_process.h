@@ -25,6 +25,17 @@ struct RunnerLimits {
 // default, past which the kernel gives new pipes a single page).
 int64_t EventPipeBytes(int workers);
 
+// A process to start as a runner: the whole command line and the whole environment, given
+// explicitly (a sandboxed runner, docs/sandbox.md). The built-in runner is started by path.
+struct ProcessCommand {
+  std::string path;               // the executable, absolute
+  std::vector<std::string> args;  // argv, args[0] included
+  std::vector<std::string> env;   // NAME=value: everything the process gets, nothing inherited
+  // The process reports its command's death by signal N as exit code 128 + N (bubblewrap does):
+  // Wait gives back the signal, so a limit shows as the signal that enforced it.
+  bool signal_in_exit_code = false;
+};
+
 // How a process ended.
 struct ExitInfo {
   bool exited = false;  // normal exit with `code`
@@ -45,6 +56,15 @@ class RunnerProcess {
   // that; SendSpec gives it its job. An idle runner whose stdin closes exits.
   static absl::StatusOr<RunnerProcess> SpawnIdle(const std::string& path,
                                                  const RunnerLimits& limits);
+
+  // Spawns `command` (e.g. Sandbox::Build's) with the same pipes: the spec on stdin, events on
+  // fd 3, stdout and stderr captured; the command line carries its own limits. Call it from a
+  // thread that outlives the process: a sandbox dies with the thread that started it.
+  static absl::StatusOr<RunnerProcess> Spawn(const ProcessCommand& command,
+                                             int64_t event_pipe_bytes, const std::string& spec);
+  // The same without a spec: it waits on stdin until SendSpec (a warm runner).
+  static absl::StatusOr<RunnerProcess> SpawnIdle(const ProcessCommand& command,
+                                                 int64_t event_pipe_bytes);
   // Writes the spec frame and closes stdin. A runner that died meanwhile gives EPIPE here and is
   // reported by its exit like any other.
   void SendSpec(const std::string& spec);
@@ -69,11 +89,14 @@ class RunnerProcess {
 
  private:
   RunnerProcess() = default;
+  static absl::StatusOr<RunnerProcess> SpawnArgv(const std::string& path, char* const argv[],
+                                                 char* const envp[], int64_t event_pipe_bytes);
 
   pid_t pid_ = -1;
   int fds_[3] = {-1, -1, -1};
   int spec_fd_ = -1;  // write end of its stdin until the spec is sent
   bool reaped_ = false;
+  bool signal_in_exit_code_ = false;
 };
 
 std::string DescribeSignal(int signal);

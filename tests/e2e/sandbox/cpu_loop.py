@@ -1,0 +1,3 @@
+# Hostile: loop forever.
+while True:
+    pass
