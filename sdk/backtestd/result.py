@@ -24,7 +24,7 @@ class Result:
         self.strategy = raw["strategy"]
         self.digest = raw["digest"]
         self.symbols = [s["symbol"] for s in raw["symbols"]]
-        self.markers = raw["markers"]
+        self._markers = None
         self.zones = [z for s in raw["symbols"] for z in s["zones"]]
         self.reasons = raw["reasons"]
         self.log = [text for _, text in raw["logs"]]
@@ -36,18 +36,54 @@ class Result:
             for col in ("entry_time", "exit_time"):
                 t[col] = pd.to_datetime(t[col], unit="s", utc=True)
             self.trades = pd.DataFrame(t)
-            eq = raw["equity"]
-            self.equity = pd.Series(eq["value"], index=pd.to_datetime(eq["time"], unit="s", utc=True),
-                                    name="equity")
+            self._equity = None
             self.stats = pd.Series({k: v for k, v in raw["stats"].items()
                                     if not isinstance(v, dict)}, name=self.strategy)
             self.stats_by_side = {k: raw["stats"][k] for k in ("long_stats", "short_stats")}
         else:
             self.trades = raw["trades"]
-            self.equity = raw["equity"]
+            self._equity = raw["equity"]
             self.stats = raw["stats"]
             self.stats_by_side = {k: raw["stats"][k] for k in ("long_stats", "short_stats")}
         self._trace = None
+
+    @property
+    def markers(self):
+        """Entry, exit and note markers as dicts (symbol, time, side, kind, price, reason,
+        trade_id); `markers_raw` has them as columns."""
+        if self._markers is None:
+            m = self._raw["markers"]
+            keys = list(m)
+            self._markers = [dict(zip(keys, (m[k][i] for k in keys)))
+                             for i in range(len(m["time"]))]
+            for d in self._markers:
+                d["time"], d["price"], d["trade_id"] = (int(d["time"]), float(d["price"]),
+                                                        int(d["trade_id"]))
+        return self._markers
+
+    @property
+    def markers_raw(self):
+        return self._raw["markers"]
+
+    @property
+    def equity(self):
+        """The equity curve: a Series (UTC times) with pandas, else {time, value} arrays."""
+        if self._equity is None:
+            pd = _pandas()
+            eq = self._raw["equity"]
+            self._equity = pd.Series(eq["value"], index=pd.to_datetime(eq["time"], unit="s",
+                                                                       utc=True), name="equity")
+        return self._equity
+
+    @property
+    def run_seconds(self):
+        """The engine's wall time for the run (RunBacktest: loading, warm-up, bars, stats)."""
+        return self._raw["run_seconds"]
+
+    @property
+    def run_cpu_seconds(self):
+        """The same in CPU time of the run's thread."""
+        return self._raw["run_cpu_seconds"]
 
     @property
     def trades_raw(self):

@@ -18,6 +18,27 @@ nb::ndarray<nb::numpy, T, nb::ndim<1>> Array(std::vector<T> values) {
   return nb::ndarray<nb::numpy, T, nb::ndim<1>>(owned->data(), {owned->size()}, free);
 }
 
+// Long arrays (1M points) in engine Columns: on huge pages from 4 MB, so a million points fault in
+// a few pages, not thousands (docs/engine.md, "Columns").
+template <typename T>
+nb::ndarray<nb::numpy, T, nb::ndim<1>> Array(engine::Column<T> values) {
+  auto* owned = new engine::Column<T>(std::move(values));
+  nb::capsule free(owned, [](void* p) noexcept { delete static_cast<engine::Column<T>*>(p); });
+  return nb::ndarray<nb::numpy, T, nb::ndim<1>>(owned->data(), {owned->size()}, free);
+}
+
+// A read-only view of a run's bars (no copy): the array keeps the series alive.
+template <typename T>
+nb::ndarray<nb::numpy, const T, nb::ndim<1>> View(const std::shared_ptr<const engine::BarSeries>& bars,
+                                                  const engine::Column<T>& column, size_t first) {
+  auto* keep = new std::shared_ptr<const engine::BarSeries>(bars);
+  nb::capsule free(keep, [](void* p) noexcept {
+    delete static_cast<std::shared_ptr<const engine::BarSeries>*>(p);
+  });
+  return nb::ndarray<nb::numpy, const T, nb::ndim<1>>(column.data() + first,
+                                                      {column.size() - first}, free);
+}
+
 template <typename T, typename Get>
 nb::ndarray<nb::numpy, T, nb::ndim<1>> Column(size_t n, Get get) {
   std::vector<T> v(n);
@@ -110,14 +131,13 @@ nb::dict SymbolOf(const engine::SymbolResult& s) {
   nb::dict d;
   d["symbol"] = s.symbol;
   d["pip"] = s.pip;
-  const engine::BarView v = s.candles();
   nb::dict candles;
-  candles["time"] = Column<int64_t>(v.size(), [&](size_t k) { return v.time[k]; });
-  candles["open"] = Column<double>(v.size(), [&](size_t k) { return v.open[k]; });
-  candles["high"] = Column<double>(v.size(), [&](size_t k) { return v.high[k]; });
-  candles["low"] = Column<double>(v.size(), [&](size_t k) { return v.low[k]; });
-  candles["close"] = Column<double>(v.size(), [&](size_t k) { return v.close[k]; });
-  candles["volume"] = Column<double>(v.size(), [&](size_t k) { return v.volume[k]; });
+  candles["time"] = View(s.bars, s.bars->time, s.first_kept);
+  candles["open"] = View(s.bars, s.bars->open, s.first_kept);
+  candles["high"] = View(s.bars, s.bars->high, s.first_kept);
+  candles["low"] = View(s.bars, s.bars->low, s.first_kept);
+  candles["close"] = View(s.bars, s.bars->close, s.first_kept);
+  candles["volume"] = View(s.bars, s.bars->volume, s.first_kept);
   d["candles"] = candles;
   d["ema"] = LineOf(s.ema);
   nb::dict lines;
@@ -148,27 +168,31 @@ nb::dict ResultToPython(const RunOutcome& outcome) {
   nb::list symbols;
   for (const engine::SymbolResult& s : r.symbols) symbols.append(SymbolOf(s));
   d["symbols"] = symbols;
-  nb::list markers;
-  for (const engine::Marker& m : r.markers) {
-    nb::dict x;
-    x["symbol"] = m.symbol;
-    x["time"] = m.time;
-    x["side"] = std::string(engine::OrderSideName(m.side));
-    x["kind"] = std::string(engine::MarkerKindName(m.kind));
-    x["price"] = m.price;
-    x["reason"] = m.reason;
-    x["trade_id"] = m.trade_id;
-    markers.append(x);
+  // Markers as columns (two a trade: a dict each would cost more than the run).
+  const engine::Column<engine::Marker>& mk = r.markers;
+  nb::dict markers;
+  nb::list msym, mside, mkind, mreason;
+  for (const engine::Marker& m : mk) {
+    msym.append(m.symbol);
+    mside.append(std::string(engine::OrderSideName(m.side)));
+    mkind.append(std::string(engine::MarkerKindName(m.kind)));
+    mreason.append(m.reason);
   }
+  markers["symbol"] = msym;
+  markers["time"] = Column<int64_t>(mk.size(), [&](size_t k) { return mk[k].time; });
+  markers["side"] = mside;
+  markers["kind"] = mkind;
+  markers["price"] = Column<double>(mk.size(), [&](size_t k) { return mk[k].price; });
+  markers["reason"] = mreason;
+  markers["trade_id"] = Column<int64_t>(mk.size(), [&](size_t k) { return mk[k].trade_id; });
   d["markers"] = markers;
   d["trades"] = TradesOf(r.trades);
-  std::vector<int64_t> et;
-  std::vector<double> ev;
-  et.reserve(r.equity.size());
-  ev.reserve(r.equity.size());
+  engine::Column<int64_t> et(r.equity.size());
+  engine::Column<double> ev(r.equity.size());
+  size_t k = 0;
   r.equity.ForEach([&](engine::LinePoint p) {
-    et.push_back(p.time);
-    ev.push_back(p.value);
+    et[k] = p.time;
+    ev[k++] = p.value;
   });
   nb::dict equity;
   equity["time"] = Array(std::move(et));
@@ -205,6 +229,8 @@ nb::dict ResultToPython(const RunOutcome& outcome) {
                                 std::string(engine::TraceKindName(row.kind)), row.payload));
   }
   d["trace"] = trace;
+  d["run_seconds"] = outcome.run_seconds;
+  d["run_cpu_seconds"] = outcome.run_cpu_seconds;
   return d;
 }
 

@@ -27,6 +27,8 @@ struct RunOutcome {
   std::shared_ptr<engine::RunResult> result;
   std::vector<std::pair<std::string, std::string>> logs;  // (level, text)
   std::vector<engine::TraceRow> trace;
+  double run_seconds = 0;      // RunBacktest's wall time (data loading included)
+  double run_cpu_seconds = 0;  // and its CPU time (the run's thread)
 };
 
 // Validates `params` (engine parameters by name, as text; `now` fills an empty end_date), loads

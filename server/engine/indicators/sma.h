@@ -69,25 +69,26 @@ class Sma {
   // whole-series indicators (the SDK's vectorized mode).
   static void Means(const double* series, size_t n, int64_t period, double* out) {
     const auto p = static_cast<size_t>(period);
-    std::vector<__int128> fixed(n);
     bool exact = true;
-    for (size_t j = 0; j < n && exact; ++j) exact = ToFixed(series[j], &fixed[j]);
+    for (size_t j = 0; j < n && exact; ++j) {
+      __int128 v;
+      exact = ToFixed(series[j], &v);
+    }
+    if (!exact) {
+      for (size_t j = 0; j < n; ++j) out[j] = j + 1 < p ? NAN : WindowMean(series, j + 1, period);
+      return;
+    }
+    // Every value is on the grid: each is converted again where it leaves the window rather than
+    // kept (no second array of 16 bytes a value to fault in).
     __int128 total = 0;
     for (size_t j = 0; j < n; ++j) {
-      if (j + 1 < p) {
-        if (exact) total += fixed[j];
-        out[j] = NAN;
-        continue;
-      }
-      if (!exact) {
-        out[j] = WindowMean(series, j + 1, period);
-        continue;
-      }
-      total += fixed[j];
-      if (j >= p) total -= fixed[j - p];
+      __int128 in, gone = 0;
+      ToFixed(series[j], &in);
+      if (j >= p) ToFixed(series[j - p], &gone);
+      total += in - gone;
       // SumOf's conversion: int128 → double rounds to nearest even; the scaling is exact (a
       // power of two, and far from the subnormal range for these sums).
-      out[j] = static_cast<double>(total) * 0x1p-70 / static_cast<double>(period);
+      out[j] = j + 1 < p ? NAN : static_cast<double>(total) * 0x1p-70 / static_cast<double>(period);
     }
   }
 
