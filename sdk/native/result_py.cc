@@ -3,6 +3,8 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "sdk/native/run.h"
@@ -45,6 +47,22 @@ nb::ndarray<nb::numpy, T, nb::ndim<1>> Column(size_t n, Get get) {
   for (size_t k = 0; k < n; ++k) v[k] = get(k);
   return Array(std::move(v));
 }
+
+// The same Python string for the same text: a column of symbols, sides or reasons holds a few
+// distinct words, and making a new string object per row would cost more than the run.
+class Words {
+ public:
+  nb::str operator()(absl::string_view text) {
+    auto it = cache_.find(text);
+    if (it == cache_.end()) {
+      it = cache_.emplace(std::string(text), nb::str(text.data(), text.size())).first;
+    }
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, nb::str, std::less<>> cache_;
+};
 
 nb::dict StatsOf(const engine::Stats& s) {
   nb::dict d;
@@ -96,10 +114,11 @@ nb::dict TradesOf(const engine::Column<engine::Trade>& t) {
   nb::dict d;
   d["id"] = Column<int64_t>(n, [&](size_t k) { return t[k].id; });
   nb::list symbol, side, reason;
+  Words words;
   for (size_t k = 0; k < n; ++k) {
-    symbol.append(t[k].symbol);
-    side.append(std::string(engine::SideName(t[k].side)));
-    reason.append(std::string(engine::ExitReasonName(t[k].exit_reason)));
+    symbol.append(words(t[k].symbol));
+    side.append(words(engine::SideName(t[k].side)));
+    reason.append(words(engine::ExitReasonName(t[k].exit_reason)));
   }
   d["symbol"] = symbol;
   d["side"] = side;
@@ -172,11 +191,12 @@ nb::dict ResultToPython(const RunOutcome& outcome) {
   const engine::Column<engine::Marker>& mk = r.markers;
   nb::dict markers;
   nb::list msym, mside, mkind, mreason;
+  Words words;
   for (const engine::Marker& m : mk) {
-    msym.append(m.symbol);
-    mside.append(std::string(engine::OrderSideName(m.side)));
-    mkind.append(std::string(engine::MarkerKindName(m.kind)));
-    mreason.append(m.reason);
+    msym.append(words(m.symbol));
+    mside.append(words(engine::OrderSideName(m.side)));
+    mkind.append(words(engine::MarkerKindName(m.kind)));
+    mreason.append(words(m.reason));
   }
   markers["symbol"] = msym;
   markers["time"] = Column<int64_t>(mk.size(), [&](size_t k) { return mk[k].time; });

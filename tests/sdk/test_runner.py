@@ -184,3 +184,28 @@ def test_result_dicts_become_result_frames(pb):
     bad["trades"][0]["exit_reason"] = "lunch"
     with pytest.raises(ValueError, match=r"^trades\[0\]\.exit_reason: must be one of stop, "):
         runner.encode_result(bad)
+
+
+def test_the_runner_is_warm_before_its_spec(pb, folder):
+    """Started ahead of a job, the runner has imported the SDK and numpy while it waits."""
+    r, w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "backtestd.runner", "--events-fd", str(w)],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, pass_fds=(w,))
+    os.close(w)
+    try:
+        deadline = time.monotonic() + 60
+        maps = ""
+        while time.monotonic() < deadline:
+            with open(f"/proc/{proc.pid}/maps") as f:
+                maps = f.read()
+            if "_multiarray_umath" in maps and "backtestd/_native" in maps:
+                break
+            time.sleep(0.01)  # polling the process's state, with a deadline
+        assert "_multiarray_umath" in maps and "backtestd/_native" in maps
+        assert proc.poll() is None  # waiting for its spec
+    finally:
+        proc.stdin.close()  # no spec: the server went away
+        proc.wait(timeout=60)
+        os.close(r)
+    assert proc.returncode == 1

@@ -67,3 +67,13 @@ def test_dataframe_data_equals_file_data():
                               timeframe="H1", start_date="1900-01-01")
     from_frame = backtestd.run(SmaCross, data=df, symbols="XAGUSD", timeframe="H1")
     assert from_frame.digest == from_file.digest
+
+
+def test_vectorized_equals_callback_on_several_symbols_and_traced():
+    # Several symbols and traced runs take the per-bar loop in both modes.
+    for extra in ({"symbols": ["EURUSD", "XAGUSD"]}, {"symbols": "EURUSD", "trace_enabled": True}):
+        params = dict(timeframe="M15", start_date="2022-01-03", end_date="2022-02-01", **extra)
+        a = backtestd.run(SmaCross, **params)
+        b = backtestd.run(SmaCrossVectorized, **params)
+        assert a.stats_raw["trades"] > 20
+        assert a.digest == b.digest

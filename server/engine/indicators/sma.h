@@ -78,14 +78,16 @@ class Sma {
       for (size_t j = 0; j < n; ++j) out[j] = j + 1 < p ? NAN : WindowMean(series, j + 1, period);
       return;
     }
-    // Every value is on the grid: each is converted again where it leaves the window rather than
-    // kept (no second array of 16 bytes a value to fault in).
+    // Every value is on the grid: the window's fixed-point values in a ring of `period` (not an
+    // array of the whole series: 16 bytes a value of fresh pages).
+    std::vector<__int128> ring(p, 0);
     __int128 total = 0;
-    for (size_t j = 0; j < n; ++j) {
-      __int128 in, gone = 0;
+    for (size_t j = 0, slot = 0; j < n; ++j) {
+      __int128 in;
       ToFixed(series[j], &in);
-      if (j >= p) ToFixed(series[j - p], &gone);
-      total += in - gone;
+      total += in - ring[slot];
+      ring[slot] = in;
+      slot = slot + 1 == p ? 0 : slot + 1;
       // SumOf's conversion: int128 → double rounds to nearest even; the scaling is exact (a
       // power of two, and far from the subnormal range for these sums).
       out[j] = j + 1 < p ? NAN : static_cast<double>(total) * 0x1p-70 / static_cast<double>(period);
