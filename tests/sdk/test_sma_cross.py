@@ -7,7 +7,7 @@ import pytest
 
 import backtestd
 from conftest import ROOT, engine_cli
-from strategies import SmaCross, SmaCrossVectorized
+from strategies import SmaCross, SmaCrossArrays, SmaCrossVectorized
 
 SAMPLE = dict(symbols="EURUSD", timeframe="M15", start_date="2022-01-03", end_date="2022-03-01")
 
@@ -28,7 +28,7 @@ def same_trades(result, builtin):
         assert t["exit_reason"][k] == b["exit_reason"]
 
 
-@pytest.mark.parametrize("strategy", [SmaCross, SmaCrossVectorized])
+@pytest.mark.parametrize("strategy", [SmaCross, SmaCrossVectorized, SmaCrossArrays])
 def test_sample_data_equals_builtin(strategy):
     builtin = engine_cli(*cli_params(SAMPLE))
     r = backtestd.run(strategy, **SAMPLE)
@@ -37,7 +37,7 @@ def test_sample_data_equals_builtin(strategy):
     assert r.digest == builtin["digest"]
 
 
-@pytest.mark.parametrize("strategy", [SmaCross, SmaCrossVectorized])
+@pytest.mark.parametrize("strategy", [SmaCross, SmaCrossVectorized, SmaCrossArrays])
 def test_csv_data_equals_builtin(strategy):
     golden = os.path.join(ROOT, "tests", "golden")
     params = dict(data_source=f"file://{golden}", symbols="XAGUSD", timeframe="H1",
@@ -77,3 +77,25 @@ def test_vectorized_equals_callback_on_several_symbols_and_traced():
         b = backtestd.run(SmaCrossVectorized, **params)
         assert a.stats_raw["trades"] > 20
         assert a.digest == b.digest
+
+
+def test_ta_values():
+    """ta's arrays are the engine's per-bar values: exact SMAs (ties where the closes make them),
+    sma_cross equal to the crossover of the SMA arrays, NaN until ready."""
+    from backtestd import ta
+    x = np.array([1.0, 2.0, 3.0, 3.0, 2.0, 1.0, 1.0, 3.0, 5.0, 0.1, 0.2, 0.3])
+    s2 = ta.sma(x, 2)
+    assert np.isnan(s2[0]) and s2[1] == 1.5 and s2[-1] == 0.25
+    import math
+    assert ta.sma(np.array([0.1, 0.2, 0.3]), 3)[2] == math.fsum([0.1, 0.2, 0.3]) / 3
+    assert list(ta.crossover(np.array([1.0, 2.0, 2.0, 1.0]), np.array([1.5, 1.5, 2.0, 1.5]))) == \
+        [0, 1, 0, -1]
+    r = backtestd.run(SmaCross, symbols="XAGUSD", timeframe="M1", start_date="2021-01-04",
+                      end_date="2021-01-20")
+    close = r.candles("XAGUSD")["close"].to_numpy()
+    for f, s in ((10, 30), (3, 7), (20, 21)):
+        assert np.array_equal(ta.sma_cross(close, f, s), ta.crossover(ta.sma(close, f), ta.sma(close, s)))
+    assert ta.highest(x, 3)[4] == 3.0 and np.isnan(ta.highest(x, 3)[1])
+    assert ta.lowest(x, 3)[6] == 1.0
+    assert np.isnan(ta.rsi(x, 3)[2]) and 0 <= ta.rsi(x, 3)[-1] <= 100
+
