@@ -8,6 +8,7 @@
 #include <iostream>
 #include <optional>
 
+#include "server/cli/backup_command.h"
 #include "server/cli/user_command.h"
 #include "server/jobs/job_manager.h"
 #include "server/server.h"
@@ -100,9 +101,11 @@ struct Maintenance {
   CLI::App* user_revoke = nullptr;
   CLI::App* user_list = nullptr;
   CLI::App* seed_sample = nullptr;
+  CLI::App* backup = nullptr;
   backtest::cli::UserAddOptions add;
   backtest::cli::UserRevokeOptions revoke;
   backtest::cli::SeedSampleOptions seed;
+  backtest::cli::BackupCommandOptions backup_to;
 };
 
 void AddMaintenanceCommands(CLI::App& app, Maintenance& m) {
@@ -123,6 +126,14 @@ void AddMaintenanceCommands(CLI::App& app, Maintenance& m) {
   m.seed_sample->add_option("--timeframe", m.seed.timeframe, "timeframe")->capture_default_str();
   m.seed_sample->add_option("--bar-index", m.seed.bar_index, "the bar to explain")
       ->capture_default_str();
+  m.backup = app.add_subcommand(
+      "backup", "copy the database while the server runs (SQLite's online backup)");
+  m.backup->add_option("--to", m.backup_to.target, "the backup file (replaced when complete)")
+      ->required();
+  m.backup->add_option("--step-pages", m.backup_to.pages_per_step, "pages copied per step")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  m.backup->add_option("--step-pause-ms", m.backup_to.pause_ms, "pause between steps")
+      ->capture_default_str()->check(CLI::Range(0, 10000));
 }
 
 // The exit status of the maintenance subcommand given, or nullopt when none was.
@@ -136,6 +147,10 @@ std::optional<int> RunMaintenance(Maintenance& m, const backtest::ServerOptions&
     return backtest::cli::RunUserRevoke(m.revoke, std::cout, std::cerr);
   }
   if (*m.user_list) return backtest::cli::RunUserList(options.db_path, std::cout, std::cerr);
+  if (*m.backup) {
+    m.backup_to.db_path = options.db_path;
+    return backtest::cli::RunBackup(m.backup_to, std::cout, std::cerr);
+  }
   if (*m.seed_sample) {
     m.seed.db_path = options.db_path;
     m.seed.grpc_address = options.listen;
