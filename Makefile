@@ -47,6 +47,7 @@ bench: build
 	bench/compare_backtrader
 	bench/comparison
 	bench/load
+	bench/backup
 
 # Ten minutes of a steady mix against backtestd; fails if its RSS grows (docs/reliability.md).
 soak: build

@@ -3,15 +3,17 @@
 - Kubernetes manifests: every document against a JSON schema of our own for its kind (closed
   objects where a typo would otherwise pass silently), then the references between them: the
   kustomization's resources, Service selectors and target ports, the StatefulSet's headless
-  Service, probes' ports, volume mounts, NetworkPolicy selectors and ports.
+  Service, probes' ports, volume mounts, NetworkPolicy selectors and ports; the backup CronJob
+  runs `backtestd backup` on the StatefulSet's claim, on its node.
 - Container files: stages, COPY sources, that the binaries they copy are the ones the build stage
   builds and build/bin holds, that the runtime packages cover what the binaries load (ldd, dpkg),
   and that the gateway's plugin pins match scripts/install-deps.sh.
 - The compose file: build contexts and files, volumes, the gateway's backend, health check.
 - systemd units: `systemd-analyze verify` (binaries pointed at build/bin) and its offline
-  security score, plus the hardening directives we promise.
-- Every flag given to backtestd or backtest-gateway anywhere in deploy/ is one the built binary
-  accepts (its --help).
+  security score, plus the hardening directives we promise; the backup unit runs `backtestd
+  backup` on the server's database.
+- Every flag given to backtestd (and its backup subcommand) or backtest-gateway anywhere in
+  deploy/ is one the built binary accepts (its --help).
 
 Prints "ok/FAIL name" per check and "N passed, N failed" at the end; exits 1 on any failure. A
 check whose tool is missing (ldd, dpkg, systemd-analyze) fails: nothing here is skipped.
@@ -140,6 +142,19 @@ POD_SPEC = closed({
 }, ["containers"])
 POD_TEMPLATE = closed({"metadata": closed({"labels": LABELS, "annotations": {"type": "object"}}, ["labels"]),
                        "spec": POD_SPEC}, ["metadata", "spec"])
+# A Job's pod: a restart policy other than Always, and placement (the backup runs on the node that
+# has the server's ReadWriteOnce claim).
+AFFINITY_TERM = closed({"labelSelector": SELECTOR, "topologyKey": {"type": "string", "minLength": 1}},
+                       ["labelSelector", "topologyKey"])
+JOB_POD_SPEC = {**POD_SPEC, "properties": {
+    **POD_SPEC["properties"],
+    "restartPolicy": {"enum": ["Never", "OnFailure"]},
+    "affinity": closed({"podAffinity": closed({
+        "requiredDuringSchedulingIgnoredDuringExecution": {"type": "array", "minItems": 1,
+                                                           "items": AFFINITY_TERM}})}),
+}, "required": ["containers", "restartPolicy"]}
+JOB_TEMPLATE = closed({"metadata": closed({"labels": LABELS, "annotations": {"type": "object"}}, ["labels"]),
+                       "spec": JOB_POD_SPEC}, ["metadata", "spec"])
 
 
 def kind_schema(api_version, kind, spec=None, extra=None):
@@ -197,6 +212,20 @@ SCHEMAS = {
         })},
         "egress": {"type": "array"},
     }, ["podSelector"])),
+    "CronJob": kind_schema("batch/v1", "CronJob", closed({
+        "schedule": {"type": "string", "pattern": r"^(\S+\s+){4}\S+$"},
+        "concurrencyPolicy": {"enum": ["Allow", "Forbid", "Replace"]},
+        "startingDeadlineSeconds": {"type": "integer", "minimum": 1},
+        "successfulJobsHistoryLimit": {"type": "integer", "minimum": 0},
+        "failedJobsHistoryLimit": {"type": "integer", "minimum": 0},
+        "suspend": {"type": "boolean"},
+        "jobTemplate": closed({"spec": closed({
+            "backoffLimit": {"type": "integer", "minimum": 0},
+            "activeDeadlineSeconds": {"type": "integer", "minimum": 1},
+            "ttlSecondsAfterFinished": {"type": "integer", "minimum": 0},
+            "template": JOB_TEMPLATE,
+        }, ["template"])}, ["spec"]),
+    }, ["schedule", "jobTemplate"])),
     "Kustomization": closed({
         "apiVersion": {"const": "kustomize.config.k8s.io/v1beta1"},
         "kind": {"const": "Kustomization"},
@@ -219,6 +248,12 @@ def load_manifests():
 
 def workloads(docs):
     return [d for _, d in docs if d.get("kind") in ("StatefulSet", "Deployment")]
+
+
+def pod_spec(doc):
+    """The pod spec of a StatefulSet, Deployment or CronJob."""
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    return spec["template"]["spec"]
 
 
 def selects(selector, labels):
@@ -263,8 +298,8 @@ def k8s_kustomization():
     problems += [f"{p} is not listed in resources" for p in sorted(present - listed)]
     images = {i["name"] for i in kustomization.get("images", [])}
     for _, doc in load_manifests():
-        if doc.get("kind") in ("StatefulSet", "Deployment"):
-            for c in doc["spec"]["template"]["spec"]["containers"]:
+        if doc.get("kind") in ("StatefulSet", "Deployment", "CronJob"):
+            for c in pod_spec(doc)["containers"]:
                 if c["image"].split(":")[0] not in images:
                     problems.append(f"{doc['metadata']['name']}: image {c['image']} has no tag in kustomization images")
     return problems
@@ -340,6 +375,73 @@ def k8s_backtestd_storage():
             sc = c.get("securityContext", {})
             if not sc.get("readOnlyRootFilesystem") or sc.get("allowPrivilegeEscalation") is not False:
                 problems.append(f"{c['name']}: wants a read-only root and no privilege escalation")
+    return problems
+
+
+def backup_command(words):
+    """(argv of `backtestd backup …`, problems) from a shell command line that runs it."""
+    words = [w.rstrip(";&|") for w in shlex.split(words)]
+    for i, w in enumerate(words):
+        if w.endswith("/backtestd") and i + 1 < len(words) and words[i + 1] == "backup":
+            end = next((j for j in range(i + 2, len(words)) if words[j] in ("", "&&", ";")),
+                       len(words))
+            return words[i + 2:end], []
+    return [], ["runs no `backtestd backup`"]
+
+
+def option(argv, name):
+    return argv[argv.index(name) + 1] if name in argv[:-1] else None
+
+
+def k8s_backup_cronjob():
+    """The backup CronJob runs `backtestd backup` on the StatefulSet's database, on its claim and
+    its node, into a folder on the same claim."""
+    docs = [d for _, d in load_manifests()]
+    jobs = [d for d in docs if d["kind"] == "CronJob"]
+    sets = [d for d in docs if d["kind"] == "StatefulSet"]
+    if len(jobs) != 1 or len(sets) != 1:
+        return [f"want one backup CronJob and one StatefulSet, found {len(jobs)} and {len(sets)}"]
+    job, sts = jobs[0], sets[0]
+    problems = []
+    server = sts["spec"]["template"]["spec"]["containers"][0]
+    db = option(server.get("args", []), "--db")
+    claim_names = {f"{t['metadata']['name']}-{sts['metadata']['name']}-0": t["metadata"]["name"]
+                   for t in sts["spec"]["volumeClaimTemplates"]}
+    spec = pod_spec(job)
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"]
+              for v in spec.get("volumes", []) if "persistentVolumeClaim" in v}
+    volumes = {v["name"] for v in spec.get("volumes", [])}
+    for c in spec["containers"]:
+        argv, found = backup_command(" ".join(c.get("command", []) + c.get("args", [])))
+        problems += [f"{c['name']}: {p}" for p in found]
+        if db and argv and option(argv, "--db") != db:
+            problems.append(f"{c['name']}: --db {option(argv, '--db')} is not the server's {db}")
+        target = option(argv, "--to") or ""
+        for m in c.get("volumeMounts", []):
+            if m["name"] not in volumes:
+                problems.append(f"{c['name']}: volumeMount {m['name']} has no volume")
+        server_mounts = {m["name"]: m["mountPath"] for m in server.get("volumeMounts", [])}
+        on_claim = [m for m in c.get("volumeMounts", []) if claims.get(m["name"]) in claim_names
+                    and server_mounts.get(claim_names[claims[m["name"]]]) == m["mountPath"]]
+        if not on_claim:
+            problems.append(f"{c['name']}: does not mount the server's claim where the server does")
+        elif not target.startswith(on_claim[0]["mountPath"].rstrip("/") + "/"):
+            problems.append(f"{c['name']}: --to {target!r} is not on the server's claim")
+        sc = c.get("securityContext", {})
+        if not sc.get("readOnlyRootFilesystem") or sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{c['name']}: wants a read-only root and no privilege escalation")
+    terms = spec.get("affinity", {}).get("podAffinity", {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution", [])
+    labels = sts["spec"]["template"]["metadata"]["labels"]
+    if not any(t["topologyKey"] == "kubernetes.io/hostname" and
+               selects(t["labelSelector"].get("matchLabels"), labels) for t in terms):
+        problems.append("no required podAffinity to the StatefulSet's pod by kubernetes.io/hostname "
+                        "(its claim is ReadWriteOnce)")
+    if job["spec"].get("concurrencyPolicy") != "Forbid":
+        problems.append("concurrencyPolicy is not Forbid")
+    if spec.get("securityContext", {}).get("runAsUser") != \
+            sts["spec"]["template"]["spec"].get("securityContext", {}).get("runAsUser"):
+        problems.append("does not run as the server's user")
     return problems
 
 
@@ -536,6 +638,9 @@ def systemd_directives():
             problems.append(f"{unit}: wants one ExecStart")
             continue
         command = execs[0].split("=", 1)[1].split()[0]
+        if command == "/bin/sh":  # sh -c 'exec /usr/local/bin/X …'
+            inner = re.search(r"\bexec (\S+)", execs[0])
+            command = inner.group(1) if inner else command
         binary = pathlib.Path(command).name
         if command.startswith("/usr/local/bin/") and not (BIN / binary).is_file():
             problems.append(f"{unit}: runs {binary}, which is not a binary of this build")
@@ -551,8 +656,13 @@ def systemd_backup():
     server_user = "backtestd"  # DynamicUser's name for backtestd.service is its unit name
     if f"User={server_user}" not in service.splitlines():
         problems.append("backtestd-backup.service does not run as the server's user")
-    if ".backup " not in service or "/var/lib/backtestd/backtest.db" not in service:
-        problems.append("backtestd-backup.service does not .backup the server's database")
+    execs = [l.split("=", 1)[1] for l in service.splitlines() if l.startswith("ExecStart=")]
+    argv, found = backup_command(shlex.split(execs[0])[-1] if execs else "")
+    problems += [f"backtestd-backup.service: {p}" for p in found]
+    if argv and option(argv, "--db") != "/var/lib/backtestd/backtest.db":
+        problems.append("backtestd-backup.service does not back up the server's database")
+    if argv and not (option(argv, "--to") or "").startswith("/var/lib/backtestd/backups/"):
+        problems.append("backtestd-backup.service does not write into its StateDirectory backups/")
     return problems
 
 
@@ -583,7 +693,15 @@ def systemd_verify():
 # --- checks: flags --------------------------------------------------------------------------------
 
 def accepted_flags(binary):
-    done = subprocess.run([str(BIN / binary), "--help"], capture_output=True, text=True, timeout=20)
+    """The flags `binary --help` lists; "backtestd backup": the subcommand's and backtestd's."""
+    program, *sub = binary.split()
+    if sub:
+        return accepted_flags(program) | accepted_flags_of([str(BIN / program), *sub, "--help"])
+    return accepted_flags_of([str(BIN / binary), "--help"])
+
+
+def accepted_flags_of(argv):
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
     text = done.stdout + done.stderr
     return {f.lstrip("-") for f in re.findall(r"(?<![\w-])--?[a-z][a-z0-9-]+", text)}
 
@@ -612,12 +730,22 @@ def used_flags():
         for instruction, args in parse_containerfile(CONTAINERS / name):
             if instruction == "CMD":
                 add(name, binary, yaml.safe_load(args))
+    service = (DEPLOY / "systemd" / "backtestd-backup.service").read_text()
+    for line in service.splitlines():
+        if line.startswith("ExecStart="):
+            add("backtestd-backup.service", "backtestd backup",
+                backup_command(shlex.split(line.split("=", 1)[1])[-1])[0])
+    for _, doc in load_manifests():
+        if doc.get("kind") == "CronJob":
+            for c in pod_spec(doc)["containers"]:
+                add(f"k8s {doc['metadata']['name']}", "backtestd backup",
+                    backup_command(" ".join(c.get("command", []) + c.get("args", [])))[0])
     return uses
 
 
 def flags_exist():
     problems = []
-    known = {b: accepted_flags(b) for b in ("backtestd", "backtest-gateway")}
+    known = {b: accepted_flags(b) for b in ("backtestd", "backtest-gateway", "backtestd backup")}
     for where, binary, flag in used_flags():
         if flag not in known[binary]:
             problems.append(f"{where}: {binary} has no flag --{flag}")
@@ -626,7 +754,8 @@ def flags_exist():
 
 def readme():
     text = (DEPLOY / "README.md").read_text()
-    wanted = ["50051", "8080", ".backup", "/var/lib/backtestd", "admin.token", "gateway"]
+    wanted = ["50051", "8080", "backtestd backup", "## Backup and restore", "/var/lib/backtestd",
+              "admin.token", "gateway"]
     return [f"deploy/README.md does not mention {w}" for w in wanted if w not in text]
 
 
@@ -635,12 +764,13 @@ def main():
     check("k8s: kustomization lists every manifest and tags every image", k8s_kustomization)
     check("k8s: selectors, ports, probes, mounts and policies refer to what exists", k8s_references)
     check("k8s: the database is on the StatefulSet's persistent volume", k8s_backtestd_storage)
+    check("k8s: the backup CronJob backs up the server's database on its claim and node", k8s_backup_cronjob)
     check("container: backtestd image builds and copies the binaries of this build", backtestd_containerfile)
     check("container: backtestd runtime packages cover the binaries' shared libraries", runtime_packages)
     check("container: gateway image, plugin pins as in install-deps.sh", gateway_containerfile)
     check("compose: contexts, files, volumes, backend address, health check", compose)
     check("systemd: hardening directives and binaries", systemd_directives)
-    check("systemd: the backup timer starts the backup service", systemd_backup)
+    check("systemd: the backup timer starts `backtestd backup` of the server's database", systemd_backup)
     check("systemd: systemd-analyze verify and security score", systemd_verify)
     check("flags: every flag deploy/ passes is one the built binaries accept", flags_exist)
     check("deploy/README.md covers ports, data, backups, gateways", readme)
