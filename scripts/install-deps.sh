@@ -22,6 +22,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libssl-dev
   sqlite3 python3-venv chromium
+  python3-dev  # the SDK's native module (sdk/) builds against the interpreter's headers
   systemd  # systemd-analyze, for tests/e2e/deploy_validate.py (installing it starts no daemon)
   clang libclang-rt-14-dev wrk
   # The sandbox of user strategies (docs/sandbox.md): bubblewrap runs it, backtest-sandbox-exec

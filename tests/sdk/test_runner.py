@@ -209,3 +209,55 @@ def test_the_runner_is_warm_before_its_spec(pb, folder):
         proc.wait(timeout=60)
         os.close(r)
     assert proc.returncode == 1
+
+
+WAITER = textwrap.dedent('''
+    import os
+    import time
+
+    from backtestd import Strategy, Text
+
+
+    class Waiter(Strategy):
+        """Stops at bar 5 until the test says go (the test cancels the job meanwhile)."""
+        folder = Text("")
+
+        def on_bar(self, bar):
+            if bar.index == 5:
+                open(os.path.join(self.folder, "started"), "w").close()
+                deadline = time.monotonic() + 60
+                while not os.path.exists(os.path.join(self.folder, "go")):
+                    assert time.monotonic() < deadline, "never told to go"
+                    time.sleep(0.01)
+''')
+
+
+def test_sigterm_cancels_the_job(pb, tmp_path):
+    import signal
+    folder = tmp_path / "waiter"
+    folder.mkdir()
+    (folder / "strategy.py").write_text(WAITER)
+    values = _native.validate_params({"symbols": "EURUSD", "timeframe": "H1",
+                                      "start_date": "2022-01-03", "end_date": "2022-03-01"},
+                                     int(time.time()))
+    values.update({"strategy": "waiter", "folder": str(tmp_path)})
+    spec = pb.RunSpec(job_id="j2", params=values, external_strategy=pb.ExternalStrategy(
+        kind="sdk", path=str(folder))).SerializeToString()
+    r, w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "backtestd.runner", "--events-fd", str(w)],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, pass_fds=(w,))
+    os.close(w)
+    proc.stdin.write(struct.pack("<I", len(spec)) + spec)
+    proc.stdin.close()
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)  # polling the strategy's signal, with a deadline
+    proc.send_signal(signal.SIGTERM)
+    (tmp_path / "go").touch()
+    with os.fdopen(r, "rb") as f:
+        events = frames(f.read(), pb)
+    proc.wait(timeout=60)
+    assert proc.returncode == 1
+    assert events[-1].failure.code == "cancelled"
