@@ -2,7 +2,9 @@
 
 #include <array>
 #include <charconv>
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -335,6 +337,36 @@ absl::StatusOr<ParamValues> Resolve(const std::map<std::string, std::string>& in
   return out;
 }
 
+// The rules across parameters, on a full set: an empty end_date becomes `now_epoch`.
+absl::Status CheckSet(ParamValues& out, int64_t now_epoch) {
+  if (out["end_date"].empty()) out["end_date"] = FormatTime(now_epoch);
+  int64_t start = *ParseTimeText(out["start_date"]);
+  int64_t end = *ParseTimeText(out["end_date"]);
+  if (end <= start) {
+    return absl::InvalidArgumentError(absl::StrCat("end_date: must be after start_date (",
+                                                   out["start_date"], "), got \"",
+                                                   out["end_date"], "\""));
+  }
+  if (out["strategy"] == "sma_cross") {
+    int64_t fast = 0, slow = 0;
+    (void)absl::SimpleAtoi(out["fast_period"], &fast);
+    (void)absl::SimpleAtoi(out["slow_period"], &slow);
+    if (fast >= slow) {
+      return absl::InvalidArgumentError(absl::StrCat("fast_period: must be < slow_period (",
+                                                     slow, "), got \"", fast, "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool IsSnakeCase(absl::string_view name) {
+  if (name.empty() || name.size() > 64 || !absl::ascii_islower(name[0])) return false;
+  for (char c : name) {
+    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '_') return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string FormatNumber(double v) {
@@ -387,24 +419,7 @@ absl::StatusOr<ParamValues> ValidateParams(const std::map<std::string, std::stri
   for (const ParamDef& def : kParams) {
     out.try_emplace(std::string(def.name), std::string(def.default_value));
   }
-  if (out["end_date"].empty()) out["end_date"] = FormatTime(now_epoch);
-  // Cross-parameter rules.
-  int64_t start = *ParseTimeText(out["start_date"]);
-  int64_t end = *ParseTimeText(out["end_date"]);
-  if (end <= start) {
-    return absl::InvalidArgumentError(absl::StrCat("end_date: must be after start_date (",
-                                                   out["start_date"], "), got \"",
-                                                   out["end_date"], "\""));
-  }
-  if (out["strategy"] == "sma_cross") {
-    int64_t fast = 0, slow = 0;
-    (void)absl::SimpleAtoi(out["fast_period"], &fast);
-    (void)absl::SimpleAtoi(out["slow_period"], &slow);
-    if (fast >= slow) {
-      return absl::InvalidArgumentError(absl::StrCat("fast_period: must be < slow_period (",
-                                                     slow, "), got \"", fast, "\""));
-    }
-  }
+  if (auto s = CheckSet(out, now_epoch); !s.ok()) return s;
   return out;
 }
 
@@ -421,5 +436,247 @@ absl::StatusOr<int64_t> ParseTimeText(absl::string_view text) {
 }
 
 std::string FormatTime(int64_t epoch_seconds) { return IsoTime(epoch_seconds); }
+
+absl::StatusOr<ParamType> ParseParamType(absl::string_view name) {
+  for (ParamType t : {ParamType::kString, ParamType::kInt, ParamType::kDouble, ParamType::kBool,
+                      ParamType::kChoice, ParamType::kDateTime, ParamType::kSymbolList,
+                      ParamType::kUrl}) {
+    if (ParamTypeName(t) == name) return t;
+  }
+  if (name == "float") return ParamType::kDouble;
+  return absl::InvalidArgumentError(
+      absl::StrCat("type: must be one of int, double, bool, choice, string, datetime, symbols, "
+                   "url, got \"", name.substr(0, 64), "\""));
+}
+
+const ParamRegistry& ParamRegistry::Builtin() {
+  static const ParamRegistry* const kBuiltin = [] {
+    auto made = Make({});
+    return made->release();
+  }();
+  return *kBuiltin;
+}
+
+bool ParamRegistry::IsBuiltinStrategy(absl::string_view strategy) {
+  return std::find(kStrategies.begin(), kStrategies.end(), strategy) != kStrategies.end();
+}
+
+absl::Status ParamRegistry::Check(const StrategyParams& strategy) {
+  const std::string& name = strategy.strategy;
+  if (!IsSnakeCase(name)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "strategy name must be snake_case (a-z, 0-9, _; 1-64 characters, a letter first), got \"",
+        name.substr(0, 64), "\""));
+  }
+  if (IsBuiltinStrategy(name)) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": is a built-in strategy's name"));
+  }
+  std::set<std::string> names, aliases;
+  for (const ParamSpec& p : strategy.params) {
+    auto fail = [&](absl::string_view rule) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": ", p.name.substr(0, 64), ": ", rule));
+    };
+    if (!IsSnakeCase(p.name)) return fail("a parameter name must be snake_case");
+    if (p.name == "strategy") return fail("is the registry's own parameter");
+    if (!names.insert(p.name).second) return fail("declared twice");
+    if (!p.alias.empty() && !aliases.insert(p.alias).second) {
+      return fail(absl::StrCat("alias ", p.alias.substr(0, 64), " is used twice"));
+    }
+    const bool numeric = p.type == ParamType::kInt || p.type == ParamType::kDouble;
+    if ((p.min || p.max) && !numeric) return fail("bounds are for int and double parameters");
+    if (p.min && p.max && p.min->value > p.max->value) return fail("min is above max");
+    if (p.type == ParamType::kChoice && p.choices.empty()) return fail("a choice needs choices");
+    std::vector<absl::string_view> choices(p.choices.begin(), p.choices.end());
+    ParamDef def{.name = p.name, .type = p.type, .default_value = p.default_value,
+                 .optional = p.optional, .min = p.min, .max = p.max, .choices = choices};
+    auto canonical = Canonical(def, p.default_value);
+    if (!canonical.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": ", p.name, ": default", absl::StripPrefix(canonical.status().message(),
+                                                            absl::StrCat(p.name, ":"))));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::string_view ParamRegistry::Keep(std::string text) {
+  return text_.emplace_back(std::move(text));
+}
+
+absl::StatusOr<std::unique_ptr<const ParamRegistry>> ParamRegistry::Make(
+    std::vector<StrategyParams> strategies) {
+  std::set<std::string> seen;
+  for (const StrategyParams& s : strategies) {
+    if (auto status = Check(s); !status.ok()) return status;
+    if (!seen.insert(s.strategy).second) {
+      return absl::InvalidArgumentError(absl::StrCat(s.strategy, ": listed twice"));
+    }
+  }
+  std::unique_ptr<ParamRegistry> r(new ParamRegistry());
+  for (absl::string_view b : kStrategies) r->strategy_names_.emplace_back(b);
+  for (const StrategyParams& s : strategies) r->strategy_names_.push_back(s.strategy);
+  std::vector<absl::string_view>& strategy_choices = r->choice_lists_.emplace_back();
+  for (const std::string& n : r->strategy_names_) strategy_choices.push_back(r->Keep(n));
+  for (const ParamDef& def : kParams) {
+    ParamDef copy = def;
+    if (def.name == "strategy") {
+      copy.choices = strategy_choices;
+      if (!strategies.empty()) {
+        copy.help = r->Keep(absl::StrCat(def.help, " Strategies from the strategy folder: ",
+                                         absl::StrJoin(strategy_choices.begin() + kStrategies.size(),
+                                                       strategy_choices.end(), ", "),
+                                         "."));
+      }
+    }
+    r->defs_.push_back(copy);
+  }
+  r->builtin_count_ = r->defs_.size();
+  for (const StrategyParams& s : strategies) {
+    absl::string_view strategy = r->Keep(s.strategy);
+    for (const ParamSpec& p : s.params) {
+      std::vector<absl::string_view>& choices = r->choice_lists_.emplace_back();
+      for (const std::string& c : p.choices) choices.push_back(r->Keep(c));
+      ParamDef def{.name = r->Keep(p.name), .alias = r->Keep(p.alias), .type = p.type,
+                   .group = r->Keep(p.group.empty() ? s.strategy : p.group),
+                   .optional = p.optional, .min = p.min, .max = p.max, .choices = choices,
+                   .strategy = strategy, .help = r->Keep(p.help), .hidden = p.hidden};
+      def.default_value = r->Keep(*Canonical(def, p.default_value));  // Check passed
+      r->defs_.push_back(def);
+    }
+  }
+  return std::unique_ptr<const ParamRegistry>(std::move(r));
+}
+
+bool ParamRegistry::HasStrategy(absl::string_view strategy) const {
+  return std::find(strategy_names_.begin(), strategy_names_.end(), strategy) !=
+         strategy_names_.end();
+}
+
+std::vector<const ParamDef*> ParamRegistry::ForStrategy(absl::string_view strategy) const {
+  std::vector<const ParamDef*> out;
+  if (strategy.empty()) {
+    for (const ParamDef& def : defs_) out.push_back(&def);
+    return out;
+  }
+  std::span<const ParamDef> builtins(defs_.data(), builtin_count_);
+  std::span<const ParamDef> own(defs_.data() + builtin_count_, defs_.size() - builtin_count_);
+  auto own_def = [&](absl::string_view name) -> const ParamDef* {
+    for (const ParamDef& def : own) {
+      if (def.strategy == strategy && def.name == name) return &def;
+    }
+    return nullptr;
+  };
+  std::set<absl::string_view> placed;
+  for (const ParamDef& def : builtins) {
+    if (!def.strategy.empty() && def.strategy != strategy) continue;
+    if (const ParamDef* mine = own_def(def.name); mine != nullptr) {
+      out.push_back(mine);
+      placed.insert(mine->name);
+    } else {
+      out.push_back(&def);
+    }
+  }
+  // Its others, before the trace group the built-ins end with.
+  auto trace = std::find_if(out.begin(), out.end(),
+                            [](const ParamDef* d) { return d->group == "trace"; });
+  std::vector<const ParamDef*> others;
+  for (const ParamDef& def : own) {
+    if (def.strategy == strategy && !placed.contains(def.name)) others.push_back(&def);
+  }
+  out.insert(trace, others.begin(), others.end());
+  return out;
+}
+
+const ParamDef* ParamRegistry::Find(absl::string_view name_or_alias,
+                                    absl::string_view strategy) const {
+  std::span<const ParamDef> builtins(defs_.data(), builtin_count_);
+  std::span<const ParamDef> own(defs_.data() + builtin_count_, defs_.size() - builtin_count_);
+  auto exact = [&](const ParamDef& def) {
+    return def.name == name_or_alias || (!def.alias.empty() && def.alias == name_or_alias);
+  };
+  auto folded = [&](const ParamDef& def) { return absl::EqualsIgnoreCase(def.name, name_or_alias); };
+  for (auto matches : {std::function<bool(const ParamDef&)>(exact),
+                       std::function<bool(const ParamDef&)>(folded)}) {
+    if (!strategy.empty()) {
+      for (const ParamDef& def : own) {
+        if (def.strategy == strategy && matches(def)) return &def;
+      }
+    }
+    for (const ParamDef& def : builtins) {
+      if (matches(def)) return &def;
+    }
+    if (strategy.empty()) {
+      for (const ParamDef& def : own) {
+        if (matches(def)) return &def;
+      }
+    }
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::string> ParamRegistry::StrategyOf(
+    const std::map<std::string, std::string>& input, bool* given) const {
+  const ParamDef& def = defs_[0];  // `strategy`, with every strategy as a choice
+  *given = false;
+  for (const auto& [key, raw] : input) {
+    const ParamDef* found = Find(key, "");
+    if (found == nullptr || found->name != "strategy") continue;
+    *given = true;
+    return Canonical(def, raw);
+  }
+  return std::string(def.default_value);
+}
+
+absl::StatusOr<ParamValues> ParamRegistry::Resolve(
+    const std::map<std::string, std::string>& input, absl::string_view strategy) const {
+  ParamValues out;
+  std::set<absl::string_view> seen;
+  for (const auto& [key, raw] : input) {
+    const ParamDef* def = Find(key, strategy);
+    if (def == nullptr) {
+      std::string shown = key.substr(0, 64);
+      return absl::InvalidArgumentError(absl::StrCat("unknown parameter \"", shown,
+                                                     "\" (ListParams lists the parameters)"));
+    }
+    if (!seen.insert(def->name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(def->name, ": given twice (as a name and as its alias)"));
+    }
+    auto canonical = Canonical(*def, raw);
+    if (!canonical.ok()) return canonical.status();
+    out.emplace(std::string(def->name), *std::move(canonical));
+  }
+  return out;
+}
+
+absl::StatusOr<ParamValues> ParamRegistry::Validate(
+    const std::map<std::string, std::string>& input, int64_t now_epoch) const {
+  bool given = false;
+  auto strategy = StrategyOf(input, &given);
+  if (!strategy.ok()) return strategy.status();
+  auto resolved = Resolve(input, *strategy);
+  if (!resolved.ok()) return resolved.status();
+  ParamValues out = *std::move(resolved);
+  out["strategy"] = *strategy;
+  // Its own defaults first: they win over a built-in's of the same name.
+  for (size_t i = builtin_count_; i < defs_.size(); ++i) {
+    if (defs_[i].strategy != *strategy) continue;
+    out.try_emplace(std::string(defs_[i].name), std::string(defs_[i].default_value));
+  }
+  for (size_t i = 0; i < builtin_count_; ++i) {
+    out.try_emplace(std::string(defs_[i].name), std::string(defs_[i].default_value));
+  }
+  if (auto s = CheckSet(out, now_epoch); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<ParamValues> ParamRegistry::ValidatePartial(
+    const std::map<std::string, std::string>& input) const {
+  bool given = false;
+  auto strategy = StrategyOf(input, &given);
+  if (!strategy.ok()) return strategy.status();
+  return Resolve(input, given ? absl::string_view(*strategy) : absl::string_view());
+}
 
 }  // namespace backtest::engine
