@@ -168,6 +168,46 @@ ALTER TABLE job_events_v4 RENAME TO job_events;
 -- the first line's and event_count says how many seqs it holds (1 for every row before).
 ALTER TABLE job_events ADD COLUMN event_count INTEGER NOT NULL DEFAULT 1;
 )sql"},
+    {6, "datasets: market data stored once, results refer to it", R"sql(
+-- The market data jobs ran on, one row per distinct content: a symbol's prepared series (the
+-- run's candles, warm-up excluded), keyed by its hash (engine::DatasetHash), with where it came
+-- from first. data is a backtest.runner.v1.CandleColumns (format 1). Results of format 4 refer to
+-- their datasets instead of carrying candles; results stored before keep theirs.
+CREATE TABLE datasets (
+  id          INTEGER PRIMARY KEY,
+  hash        TEXT NOT NULL UNIQUE,
+  source      TEXT NOT NULL,
+  symbol      TEXT NOT NULL,
+  timeframe   TEXT NOT NULL,
+  first_time  INTEGER NOT NULL,  -- first bar's open time, epoch seconds
+  last_time   INTEGER NOT NULL,  -- last bar's
+  bars        INTEGER NOT NULL,
+  format      INTEGER NOT NULL,
+  data        BLOB NOT NULL,
+  created_ms  INTEGER NOT NULL,
+  used_ms     INTEGER NOT NULL   -- the last time a job stored or referred to it
+);
+-- The candidates offered to a job's runner: the last used of its source, symbol and timeframe.
+CREATE INDEX datasets_source ON datasets(source, symbol, timeframe, used_ms);
+
+-- Which datasets a job refers to: its result's series (position: the symbol's index in the run),
+-- or, while it runs, those offered to its runner (position -1: a pin, so that a dataset the
+-- runner may refer to is not removed before the result is stored).
+CREATE TABLE job_datasets (
+  job_id      TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  position    INTEGER NOT NULL,
+  dataset_id  INTEGER NOT NULL REFERENCES datasets(id)
+);
+CREATE INDEX job_datasets_job ON job_datasets(job_id, position);
+CREATE INDEX job_datasets_dataset ON job_datasets(dataset_id);
+
+-- A dataset goes with the last reference to it (a deleted job takes its references with it).
+CREATE TRIGGER job_datasets_release AFTER DELETE ON job_datasets
+WHEN NOT EXISTS (SELECT 1 FROM job_datasets WHERE dataset_id = OLD.dataset_id)
+BEGIN
+  DELETE FROM datasets WHERE id = OLD.dataset_id;
+END;
+)sql"},
 };
 
 }  // namespace

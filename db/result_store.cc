@@ -3,6 +3,7 @@
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Exception.h"
 #include "SQLiteCpp/Statement.h"
+#include "SQLiteCpp/Transaction.h"
 #include "absl/strings/str_cat.h"
 #include "db/sqlite_status.h"
 #include "db/statement_scope.h"
@@ -28,6 +29,42 @@ absl::Status ResultStore::Save(const ResultRecord& result) {
     q->bindNoCopy(4, result.data.data(), static_cast<int>(result.data.size()));
     q->bind(5, result.created_ms);
     q->exec();
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("save result of job ", result.job_id));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResultStore::Save(const ResultRecord& result, std::span<const int64_t> datasets) {
+  try {
+    SQLite::Transaction tx(db_);
+    if (absl::Status s = Save(result); !s.ok()) return s;
+    if (refer_ == nullptr) {
+      refer_ = std::make_unique<SQLite::Statement>(
+          db_, "INSERT INTO job_datasets(job_id, position, dataset_id) VALUES(?, ?, ?)");
+      unpin_ = std::make_unique<SQLite::Statement>(
+          db_, "DELETE FROM job_datasets WHERE job_id = ? AND position < 0");
+      touch_ = std::make_unique<SQLite::Statement>(
+          db_, "UPDATE datasets SET used_ms = ? WHERE id = ?");
+    }
+    for (size_t i = 0; i < datasets.size(); ++i) {
+      StatementScope q(*refer_);
+      q->bind(1, result.job_id);
+      q->bind(2, static_cast<int64_t>(i));
+      q->bind(3, datasets[i]);
+      q->exec();
+      StatementScope t(*touch_);
+      t->bind(1, result.created_ms);
+      t->bind(2, datasets[i]);
+      t->exec();
+    }
+    {
+      // After the references: a pinned dataset the result uses never has no reference.
+      StatementScope q(*unpin_);
+      q->bind(1, result.job_id);
+      q->exec();
+    }
+    tx.commit();
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, absl::StrCat("save result of job ", result.job_id));
   }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "absl/status/status.h"
@@ -25,6 +26,9 @@ namespace backtest::db {
 inline constexpr int kResultsFormatPoints = 1;
 inline constexpr int kResultsFormatColumns = 2;
 inline constexpr int kResultsFormatDeltas = 3;
+// The candles are not in it: each series refers to a dataset (db/dataset_store.h); trades and
+// markers are columns, the equity pieces where the engine kept them (runner.proto, RunOutput).
+inline constexpr int kResultsFormatDatasets = 4;
 
 struct ResultRecord {
   std::string job_id;
@@ -41,6 +45,10 @@ class ResultStore {
 
   // Stores (or replaces) a job's result. Its statement is compiled once per store.
   absl::Status Save(const ResultRecord& result);
+  // The same, with the datasets its series refer to (ids, in the order of its symbols), in one
+  // transaction that also drops the job's pins (DatasetStore::Pin) and marks the datasets used.
+  // FailedPrecondition when a dataset does not exist.
+  absl::Status Save(const ResultRecord& result, std::span<const int64_t> datasets);
 
   // NotFound when the job has no result.
   absl::StatusOr<ResultRecord> Load(absl::string_view job_id);
@@ -48,6 +56,9 @@ class ResultStore {
  private:
   SQLite::Database& db_;
   std::unique_ptr<SQLite::Statement> save_;
+  std::unique_ptr<SQLite::Statement> refer_;
+  std::unique_ptr<SQLite::Statement> unpin_;
+  std::unique_ptr<SQLite::Statement> touch_;
 };
 
 }  // namespace backtest::db

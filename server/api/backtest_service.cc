@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "backtest/runner/v1/runner.pb.h"
+#include "db/dataset_store.h"
 #include "db/preset_store.h"
 #include "db/result_store.h"
 #include "server/api/job_conversion.h"
@@ -224,12 +225,17 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
   }
   ASSIGN_OR_RETURN(ResultQuery query, ParseResultQuery(request));
   db::ResultRecord record;
+  std::vector<db::DatasetRecord> datasets;
   {
     auto conn = jobs_.pool().Acquire();
     db::ResultStore results(conn->connection());
     ASSIGN_OR_RETURN(record, results.Load(job.id));
+    if (record.format == db::kResultsFormatDatasets) {
+      db::DatasetStore store(conn->connection());
+      ASSIGN_OR_RETURN(datasets, store.OfResult(job.id));
+    }
   }
-  ASSIGN_OR_RETURN(StoredResult stored, StoredResult::Parse(record));
+  ASSIGN_OR_RETURN(StoredResult stored, StoredResult::Parse(record, datasets));
   const backtest::runner::v1::RunOutput& out = stored.output();
   response->set_job_id(job.id);
   int index = -1;

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "backtest/runner/v1/runner.pb.h"
+#include "db/dataset_store.h"
 #include "db/result_store.h"
 #include "server/api/result_conversion.h"
 
@@ -17,9 +18,12 @@ namespace backtest::api {
 
 class StoredResult {
  public:
-  // Parses a stored result record. DataLoss naming the job when it cannot be read (an unknown
-  // format, a malformed message or column, candle columns of different lengths).
-  static absl::StatusOr<StoredResult> Parse(const db::ResultRecord& record);
+  // Parses a stored result record with the datasets its series refer to (results format 4;
+  // none for formats 1-3, which carry their candles). DataLoss naming the job when it cannot be
+  // read (an unknown format, a malformed message or column, candle columns of different lengths,
+  // a dataset missing or not the one the series names).
+  static absl::StatusOr<StoredResult> Parse(const db::ResultRecord& record,
+                                            const std::vector<db::DatasetRecord>& datasets = {});
 
   const backtest::runner::v1::RunOutput& output() const { return event_.result(); }
 
@@ -35,9 +39,15 @@ class StoredResult {
     std::vector<double> ema_value;
   };
 
+  // Format 4: trades, markers and equity from their columns and pieces.
+  absl::Status ReadColumns(backtest::runner::v1::RunOutput* out);
+
   backtest::runner::v1::RunnerEvent event_;
   bool points_ = false;          // format 1
   std::vector<Columns> series_;  // format 1: per series
+  // Format 4: each series' candles, from its dataset.
+  std::vector<backtest::runner::v1::CandleColumns> candles_;
+  bool own_equity_ = false;  // formats 1 and 4: the equity is in equity_time_ and equity_value_
   std::vector<int64_t> equity_time_;
   std::vector<double> equity_value_;
 };

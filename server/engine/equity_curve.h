@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "server/engine/data/bar_series.h"
@@ -95,6 +96,10 @@ class EquityCurve {
 
   size_t size() const { return bars_ ? piece_points_ : points_.size(); }
   size_t pieces() const { return pieces_.size(); }
+  // Pieces form: the pieces, in order, and the series their `first` indexes (warm-up bars
+  // included); null in points form.
+  std::span<const EquityPiece> piece_list() const { return pieces_; }
+  const BarSeries* piece_bars() const { return bars_.get(); }
   bool empty() const { return size() == 0; }
   // Point k (pieces form: a binary search over the pieces).
   LinePoint operator[](size_t k) const;

@@ -114,26 +114,27 @@ bool Expand(Message* m, bool (Message::*has)() const, runner::v1::DeltaColumn* (
 
 }  // namespace
 
-bool ExpandDeltaColumns(runner::v1::RunOutput* output) {
+bool ExpandCandleColumns(runner::v1::CandleColumns* c) {
   using runner::v1::CandleColumns;
+  return Expand(c, &CandleColumns::has_time_delta, &CandleColumns::mutable_time_delta,
+                &CandleColumns::clear_time_delta, c->mutable_time()) &&
+         Expand(c, &CandleColumns::has_open_delta, &CandleColumns::mutable_open_delta,
+                &CandleColumns::clear_open_delta, c->mutable_open()) &&
+         Expand(c, &CandleColumns::has_high_delta, &CandleColumns::mutable_high_delta,
+                &CandleColumns::clear_high_delta, c->mutable_high()) &&
+         Expand(c, &CandleColumns::has_low_delta, &CandleColumns::mutable_low_delta,
+                &CandleColumns::clear_low_delta, c->mutable_low()) &&
+         Expand(c, &CandleColumns::has_close_delta, &CandleColumns::mutable_close_delta,
+                &CandleColumns::clear_close_delta, c->mutable_close()) &&
+         Expand(c, &CandleColumns::has_volume_delta, &CandleColumns::mutable_volume_delta,
+                &CandleColumns::clear_volume_delta, c->mutable_volume());
+}
+
+bool ExpandDeltaColumns(runner::v1::RunOutput* output) {
   using runner::v1::LineColumns;
   for (auto& series : *output->mutable_series()) {
-    if (series.has_candle_columns()) {
-      CandleColumns* c = series.mutable_candle_columns();
-      if (!Expand(c, &CandleColumns::has_time_delta, &CandleColumns::mutable_time_delta,
-                  &CandleColumns::clear_time_delta, c->mutable_time()) ||
-          !Expand(c, &CandleColumns::has_open_delta, &CandleColumns::mutable_open_delta,
-                  &CandleColumns::clear_open_delta, c->mutable_open()) ||
-          !Expand(c, &CandleColumns::has_high_delta, &CandleColumns::mutable_high_delta,
-                  &CandleColumns::clear_high_delta, c->mutable_high()) ||
-          !Expand(c, &CandleColumns::has_low_delta, &CandleColumns::mutable_low_delta,
-                  &CandleColumns::clear_low_delta, c->mutable_low()) ||
-          !Expand(c, &CandleColumns::has_close_delta, &CandleColumns::mutable_close_delta,
-                  &CandleColumns::clear_close_delta, c->mutable_close()) ||
-          !Expand(c, &CandleColumns::has_volume_delta, &CandleColumns::mutable_volume_delta,
-                  &CandleColumns::clear_volume_delta, c->mutable_volume())) {
-        return false;
-      }
+    if (series.has_candle_columns() && !ExpandCandleColumns(series.mutable_candle_columns())) {
+      return false;
     }
     if (series.has_ema_columns()) {
       LineColumns* e = series.mutable_ema_columns();
@@ -151,6 +152,64 @@ bool ExpandDeltaColumns(runner::v1::RunOutput* output) {
     }
   }
   return true;
+}
+
+void EncodeNumbers(std::span<const double> values, runner::v1::NumberColumn* out) {
+  out->Clear();
+  runner::v1::DeltaColumn encoded;
+  if (EncodeDeltas(values, &encoded)) {
+    out->mutable_delta()->Swap(&encoded);
+  } else {
+    out->mutable_plain()->Add(values.begin(), values.end());
+  }
+}
+
+bool EncodeIntegers(std::span<const int64_t> values, runner::v1::DeltaColumn* out) {
+  return EncodeDeltas(values, out);
+}
+
+bool DecodeNumbers(const runner::v1::NumberColumn& in, std::vector<double>* out) {
+  out->clear();
+  if (!in.has_delta()) {
+    out->assign(in.plain().begin(), in.plain().end());
+    return true;
+  }
+  if (in.plain_size() > 0) return false;  // both forms
+  const int d = in.delta().decimals();
+  if (d < 0 || d > kMaxDecimals) return false;
+  out->reserve(static_cast<size_t>(in.delta().delta_size()));
+  return ForEachScaled(in.delta(), [&](int64_t m) { out->push_back(Unscale(m, d)); });
+}
+
+bool DecodeIntegers(const runner::v1::DeltaColumn& in, std::vector<int64_t>* out) {
+  out->clear();
+  if (in.decimals() != 0) return false;
+  out->reserve(static_cast<size_t>(in.delta_size()));
+  return ForEachScaled(in, [&](int64_t m) { out->push_back(m); });
+}
+
+void WordColumnWriter::Add(absl::string_view word) {
+  if (last_ < 0 || out_->words(last_) != word) {
+    last_ = -1;
+    for (int i = 0; i < out_->words_size(); ++i) {
+      if (out_->words(i) == word) {
+        last_ = i;
+        break;
+      }
+    }
+    if (last_ < 0) {
+      last_ = out_->words_size();
+      out_->add_words(word.data(), word.size());
+    }
+  }
+  out_->add_index(static_cast<uint32_t>(last_));
+}
+
+const std::string* WordAt(const runner::v1::WordColumn& column, int i) {
+  if (i < 0 || i >= column.index_size()) return nullptr;
+  const uint32_t w = column.index(i);
+  if (w >= static_cast<uint32_t>(column.words_size())) return nullptr;
+  return &column.words(static_cast<int>(w));
 }
 
 }  // namespace backtest::jobs

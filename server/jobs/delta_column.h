@@ -5,7 +5,10 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <vector>
 
+#include "absl/strings/string_view.h"
 #include "backtest/runner/v1/runner.pb.h"
 
 namespace backtest::jobs {
@@ -23,9 +26,35 @@ bool DecodeDeltas(const runner::v1::DeltaColumn& in,
 bool DecodeDeltas(const runner::v1::DeltaColumn& in,
                   google::protobuf::RepeatedField<int64_t>* out);
 
+// Rewrites candle columns of DeltaColumns as plain columns in place; false when one is malformed.
+bool ExpandCandleColumns(runner::v1::CandleColumns* columns);
+
 // Rewrites a results-format-3 output in the format-2 form (plain columns) in place; false when a
 // column is malformed.
 bool ExpandDeltaColumns(runner::v1::RunOutput* output);
+
+// Results format 4's other columns (runner.proto: NumberColumn, WordColumn).
+
+// Numbers as a DeltaColumn when they read back exactly from one, else plain.
+void EncodeNumbers(std::span<const double> values, runner::v1::NumberColumn* out);
+// Integers as a DeltaColumn; false past ±2^53 (nothing a run counts comes near).
+bool EncodeIntegers(std::span<const int64_t> values, runner::v1::DeltaColumn* out);
+// The column's values, replacing *out; false when malformed.
+bool DecodeNumbers(const runner::v1::NumberColumn& in, std::vector<double>* out);
+bool DecodeIntegers(const runner::v1::DeltaColumn& in, std::vector<int64_t>* out);
+
+// Words (symbols, sides, reasons) as a dictionary and an index per value.
+class WordColumnWriter {
+ public:
+  explicit WordColumnWriter(runner::v1::WordColumn* out) : out_(out) {}
+  void Add(absl::string_view word);
+
+ private:
+  runner::v1::WordColumn* out_;
+  int last_ = -1;  // the word of the last value: runs of one word are common
+};
+// Word i of the column; nullptr past its end or for an index past the dictionary.
+const std::string* WordAt(const runner::v1::WordColumn& column, int i);
 
 }  // namespace backtest::jobs
 

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "db/connection_pool.h"
+#include "db/dataset_store.h"
 #include "db/job_store.h"
 #include "db/reason_store.h"
 #include "db/result_store.h"
@@ -30,6 +31,7 @@
 #include "server/jobs/job_channel.h"
 #include "server/jobs/runner_process.h"
 #include "server/jobs/sandbox.h"
+#include "server/jobs/strategy_catalog.h"
 
 namespace backtest::jobs {
 
@@ -62,6 +64,9 @@ struct JobManagerOptions {
   // The sandbox of user strategies, probed at Start (docs/sandbox.md); its exec_path defaults to
   // backtest-sandbox-exec beside runner_path.
   SandboxOptions sandbox;
+  // The strategy folder (--strategy-dir) and the Python that describes and runs its strategies
+  // (--python); described at Start, then watched for changes (StrategyCatalog).
+  StrategyCatalogOptions strategies;
   // Events one stream subscriber may have waiting before it is cut off.
   size_t subscriber_capacity = 20000;
   // The clock (epoch milliseconds); injected so tests control time.
@@ -72,7 +77,8 @@ struct JobManagerOptions {
 // statements are compiled once (a job used to compile some twenty of them, ~0.5 ms of its path).
 struct WorkerStores {
   explicit WorkerStores(db::Database& database)
-      : db(database), jobs(database.connection()), results(database.connection()) {}
+      : db(database), jobs(database.connection()), results(database.connection()),
+        datasets(database.connection()) {}
   // The reason and trace stores, created at their first use.
   absl::StatusOr<db::ReasonStore*> reasons() { return Lazy(reasons_); }
   absl::StatusOr<db::TraceStore*> traces() { return Lazy(traces_); }
@@ -80,6 +86,7 @@ struct WorkerStores {
   db::Database& db;
   db::JobStore jobs;
   db::ResultStore results;
+  db::DatasetStore datasets;
 
  private:
   template <typename Store>
@@ -136,6 +143,9 @@ class JobManager {
   // not set; the job path of a user strategy spawns its runner with
   // RunnerProcess::Spawn(*sandbox().Build(command), …).
   const Sandbox& sandbox() const { return *sandbox_; }
+  // The strategy folder's strategies and the parameter registry with them: validate a job's
+  // parameters with strategies().snapshot()->registry.
+  const StrategyCatalog& strategies() const { return *strategies_; }
   const JobManagerOptions& options() const { return options_; }
   int64_t NowMs() const { return options_.now_ms(); }
 
@@ -174,6 +184,7 @@ class JobManager {
   JobManagerOptions options_;
   DataPolicies data_policies_;
   std::optional<Sandbox> sandbox_;
+  std::unique_ptr<StrategyCatalog> strategies_;
   std::unique_ptr<db::ConnectionPool> pool_;
   BoundedQueue<std::string> queue_;
   std::vector<std::thread> workers_;

@@ -7,15 +7,21 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <span>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "backtest/runner/v1/runner.pb.h"
+#include "absl/strings/str_split.h"
+#include "db/dataset_store.h"
 #include "db/reason_store.h"
 #include "db/result_store.h"
 #include "db/trace_store.h"
+#include "server/engine/data/dataset_hash.h"
+#include "server/jobs/delta_column.h"
 #include "server/jobs/frame_codec.h"
 #include "server/jobs/job_manager.h"
 #include "server/jobs/line_splitter.h"
@@ -27,6 +33,9 @@ namespace backtest::jobs {
 namespace {
 
 constexpr int kFlushEveryMs = 50;
+// Datasets offered to a runner per symbol: the last ones used with its data source and timeframe
+// (a file read again, or its previous version).
+constexpr int kOfferedDatasets = 2;
 constexpr size_t kFlushEveryEvents = 256;
 // How often a heartbeat updates the job row, at most: often enough for the reconciler.
 int64_t HeartbeatPersistMs(const JobManagerOptions& o) {
@@ -50,6 +59,7 @@ class JobRun : public RunnerEventReader::Sink {
   // RunnerEventReader::Sink.
   void FlushQueued() override { Flush(true); }
   absl::Status StoreTraceRows(const std::vector<db::TraceRowRecord>& rows) override;
+  absl::Status StoreDataset(const backtest::runner::v1::DatasetEvent& dataset) override;
   absl::Status StoreResult(std::string frame,
                            const backtest::runner::v1::RunOutput& facts) override;
 
@@ -73,6 +83,10 @@ class JobRun : public RunnerEventReader::Sink {
     return store_error_.empty() ? reader_.store_error() : store_error_;
   }
   void SaveRunFacts(const backtest::runner::v1::RunOutput& result);
+  void OfferDatasets(backtest::runner::v1::RunSpec* spec);
+  // The dataset ids a format-4 result's series refer to, in order; empty for a result that
+  // carries its candles (format 3). InvalidArgument when a series refers to nothing it may.
+  absl::StatusOr<std::vector<int64_t>> ResultDatasets(const backtest::runner::v1::RunOutput& facts);
 
   JobManager& manager_;
   WorkerStores& stores_;
@@ -93,6 +107,13 @@ class JobRun : public RunnerEventReader::Sink {
   std::string store_error_;  // events could not be stored (a full disk…): the job fails
   bool trace_enabled_ = false;
   int64_t trace_sampling_ = 1;
+  // The run's data: where from, its symbols in order, and the datasets offered to the runner (by
+  // symbol) and sent by it (by position).
+  std::string source_;
+  std::string timeframe_;
+  std::vector<std::string> symbols_;
+  std::map<std::string, std::vector<db::DatasetKey>> offered_;
+  std::map<int, db::DatasetKey> sent_;
 };
 
 absl::Status JobRun::StoreTraceRows(const std::vector<db::TraceRowRecord>& rows) {
@@ -101,15 +122,124 @@ absl::Status JobRun::StoreTraceRows(const std::vector<db::TraceRowRecord>& rows)
   return (*traces)->AppendRows(job_id_, rows);
 }
 
+// The datasets the runner may find its data to be: for each symbol, the last ones stored from the
+// same data source and timeframe, pinned for this job until its result refers to them (or it
+// ends). Offered, a dataset is not sent again when the runner's candles have its hash. Offering
+// none is always correct (the runner then sends its candles), so a failure here only costs that.
+// Only the job's own data source is looked up, which the server allowed the owner when the job
+// was submitted: a runner can refer to no data its owner may not read.
+void JobRun::OfferDatasets(backtest::runner::v1::RunSpec* spec) {
+  const auto& params = spec->params();
+  source_ = params.at("data_source");
+  timeframe_ = params.at("timeframe");
+  symbols_ = absl::StrSplit(params.at("symbols"), ',', absl::SkipEmpty());
+  std::vector<int64_t> ids;
+  for (const std::string& symbol : symbols_) {
+    auto known = stores_.datasets.Candidates(source_, symbol, timeframe_, kOfferedDatasets);
+    if (!known.ok()) {
+      spdlog::warn("job {}: no datasets offered: {}", job_id_, std::string(known.status().message()));
+      return;
+    }
+    for (db::DatasetKey& k : *known) {
+      ids.push_back(k.id);
+      backtest::runner::v1::KnownDataset* d = spec->add_known_datasets();
+      d->set_symbol(symbol);
+      d->set_hash(k.hash);
+      offered_[symbol].push_back(std::move(k));
+    }
+  }
+  if (absl::Status s = stores_.datasets.Pin(job_id_, ids); !s.ok()) {
+    spdlog::warn("job {}: no datasets offered: {}", job_id_, std::string(s.message()));
+    spec->clear_known_datasets();
+    offered_.clear();
+  }
+}
+
+absl::Status JobRun::StoreDataset(const backtest::runner::v1::DatasetEvent& d) {
+  const int position = d.position();
+  if (position < 0 || static_cast<size_t>(position) >= symbols_.size() ||
+      symbols_[static_cast<size_t>(position)] != d.symbol() || sent_.count(position) > 0) {
+    return absl::InvalidArgumentError(absl::StrCat("candles of symbol ", position, " (",
+                                                   d.symbol().substr(0, 32), ") not expected"));
+  }
+  // The hash is the server's own, from the candles as they will be read back: a runner cannot
+  // store other candles under the hash of a dataset that other jobs refer to.
+  backtest::runner::v1::CandleColumns c = d.candles();
+  if (!ExpandCandleColumns(&c) || c.time_size() == 0 || c.open_size() != c.time_size() ||
+      c.high_size() != c.time_size() || c.low_size() != c.time_size() ||
+      c.close_size() != c.time_size() || c.volume_size() != c.time_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("malformed candles of ", d.symbol()));
+  }
+  auto span = [](const auto& field) { return std::span(field.data(), static_cast<size_t>(field.size())); };
+  const engine::BarView bars{span(c.time()), span(c.open()),  span(c.high()),
+                             span(c.low()),  span(c.close()), span(c.volume())};
+  db::DatasetRecord record{.hash = engine::DatasetHash(bars),
+                           .source = source_,
+                           .symbol = d.symbol(),
+                           .timeframe = timeframe_,
+                           .first_time = bars.time.front(),
+                           .last_time = bars.time.back(),
+                           .bars = static_cast<int64_t>(bars.size()),
+                           .format = db::kDatasetFormatColumns,
+                           .data = d.candles().SerializeAsString(),
+                           .created_ms = Now()};
+  auto id = stores_.datasets.Save(record);
+  if (!id.ok()) return id.status();
+  // Pinned like the offered ones: if the job ends without a result, a dataset only it stored
+  // goes with the pin.
+  const int64_t pin[] = {*id};
+  if (absl::Status s = stores_.datasets.Pin(job_id_, pin); !s.ok()) return s;
+  sent_[position] = {*id, std::move(record.hash)};
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int64_t>> JobRun::ResultDatasets(
+    const backtest::runner::v1::RunOutput& facts) {
+  std::vector<int64_t> ids;
+  for (int i = 0; i < facts.series_size(); ++i) {
+    const backtest::runner::v1::SymbolSeries& s = facts.series(i);
+    if (s.dataset().empty()) {
+      auto sent = sent_.find(i);
+      ids.push_back(sent == sent_.end() ? -1 : sent->second.id);
+      continue;
+    }
+    const auto offered = offered_.find(s.symbol());
+    const db::DatasetKey* known = nullptr;
+    if (offered != offered_.end()) {
+      for (const db::DatasetKey& k : offered->second) {
+        if (k.hash == s.dataset()) known = &k;
+      }
+    }
+    if (known == nullptr || static_cast<size_t>(i) >= symbols_.size() || symbols_[i] != s.symbol()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the result's ", s.symbol().substr(0, 32), " refers to a dataset it was not offered"));
+    }
+    ids.push_back(known->id);
+  }
+  const bool refers = std::any_of(ids.begin(), ids.end(), [](int64_t id) { return id >= 0; });
+  if (!refers) return std::vector<int64_t>{};  // results format 3: the candles are in it
+  if (std::find(ids.begin(), ids.end(), -1) != ids.end()) {
+    return absl::InvalidArgumentError("the result has a symbol without candles");
+  }
+  return ids;
+}
+
 absl::Status JobRun::StoreResult(std::string frame, const backtest::runner::v1::RunOutput& facts) {
   // This runner is done with the CPU: start the worker's next warm runner now, so that its exec
   // and linking overlap with storing this result instead of delaying the next job.
   manager_.KeepWarmRunner(warm_);
   const int64_t now = Now();
   const size_t bytes = frame.size();
-  absl::Status s = stores_.results.Save({.job_id = job_id_, .format = db::kResultsFormatDeltas,
-                                         .digest = facts.digest(), .data = std::move(frame),
-                                         .created_ms = now});
+  auto datasets = ResultDatasets(facts);
+  if (!datasets.ok()) return datasets.status();
+  db::ResultRecord record{.job_id = job_id_,
+                          .format = datasets->empty() ? db::kResultsFormatDeltas
+                                                      : db::kResultsFormatDatasets,
+                          .digest = facts.digest(),
+                          .data = std::move(frame),
+                          .created_ms = now};
+  absl::Status s = datasets->empty() ? stores_.results.Save(record)
+                                     : stores_.results.Save(record, *datasets);
   if (!s.ok()) return s;
   SaveRunFacts(facts);
   spdlog::debug("job {}: result of {} bytes stored in {} ms", job_id_, bytes, Now() - now);
@@ -187,6 +317,7 @@ void JobRun::Run() {
   }
   trace_enabled_ = spec->params().at("trace_enabled") == "true";
   (void)absl::SimpleAtoi(spec->params().at("trace_sampling"), &trace_sampling_);  // checked
+  OfferDatasets(&*spec);
   auto runner = StartRunner(*spec);
   if (!runner.ok()) {
     Fail(std::string(runner.status().message()));
@@ -389,6 +520,12 @@ void JobRun::End(db::JobStatus status, const std::string& error) {
   if (!Transition(status, {db::JobStatus::kRunning}, update)) {
     spdlog::error("job {}: could not record its end ({})", job_id_,
                   std::string(db::JobStatusName(status)));
+  }
+  // A finished job's pins went with its result; any other's go now.
+  if (!offered_.empty() || !sent_.empty()) {
+    if (absl::Status s = stores_.datasets.Unpin(job_id_); !s.ok()) {
+      spdlog::warn("job {}: its offered datasets stay pinned: {}", job_id_, std::string(s.message()));
+    }
   }
   spdlog::info("job {} {}{}{}", job_id_, std::string(db::JobStatusName(status)),
                error.empty() ? "" : ": ",

@@ -17,10 +17,9 @@ bool IsResultFrame(const std::string& bytes) {
   return !bytes.empty() && static_cast<uint8_t>(bytes[0]) == kResultTag;
 }
 
-// The result is stored as it came (a RunnerEvent, results format 3); the server itself needs only
-// its digest, reason counts and trace facts, which ResultFrameFacts reads while the rest stays
-// unparsed bytes (no thousands of candle, equity, marker and trade messages). False when
-// malformed.
+// The result is stored as it came (a RunnerEvent, results format 4); the server itself needs only
+// its digest, reason counts, trace facts and the datasets of its series, which ResultFrameFacts
+// reads while the rest stays unparsed bytes. False when malformed.
 bool ReadResultFacts(const std::string& bytes, backtest::runner::v1::RunOutput* out) {
   using backtest::runner::v1::ResultFrameFacts;
   using backtest::runner::v1::RunOutput;
@@ -32,6 +31,11 @@ bool ReadResultFacts(const std::string& bytes, backtest::runner::v1::RunOutput* 
   static_assert(
       same(RunOutputFacts::kTraceTruncatedFieldNumber, RunOutput::kTraceTruncatedFieldNumber));
   static_assert(same(RunOutputFacts::kDigestFieldNumber, RunOutput::kDigestFieldNumber));
+  static_assert(same(RunOutputFacts::kSeriesFieldNumber, RunOutput::kSeriesFieldNumber));
+  using backtest::runner::v1::SeriesFacts;
+  using backtest::runner::v1::SymbolSeries;
+  static_assert(same(SeriesFacts::kSymbolFieldNumber, SymbolSeries::kSymbolFieldNumber));
+  static_assert(same(SeriesFacts::kDatasetFieldNumber, SymbolSeries::kDatasetFieldNumber));
   ResultFrameFacts frame;
   if (!frame.ParseFromString(bytes)) return false;
   RunOutputFacts& facts = *frame.mutable_result();
@@ -39,6 +43,11 @@ bool ReadResultFacts(const std::string& bytes, backtest::runner::v1::RunOutput* 
   out->set_trace_rows(facts.trace_rows());
   out->set_trace_truncated(facts.trace_truncated());
   out->set_digest(std::move(*facts.mutable_digest()));
+  for (SeriesFacts& f : *facts.mutable_series()) {
+    SymbolSeries* series = out->add_series();
+    series->set_symbol(std::move(*f.mutable_symbol()));
+    series->set_dataset(std::move(*f.mutable_dataset()));
+  }
   return true;
 }
 
@@ -125,6 +134,13 @@ void RunnerEventReader::HandleFrame(std::string bytes) {
       break;
     case RunnerEvent::kHeartbeat:
       OnHeartbeat(now);
+      break;
+    case RunnerEvent::kDataset:
+      if (absl::Status s = sink_.StoreDataset(event.dataset()); !s.ok()) {
+        // A malformed dataset is the runner's fault; anything else the store's (a full disk…).
+        (absl::IsInvalidArgument(s) ? protocol_error_ : store_error_) =
+            absl::StrCat("the run's candles could not be stored: ", s.message());
+      }
       break;
     case RunnerEvent::kFailure:
       failure_code_ = event.failure().code();

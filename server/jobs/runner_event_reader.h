@@ -1,8 +1,9 @@
 // The server's side of a runner's event stream: frames decoded, each event turned into what the job
-// keeps (log lines, progress, trace batches, the result, heartbeats, the runner's own failure).
+// keeps (log lines, progress, trace batches, datasets, the result, heartbeats, the runner's own
+// failure).
 // Events wait in a queue until the owner takes them to store; of several progress events of one
-// stage waiting there, only the newest is kept, in its own place. Trace rows and the result are
-// stored outside the event log, through the Sink, at the moment they arrive.
+// stage waiting there, only the newest is kept, in its own place. Trace rows, datasets and the
+// result are stored outside the event log, through the Sink, at the moment they arrive.
 //
 // Owned by one JobRun; not thread-safe. The fuzz target runner_event_reader_fuzz drives it.
 #ifndef BACKTEST_SERVER_JOBS_RUNNER_EVENT_READER_H_
@@ -31,8 +32,10 @@ class RunnerEventReader {
     // Stores what is queued so far: called before a trace batch, whose event must come after them.
     virtual void FlushQueued() = 0;
     virtual absl::Status StoreTraceRows(const std::vector<db::TraceRowRecord>& rows) = 0;
+    // One symbol's candles, sent before the result (results format 4).
+    virtual absl::Status StoreDataset(const backtest::runner::v1::DatasetEvent& dataset) = 0;
     // `frame` is the result frame as the runner sent it (stored as it came); `facts` the parts the
-    // server reads (digest, reason counts, trace summary).
+    // server reads (digest, reason counts, trace summary, the datasets of its series).
     virtual absl::Status StoreResult(std::string frame,
                                      const backtest::runner::v1::RunOutput& facts) = 0;
   };

@@ -1,6 +1,12 @@
 #include "server/runner/result_conversion.h"
 
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "server/engine/data/dataset_hash.h"
 #include "server/jobs/delta_column.h"
+#include "server/jobs/result_columns.h"
 
 namespace backtest::runner {
 namespace {
@@ -174,6 +180,247 @@ void ToRunOutput(const engine::RunResult& result, backtest::runner::v1::RunOutpu
   out->set_trace_rows(result.trace_rows);
   out->set_trace_truncated(result.trace_truncated);
   out->set_digest(result.digest);
+}
+
+namespace {
+
+using backtest::runner::v1::DeltaColumn;
+using backtest::runner::v1::RunOutput;
+using jobs::WordColumnWriter;
+
+template <typename Rows, typename Field>
+std::vector<int64_t> Ints(const Rows& rows, Field field) {
+  std::vector<int64_t> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back(static_cast<int64_t>(field(r)));
+  return out;
+}
+
+template <typename Rows, typename Field>
+std::vector<double> Doubles(const Rows& rows, Field field) {
+  std::vector<double> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back(field(r));
+  return out;
+}
+
+// Times, ids and bar counts: integers far below 2^53, so EncodeIntegers cannot refuse them.
+void IntColumn(const std::vector<int64_t>& values, DeltaColumn* out) {
+  jobs::EncodeIntegers(values, out);
+}
+
+void ToTradeColumns(const engine::Column<engine::Trade>& trades, v1::TradeColumns* out) {
+  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.id; }), out->mutable_id());
+  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.entry_time; }),
+            out->mutable_entry_time());
+  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.exit_time; }),
+            out->mutable_exit_time());
+  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.bars_held; }),
+            out->mutable_bars_held());
+  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.entry_bar; }),
+            out->mutable_entry_bar());
+  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.exit_bar; }),
+            out->mutable_exit_bar());
+  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.entry_price; }),
+                      out->mutable_entry_price());
+  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.exit_price; }),
+                      out->mutable_exit_price());
+  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.size; }),
+                      out->mutable_size());
+  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.stop; }),
+                      out->mutable_stop());
+  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.target; }),
+                      out->mutable_target());
+  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.commission; }),
+                      out->mutable_commission());
+  WordColumnWriter symbol(out->mutable_symbol()), side(out->mutable_side()),
+      reason(out->mutable_exit_reason());
+  out->mutable_pnl_residual()->Reserve(static_cast<int>(trades.size()));
+  out->mutable_return_pct_residual()->Reserve(static_cast<int>(trades.size()));
+  for (const engine::Trade& t : trades) {
+    symbol.Add(t.symbol);
+    side.Add(engine::SideName(t.side));
+    reason.Add(engine::ExitReasonName(t.exit_reason));
+    const double pnl = jobs::TradePnl(t.side == engine::Side::kLong, t.entry_price, t.exit_price,
+                                      t.size, t.commission);
+    out->add_pnl_residual(jobs::Residual(t.pnl, pnl));
+    out->add_return_pct_residual(
+        jobs::Residual(t.return_pct, jobs::TradeReturnPct(t.pnl, t.entry_price, t.size)));
+  }
+}
+
+// Whether the markers are the trades' fills in FillsInOrder's order (and, for entries, the given
+// reasons): then only the entries' reasons are stored.
+bool MarkersFromTrades(const engine::RunResult& r, std::vector<absl::string_view>* entry_reasons) {
+  const auto& trades = r.trades;
+  const auto& markers = r.markers;
+  if (markers.size() != 2 * trades.size()) return false;
+  const std::vector<int64_t> entry = Ints(trades, [](const engine::Trade& t) { return t.entry_time; });
+  const std::vector<int64_t> exit = Ints(trades, [](const engine::Trade& t) { return t.exit_time; });
+  const std::vector<int64_t> id = Ints(trades, [](const engine::Trade& t) { return t.id; });
+  const std::vector<jobs::TradeFill> fills = jobs::FillsInOrder(entry, exit, id);
+  entry_reasons->assign(trades.size(), absl::string_view());
+  for (size_t k = 0; k < fills.size(); ++k) {
+    const engine::Trade& t = trades[fills[k].trade];
+    const engine::Marker& m = markers[k];
+    const bool long_side = t.side == engine::Side::kLong;
+    const bool buy = fills[k].exit ? !long_side : long_side;
+    const double price = fills[k].exit ? t.exit_price : t.entry_price;
+    if (m.symbol != t.symbol || m.trade_id != t.id ||
+        m.time != (fills[k].exit ? t.exit_time : t.entry_time) ||
+        m.side != (buy ? engine::OrderSide::kBuy : engine::OrderSide::kSell) ||
+        m.kind != (fills[k].exit ? engine::MarkerKind::kExit : engine::MarkerKind::kEntry) ||
+        std::bit_cast<uint64_t>(m.price) != std::bit_cast<uint64_t>(price)) {
+      return false;
+    }
+    if (fills[k].exit) {
+      if (m.reason != engine::ExitReasonName(t.exit_reason)) return false;
+    } else {
+      (*entry_reasons)[fills[k].trade] = m.reason;
+    }
+  }
+  return true;
+}
+
+void ToMarkerColumns(const engine::RunResult& r, v1::MarkerColumns* out) {
+  std::vector<absl::string_view> entry_reasons;
+  if (MarkersFromTrades(r, &entry_reasons)) {
+    out->set_from_trades(true);
+    WordColumnWriter reason(out->mutable_entry_reason());
+    for (absl::string_view w : entry_reasons) reason.Add(w);
+    return;
+  }
+  const auto& markers = r.markers;
+  IntColumn(Ints(markers, [](const engine::Marker& m) { return m.time; }), out->mutable_time());
+  IntColumn(Ints(markers, [](const engine::Marker& m) { return m.trade_id; }),
+            out->mutable_trade_id());
+  jobs::EncodeNumbers(Doubles(markers, [](const engine::Marker& m) { return m.price; }),
+                      out->mutable_price());
+  WordColumnWriter symbol(out->mutable_symbol()), side(out->mutable_side()),
+      kind(out->mutable_kind()), reason(out->mutable_reason());
+  for (const engine::Marker& m : markers) {
+    symbol.Add(m.symbol);
+    side.Add(engine::OrderSideName(m.side));
+    kind.Add(engine::MarkerKindName(m.kind));
+    reason.Add(m.reason);
+  }
+}
+
+// The equity as the engine's pieces (over the first symbol's kept candles) when it keeps them;
+// else its points, without their times when they are the first and only symbol's candle times.
+void ToEquity(const engine::RunResult& r, RunOutput* out) {
+  const engine::EquityCurve& equity = r.equity;
+  const engine::SymbolResult* first = r.symbols.empty() ? nullptr : &r.symbols[0];
+  if (first != nullptr && equity.piece_bars() != nullptr &&
+      equity.piece_bars() == first->bars.get()) {
+    const auto pieces = equity.piece_list();
+    const int64_t kept = static_cast<int64_t>(first->first_kept);
+    v1::EquityPieces* p = out->mutable_equity_pieces();
+    IntColumn(Ints(pieces, [&](const engine::EquityPiece& e) {
+                return static_cast<int64_t>(e.first) - kept;
+              }),
+              p->mutable_first());
+    IntColumn(Ints(pieces, [](const engine::EquityPiece& e) { return e.count; }),
+              p->mutable_count());
+    std::string* kind = p->mutable_kind();
+    kind->reserve(pieces.size());
+    for (const engine::EquityPiece& e : pieces) kind->push_back(static_cast<char>(e.kind));
+    p->mutable_base()->Reserve(static_cast<int>(pieces.size()));
+    for (const engine::EquityPiece& e : pieces) p->add_base(e.base);
+    jobs::EncodeNumbers(Doubles(pieces, [](const engine::EquityPiece& e) { return e.entry; }),
+                        p->mutable_entry());
+    jobs::EncodeNumbers(Doubles(pieces, [](const engine::EquityPiece& e) { return e.size; }),
+                        p->mutable_size());
+    jobs::EncodeNumbers(Doubles(pieces, [](const engine::EquityPiece& e) { return e.spread; }),
+                        p->mutable_spread());
+    return;
+  }
+  v1::LineColumns* line = out->mutable_equity_columns();
+  bool at_candles = r.symbols.size() == 1 && equity.size() == first->candles().size();
+  if (at_candles) {
+    const auto times = first->candles().time;
+    size_t k = 0;
+    equity.ForEach([&](engine::LinePoint p) { at_candles = at_candles && p.time == times[k++]; });
+  }
+  if (!at_candles) {
+    ToColumns(equity, line);
+    return;
+  }
+  out->set_equity_at_candles(true);
+  line->mutable_value()->Reserve(static_cast<int>(equity.size()));
+  equity.ForEach([&](engine::LinePoint p) { line->add_value(p.value); });
+}
+
+}  // namespace
+
+void ToResultFrames(const engine::RunResult& result,
+                    const google::protobuf::RepeatedPtrField<v1::KnownDataset>& known,
+                    std::vector<v1::RunnerEvent>* datasets, v1::RunOutput* out) {
+  out->set_strategy(result.strategy);
+  for (size_t i = 0; i < result.symbols.size(); ++i) {
+    const engine::SymbolResult& s = result.symbols[i];
+    auto* series = out->add_series();
+    series->set_symbol(s.symbol);
+    series->set_pip(s.pip);
+    const engine::BarView bars = s.candles();
+    // Hashed only when the server has a dataset of this symbol that it may be.
+    std::string hash;
+    for (const v1::KnownDataset& k : known) {
+      if (k.symbol() != s.symbol) continue;
+      if (hash.empty()) hash = engine::DatasetHash(bars);
+      if (k.hash() == hash) {
+        series->set_dataset(hash);
+        break;
+      }
+    }
+    if (series->dataset().empty()) {
+      v1::DatasetEvent* d = datasets->emplace_back().mutable_dataset();
+      d->set_symbol(s.symbol);
+      d->set_position(static_cast<int32_t>(i));
+      CandleColumns* c = d->mutable_candles();
+      AddColumn(bars.time, c, &CandleColumns::mutable_time_delta, &CandleColumns::mutable_time);
+      AddColumn(bars.open, c, &CandleColumns::mutable_open_delta, &CandleColumns::mutable_open);
+      AddColumn(bars.high, c, &CandleColumns::mutable_high_delta, &CandleColumns::mutable_high);
+      AddColumn(bars.low, c, &CandleColumns::mutable_low_delta, &CandleColumns::mutable_low);
+      AddColumn(bars.close, c, &CandleColumns::mutable_close_delta,
+                &CandleColumns::mutable_close);
+      AddColumn(bars.volume, c, &CandleColumns::mutable_volume_delta,
+                &CandleColumns::mutable_volume);
+    }
+    ToColumns(s.ema, series->mutable_ema_columns());
+    for (const engine::NamedLine& line : s.lines) {
+      auto* o = series->add_lines();
+      o->set_name(line.name);
+      ToColumns(line.points, o->mutable_points());
+    }
+    for (const auto& z : s.zones) {
+      auto* o = series->add_zones();
+      o->set_symbol(z.symbol);
+      o->set_start(z.start);
+      o->set_end(z.end);
+      o->set_price(z.price);
+      o->set_kind(std::string(engine::ZoneKindName(z.kind)));
+      o->set_state(std::string(engine::ZoneStateName(z.state)));
+    }
+  }
+  ToTradeColumns(result.trades, out->mutable_trade_columns());
+  ToMarkerColumns(result, out->mutable_marker_columns());
+  ToEquity(result, out);
+  ToStats(result.stats, out->mutable_stats());
+  for (const auto& r : result.reasons) {
+    auto* o = out->add_reasons();
+    o->set_reason(r.reason);
+    o->set_count(r.count);
+    for (const auto& sample : r.samples) {
+      auto* s = o->add_samples();
+      s->set_symbol(sample.symbol);
+      s->set_bar_index(sample.bar_index);
+      s->set_ts(sample.ts);
+    }
+    o->set_description(r.description);
+  }
+  out->set_trace_rows(result.trace_rows);
+  out->set_trace_truncated(result.trace_truncated);
 }
 
 }  // namespace backtest::runner

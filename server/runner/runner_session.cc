@@ -207,7 +207,8 @@ absl::Status OptionsForSpec(const v1::RunSpec& spec, engine::RunOptions* options
   return absl::OkStatus();
 }
 
-bool SendResult(EventWriter& writer, const engine::RunResult& result) {
+bool SendResult(EventWriter& writer, const engine::RunResult& result,
+                const google::protobuf::RepeatedPtrField<v1::KnownDataset>& known) {
   // Hashing the whole result and converting it to its wire form both only read it, and each takes
   // milliseconds on a large run: the digest is computed on a second thread meanwhile (inline when
   // no thread can be started, e.g. under a tight memory limit).
@@ -227,11 +228,19 @@ bool SendResult(EventWriter& writer, const engine::RunResult& result) {
     hash();
   }
   v1::RunnerEvent e;
+  std::vector<v1::RunnerEvent> datasets;
   try {
-    ToRunOutput(result, e.mutable_result());
+    ToResultFrames(result, known, &datasets, e.mutable_result());
   } catch (...) {
     if (hasher.joinable()) hasher.join();
     throw;
+  }
+  // The datasets go out while the digest is still being computed.
+  for (const v1::RunnerEvent& d : datasets) {
+    if (!writer.Write(d)) {
+      if (hasher.joinable()) hasher.join();
+      return false;
+    }
   }
   if (hasher.joinable()) hasher.join();
   if (hash_failed) throw std::bad_alloc();
@@ -253,7 +262,7 @@ int RunJob(EventWriter& writer, const v1::RunSpec& spec, const engine::ParamValu
     Fail(writer, FailureCode(result.status().code()), std::string(result.status().message()));
     return kExitFailed;
   }
-  return SendResult(writer, *result) ? 0 : kExitFailed;
+  return SendResult(writer, *result, spec.known_datasets()) ? 0 : kExitFailed;
 }
 
 }  // namespace backtest::runner

@@ -97,7 +97,8 @@ absl::Status OptionsForSpec(const v1::RunSpec& spec, engine::RunOptions* options
 // Sends the result (results format 4, ToResultFrames): a dataset frame for each symbol whose
 // candles are not among `known` (the spec's known_datasets), then the result frame (the digest
 // computed beside the conversion). False when the pipe failed.
-bool SendResult(EventWriter& writer, const engine::RunResult& result);
+bool SendResult(EventWriter& writer, const engine::RunResult& result,
+                const google::protobuf::RepeatedPtrField<v1::KnownDataset>& known = {});
 
 // Runs `params` (the spec's, or a runner's rewrite of them) with the spec's options and
 // `external` as RunOptions::external_strategy (may be empty), writing the failure or the result.

@@ -43,6 +43,10 @@ struct Recording : RunnerEventReader::Sink {
     log.push_back(absl::StrCat("rows ", rows.size()));
     return absl::OkStatus();
   }
+  absl::Status StoreDataset(const backtest::runner::v1::DatasetEvent& dataset) override {
+    log.push_back(absl::StrCat("dataset ", dataset.position(), " ", dataset.symbol()));
+    return absl::OkStatus();
+  }
   absl::Status StoreResult(std::string frame,
                            const backtest::runner::v1::RunOutput& facts) override {
     ++results;
