@@ -215,6 +215,10 @@ class ExternalStrategy final : public Strategy {
   // Steps (1) … (5) of a bar; `mark` false leaves (6) to the block-wise loop.
   void Step(size_t sym, size_t i);
   [[gnu::noinline]] void FillPending(size_t sym, SymState& st, size_t i);
+  // The entry of a filled order at `fill` (the bar's open with costs): skipped at or beyond its
+  // stop, else opened.
+  void OpenEntry(size_t sym, const OrderRequest& o, Side side, double fill, double open,
+                 int64_t bi, int64_t ts);
   [[gnu::noinline]] void CheckExit(size_t sym, size_t i);
   [[gnu::noinline]] void SignalOrder(size_t sym, SymState& st, size_t i);
   [[gnu::noinline]] void EndOfData(size_t sym, SymState& st, size_t i);
