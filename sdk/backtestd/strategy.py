@@ -47,6 +47,9 @@ class Strategy:
                                  f"choose another name")
             if key in ("strategy",) or key.startswith("_"):
                 raise ParamError(f"{key}: a reserved name")
+            if hasattr(Strategy, key):
+                raise ParamError(f"{key}: is a name of Strategy's own (a method or attribute); "
+                                 f"choose another name")
             if p.alias:
                 other = engine.get(p.alias.lower())
                 if other is not None and not other["strategy"]:

@@ -51,8 +51,10 @@ def test_declaration_errors_name_the_field(declare, message):
 def test_engine_parameter_names_are_refused():
     with pytest.raises(ParamError, match="^symbols: is a parameter of every run"):
         type("Broken", (Strategy,), {"symbols": Text("X")})
-    with pytest.raises(ParamError, match="^equity: alias INITIAL_EQUITY is a parameter of every run"):
-        type("Broken", (Strategy,), {"equity": Float(1.0, alias="INITIAL_EQUITY")})
+    with pytest.raises(ParamError, match="^start_cash: alias INITIAL_EQUITY is a parameter of every"):
+        type("Broken", (Strategy,), {"start_cash": Float(1.0, alias="INITIAL_EQUITY")})
+    with pytest.raises(ParamError, match="^close: is a name of Strategy's own"):
+        type("Broken", (Strategy,), {"close": Float(1.0)})
     # A built-in strategy's own parameter may be declared again.
     type("Fine", (Strategy,), {"fast_period": Int(5)})
 
