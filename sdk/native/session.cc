@@ -165,8 +165,15 @@ const double* Numbers(nb::handle v, size_t n, const char* name, SessionState& st
   return a.data();
 }
 
+// A read-only numpy view of a column of the run's bars; the array keeps the series alive (a
+// strategy may keep it past the run).
 template <typename T>
-nb::ndarray<nb::numpy, const T, nb::ndim<1>> View(const engine::Column<T>& c, nb::handle owner) {
+nb::ndarray<nb::numpy, const T, nb::ndim<1>> View(const std::shared_ptr<const engine::BarSeries>& bars,
+                                                  const engine::Column<T>& c) {
+  auto* keep = new std::shared_ptr<const engine::BarSeries>(bars);
+  nb::capsule owner(keep, [](void* p) noexcept {
+    delete static_cast<std::shared_ptr<const engine::BarSeries>*>(p);
+  });
   return nb::ndarray<nb::numpy, const T, nb::ndim<1>>(c.data(), {c.size()}, owner);
 }
 
@@ -397,17 +404,16 @@ void BindSession(nb::module_& m) {
         ExternalStrategy& s = Live(self.st);
         if (sym >= s.symbols()) throw nb::index_error("no such symbol");
         const engine::SymbolData& d = s.data(sym);
-        nb::handle owner = self.st->session;
         nb::dict out;
         out["symbol"] = d.symbol;
         out["first_kept"] = d.first_kept;
         out["pip"] = d.pip;
-        out["time"] = View(d.bars->time, owner);
-        out["open"] = View(d.bars->open, owner);
-        out["high"] = View(d.bars->high, owner);
-        out["low"] = View(d.bars->low, owner);
-        out["close"] = View(d.bars->close, owner);
-        out["volume"] = View(d.bars->volume, owner);
+        out["time"] = View(d.bars, d.bars->time);
+        out["open"] = View(d.bars, d.bars->open);
+        out["high"] = View(d.bars, d.bars->high);
+        out["low"] = View(d.bars, d.bars->low);
+        out["close"] = View(d.bars, d.bars->close);
+        out["volume"] = View(d.bars, d.bars->volume);
         return out;
       })
       .def("set_signals", [](Session& self, size_t sym, nb::object entries, nb::object exits,

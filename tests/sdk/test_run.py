@@ -123,3 +123,15 @@ def test_the_wheel_is_in_build(root):
     wheels = [f for f in os.listdir(os.path.join(root, "build")) if f.startswith("backtestd-")
               and f.endswith(".whl")]
     assert f"backtestd-{backtestd.__version__}-" in " ".join(wheels)
+
+
+def test_signal_data_kept_past_the_run_stays_valid():
+    kept = {}
+
+    class Keeps(Strategy):
+        def signals(self, data):
+            kept["close"] = data.close
+            return {"entries": np.zeros(len(data), dtype=bool)}
+
+    r = backtestd.run(Keeps, data=bars([1, 2, 3, 4]), symbols="SPX", timeframe="H1")
+    assert list(kept["close"]) == [1, 2, 3, 4] and r.stats_raw["trades"] == 0
