@@ -42,7 +42,7 @@ class Result:
             self.stats_by_side = {k: raw["stats"][k] for k in ("long_stats", "short_stats")}
         else:
             self.trades = raw["trades"]
-            self._equity = raw["equity"]
+            self._equity = None
             self.stats = raw["stats"]
             self.stats_by_side = {k: raw["stats"][k] for k in ("long_stats", "short_stats")}
         self._trace = None
@@ -52,7 +52,7 @@ class Result:
         """Entry, exit and note markers as dicts (symbol, time, side, kind, price, reason,
         trade_id); `markers_raw` has them as columns."""
         if self._markers is None:
-            m = self._raw["markers"]
+            m = self.markers_raw
             keys = list(m)
             self._markers = [dict(zip(keys, (m[k][i] for k in keys)))
                              for i in range(len(m["time"]))]
@@ -63,16 +63,26 @@ class Result:
 
     @property
     def markers_raw(self):
+        """The markers as columns (made from the engine's result when first read)."""
+        if "markers" not in self._raw:
+            self._raw["markers"] = self._raw["lazy"].markers()
         return self._raw["markers"]
+
+    @property
+    def equity_raw(self):
+        """The equity curve as {time, value} arrays (made when first read)."""
+        if "equity" not in self._raw:
+            self._raw["equity"] = self._raw["lazy"].equity()
+        return self._raw["equity"]
 
     @property
     def equity(self):
         """The equity curve: a Series (UTC times) with pandas, else {time, value} arrays."""
         if self._equity is None:
             pd = _pandas()
-            eq = self._raw["equity"]
-            self._equity = pd.Series(eq["value"], index=pd.to_datetime(eq["time"], unit="s",
-                                                                       utc=True), name="equity")
+            eq = self.equity_raw
+            self._equity = eq if pd is None else pd.Series(
+                eq["value"], index=pd.to_datetime(eq["time"], unit="s", utc=True), name="equity")
         return self._equity
 
     @property

@@ -39,6 +39,7 @@ NB_MODULE(_native, m) {
   bt::sdk::BindSession(m);
   bt::sdk::BindTa(m);
   bt::sdk::BindRunner(m);
+  bt::sdk::BindResult(m);
   m.def("run",
         [](nb::object start, const std::string& name,
            const std::map<std::string, std::string>& params, nb::object data, int64_t now,

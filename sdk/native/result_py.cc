@@ -1,5 +1,6 @@
 // The engine's RunResult as Python objects: numpy arrays for the long columns (candles, equity,
 // lines, the trades' numbers), lists of dicts for the short ones (markers, zones, reasons).
+#include <Python.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
 
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "sdk/native/run.h"
 #include "server/engine/trace/reasons.h"
 
@@ -61,7 +63,7 @@ class Words {
   }
 
  private:
-  std::map<std::string, nb::str, std::less<>> cache_;
+  absl::flat_hash_map<std::string, nb::str> cache_;
 };
 
 nb::dict StatsOf(const engine::Stats& s) {
@@ -177,16 +179,7 @@ nb::dict SymbolOf(const engine::SymbolResult& s) {
   return d;
 }
 
-}  // namespace
-
-nb::dict ResultToPython(const RunOutcome& outcome) {
-  const engine::RunResult& r = *outcome.result;
-  nb::dict d;
-  d["strategy"] = r.strategy;
-  d["digest"] = r.digest;
-  nb::list symbols;
-  for (const engine::SymbolResult& s : r.symbols) symbols.append(SymbolOf(s));
-  d["symbols"] = symbols;
+nb::dict MarkersOf(const engine::RunResult& r) {
   // Markers as columns (two a trade: a dict each would cost more than the run).
   const engine::Column<engine::Marker>& mk = r.markers;
   nb::dict markers;
@@ -205,8 +198,10 @@ nb::dict ResultToPython(const RunOutcome& outcome) {
   markers["price"] = Column<double>(mk.size(), [&](size_t k) { return mk[k].price; });
   markers["reason"] = mreason;
   markers["trade_id"] = Column<int64_t>(mk.size(), [&](size_t k) { return mk[k].trade_id; });
-  d["markers"] = markers;
-  d["trades"] = TradesOf(r.trades);
+  return markers;
+}
+
+nb::dict EquityOf(const engine::RunResult& r) {
   engine::Column<int64_t> et(r.equity.size());
   engine::Column<double> ev(r.equity.size());
   size_t k = 0;
@@ -217,7 +212,42 @@ nb::dict ResultToPython(const RunOutcome& outcome) {
   nb::dict equity;
   equity["time"] = Array(std::move(et));
   equity["value"] = Array(std::move(ev));
-  d["equity"] = equity;
+  return equity;
+}
+
+// The parts of a result made into Python objects only when read (a million equity points, two
+// markers a trade): the run's result stays in C++ until then.
+struct Lazy {
+  std::shared_ptr<engine::RunResult> result;
+};
+
+}  // namespace
+
+void BindResult(nb::module_& m) {
+  nb::class_<Lazy>(m, "LazyResult", "The parts of a run's result made when first read.")
+      .def("markers", [](const Lazy& l) { return MarkersOf(*l.result); })
+      .def("equity", [](const Lazy& l) { return EquityOf(*l.result); });
+}
+
+nb::dict ResultToPython(const RunOutcome& outcome) {
+  // The objects made here are lists and dicts of numbers and shared strings, none in a cycle:
+  // the collector, which would walk them all again and again as they are made, waits.
+  struct GcPause {
+    int was = PyGC_Disable();
+    ~GcPause() {
+      if (was) PyGC_Enable();
+    }
+  } pause;
+  const engine::RunResult& r = *outcome.result;
+  nb::dict d;
+  d["strategy"] = r.strategy;
+  d["digest"] = r.digest;
+  nb::list symbols;
+  for (const engine::SymbolResult& s : r.symbols) symbols.append(SymbolOf(s));
+  d["symbols"] = symbols;
+  d["lazy"] = Lazy{outcome.result};
+  d["trades"] = TradesOf(r.trades);
+
   d["stats"] = StatsOf(r.stats);
   nb::list reasons;
   for (const engine::ReasonCount& rc : r.reasons) {

@@ -40,8 +40,12 @@ RunOutcome RunLocal(nb::object start, const std::string& name,
                     const std::map<std::string, std::string>& params, nb::object data,
                     int64_t now, const LocalRunOptions& options);
 
-// The result as plain Python objects (dicts, lists, numpy arrays): see backtestd/result.py.
+// The result as plain Python objects (dicts, lists, numpy arrays): see backtestd/result.py. The
+// markers and the equity curve are made when read (`lazy`: LazyResult.markers(), .equity()).
 nb::dict ResultToPython(const RunOutcome& outcome);
+
+// Binds LazyResult (module.cc calls it).
+void BindResult(nb::module_& m);
 
 }  // namespace backtest::sdk
 
