@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts backtestd on its embedded defaults (SQLite under var/, sample:// data) and, when it is
-# built, the REST gateway with the dashboard; prints the addresses; stops both on Ctrl-C.
+# Starts backtestd on its embedded defaults (SQLite under var/, sample:// data, the strategies of
+# examples/strategies/ run by build/venv's Python) and, when it is built, the REST gateway with
+# the dashboard; prints the addresses; stops both on Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,7 +17,8 @@ stop() {
 }
 trap stop EXIT INT TERM
 
-build/bin/backtestd --listen "$listen" --db "$db" &
+strategies=${BACKTEST_STRATEGY_DIR:-examples/strategies}
+build/bin/backtestd --listen "$listen" --db "$db" --strategy-dir "$strategies" &
 pids+=($!)
 # Wait for health with a deadline.
 for _ in $(seq 200); do

@@ -90,6 +90,14 @@ void AddServerFlags(CLI::App& app, backtest::ServerOptions& options, std::string
   app.add_flag("--unsafe-no-sandbox", options.unsafe_no_sandbox,
                "when bubblewrap is not usable, run strategies from users without the sandbox "
                "(as the server's user; rlimits and seccomp only) instead of refusing them");
+  app.add_option("--strategy-dir", options.strategy_dir,
+                 "strategy folder: one subfolder per user strategy (docs/strategies.md); "
+                 "changes are picked up while the server runs")
+      ->envname("BACKTEST_STRATEGY_DIR");
+  app.add_option("--python", options.python,
+                 "the Python with the backtestd SDK that describes and runs user strategies "
+                 "(default: build/venv's)")
+      ->envname("BACKTEST_RUNNER_PYTHON");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

@@ -51,6 +51,18 @@ std::string DefaultRunnerPath() {
   return ec ? std::string("backtest-runner") : (self.parent_path() / "backtest-runner").string();
 }
 
+std::string DefaultPython() {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  // build/bin/backtestd or build/cmake/server/backtestd: the first folder up with venv/.
+  for (std::filesystem::path dir = self.parent_path(); !ec && dir.has_relative_path();
+       dir = dir.parent_path()) {
+    std::filesystem::path venv = dir / "venv" / "bin" / "python";
+    if (std::filesystem::exists(venv, ec)) return venv.string();
+  }
+  return "/usr/bin/python3";
+}
+
 namespace {
 
 // Each job passes buffers of hundreds of KB through the server (a result frame, its row, stream
@@ -86,6 +98,10 @@ jobs::JobManagerOptions JobOptionsFrom(const ServerOptions& options) {
   jobs.trace_max_rows = options.trace_max_rows;
   jobs.trace_batch_size = options.trace_batch_size;
   jobs.sandbox.allow_unsandboxed = options.unsafe_no_sandbox;
+  jobs.strategies.dir = options.strategy_dir;
+  jobs.strategies.python =
+      std::filesystem::absolute(options.python.empty() ? DefaultPython() : options.python)
+          .string();
   jobs.now_ms = options.now_ms;
   return jobs;
 }
@@ -122,7 +138,8 @@ absl::Status Server::MakeServices(const ServerOptions& options) {
       *jobs_, *auth_,
       api::TraceDefaults{.enabled = options.trace_enabled_default,
                          .sampling = options.trace_sampling});
-  preset_service_ = std::make_unique<api::PresetServiceImpl>(options.db_path, *auth_);
+  preset_service_ =
+      std::make_unique<api::PresetServiceImpl>(options.db_path, *auth_, &jobs_->strategies());
   trace_service_ = std::make_unique<api::TraceServiceImpl>(options.db_path, *auth_);
   return absl::OkStatus();
 }

@@ -57,6 +57,11 @@ struct ServerOptions {
   // When bubblewrap is not usable, run strategies from users without the sandbox instead of
   // refusing them (--unsafe-no-sandbox; docs/sandbox.md).
   bool unsafe_no_sandbox = false;
+  // The strategy folder (--strategy-dir): one subfolder per user strategy; empty: none.
+  std::string strategy_dir;
+  // The Python with the backtestd SDK that describes and runs them (--python,
+  // BACKTEST_RUNNER_PYTHON); empty: DefaultPython().
+  std::string python;
   // Largest message the server sends (a 1M-bar result is ~60 MB).
   int max_send_mb = 512;
   // The clock, epoch milliseconds (tests inject one); empty: the system clock.
@@ -111,6 +116,9 @@ class Server {
 
 // The backtest-runner beside the running executable.
 std::string DefaultRunnerPath();
+// The build's virtual environment's python: venv/bin/python in the nearest folder above this
+// executable that has one (build/venv for build/bin/backtestd); /usr/bin/python3 when none has.
+std::string DefaultPython();
 
 // Routes gRPC's own log lines through spdlog (gRPC errors at warning level) instead of stderr.
 void RouteGrpcLogsToSpdlog();

@@ -69,6 +69,9 @@ absl::Status BacktestServiceImpl::Run(const Caller& caller,
                                       backtest::v1::RunBacktestResponse* response) {
   using TextValues = std::map<std::string, std::string>;
   ASSIGN_OR_RETURN(TextValues given, ValuesToText(request.params()));
+  // The strategy folder as it is now: its strategies' parameters join the built-ins.
+  const std::shared_ptr<const jobs::StrategySnapshot> strategies = jobs_.strategies().snapshot();
+  const engine::ParamRegistry& registry = *strategies->registry;
   std::map<std::string, std::string> input;
   if (!request.preset().empty()) {
     auto conn = jobs_.pool().Acquire();
@@ -86,13 +89,12 @@ absl::Status BacktestServiceImpl::Run(const Caller& caller,
   }
   // Request values override the preset's. The registry resolves aliases (and refuses a name given
   // twice) before the merge; the preset is stored under canonical names already.
-  ASSIGN_OR_RETURN(engine::ParamValues overrides, engine::ValidatePartialParams(given));
+  ASSIGN_OR_RETURN(engine::ParamValues overrides, registry.ValidatePartial(given));
   for (auto& [name, value] : overrides) input[name] = std::move(value);
   // The server's trace settings are the defaults a request does not override.
   input.try_emplace("trace_enabled", trace_defaults_.enabled ? "true" : "false");
   input.try_emplace("trace_sampling", absl::StrCat(trace_defaults_.sampling));
-  ASSIGN_OR_RETURN(engine::ParamValues params,
-                   engine::ValidateParams(input, jobs_.NowMs() / 1000));
+  ASSIGN_OR_RETURN(engine::ParamValues params, registry.Validate(input, jobs_.NowMs() / 1000));
   // Refused here when the URL alone shows it (nothing queued); the runner checks again where it
   // opens files and connects (symlinks, redirects, DNS answers).
   RETURN_IF_ERROR(engine::CheckDataSource(params.at("data_source"),
@@ -266,7 +268,8 @@ grpc::ServerUnaryReactor* BacktestServiceImpl::ListParams(
     grpc::CallbackServerContext* context, const backtest::v1::ListParamsRequest* request,
     backtest::v1::ListParamsResponse* response) {
   return ServeAuthenticated(auth_, context, [&](const Caller&) {
-    return FillParamDefinitions(request->strategy(), response);
+    return FillParamDefinitions(*jobs_.strategies().snapshot()->registry, request->strategy(),
+                                response);
   });
 }
 

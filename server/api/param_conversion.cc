@@ -1,24 +1,18 @@
 #include "server/api/param_conversion.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 
 namespace backtest::api {
 
-absl::Status FillParamDefinitions(absl::string_view strategy,
+absl::Status FillParamDefinitions(const engine::ParamRegistry& registry,
+                                  absl::string_view strategy,
                                   backtest::v1::ListParamsResponse* response) {
-  if (!strategy.empty()) {
-    const engine::ParamDef* def = engine::FindParam("strategy");
-    bool known = std::any_of(def->choices.begin(), def->choices.end(),
-                             [&](absl::string_view c) { return c == strategy; });
-    if (!known) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("strategy: unknown strategy \"", strategy.substr(0, 64), "\""));
-    }
+  if (!strategy.empty() && !registry.HasStrategy(strategy)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("strategy: unknown strategy \"", strategy.substr(0, 64), "\""));
   }
-  for (const engine::ParamDef& def : engine::AllParams()) {
-    if (!strategy.empty() && !def.strategy.empty() && def.strategy != strategy) continue;
+  for (const engine::ParamDef* listed : registry.ForStrategy(strategy)) {
+    const engine::ParamDef& def = *listed;
     if (response->groups().empty() ||
         response->groups(response->groups_size() - 1) != def.group) {
       response->add_groups(std::string(def.group));

@@ -8,9 +8,10 @@
 
 namespace backtest::api {
 
-// Fills `response` with every definition (those a strategy reads plus the common ones when
-// `strategy` is not empty). InvalidArgument for an unknown strategy.
-absl::Status FillParamDefinitions(absl::string_view strategy,
+// Fills `response` with `registry`'s definitions: every one, or those a run of `strategy` reads
+// when it is not empty (ParamRegistry::ForStrategy). InvalidArgument for an unknown strategy.
+absl::Status FillParamDefinitions(const engine::ParamRegistry& registry,
+                                  absl::string_view strategy,
                                   backtest::v1::ListParamsResponse* response);
 
 }  // namespace backtest::api

@@ -45,8 +45,10 @@ absl::Status ValidatePresetName(absl::string_view name) {
 
 PresetServiceImpl::Stores::~Stores() = default;
 
-PresetServiceImpl::PresetServiceImpl(const std::string& db_path, Authenticator& auth)
+PresetServiceImpl::PresetServiceImpl(const std::string& db_path, Authenticator& auth,
+                                     const jobs::StrategyCatalog* strategies)
     : auth_(auth),
+      strategies_(strategies),
       pool_(
           [db_path]() -> absl::StatusOr<std::unique_ptr<Stores>> {
             auto stores = std::make_unique<Stores>();
@@ -88,7 +90,13 @@ absl::Status PresetServiceImpl::Upsert(const Caller& caller,
   RETURN_IF_ERROR(ValidatePresetName(request.name()));
   ASSIGN_OR_RETURN(auto given, ValuesToText(request.values()));
   // Names and aliases resolved, values checked and made canonical; no defaults filled in.
-  ASSIGN_OR_RETURN(engine::ParamValues canonical, engine::ValidatePartialParams(given));
+  std::shared_ptr<const jobs::StrategySnapshot> snapshot;
+  const engine::ParamRegistry* registry = &engine::ParamRegistry::Builtin();
+  if (strategies_ != nullptr) {
+    snapshot = strategies_->snapshot();
+    registry = snapshot->registry.get();
+  }
+  ASSIGN_OR_RETURN(engine::ParamValues canonical, registry->ValidatePartial(given));
   std::map<std::string, std::string> values(canonical.begin(), canonical.end());
   ASSIGN_OR_RETURN(auto stores, pool_.Acquire());
   ASSIGN_OR_RETURN(bool created, stores->presets->Upsert(caller.user_id, request.name(), values));

@@ -13,6 +13,7 @@
 #include "backtest/v1/preset_service.grpc.pb.h"
 #include "server/api/auth.h"
 #include "server/api/store_pool.h"
+#include "server/jobs/strategy_catalog.h"
 
 namespace backtest {
 namespace db {
@@ -29,7 +30,10 @@ absl::Status ValidatePresetName(absl::string_view name);
 class PresetServiceImpl final : public backtest::v1::PresetService::CallbackService {
  public:
   // Opens connections to the (already migrated) database at `db_path` as calls need them.
-  PresetServiceImpl(const std::string& db_path, Authenticator& auth);
+  // Presets are checked against the registry with the strategy folder's strategies when
+  // `strategies` is given (it outlives the service), else against the built-ins.
+  PresetServiceImpl(const std::string& db_path, Authenticator& auth,
+                    const jobs::StrategyCatalog* strategies = nullptr);
   ~PresetServiceImpl() override;
 
   grpc::ServerUnaryReactor* ListPresets(grpc::CallbackServerContext* context,
@@ -56,6 +60,7 @@ class PresetServiceImpl final : public backtest::v1::PresetService::CallbackServ
                       backtest::v1::UpsertPresetResponse* response);
 
   Authenticator& auth_;
+  const jobs::StrategyCatalog* const strategies_;
   StorePool<Stores> pool_;
 };
 

@@ -88,6 +88,9 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
   const JobManagerOptions& o = manager->options_;
   ASSIGN_OR_RETURN(manager->data_policies_, ResolveDataAccess(o.data_access, o.db_path));
   manager->sandbox_ = DetectSandbox(o);
+  manager->strategies_ = std::make_unique<StrategyCatalog>(o.strategies, &*manager->sandbox_);
+  manager->strategies_->Refresh();
+  manager->strategies_->StartWatching();
   auto pool = db::ConnectionPool::Open(o.db_path, o.workers + 4);
   if (!pool.ok()) return pool.status();
   manager->pool_ = *std::move(pool);
@@ -130,6 +133,7 @@ JobManager::~JobManager() { Shutdown(); }
 void JobManager::Shutdown() {
   if (shutting_down_.exchange(true)) return;
   queue_.Close();
+  if (strategies_ != nullptr) strategies_->Stop();
   {
     std::lock_guard lock(mu_);
     for (auto& [id, job] : running_) job->cancel_requested = true;
@@ -256,7 +260,8 @@ absl::StatusOr<std::string> RunOneJob(JobManagerOptions options, int64_t owner_i
   options.workers = 1;
   auto manager = JobManager::Start(std::move(options));
   if (!manager.ok()) return manager.status();
-  auto values = engine::ValidateParams(params, (*manager)->NowMs() / 1000);
+  auto values = (*manager)->strategies().snapshot()->registry->Validate(
+      params, (*manager)->NowMs() / 1000);
   if (!values.ok()) return values.status();
   auto job = (*manager)->Submit(owner_id, *values, "");
   if (!job.ok()) return job.status();

@@ -33,6 +33,15 @@ namespace backtest::jobs {
 namespace {
 
 constexpr int kFlushEveryMs = 50;
+
+// The sandbox limits of a strategy folder's runner: the server's runner limits, the sandbox's
+// defaults for the rest.
+SandboxLimits ExternalLimits(const JobManagerOptions& o) {
+  SandboxLimits limits;
+  limits.cpu_seconds = o.limits.cpu_seconds;
+  limits.memory_mb = o.limits.memory_mb;
+  return limits;
+}
 // Datasets offered to a runner per symbol: the last ones used with its data source and timeframe
 // (a file read again, or its previous version).
 constexpr int kOfferedDatasets = 2;
@@ -69,6 +78,10 @@ class JobRun : public RunnerEventReader::Sink {
   bool Transition(db::JobStatus to, const std::vector<db::JobStatus>& from,
                   db::JobStore::Update update, std::vector<JobEvent> extra = {});
   absl::StatusOr<RunnerProcess> StartRunner(const backtest::runner::v1::RunSpec& spec);
+  // For a strategy of the strategy folder: its folder, entry and source hash into the spec (the
+  // runner refuses other code), and a log line saying which code runs. FailedPrecondition when
+  // the strategy has left the folder since the job was submitted.
+  absl::Status PrepareExternal(backtest::runner::v1::RunSpec* spec);
   void Supervise(RunnerProcess& runner);
   // SIGTERM then SIGKILL for a cancel, SIGKILL when the runner's events have nowhere to go or it
   // has been silent too long.
@@ -96,6 +109,9 @@ class JobRun : public RunnerEventReader::Sink {
   std::atomic<bool>& cancel_;
   std::atomic<bool>& stale_;  // set by the reconciler
   std::optional<RunnerProcess>& warm_;
+  // The strategy folder as the job found it, and its strategy when the job runs one.
+  std::shared_ptr<const StrategySnapshot> strategies_;
+  const StrategyInfo* external_ = nullptr;
 
   RunnerEventReader reader_;
   OutputBudget output_;  // of stdout and stderr together
@@ -317,6 +333,10 @@ void JobRun::Run() {
   }
   trace_enabled_ = spec->params().at("trace_enabled") == "true";
   (void)absl::SimpleAtoi(spec->params().at("trace_sampling"), &trace_sampling_);  // checked
+  if (auto prepared = PrepareExternal(&*spec); !prepared.ok()) {
+    Fail(std::string(prepared.message()));
+    return;
+  }
   OfferDatasets(&*spec);
   auto runner = StartRunner(*spec);
   if (!runner.ok()) {
@@ -345,10 +365,43 @@ void JobRun::Run() {
   }
 }
 
+absl::Status JobRun::PrepareExternal(backtest::runner::v1::RunSpec* spec) {
+  auto strategy = spec->params().find("strategy");
+  if (strategy == spec->params().end() ||
+      engine::ParamRegistry::IsBuiltinStrategy(strategy->second)) {
+    return absl::OkStatus();
+  }
+  strategies_ = manager_.strategies().snapshot();
+  external_ = strategies_->Find(strategy->second);
+  if (external_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "strategy ", strategy->second, " is not in the strategy folder (any more)"));
+  }
+  auto* external = spec->mutable_external_strategy();
+  external->set_kind(external_->kind);
+  external->set_path(manager_.sandbox().VisibleStrategyDir(external_->path));
+  external->set_entry(external_->entry);
+  external->set_source_hash(external_->source_hash);
+  reader_.Queue(LogEvent(Now(), "server", "info",
+                         absl::StrCat("strategy ", external_->name, " (", external_->kind,
+                                      "), source ", external_->source_hash)));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::RunSpec& spec) {
   const JobManagerOptions& o = manager_.options();
   std::string frame;
   AppendFrame(spec.SerializeAsString(), &frame);
+  if (external_ != nullptr) {
+    // The Python runner in the sandbox, its limits those of the sandbox (hard, set before it
+    // starts). The worker's warm runner is backtest-runner's and stays for the next job.
+    auto command = manager_.sandbox().Build(
+        {.args = {o.strategies.python, "-m", "backtestd.runner", "--events-fd", "3"},
+         .strategy_dir = external_->path,
+         .limits = ExternalLimits(o)});
+    if (!command.ok()) return command.status();
+    return RunnerProcess::Spawn(*command, o.limits.event_pipe_bytes, frame);
+  }
   // The worker's warm runner when it is still there, else a fresh one; either way this job's own.
   std::optional<RunnerProcess> warm = std::move(warm_);
   warm_.reset();
@@ -376,6 +429,10 @@ std::string JobRun::ExitReason(const ExitInfo& exit) {
     return absl::StrCat("memory limit of ", limits.memory_mb, " MB exceeded");
   }
   if (!reader_.failure_message().empty()) return reader_.failure_message();
+  if (external_ != nullptr) {
+    std::string why = DescribeSandboxedExit(exit, ExternalLimits(manager_.options()));
+    if (!why.empty()) return absl::StrCat("the strategy's runner: ", why);
+  }
   // The kernel sends SIGXCPU at the limit and SIGKILL a second later if that was ignored.
   if (!exit.exited && limits.cpu_seconds > 0 &&
       (exit.signal == SIGXCPU ||
