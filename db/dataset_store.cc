@@ -112,6 +112,47 @@ absl::StatusOr<int64_t> DatasetStore::Save(const DatasetRecord& r) {
   }
 }
 
+absl::StatusOr<std::vector<DatasetKey>> DatasetStore::KeysOfResult(absl::string_view job_id) {
+  try {
+    SQLite::Statement q(db_,
+                        "SELECT d.id, d.hash FROM job_datasets j JOIN datasets d ON "
+                        "d.id = j.dataset_id WHERE j.job_id = ? AND j.position >= 0 "
+                        "ORDER BY j.position");
+    q.bind(1, std::string(job_id));
+    std::vector<DatasetKey> out;
+    while (q.executeStep()) out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString()});
+    return out;
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("datasets of job ", job_id));
+  }
+}
+
+absl::StatusOr<DatasetRecord> DatasetStore::Load(int64_t id) {
+  try {
+    SQLite::Statement q(db_,
+                        "SELECT id, hash, source, symbol, timeframe, first_time, last_time, bars, "
+                        "format, data, created_ms FROM datasets WHERE id = ?");
+    q.bind(1, id);
+    if (!q.executeStep()) return absl::NotFoundError(absl::StrCat("no dataset ", id));
+    DatasetRecord r;
+    r.id = q.getColumn(0).getInt64();
+    r.hash = q.getColumn(1).getString();
+    r.source = q.getColumn(2).getString();
+    r.symbol = q.getColumn(3).getString();
+    r.timeframe = q.getColumn(4).getString();
+    r.first_time = q.getColumn(5).getInt64();
+    r.last_time = q.getColumn(6).getInt64();
+    r.bars = q.getColumn(7).getInt64();
+    r.format = q.getColumn(8).getInt();
+    const SQLite::Column data = q.getColumn(9);
+    r.data.assign(static_cast<const char*>(data.getBlob()), data.getBytes());
+    r.created_ms = q.getColumn(10).getInt64();
+    return r;
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("load dataset ", id));
+  }
+}
+
 absl::StatusOr<std::vector<DatasetRecord>> DatasetStore::OfResult(absl::string_view job_id) {
   try {
     SQLite::Statement q(db_,

@@ -74,6 +74,10 @@ class DatasetStore {
   // The datasets a job's result refers to, in the order of its symbols, data included; empty for
   // a result that carries its own candles (formats 1-3).
   absl::StatusOr<std::vector<DatasetRecord>> OfResult(absl::string_view job_id);
+  // The same without their data (ids and hashes only).
+  absl::StatusOr<std::vector<DatasetKey>> KeysOfResult(absl::string_view job_id);
+  // One dataset, data included. NotFound when there is none with this id.
+  absl::StatusOr<DatasetRecord> Load(int64_t id);
 
  private:
   SQLite::Database& db_;

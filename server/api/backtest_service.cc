@@ -11,6 +11,7 @@
 #include "db/dataset_store.h"
 #include "db/preset_store.h"
 #include "db/result_store.h"
+#include "server/api/dataset_cache.h"
 #include "server/api/job_conversion.h"
 #include "server/api/job_log_stream.h"
 #include "server/api/param_conversion.h"
@@ -227,14 +228,19 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
   }
   ASSIGN_OR_RETURN(ResultQuery query, ParseResultQuery(request));
   db::ResultRecord record;
-  std::vector<db::DatasetRecord> datasets;
+  std::vector<DatasetCandles> datasets;
   {
     auto conn = jobs_.pool().Acquire();
     db::ResultStore results(conn->connection());
     ASSIGN_OR_RETURN(record, results.Load(job.id));
     if (record.format == db::kResultsFormatDatasets) {
       db::DatasetStore store(conn->connection());
-      ASSIGN_OR_RETURN(datasets, store.OfResult(job.id));
+      ASSIGN_OR_RETURN(std::vector<db::DatasetKey> keys, store.KeysOfResult(job.id));
+      for (const db::DatasetKey& key : keys) {
+        ASSIGN_OR_RETURN(DatasetCache::Candles candles,
+                         datasets_.Get(key.hash, [&] { return store.Load(key.id); }));
+        datasets.push_back({key.hash, std::move(candles)});
+      }
     }
   }
   ASSIGN_OR_RETURN(StoredResult stored, StoredResult::Parse(record, datasets));

@@ -8,6 +8,7 @@
 
 #include "backtest/v1/backtest_service.grpc.pb.h"
 #include "server/api/auth.h"
+#include "server/api/dataset_cache.h"
 #include "server/jobs/executor.h"
 #include "server/jobs/job_manager.h"
 
@@ -21,7 +22,8 @@ struct TraceDefaults {
 class BacktestServiceImpl final : public backtest::v1::BacktestService::CallbackService {
  public:
   BacktestServiceImpl(jobs::JobManager& jobs, Authenticator& auth, TraceDefaults trace_defaults)
-      : jobs_(jobs), auth_(auth), trace_defaults_(trace_defaults), io_(2, 10000) {}
+      : jobs_(jobs), auth_(auth), trace_defaults_(trace_defaults), io_(2, 10000),
+        datasets_(kDatasetCacheBytes) {}
 
   grpc::ServerUnaryReactor* RunBacktest(grpc::CallbackServerContext* context,
                                         const backtest::v1::RunBacktestRequest* request,
@@ -62,6 +64,9 @@ class BacktestServiceImpl final : public backtest::v1::BacktestService::Callback
   Authenticator& auth_;
   TraceDefaults trace_defaults_;
   jobs::Executor io_;  // stored-history reads of StreamJobLog
+  // Datasets decoded for GetResult: 64 MB, the candles of ~1.4M bars.
+  static constexpr size_t kDatasetCacheBytes = 64 << 20;
+  DatasetCache datasets_;
 };
 
 }  // namespace backtest::api

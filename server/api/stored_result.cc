@@ -154,7 +154,7 @@ absl::Status StoredResult::ReadColumns(stored::RunOutput* out) {
   if (absl::Status s = ReadMarkers(out->marker_columns(), out); !s.ok()) return s;
   out->clear_trade_columns();
   out->clear_marker_columns();
-  const stored::CandleColumns* first = candles_.empty() ? nullptr : &candles_[0];
+  const stored::CandleColumns* first = candles_.empty() ? nullptr : candles_[0].get();
   if (out->has_equity_pieces()) {
     // The engine's pieces, marked from the first symbol's closes as the engine marks them.
     const stored::EquityPieces& p = out->equity_pieces();
@@ -206,7 +206,7 @@ absl::Status StoredResult::ReadColumns(stored::RunOutput* out) {
 }
 
 absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
-                                                 const std::vector<db::DatasetRecord>& datasets) {
+                                                 const std::vector<DatasetCandles>& datasets) {
   auto unreadable = [&](absl::string_view why) {
     return absl::DataLossError(absl::StrCat("the stored result of job ", record.job_id,
                                             " cannot be read (format ", record.format, "): ",
@@ -230,15 +230,13 @@ absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
       return unreadable(absl::StrCat("it refers to ", out.series_size(), " datasets, ",
                                      datasets.size(), " are stored"));
     }
-    r.candles_.resize(datasets.size());
     for (size_t i = 0; i < datasets.size(); ++i) {
       const stored::SymbolSeries& s = out.series(static_cast<int>(i));
-      stored::CandleColumns& c = r.candles_[i];
       if ((!s.dataset().empty() && s.dataset() != datasets[i].hash) ||
-          datasets[i].format != db::kDatasetFormatColumns || !c.ParseFromString(datasets[i].data) ||
-          !jobs::ExpandCandleColumns(&c) || !SameLength(c)) {
-        return unreadable(absl::StrCat("the dataset of ", s.symbol(), " cannot be read"));
+          datasets[i].candles == nullptr || !SameLength(*datasets[i].candles)) {
+        return unreadable(absl::StrCat("the dataset of ", s.symbol(), " is not its own"));
       }
+      r.candles_.push_back(datasets[i].candles);
     }
     if (absl::Status s = r.ReadColumns(&out); !s.ok()) return unreadable(s.message());
     return r;
@@ -296,7 +294,7 @@ ResultView StoredResult::View(int index) const {
     return v;
   }
   const stored::CandleColumns& c =
-      candles_.empty() ? s.candle_columns() : candles_[static_cast<size_t>(index)];
+      candles_.empty() ? s.candle_columns() : *candles_[static_cast<size_t>(index)];
   v.time = Span(c.time());
   v.open = Span(c.open());
   v.high = Span(c.high());

@@ -5,25 +5,31 @@
 #ifndef BACKTEST_SERVER_API_STORED_RESULT_H_
 #define BACKTEST_SERVER_API_STORED_RESULT_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "backtest/runner/v1/runner.pb.h"
-#include "db/dataset_store.h"
 #include "db/result_store.h"
 #include "server/api/result_conversion.h"
 
 namespace backtest::api {
 
+// A dataset a result refers to, decoded (plain columns of one length): its hash and candles.
+struct DatasetCandles {
+  std::string hash;
+  std::shared_ptr<const backtest::runner::v1::CandleColumns> candles;
+};
+
 class StoredResult {
  public:
-  // Parses a stored result record with the datasets its series refer to (results format 4;
-  // none for formats 1-3, which carry their candles). DataLoss naming the job when it cannot be
-  // read (an unknown format, a malformed message or column, candle columns of different lengths,
-  // a dataset missing or not the one the series names).
+  // Parses a stored result record with the datasets its series refer to, in their order (results
+  // format 4; none for formats 1-3, which carry their candles). DataLoss naming the job when it
+  // cannot be read (an unknown format, a malformed message or column, candle columns of
+  // different lengths, a dataset missing or not the one the series names).
   static absl::StatusOr<StoredResult> Parse(const db::ResultRecord& record,
-                                            const std::vector<db::DatasetRecord>& datasets = {});
+                                            const std::vector<DatasetCandles>& datasets = {});
 
   const backtest::runner::v1::RunOutput& output() const { return event_.result(); }
 
@@ -46,7 +52,7 @@ class StoredResult {
   bool points_ = false;          // format 1
   std::vector<Columns> series_;  // format 1: per series
   // Format 4: each series' candles, from its dataset.
-  std::vector<backtest::runner::v1::CandleColumns> candles_;
+  std::vector<std::shared_ptr<const backtest::runner::v1::CandleColumns>> candles_;
   bool own_equity_ = false;  // formats 1 and 4: the equity is in equity_time_ and equity_value_
   std::vector<int64_t> equity_time_;
   std::vector<double> equity_value_;

@@ -54,25 +54,36 @@ void HashStats(const Stats& s, Canon& c) {
   c.D(s.commission); c.D(s.pnl);
 }
 
-}  // namespace
+// A symbol's name, pip and candles.
+void HashCandles(const SymbolResult& s, Canon& c) {
+  c.S(s.symbol);
+  c.D(s.pip);
+  BarView v = s.candles();
+  c.I(static_cast<int64_t>(v.size()));
+  for (int64_t t : v.time) c.I(t);
+  c.DoubleArray(v.open);
+  c.DoubleArray(v.high);
+  c.DoubleArray(v.low);
+  c.DoubleArray(v.close);
+  c.DoubleArray(v.volume);
+}
 
-std::string ResultDigest(const RunResult& r) {
-  Sha256 h;
-  Canon c(&h);
+// What precedes a run's results in the digest: the strategy, the symbol count, and the first
+// symbol's name, pip and candles.
+void HashHead(const RunResult& r, Canon& c) {
   c.S("backtestd-result-v1");
   c.S(r.strategy);
   c.I(static_cast<int64_t>(r.symbols.size()));
+  if (!r.symbols.empty()) HashCandles(r.symbols[0], c);
+}
+
+// Everything after HashHead: the first symbol's EMA and zones, the other symbols, markers,
+// trades, equity, stats and reasons.
+void HashRest(const RunResult& r, Canon& c) {
+  bool first = true;
   for (const SymbolResult& s : r.symbols) {
-    c.S(s.symbol);
-    c.D(s.pip);
-    BarView v = s.candles();
-    c.I(static_cast<int64_t>(v.size()));
-    for (int64_t t : v.time) c.I(t);
-    c.DoubleArray(v.open);
-    c.DoubleArray(v.high);
-    c.DoubleArray(v.low);
-    c.DoubleArray(v.close);
-    c.DoubleArray(v.volume);
+    if (!first) HashCandles(s, c);
+    first = false;
     c.I(static_cast<int64_t>(s.ema.size()));
     for (const LinePoint& p : s.ema) { c.I(p.time); c.D(p.value); }
     c.I(static_cast<int64_t>(s.zones.size()));
@@ -113,7 +124,34 @@ std::string ResultDigest(const RunResult& r) {
     c.I(static_cast<int64_t>(rc.samples.size()));
     for (const ReasonSample& s : rc.samples) { c.S(s.symbol); c.I(s.bar_index); c.I(s.ts); }
   }
+}
+
+}  // namespace
+
+std::string ResultDigest(const RunResult& r) {
+  Sha256 h;
+  Canon c(&h);
+  HashHead(r, c);
+  HashRest(r, c);
   return h.HexDigest();
+}
+
+ResultDigester::ResultDigester() = default;
+ResultDigester::~ResultDigester() = default;
+
+void ResultDigester::Begin(const RunResult& started) {
+  hash_ = std::make_unique<Sha256>();
+  Canon c(hash_.get());
+  HashHead(started, c);
+  begun_ = true;
+}
+
+std::string ResultDigester::Finish(const RunResult& result) {
+  if (!begun_) Begin(result);
+  Canon c(hash_.get());
+  HashRest(result, c);
+  begun_ = false;
+  return hash_->HexDigest();
 }
 
 void HashTraceRow(const TraceRow& row, Sha256* hash) {

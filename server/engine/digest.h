@@ -5,6 +5,7 @@
 #ifndef BACKTEST_SERVER_ENGINE_DIGEST_H_
 #define BACKTEST_SERVER_ENGINE_DIGEST_H_
 
+#include <memory>
 #include <string>
 
 #include "server/engine/run_result.h"
@@ -15,6 +16,26 @@ namespace backtest::engine {
 
 // Digest of everything in the result except `digest` itself and the trace counters.
 std::string ResultDigest(const RunResult& result);
+
+// The same digest in two steps, for a caller that hashes while the run goes on: Begin hashes
+// what is final before the first bar (the strategy, the symbols, the first symbol's pip and
+// candles: most of a digest's bytes), Finish the rest of the result. Finish(r) == ResultDigest(r)
+// when Begin was given r as RunOptions::on_start sees it. Not thread-safe; Begin and Finish may
+// run on different threads one after the other.
+class ResultDigester {
+ public:
+  ResultDigester();
+  ~ResultDigester();
+  ResultDigester(const ResultDigester&) = delete;
+  ResultDigester& operator=(const ResultDigester&) = delete;
+
+  void Begin(const RunResult& started);
+  std::string Finish(const RunResult& result);
+
+ private:
+  std::unique_ptr<Sha256> hash_;
+  bool begun_ = false;
+};
 
 // Feeds one trace row into a running trace digest (seq, bar_index, ts, symbol, section, kind,
 // payload), for tests and tools that compare traces.

@@ -71,6 +71,7 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
     out.first_kept = sd.first_kept;
     warmup += static_cast<int64_t>(sd.first_kept);
   }
+  if (options.on_start) options.on_start(result);
   std::unique_ptr<Strategy> strategy;
   if (external) {
     ASSIGN_OR_RETURN(strategy, options.external_strategy(ctx));

@@ -47,6 +47,11 @@ struct RunOptions {
                                      // CLI and tests read their own files; jobs always enforce)
   StrategyFactory external_strategy;  // the strategy when config.strategy is kExternal (else
                                       // unused); none: such a run is InvalidArgument
+  // Called once on the run's thread when the market data is loaded and the result's strategy
+  // and symbols (their bars) are set, before the first bar: what a caller can start on while the
+  // run goes on (the runner hashes the candles meanwhile). Nothing else of the result is final;
+  // the bars stay valid for the result's lifetime (they are shared).
+  std::function<void(const RunResult& result)> on_start;
 };
 
 // Validated parameters (ValidateParams' output) → config → data from data_source → run.

@@ -355,7 +355,8 @@ void ToEquity(const engine::RunResult& r, RunOutput* out) {
 
 void ToResultFrames(const engine::RunResult& result,
                     const google::protobuf::RepeatedPtrField<v1::KnownDataset>& known,
-                    std::vector<v1::RunnerEvent>* datasets, v1::RunOutput* out) {
+                    std::vector<v1::RunnerEvent>* datasets, v1::RunOutput* out,
+                    std::span<const std::string> hashes) {
   out->set_strategy(result.strategy);
   for (size_t i = 0; i < result.symbols.size(); ++i) {
     const engine::SymbolResult& s = result.symbols[i];
@@ -364,7 +365,7 @@ void ToResultFrames(const engine::RunResult& result,
     series->set_pip(s.pip);
     const engine::BarView bars = s.candles();
     // Hashed only when the server has a dataset of this symbol that it may be.
-    std::string hash;
+    std::string hash = i < hashes.size() ? hashes[i] : std::string();
     for (const v1::KnownDataset& k : known) {
       if (k.symbol() != s.symbol) continue;
       if (hash.empty()) hash = engine::DatasetHash(bars);

@@ -3,6 +3,8 @@
 #ifndef BACKTEST_SERVER_RUNNER_RESULT_CONVERSION_H_
 #define BACKTEST_SERVER_RUNNER_RESULT_CONVERSION_H_
 
+#include <span>
+#include <string>
 #include <vector>
 
 #include "backtest/runner/v1/runner.pb.h"
@@ -18,10 +20,12 @@ void ToRunOutput(const engine::RunResult& result, backtest::runner::v1::RunOutpu
 // hash (engine::DatasetHash) when `known` has it for that symbol, and otherwise a DatasetEvent
 // for it is appended to `datasets` (sent before the result; its hash is the server's to
 // compute). Trades and markers as columns, the equity as pieces where the engine keeps them. The
-// digest is the caller's to set. Hashes only the symbols that `known` names.
+// digest is the caller's to set. Hashes only the symbols that `known` names, and those only when
+// `hashes` (by symbol index; may be empty) does not have their hash already.
 void ToResultFrames(const engine::RunResult& result,
                     const google::protobuf::RepeatedPtrField<v1::KnownDataset>& known,
-                    std::vector<v1::RunnerEvent>* datasets, v1::RunOutput* out);
+                    std::vector<v1::RunnerEvent>* datasets, v1::RunOutput* out,
+                    std::span<const std::string> hashes = {});
 
 }  // namespace backtest::runner
 
