@@ -22,6 +22,7 @@
 #include "server/api/auth.h"
 #include "server/api/backtest_service.h"
 #include "server/api/preset_service.h"
+#include "server/api/strategy_service.h"
 #include "server/api/trace_service.h"
 #include "server/jobs/job_manager.h"
 
@@ -32,6 +33,7 @@ constexpr const char* kServiceNames[] = {
     "backtest.v1.BacktestService",
     "backtest.v1.PresetService",
     "backtest.v1.TraceService",
+    "backtest.v1.StrategyService",
 };
 
 // While set, gRPC's error lines are dropped: Start reports a failed bind as one clear status.
@@ -141,6 +143,7 @@ absl::Status Server::MakeServices(const ServerOptions& options) {
   preset_service_ =
       std::make_unique<api::PresetServiceImpl>(options.db_path, *auth_, &jobs_->strategies());
   trace_service_ = std::make_unique<api::TraceServiceImpl>(options.db_path, *auth_);
+  strategy_service_ = std::make_unique<api::StrategyServiceImpl>(jobs_->strategies(), *auth_);
   return absl::OkStatus();
 }
 
@@ -162,6 +165,7 @@ absl::Status Server::Listen(const ServerOptions& options) {
   builder.RegisterService(backtest_service_.get());
   builder.RegisterService(preset_service_.get());
   builder.RegisterService(trace_service_.get());
+  builder.RegisterService(strategy_service_.get());
   quiet_grpc_errors = true;
   server_ = builder.BuildAndStart();
   quiet_grpc_errors = false;

@@ -107,6 +107,7 @@ class Server {
   std::unique_ptr<grpc::Service> backtest_service_;
   std::unique_ptr<grpc::Service> preset_service_;
   std::unique_ptr<grpc::Service> trace_service_;
+  std::unique_ptr<grpc::Service> strategy_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::string token_file_;

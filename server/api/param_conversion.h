@@ -8,6 +8,8 @@
 
 namespace backtest::api {
 
+void ToParamDefinition(const engine::ParamDef& def, backtest::v1::ParamDefinition* out);
+
 // Fills `response` with `registry`'s definitions: every one, or those a run of `strategy` reads
 // when it is not empty (ParamRegistry::ForStrategy). InvalidArgument for an unknown strategy.
 absl::Status FillParamDefinitions(const engine::ParamRegistry& registry,

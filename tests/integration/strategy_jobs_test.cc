@@ -12,6 +12,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "backtest/v1/strategy_service.grpc.pb.h"
 #include "server/jobs/strategy_catalog.h"
 #include "tests/integration/test_server.h"
 
@@ -216,6 +217,39 @@ TEST_F(StrategyJobsTest, AFolderAddedWhileTheServerRunsIsPickedUp) {
     return s == "finished" || s == "failed";
   }, 120));
   EXPECT_EQ(Get(*id).status(), "finished") << Get(*id).error();
+}
+
+TEST_F(StrategyJobsTest, StrategyServiceListsAndDescribesEveryStrategy) {
+  auto stub = backtest::v1::StrategyService::NewStub(server_.channel());
+  backtest::v1::ListStrategiesResponse list;
+  ASSERT_TRUE(stub->ListStrategies(server_.Context().get(), {}, &list).ok());
+  std::vector<std::string> names;
+  for (const auto& s : list.strategies()) names.push_back(s.name() + ":" + s.kind());
+  EXPECT_THAT(names, ::testing::ElementsAre("sr_breakout:builtin", "sma_cross:builtin",
+                                            "my_cross:sdk", "slow_cross:sdk"));
+
+  backtest::v1::GetStrategyRequest request;
+  request.set_name("my_cross");
+  backtest::v1::GetStrategyResponse got;
+  ASSERT_TRUE(stub->GetStrategy(server_.Context().get(), request, &got).ok());
+  const backtest::v1::Strategy& mine = got.strategy();
+  EXPECT_EQ(mine.description(), "SMA crossover: long above, short below.");
+  EXPECT_EQ(mine.source_hash(), jobs::SourceHash(folder_ + "/my_cross").value());
+  EXPECT_FALSE(mine.sdk_version().empty());
+  EXPECT_EQ(mine.entry(), "strategy.py:MyCross");
+  std::vector<std::string> params;
+  for (const auto& p : mine.parameters()) params.push_back(p.name());
+  EXPECT_THAT(params, ::testing::ElementsAre("fast_period", "slow_period", "size"));
+
+  request.set_name("sma_cross");
+  ASSERT_TRUE(stub->GetStrategy(server_.Context().get(), request, &got).ok());
+  EXPECT_EQ(got.strategy().kind(), "builtin");
+  EXPECT_TRUE(got.strategy().source_hash().empty());
+  EXPECT_EQ(got.strategy().parameters_size(), 3);  // fast_period, slow_period, size
+
+  request.set_name("nope");
+  EXPECT_EQ(stub->GetStrategy(server_.Context().get(), request, &got).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

@@ -38,6 +38,7 @@ type Backend struct {
 	backtestv1.UnimplementedBacktestServiceServer
 	backtestv1.UnimplementedPresetServiceServer
 	backtestv1.UnimplementedTraceServiceServer
+	backtestv1.UnimplementedStrategyServiceServer
 
 	cfg    Config
 	addr   string
@@ -86,6 +87,7 @@ var Services = []string{
 	backtestv1.BacktestService_ServiceDesc.ServiceName,
 	backtestv1.PresetService_ServiceDesc.ServiceName,
 	backtestv1.TraceService_ServiceDesc.ServiceName,
+	backtestv1.StrategyService_ServiceDesc.ServiceName,
 }
 
 // Start serves a fake backend on 127.0.0.1 with an ephemeral port. Besides the jobs submitted to
@@ -133,6 +135,7 @@ func Start(cfg Config) (*Backend, error) {
 	backtestv1.RegisterBacktestServiceServer(f.server, f)
 	backtestv1.RegisterPresetServiceServer(f.server, f)
 	backtestv1.RegisterTraceServiceServer(f.server, f)
+	backtestv1.RegisterStrategyServiceServer(f.server, f)
 	grpc_health_v1.RegisterHealthServer(f.server, f.health)
 	for _, name := range Services {
 		f.health.SetServingStatus(name, grpc_health_v1.HealthCheckResponse_SERVING)

@@ -22,6 +22,7 @@ var readyServices = []string{
 	backtestv1.BacktestService_ServiceDesc.ServiceName,
 	backtestv1.PresetService_ServiceDesc.ServiceName,
 	backtestv1.TraceService_ServiceDesc.ServiceName,
+	backtestv1.StrategyService_ServiceDesc.ServiceName,
 }
 
 // healthBody is the JSON body of /healthz and /readyz.
