@@ -71,6 +71,29 @@ absl::Status ResultStore::Save(const ResultRecord& result, std::span<const int64
   return absl::OkStatus();
 }
 
+absl::Status ResultStore::Read(
+    absl::string_view job_id,
+    const std::function<absl::Status(const ResultRecord& record, absl::string_view data)>& read) {
+  try {
+    SQLite::Statement q(db_,
+                        "SELECT format, digest, data, created_ms FROM results WHERE job_id = ?");
+    q.bind(1, std::string(job_id));
+    if (!q.executeStep()) {
+      return absl::NotFoundError(absl::StrCat("job ", job_id, " has no result"));
+    }
+    ResultRecord r;
+    r.job_id = std::string(job_id);
+    r.format = q.getColumn(0).getInt();
+    r.digest = q.getColumn(1).getString();
+    r.created_ms = q.getColumn(3).getInt64();
+    const SQLite::Column data = q.getColumn(2);
+    return read(r, absl::string_view(static_cast<const char*>(data.getBlob()),
+                                     static_cast<size_t>(data.getBytes())));
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("load result of job ", job_id));
+  }
+}
+
 absl::StatusOr<ResultRecord> ResultStore::Load(absl::string_view job_id) {
   try {
     SQLite::Statement q(db_,

@@ -5,6 +5,7 @@
 #define BACKTEST_DB_RESULT_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -52,6 +53,11 @@ class ResultStore {
 
   // NotFound when the job has no result.
   absl::StatusOr<ResultRecord> Load(absl::string_view job_id);
+  // The same without copying the data: `read` gets the record (data empty) and the stored bytes,
+  // valid during the call only, and its status is Read's. NotFound when the job has no result.
+  absl::Status Read(absl::string_view job_id,
+                    const std::function<absl::Status(const ResultRecord& record,
+                                                     absl::string_view data)>& read);
 
  private:
   SQLite::Database& db_;

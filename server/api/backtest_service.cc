@@ -1,6 +1,7 @@
 #include "server/api/backtest_service.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -227,23 +228,29 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
                                                       " and has no result: ", job.error));
   }
   ASSIGN_OR_RETURN(ResultQuery query, ParseResultQuery(request));
-  db::ResultRecord record;
-  std::vector<DatasetCandles> datasets;
+  std::optional<StoredResult> parsed;
   {
     auto conn = jobs_.pool().Acquire();
     db::ResultStore results(conn->connection());
-    ASSIGN_OR_RETURN(record, results.Load(job.id));
-    if (record.format == db::kResultsFormatDatasets) {
-      db::DatasetStore store(conn->connection());
-      ASSIGN_OR_RETURN(std::vector<db::DatasetKey> keys, store.KeysOfResult(job.id));
-      for (const db::DatasetKey& key : keys) {
-        ASSIGN_OR_RETURN(DatasetCache::Candles candles,
-                         datasets_.Get(key.hash, [&] { return store.Load(key.id); }));
-        datasets.push_back({key.hash, std::move(candles)});
+    // Parsed where SQLite holds it (a 1M-bar result is tens of MB: no copy first).
+    RETURN_IF_ERROR(results.Read(job.id, [&](const db::ResultRecord& record,
+                                             absl::string_view data) -> absl::Status {
+      std::vector<DatasetCandles> datasets;
+      if (record.format == db::kResultsFormatDatasets) {
+        db::DatasetStore store(conn->connection());
+        ASSIGN_OR_RETURN(std::vector<db::DatasetKey> keys, store.KeysOfResult(job.id));
+        for (const db::DatasetKey& key : keys) {
+          ASSIGN_OR_RETURN(DatasetCache::Candles candles,
+                           datasets_.Get(key.hash, [&] { return store.Load(key.id); }));
+          datasets.push_back({key.hash, std::move(candles)});
+        }
       }
-    }
+      ASSIGN_OR_RETURN(StoredResult stored, StoredResult::Parse(record, data, datasets));
+      parsed.emplace(std::move(stored));
+      return absl::OkStatus();
+    }));
   }
-  ASSIGN_OR_RETURN(StoredResult stored, StoredResult::Parse(record, datasets));
+  StoredResult& stored = *parsed;
   const backtest::runner::v1::RunOutput& out = stored.output();
   response->set_job_id(job.id);
   int index = -1;

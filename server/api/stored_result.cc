@@ -189,23 +189,24 @@ absl::Status StoredResult::ReadColumns(stored::RunOutput* out) {
       }
     }
     out->clear_equity_pieces();
+    own_equity_ = true;
   } else if (out->equity_at_candles()) {
-    const auto& values = out->equity_columns().value();
-    if (first == nullptr || values.size() != first->time_size()) {
+    // Its times are the first symbol's candle times (read in place, as its values).
+    if (first == nullptr || out->equity_columns().value_size() != first->time_size()) {
       return Malformed("equity: not a point per candle");
     }
-    equity_time_.assign(first->time().begin(), first->time().end());
-    equity_value_.assign(values.begin(), values.end());
-  } else {
-    const auto& line = out->equity_columns();
-    equity_time_.assign(line.time().begin(), line.time().end());
-    equity_value_.assign(line.value().begin(), line.value().end());
+    equity_at_candles_ = true;
   }
-  own_equity_ = true;
   return absl::OkStatus();
 }
 
 absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
+                                                 const std::vector<DatasetCandles>& datasets) {
+  return Parse(record, record.data, datasets);
+}
+
+absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
+                                                 absl::string_view data,
                                                  const std::vector<DatasetCandles>& datasets) {
   auto unreadable = [&](absl::string_view why) {
     return absl::DataLossError(absl::StrCat("the stored result of job ", record.job_id,
@@ -217,7 +218,8 @@ absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
       record.format != db::kResultsFormatDeltas && record.format != db::kResultsFormatDatasets) {
     return unreadable("unknown format");
   }
-  if (!r.event_.ParseFromString(record.data) || !r.event_.has_result()) {
+  if (!r.event_.ParseFromArray(data.data(), static_cast<int>(data.size())) ||
+      !r.event_.has_result()) {
     return unreadable("not a result");
   }
   stored::RunOutput& out = *r.event_.mutable_result();
@@ -302,9 +304,13 @@ ResultView StoredResult::View(int index) const {
   v.close = Span(c.close());
   v.volume = Span(c.volume());
   v.ema = {Span(s.ema_columns().time()), Span(s.ema_columns().value())};
-  v.equity = own_equity_ ? LineView{equity_time_, equity_value_}
-                        : LineView{Span(out.equity_columns().time()),
-                                   Span(out.equity_columns().value())};
+  if (own_equity_) {
+    v.equity = {equity_time_, equity_value_};
+  } else if (equity_at_candles_) {
+    v.equity = {Span(candles_[0]->time()), Span(out.equity_columns().value())};
+  } else {
+    v.equity = {Span(out.equity_columns().time()), Span(out.equity_columns().value())};
+  }
   return v;
 }
 

@@ -30,6 +30,9 @@ class StoredResult {
   // different lengths, a dataset missing or not the one the series names).
   static absl::StatusOr<StoredResult> Parse(const db::ResultRecord& record,
                                             const std::vector<DatasetCandles>& datasets = {});
+  // The same with the record's bytes given apart (read in place: ResultStore::Read).
+  static absl::StatusOr<StoredResult> Parse(const db::ResultRecord& record, absl::string_view data,
+                                            const std::vector<DatasetCandles>& datasets);
 
   const backtest::runner::v1::RunOutput& output() const { return event_.result(); }
 
@@ -53,7 +56,8 @@ class StoredResult {
   std::vector<Columns> series_;  // format 1: per series
   // Format 4: each series' candles, from its dataset.
   std::vector<std::shared_ptr<const backtest::runner::v1::CandleColumns>> candles_;
-  bool own_equity_ = false;  // formats 1 and 4: the equity is in equity_time_ and equity_value_
+  bool own_equity_ = false;  // formats 1 and 4 (pieces): the equity is in equity_*_
+  bool equity_at_candles_ = false;  // format 4: its times are the first symbol's candles' 
   std::vector<int64_t> equity_time_;
   std::vector<double> equity_value_;
 };
