@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <span>
 #include <thread>
@@ -395,9 +396,16 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
   if (external_ != nullptr) {
     // The Python runner in the sandbox, its limits those of the sandbox (hard, set before it
     // starts). The worker's warm runner is backtest-runner's and stays for the next job.
+    // The folders its data policy lets it read are visible (read-only) where they are.
+    std::vector<std::string> data_roots;
+    for (const std::string& root : spec.data_policy().file_roots()) {
+      std::error_code ec;
+      if (std::filesystem::is_directory(root, ec)) data_roots.push_back(root);
+    }
     auto command = manager_.sandbox().Build(
         {.args = {o.strategies.python, "-m", "backtestd.runner", "--events-fd", "3"},
          .strategy_dir = external_->path,
+         .read_only_paths = std::move(data_roots),
          .limits = ExternalLimits(o)});
     if (!command.ok()) return command.status();
     return RunnerProcess::Spawn(*command, o.limits.event_pipe_bytes, frame);

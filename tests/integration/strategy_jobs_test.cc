@@ -65,6 +65,7 @@ class StrategyJobsTest : public ::testing::Test {
     server_.options().cancel_grace_ms = 500;
     server_.options().strategy_dir = folder_;
     server_.options().python = SourceDir() + "/build/venv/bin/python";
+    server_.options().data_access.roots = {SourceDir() + "/tests/golden"};
     server_.Start();
   }
 
@@ -217,6 +218,52 @@ TEST_F(StrategyJobsTest, AFolderAddedWhileTheServerRunsIsPickedUp) {
     return s == "finished" || s == "failed";
   }, 120));
   EXPECT_EQ(Get(*id).status(), "finished") << Get(*id).error();
+}
+
+// Waits until the folder's scan has picked up `name`.
+#define WAIT_LISTED(name)                                                   \
+  ASSERT_TRUE(PollUntil([&] {                                               \
+    backtest::v1::ListParamsResponse listed;                                \
+    return ListParams(name, &listed).ok();                                  \
+  }, 60))
+
+TEST_F(StrategyJobsTest, AnExceptionInTheStrategyFailsItsJobWithTheLastFrame) {
+  WriteStrategy("raising", "1 / 0");
+  WAIT_LISTED("raising");
+  auto id = Submit(Quick("raising"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(PollUntil([&] {
+    std::string s = Get(*id).status();
+    return s == "finished" || s == "failed";
+  }, 120));
+  backtest::v1::Job job = Get(*id);
+  EXPECT_EQ(job.status(), "failed");
+  EXPECT_THAT(job.error(), HasSubstr("ZeroDivisionError"));
+  EXPECT_THAT(job.error(), HasSubstr("on_bar"));
+}
+
+// The job's file data (a data root of its data policy) is visible in the sandbox where it is.
+TEST_F(StrategyJobsTest, AnSdkStrategyReadsTheJobsFileData) {
+  auto id = Submit({{"strategy", "my_cross"},
+                    {"symbols", "XAGUSD"},
+                    {"timeframe", "H1"},
+                    {"start_date", "2023-01-01"},
+                    {"end_date", "2023-03-01"},
+                    {"data_source", "file://" + SourceDir() + "/tests/golden"}});
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(PollUntil([&] {
+    std::string s = Get(*id).status();
+    return s == "finished" || s == "failed";
+  }, 120));
+  backtest::v1::Job job = Get(*id);
+  ASSERT_EQ(job.status(), "finished") << job.error();
+  backtest::v1::GetResultRequest request;
+  request.set_job_id(*id);
+  backtest::v1::GetResultResponse result;
+  grpc::Status s = server_.jobs().GetResult(server_.Context().get(), request, &result);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(result.stats().bars(), 900);
+  EXPECT_GT(result.trades_size(), 0);
 }
 
 TEST_F(StrategyJobsTest, StrategyServiceListsAndDescribesEveryStrategy) {
