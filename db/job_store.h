@@ -31,6 +31,8 @@ struct JobRecord {
   JobStatus status = JobStatus::kQueued;
   std::string params_json;
   std::string preset;
+  // The source hash of its strategy when that is one of the strategy folder's; else empty.
+  std::string strategy_source_hash;
   int64_t pid = 0;
   std::string error;
   double progress_fraction = 0;

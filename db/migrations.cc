@@ -208,6 +208,12 @@ BEGIN
   DELETE FROM datasets WHERE id = OLD.dataset_id;
 END;
 )sql"},
+    {7, "jobs: the source hash of a strategy from the strategy folder", R"sql(
+-- The strategy folder's strategies are code that changes: a job records the source hash its
+-- strategy had when it was submitted (sha256:…), and runs that code or fails. Empty for the
+-- built-in strategies and for jobs stored before.
+ALTER TABLE jobs ADD COLUMN strategy_source_hash TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

@@ -175,6 +175,17 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
   job.params_json = values.dump();
   job.preset = preset;
   job.created_ms = NowMs();
+  // A strategy of the folder: the code it has now is the code the job runs (or the job fails).
+  if (auto strategy = params.find("strategy");
+      strategy != params.end() && !engine::ParamRegistry::IsBuiltinStrategy(strategy->second)) {
+    const std::shared_ptr<const StrategySnapshot> strategies = strategies_->snapshot();
+    const StrategyInfo* info = strategies->Find(strategy->second);
+    if (info == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "strategy: ", strategy->second, " is not in the strategy folder (any more)"));
+    }
+    job.strategy_source_hash = info->source_hash;
+  }
   std::vector<db::EventRecord> events = {ToRecord(StatusEvent(job.created_ms, db::JobStatus::kQueued, ""))};
   {
     auto conn = pool_->Acquire();

@@ -82,7 +82,7 @@ class JobRun : public RunnerEventReader::Sink {
   // For a strategy of the strategy folder: its folder, entry and source hash into the spec (the
   // runner refuses other code), and a log line saying which code runs. FailedPrecondition when
   // the strategy has left the folder since the job was submitted.
-  absl::Status PrepareExternal(backtest::runner::v1::RunSpec* spec);
+  absl::Status PrepareExternal(const db::JobRecord& job, backtest::runner::v1::RunSpec* spec);
   void Supervise(RunnerProcess& runner);
   // SIGTERM then SIGKILL for a cancel, SIGKILL when the runner's events have nowhere to go or it
   // has been silent too long.
@@ -334,7 +334,7 @@ void JobRun::Run() {
   }
   trace_enabled_ = spec->params().at("trace_enabled") == "true";
   (void)absl::SimpleAtoi(spec->params().at("trace_sampling"), &trace_sampling_);  // checked
-  if (auto prepared = PrepareExternal(&*spec); !prepared.ok()) {
+  if (auto prepared = PrepareExternal(*job, &*spec); !prepared.ok()) {
     Fail(std::string(prepared.message()));
     return;
   }
@@ -366,7 +366,8 @@ void JobRun::Run() {
   }
 }
 
-absl::Status JobRun::PrepareExternal(backtest::runner::v1::RunSpec* spec) {
+absl::Status JobRun::PrepareExternal(const db::JobRecord& job,
+                                     backtest::runner::v1::RunSpec* spec) {
   auto strategy = spec->params().find("strategy");
   if (strategy == spec->params().end() ||
       engine::ParamRegistry::IsBuiltinStrategy(strategy->second)) {
@@ -382,10 +383,13 @@ absl::Status JobRun::PrepareExternal(backtest::runner::v1::RunSpec* spec) {
   external->set_kind(external_->kind);
   external->set_path(manager_.sandbox().VisibleStrategyDir(external_->path));
   external->set_entry(external_->entry);
-  external->set_source_hash(external_->source_hash);
+  // The code it was submitted with: the runner refuses a folder that has changed since.
+  const std::string& hash =
+      job.strategy_source_hash.empty() ? external_->source_hash : job.strategy_source_hash;
+  external->set_source_hash(hash);
   reader_.Queue(LogEvent(Now(), "server", "info",
                          absl::StrCat("strategy ", external_->name, " (", external_->kind,
-                                      "), source ", external_->source_hash)));
+                                      "), source ", hash)));
   return absl::OkStatus();
 }
 

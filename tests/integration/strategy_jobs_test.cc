@@ -12,6 +12,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "SQLiteCpp/Database.h"
+#include "SQLiteCpp/Statement.h"
 #include "backtest/v1/strategy_service.grpc.pb.h"
 #include "server/jobs/strategy_catalog.h"
 #include "tests/integration/test_server.h"
@@ -120,6 +122,14 @@ class StrategyJobsTest : public ::testing::Test {
     return events;
   }
 
+  // The source hash the job's row records.
+  std::string StoredSourceHash(const std::string& id) {
+    SQLite::Database db(server_.options().db_path, SQLite::OPEN_READONLY);
+    SQLite::Statement q(db, "SELECT strategy_source_hash FROM jobs WHERE id = ?");
+    q.bind(1, id);
+    return q.executeStep() ? q.getColumn(0).getString() : "(no job)";
+  }
+
   TestServer server_;
   std::string folder_;
 };
@@ -178,6 +188,7 @@ TEST_F(StrategyJobsTest, AnSdkStrategyRunsAsAJobInTheSandbox) {
   }
   EXPECT_TRUE(hash_logged);
   EXPECT_TRUE(hello);
+  EXPECT_EQ(StoredSourceHash(*id), hash);
 
   backtest::v1::GetResultRequest request;
   request.set_job_id(*id);
@@ -240,6 +251,32 @@ TEST_F(StrategyJobsTest, AnExceptionInTheStrategyFailsItsJobWithTheLastFrame) {
   EXPECT_EQ(job.status(), "failed");
   EXPECT_THAT(job.error(), HasSubstr("ZeroDivisionError"));
   EXPECT_THAT(job.error(), HasSubstr("on_bar"));
+}
+
+// A job runs the code it was submitted with: a folder changed before the job starts fails it.
+TEST_F(StrategyJobsTest, AStrategyChangedAfterSubmissionFailsItsJob) {
+  auto slow = Quick("slow_cross");
+  slow["start_date"] = "2015-01-01";
+  slow["end_date"] = "2022-01-01";
+  auto busy = Submit(slow);  // holds the one worker
+  ASSERT_TRUE(busy.ok()) << busy.status();
+  ASSERT_TRUE(PollUntil([&] { return Get(*busy).status() == "running"; }, 60));
+  auto id = Submit(Quick("my_cross"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  const std::string submitted = StoredSourceHash(*id);
+  EXPECT_EQ(submitted, jobs::SourceHash(folder_ + "/my_cross").value());
+  WriteStrategy("my_cross", "x = 1");
+  backtest::v1::CancelJobRequest cancel;
+  cancel.set_job_id(*busy);
+  backtest::v1::CancelJobResponse cancelled;
+  ASSERT_TRUE(server_.jobs().CancelJob(server_.Context().get(), cancel, &cancelled).ok());
+  ASSERT_TRUE(PollUntil([&] {
+    std::string s = Get(*id).status();
+    return s == "finished" || s == "failed";
+  }, 120));
+  backtest::v1::Job job = Get(*id);
+  EXPECT_EQ(job.status(), "failed");
+  EXPECT_THAT(job.error(), HasSubstr("source hash"));
 }
 
 // The job's file data (a data root of its data policy) is visible in the sandbox where it is.
