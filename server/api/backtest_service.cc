@@ -245,7 +245,12 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
           datasets.push_back({key.hash, std::move(candles)});
         }
       }
-      ASSIGN_OR_RETURN(StoredResult stored, StoredResult::Parse(record, data, datasets));
+      // Only what the answer needs is decoded (a chart needs neither trades nor markers).
+      const StoredResult::Needs needs{
+          .trades = query.Has(ResultQuery::kTrades) || query.trades_in_window,
+          .markers = query.Has(ResultQuery::kMarkers),
+          .equity = query.Has(ResultQuery::kEquity)};
+      ASSIGN_OR_RETURN(StoredResult stored, StoredResult::Parse(record, data, datasets, needs));
       parsed.emplace(std::move(stored));
       return absl::OkStatus();
     }));

@@ -305,7 +305,11 @@ void AppendTrades(const ResultQuery& q, const ResultView& v, const Window& w,
                                    t.exit_time() >= span.from);
   };
   int64_t total = 0;
-  for (const stored::Trade& t : trades) total += matches(t) ? 1 : 0;
+  if (q.trades_in_window) {
+    for (const stored::Trade& t : trades) total += matches(t) ? 1 : 0;
+  } else {
+    total = v.trade_count;
+  }
   response->set_total_trades(Count(total));
   if (!q.Has(ResultQuery::kTrades)) return;
   int64_t seen = 0;

@@ -62,6 +62,8 @@ struct ResultView {
   const google::protobuf::RepeatedPtrField<backtest::runner::v1::Zone>* zones = nullptr;
   // The run: markers, trades, stats and digest.
   const backtest::runner::v1::RunOutput* output = nullptr;
+  // The run's trades (output's may be left out when the answer needs only their count).
+  int64_t trade_count = 0;
   std::string symbol;
 };
 

@@ -149,11 +149,18 @@ absl::Status ReadMarkers(const stored::MarkerColumns& c, stored::RunOutput* out)
 
 }  // namespace
 
-absl::Status StoredResult::ReadColumns(stored::RunOutput* out) {
-  if (absl::Status s = ReadTrades(out->trade_columns(), out); !s.ok()) return s;
-  if (absl::Status s = ReadMarkers(out->marker_columns(), out); !s.ok()) return s;
+absl::Status StoredResult::ReadColumns(const Needs& needs, stored::RunOutput* out) {
+  trade_count_ = out->trade_columns().id().delta_size();
+  // Trades are read for markers too (markers from_trades are the trades' fills).
+  if (needs.trades || needs.markers) {
+    if (absl::Status s = ReadTrades(out->trade_columns(), out); !s.ok()) return s;
+  }
+  if (needs.markers) {
+    if (absl::Status s = ReadMarkers(out->marker_columns(), out); !s.ok()) return s;
+  }
   out->clear_trade_columns();
   out->clear_marker_columns();
+  if (!needs.equity) return absl::OkStatus();
   const stored::CandleColumns* first = candles_.empty() ? nullptr : candles_[0].get();
   if (out->has_equity_pieces()) {
     // The engine's pieces, marked from the first symbol's closes as the engine marks them.
@@ -202,12 +209,13 @@ absl::Status StoredResult::ReadColumns(stored::RunOutput* out) {
 
 absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
                                                  const std::vector<DatasetCandles>& datasets) {
-  return Parse(record, record.data, datasets);
+  return Parse(record, record.data, datasets, Needs{});
 }
 
 absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
                                                  absl::string_view data,
-                                                 const std::vector<DatasetCandles>& datasets) {
+                                                 const std::vector<DatasetCandles>& datasets,
+                                                 const Needs& needs) {
   auto unreadable = [&](absl::string_view why) {
     return absl::DataLossError(absl::StrCat("the stored result of job ", record.job_id,
                                             " cannot be read (format ", record.format, "): ",
@@ -240,7 +248,7 @@ absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
       }
       r.candles_.push_back(datasets[i].candles);
     }
-    if (absl::Status s = r.ReadColumns(&out); !s.ok()) return unreadable(s.message());
+    if (absl::Status s = r.ReadColumns(needs, &out); !s.ok()) return unreadable(s.message());
     return r;
   }
   if (record.format != db::kResultsFormatPoints) {
@@ -281,6 +289,7 @@ ResultView StoredResult::View(int index) const {
   const stored::SymbolSeries& s = out.series(index);
   ResultView v;
   v.symbol = s.symbol();
+  v.trade_count = trade_count_ >= 0 ? trade_count_ : out.trades_size();
   v.zones = &s.zones();
   v.output = &out;
   if (points_) {

@@ -24,6 +24,14 @@ struct DatasetCandles {
 
 class StoredResult {
  public:
+  // What of a format-4 result an answer needs decoded (the rest is left as columns; formats 1-3
+  // are read whole).
+  struct Needs {
+    bool trades = true;
+    bool markers = true;
+    bool equity = true;
+  };
+
   // Parses a stored result record with the datasets its series refer to, in their order (results
   // format 4; none for formats 1-3, which carry their candles). DataLoss naming the job when it
   // cannot be read (an unknown format, a malformed message or column, candle columns of
@@ -32,7 +40,8 @@ class StoredResult {
                                             const std::vector<DatasetCandles>& datasets = {});
   // The same with the record's bytes given apart (read in place: ResultStore::Read).
   static absl::StatusOr<StoredResult> Parse(const db::ResultRecord& record, absl::string_view data,
-                                            const std::vector<DatasetCandles>& datasets);
+                                            const std::vector<DatasetCandles>& datasets,
+                                            const Needs& needs);
 
   const backtest::runner::v1::RunOutput& output() const { return event_.result(); }
 
@@ -49,13 +58,14 @@ class StoredResult {
   };
 
   // Format 4: trades, markers and equity from their columns and pieces.
-  absl::Status ReadColumns(backtest::runner::v1::RunOutput* out);
+  absl::Status ReadColumns(const Needs& needs, backtest::runner::v1::RunOutput* out);
 
   backtest::runner::v1::RunnerEvent event_;
   bool points_ = false;          // format 1
   std::vector<Columns> series_;  // format 1: per series
   // Format 4: each series' candles, from its dataset.
   std::vector<std::shared_ptr<const backtest::runner::v1::CandleColumns>> candles_;
+  int64_t trade_count_ = -1;  // format 4: the trades' count (they may be left undecoded)
   bool own_equity_ = false;  // formats 1 and 4 (pieces): the equity is in equity_*_
   bool equity_at_candles_ = false;  // format 4: its times are the first symbol's candles' 
   std::vector<int64_t> equity_time_;

@@ -10,6 +10,7 @@
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Statement.h"
 #include "backtest/runner/v1/runner.pb.h"
+#include "db/migrations.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -268,17 +269,35 @@ TEST_F(DatasetsTest, ASchemaFiveDatabaseMigratesAndItsResultsReadBackIdentically
   const std::vector<std::string> answers_a = Answers(a, {"EURUSD", "XAUUSD"});
   const std::vector<std::string> answers_b = Answers(b, {"GBPUSD"});
   server_.Stop();
+  // A database made by migrations 1-5 only, holding every row of the tables it has (with their
+  // columns of then), the results in format 3: what a server of schema 5 left behind.
+  const std::string path = server_.dir().File("var/backtest.db");
+  const std::string old_path = server_.dir().File("v5.db");
   {
-    auto db = Db();
-    for (const std::string& id : {a, b}) StoreResult(*db, id, 3, Format3Result(*db, id));
-    db->exec("DELETE FROM job_datasets");
-    EXPECT_EQ(db->execAndGet("SELECT count(*) FROM datasets").getInt(), 0);  // with the last reference
-    db->exec("DROP TABLE job_datasets");
-    db->exec("DROP TABLE datasets");
-    db->exec("PRAGMA user_version = 5");
+    SQLite::Database old_db(old_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    for (const db::Migration& m : db::Migrations()) {
+      if (m.version <= 5) old_db.exec(m.sql);
+    }
+    old_db.exec("PRAGMA user_version = 5");
+    old_db.exec("ATTACH DATABASE '" + path + "' AS now");
+    std::vector<std::string> tables;
+    SQLite::Statement list(old_db, "SELECT name FROM main.sqlite_master WHERE type = 'table'");
+    while (list.executeStep()) tables.push_back(list.getColumn(0).getString());
+    for (const std::string& table : tables) {
+      std::string columns;
+      SQLite::Statement info(old_db, "SELECT name FROM pragma_table_info(?)");
+      info.bind(1, table);
+      while (info.executeStep()) columns += (columns.empty() ? "" : ", ") + info.getColumn(0).getString();
+      old_db.exec("INSERT INTO main." + table + "(" + columns + ") SELECT " + columns + " FROM now." +
+                  table);
+    }
+    old_db.exec("DETACH DATABASE now");
+    for (const std::string& id : {a, b}) StoreResult(old_db, id, 3, Format3Result(old_db, id));
   }
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  std::filesystem::rename(old_path, path);
   server_.Start();
-  EXPECT_EQ(Count("PRAGMA user_version"), 6);
+  EXPECT_EQ(Count("PRAGMA user_version"), db::LatestSchemaVersion());
   EXPECT_EQ(Count("SELECT count(*) FROM results WHERE format = 3"), 2);
   ExpectSame(Answers(a, {"EURUSD", "XAUUSD"}), answers_a, "two symbols");
   ExpectSame(Answers(b, {"GBPUSD"}), answers_b, "one symbol");

@@ -124,6 +124,7 @@ class ResultConversionTest : public ::testing::Test {
     v.equity = {equity_time_, equity_value_};
     v.zones = &zones_;
     v.output = &output_;
+    v.trade_count = output_.trades_size();
     return v;
   }
 
