@@ -189,6 +189,7 @@ TEST_F(StrategyJobsTest, AnSdkStrategyRunsAsAJobInTheSandbox) {
   EXPECT_TRUE(hash_logged);
   EXPECT_TRUE(hello);
   EXPECT_EQ(StoredSourceHash(*id), hash);
+  EXPECT_EQ(job.strategy_source_hash(), hash);
 
   backtest::v1::GetResultRequest request;
   request.set_job_id(*id);
