@@ -14,6 +14,9 @@ import { api, el, fmtDuration, fmtInt, fmtNum, fmtPrice, fmtTime, num, showError
 import { Overlays, zoneStyle } from './overlays.js';
 
 const MAX_DRAWN = 50000;
+// The first chart asks for this many candles (the view opens on the last 300): drawn at once,
+// then replaced by the whole window when that arrives.
+const FIRST_PAINT_CANDLES = 2000;
 const TRADES_PER_PAGE = 100;
 // Beyond this many candles in view, the chart shows no markers or boxes (asks to zoom in).
 const MAX_TRADE_SPAN = 50000;
@@ -21,6 +24,7 @@ const MAX_TRADE_SPAN = 50000;
 let jobId = '';
 let view = null; // the current chart and its data
 let tradesPage = 0;
+let loads = 0; // load() calls so far: an answer to an older one is dropped
 
 /** Shows the result of a finished job. */
 export async function showResult(id) {
@@ -36,33 +40,58 @@ function resultPath(q) {
   return `/api/jobs/${encodeURIComponent(jobId)}/result/?${q}`;
 }
 
+/** The chart's answer: the last `maxCandles` candles (0: all) of `symbol`, merged to MAX_DRAWN. */
+function chartQuery(maxCandles, symbol) {
+  const q = new URLSearchParams({ layout: 'RESULT_LAYOUT_PACKED', parts: 'candles,ema,equity,zones,stats', max_points: String(MAX_DRAWN) });
+  if (maxCandles > 0) q.set('max_candles', String(maxCandles));
+  if (symbol) q.set('symbol', symbol);
+  return resultPath(q);
+}
+
 async function load() {
+  const seq = ++loads;
   const note = document.getElementById('window-note');
   const maxCandles = Number(document.getElementById('window-select').value);
   const symbol = document.getElementById('symbol-select').value;
   note.textContent = 'loading…';
-  const q = new URLSearchParams({ layout: 'RESULT_LAYOUT_PACKED', parts: 'candles,ema,equity,zones,stats', max_points: String(MAX_DRAWN) });
-  if (maxCandles > 0) q.set('max_candles', String(maxCandles));
-  if (symbol) q.set('symbol', symbol);
+  // A window larger than the first paint's is asked for twice: its last candles first.
+  const quick = maxCandles === 0 || maxCandles > FIRST_PAINT_CANDLES;
   const t0 = performance.now();
   let r;
   try {
-    r = await api(resultPath(q));
+    r = await api(chartQuery(quick ? FIRST_PAINT_CANDLES : maxCandles, symbol));
   } catch (e) {
     note.textContent = '';
     showError(document.getElementById('page-error'), e);
     return;
   }
-  const fetched = performance.now() - t0;
+  if (seq !== loads) return;
   setSymbols(r);
-  const d = prepare(r);
-  drawChart(d);
+  drawChart(prepare(r));
   renderStats(r.stats || {});
-  const parts = [`${fmtInt(d.candles)} of ${fmtInt(d.totalCandles)} bars of ${r.symbol}`];
+  const whole = quick && Number(r.total_candles || 0) > FIRST_PAINT_CANDLES;
+  showNote(view.d, performance.now() - t0, whole);
+  const trades = loadTradesPage(0);
+  if (whole) {
+    let full;
+    try {
+      full = await api(chartQuery(maxCandles, r.symbol));
+    } catch (e) {
+      showError(document.getElementById('page-error'), e);
+      return;
+    }
+    if (seq !== loads) return;
+    refine(view, prepare(full));
+    showNote(view.d, performance.now() - t0, false);
+  }
+  await trades;
+}
+
+function showNote(d, ms, more) {
+  const parts = [`${fmtInt(d.candles)} of ${fmtInt(d.totalCandles)} bars of ${d.r.symbol}`];
   if (d.k > 1) parts.push(`drawn as ${fmtInt(d.n)} bars of ${d.k} (choose fewer bars for single bars)`);
-  parts.push(`loaded in ${(fetched / 1000).toFixed(1)}s`);
-  note.textContent = `· ${parts.join(' · ')}`;
-  await loadTradesPage(0);
+  parts.push(more ? 'loading the rest…' : `loaded in ${(ms / 1000).toFixed(1)}s`);
+  document.getElementById('window-note').textContent = `· ${parts.join(' · ')}`;
 }
 
 function setSymbols(r) {
@@ -196,41 +225,69 @@ function drawChart(d) {
     upColor: '#26a65b', downColor: '#d64541', borderVisible: false, wickUpColor: '#26a65b', wickDownColor: '#d64541',
     priceFormat: { type: 'price', precision: 5, minMove: 0.00001 },
   });
-  candles.setData(d.bars);
   let ema = null;
   if (d.ema.length) {
     ema = chart.addSeries(LineSeries, { color: '#f39c12', lineWidth: 2, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false, title: 'EMA' });
-    ema.setData(d.ema);
   }
   const overlays = new Overlays();
   candles.attachPrimitive(overlays);
-  overlays.setData(zoneItems(d), []);
   const markers = createSeriesMarkers(candles, []);
-
+  let eq = null;
+  let dd = null;
   if (d.equity.length) {
-    const eq = chart.addSeries(LineSeries, { color: '#2962ff', lineWidth: 1.5, priceLineVisible: false, title: 'equity',
+    eq = chart.addSeries(LineSeries, { color: '#2962ff', lineWidth: 1.5, priceLineVisible: false, title: 'equity',
       priceFormat: { type: 'price', precision: 0, minMove: 1 } }, 1);
-    eq.setData(d.equity);
-    const dd = chart.addSeries(AreaSeries, { lineColor: '#d64541', topColor: 'rgba(214,69,65,0.05)', bottomColor: 'rgba(214,69,65,0.35)',
+    dd = chart.addSeries(AreaSeries, { lineColor: '#d64541', topColor: 'rgba(214,69,65,0.05)', bottomColor: 'rgba(214,69,65,0.35)',
       invertFilledArea: true, lineWidth: 1, priceLineVisible: false, title: 'drawdown %',
       priceFormat: { type: 'price', precision: 2, minMove: 0.01 } }, 2);
-    dd.setData(d.drawdown);
     const panes = chart.panes();
     panes[0].setHeight(400);
     if (panes[1]) panes[1].setHeight(110);
     if (panes[2]) panes[2].setHeight(90);
   }
-  view = { chart, candles, d, overlays, markers, timer: 0, asked: 0 };
+  view = { chart, candles, ema, eq, dd, d, overlays, markers, timer: 0, asked: 0 };
   const v = view;
+  setChartData(v, d);
   chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, d.n - 300), to: d.n + 5 });
   chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
     clearTimeout(v.timer);
     v.timer = setTimeout(() => loadTradesInView(v, range), 150);
   });
   loadTradesInView(v, chart.timeScale().getVisibleLogicalRange());
-  chart.subscribeCrosshairMove((p) => onHover(p, d, candles, ema));
-  chart.subscribeClick((p) => onClick(p, d));
+  chart.subscribeCrosshairMove((p) => onHover(p, v.d, candles, ema));
+  chart.subscribeClick((p) => onClick(p, v.d));
   legend(d, d.n - 1, null);
+}
+
+/** Puts d's series into the chart of v; markers and boxes are asked for again. */
+function setChartData(v, d) {
+  v.d = d;
+  v.candles.setData(d.bars);
+  if (v.ema) v.ema.setData(d.ema);
+  if (v.eq) {
+    v.eq.setData(d.equity);
+    v.dd.setData(d.drawdown);
+  }
+  v.overlays.setData(zoneItems(d), []);
+  v.markers.setMarkers([]);
+}
+
+/** The time at a fractional drawn position of d (extrapolated past its ends). */
+function timeAt(d, l) {
+  if (d.n < 2) return d.n ? d.times[0] : 0;
+  const i = Math.max(0, Math.min(d.n - 2, Math.floor(l)));
+  return d.times[i] + (l - i) * (d.times[i + 1] - d.times[i]);
+}
+
+/** Replaces the chart's data with the whole window's, keeping the span on screen. */
+function refine(v, d) {
+  const ts = v.chart.timeScale();
+  const shown = ts.getVisibleLogicalRange();
+  const from = shown ? timeAt(v.d, shown.from) : 0;
+  const to = shown ? timeAt(v.d, shown.to) : 0;
+  setChartData(v, d);
+  if (shown) ts.setVisibleLogicalRange({ from: d.logicalOf(from), to: d.logicalOf(to) });
+  loadTradesInView(v, ts.getVisibleLogicalRange());
 }
 
 /**
