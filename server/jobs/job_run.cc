@@ -147,9 +147,13 @@ absl::Status JobRun::StoreTraceRows(const std::vector<db::TraceRowRecord>& rows)
 // was submitted: a runner can refer to no data its owner may not read.
 void JobRun::OfferDatasets(backtest::runner::v1::RunSpec* spec) {
   const auto& params = spec->params();
-  source_ = params.at("data_source");
-  timeframe_ = params.at("timeframe");
-  symbols_ = absl::StrSplit(params.at("symbols"), ',', absl::SkipEmpty());
+  const auto source = params.find("data_source");
+  const auto timeframe = params.find("timeframe");
+  const auto symbols = params.find("symbols");
+  if (source == params.end() || timeframe == params.end() || symbols == params.end()) return;
+  source_ = source->second;
+  timeframe_ = timeframe->second;
+  symbols_ = absl::StrSplit(symbols->second, ',', absl::SkipEmpty());
   std::vector<int64_t> ids;
   for (const std::string& symbol : symbols_) {
     auto known = stores_.datasets.Candidates(source_, symbol, timeframe_, kOfferedDatasets);

@@ -98,6 +98,43 @@ void AddColumn(std::span<const T> in, CandleColumns* c, DeltaColumn* (CandleColu
   }
 }
 
+// The run's reason counts and trace facts.
+void ToRunFacts(const engine::RunResult& result, backtest::runner::v1::RunOutput* out) {
+  for (const auto& r : result.reasons) {
+    auto* o = out->add_reasons();
+    o->set_reason(r.reason);
+    o->set_count(r.count);
+    for (const auto& sample : r.samples) {
+      auto* s = o->add_samples();
+      s->set_symbol(sample.symbol);
+      s->set_bar_index(sample.bar_index);
+      s->set_ts(sample.ts);
+    }
+    o->set_description(r.description);
+  }
+  out->set_trace_rows(result.trace_rows);
+  out->set_trace_truncated(result.trace_truncated);
+}
+
+// A symbol's EMA, other lines and zones (every results format since 2 writes them alike).
+void ToSeriesLines(const engine::SymbolResult& s, backtest::runner::v1::SymbolSeries* series) {
+  ToColumns(s.ema, series->mutable_ema_columns());
+  for (const engine::NamedLine& line : s.lines) {
+    auto* o = series->add_lines();
+    o->set_name(line.name);
+    ToColumns(line.points, o->mutable_points());
+  }
+  for (const auto& z : s.zones) {
+    auto* o = series->add_zones();
+    o->set_symbol(z.symbol);
+    o->set_start(z.start);
+    o->set_end(z.end);
+    o->set_price(z.price);
+    o->set_kind(std::string(engine::ZoneKindName(z.kind)));
+    o->set_state(std::string(engine::ZoneStateName(z.state)));
+  }
+}
+
 }  // namespace
 
 void ToRunOutput(const engine::RunResult& result, backtest::runner::v1::RunOutput* out) {
@@ -117,21 +154,7 @@ void ToRunOutput(const engine::RunResult& result, backtest::runner::v1::RunOutpu
     AddColumn(bars.close, c, &CandleColumns::mutable_close_delta, &CandleColumns::mutable_close);
     AddColumn(bars.volume, c, &CandleColumns::mutable_volume_delta,
               &CandleColumns::mutable_volume);
-    ToColumns(s.ema, series->mutable_ema_columns());
-    for (const engine::NamedLine& line : s.lines) {
-      auto* o = series->add_lines();
-      o->set_name(line.name);
-      ToColumns(line.points, o->mutable_points());
-    }
-    for (const auto& z : s.zones) {
-      auto* o = series->add_zones();
-      o->set_symbol(z.symbol);
-      o->set_start(z.start);
-      o->set_end(z.end);
-      o->set_price(z.price);
-      o->set_kind(std::string(engine::ZoneKindName(z.kind)));
-      o->set_state(std::string(engine::ZoneStateName(z.state)));
-    }
+    ToSeriesLines(s, series);
   }
   for (const auto& m : result.markers) {
     auto* o = out->add_markers();
@@ -165,20 +188,7 @@ void ToRunOutput(const engine::RunResult& result, backtest::runner::v1::RunOutpu
   }
   ToColumns(result.equity, out->mutable_equity_columns());
   ToStats(result.stats, out->mutable_stats());
-  for (const auto& r : result.reasons) {
-    auto* o = out->add_reasons();
-    o->set_reason(r.reason);
-    o->set_count(r.count);
-    for (const auto& sample : r.samples) {
-      auto* s = o->add_samples();
-      s->set_symbol(sample.symbol);
-      s->set_bar_index(sample.bar_index);
-      s->set_ts(sample.ts);
-    }
-    o->set_description(r.description);
-  }
-  out->set_trace_rows(result.trace_rows);
-  out->set_trace_truncated(result.trace_truncated);
+  ToRunFacts(result, out);
   out->set_digest(result.digest);
 }
 
@@ -388,40 +398,13 @@ void ToResultFrames(const engine::RunResult& result,
       AddColumn(bars.volume, c, &CandleColumns::mutable_volume_delta,
                 &CandleColumns::mutable_volume);
     }
-    ToColumns(s.ema, series->mutable_ema_columns());
-    for (const engine::NamedLine& line : s.lines) {
-      auto* o = series->add_lines();
-      o->set_name(line.name);
-      ToColumns(line.points, o->mutable_points());
-    }
-    for (const auto& z : s.zones) {
-      auto* o = series->add_zones();
-      o->set_symbol(z.symbol);
-      o->set_start(z.start);
-      o->set_end(z.end);
-      o->set_price(z.price);
-      o->set_kind(std::string(engine::ZoneKindName(z.kind)));
-      o->set_state(std::string(engine::ZoneStateName(z.state)));
-    }
+    ToSeriesLines(s, series);
   }
   ToTradeColumns(result.trades, out->mutable_trade_columns());
   ToMarkerColumns(result, out->mutable_marker_columns());
   ToEquity(result, out);
   ToStats(result.stats, out->mutable_stats());
-  for (const auto& r : result.reasons) {
-    auto* o = out->add_reasons();
-    o->set_reason(r.reason);
-    o->set_count(r.count);
-    for (const auto& sample : r.samples) {
-      auto* s = o->add_samples();
-      s->set_symbol(sample.symbol);
-      s->set_bar_index(sample.bar_index);
-      s->set_ts(sample.ts);
-    }
-    o->set_description(r.description);
-  }
-  out->set_trace_rows(result.trace_rows);
-  out->set_trace_truncated(result.trace_truncated);
+  ToRunFacts(result, out);
 }
 
 }  // namespace backtest::runner
