@@ -1,6 +1,7 @@
 // The job service measured end to end: a real backtestd in-process on 127.0.0.1 with real runner
 // processes, driven over gRPC.
 //
+//   GetResult          the whole result of a 100k-bar sma_cross job, per point and packed.
 //   SubmitToFinished   RunBacktest of a 10k-bar sma_cross, then StreamJobLog until the job ends;
 //                      p50/p99 of that latency (targets: 15 ms / 50 ms); batched:1 asks the
 //                      stream for batched log lines.
@@ -124,6 +125,45 @@ double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
+
+// sma_cross on 100,800 M1 bars of sample data (a job of issue 15's size, on sample data).
+const std::map<std::string, std::string> k100kBars = {
+    {"strategy", "sma_cross"}, {"symbols", "EURUSD"}, {"timeframe", "M1"},
+    {"start_date", "2020-01-01"}, {"end_date", "2020-05-19"}};
+
+// GetResult of one finished 100k-bar job, the whole result, in the layout of arg 0 (1: packed):
+// the server's work and a C++ client's, without a Python client's receiving (docs/benchmarks.md).
+void BM_GetResult(benchmark::State& state) {
+  BenchServer server;
+  std::string status;
+  const std::string id = server.Submit(k100kBars);
+  server.Follow(id, &status);
+  if (status != "finished") state.SkipWithError(("job ended " + status).c_str());
+  backtest::v1::GetResultRequest request;
+  request.set_job_id(id);
+  if (state.range(0) != 0) request.set_layout(backtest::v1::RESULT_LAYOUT_PACKED);
+  std::vector<double> ms;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    backtest::v1::GetResultResponse response;
+    grpc::ClientContext context;
+    server.Authorize(&context);
+    grpc::Status s = server.stub().GetResult(&context, request, &response);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (!s.ok()) state.SkipWithError(s.error_message().c_str());
+    bytes = response.ByteSizeLong();
+  }
+  state.counters["p50_ms"] = Percentile(ms, 0.50);
+  state.counters["MB"] = static_cast<double>(bytes) / 1e6;
+}
+BENCHMARK(BM_GetResult)
+    ->ArgName("packed")
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(50)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Arg 1: the stream asks for batched log lines (StreamJobLogRequest.batch_log_lines).
 void BM_SubmitToFinished(benchmark::State& state) {
