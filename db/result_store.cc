@@ -95,24 +95,14 @@ absl::Status ResultStore::Read(
 }
 
 absl::StatusOr<ResultRecord> ResultStore::Load(absl::string_view job_id) {
-  try {
-    SQLite::Statement q(db_,
-                        "SELECT format, digest, data, created_ms FROM results WHERE job_id = ?");
-    q.bind(1, std::string(job_id));
-    if (!q.executeStep()) {
-      return absl::NotFoundError(absl::StrCat("job ", job_id, " has no result"));
-    }
-    ResultRecord r;
-    r.job_id = std::string(job_id);
-    r.format = q.getColumn(0).getInt();
-    r.digest = q.getColumn(1).getString();
-    const SQLite::Column data = q.getColumn(2);
-    r.data.assign(static_cast<const char*>(data.getBlob()), data.getBytes());
-    r.created_ms = q.getColumn(3).getInt64();
-    return r;
-  } catch (const SQLite::Exception& e) {
-    return StatusFromSqlite(e, absl::StrCat("load result of job ", job_id));
-  }
+  ResultRecord out;
+  absl::Status s = Read(job_id, [&](const ResultRecord& record, absl::string_view data) {
+    out = record;
+    out.data.assign(data.data(), data.size());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 }  // namespace backtest::db
