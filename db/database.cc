@@ -50,6 +50,10 @@ absl::Status Database::Configure(const DatabaseOptions& options) {
   try {
     busy_timeout_ms_ = options.busy_timeout_ms;
     sqlite3_busy_handler(db_->getHandle(), &Database::OnBusy, this);
+    // Pages freed by deletions (retention) can be given back to the file system step by step
+    // (PRAGMA incremental_vacuum). SQLite takes this only before the first table is created: a
+    // database created by an older backtestd keeps auto_vacuum off (docs/retention.md).
+    db_->exec("PRAGMA auto_vacuum=INCREMENTAL");
     // WAL: readers never block the writer, and a killed process leaves a consistent database.
     std::string mode = db_->execAndGet("PRAGMA journal_mode=WAL").getString();
     if (mode != "wal") {
@@ -62,6 +66,9 @@ absl::Status Database::Configure(const DatabaseOptions& options) {
     db_->exec("PRAGMA foreign_keys=ON");
     db_->exec("PRAGMA temp_store=MEMORY");
     db_->exec(absl::StrCat("PRAGMA wal_autocheckpoint=", options.wal_autocheckpoint_pages));
+    // A checkpoint that resets the WAL truncates it to this size: after a burst of writes (a big
+    // trace, a retention pass) the WAL file does not stay at its largest.
+    db_->exec("PRAGMA journal_size_limit=67108864");
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, absl::StrCat("cannot use database ", path_));
   }
