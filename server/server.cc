@@ -116,6 +116,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   std::unique_ptr<Server> server(new Server());
   RETURN_IF_ERROR(server->OpenDatabase(options));
   ASSIGN_OR_RETURN(server->jobs_, jobs::JobManager::Start(JobOptionsFrom(options)));
+  if (options.retention.enabled()) {
+    jobs::RetentionOptions retention = options.retention;
+    if (!retention.now_ms) retention.now_ms = options.now_ms;
+    ASSIGN_OR_RETURN(server->retention_,
+                     jobs::RetentionWorker::Start(options.db_path, std::move(retention)));
+  }
   RETURN_IF_ERROR(server->MakeServices(options));
   RETURN_IF_ERROR(server->Listen(options));
   return server;
@@ -187,10 +193,12 @@ void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   if (server_ == nullptr) {
+    retention_.reset();
     jobs_.reset();  // never started serving
     return;
   }
   server_->GetHealthCheckService()->SetServingStatus(false);
+  retention_.reset();  // stops between two of its transactions
   // Jobs first: running runners stop, channels close, so log streams end instead of waiting.
   jobs_->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

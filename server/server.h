@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/jobs/data_access.h"
+#include "server/jobs/retention_worker.h"
 
 namespace grpc {
 class Server;
@@ -62,6 +63,9 @@ struct ServerOptions {
   // The Python with the backtestd SDK that describes and runs them (--python,
   // BACKTEST_RUNNER_PYTHON); empty: DefaultPython().
   std::string python;
+  // Retention of ended jobs (--keep-days, --db-size-budget-mb, --max-jobs-per-user,
+  // --retention-interval-s; docs/retention.md): nothing is removed unless one of them is set.
+  jobs::RetentionOptions retention;
   // Largest message the server sends (a 1M-bar result is ~60 MB).
   int max_send_mb = 512;
   // The clock, epoch milliseconds (tests inject one); empty: the system clock.
@@ -103,6 +107,7 @@ class Server {
 
   std::unique_ptr<db::Database> db_;
   std::unique_ptr<jobs::JobManager> jobs_;
+  std::unique_ptr<jobs::RetentionWorker> retention_;  // null when no retention is configured
   std::unique_ptr<api::Authenticator> auth_;
   std::unique_ptr<grpc::Service> backtest_service_;
   std::unique_ptr<grpc::Service> preset_service_;

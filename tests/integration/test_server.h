@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -80,6 +81,26 @@ class TestServer {
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::seconds(deadline_seconds));
     return context;
+  }
+
+  // RunBacktest with string parameters as the admin; the job's id, or empty with a test failure.
+  std::string Submit(const std::map<std::string, std::string>& params) {
+    backtest::v1::RunBacktestRequest request;
+    for (const auto& [k, v] : params) (*request.mutable_params())[k].set_string_value(v);
+    backtest::v1::RunBacktestResponse response;
+    grpc::Status s = jobs_->RunBacktest(Context().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response.job_id();
+  }
+
+  // GetJob as the admin: its status, and the job when it is OK.
+  grpc::Status GetJob(const std::string& id, backtest::v1::Job* job) {
+    backtest::v1::GetJobRequest request;
+    request.set_job_id(id);
+    backtest::v1::GetJobResponse response;
+    grpc::Status s = jobs_->GetJob(Context().get(), request, &response);
+    if (s.ok()) *job = response.job();
+    return s;
   }
 
  private:
