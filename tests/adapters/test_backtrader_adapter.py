@@ -218,13 +218,13 @@ def test_data_reaches_the_bot_by_http_file_and_dir(data_dir, tmp_path, capsys, s
     assert f"XAGUSD H1: 6000 bars from file://{data_dir}" in out
     assert by_file["trades"] == sr_result["trades"]  # the http-served run of the fixture
     adapter.run_folder(SR_BOT, {"start_date": "2021-01-01", "max_candles": 100}, data_dir=data_dir)
-    assert "XAGUSD H1: 100 bars from http://127.0.0.1:" in capsys.readouterr().out
+    assert "XAGUSD H1: 100 bars from http://backtestd-data.invalid" in capsys.readouterr().out
     returned, r = probe(data_dir)  # serve = "dir": a plain path as a keyword argument
     assert len(r["candles"]) == 6000
     # Without data_dir a file:/// value is served too; anything else reaches the bot unchanged.
     by_url = adapter.run_folder(SR_BOT, {"start_date": "2021-01-01",
                                          "BACKTEST_FETCH_CSV_URL": f"file://{data_dir}"})
-    assert "from http://127.0.0.1:" in capsys.readouterr().out
+    assert "from http://backtestd-data.invalid" in capsys.readouterr().out
     assert by_url["trades"] == sr_result["trades"]
     with pytest.raises(ValueError, match="sample:// data exists only inside backtestd"):
         adapter.run_folder(SR_BOT, {})
@@ -360,7 +360,7 @@ def test_command_line(pb, tmp_path, data_dir):
     p = cli(SR_BOT, "--data-dir", data_dir, "start_date=2021-01-01", "RR=3", "--out", str(out))
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert lines[0].startswith("XAGUSD H1: 6000 bars from http://127.0.0.1:")
+    assert lines[0].startswith("XAGUSD H1: 6000 bars from http://backtestd-data.invalid")
     assert lines[-2].startswith("done: ") and lines[-1].startswith("backtestd: the bot's stats:")
     validate(pb, json.loads(out.read_text()))
     p = cli("--describe", SR_BOT)

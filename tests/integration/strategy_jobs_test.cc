@@ -10,11 +10,14 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Statement.h"
 #include "backtest/v1/strategy_service.grpc.pb.h"
+#include "nlohmann/json.hpp"
 #include "server/jobs/strategy_catalog.h"
 #include "tests/integration/test_server.h"
 
@@ -302,6 +305,80 @@ TEST_F(StrategyJobsTest, AnSdkStrategyReadsTheJobsFileData) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(result.stats().bars(), 900);
   EXPECT_GT(result.trades_size(), 0);
+}
+
+// The closed trades of examples/strategies/sr_bot run as its users run it, under plain backtrader
+// (tests/adapters/plain_backtrader.py): entry and exit time (epoch seconds), prices and pnl.
+std::vector<std::vector<double>> PlainBacktraderTrades(const std::string& args_json,
+                                                      const std::string& data_dir) {
+  const std::string command = absl::StrCat(
+      "PYTHONDONTWRITEBYTECODE=1 '", SourceDir(), "/build/venv/bin/python' '", SourceDir(),
+      "/tests/adapters/plain_backtrader.py' '", SourceDir(), "/examples/strategies/sr_bot' '",
+      args_json, "' '{\"BACKTEST_FETCH_CSV_URL\": \"file://", data_dir, "\"}'");
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string out;
+  char buffer[4096];
+  for (size_t n; pipe != nullptr && (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
+    out.append(buffer, n);
+  }
+  EXPECT_TRUE(pipe != nullptr && pclose(pipe) == 0) << command << "\n" << out;
+  const nlohmann::json plain = nlohmann::json::parse(out.substr(out.rfind("{\"trades\"")));
+  auto epoch = [](const std::string& text) {
+    absl::Time t;
+    std::string error;
+    EXPECT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%S", text, absl::UTCTimeZone(), &t, &error))
+        << text << ": " << error;
+    return static_cast<double>(absl::ToUnixSeconds(t));
+  };
+  std::vector<std::vector<double>> trades;
+  for (const auto& t : plain["trades"]) {
+    trades.push_back({epoch(t["entry_time"]), t["entry_price"], epoch(t["exit_time"]),
+                      t["exit_price"], t["pnlcomm"]});
+  }
+  return trades;
+}
+
+// The example backtrader bot, its manifest serving the job's data over HTTP (serve = "http"), runs
+// as a job in the sandbox, which refuses it every network socket: the adapter answers its fetch in
+// its own process. Its trades are those plain backtrader makes on the same CSV.
+TEST_F(StrategyJobsTest, TheExampleBacktraderBotRunsAsAJobInTheSandbox) {
+  fs::copy(SourceDir() + "/examples/strategies/sr_bot", folder_ + "/sr_bot",
+           fs::copy_options::recursive);
+  for (const auto& entry : fs::recursive_directory_iterator(folder_ + "/sr_bot")) {
+    chmod(entry.path().c_str(), entry.is_directory() ? 0755 : 0644);
+  }
+  chmod((folder_ + "/sr_bot").c_str(), 0755);
+  WAIT_LISTED("sr_bot");
+  const std::string data_dir = SourceDir() + "/tests/golden";
+  auto id = Submit({{"strategy", "sr_bot"},
+                    {"symbols", "XAGUSD"},
+                    {"timeframe", "H1"},
+                    {"start_date", "2023-01-01"},
+                    {"data_source", "file://" + data_dir}});
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto events = Stream(*id);
+  backtest::v1::Job job = Get(*id);
+  ASSERT_EQ(job.status(), "finished") << job.error();
+  bool fetched = false;
+  for (const auto& e : events) {
+    fetched |= e.has_log() && e.log().source() == "stdout" &&
+               e.log().text() == "XAGUSD H1: 900 bars from http://backtestd-data.invalid";
+  }
+  EXPECT_TRUE(fetched);
+
+  backtest::v1::GetResultRequest request;
+  request.set_job_id(*id);
+  backtest::v1::GetResultResponse result;
+  grpc::Status s = server_.jobs().GetResult(server_.Context().get(), request, &result);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(result.candles_size(), 900);
+  std::vector<std::vector<double>> trades;
+  for (const auto& t : result.trades()) {
+    trades.push_back({t.entry_time(), t.entry_price(), t.exit_time(), t.exit_price(), t.pnl()});
+  }
+  const auto plain = PlainBacktraderTrades(R"({"start_date": "2023-01-01"})", data_dir);
+  ASSERT_GE(plain.size(), 3u);
+  EXPECT_EQ(trades, plain);
 }
 
 TEST_F(StrategyJobsTest, StrategyServiceListsAndDescribesEveryStrategy) {

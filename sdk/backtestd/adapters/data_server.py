@@ -1,23 +1,33 @@
 """The job's market data, served to a bot that fetches its own CSV over HTTP (the seed's
-BACKTEST_FETCH_CSV_URL), on the loopback interface of the bot's own process: a sandbox without a
-network still has it, and nothing outside the process can reach it.
+BACKTEST_FETCH_CSV_URL) without a network: the bot's process opens no network socket at all.
+
+The bot gets the URL `http://backtestd-data.invalid` (`.invalid` never resolves, RFC 2606). While
+the server is open, `socket.create_connection` — what `http.client`, and so `urllib.request`,
+connect with — answers a connection to that host (any port) with one end of a socket pair whose
+other end a thread of this module serves; every other address connects as before. So a bot that
+fetches with urllib or http.client works unchanged in the sandbox, whose seccomp filter refuses
+every socket but AF_UNIX (docs/sandbox.md), and nothing outside the process can reach the data.
+A client that resolves the name itself (urllib3, requests) is not answered: it fails to resolve
+it.
 
 `GET /ohlc?symbol=S&timeframe=TF[&start=…&end=…]` answers the file `S_TF.csv`, else `S.csv`, of
 the job's data folder (the engine's `file://` layout), whole: `start` and `end` are accepted and
 not applied (the bot keeps its own window, as it does with a file). Unknown symbol: 404. Anything
 else: 400.
 
-Owned by the adapter run that starts it; `close()` stops the serving thread and joins it.
+Owned by the adapter run that opens it; `close()` restores `socket.create_connection`, ends the
+connections still open and joins their threads. One server is open at a time.
 """
 
 import http.server
 import os
 import re
-import selectors
 import shutil
+import socket
 import threading
 import urllib.parse
 
+HOST = "backtestd-data.invalid"
 _NAME = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
@@ -33,36 +43,74 @@ def csv_path(folder, symbol, timeframe):
     return None
 
 
+class _ClientSocket(socket.socket):
+    """The bot's end of a connection: http.client sets TCP_NODELAY on what it connected, which
+    a Unix socket does not have (EOPNOTSUPP); TCP options are accepted and have no effect."""
+
+    def setsockopt(self, level, option, *value):
+        if level == socket.IPPROTO_TCP:
+            return None
+        return super().setsockopt(level, option, *value)
+
+
 class OhlcServer:
-    """An HTTP server on 127.0.0.1 (a port the kernel picks) answering /ohlc from one folder."""
+    """Answers /ohlc from one folder to the bot's connections to HOST, in this process."""
 
     def __init__(self, folder):
-        folder = os.path.abspath(folder)
-        handler = type("Handler", (_Handler,), {"folder": folder})
-        self._httpd = http.server.HTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        # close() wakes the thread through this pipe: HTTPServer.shutdown() waits for the serving
-        # loop's next poll, up to its interval (at 0.05 s, 5–10 % of a 10k-bar run).
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._serve, name="backtestd-ohlc-server")
-        self._thread.start()
+        self.folder = os.path.abspath(folder)
+        self.url = f"http://{HOST}"
+        self._lock = threading.Lock()
+        self._connections = []  # (server end, its thread)
+        self._original = socket.create_connection
+        if getattr(self._original, "_ohlc_server", None) is not None:
+            raise RuntimeError("an OhlcServer is open already")
+        original = self._original
 
-    def _serve(self):
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._httpd.socket, selectors.EVENT_READ, "request")
-            selector.register(self._wake_r, selectors.EVENT_READ, "close")
-            while True:
-                for key, _ in selector.select():
-                    if key.data == "close":
-                        return
-                    self._httpd.handle_request()  # one request, served on this thread
+        def create_connection(address, *args, **kwargs):
+            if isinstance(address, tuple) and address and address[0] == HOST:
+                timeout = args[0] if args else kwargs.get("timeout", socket._GLOBAL_DEFAULT_TIMEOUT)
+                return self.connect(timeout)
+            return original(address, *args, **kwargs)
+
+        create_connection._ohlc_server = self
+        socket.create_connection = create_connection
+
+    def connect(self, timeout=socket._GLOBAL_DEFAULT_TIMEOUT):
+        """A connected client socket, its request served by a thread of this server."""
+        mine, theirs = socket.socketpair()
+        thread = threading.Thread(target=self._serve, args=(mine,), name="backtestd-ohlc",
+                                  daemon=True)
+        with self._lock:
+            self._connections.append((mine, thread))
+        thread.start()
+        client = _ClientSocket(fileno=theirs.detach())
+        if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+            client.settimeout(timeout)
+        return client
+
+    def _serve(self, connection):
+        try:
+            _Handler(connection, (HOST, 0), self)
+        except OSError:
+            pass  # the bot closed its end early, or close() ended the connection
+        finally:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self):
-        os.write(self._wake_w, b"x")
-        self._thread.join()
-        self._httpd.server_close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        socket.create_connection = self._original
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection, _ in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked on the bot
+            except OSError:
+                pass
+        for connection, thread in connections:
+            thread.join()
+            connection.close()
 
     def __enter__(self):
         return self
@@ -72,8 +120,6 @@ class OhlcServer:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    folder = ""
-
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         if url.path.rstrip("/") != "/ohlc":
@@ -85,7 +131,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not symbol:
             self.send_error(400, "symbol is required")
             return
-        path = csv_path(self.folder, symbol, timeframe)
+        path = csv_path(self.server.folder, symbol, timeframe)
         if path is None:
             self.send_error(404, f"no data for {symbol} {timeframe}")
             return
