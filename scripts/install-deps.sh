@@ -28,6 +28,8 @@ apt_packages=(
   # The sandbox of user strategies (docs/sandbox.md): bubblewrap runs it, backtest-sandbox-exec
   # links libseccomp for its filter; their tests fail without them.
   bubblewrap libseccomp-dev
+  # backtestd's configuration file (TOML; docs/operations.md).
+  libtomlplusplus-dev
 )
 # Node.js and npm come with this machine image; a bare Debian 12 gets Debian's (node 18 is enough).
 command -v node >/dev/null || apt_packages+=(nodejs npm)

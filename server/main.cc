@@ -1,4 +1,5 @@
-// backtestd: parse flags, start the server, wait for SIGINT/SIGTERM, shut down in order.
+// backtestd: resolve the configuration (flags > environment > file > defaults; server/config),
+// start the server, wait for SIGINT/SIGTERM, shut down in order.
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -9,99 +10,12 @@
 #include <optional>
 
 #include "server/cli/backup_command.h"
+#include "server/config/config.h"
 #include "server/cli/user_command.h"
 #include "server/jobs/job_manager.h"
 #include "server/server.h"
 
 namespace {
-
-// The server's own flags.
-void AddServerFlags(CLI::App& app, backtest::ServerOptions& options, std::string& log_level) {
-  app.add_option("--listen", options.listen, "host:port to listen on (port 0 picks one)")
-      ->capture_default_str();
-  app.add_option("--db", options.db_path, "SQLite database file (created when missing)")
-      ->capture_default_str();
-  app.add_option("--token-file", options.token_file,
-                 "where the first start writes the staff token (default: admin.token beside the "
-                 "database)");
-  app.add_option("--runner", options.runner_path,
-                 "backtest-runner binary (default: the one beside backtestd)");
-  app.add_option("--workers", options.workers, "backtests run at once (runner processes)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 256));
-  app.add_option("--queue-size", options.queue_size, "queued jobs at most; more are refused")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1000000));
-  app.add_option("--cpu-seconds", options.cpu_seconds, "CPU time limit per job (0: none)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--memory-mb", options.memory_mb, "memory limit per job in MB (0: none)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--heartbeat-timeout-ms", options.heartbeat_timeout_ms,
-                 "a runner silent for this long is killed and its job failed")
-      ->capture_default_str()
-      ->check(CLI::Range(100, 3600000));
-  app.add_option("--stale-job-ms", options.stale_job_ms,
-                 "a running job whose stored heartbeat is older than this is failed as stale and "
-                 "its runner killed")
-      ->capture_default_str()
-      ->check(CLI::Range(1000, 86400000));
-  app.add_option("--cancel-grace-ms", options.cancel_grace_ms,
-                 "time a cancelled runner gets between SIGTERM and SIGKILL")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 600000));
-  app.add_option("--data-timeout-ms", options.data_timeout_ms,
-                 "time limit of one http(s) data fetch; past it the job fails naming the URL")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{100}, int64_t{3600000}));
-  app.add_option("--data-root", options.data_access.roots,
-                 "directory file:// data may come from (repeatable; default: data/ beside the "
-                 "database)");
-  app.add_option("--staff-data-root", options.data_access.staff_roots,
-                 "more directories for staff users (repeatable)");
-  app.add_option("--data-url-allow", options.data_access.url_allow,
-                 "http(s) URL prefix or host name data may be fetched from (repeatable; default: "
-                 "any public address)");
-  app.add_option("--data-allow-network", options.data_access.allowed_networks,
-                 "network whose loopback, private or link-local addresses may be fetched from, "
-                 "e.g. 10.0.0.0/8 (repeatable)");
-  app.add_option("--subscriber-buffer", options.subscriber_buffer,
-                 "events a log subscriber may fall behind before it is cut off (it can resume)")
-      ->capture_default_str()
-      ->check(CLI::Range(16, 10000000));
-  app.add_flag("--trace-enabled-default", options.trace_enabled_default,
-               "record the decision trace unless a run says otherwise")
-      ->envname("BOTS_TRACE_ENABLED_DEFAULT");
-  app.add_option("--trace-max-rows", options.trace_max_rows,
-                 "trace rows per run at most; past it the run goes on untraced")
-      ->envname("BOTS_TRACE_MAX_ROWS")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
-  app.add_option("--trace-batch-size", options.trace_batch_size, "trace rows per stored batch")
-      ->envname("BOTS_TRACE_BATCH_SIZE")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 100000));
-  app.add_option("--trace-sampling", options.trace_sampling,
-                 "default: trace every Nth bar (events always)")
-      ->envname("BOTS_TRACE_SAMPLING")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
-  app.add_flag("--unsafe-no-sandbox", options.unsafe_no_sandbox,
-               "when bubblewrap is not usable, run strategies from users without the sandbox "
-               "(as the server's user; rlimits and seccomp only) instead of refusing them");
-  app.add_option("--strategy-dir", options.strategy_dir,
-                 "strategy folder: one subfolder per user strategy (docs/strategies.md); "
-                 "changes are picked up while the server runs")
-      ->envname("BACKTEST_STRATEGY_DIR");
-  app.add_option("--python", options.python,
-                 "the Python with the backtestd SDK that describes and runs user strategies "
-                 "(default: build/venv's)")
-      ->envname("BACKTEST_RUNNER_PYTHON");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-}
 
 // The maintenance subcommands: they work on the database directly; the server need not run.
 struct Maintenance {
@@ -110,6 +24,7 @@ struct Maintenance {
   CLI::App* user_list = nullptr;
   CLI::App* seed_sample = nullptr;
   CLI::App* backup = nullptr;
+  CLI::App* config = nullptr;
   backtest::cli::UserAddOptions add;
   backtest::cli::UserRevokeOptions revoke;
   backtest::cli::SeedSampleOptions seed;
@@ -140,12 +55,19 @@ void AddMaintenanceCommands(CLI::App& app, Maintenance& m) {
       ->required();
   m.backup->add_option("--step-pages", m.backup_to.pages_per_step, "pages copied per step")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  m.config = app.add_subcommand(
+      "config", "print the effective configuration and where each value came from");
   m.backup->add_option("--step-pause-ms", m.backup_to.pause_ms, "pause between steps")
       ->capture_default_str()->check(CLI::Range(0, 10000));
 }
 
 // The exit status of the maintenance subcommand given, or nullopt when none was.
-std::optional<int> RunMaintenance(Maintenance& m, const backtest::ServerOptions& options) {
+std::optional<int> RunMaintenance(Maintenance& m, const backtest::config::DaemonConfig& config) {
+  const backtest::ServerOptions& options = config.server;
+  if (*m.config) {
+    std::cout << backtest::config::Describe(config);
+    return 0;
+  }
   if (*m.user_add) {
     m.add.db_path = options.db_path;
     return backtest::cli::RunUserAdd(m.add, std::cout, std::cerr);
@@ -212,10 +134,9 @@ int Serve(const backtest::ServerOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  backtest::ServerOptions options;
-  std::string log_level = "info";
   CLI::App app{"backtestd: the backtest gRPC server"};
-  AddServerFlags(app, options, log_level);
+  backtest::config::CommandLine command_line;
+  command_line.AddTo(app);
   // One line on a usage error, not CLI11's two.
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return std::string("backtestd: ") + e.what() + " (see --help)\n";
@@ -223,7 +144,13 @@ int main(int argc, char** argv) {
   Maintenance maintenance;
   AddMaintenanceCommands(app, maintenance);
   CLI11_PARSE(app, argc, argv);
-  SetUpLogging(log_level);
-  if (std::optional<int> status = RunMaintenance(maintenance, options)) return *status;
-  return Serve(options);
+  absl::StatusOr<backtest::config::DaemonConfig> config =
+      backtest::config::Resolve(command_line.inputs());
+  if (!config.ok()) {
+    std::fprintf(stderr, "backtestd: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  SetUpLogging(config->log_level);
+  if (std::optional<int> status = RunMaintenance(maintenance, *config)) return *status;
+  return Serve(config->server);
 }

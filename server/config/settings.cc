@@ -1,0 +1,127 @@
+#include "server/config/settings.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace backtest::config {
+namespace {
+
+// BACKTEST_ and the flag's name in capitals: --queue-size -> BACKTEST_QUEUE_SIZE.
+std::string EnvironmentName(const std::string& flag) {
+  std::string name = "BACKTEST_";
+  for (char c : flag.substr(2)) name += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return name;
+}
+
+std::vector<Setting> MakeSettings() {
+  std::vector<Setting> s = {
+      {"listen", "--listen", {}, "host:port to listen on (port 0 picks one)",
+       [](DaemonConfig& c) -> Target { return &c.server.listen; }},
+      {"db", "--db", {}, "SQLite database file (created when missing)",
+       [](DaemonConfig& c) -> Target { return &c.server.db_path; }},
+      {"token_file", "--token-file", {},
+       "where the first start writes the staff token (empty: admin.token beside the database)",
+       [](DaemonConfig& c) -> Target { return &c.server.token_file; }},
+      {"runner", "--runner", {}, "backtest-runner binary (empty: the one beside backtestd)",
+       [](DaemonConfig& c) -> Target { return &c.server.runner_path; }},
+      {"jobs.workers", "--workers", {}, "backtests run at once (runner processes)",
+       [](DaemonConfig& c) -> Target { return &c.server.workers; }, 1, 256},
+      {"jobs.queue_size", "--queue-size", {}, "queued jobs at most; more are refused",
+       [](DaemonConfig& c) -> Target { return &c.server.queue_size; }, 1, 1000000},
+      {"jobs.cpu_seconds", "--cpu-seconds", {}, "CPU time limit per job (0: none)",
+       [](DaemonConfig& c) -> Target { return &c.server.cpu_seconds; }, 0, INT64_MAX},
+      {"jobs.memory_mb", "--memory-mb", {}, "memory limit per job in MB (0: none)",
+       [](DaemonConfig& c) -> Target { return &c.server.memory_mb; }, 0, INT64_MAX},
+      {"jobs.heartbeat_timeout_ms", "--heartbeat-timeout-ms", {},
+       "a runner silent for this long is killed and its job failed",
+       [](DaemonConfig& c) -> Target { return &c.server.heartbeat_timeout_ms; }, 100, 3600000},
+      {"jobs.stale_job_ms", "--stale-job-ms", {},
+       "a running job whose stored heartbeat is older than this is failed as stale and its "
+       "runner killed",
+       [](DaemonConfig& c) -> Target { return &c.server.stale_job_ms; }, 1000, 86400000},
+      {"jobs.cancel_grace_ms", "--cancel-grace-ms", {},
+       "time a cancelled runner gets between SIGTERM and SIGKILL",
+       [](DaemonConfig& c) -> Target { return &c.server.cancel_grace_ms; }, 0, 600000},
+      {"jobs.subscriber_buffer", "--subscriber-buffer", {},
+       "events a log subscriber may fall behind before it is cut off (it can resume)",
+       [](DaemonConfig& c) -> Target { return &c.server.subscriber_buffer; }, 16, 10000000},
+      {"data.timeout_ms", "--data-timeout-ms", {},
+       "time limit of one http(s) data fetch; past it the job fails naming the URL",
+       [](DaemonConfig& c) -> Target { return &c.server.data_timeout_ms; }, 100, 3600000},
+      {"data.roots", "--data-root", {},
+       "directories file:// data may come from (repeatable; empty: data/ beside the database)",
+       [](DaemonConfig& c) -> Target { return &c.server.data_access.roots; }},
+      {"data.staff_roots", "--staff-data-root", {},
+       "more directories for staff users (repeatable)",
+       [](DaemonConfig& c) -> Target { return &c.server.data_access.staff_roots; }},
+      {"data.url_allow", "--data-url-allow", {},
+       "http(s) URL prefixes or host names data may be fetched from (repeatable; empty: any "
+       "public address)",
+       [](DaemonConfig& c) -> Target { return &c.server.data_access.url_allow; }},
+      {"data.allow_networks", "--data-allow-network", {},
+       "networks whose loopback, private or link-local addresses may be fetched from, e.g. "
+       "10.0.0.0/8 (repeatable)",
+       [](DaemonConfig& c) -> Target { return &c.server.data_access.allowed_networks; }},
+      // The seed's variables for the decision trace.
+      {"trace.enabled_default", "--trace-enabled-default", {"BOTS_TRACE_ENABLED_DEFAULT"},
+       "record the decision trace unless a run says otherwise",
+       [](DaemonConfig& c) -> Target { return &c.server.trace_enabled_default; }},
+      {"trace.max_rows", "--trace-max-rows", {"BOTS_TRACE_MAX_ROWS"},
+       "trace rows per run at most; past it the run goes on untraced",
+       [](DaemonConfig& c) -> Target { return &c.server.trace_max_rows; }, 1, 100000000},
+      {"trace.batch_size", "--trace-batch-size", {"BOTS_TRACE_BATCH_SIZE"},
+       "trace rows per stored batch",
+       [](DaemonConfig& c) -> Target { return &c.server.trace_batch_size; }, 1, 100000},
+      {"trace.sampling", "--trace-sampling", {"BOTS_TRACE_SAMPLING"},
+       "default: trace every Nth bar (events always)",
+       [](DaemonConfig& c) -> Target { return &c.server.trace_sampling; }, 1, 1000000},
+      {"strategies.dir", "--strategy-dir", {},
+       "strategy folder: one subfolder per user strategy (docs/strategies.md); changes are "
+       "picked up while the server runs",
+       [](DaemonConfig& c) -> Target { return &c.server.strategy_dir; }},
+      {"strategies.python", "--python", {"BACKTEST_RUNNER_PYTHON"},
+       "the Python with the backtestd SDK that describes and runs user strategies (empty: "
+       "build/venv's)",
+       [](DaemonConfig& c) -> Target { return &c.server.python; }},
+      {"strategies.unsafe_no_sandbox", "--unsafe-no-sandbox", {},
+       "when bubblewrap is not usable, run strategies from users without the sandbox (as the "
+       "server's user; rlimits and seccomp only) instead of refusing them",
+       [](DaemonConfig& c) -> Target { return &c.server.unsafe_no_sandbox; }},
+      {"retention.keep_days", "--keep-days", {},
+       "ended jobs older than this many days are removed (0: kept whatever their age)",
+       [](DaemonConfig& c) -> Target { return &c.server.retention.policy.keep_days; }, 0,
+       100000},
+      {"retention.db_size_budget_mb", "--db-size-budget-mb", {},
+       "database size in MB above which the oldest ended jobs are removed (0: no budget)",
+       [](DaemonConfig& c) -> Target { return &c.db_size_budget_mb; }, 0, 100000000},
+      {"retention.max_jobs_per_user", "--max-jobs-per-user", {},
+       "ended jobs a user keeps; older ones beyond it are removed (0: no count)",
+       [](DaemonConfig& c) -> Target { return &c.server.retention.policy.max_jobs_per_owner; },
+       0, 100000000},
+      {"retention.interval_s", "--retention-interval-s", {}, "seconds between retention passes",
+       [](DaemonConfig& c) -> Target { return &c.retention_interval_s; }, 1, 86400 * 7},
+      {"log.level", "--log-level", {}, "trace, debug, info, warn, error",
+       [](DaemonConfig& c) -> Target { return &c.log_level; }, 0, 0,
+       {"trace", "debug", "info", "warn", "error"}},
+  };
+  for (Setting& setting : s) {
+    if (setting.environment.empty()) setting.environment = {EnvironmentName(setting.flag)};
+  }
+  return s;
+}
+
+}  // namespace
+
+const std::vector<Setting>& Settings() {
+  static const std::vector<Setting> settings = MakeSettings();
+  return settings;
+}
+
+const Setting* FindSetting(const std::string& key) {
+  const std::vector<Setting>& settings = Settings();
+  auto it = std::find_if(settings.begin(), settings.end(),
+                         [&](const Setting& s) { return s.key == key; });
+  return it == settings.end() ? nullptr : &*it;
+}
+
+}  // namespace backtest::config
