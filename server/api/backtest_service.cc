@@ -12,6 +12,8 @@
 #include "db/dataset_store.h"
 #include "db/preset_store.h"
 #include "db/result_store.h"
+#include "nlohmann/json.hpp"
+#include "server/api/compare_runs.h"
 #include "server/api/dataset_cache.h"
 #include "server/api/job_conversion.h"
 #include "server/api/job_log_stream.h"
@@ -213,6 +215,31 @@ grpc::ServerWriteReactor<backtest::v1::StreamJobLogResponse>* BacktestServiceImp
                              request->batch_log_lines());
 }
 
+absl::StatusOr<StoredResult> BacktestServiceImpl::ReadResult(const db::JobRecord& job,
+                                                              const StoredResult::Needs& needs) {
+  std::optional<StoredResult> parsed;
+  auto conn = jobs_.pool().Acquire();
+  db::ResultStore results(conn->connection());
+  // Parsed where SQLite holds it (a 1M-bar result is tens of MB: no copy first).
+  RETURN_IF_ERROR(results.Read(job.id, [&](const db::ResultRecord& record,
+                                           absl::string_view data) -> absl::Status {
+    std::vector<DatasetCandles> datasets;
+    if (record.format == db::kResultsFormatDatasets) {
+      db::DatasetStore store(conn->connection());
+      ASSIGN_OR_RETURN(std::vector<db::DatasetKey> keys, store.KeysOfResult(job.id));
+      for (const db::DatasetKey& key : keys) {
+        ASSIGN_OR_RETURN(DatasetCache::Candles candles,
+                         datasets_.Get(key.hash, [&] { return store.Load(key.id); }));
+        datasets.push_back({key.hash, std::move(candles)});
+      }
+    }
+    ASSIGN_OR_RETURN(StoredResult stored, StoredResult::Parse(record, data, datasets, needs));
+    parsed.emplace(std::move(stored));
+    return absl::OkStatus();
+  }));
+  return std::move(*parsed);
+}
+
 absl::Status BacktestServiceImpl::Result(const Caller& caller,
                                          const backtest::v1::GetResultRequest& request,
                                          backtest::v1::GetResultResponse* response) {
@@ -228,34 +255,12 @@ absl::Status BacktestServiceImpl::Result(const Caller& caller,
                                                       " and has no result: ", job.error));
   }
   ASSIGN_OR_RETURN(ResultQuery query, ParseResultQuery(request));
-  std::optional<StoredResult> parsed;
-  {
-    auto conn = jobs_.pool().Acquire();
-    db::ResultStore results(conn->connection());
-    // Parsed where SQLite holds it (a 1M-bar result is tens of MB: no copy first).
-    RETURN_IF_ERROR(results.Read(job.id, [&](const db::ResultRecord& record,
-                                             absl::string_view data) -> absl::Status {
-      std::vector<DatasetCandles> datasets;
-      if (record.format == db::kResultsFormatDatasets) {
-        db::DatasetStore store(conn->connection());
-        ASSIGN_OR_RETURN(std::vector<db::DatasetKey> keys, store.KeysOfResult(job.id));
-        for (const db::DatasetKey& key : keys) {
-          ASSIGN_OR_RETURN(DatasetCache::Candles candles,
-                           datasets_.Get(key.hash, [&] { return store.Load(key.id); }));
-          datasets.push_back({key.hash, std::move(candles)});
-        }
-      }
-      // Only what the answer needs is decoded (a chart needs neither trades nor markers).
-      const StoredResult::Needs needs{
-          .trades = query.Has(ResultQuery::kTrades) || query.trades_in_window,
-          .markers = query.Has(ResultQuery::kMarkers),
-          .equity = query.Has(ResultQuery::kEquity)};
-      ASSIGN_OR_RETURN(StoredResult stored, StoredResult::Parse(record, data, datasets, needs));
-      parsed.emplace(std::move(stored));
-      return absl::OkStatus();
-    }));
-  }
-  StoredResult& stored = *parsed;
+  // Only what the answer needs is decoded (a chart needs neither trades nor markers).
+  const StoredResult::Needs needs{
+      .trades = query.Has(ResultQuery::kTrades) || query.trades_in_window,
+      .markers = query.Has(ResultQuery::kMarkers),
+      .equity = query.Has(ResultQuery::kEquity)};
+  ASSIGN_OR_RETURN(StoredResult stored, ReadResult(job, needs));
   const backtest::runner::v1::RunOutput& out = stored.output();
   response->set_job_id(job.id);
   int index = -1;
@@ -279,6 +284,55 @@ grpc::ServerUnaryReactor* BacktestServiceImpl::GetResult(
     backtest::v1::GetResultResponse* response) {
   return ServeAuthenticated(auth_, context, [&](const Caller& caller) {
     return Result(caller, *request, response);
+  });
+}
+
+absl::Status BacktestServiceImpl::Compare(const Caller& caller,
+                                          const backtest::v1::CompareRunsRequest& request,
+                                          backtest::v1::CompareRunsResponse* response) {
+  ASSIGN_OR_RETURN(CompareQuery query, ParseCompareQuery(request));
+  std::vector<ComparedRun> runs;
+  for (size_t i = 0; i < query.job_ids.size(); ++i) {
+    const std::string field = absl::StrCat("jobs[", i, "]: ");
+    auto job = VisibleJob(caller, query.job_ids[i]);
+    if (!job.ok()) {
+      return absl::Status(job.status().code(), absl::StrCat(field, job.status().message()));
+    }
+    if (job->status != db::JobStatus::kFinished) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(field, "job ", job->id, " is ", db::JobStatusName(job->status),
+                       "; only finished jobs can be compared"));
+    }
+    // Stats and equity only: no trades or markers decoded.
+    auto stored = ReadResult(*job, {.trades = false, .markers = false, .equity = true});
+    if (!stored.ok()) {
+      return absl::Status(stored.status().code(), absl::StrCat(field, stored.status().message()));
+    }
+    ToJobProto(*job, {}, jobs_.NowMs(), response->add_jobs());
+    response->add_digests(stored->output().digest());
+    ComparedRun& run = runs.emplace_back();
+    run.job_id = job->id;
+    // The stored text values: what the job ran with, compared as written.
+    const nlohmann::json params = nlohmann::json::parse(job->params_json);
+    for (const auto& [name, value] : params.items()) {
+      run.params[name] = value.get<std::string>();
+    }
+    ToStats(stored->output().stats(), &run.stats);
+    if (stored->output().series_size() > 0) {
+      const LineView equity = stored->View(0).equity;  // the account's, the same in every view
+      run.equity_time.assign(equity.time.begin(), equity.time.end());
+      run.equity_value.assign(equity.value.begin(), equity.value.end());
+    }
+  }
+  FillComparison(runs, query.max_points, response);
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* BacktestServiceImpl::CompareRuns(
+    grpc::CallbackServerContext* context, const backtest::v1::CompareRunsRequest* request,
+    backtest::v1::CompareRunsResponse* response) {
+  return ServeAuthenticated(auth_, context, [&](const Caller& caller) {
+    return Compare(caller, *request, response);
   });
 }
 

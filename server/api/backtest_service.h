@@ -9,6 +9,7 @@
 #include "backtest/v1/backtest_service.grpc.pb.h"
 #include "server/api/auth.h"
 #include "server/api/dataset_cache.h"
+#include "server/api/stored_result.h"
 #include "server/jobs/executor.h"
 #include "server/jobs/job_manager.h"
 
@@ -43,6 +44,9 @@ class BacktestServiceImpl final : public backtest::v1::BacktestService::Callback
   grpc::ServerUnaryReactor* GetResult(grpc::CallbackServerContext* context,
                                       const backtest::v1::GetResultRequest* request,
                                       backtest::v1::GetResultResponse* response) override;
+  grpc::ServerUnaryReactor* CompareRuns(grpc::CallbackServerContext* context,
+                                        const backtest::v1::CompareRunsRequest* request,
+                                        backtest::v1::CompareRunsResponse* response) override;
   grpc::ServerUnaryReactor* ListParams(grpc::CallbackServerContext* context,
                                        const backtest::v1::ListParamsRequest* request,
                                        backtest::v1::ListParamsResponse* response) override;
@@ -56,6 +60,11 @@ class BacktestServiceImpl final : public backtest::v1::BacktestService::Callback
                       backtest::v1::CancelJobResponse* response);
   absl::Status Result(const Caller& caller, const backtest::v1::GetResultRequest& request,
                       backtest::v1::GetResultResponse* response);
+  absl::Status Compare(const Caller& caller, const backtest::v1::CompareRunsRequest& request,
+                       backtest::v1::CompareRunsResponse* response);
+  // The stored result of a finished job, decoded as `needs` says, with the datasets it refers to.
+  absl::StatusOr<StoredResult> ReadResult(const db::JobRecord& job,
+                                          const StoredResult::Needs& needs);
   // The job if the caller may see it; NotFound otherwise (also for malformed ids).
   absl::StatusOr<db::JobRecord> VisibleJob(const Caller& caller, const std::string& job_id);
   absl::Status FillJob(const db::JobRecord& record, backtest::v1::Job* out);

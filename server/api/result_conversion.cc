@@ -71,6 +71,8 @@ void ToSideStats(const stored::SideStats& in, backtest::v1::SideStats* out) {
   out->set_profit_factor(in.profit_factor());
 }
 
+}  // namespace
+
 void ToStats(const stored::Stats& in, backtest::v1::Stats* out) {
   out->set_start(Seconds(in.start()));
   out->set_end(Seconds(in.end()));
@@ -105,6 +107,8 @@ void ToStats(const stored::Stats& in, backtest::v1::Stats* out) {
   out->set_commission(in.commission());
   out->set_pnl(in.pnl());
 }
+
+namespace {
 
 // The candles a request answers with: [first, end) of the symbol's, merged k at a time; and the
 // span of time they cover, which cuts the lines, zones and (with trades_in_window) the trades.

@@ -67,6 +67,9 @@ struct ResultView {
   std::string symbol;
 };
 
+// A run's stored statistics as the API's (times and durations as double, counts as int32).
+void ToStats(const backtest::runner::v1::Stats& in, backtest::v1::Stats* out);
+
 // Fills `response` (but job_id, symbol and symbols) from `view` as `query` asks: the window, its
 // candles merged when asked, the parts asked for, in the layout asked for.
 void ToResultResponse(const ResultQuery& query, const ResultView& view,
