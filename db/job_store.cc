@@ -395,4 +395,19 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::JobsWithStatus(JobStatus status
   }
 }
 
+absl::StatusOr<int64_t> JobStore::CountActive(int64_t owner_id) {
+  try {
+    // Through the (status, created_ms) index: the active jobs are few, a user's ended ones many.
+    SQLite::Statement& q = Prepared(
+        "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running') AND owner_id = ?");
+    q.bind(1, owner_id);
+    q.executeStep();
+    const int64_t count = q.getColumn(0).getInt64();
+    q.reset();  // no read transaction left open on the kept statement
+    return count;
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "count a user's active jobs");
+  }
+}
+
 }  // namespace backtest::db

@@ -115,6 +115,9 @@ class JobStore {
   // Every job with `status`, oldest first (restart recovery).
   absl::StatusOr<std::vector<JobRecord>> JobsWithStatus(JobStatus status);
 
+  // How many jobs of `owner_id` are queued or running (the per-user concurrency quota).
+  absl::StatusOr<int64_t> CountActive(int64_t owner_id);
+
  private:
   absl::Status AppendEventsLocked(absl::string_view id, int64_t last_seq,
                                   std::vector<EventRecord>& events);

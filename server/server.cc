@@ -104,6 +104,7 @@ jobs::JobManagerOptions JobOptionsFrom(const ServerOptions& options) {
   jobs.strategies.python =
       std::filesystem::absolute(options.python.empty() ? DefaultPython() : options.python)
           .string();
+  jobs.quota = options.quota;
   jobs.now_ms = options.now_ms;
   return jobs;
 }

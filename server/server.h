@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "server/jobs/data_access.h"
 #include "server/jobs/retention_worker.h"
+#include "server/jobs/submit_quota.h"
 
 namespace grpc {
 class Server;
@@ -66,6 +67,9 @@ struct ServerOptions {
   // Retention of ended jobs (--keep-days, --db-size-budget-mb, --max-jobs-per-user,
   // --retention-interval-s; docs/retention.md): nothing is removed unless one of them is set.
   jobs::RetentionOptions retention;
+  // Per-user limits on submissions (--max-active-jobs-per-user, --submissions-per-minute):
+  // over one, RESOURCE_EXHAUSTED with a retry delay. 0: no limit.
+  jobs::QuotaOptions quota;
   // Largest message the server sends (a 1M-bar result is ~60 MB).
   int max_send_mb = 512;
   // The clock, epoch milliseconds (tests inject one); empty: the system clock.

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "server/jobs/retry_delay.h"
 
 namespace backtest::jobs {
 namespace {
@@ -163,8 +164,16 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
   std::lock_guard submit_lock(submit_mu_);
   if (shutting_down_) return absl::UnavailableError("the server is shutting down");
   if (queue_.size() >= queue_.capacity()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the job queue is full (", queue_.capacity(), " jobs waiting); try again later"));
+    return WithRetryDelay(absl::ResourceExhaustedError(absl::StrCat(
+                              "the job queue is full (", queue_.capacity(),
+                              " jobs waiting); try again later")),
+                          1000);
+  }
+  if (quota_.options().enabled()) {
+    auto conn = pool_->Acquire();
+    absl::StatusOr<int64_t> active = db::JobStore(conn->connection()).CountActive(owner_id);
+    if (!active.ok()) return active.status();
+    if (absl::Status s = quota_.Admit(owner_id, *active); !s.ok()) return s;
   }
   nlohmann::json values = nlohmann::json::object();
   for (const auto& [name, value] : params) values[name] = value;

@@ -32,6 +32,7 @@
 #include "server/jobs/runner_process.h"
 #include "server/jobs/sandbox.h"
 #include "server/jobs/strategy_catalog.h"
+#include "server/jobs/submit_quota.h"
 
 namespace backtest::jobs {
 
@@ -69,6 +70,8 @@ struct JobManagerOptions {
   StrategyCatalogOptions strategies;
   // Events one stream subscriber may have waiting before it is cut off.
   size_t subscriber_capacity = 20000;
+  // Per-user limits on submissions (jobs queued or running, submissions per minute).
+  QuotaOptions quota;
   // The clock (epoch milliseconds); injected so tests control time.
   std::function<int64_t()> now_ms;
 };
@@ -120,8 +123,8 @@ class JobManager {
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
-  // Stores a queued job and returns it. ResourceExhausted when the queue is full (nothing is
-  // stored); Unavailable while shutting down.
+  // Stores a queued job and returns it. ResourceExhausted (with a retry delay) when the queue is
+  // full or the owner is over a quota (nothing is stored); Unavailable while shutting down.
   absl::StatusOr<db::JobRecord> Submit(int64_t owner_id, const engine::ParamValues& params,
                                        const std::string& preset);
 
@@ -161,8 +164,9 @@ class JobManager {
 
  private:
 
-  explicit JobManager(JobManagerOptions options) : options_(std::move(options)),
-                                                  queue_(options_.queue_capacity) {}
+  explicit JobManager(JobManagerOptions options)
+      : options_(std::move(options)), queue_(options_.queue_capacity),
+        quota_(options_.quota, [this] { return NowMs(); }) {}
   void WorkerLoop();
   // Copies the WAL back into the database file (and syncs it) off the workers' path: once a
   // second, and sooner when a worker's commit finds the WAL past kCheckpointPages (not after each
@@ -187,6 +191,7 @@ class JobManager {
   std::unique_ptr<StrategyCatalog> strategies_;
   std::unique_ptr<db::ConnectionPool> pool_;
   BoundedQueue<std::string> queue_;
+  SubmitQuota quota_;
   std::vector<std::thread> workers_;
   std::thread checkpointer_;
   std::thread reconciler_;

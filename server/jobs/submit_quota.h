@@ -1,0 +1,50 @@
+// Per-user limits on submissions: jobs queued or running at once, and submissions per minute (a
+// token bucket holding a minute's worth). Over a limit is ResourceExhausted naming it, with a
+// retry delay (retry_delay.h: gRPC RetryInfo, HTTP 429 + Retry-After). Thread-safe.
+#ifndef BACKTEST_SERVER_JOBS_SUBMIT_QUOTA_H_
+#define BACKTEST_SERVER_JOBS_SUBMIT_QUOTA_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+
+#include "absl/status/status.h"
+
+namespace backtest::jobs {
+
+struct QuotaOptions {
+  // Jobs one user may have queued or running at once; 0: no limit.
+  int max_active_jobs_per_user = 0;
+  // Submissions one user may make per minute (bursts of up to this many); 0: no limit.
+  int submissions_per_minute = 0;
+
+  bool enabled() const { return max_active_jobs_per_user > 0 || submissions_per_minute > 0; }
+};
+
+class SubmitQuota {
+ public:
+  SubmitQuota(QuotaOptions options, std::function<int64_t()> now_ms)
+      : options_(options), now_ms_(std::move(now_ms)) {}
+
+  const QuotaOptions& options() const { return options_; }
+
+  // Admits one submission of `owner_id`, who has `active_jobs` queued or running, taking a token
+  // of their bucket; or refuses it (and takes nothing).
+  absl::Status Admit(int64_t owner_id, int64_t active_jobs);
+
+ private:
+  struct Bucket {
+    double tokens = 0;
+    int64_t at_ms = 0;
+  };
+
+  QuotaOptions options_;
+  std::function<int64_t()> now_ms_;
+  std::mutex mu_;
+  std::map<int64_t, Bucket> buckets_;  // guarded by mu_
+};
+
+}  // namespace backtest::jobs
+
+#endif  // BACKTEST_SERVER_JOBS_SUBMIT_QUOTA_H_
