@@ -88,6 +88,9 @@ absl::StatusOr<v1::CancelJobResponse> Client::CancelJob(const v1::CancelJobReque
 absl::StatusOr<v1::GetResultResponse> Client::GetResult(const v1::GetResultRequest& r) {
   return impl_->Call(impl_->backtest.get(), &v1::BacktestService::Stub::GetResult, r);
 }
+absl::StatusOr<v1::CompareRunsResponse> Client::CompareRuns(const v1::CompareRunsRequest& r) {
+  return impl_->Call(impl_->backtest.get(), &v1::BacktestService::Stub::CompareRuns, r);
+}
 absl::StatusOr<v1::ListParamsResponse> Client::ListParams(const v1::ListParamsRequest& r) {
   return impl_->Call(impl_->backtest.get(), &v1::BacktestService::Stub::ListParams, r);
 }

@@ -46,6 +46,7 @@ class Client {
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::CancelJobResponse> CancelJob(const v1::CancelJobRequest& request);
   absl::StatusOr<v1::GetResultResponse> GetResult(const v1::GetResultRequest& request);
+  absl::StatusOr<v1::CompareRunsResponse> CompareRuns(const v1::CompareRunsRequest& request);
   absl::StatusOr<v1::ListParamsResponse> ListParams(const v1::ListParamsRequest& request);
   absl::StatusOr<v1::ListPresetsResponse> ListPresets(const v1::ListPresetsRequest& request);
   absl::StatusOr<v1::GetPresetResponse> GetPreset(const v1::GetPresetRequest& request);

@@ -22,6 +22,7 @@ void AddTraceCommand(CLI::App& app, Context& ctx);    // trace.cc
 void AddExplainCommand(CLI::App& app, Context& ctx);  // explain.cc
 void AddParamsCommand(CLI::App& app, Context& ctx);   // params.cc
 void AddHealthCommand(CLI::App& app, Context& ctx);   // health.cc
+void AddCompareCommand(CLI::App& app, Context& ctx);  // compare.cc
 
 }  // namespace backtest::client
 

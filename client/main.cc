@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   AddExplainCommand(app, ctx);
   AddParamsCommand(app, ctx);
   AddHealthCommand(app, ctx);
+  AddCompareCommand(app, ctx);
 
   try {
     app.parse(argc, argv);

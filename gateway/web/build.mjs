@@ -1,6 +1,7 @@
 // Bundles the dashboard into the directory given as the first argument (gateway/build.sh passes a
 // temporary dir that becomes internal/gen/web/dist). Layout of the output:
 //   index.html, job.html, docs.html   pages served at /, /jobs/{id}/ and /docs
+//   compare.html                       /compare/
 //   static/                            bundled scripts and styles, swagger-ui's files under static/swagger/
 import * as esbuild from 'esbuild';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ await esbuild.build({
     form: join(here, 'src', 'form.js'),
     job: join(here, 'src', 'job.js'),
     docs: join(here, 'src', 'docs.js'),
+    compare: join(here, 'src', 'compare.js'),
     style: join(here, 'src', 'style.css'),
   },
   bundle: true,
@@ -33,7 +35,7 @@ await esbuild.build({
   legalComments: 'linked',
 });
 
-for (const page of ['index.html', 'job.html', 'docs.html']) {
+for (const page of ['index.html', 'job.html', 'docs.html', 'compare.html']) {
   writeFileSync(join(out, page), readFileSync(join(here, 'src', page)));
 }
 

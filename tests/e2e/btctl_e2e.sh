@@ -118,6 +118,29 @@ result_formats() {
 check "result: stats table, full JSON, trades as CSV" result_formats
 check "result --format xml is a usage error (3)" rc 3 "$btctl" result "$JOB" --format xml
 
+# --- compare ------------------------------------------------------------------------------------
+CJOB=$("$btctl" run "${small[@]}" -p fast_period=14 --wait 2>/dev/null)
+compare_tables() {
+  rc 0 "$btctl" compare "$JOB" "$CJOB" && has "^1 +$JOB +sma_cross" && has "^2 +$CJOB" &&
+    has '^PARAMETER +#1 +#2' && has '^fast_period +10 +14' && has '^STATISTIC +#1 +#2 +DIFF' &&
+    has '^long_stats\.trades ' && has '^equity: 2 curves on [0-9]+ times' &&
+    rc 0 "$btctl" compare "$JOB" "$CJOB" --differing && ! has '^bars ' >/dev/null
+}
+check "compare prints the jobs, the parameters that differ and the statistics" compare_tables
+compare_json() {
+  rc 0 "$btctl" compare "$JOB,$CJOB" --json --max-points 40 &&
+    [ "$(json_get "$out" 'len(d["equity"]["times"])')" = 40 ] &&
+    [ "$(json_get "$out" '[p["name"] for p in d["differing_params"]]')" = "['fast_period']" ]
+}
+check "compare --json is the answer (ids may be comma-separated)" compare_json
+compare_csv() {
+  rc 0 "$btctl" compare "$JOB" "$CJOB" --equity --max-points 10 && has "^time,$JOB,$CJOB\$" &&
+    [ "$(wc -l <"$out")" -eq 11 ] && has '^2022-0[0-9-]+T[0-9:]+Z,[0-9.]+,[0-9.]+$'
+}
+check "compare --equity prints the aligned curves as CSV" compare_csv
+check "compare of one job is a usage error (3) naming jobs" bash -c "
+  '$btctl' compare $JOB 2>&1 >/dev/null; test \$? -eq 3 && '$btctl' compare $JOB 2>&1 | grep -q 'jobs: compare 2 to 8'"
+
 # --- cancel ---------------------------------------------------------------------------------------
 cancel_running() {
   "$btctl" run "${long[@]}" --wait >"$WORK/long.out" 2>"$WORK/long.err" &

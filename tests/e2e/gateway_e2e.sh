@@ -424,6 +424,29 @@ AUTH=$ADMIN
 api "staff see another user's job" 200 "d['owner'] == 'bob' and d['status'] == 'finished'" GET "/api/jobs/$BOBJOB/status/"
 api "staff list every user's jobs" 200 "'$BOBJOB' in [j['job_id'] for j in d['jobs']]" GET /api/jobs/
 
+# --- compare runs ----------------------------------------------------------------------------
+
+# JOB and JOB2 differ in rr (the preset's) and ema_length; the rows of /api/compare are GetResult's
+# stats with differences from the first job.
+COMPARE_OK="[j['job_id'] for j in d['jobs']] == ['$JOB', '$JOB2'] and len(d['digests']) == 2 and {p['name'] for p in d['differing_params']} >= {'rr', 'ema_length'} and all(has(r, 'name', 'values', 'differences', 'same') and len(r['values']) == 2 and r['differences'][0] == 0 for r in d['stats']) and [r for r in d['stats'] if r['name'] == 'trades'][0]['values'][0] == json.load(open('$WORK/result.json'))['stats']['trades'] and len(d['equity']['curves']) == 2 and 2 <= len(d['equity']['times']) <= 2000 and all(isinstance(t, (int, float)) for t in d['equity']['times']) and d['equity']['curves'][0]['first'] == 0 and len(d['equity']['curves'][0]['values']) > 0"
+both "GET /api/compare?jobs=a,b" 200 "$COMPARE_OK" GET "/api/compare?jobs=$JOB,$JOB2"
+api "GET /api/compare with jobs repeated is the same" 200 "$COMPARE_OK" GET "/api/compare/?jobs=$JOB&jobs=$JOB2"
+api "GET /api/compare?max_points=50 downsamples the axis" 200 \
+  "len(d['equity']['times']) == 50 < d['equity']['total_times']" GET "/api/compare/?jobs=$JOB,$JOB2&max_points=50"
+api "GET /api/compare with one job is 400 naming jobs" 400 \
+  "d['grpc_code'] == 'INVALID_ARGUMENT' and d['error'].startswith('jobs:')" GET "/api/compare/?jobs=$JOB"
+api "GET /api/compare with a job twice is 400 naming it" 400 \
+  "'jobs[1]' in d['error'] and 'twice' in d['error']" GET "/api/compare/?jobs=$JOB,$JOB"
+api "GET /api/compare with an unknown job is 404 naming it" 404 \
+  "d['error'].startswith('jobs[1]: ')" GET "/api/compare/?jobs=$JOB,0123456789abcdef0123456789abcdef"
+api "GET /api/compare with a job that has not finished is 400" 400 \
+  "d['grpc_code'] == 'FAILED_PRECONDITION' and 'jobs[1]' in d['error']" GET "/api/compare/?jobs=$JOB,$BIG"
+AUTH=$BOB
+api "GET /api/compare of another user's job is 404" 404 "d['error'].startswith('jobs[0]: ')" GET "/api/compare/?jobs=$JOB,$BOBJOB"
+AUTH=$ADMIN
+api "staff compare any users' jobs" 200 "len(d['jobs']) == 2" GET "/api/compare/?jobs=$JOB,$BOBJOB"
+check "GET /compare/ is the compare page" bash -c "curl -sSf --max-time 30 '$GW/compare/?jobs=$JOB,$JOB2' | grep -q 'compare.js'"
+
 # --- what is not there ---------------------------------------------------------------------
 
 api "an unknown path is 404" 404 'd["code"] == 404' GET /api/nothing-here/

@@ -13,7 +13,7 @@ import datetime as _dt
 import os
 import sys
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 import grpc
 from google.protobuf import json_format, struct_pb2
@@ -359,6 +359,15 @@ class Client:
         time. Takes get_result's window arguments."""
         return ResultColumns.from_response(self.get_result(
             job_id, max_candles=max_candles, symbol=symbol, packed=True, **window))
+
+    def compare_runs(self, job_ids: Sequence[str], max_points: int = 0):
+        """CompareRunsResponse for 2 to 8 finished jobs (docs/compare.md): ``jobs``, ``stats``
+        (a row per statistic: ``values`` per job and ``differences`` from the first job),
+        ``differing_params`` and ``equity``, the curves on one time axis (``times``; each curve's
+        ``values`` start at ``times[first]``) of at most ``max_points`` times (0: 2,000).
+        INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION naming ``jobs[i]``."""
+        return self._call(self._backtest.CompareRuns, _bt.CompareRunsRequest(
+            jobs=list(job_ids), max_points=max_points))
 
     def list_params(self, strategy: str = ""):
         """The parameter definitions (ParamDefinition messages), in form order."""

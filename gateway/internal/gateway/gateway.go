@@ -220,6 +220,7 @@ func (g *gatewayHandler) handlePaths() error {
 		{http.MethodGet, "/openapi.json", serveOpenAPI},
 		{http.MethodGet, "/docs", g.static.page("docs.html")},
 		{http.MethodGet, "/jobs/{job_id}", g.static.page("job.html")},
+		{http.MethodGet, "/compare", g.static.page("compare.html")},
 		{http.MethodGet, "/static/{path=**}", g.static.asset},
 	}
 	for _, rt := range routes {

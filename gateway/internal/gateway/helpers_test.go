@@ -27,6 +27,7 @@ var testStatic = fstest.MapFS{
 	"index.html":       {Data: []byte("<!doctype html><title>form page</title>")},
 	"job.html":         {Data: []byte("<!doctype html><title>job page</title>")},
 	"docs.html":        {Data: []byte("<!doctype html><title>API docs</title>")},
+	"compare.html":     {Data: []byte("<!doctype html><title>compare page</title>")},
 	"static/style.css": {Data: []byte("body { margin: 0 }")},
 	"static/form.js":   {Data: []byte("console.log('form')")},
 }

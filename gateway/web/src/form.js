@@ -238,15 +238,29 @@ async function loadJobs() {
       return;
     }
     box.innerHTML = '';
+    // Finished jobs can be picked (2 to 8) and compared on /compare/.
+    const compare = el('button', { type: 'button', id: 'compare-button', disabled: true }, 'Compare selected');
+    const picked = () => [...box.querySelectorAll('input.pick:checked')].map((c) => c.value);
+    const onPick = () => {
+      const n = picked().length;
+      compare.disabled = n < 2 || n > 8;
+      compareMsg.textContent = n ? `${n} selected` : 'pick 2 to 8 finished jobs';
+    };
+    const compareMsg = el('span', { class: 'muted small' }, 'pick 2 to 8 finished jobs');
+    compare.addEventListener('click', () => {
+      window.location.assign(`/compare/?jobs=${picked().map(encodeURIComponent).join(',')}`);
+    });
     box.append(el('table', {},
-      el('thead', {}, el('tr', {}, ['job', 'status', 'strategy', 'symbols', 'timeframe', 'submitted'].map((h) => el('th', {}, h)))),
+      el('thead', {}, el('tr', {}, ['', 'job', 'status', 'strategy', 'symbols', 'timeframe', 'submitted'].map((h) => el('th', {}, h)))),
       el('tbody', {}, jobs.map((j) => el('tr', {},
+        el('td', {}, el('input', { type: 'checkbox', class: 'pick', value: j.job_id, 'aria-label': `compare ${j.job_id}`, disabled: j.status !== 'finished', onchange: onPick })),
         el('td', {}, el('a', { href: `/jobs/${encodeURIComponent(j.job_id)}/` }, j.job_id)),
         el('td', {}, el('span', { class: `badge ${j.status}` }, j.status)),
         el('td', {}, j.params?.strategy ?? ''),
         el('td', {}, j.params?.symbols ?? ''),
         el('td', {}, j.params?.timeframe ?? ''),
-        el('td', {}, fmtStamp(j.created_at)))))));
+        el('td', {}, fmtStamp(j.created_at)))))),
+      el('div', { class: 'compare-bar' }, compare, compareMsg));
   } catch (e) {
     box.textContent = e.status === 401 ? 'Enter your token (top right) to see your jobs.' : e.message;
   }

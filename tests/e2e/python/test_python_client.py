@@ -203,6 +203,25 @@ def test_presets_round_trip_and_run_from_preset(client):
     assert err.value.code == grpc.StatusCode.NOT_FOUND
 
 
+def test_compare_runs_side_by_side(client, finished_job):
+    run, _ = finished_job
+    other = client.run_backtest({**SMALL_RUN, "fast_period": 14})
+    list(other)
+    assert other.status == "finished"
+    answer = client.compare_runs([run.job_id, other.job_id], max_points=100)
+    assert [j.job_id for j in answer.jobs] == [run.job_id, other.job_id]
+    assert [(p.name, list(p.values)) for p in answer.differing_params] == [("fast_period", ["10", "14"])]
+    trades = next(r for r in answer.stats if r.name == "trades")
+    assert trades.values[0] == client.get_result(run.job_id, parts=["stats"]).stats.trades
+    assert trades.differences[1] == trades.values[1] - trades.values[0]
+    assert len(answer.equity.times) == 100 < answer.equity.total_times
+    assert [c.job_id for c in answer.equity.curves] == [run.job_id, other.job_id]
+    with pytest.raises(BacktestError) as err:
+        client.compare_runs([run.job_id])
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.message.startswith("jobs:")
+
+
 def test_bad_parameter_is_invalid_argument_naming_it(client):
     with pytest.raises(BacktestError) as err:
         client.run_backtest({"rr": -1})
