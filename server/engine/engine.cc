@@ -56,6 +56,7 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
   Broker broker(config, data, &result.trades, options.markers ? &result.markers : nullptr);
   Tracer tracer(config.trace_enabled, config.trace_sampling, options.trace_max_rows,
                 options.trace_batch_size, &observer);
+  tracer.SetWindow(options.trace_first_bar, options.trace_last_bar);
   ReasonTally reasons;
   RunLog log(observer, options.max_log_lines);
   RunContext ctx{config, data, broker, tracer, reasons, observer, log, result, options.markers};

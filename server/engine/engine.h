@@ -36,6 +36,10 @@ using StrategyFactory =
 struct RunOptions {
   int64_t trace_max_rows = 250'000;  // BOTS_TRACE_MAX_ROWS; past it rows are dropped (< 0: none)
   int trace_batch_size = 1000;       // BOTS_TRACE_BATCH_SIZE
+  // Trace rows only of the bars trace_first_bar..trace_last_bar (bar indexes, inclusive; with
+  // trace_enabled): an Explain replay's window. Nothing else of the run depends on it.
+  int64_t trace_first_bar = 0;
+  int64_t trace_last_bar = INT64_MAX;
   bool compute_digest = true;        // RunResult::digest (hashes the candles too: ~100 ms per 1M bars)
   bool markers = true;               // RunResult::markers, the chart's entries and exits; off for
                                      // headless runs that want trades and stats only (the engine

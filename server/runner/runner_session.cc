@@ -208,6 +208,10 @@ absl::Status OptionsForSpec(const v1::RunSpec& spec, engine::RunOptions* options
   }
   // The digest is computed by SendResult, beside the conversion of the result.
   options->compute_digest = false;
+  if (spec.has_trace_window()) {
+    options->trace_first_bar = spec.trace_window().first_bar();
+    options->trace_last_bar = spec.trace_window().last_bar();
+  }
   return absl::OkStatus();
 }
 
@@ -316,6 +320,29 @@ bool SendResultHashed(EventWriter& writer, const engine::RunResult& result,
   return writer.Write(e);
 }
 
+// A replay's answer (RunSpec.trace_window): the digest and each series' dataset hash, the rows
+// having gone out as trace batches. The result itself is the stored run's; converting it again
+// would only cost time.
+bool SendReplayResult(EventWriter& writer, const engine::RunResult& result, EarlyHashes& early) {
+  v1::RunnerEvent e;
+  v1::RunOutput* out = e.mutable_result();
+  out->set_strategy(result.strategy);
+  // The symbols of the spec's known datasets (the stored run's) were hashed while the run went on.
+  std::span<const std::string> early_hashes = early.hashes();
+  for (size_t i = 0; i < result.symbols.size(); ++i) {
+    const engine::SymbolResult& s = result.symbols[i];
+    v1::SymbolSeries* series = out->add_series();
+    series->set_symbol(s.symbol);
+    series->set_dataset(i < early_hashes.size() && !early_hashes[i].empty()
+                            ? early_hashes[i]
+                            : engine::DatasetHash(s.candles()));
+  }
+  out->set_trace_rows(result.trace_rows);
+  out->set_trace_truncated(result.trace_truncated);
+  out->set_digest(early.Digest(result));
+  return writer.Write(e);
+}
+
 }  // namespace
 
 bool SendResult(EventWriter& writer, const engine::RunResult& result,
@@ -340,6 +367,7 @@ int RunJob(EventWriter& writer, const v1::RunSpec& spec, const engine::ParamValu
     Fail(writer, FailureCode(result.status().code()), std::string(result.status().message()));
     return kExitFailed;
   }
+  if (spec.has_trace_window()) return SendReplayResult(writer, *result, early) ? 0 : kExitFailed;
   return SendResultHashed(writer, *result, spec.known_datasets(), early) ? 0 : kExitFailed;
 }
 

@@ -3,7 +3,10 @@
 // Policy (the contract's): when tracing is on, events are always recorded; values and checks only
 // on sampled bars (bar_index % sampling == 0). Past max_rows the run goes on, rows are dropped and
 // the observer is told once (truncated = true). Rows live in a reused buffer: after the first batch
-// the tracer allocates nothing. Owned by the run; not thread-safe.
+// the tracer allocates nothing. A bar window (SetWindow) limits the rows to bars first..last: the
+// replay of an untraced run for Explain (docs/explain-replay.md) traces only around the bar asked
+// about, and the rows of those bars are exactly a fully traced run's (their seq numbers aside).
+// Owned by the run; not thread-safe.
 #ifndef BACKTEST_SERVER_ENGINE_TRACE_TRACER_H_
 #define BACKTEST_SERVER_ENGINE_TRACE_TRACER_H_
 
@@ -24,19 +27,26 @@ class Tracer {
 
   bool enabled() const { return enabled_; }
 
+  // Rows only of bars first..last (bar indexes, inclusive); the default is every bar.
+  void SetWindow(int64_t first, int64_t last) {
+    window_first_ = first;
+    window_last_ = last;
+  }
+
   // Starts a bar. `symbol` must outlive the bar.
   void BeginBar(int64_t bar_index, int64_t ts, const std::string* symbol) {
     bar_index_ = bar_index;
     ts_ = ts;
     symbol_ = symbol;
-    sampled_ = enabled_ && bar_index % sampling_ == 0;
+    in_window_ = enabled_ && bar_index >= window_first_ && bar_index <= window_last_;
+    sampled_ = in_window_ && bar_index % sampling_ == 0;
     bar_had_event_ = false;
   }
 
   // Whether a row of `kind` on the current bar would be recorded.
   // Past the row limit, a wanted row is counted as dropped and the answer is no.
   bool Wants(TraceKind kind) {
-    if (!enabled_ || !(sampled_ || kind == TraceKind::kEvent)) return false;
+    if (!in_window_ || !(sampled_ || kind == TraceKind::kEvent)) return false;
     if (limit_reached_) {
       dropped_ = true;
       return false;
@@ -79,7 +89,10 @@ class Tracer {
   int64_t ts_ = 0;
   const std::string* symbol_ = nullptr;
   bool sampled_ = false;
+  bool in_window_ = false;
   bool bar_had_event_ = false;
+  int64_t window_first_ = 0;
+  int64_t window_last_ = INT64_MAX;
 };
 
 }  // namespace backtest::engine

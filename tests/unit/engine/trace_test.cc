@@ -4,6 +4,7 @@
 
 #include "engine_test_util.h"
 #include "gtest/gtest.h"
+#include "server/engine/engine.h"
 #include "server/engine/trace/json_writer.h"
 #include "server/engine/trace/reasons.h"
 #include "server/engine/trace/tracer.h"
@@ -123,6 +124,49 @@ TEST(TracerTest, SamplingEventsAndLimit) {
   EXPECT_EQ(obs.truncated_batches, 1);
   EXPECT_TRUE(tr.truncated());
   for (size_t k = 0; k + 1 < obs.batch_sizes.size(); ++k) EXPECT_EQ(obs.batch_sizes[k], 2u);
+}
+
+// A trace window (an Explain replay's) gives exactly the full trace's rows of its bars (seq aside)
+// and nothing else; the run's digest is the untraced run's.
+TEST(TracerTest, WindowRowsAreTheFullTracesRows) {
+  for (const char* strategy : {"sr_breakout", "sma_cross"}) {
+    SCOPED_TRACE(strategy);
+    auto params = ValidateParams({{"strategy", strategy}, {"symbols", "XAGUSD"},
+                                  {"timeframe", "H1"}, {"start_date", "2022-01-01"},
+                                  {"end_date", "2022-06-01"}, {"trace_enabled", "true"}},
+                                 1'704'000'000);
+    ASSERT_TRUE(params.ok()) << params.status();
+    RunOptions full_options;
+    full_options.trace_max_rows = -1;
+    testing::RecordingObserver full, window;
+    auto traced = RunBacktest(*params, full_options, full);
+    ASSERT_TRUE(traced.ok()) << traced.status();
+    RunOptions window_options = full_options;
+    window_options.trace_first_bar = 700;
+    window_options.trace_last_bar = 763;
+    auto replayed = RunBacktest(*params, window_options, window);
+    ASSERT_TRUE(replayed.ok()) << replayed.status();
+    (*params)["trace_enabled"] = "false";
+    testing::RecordingObserver none;
+    auto untraced = RunBacktest(*params, full_options, none);
+    ASSERT_TRUE(untraced.ok()) << untraced.status();
+    EXPECT_EQ(replayed->digest, untraced->digest);
+    EXPECT_EQ(traced->digest, untraced->digest);
+
+    std::vector<TraceRow> want;
+    for (const TraceRow& r : full.rows) {
+      if (r.bar_index >= 700 && r.bar_index <= 763) want.push_back(r);
+    }
+    ASSERT_FALSE(want.empty());
+    ASSERT_EQ(window.rows.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(window.rows[i].seq, static_cast<int64_t>(i + 1));
+      EXPECT_EQ(window.rows[i].bar_index, want[i].bar_index);
+      EXPECT_EQ(window.rows[i].section, want[i].section);
+      EXPECT_EQ(window.rows[i].kind, want[i].kind);
+      ASSERT_EQ(window.rows[i].payload, want[i].payload) << "bar " << want[i].bar_index;
+    }
+  }
 }
 
 TEST(ReasonTallyTest, CountsAndFirstSamples) {
