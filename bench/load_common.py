@@ -175,3 +175,26 @@ def percentile(values, q):
     s = sorted(values)
     k = max(0, min(len(s) - 1, int(round(q * len(s) + 0.5)) - 1))
     return s[k]
+
+
+def fill(bt, bt_grpc, address, token, jobs):
+    """Submits `jobs` SMALL_JOB jobs (waiting while the queue is full) and waits for their end."""
+    import grpc
+    stub = bt_grpc.BacktestServiceStub(grpc.insecure_channel(address))
+    metadata = (("authorization", "Token " + token),)
+    request = bt.RunBacktestRequest()
+    for name, value in SMALL_JOB.items():
+        request.params[name].string_value = value
+    ids = []
+    while len(ids) < jobs:
+        try:
+            ids.append(stub.RunBacktest(request, metadata=metadata, timeout=30).job_id)
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise
+            time.sleep(0.2)
+    for job_id in ids:
+        while stub.GetJob(bt.GetJobRequest(job_id=job_id), metadata=metadata,
+                          timeout=30).job.status not in FINAL:
+            time.sleep(0.1)
+    return ids

@@ -100,6 +100,16 @@ std::vector<Setting> MakeSettings() {
        0, 100000000},
       {"retention.interval_s", "--retention-interval-s", {}, "seconds between retention passes",
        [](DaemonConfig& c) -> Target { return &c.retention_interval_s; }, 1, 86400 * 7},
+      {"quota.max_active_jobs_per_user", "--max-active-jobs-per-user", {},
+       "jobs one user may have queued or running at once; more are refused with a retry delay "
+       "(0: no limit)",
+       [](DaemonConfig& c) -> Target { return &c.server.quota.max_active_jobs_per_user; }, 0,
+       1000000},
+      {"quota.submissions_per_minute", "--submissions-per-minute", {},
+       "submissions one user may make per minute, in bursts of up to as many; more are refused "
+       "with a retry delay (0: no limit)",
+       [](DaemonConfig& c) -> Target { return &c.server.quota.submissions_per_minute; }, 0,
+       1000000},
       {"log.level", "--log-level", {}, "trace, debug, info, warn, error",
        [](DaemonConfig& c) -> Target { return &c.log_level; }, 0, 0,
        {"trace", "debug", "info", "warn", "error"}},
