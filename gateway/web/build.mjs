@@ -2,6 +2,7 @@
 // temporary dir that becomes internal/gen/web/dist). Layout of the output:
 //   index.html, job.html, docs.html   pages served at /, /jobs/{id}/ and /docs
 //   compare.html                       /compare/
+//   sweep_form.html, sweep.html        /sweeps/ (the sweep form) and /sweeps/{id}/
 //   static/                            bundled scripts and styles, swagger-ui's files under static/swagger/
 import * as esbuild from 'esbuild';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,8 @@ await esbuild.build({
     job: join(here, 'src', 'job.js'),
     docs: join(here, 'src', 'docs.js'),
     compare: join(here, 'src', 'compare.js'),
+    sweep_form: join(here, 'src', 'sweep_form.js'),
+    sweep: join(here, 'src', 'sweep.js'),
     style: join(here, 'src', 'style.css'),
   },
   bundle: true,
@@ -35,7 +38,7 @@ await esbuild.build({
   legalComments: 'linked',
 });
 
-for (const page of ['index.html', 'job.html', 'docs.html', 'compare.html']) {
+for (const page of ['index.html', 'job.html', 'docs.html', 'compare.html', 'sweep_form.html', 'sweep.html']) {
   writeFileSync(join(out, page), readFileSync(join(here, 'src', page)));
 }
 

@@ -221,6 +221,8 @@ func (g *gatewayHandler) handlePaths() error {
 		{http.MethodGet, "/docs", g.static.page("docs.html")},
 		{http.MethodGet, "/jobs/{job_id}", g.static.page("job.html")},
 		{http.MethodGet, "/compare", g.static.page("compare.html")},
+		{http.MethodGet, "/sweeps", g.static.page("sweep_form.html")},
+		{http.MethodGet, "/sweeps/{sweep_id}", g.static.page("sweep.html")},
 		{http.MethodGet, "/static/{path=**}", g.static.asset},
 	}
 	for _, rt := range routes {

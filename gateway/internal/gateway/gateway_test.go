@@ -83,6 +83,8 @@ func TestContractPaths(t *testing.T) {
 		{"GET", "/docs", "", []check{contains("API docs")}},
 		{"GET", "/compare", "", []check{contains("compare page")}},
 		{"GET", "/compare?jobs=a,b", "", []check{contains("compare page")}},
+		{"GET", "/sweeps", "", []check{contains("sweep form")}},
+		{"GET", "/sweeps/sweep-1", "", []check{contains("sweep page")}},
 		{"POST", "/run", `{"params": {"rr": 2.5, "SYMBOLS": "EURUSD"}, "preset": "default"}`,
 			[]check{keys("job_id", "job", "job_url", "status_url"), contains(`"status":"queued"`)}},
 		{"POST", "/api/jobs", `{"params": {"strategy": "sma_cross"}}`, []check{keys("job_id", "job", "job_url", "status_url")}},

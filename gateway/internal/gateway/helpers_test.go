@@ -28,6 +28,8 @@ var testStatic = fstest.MapFS{
 	"job.html":         {Data: []byte("<!doctype html><title>job page</title>")},
 	"docs.html":        {Data: []byte("<!doctype html><title>API docs</title>")},
 	"compare.html":     {Data: []byte("<!doctype html><title>compare page</title>")},
+	"sweep_form.html":  {Data: []byte("<!doctype html><title>sweep form</title>")},
+	"sweep.html":       {Data: []byte("<!doctype html><title>sweep page</title>")},
 	"static/style.css": {Data: []byte("body { margin: 0 }")},
 	"static/form.js":   {Data: []byte("console.log('form')")},
 }

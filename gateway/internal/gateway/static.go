@@ -18,7 +18,8 @@ import (
 )
 
 // staticFiles serves the dashboard: pages (index.html at /, job.html at /jobs/{job_id}/,
-// docs.html at /docs, compare.html at /compare/) and assets under /static/. Files come from Options.Static, else
+// docs.html at /docs, compare.html at /compare/, sweep_form.html at /sweeps/, sweep.html at
+// /sweeps/{sweep_id}/) and assets under /static/. Files come from Options.Static, else
 // Options.StaticDir, else the bundle embedded at build time. Safe for concurrent use.
 type staticFiles struct {
 	fsys     fs.FS

@@ -1,0 +1,118 @@
+// Browser test of the sweep pages: the sweep form (/sweeps/) varies fast_period and slow_period of
+// sma_cross on a year of sample M1 bars and shows the combination count before running (and the
+// server's message for a bad range); running opens /sweeps/{id}/, whose progress bar moves while
+// the sweep runs; the heatmap is drawn with a cell per (fast, slow) pair; the rows table sorts by
+// a clicked column; a click on the heatmap's best cell opens that row as a job whose page charts
+// it, with the row's stats. Needs a gateway in front of the real backtestd (the Go fake backend
+// has no SweepService); tests/e2e/browser_e2e.sh runs it.
+//
+//   BASE_URL=http://127.0.0.1:8080 TOKEN=… OUT_DIR=build/screenshots node e2e/sweeps.mjs
+import { join } from 'node:path';
+import { base, check, finish, launch, outDir, problems, rest, step, timeoutMs, token, watchedPage } from './harness.mjs';
+
+const FAST = { start: 5, stop: 24 }; // 20 values
+const SLOW = { start: 30, stop: 100, step: 5 }; // 15 values
+const COMBINATIONS = 20 * 15;
+
+const browser = await launch();
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await watchedPage(ctx);
+
+  await step('the sweep form shows the combination count before running', async () => {
+    await page.goto(`${base}/sweeps/?token=${encodeURIComponent(token)}`);
+    await page.waitForSelector('#base-strategy');
+    await page.selectOption('#base-strategy', 'sma_cross');
+    await page.waitForSelector('#vary-table tr[data-param="fast_period"]');
+    const set = async (name, field, value) => page.locator(`#vary-table tr[data-param="${name}"] ${field}`).fill(String(value));
+    await page.fill('#base-data_source', 'sample://');
+    await page.fill('#base-symbols', 'EURUSD');
+    await page.selectOption('#base-timeframe', 'M1');
+    await page.fill('#base-start_date', '2021-01-01');
+    await page.fill('#base-end_date', '2022-01-01');
+    for (const [name, r] of [['fast_period', FAST], ['slow_period', SLOW]]) {
+      await page.locator(`#vary-table tr[data-param="${name}"] .vary-on`).check();
+      await set(name, '.vary-start', r.start);
+      await set(name, '.vary-stop', r.stop);
+      await set(name, '.vary-step', r.step || 1);
+    }
+    check((await page.inputValue('#constraints')) === 'fast_period < slow_period', 'the sma_cross constraint is not pre-filled');
+    await page.waitForFunction((n) => document.getElementById('combo-count').dataset.combinations === String(n), COMBINATIONS, { timeout: 10000 });
+    check((await page.textContent('#combo-count')).startsWith(`${COMBINATIONS} combinations`), await page.textContent('#combo-count'));
+  });
+
+  await step('a bad range shows the server\'s message naming it, and fixing it counts again', async () => {
+    await page.locator('#vary-table tr[data-param="fast_period"] .vary-step').fill('0.5');
+    await page.waitForSelector('#combo-count.bad');
+    const msg = await page.textContent('#combo-count');
+    check(/fast_period/.test(msg), `message ${msg}`);
+    await page.locator('#vary-table tr[data-param="fast_period"] .vary-step').fill('1');
+    await page.waitForFunction((n) => document.getElementById('combo-count').dataset.combinations === String(n), COMBINATIONS);
+    await page.screenshot({ path: join(outDir, 'sweep-form.png'), fullPage: true });
+  });
+
+  let sweepId = '';
+  await step('running opens the sweep page, whose progress bar moves while it runs', async () => {
+    await Promise.all([page.waitForURL(/\/sweeps\/[0-9a-f]+\/?$/), page.click('#sweep-run')]);
+    sweepId = new URL(page.url()).pathname.split('/').filter(Boolean)[1];
+    // Progress seen on the page: some value below the total, then the total.
+    const seen = new Set();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const done = await page.locator('#sweep-progress').getAttribute('data-done');
+      if (done !== null) seen.add(Number(done));
+      const status = await page.textContent('#sweep-status');
+      if (['finished', 'failed', 'cancelled'].includes(status)) {
+        check(status === 'finished', `sweep ${status}: ${await page.textContent('#sweep-error')}`);
+        break;
+      }
+      check(Date.now() < deadline, `sweep still ${status} after ${timeoutMs / 1000} s`);
+      await page.waitForTimeout(100);
+    }
+    await page.waitForFunction((n) => document.getElementById('sweep-progress').dataset.done === String(n), COMBINATIONS);
+    const partial = [...seen].filter((d) => d > 0 && d < COMBINATIONS);
+    check(partial.length > 0, `no progress between 0 and ${COMBINATIONS} shown (seen ${[...seen]})`);
+    const width = await page.locator('#sweep-progress .bar').evaluate((b) => b.style.width);
+    check(width === '100%' || width === '100.0%', `bar width ${width}`);
+  });
+
+  const sweep = await rest(`/api/sweeps/${sweepId}/`);
+  await step('the heatmap has a cell per (fast_period, slow_period) and frames the best row', async () => {
+    await page.waitForFunction((n) => document.getElementById('heatmap').dataset.cells === String(n), COMBINATIONS);
+    const bestRow = await page.locator('#heatmap').getAttribute('data-best-row');
+    check(bestRow === String(sweep.best.row), `best cell row ${bestRow}, GetSweep's best ${sweep.best.row}`);
+    check(await page.locator('#open-best').isVisible(), 'no "open this run" button for the best row');
+  });
+
+  await step('the rows table sorts by a clicked column', async () => {
+    const firstRows = () => page.locator('#rows-table tbody tr').evaluateAll((trs) => trs.slice(0, 5).map((tr) => tr.dataset.row));
+    check((await firstRows())[0] === String(sweep.best.row), 'rows do not start with the best row');
+    await page.click('#rows-table th[data-sort="trades"]');
+    await page.waitForSelector('#rows-table th.sorted[data-sort="trades"]');
+    const want = await rest(`/api/sweeps/${sweepId}/rows?order_by=trades&descending=true&page_size=5`);
+    check((await firstRows()).join() === want.rows.map((r) => String(r.row)).join(), 'table order is not the server\'s by trades');
+    await page.screenshot({ path: join(outDir, 'sweep.png'), fullPage: true });
+  });
+
+  await step('a click on the best cell opens its run, whose job page charts it', async () => {
+    const box = await page.locator('#heatmap').boundingBox();
+    const x = Number(await page.locator('#heatmap').getAttribute('data-best-x'));
+    const y = Number(await page.locator('#heatmap').getAttribute('data-best-y'));
+    await Promise.all([page.waitForURL(/\/jobs\/[0-9a-f]+\/?$/), page.mouse.click(box.x + x, box.y + y)]);
+    const jobId = new URL(page.url()).pathname.split('/').filter(Boolean)[1];
+    const job = await rest(`/api/jobs/${jobId}/status/`);
+    for (const [k, v] of Object.entries(sweep.best.params)) {
+      check(String(job.params[k]) === v, `job's ${k} ${job.params[k]}, best row's ${v}`);
+    }
+    await page.waitForSelector('#result:not(.hidden) #chart canvas', { timeout: timeoutMs });
+    const result = await rest(`/api/jobs/${jobId}/result/?parts=stats`);
+    check(result.stats.trades === sweep.best.stats.trades && result.stats.sharpe === sweep.best.stats.sharpe,
+      `job stats (trades ${result.stats.trades}, sharpe ${result.stats.sharpe}) differ from the row's (${sweep.best.stats.trades}, ${sweep.best.stats.sharpe})`);
+    await page.screenshot({ path: join(outDir, 'sweep-best-job.png') });
+  });
+} catch (e) {
+  problems.push(`stopped: ${e.message.split('\n')[0]}`);
+} finally {
+  await browser.close();
+}
+finish();

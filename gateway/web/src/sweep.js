@@ -1,0 +1,274 @@
+// The sweep page (/sweeps/{id}/): status and a live progress bar (GetSweep polled while the sweep
+// runs), the best row so far, a heatmap of the objective over two chosen parameters (each cell
+// the best over the other parameters), and the rows, sortable by any column. A click on a cell or
+// a row opens that row as a normal job (OpenSweepRow) and goes to its job page.
+import { api, el, fmtDuration, fmtInt, fmtNum, initTokenBox, num, showError } from './api.js';
+
+const sweepId = decodeURIComponent(window.location.pathname.split('/').filter(Boolean)[1] || '');
+const pageError = document.getElementById('page-error');
+const canvas = document.getElementById('heatmap');
+const tip = document.getElementById('heat-tip');
+const POLL_MS = 500;
+const ROWS_EVERY_MS = 2000; // heatmap and rows while the sweep runs
+const ROWS_SHOWN = 100;
+const HEAT_PAGE = 10000;
+const STAT_COLUMNS = ['return_pct', 'sharpe', 'max_drawdown_pct', 'trades', 'win_rate_pct', 'profit_factor'];
+
+let sweep = null;
+let order = { by: '', descending: true }; // '' = the objective, best first
+let lastRowsLoad = 0;
+let heat = null; // the drawn heatmap: axes, cells, geometry
+
+document.title = `backtestd · sweep ${sweepId}`;
+document.getElementById('sweep-id').textContent = `sweep ${sweepId}`;
+
+const active = () => sweep && ['queued', 'running'].includes(sweep.job.status);
+const objectiveName = () => sweep?.request?.objective?.stat || 'sharpe';
+const minimize = () => Boolean(sweep?.request?.objective?.minimize);
+
+function paramsText(params) {
+  return Object.entries(params || {}).map(([k, v]) => `${k}=${v}`).join(', ');
+}
+
+/** Opens row `row` as a job and goes to its page. */
+async function openRow(row) {
+  try {
+    const r = await api(`/api/sweeps/${encodeURIComponent(sweepId)}/rows/${row}/open`, { method: 'POST' });
+    window.location.assign(r.job_url || `/jobs/${encodeURIComponent(r.job_id)}/`);
+  } catch (e) {
+    showError(pageError, e);
+  }
+}
+
+// --- status and progress --------------------------------------------------------------------
+
+function renderStatus() {
+  const job = sweep.job;
+  const badge = document.getElementById('sweep-status');
+  badge.textContent = job.status;
+  badge.className = `badge ${job.status}`;
+  document.getElementById('cancel-button').classList.toggle('hidden', !active());
+  const done = num(sweep.rows_done);
+  const total = num(sweep.combinations);
+  const fraction = total > 0 ? Math.min(1, done / total) : 0;
+  const bar = document.querySelector('#sweep-progress .bar');
+  bar.style.width = `${(fraction * 100).toFixed(1)}%`;
+  const eta = num(job.progress?.eta_seconds);
+  const label = `${fmtInt(done)} of ${fmtInt(total)} combinations` +
+    (num(sweep.rows_failed) ? ` (${fmtInt(sweep.rows_failed)} failed)` : '') +
+    (active() && eta > 0 ? ` · ETA ${fmtDuration(eta)}` : '');
+  const progress = document.getElementById('sweep-progress');
+  progress.querySelector('.label').textContent = label;
+  progress.dataset.done = String(done);
+  progress.dataset.total = String(total);
+  document.getElementById('sweep-meta').textContent =
+    `${sweep.job.params?.strategy ?? ''} · ${sweep.job.params?.symbols ?? ''} · ${sweep.job.params?.timeframe ?? ''} · objective ${minimize() ? 'min' : 'max'} ${objectiveName()}`;
+  showError(document.getElementById('sweep-error'), job.error ? new Error(job.error) : null);
+  const best = document.getElementById('sweep-best');
+  best.innerHTML = '';
+  if (sweep.best && sweep.best.params && Object.keys(sweep.best.params).length) {
+    best.append(`best ${objectiveName()} ${fmtNum(sweep.best.objective, 3)} at row ${sweep.best.row}: ${paramsText(sweep.best.params)} `,
+      el('button', { type: 'button', id: 'open-best', onclick: () => openRow(sweep.best.row) }, 'open this run'));
+  }
+}
+
+// --- heatmap ----------------------------------------------------------------------------------
+
+/** Every row's parameters and objective (pages of 10,000). */
+async function allRows() {
+  const rows = [];
+  let token = '';
+  do {
+    const q = new URLSearchParams({ objective_only: 'true', page_size: String(HEAT_PAGE) });
+    if (token) q.set('page_token', token);
+    const r = await api(`/api/sweeps/${encodeURIComponent(sweepId)}/rows?${q}`);
+    rows.push(...(r.rows || []));
+    token = r.next_page_token;
+  } while (token);
+  return rows;
+}
+
+/** A colour from dark blue (worst) to yellow (best), t in [0, 1]. */
+function colour(t) {
+  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(x));
+  const f = x - i;
+  const c = stops[i].map((v, k) => Math.round(v + (stops[i + 1][k] - v) * f));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+
+function drawHeatmap(rows) {
+  const xName = document.getElementById('heat-x').value;
+  const yName = document.getElementById('heat-y').value;
+  const better = (a, b) => (minimize() ? a < b : a > b);
+  const cells = new Map(); // "x|y" -> {x, y, value, row}
+  for (const r of rows) {
+    const v = num(r.objective);
+    if (r.error || !Number.isFinite(v)) continue;
+    const x = Number(r.params[xName]);
+    const y = yName ? Number(r.params[yName]) : 0;
+    const key = `${x}|${y}`;
+    const c = cells.get(key);
+    if (!c || better(v, c.value) || (v === c.value && r.row < c.row)) cells.set(key, { x, y, value: v, row: r.row });
+  }
+  const xs = [...new Set([...cells.values()].map((c) => c.x))].sort((a, b) => a - b);
+  const ys = [...new Set([...cells.values()].map((c) => c.y))].sort((a, b) => a - b);
+  const ctx = canvas.getContext('2d');
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const note = document.getElementById('heatmap-note');
+  if (!cells.size) {
+    note.textContent = 'no rows yet';
+    heat = null;
+    return;
+  }
+  const left = 60, bottom = 34, top = 8, right = 8;
+  const w = (canvas.width - left - right) / xs.length;
+  const h = (canvas.height - top - bottom) / ys.length;
+  const values = [...cells.values()].map((c) => c.value);
+  const lo = Math.min(...values), hi = Math.max(...values);
+  let best = null;
+  for (const c of cells.values()) {
+    const t = hi > lo ? (c.value - lo) / (hi - lo) : 1;
+    ctx.fillStyle = colour(minimize() ? 1 - t : t);
+    const px = left + xs.indexOf(c.x) * w;
+    const py = top + (ys.length - 1 - ys.indexOf(c.y)) * h; // y grows upwards
+    ctx.fillRect(px, py, Math.ceil(w), Math.ceil(h));
+    c.px = px; c.py = py;
+    if (!best || better(c.value, best.value) || (c.value === best.value && c.row < best.row)) best = c;
+  }
+  ctx.strokeStyle = '#d50000';
+  ctx.lineWidth = 2;
+  ctx.strokeRect(best.px + 1, best.py + 1, Math.max(2, w - 2), Math.max(2, h - 2));
+  // Axis labels: at most ~12 per axis.
+  ctx.fillStyle = '#1d2125';
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  const xEvery = Math.ceil(xs.length / 12);
+  xs.forEach((x, i) => { if (i % xEvery === 0) ctx.fillText(String(x), left + (i + 0.5) * w, canvas.height - bottom + 14); });
+  ctx.fillText(xName, left + (canvas.width - left - right) / 2, canvas.height - 4);
+  ctx.textAlign = 'right';
+  const yEvery = Math.ceil(ys.length / 12);
+  ys.forEach((y, i) => { if (i % yEvery === 0) ctx.fillText(yName ? String(y) : '', left - 4, top + (ys.length - 1 - i + 0.5) * h + 4); });
+  heat = { xs, ys, w, h, left, top, cells, xName, yName };
+  // Where the best cell is, in page pixels of the canvas (for tests and tools).
+  const scale = canvas.getBoundingClientRect().width / canvas.width;
+  canvas.dataset.bestRow = String(best.row);
+  canvas.dataset.bestX = String(Math.round((best.px + w / 2) * scale));
+  canvas.dataset.bestY = String(Math.round((best.py + h / 2) * scale));
+  canvas.dataset.cells = String(cells.size);
+  note.textContent = `${fmtInt(cells.size)} cells · ${objectiveName()} from ${fmtNum(lo, 3)} to ${fmtNum(hi, 3)}`;
+  document.getElementById('heat-legend').textContent = `${minimize() ? 'lower' : 'higher'} ${objectiveName()} is brighter; the red frame is the best cell`;
+}
+
+/** The cell under a mouse event, or null. */
+function cellAt(ev) {
+  if (!heat) return null;
+  const rect = canvas.getBoundingClientRect();
+  const x = (ev.clientX - rect.left) * (canvas.width / rect.width);
+  const y = (ev.clientY - rect.top) * (canvas.height / rect.height);
+  const i = Math.floor((x - heat.left) / heat.w);
+  const j = heat.ys.length - 1 - Math.floor((y - heat.top) / heat.h);
+  if (i < 0 || i >= heat.xs.length || j < 0 || j >= heat.ys.length) return null;
+  return heat.cells.get(`${heat.xs[i]}|${heat.ys[j]}`) || null;
+}
+
+canvas.addEventListener('mousemove', (ev) => {
+  const c = cellAt(ev);
+  tip.classList.toggle('hidden', !c);
+  if (!c) return;
+  tip.textContent = `${heat.xName}=${c.x}${heat.yName ? `, ${heat.yName}=${c.y}` : ''}: ${objectiveName()} ${fmtNum(c.value, 3)} (row ${c.row})`;
+  const wrap = canvas.parentElement.getBoundingClientRect();
+  tip.style.left = `${ev.clientX - wrap.left + 12}px`;
+  tip.style.top = `${ev.clientY - wrap.top + 12}px`;
+});
+canvas.addEventListener('mouseleave', () => tip.classList.add('hidden'));
+canvas.addEventListener('click', (ev) => {
+  const c = cellAt(ev);
+  if (c) openRow(c.row);
+});
+
+// --- rows -----------------------------------------------------------------------------------
+
+async function loadRows() {
+  const q = new URLSearchParams({ page_size: String(ROWS_SHOWN) });
+  if (order.by) {
+    q.set('order_by', order.by);
+    q.set('descending', String(order.descending));
+  }
+  const r = await api(`/api/sweeps/${encodeURIComponent(sweepId)}/rows?${q}`);
+  const names = sweep.names || [];
+  const header = (label, key) => el('th', {
+    class: `sortable num${(order.by || objectiveName()) === key ? ' sorted' : ''}`,
+    'data-sort': key,
+    onclick: () => {
+      order = order.by === key ? { by: key, descending: !order.descending } : { by: key, descending: true };
+      loadRows().catch((e) => showError(pageError, e));
+    },
+  }, label);
+  const table = document.getElementById('rows-table');
+  table.innerHTML = '';
+  table.append(
+    el('thead', {}, el('tr', {}, el('th', {}, 'row'), names.map((n) => header(n, n)), header(`${objectiveName()} (objective)`, objectiveName()),
+      STAT_COLUMNS.filter((s) => s !== objectiveName()).map((s) => header(s, s)), el('th', {}, 'run'))),
+    el('tbody', {}, (r.rows || []).map((row) => el('tr', { 'data-row': String(row.row), onclick: () => openRow(row.row), title: 'open this row as a job' },
+      el('td', {}, String(row.row)),
+      names.map((n) => el('td', { class: 'num' }, row.params?.[n] ?? '')),
+      el('td', { class: 'num' }, row.error ? 'failed' : fmtNum(row.objective, 3)),
+      STAT_COLUMNS.filter((s) => s !== objectiveName()).map((s) => el('td', { class: 'num' }, s === 'trades' ? fmtInt(row.stats?.[s]) : fmtNum(row.stats?.[s], 3))),
+      el('td', {}, row.job_id ? el('a', { href: `/jobs/${encodeURIComponent(row.job_id)}/`, onclick: (e) => e.stopPropagation() }, 'job') : 'open')))));
+  const by = order.by || `${objectiveName()}, best first`;
+  document.getElementById('rows-note').textContent =
+    `${fmtInt(Math.min(ROWS_SHOWN, num(r.total_size)))} of ${fmtInt(r.total_size)} by ${by}${order.by ? (order.descending ? ' (descending)' : ' (ascending)') : ''}; click a header to sort, a row to open it`;
+}
+
+async function loadRowsAndHeatmap() {
+  lastRowsLoad = Date.now();
+  const [rows] = await Promise.all([allRows(), loadRows()]);
+  drawHeatmap(rows);
+}
+
+function fillAxes() {
+  const names = sweep.names || [];
+  const xSel = document.getElementById('heat-x');
+  const ySel = document.getElementById('heat-y');
+  if (xSel.options.length) return;
+  for (const n of names) xSel.append(el('option', { value: n }, n));
+  ySel.append(el('option', { value: '' }, '—'));
+  for (const n of names) ySel.append(el('option', { value: n }, n));
+  xSel.value = names[0] || '';
+  ySel.value = names[1] || '';
+  const redraw = async () => drawHeatmap(await allRows());
+  xSel.onchange = () => redraw().catch((e) => showError(pageError, e));
+  ySel.onchange = xSel.onchange;
+}
+
+// --- main -----------------------------------------------------------------------------------
+
+async function poll() {
+  try {
+    const wasActive = active();
+    sweep = await api(`/api/sweeps/${encodeURIComponent(sweepId)}/`);
+    showError(pageError, null);
+    renderStatus();
+    fillAxes();
+    const ended = wasActive && !active();
+    if (ended || !wasActive && !heat || (active() && Date.now() - lastRowsLoad > ROWS_EVERY_MS)) {
+      await loadRowsAndHeatmap();
+    }
+  } catch (e) {
+    showError(pageError, e.status === 401 ? new Error(`${e.message}\nEnter your token at the top right.`) : e);
+    if (e.status >= 400 && e.status < 500) return; // not the caller's sweep, or no token: stop
+  }
+  if (!sweep || active()) setTimeout(poll, POLL_MS);
+}
+
+document.getElementById('cancel-button').addEventListener('click', async () => {
+  try {
+    await api(`/api/jobs/${encodeURIComponent(sweepId)}/cancel/`, { method: 'POST' });
+  } catch (e) {
+    showError(pageError, e);
+  }
+});
+initTokenBox(() => poll());
+poll();
