@@ -214,6 +214,41 @@ END;
 -- built-in strategies and for jobs stored before.
 ALTER TABLE jobs ADD COLUMN strategy_source_hash TEXT NOT NULL DEFAULT '';
 )sql"},
+    {8, "sweeps: a sweep job's combinations, its rows of stats, and the runs opened from them", R"sql(
+-- A sweep is a job (jobs row, its params the base set) with a row here: the combinations it runs
+-- (spec: a backtest.runner.v1.SweepSpec), the request as given (JSON, for display) and its
+-- objective. Its rows are stats only, stored as chunks of columns (data: a SweepRowChunk) in
+-- the order they arrive; runs opened from a row are ordinary jobs, linked here.
+CREATE TABLE sweeps (
+  job_id     TEXT PRIMARY KEY,
+  spec       BLOB NOT NULL,
+  request    TEXT NOT NULL,
+  objective  TEXT NOT NULL,
+  maximize   INTEGER NOT NULL,
+  total      INTEGER NOT NULL,  -- combinations
+  grid_size  INTEGER NOT NULL   -- the grid before constraints
+) WITHOUT ROWID;
+CREATE TABLE sweep_row_chunks (
+  job_id  TEXT NOT NULL,
+  seq     INTEGER NOT NULL,
+  rows    INTEGER NOT NULL,
+  data    BLOB NOT NULL,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE sweep_row_jobs (
+  sweep_id  TEXT NOT NULL,
+  row       INTEGER NOT NULL,
+  job_id    TEXT NOT NULL,
+  PRIMARY KEY (sweep_id, row)
+) WITHOUT ROWID;
+-- A sweep goes with its job (a sweep row is written before its job, so no foreign key).
+CREATE TRIGGER sweeps_release AFTER DELETE ON jobs
+BEGIN
+  DELETE FROM sweeps WHERE job_id = OLD.id;
+  DELETE FROM sweep_row_chunks WHERE job_id = OLD.id;
+  DELETE FROM sweep_row_jobs WHERE sweep_id = OLD.id OR job_id = OLD.id;
+END;
+)sql"},
 };
 
 }  // namespace

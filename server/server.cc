@@ -23,6 +23,7 @@
 #include "server/api/backtest_service.h"
 #include "server/api/preset_service.h"
 #include "server/api/strategy_service.h"
+#include "server/api/sweep_service.h"
 #include "server/api/trace_service.h"
 #include "server/jobs/job_manager.h"
 
@@ -34,6 +35,7 @@ constexpr const char* kServiceNames[] = {
     "backtest.v1.PresetService",
     "backtest.v1.TraceService",
     "backtest.v1.StrategyService",
+    "backtest.v1.SweepService",
 };
 
 // While set, gRPC's error lines are dropped: Start reports a failed bind as one clear status.
@@ -143,10 +145,13 @@ absl::Status Server::OpenDatabase(const ServerOptions& options) {
 
 absl::Status Server::MakeServices(const ServerOptions& options) {
   ASSIGN_OR_RETURN(auth_, api::Authenticator::Create(options.db_path));
-  backtest_service_ = std::make_unique<api::BacktestServiceImpl>(
+  auto backtest = std::make_unique<api::BacktestServiceImpl>(
       *jobs_, *auth_,
       api::TraceDefaults{.enabled = options.trace_enabled_default,
                          .sampling = options.trace_sampling});
+  sweep_service_ = std::make_unique<api::SweepServiceImpl>(*jobs_, *auth_, *backtest,
+                                                           options.max_sweep_combinations);
+  backtest_service_ = std::move(backtest);
   preset_service_ =
       std::make_unique<api::PresetServiceImpl>(options.db_path, *auth_, &jobs_->strategies());
   trace_service_ = std::make_unique<api::TraceServiceImpl>(options.db_path, *auth_);
@@ -173,6 +178,7 @@ absl::Status Server::Listen(const ServerOptions& options) {
   builder.RegisterService(preset_service_.get());
   builder.RegisterService(trace_service_.get());
   builder.RegisterService(strategy_service_.get());
+  builder.RegisterService(sweep_service_.get());
   quiet_grpc_errors = true;
   server_ = builder.BuildAndStart();
   quiet_grpc_errors = false;

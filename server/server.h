@@ -72,6 +72,8 @@ struct ServerOptions {
   jobs::QuotaOptions quota;
   // Largest message the server sends (a 1M-bar result is ~60 MB).
   int max_send_mb = 512;
+  // Sweeps of more combinations are refused (--max-sweep-combinations; docs/sweeps.md).
+  int64_t max_sweep_combinations = 100000;
   // The clock, epoch milliseconds (tests inject one); empty: the system clock.
   std::function<int64_t()> now_ms;
 };
@@ -117,6 +119,7 @@ class Server {
   std::unique_ptr<grpc::Service> preset_service_;
   std::unique_ptr<grpc::Service> trace_service_;
   std::unique_ptr<grpc::Service> strategy_service_;
+  std::unique_ptr<grpc::Service> sweep_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::string token_file_;

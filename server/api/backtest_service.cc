@@ -68,23 +68,23 @@ absl::Status BacktestServiceImpl::FillJob(const db::JobRecord& record, backtest:
   return absl::OkStatus();
 }
 
-absl::Status BacktestServiceImpl::Run(const Caller& caller,
-                                      const backtest::v1::RunBacktestRequest& request,
-                                      backtest::v1::RunBacktestResponse* response) {
+absl::StatusOr<engine::ParamValues> BacktestServiceImpl::ResolveParams(
+    const Caller& caller, const google::protobuf::Map<std::string, google::protobuf::Value>& values,
+    const std::string& preset_name) {
   using TextValues = std::map<std::string, std::string>;
-  ASSIGN_OR_RETURN(TextValues given, ValuesToText(request.params()));
+  ASSIGN_OR_RETURN(TextValues given, ValuesToText(values));
   // The strategy folder as it is now: its strategies' parameters join the built-ins.
   const std::shared_ptr<const jobs::StrategySnapshot> strategies = jobs_.strategies().snapshot();
   const engine::ParamRegistry& registry = *strategies->registry;
   std::map<std::string, std::string> input;
-  if (!request.preset().empty()) {
+  if (!preset_name.empty()) {
     auto conn = jobs_.pool().Acquire();
     ASSIGN_OR_RETURN(auto presets, db::PresetStore::Create(&*conn));
-    auto preset = presets->Get(caller.user_id, request.preset());
+    auto preset = presets->Get(caller.user_id, preset_name);
     if (!preset.ok()) {
       if (preset.status().code() == absl::StatusCode::kNotFound) {
         return absl::InvalidArgumentError(
-            absl::StrCat("preset: you have no preset named \"", request.preset().substr(0, 64),
+            absl::StrCat("preset: you have no preset named \"", preset_name.substr(0, 64),
                          "\""));
       }
       return preset.status();
@@ -103,6 +103,14 @@ absl::Status BacktestServiceImpl::Run(const Caller& caller,
   // opens files and connects (symlinks, redirects, DNS answers).
   RETURN_IF_ERROR(engine::CheckDataSource(params.at("data_source"),
                                           jobs_.DataPolicyFor(caller.is_staff)));
+  return params;
+}
+
+absl::Status BacktestServiceImpl::Run(const Caller& caller,
+                                      const backtest::v1::RunBacktestRequest& request,
+                                      backtest::v1::RunBacktestResponse* response) {
+  ASSIGN_OR_RETURN(engine::ParamValues params,
+                   ResolveParams(caller, request.params(), request.preset()));
   ASSIGN_OR_RETURN(db::JobRecord job, jobs_.Submit(caller.user_id, params, request.preset()));
   job.owner_name = caller.name;
   response->set_job_id(job.id);

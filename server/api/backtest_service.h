@@ -51,6 +51,19 @@ class BacktestServiceImpl final : public backtest::v1::BacktestService::Callback
                                        const backtest::v1::ListParamsRequest* request,
                                        backtest::v1::ListParamsResponse* response) override;
 
+  // The parameters a run of `values` (names or aliases) on top of the caller's preset
+  // `preset_name` (may be empty) has: resolved, the server's trace defaults filled in, validated
+  // with the strategy folder's registry as it is now, the data source checked against the
+  // caller's policy. InvalidArgument naming the parameter (or the preset).
+  absl::StatusOr<engine::ParamValues> ResolveParams(
+      const Caller& caller,
+      const google::protobuf::Map<std::string, google::protobuf::Value>& values,
+      const std::string& preset_name);
+  // The job if the caller may see it; NotFound otherwise (also for malformed ids).
+  absl::StatusOr<db::JobRecord> VisibleJob(const Caller& caller, const std::string& job_id);
+  // The job with its log tails.
+  absl::Status FillJob(const db::JobRecord& record, backtest::v1::Job* out);
+
  private:
   absl::Status Run(const Caller& caller, const backtest::v1::RunBacktestRequest& request,
                    backtest::v1::RunBacktestResponse* response);
@@ -65,9 +78,6 @@ class BacktestServiceImpl final : public backtest::v1::BacktestService::Callback
   // The stored result of a finished job, decoded as `needs` says, with the datasets it refers to.
   absl::StatusOr<StoredResult> ReadResult(const db::JobRecord& job,
                                           const StoredResult::Needs& needs);
-  // The job if the caller may see it; NotFound otherwise (also for malformed ids).
-  absl::StatusOr<db::JobRecord> VisibleJob(const Caller& caller, const std::string& job_id);
-  absl::Status FillJob(const db::JobRecord& record, backtest::v1::Job* out);
 
   jobs::JobManager& jobs_;
   Authenticator& auth_;

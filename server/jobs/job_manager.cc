@@ -160,7 +160,8 @@ void JobManager::Shutdown() {
 
 absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
                                                  const engine::ParamValues& params,
-                                                 const std::string& preset) {
+                                                 const std::string& preset,
+                                                 const db::SweepRecord* sweep) {
   std::lock_guard submit_lock(submit_mu_);
   if (shutting_down_) return absl::UnavailableError("the server is shutting down");
   if (queue_.size() >= queue_.capacity()) {
@@ -199,8 +200,17 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
   {
     auto conn = pool_->Acquire();
     db::JobStore store(conn->connection());
+    db::SweepStore sweeps(conn->connection());
+    if (sweep != nullptr) {
+      db::SweepRecord record = *sweep;
+      record.job_id = job.id;
+      if (absl::Status s = sweeps.Insert(record); !s.ok()) return s;
+    }
     absl::Status s = store.Insert(job, events);
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      if (sweep != nullptr) (void)sweeps.Remove(job.id);  // a sweep row without its job
+      return s;
+    }
   }
   job.last_seq = events.back().seq;
   ChannelFor(job.id, job.last_seq);

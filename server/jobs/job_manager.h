@@ -24,6 +24,7 @@
 #include "db/job_store.h"
 #include "db/reason_store.h"
 #include "db/result_store.h"
+#include "db/sweep_store.h"
 #include "db/trace_store.h"
 #include "server/engine/param_registry.h"
 #include "server/jobs/bounded_queue.h"
@@ -90,6 +91,7 @@ struct WorkerStores {
   db::JobStore jobs;
   db::ResultStore results;
   db::DatasetStore datasets;
+  db::SweepStore sweeps;
 
  private:
   template <typename Store>
@@ -125,8 +127,11 @@ class JobManager {
 
   // Stores a queued job and returns it. ResourceExhausted (with a retry delay) when the queue is
   // full or the owner is over a quota (nothing is stored); Unavailable while shutting down.
+  // With `sweep`, the job is a sweep (docs/sweeps.md): its row is stored (under the new job's id)
+  // before the job, and the job runs its combinations instead of one backtest.
   absl::StatusOr<db::JobRecord> Submit(int64_t owner_id, const engine::ParamValues& params,
-                                       const std::string& preset);
+                                       const std::string& preset,
+                                       const db::SweepRecord* sweep = nullptr);
 
   // Cancels a queued job at once, or stops a running one (SIGTERM, then SIGKILL after the grace
   // period; its partial log is kept). FailedPrecondition when the job has already ended.

@@ -29,6 +29,7 @@
 #include "server/jobs/output_budget.h"
 #include "server/jobs/run_spec.h"
 #include "server/jobs/runner_event_reader.h"
+#include "server/jobs/sweep_run.h"
 
 namespace backtest::jobs {
 namespace {
@@ -72,6 +73,8 @@ class JobRun : public RunnerEventReader::Sink {
   absl::Status StoreDataset(const backtest::runner::v1::DatasetEvent& dataset) override;
   absl::Status StoreResult(std::string frame,
                            const backtest::runner::v1::RunOutput& facts) override;
+  absl::Status StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) override;
+  absl::Status EndSweep(int32_t rows) override;
 
  private:
   int64_t Now() const { return manager_.NowMs(); }
@@ -131,7 +134,22 @@ class JobRun : public RunnerEventReader::Sink {
   std::vector<std::string> symbols_;
   std::map<std::string, std::vector<db::DatasetKey>> offered_;
   std::map<int, db::DatasetKey> sent_;
+  // The job's sweep when it is one (docs/sweeps.md).
+  std::optional<SweepRun> sweep_;
 };
+
+// How often a sweep's log tells its progress, ETA and best row.
+constexpr int64_t kSweepReportEveryMs = 1000;
+
+absl::Status JobRun::StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) {
+  if (!sweep_) return RunnerEventReader::Sink::StoreSweepRows(rows);
+  return sweep_->Store(stores_.sweeps, rows, Now());
+}
+
+absl::Status JobRun::EndSweep(int32_t rows) {
+  if (!sweep_) return RunnerEventReader::Sink::EndSweep(rows);
+  return sweep_->End(rows);
+}
 
 absl::Status JobRun::StoreTraceRows(const std::vector<db::TraceRowRecord>& rows) {
   auto traces = stores_.traces();
@@ -342,7 +360,13 @@ void JobRun::Run() {
     Fail(std::string(prepared.message()));
     return;
   }
-  OfferDatasets(&*spec);
+  auto sweep = SweepRun::ForJob(stores_.sweeps, job_id_, &*spec, Now());
+  if (!sweep.ok()) {
+    Fail(std::string(sweep.status().message()));
+    return;
+  }
+  sweep_ = *std::move(sweep);
+  if (!sweep_) OfferDatasets(&*spec);  // a sweep stores no candles
   auto runner = StartRunner(*spec);
   if (!runner.ok()) {
     Fail(std::string(runner.status().message()));
@@ -560,6 +584,10 @@ void JobRun::Flush(bool force) {
   const int64_t now = Now();
   if (!force && now - last_flush_ms_ < kFlushEveryMs) return;
   last_flush_ms_ = now;
+  if (sweep_) {
+    std::string report = sweep_->Report(now, force && reader_.got_result() ? 0 : kSweepReportEveryMs);
+    if (!report.empty()) reader_.Queue(LogEvent(now, "server", "info", std::move(report)));
+  }
   std::vector<JobEvent> events = reader_.TakeQueued();
   if (!StoreError().empty()) {  // the job is failing: its events have nowhere to go
     reader_.TakeUpdate();

@@ -142,6 +142,20 @@ void RunnerEventReader::HandleFrame(std::string bytes) {
             absl::StrCat("the run's candles could not be stored: ", s.message());
       }
       break;
+    case RunnerEvent::kSweepRows:
+      sink_.FlushQueued();  // the progress and log lines before them first
+      if (absl::Status s = sink_.StoreSweepRows(event.sweep_rows()); !s.ok()) {
+        (absl::IsInvalidArgument(s) ? protocol_error_ : store_error_) =
+            absl::StrCat("sweep rows could not be stored: ", s.message());
+      }
+      break;
+    case RunnerEvent::kSweepDone:
+      if (absl::Status s = sink_.EndSweep(event.sweep_done().rows()); !s.ok()) {
+        protocol_error_ = std::string(s.message());
+      } else {
+        got_result_ = true;  // a sweep's end: its rows are stored
+      }
+      break;
     case RunnerEvent::kFailure:
       failure_code_ = event.failure().code();
       failure_message_ = event.failure().message();

@@ -38,6 +38,15 @@ class RunnerEventReader {
     // server reads (digest, reason counts, trace summary, the datasets of its series).
     virtual absl::Status StoreResult(std::string frame,
                                      const backtest::runner::v1::RunOutput& facts) = 0;
+    // Finished combinations of a sweep job (docs/sweeps.md). InvalidArgument (the runner's
+    // fault: a protocol error) for rows the job does not expect, as for a job that is no sweep.
+    virtual absl::Status StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) {
+      return absl::InvalidArgumentError("sweep rows from a job that is not a sweep");
+    }
+    // The sweep's end: every row sent. InvalidArgument as for StoreSweepRows.
+    virtual absl::Status EndSweep(int32_t rows) {
+      return absl::InvalidArgumentError("a sweep's end from a job that is not a sweep");
+    }
   };
 
   // `heartbeat_persist_ms`: a heartbeat updates the job row at most this often.

@@ -9,6 +9,7 @@
 #include <new>
 
 #include "server/runner/runner_session.h"
+#include "server/runner/sweep_session.h"
 
 namespace {
 
@@ -46,7 +47,8 @@ int main(int argc, char** argv) {
       runner::Heartbeat heartbeat(
           writer, spec.heartbeat_interval_ms() > 0 ? spec.heartbeat_interval_ms() : 500);
       backtest::engine::ParamValues params(spec.params().begin(), spec.params().end());
-      code = runner::RunJob(writer, spec, params, nullptr);
+      code = spec.has_sweep() ? runner::RunSweep(writer, spec)
+                              : runner::RunJob(writer, spec, params, nullptr);
       // The job ends when this process does: exit at once rather than free the result, the
       // market data and the event, and join the heartbeat thread (a millisecond or more on a
       // large run).

@@ -19,6 +19,8 @@ void ToSideStats(const engine::SideStats& in, backtest::runner::v1::SideStats* o
   out->set_profit_factor(in.profit_factor);
 }
 
+}  // namespace
+
 void ToStats(const engine::Stats& in, backtest::runner::v1::Stats* out) {
   out->set_start(in.start);
   out->set_end(in.end);
@@ -53,6 +55,9 @@ void ToStats(const engine::Stats& in, backtest::runner::v1::Stats* out) {
   out->set_commission(in.commission);
   out->set_pnl(in.pnl);
 }
+
+namespace {
+
 
 // Results format 3: a line's times as a DeltaColumn (a step apart: a byte or two each), its values
 // plain (EMA and equity values are no short decimals).

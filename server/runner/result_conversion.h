@@ -12,6 +12,9 @@
 
 namespace backtest::runner {
 
+// The run's stats as the result carries them (and a sweep's rows).
+void ToStats(const engine::Stats& in, backtest::runner::v1::Stats* out);
+
 // Results format 3: the whole result in one message, every symbol's candles included (what
 // runners wrote before datasets; the server still reads it).
 void ToRunOutput(const engine::RunResult& result, backtest::runner::v1::RunOutput* out);

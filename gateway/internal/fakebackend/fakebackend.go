@@ -39,6 +39,8 @@ type Backend struct {
 	backtestv1.UnimplementedPresetServiceServer
 	backtestv1.UnimplementedTraceServiceServer
 	backtestv1.UnimplementedStrategyServiceServer
+	// Sweeps are not faked: their calls answer UNIMPLEMENTED.
+	backtestv1.UnimplementedSweepServiceServer
 
 	cfg    Config
 	addr   string
@@ -88,6 +90,7 @@ var Services = []string{
 	backtestv1.PresetService_ServiceDesc.ServiceName,
 	backtestv1.TraceService_ServiceDesc.ServiceName,
 	backtestv1.StrategyService_ServiceDesc.ServiceName,
+	backtestv1.SweepService_ServiceDesc.ServiceName,
 }
 
 // Start serves a fake backend on 127.0.0.1 with an ephemeral port. Besides the jobs submitted to
@@ -136,6 +139,7 @@ func Start(cfg Config) (*Backend, error) {
 	backtestv1.RegisterPresetServiceServer(f.server, f)
 	backtestv1.RegisterTraceServiceServer(f.server, f)
 	backtestv1.RegisterStrategyServiceServer(f.server, f)
+	backtestv1.RegisterSweepServiceServer(f.server, f)
 	grpc_health_v1.RegisterHealthServer(f.server, f.health)
 	for _, name := range Services {
 		f.health.SetServingStatus(name, grpc_health_v1.HealthCheckResponse_SERVING)

@@ -199,6 +199,7 @@ func registerServices(ctx context.Context, mux *runtime.ServeMux, conn *grpc.Cli
 		backtestv1.RegisterPresetServiceHandler,
 		backtestv1.RegisterTraceServiceHandler,
 		backtestv1.RegisterStrategyServiceHandler,
+		backtestv1.RegisterSweepServiceHandler,
 	}
 	for _, r := range register {
 		if err := r(ctx, mux, conn); err != nil {

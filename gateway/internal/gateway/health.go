@@ -23,6 +23,7 @@ var readyServices = []string{
 	backtestv1.PresetService_ServiceDesc.ServiceName,
 	backtestv1.TraceService_ServiceDesc.ServiceName,
 	backtestv1.StrategyService_ServiceDesc.ServiceName,
+	backtestv1.SweepService_ServiceDesc.ServiceName,
 }
 
 // healthBody is the JSON body of /healthz and /readyz.

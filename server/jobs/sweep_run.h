@@ -1,0 +1,59 @@
+// The server's side of a running sweep job: the job's combinations put into its runner's spec,
+// its rows stored as they arrive (a chunk per batch, one transaction each: a chunk is stored
+// whole or not at all), and the progress the job's log tells (done/total, ETA, best so far).
+//
+// Owned by the job's JobRun; not thread-safe.
+#ifndef BACKTEST_SERVER_JOBS_SWEEP_RUN_H_
+#define BACKTEST_SERVER_JOBS_SWEEP_RUN_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "backtest/runner/v1/runner.pb.h"
+#include "db/sweep_store.h"
+
+namespace backtest::jobs {
+
+class SweepRun {
+ public:
+  // The job's sweep (puts its combinations into *spec), or nullopt when the job is no sweep.
+  // DataLoss when its stored combinations cannot be read.
+  static absl::StatusOr<std::optional<SweepRun>> ForJob(db::SweepStore& store,
+                                                       const std::string& job_id,
+                                                       backtest::runner::v1::RunSpec* spec,
+                                                       int64_t now_ms);
+
+  // Stores a batch of rows. InvalidArgument for a row outside the sweep or sent twice.
+  absl::Status Store(db::SweepStore& store, const backtest::runner::v1::SweepRowsEvent& rows,
+                     int64_t now_ms);
+  // InvalidArgument when the runner ends having sent fewer rows than the sweep has.
+  absl::Status End(int32_t rows) const;
+
+  // A log line saying how far the sweep is, its ETA and the best row so far; empty when nothing
+  // changed since the last one or the last was less than `every_ms` ago (0: now).
+  std::string Report(int64_t now_ms, int64_t every_ms);
+
+ private:
+  SweepRun() = default;
+  std::string Describe(int32_t row) const;
+
+  std::string job_id_;
+  backtest::runner::v1::SweepSpec spec_;
+  std::vector<bool> seen_;
+  int objective_ = 0;  // index in SweepStatNames()
+  std::string objective_name_;
+  bool maximize_ = true;
+  int64_t done_ = 0;
+  int64_t failed_ = 0;
+  int64_t started_ms_ = 0;
+  int64_t reported_ms_ = 0;
+  int64_t reported_done_ = -1;
+  int32_t best_row_ = -1;
+  double best_ = 0;
+};
+
+}  // namespace backtest::jobs
+
+#endif  // BACKTEST_SERVER_JOBS_SWEEP_RUN_H_
