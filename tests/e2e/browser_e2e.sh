@@ -3,7 +3,8 @@
 # backtest-gateway (built binaries), runs a ~1M-bar M1 backtest through the REST API (for the
 # "a 1M-bar job draws in time" step), then gateway/web/e2e/dashboard.mjs, which fills the form,
 # runs a traced backtest on sample:// data, waits for the chart, clicks a candle and sees an
-# explanation; then gateway/web/e2e/compare.mjs (two jobs picked in the job list and compared).
+# explanation; then gateway/web/e2e/compare.mjs (two jobs picked in the job list and compared)
+# and gateway/web/e2e/sweeps.mjs (the sweep form, live progress, the heatmap's best cell's job).
 # Screenshots go to build/screenshots/dashboard.
 #
 # Environment: BIG_BARS=0 skips the 1M-bar job; DOCS_DIR=docs/screenshots also writes the
@@ -63,5 +64,9 @@ check "compare.mjs in headless Chromium (the compare page)" bash -c '
   cd "$1" && shift && env "$@" node e2e/compare.mjs >"$0" 2>&1' \
   "$WORK/compare.out" "$web" BASE_URL="$GW" TOKEN="$TOKEN" OUT_DIR="$out" CHROMIUM="$chromium" TIMEOUT_S=180
 sed 's/^/     /' "$WORK/compare.out"
+check "sweeps.mjs in headless Chromium (sweep form, live progress, heatmap, best cell's job)" bash -c '
+  cd "$1" && shift && env "$@" node e2e/sweeps.mjs >"$0" 2>&1' \
+  "$WORK/sweeps.out" "$web" BASE_URL="$GW" TOKEN="$TOKEN" OUT_DIR="$out" CHROMIUM="$chromium" TIMEOUT_S=180
+sed 's/^/     /' "$WORK/sweeps.out"
 echo "(browser $((SECONDS - t_browser)) s, total $((SECONDS - t_start)) s)"
 finish
