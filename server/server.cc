@@ -154,7 +154,9 @@ absl::Status Server::MakeServices(const ServerOptions& options) {
   backtest_service_ = std::move(backtest);
   preset_service_ =
       std::make_unique<api::PresetServiceImpl>(options.db_path, *auth_, &jobs_->strategies());
-  trace_service_ = std::make_unique<api::TraceServiceImpl>(options.db_path, *auth_);
+  replayer_ = std::make_unique<jobs::TraceReplayer>(*jobs_, options.trace_replay);
+  trace_service_ =
+      std::make_unique<api::TraceServiceImpl>(options.db_path, *auth_, replayer_.get());
   strategy_service_ = std::make_unique<api::StrategyServiceImpl>(jobs_->strategies(), *auth_);
   return absl::OkStatus();
 }
@@ -208,6 +210,7 @@ void Server::Shutdown() {
   retention_.reset();  // stops between two of its transactions
   // Jobs first: running runners stop, channels close, so log streams end instead of waiting.
   jobs_->Shutdown();
+  replayer_->Shutdown();  // calls waiting for a replay finish Unavailable
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server_.reset();
   jobs_.reset();

@@ -12,6 +12,7 @@
 #include "server/jobs/data_access.h"
 #include "server/jobs/retention_worker.h"
 #include "server/jobs/submit_quota.h"
+#include "server/jobs/trace_replay.h"
 
 namespace grpc {
 class Server;
@@ -56,6 +57,9 @@ struct ServerOptions {
   int64_t trace_max_rows = 250000;
   int trace_batch_size = 1000;
   int64_t trace_sampling = 1;
+  // Explain of bars without stored trace rows: replays (--trace-replay-max-bars;
+  // docs/explain-replay.md).
+  jobs::TraceReplayOptions trace_replay;
   // When bubblewrap is not usable, run strategies from users without the sandbox instead of
   // refusing them (--unsafe-no-sandbox; docs/sandbox.md).
   bool unsafe_no_sandbox = false;
@@ -97,6 +101,7 @@ class Server {
   // The file holding the bootstrap staff token.
   const std::string& token_file() const { return token_file_; }
   jobs::JobManager& jobs() { return *jobs_; }
+  jobs::TraceReplayer& trace_replayer() { return *replayer_; }
 
   // Reports NOT_SERVING, stops the jobs (running runners are stopped, queued jobs stay queued),
   // stops accepting calls and lets calls in flight finish (a few seconds at most), then closes
@@ -119,6 +124,7 @@ class Server {
   std::unique_ptr<grpc::Service> preset_service_;
   std::unique_ptr<grpc::Service> trace_service_;
   std::unique_ptr<grpc::Service> strategy_service_;
+  std::unique_ptr<jobs::TraceReplayer> replayer_;  // replays for trace_service_
   std::unique_ptr<grpc::Service> sweep_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;

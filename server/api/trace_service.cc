@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "db/database.h"
+#include "db/dataset_store.h"
 #include "db/reason_store.h"
 #include "db/trace_store.h"
 #include "server/api/explain.h"
@@ -109,27 +110,66 @@ absl::StatusOr<RunFacts> FactsOf(db::TraceStore& traces, const db::JobInfo& job,
   return facts;
 }
 
+// Decoded candles kept for questions by time about untraced runs.
+constexpr size_t kCandleCacheBytes = 64 << 20;
+// Rows of one bar read from the store at most (a bar has tens).
+constexpr int kRowsPerBar = 100000;
+
+// Whether the stored rows cannot answer for bars first..last: tracing was off, sampling skipped
+// some of them, or the row limit cut the trace before them. Only a finished run is replayed.
+bool NeedsReplay(const RunFacts& facts, int64_t first, int64_t last) {
+  if (facts.status != db::JobStatus::kFinished) return false;
+  if (!facts.trace_enabled) return true;
+  if (facts.sampling > 1 && (first != last || first % facts.sampling != 0)) return true;
+  return facts.truncated && (!facts.last_traced_bar || last > *facts.last_traced_bar);
+}
+
+// The rows matching the filter's section, kind and symbol, one page of them into `response`.
+void AnswerPage(const jobs::TraceRows& rows, const db::TraceFilter& filter, int64_t limit,
+                int64_t offset, backtest::v1::QueryTraceResponse* response) {
+  int64_t count = 0;
+  for (const db::TraceRowRecord& row : rows) {
+    if ((!filter.section.empty() && row.section != filter.section) ||
+        (!filter.kind.empty() && row.kind != filter.kind) ||
+        (!filter.symbol.empty() && row.symbol != filter.symbol)) {
+      continue;
+    }
+    if (count >= offset && count < offset + limit) ToTraceRowProto(row, response->add_items());
+    ++count;
+  }
+  response->set_count(static_cast<int32_t>(count));
+}
+
+size_t SymbolIndex(const std::vector<std::string>& symbols, const std::string& symbol) {
+  auto it = std::find(symbols.begin(), symbols.end(), symbol);
+  return it == symbols.end() ? 0 : static_cast<size_t>(it - symbols.begin());
+}
+
 }  // namespace
 
 TraceServiceImpl::Stores::~Stores() = default;
 
-TraceServiceImpl::TraceServiceImpl(const std::string& db_path, Authenticator& auth)
+TraceServiceImpl::TraceServiceImpl(const std::string& db_path, Authenticator& auth,
+                                   jobs::TraceReplayer* replayer)
     : auth_(auth),
+      replayer_(replayer),
       pool_(
           [db_path]() -> absl::StatusOr<std::unique_ptr<Stores>> {
             auto stores = std::make_unique<Stores>();
             ASSIGN_OR_RETURN(stores->db, db::Database::Open(db_path));
             ASSIGN_OR_RETURN(stores->traces, db::TraceStore::Create(stores->db.get()));
             ASSIGN_OR_RETURN(stores->reasons, db::ReasonStore::Create(stores->db.get()));
+            stores->datasets = std::make_unique<db::DatasetStore>(stores->db->connection());
             return stores;
           },
-          kIdleConnections) {}
+          kIdleConnections),
+      candles_(kCandleCacheBytes) {}
 
 TraceServiceImpl::~TraceServiceImpl() = default;
 
-absl::Status TraceServiceImpl::Query(const Caller& caller,
-                                     const backtest::v1::QueryTraceRequest& request,
-                                     backtest::v1::QueryTraceResponse* response) {
+absl::StatusOr<std::optional<TraceServiceImpl::ReplayAsk>> TraceServiceImpl::Query(
+    const Caller& caller, const backtest::v1::QueryTraceRequest& request,
+    backtest::v1::QueryTraceResponse* response) {
   db::TraceFilter filter;
   if (request.has_bar_index()) {
     RETURN_IF_ERROR(CheckBarIndex(request.bar_index()));
@@ -137,6 +177,22 @@ absl::Status TraceServiceImpl::Query(const Caller& caller,
   }
   if (!request.ts().empty()) {
     ASSIGN_OR_RETURN(filter.ts, ParseTs(request.ts()));
+  }
+  std::optional<int64_t> bar_to, ts_to;
+  if (request.has_bar_to()) {
+    if (!filter.bar_index || request.bar_to() < *filter.bar_index) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bar_to: a window needs bar_index <= bar_to, got bar_to ", request.bar_to(),
+                       filter.bar_index ? absl::StrCat(" with bar_index ", *filter.bar_index)
+                                        : std::string(" without bar_index")));
+    }
+    bar_to = request.bar_to();
+  }
+  if (!request.ts_to().empty()) {
+    ASSIGN_OR_RETURN(ts_to, ParseTs(request.ts_to()));
+    if (!filter.ts || *ts_to < *filter.ts) {
+      return absl::InvalidArgumentError("ts_to: a window needs ts <= ts_to");
+    }
   }
   if (!request.section().empty()) {
     if (!IsTraceSection(request.section())) {
@@ -169,16 +225,95 @@ absl::Status TraceServiceImpl::Query(const Caller& caller,
 
   ASSIGN_OR_RETURN(auto stores, pool_.Acquire());
   ASSIGN_OR_RETURN(db::JobInfo job, VisibleJob(*stores->traces, caller, request.job_id()));
-  ASSIGN_OR_RETURN(db::TracePage page,
-                   stores->traces->Query(job.job_id, filter, limit, request.offset()));
-  for (const db::TraceRowRecord& row : page.rows) ToTraceRowProto(row, response->add_items());
-  response->set_count(page.total);
-  return absl::OkStatus();
+  const bool window = bar_to.has_value() || ts_to.has_value();
+  // One bar asked for and the stored rows have it, or no bar asked for: the stored rows answer.
+  const bool one_bar = filter.bar_index.has_value() != filter.ts.has_value() && !window;
+  if (!window) {
+    ASSIGN_OR_RETURN(db::TracePage page,
+                     stores->traces->Query(job.job_id, filter, limit, request.offset()));
+    if (!one_bar || page.total > 0 || replayer_ == nullptr) {
+      for (const db::TraceRowRecord& row : page.rows) ToTraceRowProto(row, response->add_items());
+      response->set_count(static_cast<int32_t>(page.total));
+      return std::nullopt;
+    }
+  }
+  // A bar window (or one bar without stored rows): its bars by index.
+  const std::map<std::string, std::string> params = ParamsOf(job);
+  ASSIGN_OR_RETURN(RunFacts facts, FactsOf(*stores->traces, job, params));
+  const std::vector<std::string> symbols = SymbolsOf(params);
+  const std::string symbol = !filter.symbol.empty() ? filter.symbol
+                             : symbols.empty()      ? std::string()
+                                                    : symbols.front();
+  int64_t first = 0, last = 0;
+  if (filter.bar_index) {
+    first = *filter.bar_index;
+    last = bar_to.value_or(first);
+  } else {
+    const size_t index = SymbolIndex(symbols, symbol);
+    ASSIGN_OR_RETURN(first, BarAt(*stores, job.job_id, index, *filter.ts, /*after=*/true));
+    ASSIGN_OR_RETURN(last, BarAt(*stores, job.job_id, index, ts_to.value_or(*filter.ts),
+                                 /*after=*/false));
+    if (last < first) {  // no bar opens in the window
+      response->set_count(0);
+      return std::nullopt;
+    }
+  }
+  const int64_t max_bars =
+      replayer_ ? replayer_->options().max_window_bars : jobs::TraceReplayOptions{}.max_window_bars;
+  if (last - first + 1 > max_bars) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(filter.bar_index ? "bar_to" : "ts_to", ": a window may span at most ",
+                     max_bars, " bars (--trace-replay-max-bars), this one spans ",
+                     last - first + 1));
+  }
+  ASSIGN_OR_RETURN(facts.last_traced_bar, stores->traces->LastTracedBar(job.job_id, symbol));
+  db::TraceFilter rest = filter;
+  const int64_t offset = request.offset();
+  if (replayer_ == nullptr || !NeedsReplay(facts, first, last)) {
+    jobs::TraceRows rows;
+    for (int64_t bar = first; bar <= last; ++bar) {
+      db::TraceFilter of_bar{.bar_index = bar};
+      ASSIGN_OR_RETURN(db::TracePage page,
+                       stores->traces->Query(job.job_id, of_bar, kRowsPerBar, 0));
+      rows.insert(rows.end(), page.rows.begin(), page.rows.end());
+    }
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    AnswerPage(rows, rest, limit, offset, response);
+    return std::nullopt;
+  }
+  return ReplayAsk{
+      .question = {.job_id = job.job_id, .caller_id = caller.user_id, .first_bar = first,
+                   .last_bar = last},
+      .complete = [rest, limit, offset, response](jobs::TraceRows rows) {
+        AnswerPage(rows, rest, limit, offset, response);
+        response->set_replayed(true);
+        return absl::OkStatus();
+      }};
 }
 
-absl::Status TraceServiceImpl::DoExplain(const Caller& caller,
-                                         const backtest::v1::ExplainRequest& request,
-                                         backtest::v1::ExplainResponse* response) {
+absl::StatusOr<int64_t> TraceServiceImpl::BarAt(Stores& stores, const std::string& job_id,
+                                               size_t symbol_index, int64_t ts, bool after) {
+  ASSIGN_OR_RETURN(std::vector<db::DatasetKey> keys, stores.datasets->KeysOfResult(job_id));
+  if (symbol_index >= keys.size()) {
+    return absl::FailedPreconditionError(
+        "ts: this run's candles are not stored as datasets (a run of an older version); ask "
+        "by bar_index");
+  }
+  const db::DatasetKey& key = keys[symbol_index];
+  ASSIGN_OR_RETURN(DatasetCache::Candles candles,
+                   candles_.Get(key.hash, [&] { return stores.datasets->Load(key.id); }));
+  const auto& time = candles->time();
+  auto it = std::lower_bound(time.begin(), time.end(), ts);
+  if (!after && (it == time.end() || *it != ts)) {
+    if (it == time.begin()) return -1;
+    --it;
+  }
+  return static_cast<int64_t>(it - time.begin());
+}
+
+absl::StatusOr<std::optional<TraceServiceImpl::ReplayAsk>> TraceServiceImpl::DoExplain(
+    const Caller& caller, const backtest::v1::ExplainRequest& request,
+    backtest::v1::ExplainResponse* response) {
   BarQuestion question;
   if (request.has_bar_index()) {
     RETURN_IF_ERROR(CheckBarIndex(request.bar_index()));
@@ -212,7 +347,7 @@ absl::Status TraceServiceImpl::DoExplain(const Caller& caller,
   if (!question.bar_index && !question.ts) {
     ASSIGN_OR_RETURN(std::vector<db::ReasonRecord> reasons, stores->reasons->List(job.job_id));
     ExplainRun(reasons, facts, response);
-    return absl::OkStatus();
+    return std::nullopt;
   }
 
   // The symbol: the one asked for (it must be one of the run's), else the run's first.
@@ -237,27 +372,78 @@ absl::Status TraceServiceImpl::DoExplain(const Caller& caller,
   } else {
     ASSIGN_OR_RETURN(rows, traces.RowsAtTime(job.job_id, question.symbol, *question.ts));
   }
-  if (rows.empty()) {
-    ASSIGN_OR_RETURN(facts.last_traced_bar, traces.LastTracedBar(job.job_id, question.symbol));
+  const bool sampled_out = !rows.empty() && facts.sampling > 1 &&
+                           rows.front().bar_index % facts.sampling != 0;
+  if (!rows.empty() && !sampled_out) {
+    ExplainBar(question, rows, facts, include, response);
+    return std::nullopt;
   }
-  ExplainBar(question, rows, facts, include, response);
-  return absl::OkStatus();
+  ASSIGN_OR_RETURN(facts.last_traced_bar, traces.LastTracedBar(job.job_id, question.symbol));
+  std::optional<int64_t> bar = question.bar_index;
+  if (!rows.empty()) bar = rows.front().bar_index;
+  if (!bar && replayer_ != nullptr && facts.status == db::JobStatus::kFinished) {
+    const size_t index = SymbolIndex(symbols, question.symbol);
+    ASSIGN_OR_RETURN(int64_t at, BarAt(*stores, job.job_id, index, *question.ts, /*after=*/true));
+    ASSIGN_OR_RETURN(int64_t before,
+                     BarAt(*stores, job.job_id, index, *question.ts, /*after=*/false));
+    if (at != before) {  // no bar of the symbol opens at that time
+      ExplainBar(question, {}, facts, include, response);
+      return std::nullopt;
+    }
+    bar = at;
+  }
+  if (replayer_ == nullptr || !bar || !NeedsReplay(facts, *bar, *bar)) {
+    ExplainBar(question, rows, facts, include, response);
+    return std::nullopt;
+  }
+  // The bar is replayed: its rows are then all there, as with sampling 1.
+  facts.sampling = 1;
+  return ReplayAsk{
+      .question = {.job_id = job.job_id, .caller_id = caller.user_id, .first_bar = *bar,
+                   .last_bar = *bar},
+      .complete = [question, facts, include, response](jobs::TraceRows rows) {
+        std::erase_if(rows, [&](const auto& r) { return r.symbol != question.symbol; });
+        ExplainBar(question, rows, facts, include, response);
+        response->set_replayed(true);
+        return absl::OkStatus();
+      }};
+}
+
+grpc::ServerUnaryReactor* TraceServiceImpl::Serve(
+    grpc::CallbackServerContext* context,
+    const std::function<absl::StatusOr<std::optional<ReplayAsk>>(const Caller&)>& body) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<Caller> caller = auth_.Authenticate(*context);
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
+  absl::StatusOr<std::optional<ReplayAsk>> answer = body(*caller);
+  if (!answer.ok() || !answer->has_value()) {
+    reactor->Finish(ToGrpcStatus(answer.status()));
+    return reactor;
+  }
+  // The call finishes when the replay answers (at once when it is cached).
+  replayer_->Rows((*answer)->question,
+                  [reactor, complete = std::move((*answer)->complete)](
+                      absl::StatusOr<jobs::TraceRows> rows) {
+                    reactor->Finish(
+                        ToGrpcStatus(rows.ok() ? complete(*std::move(rows)) : rows.status()));
+                  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* TraceServiceImpl::QueryTrace(
     grpc::CallbackServerContext* context, const backtest::v1::QueryTraceRequest* request,
     backtest::v1::QueryTraceResponse* response) {
-  return ServeAuthenticated(auth_, context, [&](const Caller& caller) {
-    return Query(caller, *request, response);
-  });
+  return Serve(context, [&](const Caller& caller) { return Query(caller, *request, response); });
 }
 
 grpc::ServerUnaryReactor* TraceServiceImpl::Explain(grpc::CallbackServerContext* context,
                                                     const backtest::v1::ExplainRequest* request,
                                                     backtest::v1::ExplainResponse* response) {
-  return ServeAuthenticated(auth_, context, [&](const Caller& caller) {
-    return DoExplain(caller, *request, response);
-  });
+  return Serve(context,
+               [&](const Caller& caller) { return DoExplain(caller, *request, response); });
 }
 
 }  // namespace backtest::api

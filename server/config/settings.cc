@@ -75,6 +75,17 @@ std::vector<Setting> MakeSettings() {
       {"trace.sampling", "--trace-sampling", {"BOTS_TRACE_SAMPLING"},
        "default: trace every Nth bar (events always)",
        [](DaemonConfig& c) -> Target { return &c.server.trace_sampling; }, 1, 1000000},
+      // Explain of bars without stored rows (docs/explain-replay.md).
+      {"trace.replay_max_bars", "--trace-replay-max-bars", {"BACKTEST_TRACE_REPLAY_MAX_BARS"},
+       "widest bar window a QueryTrace of an untraced run may replay",
+       [](DaemonConfig& c) -> Target { return &c.server.trace_replay.max_window_bars; }, 1,
+       100000},
+      {"trace.replay_workers", "--trace-replay-workers", {"BACKTEST_TRACE_REPLAY_WORKERS"},
+       "replays of untraced runs (for Explain) running at once",
+       [](DaemonConfig& c) -> Target { return &c.server.trace_replay.workers; }, 1, 256},
+      {"trace.replay_per_user", "--trace-replay-per-user", {"BACKTEST_TRACE_REPLAY_PER_USER"},
+       "replays one user may have waiting or running",
+       [](DaemonConfig& c) -> Target { return &c.server.trace_replay.per_user; }, 1, 1000},
       {"strategies.dir", "--strategy-dir", {},
        "strategy folder: one subfolder per user strategy (docs/strategies.md); changes are "
        "picked up while the server runs",

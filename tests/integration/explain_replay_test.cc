@@ -1,0 +1,213 @@
+// Explain and QueryTrace of bars without stored trace rows, through the real server and its
+// runners: every bar of an untraced 10k-bar run, replayed, is explained exactly as the same run
+// traced in full explains it (both built-in strategies); a replay whose data changed since the
+// run fails naming the symbol; a replayed window is bounded; replays are cached and owner-scoped.
+#include <google/protobuf/util/message_differencer.h>
+#include <grpcpp/grpcpp.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "db/database.h"
+#include "db/user_store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/jobs/trace_replay.h"
+#include "tests/integration/test_server.h"
+
+namespace backtest {
+namespace {
+
+using ::backtest::testing::PollUntil;
+using ::backtest::testing::TestServer;
+using ::testing::HasSubstr;
+using Params = std::map<std::string, std::string>;
+
+constexpr int kBars = 10000;
+constexpr int kMaxWindow = 300;
+
+class ExplainReplayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.options().trace_replay.max_window_bars = kMaxWindow;
+    server_.options().trace_max_rows = -1;
+    server_.Start();
+    auto db = db::Database::Open(server_.options().db_path);
+    ASSERT_TRUE(db.ok()) << db.status();
+    auto users = *db::UserStore::Create(db->get());
+    for (auto [name, token] : {std::pair{"ann", &ann_}, std::pair{"bob", &bob_}}) {
+      auto user = users->CreateUser(name, false);
+      ASSERT_TRUE(user.ok()) << user.status();
+      *token = users->IssueToken(user->id, "test")->token;
+    }
+  }
+
+  v1::Job Job(const std::string& id) {
+    v1::Job job;
+    EXPECT_TRUE(server_.GetJob(id, &job).ok());
+    return job;
+  }
+
+  // Submits as `token` and waits for the job's end; its id.
+  std::string Run(const std::string& token, const Params& params) {
+    v1::RunBacktestRequest request;
+    for (const auto& [k, v] : params) (*request.mutable_params())[k].set_string_value(v);
+    v1::RunBacktestResponse response;
+    grpc::Status s = server_.jobs().RunBacktest(server_.Context(token).get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    const std::string id = response.job_id();
+    EXPECT_TRUE(PollUntil([&] {
+      const std::string status = Job(id).status();
+      return status == "finished" || status == "failed" || status == "cancelled";
+    }, 120));
+    EXPECT_EQ(Job(id).status(), "finished") << Job(id).error();
+    return id;
+  }
+
+  grpc::Status Explain(const std::string& token, const std::string& job, int bar,
+                       v1::ExplainResponse* response) {
+    v1::ExplainRequest request;
+    request.set_job_id(job);
+    request.set_bar_index(bar);
+    return server_.traces().Explain(server_.Context(token).get(), request, response);
+  }
+
+  grpc::Status Window(const std::string& token, const std::string& job, int first, int last,
+                      v1::QueryTraceResponse* response) {
+    v1::QueryTraceRequest request;
+    request.set_job_id(job);
+    request.set_bar_index(first);
+    request.set_bar_to(last);
+    request.set_limit(1000);
+    return server_.traces().QueryTrace(server_.Context(token).get(), request, response);
+  }
+
+  // For every bar: the untraced run's replayed explanation is the traced run's, seq numbers and
+  // the replayed mark aside.
+  void ExpectSameExplanations(Params params) {
+    params["max_candles"] = std::to_string(kBars);
+    params["trace_enabled"] = "false";
+    const std::string untraced = Run(ann_, params);
+    params["trace_enabled"] = "true";
+    const std::string traced = Run(ann_, params);
+    ASSERT_EQ(Job(traced).progress().bars_total(), kBars);
+    const int64_t replays_before = server_.server().trace_replayer().replays();
+    for (int bar = 0; bar < kBars; ++bar) {
+      v1::ExplainResponse want, got;
+      ASSERT_TRUE(Explain(ann_, traced, bar, &want).ok());
+      grpc::Status s = Explain(ann_, untraced, bar, &got);
+      ASSERT_TRUE(s.ok()) << "bar " << bar << ": " << s.error_message();
+      ASSERT_FALSE(want.replayed());
+      ASSERT_TRUE(want.traced()) << "bar " << bar << ": " << want.summary();
+      ASSERT_TRUE(got.replayed()) << "bar " << bar;
+      got.clear_replayed();
+      for (v1::ExplainResponse* r : {&want, &got}) {
+        for (auto& section : *r->mutable_sections()) {
+          for (auto& item : *section.mutable_items()) item.clear_seq();
+        }
+      }
+      ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(want, got))
+          << "bar " << bar << "\ntraced:\n" << want.DebugString() << "\nreplayed:\n"
+          << got.DebugString();
+    }
+    // Bars in blocks: far fewer replays than bars.
+    const int64_t replays = server_.server().trace_replayer().replays() - replays_before;
+    EXPECT_LE(replays, kBars / server_.options().trace_replay.block_bars + 1);
+  }
+
+  TestServer server_;
+  std::string ann_, bob_;
+};
+
+TEST_F(ExplainReplayTest, EveryBarOfSrBreakoutAsTraced) {
+  ExpectSameExplanations({{"strategy", "sr_breakout"}, {"symbols", "XAGUSD"},
+                          {"timeframe", "H1"}, {"start_date", "2021-01-01"},
+                          {"end_date", "2023-06-01"}});
+}
+
+TEST_F(ExplainReplayTest, EveryBarOfSmaCrossAsTraced) {
+  ExpectSameExplanations({{"strategy", "sma_cross"}, {"symbols", "EURUSD"},
+                          {"timeframe", "H1"}, {"start_date", "2021-01-01"},
+                          {"end_date", "2023-06-01"}});
+}
+
+TEST_F(ExplainReplayTest, SameBarTwiceIsOneReplayAndOwnersOnly) {
+  const std::string job = Run(ann_, {{"strategy", "sr_breakout"}, {"max_candles", "2000"}});
+  const int64_t before = server_.server().trace_replayer().replays();
+  v1::ExplainResponse first, second;
+  ASSERT_TRUE(Explain(ann_, job, 1234, &first).ok());
+  ASSERT_TRUE(Explain(ann_, job, 1234, &second).ok());
+  EXPECT_TRUE(first.replayed());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(first, second));
+  EXPECT_EQ(server_.server().trace_replayer().replays() - before, 1);
+
+  // Another user: the job does not exist; staff may.
+  v1::ExplainResponse other;
+  EXPECT_EQ(Explain(bob_, job, 1234, &other).error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::QueryTraceResponse rows;
+  EXPECT_EQ(Window(bob_, job, 0, 10, &rows).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(Explain(server_.admin_token(), job, 1234, &other).ok());
+  EXPECT_TRUE(other.replayed());
+}
+
+TEST_F(ExplainReplayTest, WindowIsBounded) {
+  const std::string job = Run(ann_, {{"strategy", "sma_cross"}, {"max_candles", "3000"}});
+  v1::QueryTraceResponse rows;
+  grpc::Status s = Window(ann_, job, 100, 100 + kMaxWindow, &rows);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr(absl::StrCat("at most ", kMaxWindow, " bars")));
+
+  ASSERT_TRUE(Window(ann_, job, 100, 100 + kMaxWindow - 1, &rows).ok());
+  EXPECT_TRUE(rows.replayed());
+  ASSERT_GT(rows.items_size(), 0);
+  EXPECT_EQ(rows.items(0).bar_index(), 100);
+  for (const v1::TraceRow& row : rows.items()) {
+    EXPECT_GE(row.bar_index(), 100);
+    EXPECT_LE(row.bar_index(), 100 + kMaxWindow - 1);
+  }
+  // bar_to without bar_index, or before it.
+  v1::QueryTraceRequest request;
+  request.set_job_id(job);
+  request.set_bar_to(5);
+  s = server_.traces().QueryTrace(server_.Context(ann_).get(), request, &rows);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("bar_to"));
+}
+
+TEST_F(ExplainReplayTest, ChangedDataIsNamed) {
+  const std::filesystem::path dir =
+      std::filesystem::path(server_.options().db_path).parent_path() / "data";
+  std::filesystem::create_directories(dir);
+  auto write = [&](double bump) {
+    std::ofstream csv(dir / "EURUSD_H1.csv");
+    csv << "time,open,high,low,close\n";
+    for (int i = 0; i < 1500; ++i) {
+      const double p = 1.1 + 0.01 * std::sin(i / 20.0) + (i == 1400 ? bump : 0);
+      csv << 1'650'000'000 + 3600 * i << "," << p << "," << p + 0.002 << "," << p - 0.002 << ","
+          << p + 0.0005 << "\n";
+    }
+  };
+  write(0);
+  const std::string job =
+      Run(ann_, {{"strategy", "sma_cross"}, {"symbols", "EURUSD"}, {"timeframe", "H1"},
+                 {"start_date", "2022-04-20"}, {"end_date", "2022-07-01"},
+                 {"data_source", "file://" + dir.string()}});
+  v1::ExplainResponse answer;
+  ASSERT_TRUE(Explain(ann_, job, 50, &answer).ok());
+  EXPECT_TRUE(answer.replayed());
+
+  write(0.05);  // one close changed since the run
+  const int64_t before = server_.server().trace_replayer().replays();
+  grpc::Status s = Explain(ann_, job, 700, &answer);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("data of EURUSD has changed since the run"));
+  // The error is kept: asking again replays nothing.
+  s = Explain(ann_, job, 800, &answer);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(server_.server().trace_replayer().replays() - before, 1);
+}
+
+}  // namespace
+}  // namespace backtest
