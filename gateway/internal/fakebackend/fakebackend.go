@@ -635,6 +635,8 @@ func (f *Backend) Explain(_ context.Context, req *backtestv1.ExplainRequest) (*b
 	return &backtestv1.ExplainResponse{
 		Summary: "no entry: breakout strength 0.12 ATR < 0.20 ATR required", BarIndex: &bar,
 		Ts: float64(T0.Unix()) + float64(bar)*3600, Symbol: "XAGUSD", Traced: true, Values: values,
+		// job-big ran untraced: backtestd explains its bars by replaying the run.
+		Replayed: req.GetJobId() == "job-big",
 		Sections: []*backtestv1.TraceSection{{Section: "signal", Items: []*backtestv1.TraceRow{traceRow(2, bar, "signal")}}},
 	}, nil
 }

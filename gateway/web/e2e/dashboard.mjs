@@ -320,7 +320,17 @@ try {
         requestAnimationFrame(() => r(performance.now() - t));
       }));
       await page.mouse.click(box.x + box.width / 2, box.y + 150);
-      await page.locator('#explain-summary').waitFor({ timeout: 10000 });
+      await page.locator('#explain-summary').waitFor({ timeout: 30000 });
+      // The job ran untraced: the bar is explained by a replay of the run, and says so.
+      await page.locator('#explain-replayed').waitFor({ timeout: 1000 });
+      check(!/was not traced/.test(await page.locator('#explain').textContent()), 'a replayed bar says it was not traced');
+      // Its neighbour, a click away, comes from the same replay's cache.
+      const clicked = (await page.locator('#explain strong').textContent()).replace(/,/g, '');
+      await page.locator('#explain button.explain-step').nth(1).click();
+      await page.waitForFunction((h) => {
+        const head = document.querySelector('#explain strong')?.textContent.replace(/,/g, '') || '';
+        return head !== h && document.querySelector('#explain-replayed');
+      }, clicked, { timeout: 30000 });
       console.log(`     first chart paint ${drawn} ms after the page was opened; next frame after ${frameMs.toFixed(0)} ms; ${await page.locator('#window-note').textContent()}`);
       await page.screenshot({ path: join(outDir, 'job-1m-bars.png') });
     });

@@ -486,9 +486,16 @@ async function explain(barIndex, note) {
     box.replaceChildren(el('div', { class: 'error-box' }, e.message));
     return;
   }
-  const parts = [el('div', { class: 'row' }, el('strong', {}, barIndex === null ? 'The whole run' : `Bar ${fmtInt(x.bar_index ?? barIndex)}`),
+  const bar = x.bar_index ?? barIndex;
+  // The neighbourhood, a bar at a time: a replayed run answers these from the replay's cache.
+  const step = (delta, label) => el('button', { type: 'button', class: 'explain-step', title: `Explain bar ${fmtInt(bar + delta)}`,
+    disabled: bar + delta < 0 || (view && view.d.totalCandles > 0 && bar + delta >= view.d.totalCandles),
+    onclick: () => { scrollToBar(bar + delta); explain(bar + delta); } }, label);
+  const parts = [el('div', { class: 'row' }, el('strong', {}, barIndex === null ? 'The whole run' : `Bar ${fmtInt(bar)}`),
     x.ts ? el('span', { class: 'muted' }, `${fmtTime(x.ts)} UTC`) : null, x.symbol ? el('span', { class: 'muted' }, x.symbol) : null,
+    x.replayed ? el('span', { class: 'badge replayed', id: 'explain-replayed', title: 'This bar had no stored trace rows: the run was replayed to explain it, its result digest checked against the stored run\'s.' }, 'replayed') : null,
     note ? el('span', { class: 'muted small' }, `(${note})`) : null, el('span', { style: 'flex:1' }),
+    barIndex !== null ? step(-1, '‹ previous bar') : null, barIndex !== null ? step(1, 'next bar ›') : null,
     el('button', { type: 'button', onclick: () => box.classList.add('hidden') }, 'Close')),
   el('div', { class: 'summary', id: 'explain-summary' }, x.summary || '(no summary)')];
   if (barIndex !== null && !x.traced) parts.push(el('div', { class: 'muted small' }, 'This bar was not traced (tracing off, sampled out, or past the row limit); the verdict comes from the run\'s counters. Run with trace_enabled for every detail.'));
