@@ -28,6 +28,8 @@ apt_packages=(
   # The sandbox of user strategies (docs/sandbox.md): bubblewrap runs it, backtest-sandbox-exec
   # links libseccomp for its filter; their tests fail without them.
   bubblewrap libseccomp-dev
+  # The Slurm runner backend's test cluster (tests/slurm/cluster.sh; installing starts no daemon).
+  slurmctld slurmd slurm-client munge
   # backtestd's configuration file (TOML; docs/operations.md).
   libtomlplusplus-dev
 )

@@ -109,7 +109,30 @@ void SetUpLogging(const std::string& level) {
   backtest::RouteGrpcLogsToSpdlog();
 }
 
-// Serves until SIGINT or SIGTERM, then shuts down in order.
+// After SIGTERM: takes no new jobs and gives running ones up to `grace_ms` to finish; a second
+// SIGTERM or SIGINT cuts the wait short.
+void Drain(backtest::Server& server, int grace_ms, const sigset_t& stop_signals, int first) {
+  server.BeginDrain();
+  int running = server.RunningJobs();
+  spdlog::info("received {}: draining ({} running jobs get up to {} ms to finish; a second "
+               "signal stops them now)",
+               strsignal(first), running, grace_ms);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+  while (running > 0 && std::chrono::steady_clock::now() < deadline) {
+    const timespec tick = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
+    if (const int again = sigtimedwait(&stop_signals, nullptr, &tick); again > 0) {
+      spdlog::info("received {} again: stopping the running jobs now", strsignal(again));
+      break;
+    }
+    running = server.RunningJobs();
+  }
+  if (running > 0) {
+    spdlog::info("{} jobs still running: they are stopped and failed as interrupted", running);
+  }
+  spdlog::info("shutting down");
+}
+
+// Serves until SIGTERM (then drains) or SIGINT, then shuts down in order.
 int Serve(const backtest::ServerOptions& options) {
   // Block the stop signals before gRPC starts its threads, so only sigwait below sees them.
   sigset_t stop_signals;
@@ -126,7 +149,12 @@ int Serve(const backtest::ServerOptions& options) {
   }
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  spdlog::info("received {}, shutting down", strsignal(signal_number));
+  if (signal_number == SIGTERM) {
+    Drain(**server, options.drain_grace_ms, stop_signals, signal_number);
+  } else {
+    // Ctrl-C at a terminal means now: running jobs are stopped (SIGTERM is the graceful stop).
+    spdlog::info("received {}: shutting down now", strsignal(signal_number));
+  }
   (*server)->Shutdown();
   return 0;
 }

@@ -107,6 +107,8 @@ jobs::JobManagerOptions JobOptionsFrom(const ServerOptions& options) {
       std::filesystem::absolute(options.python.empty() ? DefaultPython() : options.python)
           .string();
   jobs.quota = options.quota;
+  jobs.runner_backend = options.runner_backend;
+  jobs.slurm = options.slurm;
   jobs.now_ms = options.now_ms;
   return jobs;
 }
@@ -197,6 +199,16 @@ absl::Status Server::Listen(const ServerOptions& options) {
   spdlog::info("listening on {}", address_);
   return absl::OkStatus();
 }
+
+void Server::BeginDrain() {
+  if (server_ != nullptr) {
+    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+    for (const char* name : kServiceNames) health->SetServingStatus(name, false);
+  }
+  jobs_->Drain();
+}
+
+int Server::RunningJobs() { return jobs_->RunningJobs(); }
 
 void Server::Shutdown() {
   if (shut_down_) return;

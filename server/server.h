@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "server/jobs/data_access.h"
 #include "server/jobs/retention_worker.h"
+#include "server/jobs/slurm.h"
 #include "server/jobs/submit_quota.h"
 #include "server/jobs/trace_replay.h"
 
@@ -74,6 +75,13 @@ struct ServerOptions {
   // Per-user limits on submissions (--max-active-jobs-per-user, --submissions-per-minute):
   // over one, RESOURCE_EXHAUSTED with a retry delay. 0: no limit.
   jobs::QuotaOptions quota;
+  // Where runners of built-in strategies run: "local" or "slurm" (--runner-backend, and the
+  // --slurm-* flags; docs/runner-backends.md).
+  std::string runner_backend = "local";
+  jobs::SlurmOptions slurm;
+  // On SIGTERM, how long running jobs get to finish before they are stopped (and failed as
+  // interrupted); meanwhile nothing new starts (--drain-grace-ms; docs/operations.md).
+  int drain_grace_ms = 20000;
   // Largest message the server sends (a 1M-bar result is ~60 MB).
   int max_send_mb = 512;
   // Sweeps of more combinations are refused (--max-sweep-combinations; docs/sweeps.md).
@@ -102,6 +110,13 @@ class Server {
   const std::string& token_file() const { return token_file_; }
   jobs::JobManager& jobs() { return *jobs_; }
   jobs::TraceReplayer& trace_replayer() { return *replayer_; }
+
+  // The first step of a graceful stop: every service reports NOT_SERVING in gRPC health (the
+  // server's overall status stays SERVING: it is alive and answers), submissions are refused
+  // (Unavailable), queued jobs stay queued for the next start, running jobs go on to their end.
+  void BeginDrain();
+  // Jobs whose runner is running now (0: a drain is done).
+  int RunningJobs();
 
   // Reports NOT_SERVING, stops the jobs (running runners are stopped, queued jobs stay queued),
   // stops accepting calls and lets calls in flight finish (a few seconds at most), then closes

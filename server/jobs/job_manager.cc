@@ -100,12 +100,26 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
     auto conn = manager->pool_->Acquire();
     db::JobStore store(conn->connection());
     ASSIGN_OR_RETURN(std::vector<db::JobRecord> running, store.JobsWithStatus(db::JobStatus::kRunning));
+    std::string slurm_note;
+    if (o.runner_backend == "slurm" && !running.empty()) {
+      // Their steps may still run on the cluster, unseen by this server: cancel them first.
+      std::vector<std::string> ids;
+      for (const db::JobRecord& job : running) ids.push_back(job.id);
+      absl::Status cancelled = CancelSlurmJobs(o.slurm, ids);
+      if (cancelled.ok()) {
+        slurm_note = "; its Slurm step was cancelled";
+      } else {
+        spdlog::error("cannot cancel the Slurm steps of {} interrupted jobs: {}", ids.size(),
+                      std::string(cancelled.message()));
+        slurm_note = "; cancelling its Slurm step failed (see the server log)";
+      }
+    }
     for (const db::JobRecord& job : running) {
       const int64_t now = o.now_ms();
       db::JobStore::Update update;
       update.status = db::JobStatus::kFailed;
       update.from_statuses = {db::JobStatus::kRunning};
-      update.error = "interrupted by server restart";
+      update.error = "interrupted by server restart" + slurm_note;
       update.finished_ms = now;
       update.pid = 0;
       std::vector<JobEvent> events = {StatusEvent(now, db::JobStatus::kFailed, *update.error)};
@@ -130,6 +144,21 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
 }
 
 JobManager::~JobManager() { Shutdown(); }
+
+void JobManager::Drain() {
+  {
+    // Under submit_mu_: a submission in progress is queued before the queue closes, or refused.
+    std::lock_guard submit_lock(submit_mu_);
+    draining_ = true;
+  }
+  // Workers finish their job and take no other: Pop answers nothing once the queue is closed.
+  queue_.Close();
+}
+
+int JobManager::RunningJobs() {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(running_.size());
+}
 
 void JobManager::Shutdown() {
   if (shutting_down_.exchange(true)) return;
@@ -164,6 +193,11 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
                                                  const db::SweepRecord* sweep) {
   std::lock_guard submit_lock(submit_mu_);
   if (shutting_down_) return absl::UnavailableError("the server is shutting down");
+  if (draining_) {
+    return WithRetryDelay(absl::UnavailableError("the server is stopping (draining its running "
+                                                 "jobs) and takes no new ones; retry shortly"),
+                          5000);
+  }
   if (queue_.size() >= queue_.capacity()) {
     return WithRetryDelay(absl::ResourceExhaustedError(absl::StrCat(
                               "the job queue is full (", queue_.capacity(),
@@ -330,6 +364,7 @@ void JobManager::WorkerLoop() {
 
 void JobManager::KeepWarmRunner(std::optional<RunnerProcess>& warm) const {
   if (shutting_down_ || warm.has_value()) return;  // a job that never started left it unused
+  if (options_.runner_backend == "slurm") return;   // a step per job: nothing to keep warm
   auto idle = RunnerProcess::SpawnIdle(options_.runner_path, options_.limits);
   if (idle.ok()) {
     warm.emplace(*std::move(idle));

@@ -31,6 +31,7 @@
 #include "server/jobs/data_access.h"
 #include "server/jobs/job_channel.h"
 #include "server/jobs/runner_process.h"
+#include "server/jobs/slurm.h"
 #include "server/jobs/sandbox.h"
 #include "server/jobs/strategy_catalog.h"
 #include "server/jobs/submit_quota.h"
@@ -73,6 +74,10 @@ struct JobManagerOptions {
   size_t subscriber_capacity = 20000;
   // Per-user limits on submissions (jobs queued or running, submissions per minute).
   QuotaOptions quota;
+  // Where built-in strategies' runners run: "local" (a process of this machine, warm runners)
+  // or "slurm" (a job step through srun; docs/runner-backends.md).
+  std::string runner_backend = "local";
+  SlurmOptions slurm;
   // The clock (epoch milliseconds); injected so tests control time.
   std::function<int64_t()> now_ms;
 };
@@ -157,6 +162,13 @@ class JobManager {
   const JobManagerOptions& options() const { return options_; }
   int64_t NowMs() const { return options_.now_ms(); }
 
+  // Stops starting queued jobs (they stay queued for the next start) and refuses submissions
+  // (Unavailable); running jobs go on to their end. Shutdown stops what is still running.
+  void Drain();
+  bool draining() const { return draining_; }
+  // Jobs whose runner is running now.
+  int RunningJobs();
+
   void Shutdown();
   bool stopping() const { return shutting_down_; }
 
@@ -206,6 +218,7 @@ class JobManager {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> draining_{false};
 
   std::mutex submit_mu_;  // one submission at a time: the queue bound check and insert are atomic
 

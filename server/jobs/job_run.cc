@@ -376,7 +376,11 @@ void JobRun::Run() {
   with_pid.pid = runner->pid();
   with_pid.heartbeat_ms = Now();
   (void)Commit({LogEvent(Now(), "server", "info",
-                         absl::StrCat("runner started (pid ", runner->pid(), ")"))},
+                         manager_.options().runner_backend == "slurm"
+                             ? absl::StrCat("runner started: a Slurm job step named ",
+                                            SlurmJobName(job_id_), " (srun pid ", runner->pid(),
+                                            ")")
+                             : absl::StrCat("runner started (pid ", runner->pid(), ")"))},
                with_pid);
   last_heard_ms_ = Now();
   last_flush_ms_ = Now();
@@ -439,6 +443,12 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
          .strategy_dir = external_->path,
          .read_only_paths = std::move(data_roots),
          .limits = ExternalLimits(o)});
+    if (!command.ok()) return command.status();
+    return RunnerProcess::Spawn(*command, o.limits.event_pipe_bytes, frame);
+  }
+  if (o.runner_backend == "slurm") {
+    absl::StatusOr<ProcessCommand> command =
+        SlurmRunnerCommand(o.slurm, o.runner_path, o.limits, job_id_);
     if (!command.ok()) return command.status();
     return RunnerProcess::Spawn(*command, o.limits.event_pipe_bytes, frame);
   }

@@ -72,14 +72,19 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const ProcessCommand& com
   argv.push_back(nullptr);
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
-  auto p = SpawnArgv(command.path, argv.data(), envp.data(), event_pipe_bytes);
-  if (p.ok()) p->signal_in_exit_code_ = command.signal_in_exit_code;
+  auto p = SpawnArgv(command.path, argv.data(), envp.data(), event_pipe_bytes,
+                     command.events_on_stdout);
+  if (p.ok()) {
+    p->signal_in_exit_code_ = command.signal_in_exit_code;
+    p->kill_signal_ = command.kill_signal;
+  }
   return p;
 }
 
 absl::StatusOr<RunnerProcess> RunnerProcess::SpawnArgv(const std::string& path,
                                                        char* const argv[], char* const envp[],
-                                                       int64_t event_pipe_bytes) {
+                                                       int64_t event_pipe_bytes,
+                                                       bool events_on_stdout) {
   // pipes[i][0] read end, [1] write end; all close-on-exec so no other runner inherits them.
   int in[2], events[2], out[2], err[2];
   int* all[] = {in, events, out, err};
@@ -96,9 +101,9 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnArgv(const std::string& path,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, events_on_stdout ? events[1] : out[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  posix_spawn_file_actions_adddup2(&actions, events[1], 3);
+  if (!events_on_stdout) posix_spawn_file_actions_adddup2(&actions, events[1], 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // The runner gets default signal handling and an empty mask (the server blocks SIGTERM).
@@ -130,6 +135,7 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnArgv(const std::string& path,
   p.pid_ = pid;
   p.fds_[0] = events[0];
   p.fds_[1] = out[0];
+  if (events_on_stdout) CloseQuietly(p.fds_[1]);  // nothing is written to it
   p.fds_[2] = err[0];
   p.spec_fd_ = in[1];
   for (int fd : p.fds_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -166,8 +172,9 @@ bool RunnerProcess::Alive() {
 }
 
 RunnerProcess::RunnerProcess(RunnerProcess&& other) noexcept
-    : pid_(other.pid_), spec_fd_(other.spec_fd_), reaped_(other.reaped_),
-      signal_in_exit_code_(other.signal_in_exit_code_) {
+    : pid_(other.pid_), kill_signal_(other.kill_signal_),
+      kill_signal_sent_(other.kill_signal_sent_), spec_fd_(other.spec_fd_),
+      reaped_(other.reaped_), signal_in_exit_code_(other.signal_in_exit_code_) {
   for (int i = 0; i < 3; ++i) {
     fds_[i] = other.fds_[i];
     other.fds_[i] = -1;
@@ -193,7 +200,12 @@ void RunnerProcess::CloseFd(int fd) {
 }
 
 void RunnerProcess::Signal(int signal) {
-  if (pid_ > 0 && !reaped_) ::kill(pid_, signal);
+  if (pid_ <= 0 || reaped_) return;
+  if (signal == SIGKILL && kill_signal_ != SIGKILL && !kill_signal_sent_) {
+    kill_signal_sent_ = true;
+    signal = kill_signal_;
+  }
+  ::kill(pid_, signal);
 }
 
 ExitInfo RunnerProcess::Wait() {

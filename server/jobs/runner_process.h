@@ -3,6 +3,7 @@
 #ifndef BACKTEST_SERVER_JOBS_RUNNER_PROCESS_H_
 #define BACKTEST_SERVER_JOBS_RUNNER_PROCESS_H_
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <string>
@@ -34,6 +35,15 @@ struct ProcessCommand {
   // The process reports its command's death by signal N as exit code 128 + N (bubblewrap does):
   // Wait gives back the signal, so a limit shows as the signal that enforced it.
   bool signal_in_exit_code = false;
+  // The process writes its event frames to its stdout, not to fd 3 (srun carries stdin, stdout
+  // and stderr only); the job then has no stdout log.
+  bool events_on_stdout = false;
+  // What Signal(SIGKILL) sends: srun killed by SIGKILL would leave its step running on the
+  // cluster, so a Slurm runner gets SIGTERM (srun cancels the step) and, a few seconds later
+  // when it is still there, SIGKILL.
+  int kill_signal = SIGKILL;
+
+  bool operator==(const ProcessCommand&) const = default;
 };
 
 // How a process ended.
@@ -90,10 +100,13 @@ class RunnerProcess {
  private:
   RunnerProcess() = default;
   static absl::StatusOr<RunnerProcess> SpawnArgv(const std::string& path, char* const argv[],
-                                                 char* const envp[], int64_t event_pipe_bytes);
+                                                 char* const envp[], int64_t event_pipe_bytes,
+                                                 bool events_on_stdout = false);
 
   pid_t pid_ = -1;
   int fds_[3] = {-1, -1, -1};
+  int kill_signal_ = SIGKILL;
+  bool kill_signal_sent_ = false;  // the next SIGKILL is a real one
   int spec_fd_ = -1;  // write end of its stdin until the spec is sent
   bool reaped_ = false;
   bool signal_in_exit_code_ = false;

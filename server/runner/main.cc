@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <new>
 
 #include "server/runner/runner_session.h"
@@ -36,6 +38,17 @@ int main(int argc, char** argv) {
   runner::InstallTermHandler();
 
   runner::EventWriter writer(events_fd);
+  if (const char* slurm_job = std::getenv("SLURM_JOB_ID"); slurm_job != nullptr) {
+    // A job step of the Slurm backend: say where, for the job's log.
+    const char* step = std::getenv("SLURM_STEP_ID");
+    const char* node = std::getenv("SLURMD_NODENAME");
+    backtest::runner::v1::RunnerEvent where;
+    where.mutable_log()->set_level("info");
+    where.mutable_log()->set_text(std::string("runner: slurm job ") + slurm_job + " step " +
+                                  (step != nullptr ? step : "?") + " on node " +
+                                  (node != nullptr ? node : "?"));
+    writer.Write(where);
+  }
   backtest::runner::v1::RunSpec spec;
   if (!runner::ReadSpec(&spec)) {
     runner::Fail(writer, "internal", "the runner could not read its job spec");

@@ -1,0 +1,108 @@
+#include "server/jobs/slurm.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+extern char** environ;
+
+namespace backtest::jobs {
+namespace {
+
+// `name` as found on PATH (or itself when it has a slash); empty when not found.
+std::string FindProgram(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin:/bin", ':')) {
+    std::filesystem::path candidate = std::filesystem::path(std::string(dir)) / name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string SlurmJobName(const std::string& job_id) { return "backtestd-" + job_id; }
+
+absl::StatusOr<ProcessCommand> SlurmRunnerCommand(const SlurmOptions& options,
+                                                  const std::string& runner_path,
+                                                  const RunnerLimits& limits,
+                                                  const std::string& job_id) {
+  ProcessCommand command;
+  command.path = FindProgram(options.srun);
+  if (command.path.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "runner backend slurm: ", options.srun, " not found (install slurm-client)"));
+  }
+  command.args = {options.srun,
+                  "--unbuffered",
+                  "--quiet",
+                  "--nodes=1",
+                  "--ntasks=1",
+                  "--cpus-per-task=1",
+                  absl::StrCat("--job-name=", SlurmJobName(job_id))};
+  // Slurm schedules by what a step asks for; the runner enforces the same limit on itself.
+  if (limits.memory_mb > 0) command.args.push_back(absl::StrCat("--mem=", limits.memory_mb, "M"));
+  if (limits.cpu_seconds > 0) {
+    // Slurm's time limit is in whole minutes of wall time: CPU seconds bound it from below.
+    command.args.push_back(absl::StrCat("--time=", (limits.cpu_seconds + 59) / 60 + 1));
+  }
+  if (!options.partition.empty()) command.args.push_back("--partition=" + options.partition);
+  if (!options.account.empty()) command.args.push_back("--account=" + options.account);
+  for (const std::string& arg : options.extra_args) command.args.push_back(arg);
+  command.args.push_back("--");
+  command.args.push_back(runner_path);
+  command.args.push_back("--events-fd");
+  command.args.push_back("1");
+  if (limits.cpu_seconds > 0) {
+    command.args.push_back("--cpu-seconds");
+    command.args.push_back(absl::StrCat(limits.cpu_seconds));
+  }
+  if (limits.memory_mb > 0) {
+    command.args.push_back("--memory-mb");
+    command.args.push_back(absl::StrCat(limits.memory_mb));
+  }
+  for (char** e = environ; *e != nullptr; ++e) command.env.emplace_back(*e);
+  command.events_on_stdout = true;
+  command.kill_signal = SIGTERM;
+  return command;
+}
+
+absl::Status CancelSlurmJobs(const SlurmOptions& options, const std::vector<std::string>& job_ids) {
+  if (job_ids.empty()) return absl::OkStatus();
+  const std::string scancel = FindProgram(options.scancel);
+  if (scancel.empty()) {
+    return absl::UnavailableError(absl::StrCat(options.scancel, " not found"));
+  }
+  int failed = 0;
+  for (const std::string& id : job_ids) {
+    std::vector<std::string> args = {scancel, "--name=" + SlurmJobName(id)};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    if (int rc = posix_spawn(&pid, scancel.c_str(), nullptr, nullptr, argv.data(), environ);
+        rc != 0) {
+      return absl::UnavailableError(absl::StrCat("cannot run ", scancel, ": ", strerror(rc)));
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
+  }
+  if (failed > 0) {
+    return absl::UnavailableError(
+        absl::StrCat("scancel failed for ", failed, " of ", job_ids.size(), " jobs"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace backtest::jobs

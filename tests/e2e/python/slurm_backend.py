@@ -1,0 +1,94 @@
+"""The Slurm runner backend on a real one-node cluster (tests/e2e/slurm_e2e.sh starts it).
+
+Checked: a job through `--runner-backend slurm` runs as a Slurm job step (its log says which job,
+step and node) and gives the same result, digest included, as the same job run locally; a
+cancel stops the step (it leaves squeue); after kill -9 of the server the step is still running
+on the cluster, and the restarted server cancels it and fails the job saying so.
+"""
+
+import subprocess
+import sys
+
+from fault_common import SMALL, Checks, Server, minute_run, wait_final, wait_for
+
+
+def squeue() -> str:
+    return subprocess.run(["squeue", "-h", "-o", "%j %T"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def step_of(job_id: str) -> str:
+    """The Slurm state of job_id's step ("" once it has left the queue)."""
+    for line in squeue().splitlines():
+        name, state = line.split()
+        if name == f"backtestd-{job_id}":
+            return state
+    return ""
+
+
+def log_text(client, job_id: str) -> str:
+    return "\n".join(e.data.text for e in client.follow_log(job_id) if e.kind == "log")
+
+
+def main(workdir: str) -> int:
+    c = Checks()
+    local = Server(f"{workdir}/local")
+    local.start()
+    client = local.client()
+    run = client.run_backtest(SMALL, follow=False)
+    run.wait()
+    want = client.get_result(run.job_id)
+    client.close()
+    local.stop()
+
+    server = Server(f"{workdir}/slurm", "--runner-backend", "slurm", "--workers", "2")
+    server.start()
+    client = server.client()
+    run = client.run_backtest(SMALL, follow=False)
+    job = wait_final(client, run.job_id, 60)
+    c.check("a job through srun finishes", job is not None and job.status == "finished",
+            str(job and job.error))
+    got = client.get_result(run.job_id)
+    c.check("… with the local run's result: digest, candles, trades",
+            got.digest == want.digest and len(got.candles) == len(want.candles)
+            and len(got.trades) == len(want.trades), f"{got.digest} vs {want.digest}")
+    text = log_text(client, run.job_id)
+    c.check("its log names the Slurm job step and node",
+            "a Slurm job step named backtestd-" in text and "step 0 on node localhost" in text,
+            text[:400])
+
+    long_job = client.run_backtest(minute_run("1990-01-01", "2026-01-01"), follow=False).job_id
+    c.check("a long job runs as a step (squeue RUNNING)",
+            wait_for(lambda: step_of(long_job) == "RUNNING", 30) is not None, squeue())
+    client.cancel(long_job)
+    job = wait_final(client, long_job, 30)
+    c.check("a cancel ends the job cancelled", job is not None and job.status == "cancelled",
+            str(job and job.status))
+    c.check("… and its step leaves the cluster's queue",
+            wait_for(lambda: step_of(long_job) == "", 15) is not None, squeue())
+
+    orphan = client.run_backtest(minute_run("1990-01-01", "2026-01-01"), follow=False).job_id
+    c.check("another long job running", wait_for(lambda: step_of(orphan) == "RUNNING", 30)
+            is not None, squeue())
+    client.close()
+    server.kill9()
+    c.check("kill -9 of the server: its step still runs on the cluster",
+            step_of(orphan) == "RUNNING", squeue())
+    server.start()
+    client = server.client()
+    job = client.get_job(orphan)
+    c.check("the restarted server fails the job and says it cancelled the step",
+            job.status == "failed" and "Slurm step was cancelled" in job.error, job.error)
+    c.check("… and the step leaves the cluster",
+            wait_for(lambda: step_of(orphan) == "", 15) is not None, squeue())
+    run = client.run_backtest(SMALL, follow=False)
+    job = wait_final(client, run.job_id, 60)
+    c.check("the restarted server runs jobs through Slurm again",
+            job is not None and job.status == "finished")
+    client.close()
+    server.stop()
+    return c.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
