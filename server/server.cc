@@ -23,7 +23,6 @@
 #include "server/api/backtest_service.h"
 #include "server/api/preset_service.h"
 #include "server/api/strategy_service.h"
-#include "server/api/sweep_service.h"
 #include "server/api/trace_service.h"
 #include "server/jobs/job_manager.h"
 
@@ -35,7 +34,6 @@ constexpr const char* kServiceNames[] = {
     "backtest.v1.PresetService",
     "backtest.v1.TraceService",
     "backtest.v1.StrategyService",
-    "backtest.v1.SweepService",
 };
 
 // While set, gRPC's error lines are dropped: Start reports a failed bind as one clear status.
@@ -106,9 +104,8 @@ jobs::JobManagerOptions JobOptionsFrom(const ServerOptions& options) {
   jobs.strategies.python =
       std::filesystem::absolute(options.python.empty() ? DefaultPython() : options.python)
           .string();
+  jobs.strategies.warm_runners = options.warm_python_runners;
   jobs.quota = options.quota;
-  jobs.runner_backend = options.runner_backend;
-  jobs.slurm = options.slurm;
   jobs.now_ms = options.now_ms;
   return jobs;
 }
@@ -147,18 +144,13 @@ absl::Status Server::OpenDatabase(const ServerOptions& options) {
 
 absl::Status Server::MakeServices(const ServerOptions& options) {
   ASSIGN_OR_RETURN(auth_, api::Authenticator::Create(options.db_path));
-  auto backtest = std::make_unique<api::BacktestServiceImpl>(
+  backtest_service_ = std::make_unique<api::BacktestServiceImpl>(
       *jobs_, *auth_,
       api::TraceDefaults{.enabled = options.trace_enabled_default,
                          .sampling = options.trace_sampling});
-  sweep_service_ = std::make_unique<api::SweepServiceImpl>(*jobs_, *auth_, *backtest,
-                                                           options.max_sweep_combinations);
-  backtest_service_ = std::move(backtest);
   preset_service_ =
       std::make_unique<api::PresetServiceImpl>(options.db_path, *auth_, &jobs_->strategies());
-  replayer_ = std::make_unique<jobs::TraceReplayer>(*jobs_, options.trace_replay);
-  trace_service_ =
-      std::make_unique<api::TraceServiceImpl>(options.db_path, *auth_, replayer_.get());
+  trace_service_ = std::make_unique<api::TraceServiceImpl>(options.db_path, *auth_);
   strategy_service_ = std::make_unique<api::StrategyServiceImpl>(jobs_->strategies(), *auth_);
   return absl::OkStatus();
 }
@@ -182,7 +174,6 @@ absl::Status Server::Listen(const ServerOptions& options) {
   builder.RegisterService(preset_service_.get());
   builder.RegisterService(trace_service_.get());
   builder.RegisterService(strategy_service_.get());
-  builder.RegisterService(sweep_service_.get());
   quiet_grpc_errors = true;
   server_ = builder.BuildAndStart();
   quiet_grpc_errors = false;
@@ -200,16 +191,6 @@ absl::Status Server::Listen(const ServerOptions& options) {
   return absl::OkStatus();
 }
 
-void Server::BeginDrain() {
-  if (server_ != nullptr) {
-    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-    for (const char* name : kServiceNames) health->SetServingStatus(name, false);
-  }
-  jobs_->Drain();
-}
-
-int Server::RunningJobs() { return jobs_->RunningJobs(); }
-
 void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
@@ -222,7 +203,6 @@ void Server::Shutdown() {
   retention_.reset();  // stops between two of its transactions
   // Jobs first: running runners stop, channels close, so log streams end instead of waiting.
   jobs_->Shutdown();
-  replayer_->Shutdown();  // calls waiting for a replay finish Unavailable
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server_.reset();
   jobs_.reset();

@@ -100,26 +100,12 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
     auto conn = manager->pool_->Acquire();
     db::JobStore store(conn->connection());
     ASSIGN_OR_RETURN(std::vector<db::JobRecord> running, store.JobsWithStatus(db::JobStatus::kRunning));
-    std::string slurm_note;
-    if (o.runner_backend == "slurm" && !running.empty()) {
-      // Their steps may still run on the cluster, unseen by this server: cancel them first.
-      std::vector<std::string> ids;
-      for (const db::JobRecord& job : running) ids.push_back(job.id);
-      absl::Status cancelled = CancelSlurmJobs(o.slurm, ids);
-      if (cancelled.ok()) {
-        slurm_note = "; its Slurm step was cancelled";
-      } else {
-        spdlog::error("cannot cancel the Slurm steps of {} interrupted jobs: {}", ids.size(),
-                      std::string(cancelled.message()));
-        slurm_note = "; cancelling its Slurm step failed (see the server log)";
-      }
-    }
     for (const db::JobRecord& job : running) {
       const int64_t now = o.now_ms();
       db::JobStore::Update update;
       update.status = db::JobStatus::kFailed;
       update.from_statuses = {db::JobStatus::kRunning};
-      update.error = "interrupted by server restart" + slurm_note;
+      update.error = "interrupted by server restart";
       update.finished_ms = now;
       update.pid = 0;
       std::vector<JobEvent> events = {StatusEvent(now, db::JobStatus::kFailed, *update.error)};
@@ -144,21 +130,6 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
 }
 
 JobManager::~JobManager() { Shutdown(); }
-
-void JobManager::Drain() {
-  {
-    // Under submit_mu_: a submission in progress is queued before the queue closes, or refused.
-    std::lock_guard submit_lock(submit_mu_);
-    draining_ = true;
-  }
-  // Workers finish their job and take no other: Pop answers nothing once the queue is closed.
-  queue_.Close();
-}
-
-int JobManager::RunningJobs() {
-  std::lock_guard lock(mu_);
-  return static_cast<int>(running_.size());
-}
 
 void JobManager::Shutdown() {
   if (shutting_down_.exchange(true)) return;
@@ -189,15 +160,9 @@ void JobManager::Shutdown() {
 
 absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
                                                  const engine::ParamValues& params,
-                                                 const std::string& preset,
-                                                 const db::SweepRecord* sweep) {
+                                                 const std::string& preset) {
   std::lock_guard submit_lock(submit_mu_);
   if (shutting_down_) return absl::UnavailableError("the server is shutting down");
-  if (draining_) {
-    return WithRetryDelay(absl::UnavailableError("the server is stopping (draining its running "
-                                                 "jobs) and takes no new ones; retry shortly"),
-                          5000);
-  }
   if (queue_.size() >= queue_.capacity()) {
     return WithRetryDelay(absl::ResourceExhaustedError(absl::StrCat(
                               "the job queue is full (", queue_.capacity(),
@@ -234,17 +199,8 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
   {
     auto conn = pool_->Acquire();
     db::JobStore store(conn->connection());
-    db::SweepStore sweeps(conn->connection());
-    if (sweep != nullptr) {
-      db::SweepRecord record = *sweep;
-      record.job_id = job.id;
-      if (absl::Status s = sweeps.Insert(record); !s.ok()) return s;
-    }
     absl::Status s = store.Insert(job, events);
-    if (!s.ok()) {
-      if (sweep != nullptr) (void)sweeps.Remove(job.id);  // a sweep row without its job
-      return s;
-    }
+    if (!s.ok()) return s;
   }
   job.last_seq = events.back().seq;
   ChannelFor(job.id, job.last_seq);
@@ -355,21 +311,34 @@ void JobManager::WorkerLoop() {
   // milliseconds) happen between jobs rather than in one. Still one runner process per job.
   std::optional<RunnerProcess> warm;
   KeepWarmRunner(warm);
+  // And one warm Python runner, once a strategy-folder job has run (its sandbox is that job's).
+  std::optional<WarmSandboxedRunner> warm_sandboxed;
   WorkerStores stores(**db);
   while (auto job_id = queue_.Pop()) {
-    RunJob(*job_id, stores, warm);
+    RunJob(*job_id, stores, warm, warm_sandboxed);
     KeepWarmRunner(warm);  // usually started already, when the job's result arrived
   }
 }
 
 void JobManager::KeepWarmRunner(std::optional<RunnerProcess>& warm) const {
   if (shutting_down_ || warm.has_value()) return;  // a job that never started left it unused
-  if (options_.runner_backend == "slurm") return;   // a step per job: nothing to keep warm
   auto idle = RunnerProcess::SpawnIdle(options_.runner_path, options_.limits);
   if (idle.ok()) {
     warm.emplace(*std::move(idle));
   } else {
     spdlog::warn("no warm runner: {}", std::string(idle.status().message()));
+  }
+}
+
+void JobManager::KeepWarmSandboxedRunner(std::optional<WarmSandboxedRunner>& warm,
+                                         const ProcessCommand& command,
+                                         const std::string& source_hash) const {
+  if (shutting_down_ || warm.has_value() || !options_.strategies.warm_runners) return;
+  auto idle = RunnerProcess::SpawnIdle(command, options_.limits.event_pipe_bytes);
+  if (idle.ok()) {
+    warm.emplace(WarmSandboxedRunner{command, source_hash, *std::move(idle)});
+  } else {
+    spdlog::warn("no warm Python runner: {}", std::string(idle.status().message()));
   }
 }
 

@@ -24,14 +24,12 @@
 #include "db/job_store.h"
 #include "db/reason_store.h"
 #include "db/result_store.h"
-#include "db/sweep_store.h"
 #include "db/trace_store.h"
 #include "server/engine/param_registry.h"
 #include "server/jobs/bounded_queue.h"
 #include "server/jobs/data_access.h"
 #include "server/jobs/job_channel.h"
 #include "server/jobs/runner_process.h"
-#include "server/jobs/slurm.h"
 #include "server/jobs/sandbox.h"
 #include "server/jobs/strategy_catalog.h"
 #include "server/jobs/submit_quota.h"
@@ -74,12 +72,17 @@ struct JobManagerOptions {
   size_t subscriber_capacity = 20000;
   // Per-user limits on submissions (jobs queued or running, submissions per minute).
   QuotaOptions quota;
-  // Where built-in strategies' runners run: "local" (a process of this machine, warm runners)
-  // or "slurm" (a job step through srun; docs/runner-backends.md).
-  std::string runner_backend = "local";
-  SlurmOptions slurm;
   // The clock (epoch milliseconds); injected so tests control time.
   std::function<int64_t()> now_ms;
+};
+
+// A worker's warm Python runner: idle in the sandbox that the last strategy-folder job it ran had
+// (that strategy's folder at that source hash, the job's data roots, the limits), for the next
+// job whose sandbox is the same. Owned by the worker.
+struct WarmSandboxedRunner {
+  ProcessCommand command;
+  std::string source_hash;
+  RunnerProcess process;
 };
 
 // What a worker writes with, kept for all its jobs: its connection and the stores whose
@@ -96,7 +99,6 @@ struct WorkerStores {
   db::JobStore jobs;
   db::ResultStore results;
   db::DatasetStore datasets;
-  db::SweepStore sweeps;
 
  private:
   template <typename Store>
@@ -132,11 +134,8 @@ class JobManager {
 
   // Stores a queued job and returns it. ResourceExhausted (with a retry delay) when the queue is
   // full or the owner is over a quota (nothing is stored); Unavailable while shutting down.
-  // With `sweep`, the job is a sweep (docs/sweeps.md): its row is stored (under the new job's id)
-  // before the job, and the job runs its combinations instead of one backtest.
   absl::StatusOr<db::JobRecord> Submit(int64_t owner_id, const engine::ParamValues& params,
-                                       const std::string& preset,
-                                       const db::SweepRecord* sweep = nullptr);
+                                       const std::string& preset);
 
   // Cancels a queued job at once, or stops a running one (SIGTERM, then SIGKILL after the grace
   // period; its partial log is kept). FailedPrecondition when the job has already ended.
@@ -162,19 +161,16 @@ class JobManager {
   const JobManagerOptions& options() const { return options_; }
   int64_t NowMs() const { return options_.now_ms(); }
 
-  // Stops starting queued jobs (they stay queued for the next start) and refuses submissions
-  // (Unavailable); running jobs go on to their end. Shutdown stops what is still running.
-  void Drain();
-  bool draining() const { return draining_; }
-  // Jobs whose runner is running now.
-  int RunningJobs();
-
   void Shutdown();
   bool stopping() const { return shutting_down_; }
 
   // Starts an idle runner into a worker's `warm` slot unless it holds one or the server is
   // stopping. A runner that cannot be started is logged; the next job then spawns its own.
   void KeepWarmRunner(std::optional<RunnerProcess>& warm) const;
+  // The same for a worker's warm Python runner: starts `command` idle into `warm` unless it holds
+  // one, the server is stopping or warm Python runners are off (strategies.warm_runners).
+  void KeepWarmSandboxedRunner(std::optional<WarmSandboxedRunner>& warm,
+                               const ProcessCommand& command, const std::string& source_hash) const;
 
   // The error of a job failed as stale.
   std::string StaleError() const;
@@ -197,8 +193,10 @@ class JobManager {
   void ReconcileLoop();
   void Reconcile(db::JobStore& store);
   // Runs one job; `warm` is the worker's idle runner (used when still alive, else a fresh one is
-  // spawned) and is empty afterwards.
-  void RunJob(const std::string& job_id, WorkerStores& stores, std::optional<RunnerProcess>& warm);
+  // spawned) and is empty afterwards. `warm_sandboxed`, the worker's warm Python runner, runs a
+  // strategy-folder job whose sandbox is its own; a job of another sandbox ends it.
+  void RunJob(const std::string& job_id, WorkerStores& stores, std::optional<RunnerProcess>& warm,
+              std::optional<WarmSandboxedRunner>& warm_sandboxed);
   std::shared_ptr<JobChannel> ChannelFor(const std::string& job_id, int64_t last_seq);
   void Forget(const std::string& job_id);
 
@@ -218,7 +216,6 @@ class JobManager {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
   std::atomic<bool> shutting_down_{false};
-  std::atomic<bool> draining_{false};
 
   std::mutex submit_mu_;  // one submission at a time: the queue bound check and insert are atomic
 

@@ -29,7 +29,6 @@
 #include "server/jobs/output_budget.h"
 #include "server/jobs/run_spec.h"
 #include "server/jobs/runner_event_reader.h"
-#include "server/jobs/sweep_run.h"
 
 namespace backtest::jobs {
 namespace {
@@ -58,10 +57,10 @@ class JobRun : public RunnerEventReader::Sink {
  public:
   JobRun(JobManager& manager, WorkerStores& stores, std::string job_id,
          std::shared_ptr<JobChannel> channel, JobControl& control,
-         std::optional<RunnerProcess>& warm)
+         std::optional<RunnerProcess>& warm, std::optional<WarmSandboxedRunner>& warm_sandboxed)
       : manager_(manager), stores_(stores), store_(stores.jobs), job_id_(std::move(job_id)),
         channel_(std::move(channel)), cancel_(control.cancel_requested), stale_(control.stale),
-        warm_(warm),
+        warm_(warm), warm_sandboxed_(warm_sandboxed),
         reader_(*this, [this] { return Now(); }, HeartbeatPersistMs(manager.options())),
         output_(manager.options().output_limit_lines, manager.options().output_limit_bytes) {}
 
@@ -73,8 +72,6 @@ class JobRun : public RunnerEventReader::Sink {
   absl::Status StoreDataset(const backtest::runner::v1::DatasetEvent& dataset) override;
   absl::Status StoreResult(std::string frame,
                            const backtest::runner::v1::RunOutput& facts) override;
-  absl::Status StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) override;
-  absl::Status EndSweep(int32_t rows) override;
 
  private:
   int64_t Now() const { return manager_.NowMs(); }
@@ -113,6 +110,10 @@ class JobRun : public RunnerEventReader::Sink {
   std::atomic<bool>& cancel_;
   std::atomic<bool>& stale_;  // set by the reconciler
   std::optional<RunnerProcess>& warm_;
+  std::optional<WarmSandboxedRunner>& warm_sandboxed_;
+  // The sandboxed command this job's Python runner was started with: the next warm one's.
+  std::optional<ProcessCommand> sandboxed_command_;
+  std::string sandboxed_source_hash_;
   // The strategy folder as the job found it, and its strategy when the job runs one.
   std::shared_ptr<const StrategySnapshot> strategies_;
   const StrategyInfo* external_ = nullptr;
@@ -134,22 +135,7 @@ class JobRun : public RunnerEventReader::Sink {
   std::vector<std::string> symbols_;
   std::map<std::string, std::vector<db::DatasetKey>> offered_;
   std::map<int, db::DatasetKey> sent_;
-  // The job's sweep when it is one (docs/sweeps.md).
-  std::optional<SweepRun> sweep_;
 };
-
-// How often a sweep's log tells its progress, ETA and best row.
-constexpr int64_t kSweepReportEveryMs = 1000;
-
-absl::Status JobRun::StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) {
-  if (!sweep_) return RunnerEventReader::Sink::StoreSweepRows(rows);
-  return sweep_->Store(stores_.sweeps, rows, Now());
-}
-
-absl::Status JobRun::EndSweep(int32_t rows) {
-  if (!sweep_) return RunnerEventReader::Sink::EndSweep(rows);
-  return sweep_->End(rows);
-}
 
 absl::Status JobRun::StoreTraceRows(const std::vector<db::TraceRowRecord>& rows) {
   auto traces = stores_.traces();
@@ -267,6 +253,10 @@ absl::Status JobRun::StoreResult(std::string frame, const backtest::runner::v1::
   // This runner is done with the CPU: start the worker's next warm runner now, so that its exec
   // and linking overlap with storing this result instead of delaying the next job.
   manager_.KeepWarmRunner(warm_);
+  if (sandboxed_command_.has_value()) {
+    manager_.KeepWarmSandboxedRunner(warm_sandboxed_, *sandboxed_command_,
+                                     sandboxed_source_hash_);
+  }
   const int64_t now = Now();
   const size_t bytes = frame.size();
   auto datasets = ResultDatasets(facts);
@@ -360,13 +350,7 @@ void JobRun::Run() {
     Fail(std::string(prepared.message()));
     return;
   }
-  auto sweep = SweepRun::ForJob(stores_.sweeps, job_id_, &*spec, Now());
-  if (!sweep.ok()) {
-    Fail(std::string(sweep.status().message()));
-    return;
-  }
-  sweep_ = *std::move(sweep);
-  if (!sweep_) OfferDatasets(&*spec);  // a sweep stores no candles
+  OfferDatasets(&*spec);
   auto runner = StartRunner(*spec);
   if (!runner.ok()) {
     Fail(std::string(runner.status().message()));
@@ -376,11 +360,7 @@ void JobRun::Run() {
   with_pid.pid = runner->pid();
   with_pid.heartbeat_ms = Now();
   (void)Commit({LogEvent(Now(), "server", "info",
-                         manager_.options().runner_backend == "slurm"
-                             ? absl::StrCat("runner started: a Slurm job step named ",
-                                            SlurmJobName(job_id_), " (srun pid ", runner->pid(),
-                                            ")")
-                             : absl::StrCat("runner started (pid ", runner->pid(), ")"))},
+                         absl::StrCat("runner started (pid ", runner->pid(), ")"))},
                with_pid);
   last_heard_ms_ = Now();
   last_flush_ms_ = Now();
@@ -433,6 +413,8 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
     // The Python runner in the sandbox, its limits those of the sandbox (hard, set before it
     // starts). The worker's warm runner is backtest-runner's and stays for the next job.
     // The folders its data policy lets it read are visible (read-only) where they are.
+    // The worker's warm Python runner runs it when its sandbox is this one and it was started for
+    // this source hash (its folder's bind mount may be an older directory of that name).
     std::vector<std::string> data_roots;
     for (const std::string& root : spec.data_policy().file_roots()) {
       std::error_code ec;
@@ -444,12 +426,15 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
          .read_only_paths = std::move(data_roots),
          .limits = ExternalLimits(o)});
     if (!command.ok()) return command.status();
-    return RunnerProcess::Spawn(*command, o.limits.event_pipe_bytes, frame);
-  }
-  if (o.runner_backend == "slurm") {
-    absl::StatusOr<ProcessCommand> command =
-        SlurmRunnerCommand(o.slurm, o.runner_path, o.limits, job_id_);
-    if (!command.ok()) return command.status();
+    sandboxed_command_ = *command;
+    sandboxed_source_hash_ = spec.external_strategy().source_hash();
+    std::optional<WarmSandboxedRunner> warm = std::move(warm_sandboxed_);
+    warm_sandboxed_.reset();  // one of another sandbox ends here
+    if (warm.has_value() && warm->command == *command &&
+        warm->source_hash == spec.external_strategy().source_hash() && warm->process.Alive()) {
+      warm->process.SendSpec(frame);
+      return std::move(warm->process);
+    }
     return RunnerProcess::Spawn(*command, o.limits.event_pipe_bytes, frame);
   }
   // The worker's warm runner when it is still there, else a fresh one; either way this job's own.
@@ -594,10 +579,6 @@ void JobRun::Flush(bool force) {
   const int64_t now = Now();
   if (!force && now - last_flush_ms_ < kFlushEveryMs) return;
   last_flush_ms_ = now;
-  if (sweep_) {
-    std::string report = sweep_->Report(now, force && reader_.got_result() ? 0 : kSweepReportEveryMs);
-    if (!report.empty()) reader_.Queue(LogEvent(now, "server", "info", std::move(report)));
-  }
   std::vector<JobEvent> events = reader_.TakeQueued();
   if (!StoreError().empty()) {  // the job is failing: its events have nowhere to go
     reader_.TakeUpdate();
@@ -646,7 +627,8 @@ void JobRun::End(db::JobStatus status, const std::string& error) {
 }  // namespace
 
 void JobManager::RunJob(const std::string& job_id, WorkerStores& stores,
-                        std::optional<RunnerProcess>& warm) {
+                        std::optional<RunnerProcess>& warm,
+                        std::optional<WarmSandboxedRunner>& warm_sandboxed) {
   auto control = std::make_shared<JobControl>();
   std::shared_ptr<JobChannel> channel;
   {
@@ -661,7 +643,7 @@ void JobManager::RunJob(const std::string& job_id, WorkerStores& stores,
     channel = c;
   }
   if (shutting_down_) control->cancel_requested = true;
-  JobRun run(*this, stores, job_id, channel, *control, warm);
+  JobRun run(*this, stores, job_id, channel, *control, warm, warm_sandboxed);
   run.Run();
   channel->Close();
   Forget(job_id);

@@ -62,6 +62,9 @@ struct StrategyCatalogOptions {
   SandboxLimits limits = {.cpu_seconds = 30, .memory_mb = 2048};
   std::chrono::milliseconds describe_timeout{60'000};
   std::chrono::milliseconds scan_interval{2'000};
+  // Each worker keeps a sandboxed Python runner warm (its imports done) for the strategy its last
+  // job of this folder ran, so that the next job of that strategy starts no interpreter.
+  bool warm_runners = true;
 };
 
 class StrategyCatalog {

@@ -5,26 +5,29 @@
 //   SubmitToFinished   RunBacktest of a 10k-bar sma_cross, then StreamJobLog until the job ends;
 //                      p50/p99 of that latency (targets: 15 ms / 50 ms); batched:1 asks the
 //                      stream for batched log lines.
+//   SdkSubmitToFinished  the same for a 10k-bar job of an SDK strategy (the SMA cross on the
+//                      SDK) from the strategy folder, in the sandbox: warm Python runners against
+//                      none (a fresh interpreter per job), alternated job by job (target: p50
+//                      <= 60 ms warm).
 //   Fanout/1000        1,000 subscribers on one job (callback client, no thread per stream): all
 //                      get every event; the process's peak RSS before and after.
 //   TracedJob          a traced sr_breakout job (trace rows stored through the job path): rows/s.
-//   ExplainReplayed    Explain of a bar of an untraced 100k-bar sr_breakout job: replayed (a bar
-//                      of a block not asked before each time) and cached (the same bar again);
-//                      p50/p99 (targets: p50 <= 50 ms replayed, <= 5 ms cached).
 #include <grpcpp/grpcpp.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "backtest/v1/backtest_service.grpc.pb.h"
-#include "backtest/v1/trace_service.grpc.pb.h"
 #include "benchmark/benchmark.h"
 #include "server/server.h"
 
@@ -44,7 +47,8 @@ long PeakRssKb() {
 
 class BenchServer {
  public:
-  BenchServer() {
+  // `configure` adjusts the options before the server starts (its dir() exists by then).
+  explicit BenchServer(const std::function<void(BenchServer&, ServerOptions&)>& configure = {}) {
     std::string pattern = (std::filesystem::temp_directory_path() / "backtestd-bench-XXXXXX");
     dir_ = mkdtemp(pattern.data());
     ServerOptions options;
@@ -53,6 +57,7 @@ class BenchServer {
     const char* bin = std::getenv("BACKTEST_BIN_DIR");
     options.runner_path = std::string(bin ? bin : BACKTEST_BIN_DIR_DEFAULT) + "/backtest-runner";
     options.queue_size = 10000;
+    if (configure) configure(*this, options);
     auto server = Server::Start(options);
     if (!server.ok()) {
       fprintf(stderr, "%s\n", std::string(server.status().message()).c_str());
@@ -111,7 +116,7 @@ class BenchServer {
   }
 
   backtest::v1::BacktestService::Stub& stub() { return *stub_; }
-  std::shared_ptr<grpc::Channel> channel() { return channel_; }
+  const std::string& dir() const { return dir_; }
 
  private:
   std::string dir_;
@@ -226,6 +231,79 @@ BENCHMARK(BM_SubmitToFinishedPolling)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// The SMA cross (10/30, one position) on the SDK, as tests/sdk/strategies.py's SmaCross.
+constexpr char kSdkSmaCross[] = R"(from backtestd import Float, Int, Strategy
+
+
+class SdkSmaCross(Strategy):
+    fast_period = Int(10, min=1)
+    slow_period = Int(30, min=2)
+    size = Float(1, min=0, min_exclusive=True)
+
+    def on_start(self):
+        self.cross = self.crossover(self.sma(self.fast_period), self.sma(self.slow_period))
+
+    def on_bar(self, bar):
+        c = self.cross.value
+        if c > 0:
+            self.buy(self.size, reason="cross_up")
+        elif c < 0:
+            self.sell(self.size, reason="cross_down")
+)";
+
+// A server whose strategy folder holds sdk_sma_cross (readable by the sandbox's user), its Python
+// the build's venv (the default), its warm Python runners on or off.
+void WithSdkStrategy(BenchServer& server, ServerOptions& options, bool warm) {
+  const std::string folder = server.dir() + "/strategies";
+  std::filesystem::create_directories(folder + "/sdk_sma_cross");
+  std::ofstream(folder + "/sdk_sma_cross/strategy.py") << kSdkSmaCross;
+  for (const std::string& path : {server.dir(), folder, folder + "/sdk_sma_cross"}) {
+    chmod(path.c_str(), 0755);
+  }
+  chmod((folder + "/sdk_sma_cross/strategy.py").c_str(), 0644);
+  options.strategy_dir = folder;
+  options.warm_python_runners = warm;
+}
+
+// Two servers, warm Python runners and none, their jobs alternated (A B A B): p50/p99 of each.
+// Arg 0: the warm server's jobs back to back, none on the other (a job then often finds its warm
+// runner still importing, started when the previous job's result arrived).
+void BM_SdkSubmitToFinished(benchmark::State& state) {
+  const bool alternate = state.range(0) != 0;
+  BenchServer warm([](BenchServer& s, ServerOptions& o) { WithSdkStrategy(s, o, true); });
+  BenchServer cold([](BenchServer& s, ServerOptions& o) { WithSdkStrategy(s, o, false); });
+  std::map<std::string, std::string> params = k10kBars;
+  params["strategy"] = "sdk_sma_cross";
+  std::string status;
+  for (BenchServer* server : {&warm, &cold}) {
+    server->Follow(server->Submit(params), &status);  // the page cache; the first warm runner
+    if (status != "finished") state.SkipWithError(("job ended " + status).c_str());
+  }
+  std::vector<double> warm_ms, cold_ms;
+  for (auto _ : state) {
+    for (auto [server, ms] : {std::pair{&warm, &warm_ms}, std::pair{&cold, &cold_ms}}) {
+      if (server == &cold && !alternate) continue;
+      auto t0 = Clock::now();
+      server->Follow(server->Submit(params), &status);
+      ms->push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      if (status != "finished") state.SkipWithError(("job ended " + status).c_str());
+    }
+  }
+  state.counters["warm_p50_ms"] = Percentile(warm_ms, 0.50);
+  state.counters["warm_p99_ms"] = Percentile(warm_ms, 0.99);
+  if (alternate) {
+    state.counters["cold_p50_ms"] = Percentile(cold_ms, 0.50);
+    state.counters["cold_p99_ms"] = Percentile(cold_ms, 0.99);
+  }
+}
+BENCHMARK(BM_SdkSubmitToFinished)
+    ->ArgName("alternated")
+    ->Arg(1)
+    ->Arg(0)
+    ->Iterations(100)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // One subscriber of the fan-out: reads every event, counts them, checks their order.
 class Subscriber : public grpc::ClientReadReactor<backtest::v1::StreamJobLogResponse> {
  public:
@@ -321,50 +399,6 @@ void BM_TracedJob(benchmark::State& state) {
                                                     benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_TracedJob)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
-
-// Arg 0: every Explain asks a bar of a block not replayed before (a replay in a runner each
-// time); arg 1: the same bar again (the replay's cache).
-void BM_ExplainReplayed(benchmark::State& state) {
-  const bool cached = state.range(0) != 0;
-  BenchServer server;
-  std::map<std::string, std::string> params = k100kBars;
-  params["strategy"] = "sr_breakout";
-  std::string status;
-  const std::string id = server.Submit(params);
-  server.Follow(id, &status);
-  if (status != "finished") state.SkipWithError(("job ended " + status).c_str());
-  auto traces = backtest::v1::TraceService::NewStub(server.channel());
-  auto explain = [&](int bar) {
-    backtest::v1::ExplainRequest request;
-    request.set_job_id(id);
-    request.set_bar_index(bar);
-    backtest::v1::ExplainResponse response;
-    grpc::ClientContext context;
-    server.Authorize(&context);
-    grpc::Status s = traces->Explain(&context, request, &response);
-    if (!s.ok()) state.SkipWithError(s.error_message().c_str());
-    if (!response.replayed()) state.SkipWithError("the answer was not replayed");
-  };
-  explain(50'000);  // warm the page cache and the runner binary
-  std::vector<double> ms;
-  int i = 0;
-  for (auto _ : state) {
-    // Blocks of 64 bars: 1,571 of them, visited 613 apart (coprime) so none is asked twice.
-    const int bar = cached ? 50'000 : static_cast<int>((++i * 613L * 64) % 100'000);
-    auto t0 = Clock::now();
-    explain(bar);
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  }
-  state.counters["p50_ms"] = Percentile(ms, 0.50);
-  state.counters["p99_ms"] = Percentile(ms, 0.99);
-}
-BENCHMARK(BM_ExplainReplayed)
-    ->ArgName("cached")
-    ->Arg(0)
-    ->Arg(1)
-    ->Iterations(60)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
 
 }  // namespace
 }  // namespace backtest

@@ -4,10 +4,12 @@
 // its log), a cancel that stops it, and a folder added while the server runs picked up.
 // bubblewrap must be installed (scripts/install-deps.sh); build/venv holds the SDK (make build).
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -125,6 +127,14 @@ class StrategyJobsTest : public ::testing::Test {
     return events;
   }
 
+  // Waits until the job has finished or failed (false after 120 s).
+  bool WaitEnded(const std::string& id) {
+    return PollUntil([&] {
+      std::string s = Get(id).status();
+      return s == "finished" || s == "failed";
+    }, 120);
+  }
+
   // The source hash the job's row records.
   std::string StoredSourceHash(const std::string& id) {
     SQLite::Database db(server_.options().db_path, SQLite::OPEN_READONLY);
@@ -228,10 +238,7 @@ TEST_F(StrategyJobsTest, AFolderAddedWhileTheServerRunsIsPickedUp) {
   }, 60));
   auto id = Submit(Quick("added_cross"));
   ASSERT_TRUE(id.ok()) << id.status();
-  ASSERT_TRUE(PollUntil([&] {
-    std::string s = Get(*id).status();
-    return s == "finished" || s == "failed";
-  }, 120));
+  ASSERT_TRUE(WaitEnded(*id));
   EXPECT_EQ(Get(*id).status(), "finished") << Get(*id).error();
 }
 
@@ -247,10 +254,7 @@ TEST_F(StrategyJobsTest, AnExceptionInTheStrategyFailsItsJobWithTheLastFrame) {
   WAIT_LISTED("raising");
   auto id = Submit(Quick("raising"));
   ASSERT_TRUE(id.ok()) << id.status();
-  ASSERT_TRUE(PollUntil([&] {
-    std::string s = Get(*id).status();
-    return s == "finished" || s == "failed";
-  }, 120));
+  ASSERT_TRUE(WaitEnded(*id));
   backtest::v1::Job job = Get(*id);
   EXPECT_EQ(job.status(), "failed");
   EXPECT_THAT(job.error(), HasSubstr("ZeroDivisionError"));
@@ -274,10 +278,7 @@ TEST_F(StrategyJobsTest, AStrategyChangedAfterSubmissionFailsItsJob) {
   cancel.set_job_id(*busy);
   backtest::v1::CancelJobResponse cancelled;
   ASSERT_TRUE(server_.jobs().CancelJob(server_.Context().get(), cancel, &cancelled).ok());
-  ASSERT_TRUE(PollUntil([&] {
-    std::string s = Get(*id).status();
-    return s == "finished" || s == "failed";
-  }, 120));
+  ASSERT_TRUE(WaitEnded(*id));
   backtest::v1::Job job = Get(*id);
   EXPECT_EQ(job.status(), "failed");
   EXPECT_THAT(job.error(), HasSubstr("source hash"));
@@ -292,10 +293,7 @@ TEST_F(StrategyJobsTest, AnSdkStrategyReadsTheJobsFileData) {
                     {"end_date", "2023-03-01"},
                     {"data_source", "file://" + SourceDir() + "/tests/golden"}});
   ASSERT_TRUE(id.ok()) << id.status();
-  ASSERT_TRUE(PollUntil([&] {
-    std::string s = Get(*id).status();
-    return s == "finished" || s == "failed";
-  }, 120));
+  ASSERT_TRUE(WaitEnded(*id));
   backtest::v1::Job job = Get(*id);
   ASSERT_EQ(job.status(), "finished") << job.error();
   backtest::v1::GetResultRequest request;
@@ -379,6 +377,68 @@ TEST_F(StrategyJobsTest, TheExampleBacktraderBotRunsAsAJobInTheSandbox) {
   const auto plain = PlainBacktraderTrades(R"({"start_date": "2023-01-01"})", data_dir);
   ASSERT_GE(plain.size(), 3u);
   EXPECT_EQ(trades, plain);
+}
+
+// The pids of this process's children that are idle Python runners (a sandbox around
+// `python -m backtestd.runner`: the worker's warm one).
+std::vector<int> WarmPythonRunners() {
+  std::vector<int> pids;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), {});
+    const size_t close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(text.substr(close + 2));
+    std::string state;
+    int ppid = 0;
+    fields >> state >> ppid;
+    if (ppid != getpid()) continue;
+    std::ifstream cmdline(entry.path() / "cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmdline)), {});
+    if (args.find("backtestd.runner") != std::string::npos) pids.push_back(std::stoi(name));
+  }
+  return pids;
+}
+
+// After a job of a folder strategy, the worker keeps a Python runner warm in that job's sandbox:
+// the next job of the strategy runs in it (the process started before that job was submitted);
+// a job of another strategy does not, and ends it.
+TEST_F(StrategyJobsTest, AWarmPythonRunnerRunsTheNextJobOfTheSameStrategy) {
+  // Runs a job to its end; the pid of its runner (the job's log says it; the row keeps it only
+  // while the job runs).
+  auto runner_pid = [&](const std::map<std::string, std::string>& params) {
+    auto id = Submit(params);
+    EXPECT_TRUE(id.ok()) << id.status();
+    int pid = 0;
+    for (const auto& e : Stream(*id)) {
+      if (e.has_log() && e.log().source() == "server") {
+        (void)sscanf(e.log().text().c_str(), "runner started (pid %d)", &pid);
+      }
+    }
+    backtest::v1::Job job = Get(*id);
+    EXPECT_EQ(job.status(), "finished") << job.error();
+    return pid;
+  };
+  EXPECT_TRUE(WarmPythonRunners().empty());
+  EXPECT_GT(runner_pid(Quick("my_cross")), 0);
+  std::vector<int> warm;
+  ASSERT_TRUE(PollUntil([&] { return (warm = WarmPythonRunners()).size() == 1; }, 30));
+  EXPECT_EQ(runner_pid(Quick("my_cross")), warm[0]);
+  std::vector<int> next;
+  ASSERT_TRUE(PollUntil([&] { return (next = WarmPythonRunners()).size() == 1; }, 30));
+  EXPECT_NE(next[0], warm[0]);
+
+  auto short_slow = Quick("slow_cross");
+  short_slow["end_date"] = "2022-01-08";
+  const int other = runner_pid(short_slow);
+  EXPECT_GT(other, 0);
+  EXPECT_NE(other, next[0]);
+  ASSERT_TRUE(PollUntil([&] {
+    auto now = WarmPythonRunners();
+    return now.size() == 1 && now[0] != next[0];  // slow_cross's; my_cross's was ended
+  }, 30));
 }
 
 TEST_F(StrategyJobsTest, StrategyServiceListsAndDescribesEveryStrategy) {
