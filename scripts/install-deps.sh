@@ -30,8 +30,8 @@ apt_packages=(
   bubblewrap libseccomp-dev
   # The Slurm runner backend's test cluster (tests/slurm/cluster.sh; installing starts no daemon).
   slurmctld slurmd slurm-client munge
-  # backtestd's configuration file (TOML; docs/operations.md).
-  libtomlplusplus-dev
+  # backtestd's configuration file (TOML) and its /metrics listener (docs/operations.md).
+  libtomlplusplus-dev libcpp-httplib-dev
 )
 # Node.js and npm come with this machine image; a bare Debian 12 gets Debian's (node 18 is enough).
 command -v node >/dev/null || apt_packages+=(nodejs npm)

@@ -1,7 +1,6 @@
 // backtestd: resolve the configuration (flags > environment > file > defaults; server/config),
 // start the server, wait for SIGINT/SIGTERM, shut down in order.
 #include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +12,7 @@
 #include "server/config/config.h"
 #include "server/cli/user_command.h"
 #include "server/jobs/job_manager.h"
+#include "server/log_format.h"
 #include "server/server.h"
 
 namespace {
@@ -101,14 +101,6 @@ std::optional<int> RunMaintenance(Maintenance& m, const backtest::config::Daemon
   return std::nullopt;
 }
 
-void SetUpLogging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("backtestd");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
-  backtest::RouteGrpcLogsToSpdlog();
-}
-
 // After SIGTERM: takes no new jobs and gives running ones up to `grace_ms` to finish; a second
 // SIGTERM or SIGINT cuts the wait short.
 void Drain(backtest::Server& server, int grace_ms, const sigset_t& stop_signals, int first) {
@@ -178,7 +170,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "backtestd: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
-  SetUpLogging(config->log_level);
+  backtest::SetUpLogging(config->log_level, config->server.log_format);
+  backtest::RouteGrpcLogsToSpdlog();
   if (std::optional<int> status = RunMaintenance(maintenance, *config)) return *status;
   return Serve(config->server);
 }

@@ -22,10 +22,13 @@
 #include "server/api/auth.h"
 #include "server/api/backtest_service.h"
 #include "server/api/preset_service.h"
+#include "server/api/rpc_interceptor.h"
 #include "server/api/strategy_service.h"
 #include "server/api/trace_service.h"
 #include "server/jobs/job_manager.h"
 
+#include "server/metrics/metrics_listener.h"
+#include "server/metrics/server_metrics.h"
 namespace backtest {
 namespace {
 
@@ -130,6 +133,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 }
 
 absl::Status Server::OpenDatabase(const ServerOptions& options) {
+  RETURN_IF_ERROR(server->ServeMetrics(options));
   ASSIGN_OR_RETURN(db_, db::Database::Open(options.db_path));
   spdlog::info("database {} (schema version {})", options.db_path, db_->schema_version());
   token_file_ = options.token_file.empty()
@@ -177,6 +181,11 @@ absl::Status Server::Listen(const ServerOptions& options) {
   quiet_grpc_errors = true;
   server_ = builder.BuildAndStart();
   quiet_grpc_errors = false;
+  // Every call counted and timed by method and status code (/metrics) and logged (access log).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
+  observers.push_back(
+      std::make_unique<api::RpcInterceptorFactory>(auth_.get(), options.log_format == "json"));
+  builder.experimental().SetInterceptorCreators(std::move(observers));
   if (server_ == nullptr || port == 0) {
     server_.reset();
     return absl::UnavailableError(absl::StrCat(
@@ -214,6 +223,7 @@ Server::~Server() { Shutdown(); }
 
 namespace {
 
+  StopMetrics();  // its gauges read the job manager
 void GrpcLogToSpdlog(gpr_log_func_args* args) {
   switch (args->severity) {
     case GPR_LOG_SEVERITY_ERROR:
@@ -232,5 +242,36 @@ void GrpcLogToSpdlog(gpr_log_func_args* args) {
 }  // namespace
 
 void RouteGrpcLogsToSpdlog() { gpr_set_log_function(GrpcLogToSpdlog); }
+
+namespace {
+constexpr const char* kQueueDepth = "backtestd_queue_depth";
+constexpr const char* kRunningJobs = "backtestd_running_jobs";
+}  // namespace
+
+absl::Status Server::ServeMetrics(const ServerOptions& options) {
+  if (options.metrics_listen.empty()) return absl::OkStatus();
+  metrics::Registry& registry = metrics::ServerMetrics::Get().registry;
+  jobs::JobManager* jobs = jobs_.get();
+  registry.SetGaugeFunction(kQueueDepth, "Jobs waiting in the queue.",
+                            [jobs] { return static_cast<double>(jobs->queued_count()); });
+  registry.SetGaugeFunction(kRunningJobs, "Jobs running now.",
+                            [jobs] { return static_cast<double>(jobs->running_count()); });
+  ASSIGN_OR_RETURN(metrics_, metrics::MetricsListener::Start(options.metrics_listen, registry));
+  spdlog::info("metrics on http://{}/metrics", metrics_->address());
+  return absl::OkStatus();
+}
+
+void Server::StopMetrics() {
+  if (metrics_ == nullptr) return;
+  metrics_.reset();
+  metrics::Registry& registry = metrics::ServerMetrics::Get().registry;
+  registry.SetGaugeFunction(kQueueDepth, "", nullptr);
+  registry.SetGaugeFunction(kRunningJobs, "", nullptr);
+}
+
+const std::string& Server::metrics_address() const {
+  static const std::string kNone;
+  return metrics_ == nullptr ? kNone : metrics_->address();
+}
 
 }  // namespace backtest

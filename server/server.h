@@ -30,6 +30,9 @@ class Authenticator;
 }
 
 struct ServerOptions {
+namespace metrics {
+class MetricsListener;
+}
   // host:port to listen on; port 0 picks a free port (see Server::port()).
   std::string listen = "127.0.0.1:50051";
   // SQLite database file; created and migrated when needed.
@@ -72,6 +75,10 @@ struct ServerOptions {
   jobs::RetentionOptions retention;
   // Per-user limits on submissions (--max-active-jobs-per-user, --submissions-per-minute):
   // over one, RESOURCE_EXHAUSTED with a retry delay. 0: no limit.
+  // The access log's line format: "text" or "json" (--log-format; docs/operations.md).
+  std::string log_format = "text";
+  // host:port of the HTTP listener serving /metrics; empty: no listener (--metrics-listen).
+  std::string metrics_listen;
   jobs::QuotaOptions quota;
   // Largest message the server sends (a 1M-bar result is ~60 MB).
   int max_send_mb = 512;
@@ -116,6 +123,8 @@ class Server {
   std::unique_ptr<jobs::JobManager> jobs_;
   std::unique_ptr<jobs::RetentionWorker> retention_;  // null when no retention is configured
   std::unique_ptr<api::Authenticator> auth_;
+  // host:port of the /metrics listener; empty without one.
+  const std::string& metrics_address() const;
   std::unique_ptr<grpc::Service> backtest_service_;
   std::unique_ptr<grpc::Service> preset_service_;
   std::unique_ptr<grpc::Service> trace_service_;
@@ -138,4 +147,8 @@ void RouteGrpcLogsToSpdlog();
 
 }  // namespace backtest
 
+  // The /metrics listener and the gauges read at scrape time; StopMetrics undoes both.
+  absl::Status ServeMetrics(const ServerOptions& options);
+  void StopMetrics();
 #endif  // BACKTEST_SERVER_SERVER_H_
+  std::unique_ptr<metrics::MetricsListener> metrics_;  // null without --metrics-listen

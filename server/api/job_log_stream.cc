@@ -7,6 +7,7 @@
 #include "db/trace_store.h"
 #include "server/api/job_conversion.h"
 #include "server/api/status_conversion.h"
+#include "server/metrics/server_metrics.h"
 
 namespace backtest::api {
 
@@ -273,6 +274,7 @@ JobLogStream* JobLogStream::Start(jobs::JobManager& manager, jobs::Executor& io,
                                   const db::JobRecord& job, int64_t from_seq,
                                   bool include_trace, bool batch_log_lines) {
   auto* stream = new JobLogStream();
+  metrics::ServerMetrics::Get().stream_subscribers.Add(1);  // until OnDone
   auto core = std::make_shared<Core>();
   stream->core_ = core;
   core->manager = &manager;
@@ -334,6 +336,7 @@ void JobLogStream::OnDone() {
     core_->reactor = nullptr;
   }
   if (core_->channel != nullptr) core_->channel->Unsubscribe(core_->subscription.get());
+  metrics::ServerMetrics::Get().stream_subscribers.Add(-1);
   delete this;
 }
 

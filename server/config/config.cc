@@ -223,21 +223,26 @@ absl::StatusOr<DaemonConfig> Resolve(const Inputs& inputs) {
 
 std::string Describe(const DaemonConfig& config) {
   DaemonConfig copy = config;  // targets point into a mutable config
+  // Top-level keys first, then each section once, in the order the table first names it.
+  std::vector<std::string> sections = {""};
+  std::map<std::string, std::vector<const Setting*>> by_section;
+  for (const Setting& setting : Settings()) {
+    size_t dot = setting.key.find('.');
+    std::string section = dot == std::string::npos ? "" : setting.key.substr(0, dot);
+    if (!by_section.count(section) && !section.empty()) sections.push_back(section);
+    by_section[section].push_back(&setting);
+  }
   std::ostringstream out;
   out << "# backtestd's effective configuration; after each value, where it came from.\n";
   if (!config.file.empty()) out << "# config file: " << config.file << "\n";
-  std::string section;
-  for (const Setting& setting : Settings()) {
-    size_t dot = setting.key.find('.');
-    std::string this_section = dot == std::string::npos ? "" : setting.key.substr(0, dot);
-    if (this_section != section) {
-      out << "\n[" << this_section << "]\n";
-      section = this_section;
+  for (const std::string& section : sections) {
+    if (!section.empty()) out << "\n[" << section << "]\n";
+    for (const Setting* setting : by_section[section]) {
+      auto origin = config.origins.find(setting->key);
+      out << setting->key.substr(section.empty() ? 0 : section.size() + 1) << " = "
+          << TomlText(setting->target(copy)) << "  # "
+          << (origin == config.origins.end() ? "default" : OriginText(origin->second)) << "\n";
     }
-    auto origin = config.origins.find(setting.key);
-    out << setting.key.substr(dot == std::string::npos ? 0 : dot + 1) << " = "
-        << TomlText(setting.target(copy)) << "  # "
-        << (origin == config.origins.end() ? "default" : OriginText(origin->second)) << "\n";
   }
   return out.str();
 }

@@ -22,7 +22,7 @@ std::vector<Setting> MakeSettings() {
       {"token_file", "--token-file", {},
        "where the first start writes the staff token (empty: admin.token beside the database)",
        [](DaemonConfig& c) -> Target { return &c.server.token_file; }},
-      {"runner", "--runner", {}, "backtest-runner binary (empty: the one beside backtestd)",
+      {"runner.path", "--runner", {}, "backtest-runner binary (empty: the one beside backtestd)",
        [](DaemonConfig& c) -> Target { return &c.server.runner_path; }},
       {"jobs.workers", "--workers", {}, "backtests run at once (runner processes)",
        [](DaemonConfig& c) -> Target { return &c.server.workers; }, 1, 256},
@@ -145,6 +145,12 @@ std::vector<Setting> MakeSettings() {
       {"log.level", "--log-level", {}, "trace, debug, info, warn, error",
        [](DaemonConfig& c) -> Target { return &c.log_level; }, 0, 0,
        {"trace", "debug", "info", "warn", "error"}},
+      {"log.format", "--log-format", {},
+       "log lines as text or json (one object a line; the access log's fields at the top level)",
+       [](DaemonConfig& c) -> Target { return &c.server.log_format; }, 0, 0, {"text", "json"}},
+      {"metrics.listen", "--metrics-listen", {},
+       "host:port of the HTTP listener serving /metrics (port 0 picks one; empty: none)",
+       [](DaemonConfig& c) -> Target { return &c.server.metrics_listen; }},
   };
   for (Setting& setting : s) {
     if (setting.environment.empty()) setting.environment = {EnvironmentName(setting.flag)};

@@ -182,6 +182,12 @@ class JobManager {
         quota_(options_.quota, [this] { return NowMs(); }) {}
   void WorkerLoop();
   // Copies the WAL back into the database file (and syncs it) off the workers' path: once a
+  // Jobs waiting in the queue and jobs running now (backtestd's metrics).
+  size_t queued_count() { return queue_.size(); }
+  size_t running_count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return running_.size();
+  }
   // second, and sooner when a worker's commit finds the WAL past kCheckpointPages (not after each
   // job: at dozens of jobs a second, one fsync each stalled the other writers of the disk and
   // made the tail latency). The workers' connections never checkpoint themselves.

@@ -29,6 +29,7 @@
 #include "server/jobs/output_budget.h"
 #include "server/jobs/run_spec.h"
 #include "server/jobs/runner_event_reader.h"
+#include "server/metrics/server_metrics.h"
 
 namespace backtest::jobs {
 namespace {
@@ -92,7 +93,13 @@ class JobRun : public RunnerEventReader::Sink {
   void Flush(bool force);
   void End(db::JobStatus status, const std::string& error);
   void Fail(const std::string& error) { End(db::JobStatus::kFailed, error); }
-  std::string ExitReason(const ExitInfo& exit);
+  // Why a runner ended without a result: a short label for backtestd_runner_failures_total and
+  // the job's error.
+  struct RunnerFailure {
+    const char* reason;
+    std::string message;
+  };
+  RunnerFailure ExitReason(const ExitInfo& exit);
   std::string StoreError() const {
     return store_error_.empty() ? reader_.store_error() : store_error_;
   }
@@ -130,6 +137,7 @@ class JobRun : public RunnerEventReader::Sink {
   int64_t trace_sampling_ = 1;
   // The run's data: where from, its symbols in order, and the datasets offered to the runner (by
   // symbol) and sent by it (by position).
+  int64_t started_ms_ = 0;  // when the job started running (0: it did not)
   std::string source_;
   std::string timeframe_;
   std::vector<std::string> symbols_;
@@ -140,7 +148,13 @@ class JobRun : public RunnerEventReader::Sink {
 absl::Status JobRun::StoreTraceRows(const std::vector<db::TraceRowRecord>& rows) {
   auto traces = stores_.traces();
   if (!traces.ok()) return traces.status();
-  return (*traces)->AppendRows(job_id_, rows);
+  auto write_start = std::chrono::steady_clock::now();
+  absl::Status s = (*traces)->AppendRows(job_id_, rows);
+  if (!s.ok()) return s;
+  metrics::ServerMetrics& m = metrics::ServerMetrics::Get();
+  m.sqlite_write.With({"trace_rows"}).Observe(metrics::SecondsSince(write_start));
+  m.trace_rows_written.Inc(static_cast<double>(rows.size()));
+  return s;
 }
 
 // The datasets the runner may find its data to be: for each symbol, the last ones stored from the
@@ -356,6 +370,8 @@ void JobRun::Run() {
     Fail(std::string(runner.status().message()));
     return;
   }
+  started_ms_ = started;
+  metrics::ServerMetrics::Get().queue_wait.Observe((started - job->created_ms) / 1000.0);
   db::JobStore::Update with_pid;
   with_pid.pid = runner->pid();
   with_pid.heartbeat_ms = Now();
@@ -374,10 +390,13 @@ void JobRun::Run() {
   } else if (reader_.got_result() && exit.exited && exit.code == 0) {
     End(db::JobStatus::kFinished, "");
   } else {
-    Fail(ExitReason(exit));
+    RunnerFailure failure = ExitReason(exit);
+    metrics::ServerMetrics::Get().runner_failures.With({failure.reason}).Inc();
+    Fail(failure.message);
   }
 }
 
+    metrics::ServerMetrics::Get().runner_failures.With({"start"}).Inc();
 absl::Status JobRun::PrepareExternal(const db::JobRecord& job,
                                      backtest::runner::v1::RunSpec* spec) {
   auto strategy = spec->params().find("strategy");
@@ -447,38 +466,39 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
   return *std::move(warm);
 }
 
-std::string JobRun::ExitReason(const ExitInfo& exit) {
+JobRun::RunnerFailure JobRun::ExitReason(const ExitInfo& exit) {
   const RunnerLimits& limits = manager_.options().limits;
-  if (!StoreError().empty()) return StoreError();
-  if (killed_for_stale_) return manager_.StaleError();
+  if (!StoreError().empty()) return {"store", StoreError()};
+  if (killed_for_stale_) return {"stale", manager_.StaleError()};
   if (killed_for_silence_) {
-    return absl::StrFormat("the runner stopped responding (nothing heard for %.1f s) and was killed",
-                           manager_.options().heartbeat_timeout_ms / 1000.0);
+    return {"heartbeat_timeout",
+            absl::StrFormat("the runner stopped responding (nothing heard for %.1f s) and was killed",
+                            manager_.options().heartbeat_timeout_ms / 1000.0)};
   }
   // A runner killed by a signal may die in the middle of a frame: the cut frame is a consequence,
   // and the signal (below) is the reason to report.
   if (!reader_.protocol_error().empty() && !(reader_.stream_cut() && !exit.exited)) {
-    return absl::StrCat("runner protocol error: ", reader_.protocol_error());
+    return {"protocol", absl::StrCat("runner protocol error: ", reader_.protocol_error())};
   }
   if (reader_.failure_code() == "resource" && limits.memory_mb > 0) {
-    return absl::StrCat("memory limit of ", limits.memory_mb, " MB exceeded");
+    return {"memory_limit", absl::StrCat("memory limit of ", limits.memory_mb, " MB exceeded")};
   }
-  if (!reader_.failure_message().empty()) return reader_.failure_message();
+  if (!reader_.failure_message().empty()) return {"run_error", reader_.failure_message()};
   if (external_ != nullptr) {
     std::string why = DescribeSandboxedExit(exit, ExternalLimits(manager_.options()));
-    if (!why.empty()) return absl::StrCat("the strategy's runner: ", why);
+    if (!why.empty()) return {"sandboxed_exit", absl::StrCat("the strategy's runner: ", why)};
   }
   // The kernel sends SIGXCPU at the limit and SIGKILL a second later if that was ignored.
   if (!exit.exited && limits.cpu_seconds > 0 &&
       (exit.signal == SIGXCPU ||
        (exit.signal == SIGKILL && exit.cpu_seconds >= static_cast<double>(limits.cpu_seconds)))) {
-    return absl::StrCat("CPU time limit of ", limits.cpu_seconds, " s exceeded");
+    return {"cpu_limit", absl::StrCat("CPU time limit of ", limits.cpu_seconds, " s exceeded")};
   }
   if (!exit.exited) {
-    return absl::StrCat("the runner crashed (", DescribeSignal(exit.signal), ")");
+    return {"crash", absl::StrCat("the runner crashed (", DescribeSignal(exit.signal), ")")};
   }
-  if (exit.code != 0) return absl::StrCat("the runner exited with code ", exit.code);
-  return "the runner ended without a result";
+  if (exit.code != 0) return {"exit_code", absl::StrCat("the runner exited with code ", exit.code)};
+  return {"no_result", "the runner ended without a result"};
 }
 
 void JobRun::Supervise(RunnerProcess& runner) {
@@ -648,5 +668,10 @@ void JobManager::RunJob(const std::string& job_id, WorkerStores& stores,
   channel->Close();
   Forget(job_id);
 }
+  if (started_ms_ > 0) {
+    metrics::ServerMetrics::Get()
+        .job_duration.With({std::string(db::JobStatusName(status))})
+        .Observe((update.finished_ms.value() - started_ms_) / 1000.0);
+  }
 
 }  // namespace backtest::jobs

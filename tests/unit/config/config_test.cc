@@ -1,11 +1,14 @@
 #include "server/config/config.h"
 
+#include "server/config/settings.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 namespace backtest::config {
 namespace {
@@ -179,6 +182,19 @@ TEST_F(ConfigTest, ConfigFileFromTheEnvironment) {
   absl::StatusOr<DaemonConfig> config = Resolve(With("", {{"BACKTEST_CONFIG", file}}));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->server.workers, 7);
+}
+
+// A key that is also a section ("runner" and "runner.backend") makes a file TOML cannot hold.
+TEST(SettingsTest, KeysAreUniqueAndNoKeyIsASection) {
+  std::set<std::string> keys, flags, sections;
+  for (const Setting& s : Settings()) {
+    EXPECT_TRUE(keys.insert(s.key).second) << s.key;
+    EXPECT_TRUE(flags.insert(s.flag).second) << s.flag;
+    if (size_t dot = s.key.find('.'); dot != std::string::npos) {
+      sections.insert(s.key.substr(0, dot));
+    }
+  }
+  for (const std::string& key : keys) EXPECT_EQ(sections.count(key), 0u) << key;
 }
 
 TEST_F(ConfigTest, CommandLineRecordsOnlyGivenFlags) {
