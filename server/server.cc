@@ -22,13 +22,11 @@
 #include "server/api/auth.h"
 #include "server/api/backtest_service.h"
 #include "server/api/preset_service.h"
-#include "server/api/rpc_interceptor.h"
 #include "server/api/strategy_service.h"
+#include "server/api/sweep_service.h"
 #include "server/api/trace_service.h"
 #include "server/jobs/job_manager.h"
 
-#include "server/metrics/metrics_listener.h"
-#include "server/metrics/server_metrics.h"
 namespace backtest {
 namespace {
 
@@ -37,6 +35,7 @@ constexpr const char* kServiceNames[] = {
     "backtest.v1.PresetService",
     "backtest.v1.TraceService",
     "backtest.v1.StrategyService",
+    "backtest.v1.SweepService",
 };
 
 // While set, gRPC's error lines are dropped: Start reports a failed bind as one clear status.
@@ -109,6 +108,8 @@ jobs::JobManagerOptions JobOptionsFrom(const ServerOptions& options) {
           .string();
   jobs.strategies.warm_runners = options.warm_python_runners;
   jobs.quota = options.quota;
+  jobs.runner_backend = options.runner_backend;
+  jobs.slurm = options.slurm;
   jobs.now_ms = options.now_ms;
   return jobs;
 }
@@ -133,7 +134,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 }
 
 absl::Status Server::OpenDatabase(const ServerOptions& options) {
-  RETURN_IF_ERROR(server->ServeMetrics(options));
   ASSIGN_OR_RETURN(db_, db::Database::Open(options.db_path));
   spdlog::info("database {} (schema version {})", options.db_path, db_->schema_version());
   token_file_ = options.token_file.empty()
@@ -148,13 +148,18 @@ absl::Status Server::OpenDatabase(const ServerOptions& options) {
 
 absl::Status Server::MakeServices(const ServerOptions& options) {
   ASSIGN_OR_RETURN(auth_, api::Authenticator::Create(options.db_path));
-  backtest_service_ = std::make_unique<api::BacktestServiceImpl>(
+  auto backtest = std::make_unique<api::BacktestServiceImpl>(
       *jobs_, *auth_,
       api::TraceDefaults{.enabled = options.trace_enabled_default,
                          .sampling = options.trace_sampling});
+  sweep_service_ = std::make_unique<api::SweepServiceImpl>(*jobs_, *auth_, *backtest,
+                                                           options.max_sweep_combinations);
+  backtest_service_ = std::move(backtest);
   preset_service_ =
       std::make_unique<api::PresetServiceImpl>(options.db_path, *auth_, &jobs_->strategies());
-  trace_service_ = std::make_unique<api::TraceServiceImpl>(options.db_path, *auth_);
+  replayer_ = std::make_unique<jobs::TraceReplayer>(*jobs_, options.trace_replay);
+  trace_service_ =
+      std::make_unique<api::TraceServiceImpl>(options.db_path, *auth_, replayer_.get());
   strategy_service_ = std::make_unique<api::StrategyServiceImpl>(jobs_->strategies(), *auth_);
   return absl::OkStatus();
 }
@@ -178,14 +183,10 @@ absl::Status Server::Listen(const ServerOptions& options) {
   builder.RegisterService(preset_service_.get());
   builder.RegisterService(trace_service_.get());
   builder.RegisterService(strategy_service_.get());
+  builder.RegisterService(sweep_service_.get());
   quiet_grpc_errors = true;
   server_ = builder.BuildAndStart();
   quiet_grpc_errors = false;
-  // Every call counted and timed by method and status code (/metrics) and logged (access log).
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
-  observers.push_back(
-      std::make_unique<api::RpcInterceptorFactory>(auth_.get(), options.log_format == "json"));
-  builder.experimental().SetInterceptorCreators(std::move(observers));
   if (server_ == nullptr || port == 0) {
     server_.reset();
     return absl::UnavailableError(absl::StrCat(
@@ -200,6 +201,16 @@ absl::Status Server::Listen(const ServerOptions& options) {
   return absl::OkStatus();
 }
 
+void Server::BeginDrain() {
+  if (server_ != nullptr) {
+    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+    for (const char* name : kServiceNames) health->SetServingStatus(name, false);
+  }
+  jobs_->Drain();
+}
+
+int Server::RunningJobs() { return jobs_->RunningJobs(); }
+
 void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
@@ -212,6 +223,7 @@ void Server::Shutdown() {
   retention_.reset();  // stops between two of its transactions
   // Jobs first: running runners stop, channels close, so log streams end instead of waiting.
   jobs_->Shutdown();
+  replayer_->Shutdown();  // calls waiting for a replay finish Unavailable
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server_.reset();
   jobs_.reset();
@@ -223,7 +235,6 @@ Server::~Server() { Shutdown(); }
 
 namespace {
 
-  StopMetrics();  // its gauges read the job manager
 void GrpcLogToSpdlog(gpr_log_func_args* args) {
   switch (args->severity) {
     case GPR_LOG_SEVERITY_ERROR:
@@ -242,36 +253,5 @@ void GrpcLogToSpdlog(gpr_log_func_args* args) {
 }  // namespace
 
 void RouteGrpcLogsToSpdlog() { gpr_set_log_function(GrpcLogToSpdlog); }
-
-namespace {
-constexpr const char* kQueueDepth = "backtestd_queue_depth";
-constexpr const char* kRunningJobs = "backtestd_running_jobs";
-}  // namespace
-
-absl::Status Server::ServeMetrics(const ServerOptions& options) {
-  if (options.metrics_listen.empty()) return absl::OkStatus();
-  metrics::Registry& registry = metrics::ServerMetrics::Get().registry;
-  jobs::JobManager* jobs = jobs_.get();
-  registry.SetGaugeFunction(kQueueDepth, "Jobs waiting in the queue.",
-                            [jobs] { return static_cast<double>(jobs->queued_count()); });
-  registry.SetGaugeFunction(kRunningJobs, "Jobs running now.",
-                            [jobs] { return static_cast<double>(jobs->running_count()); });
-  ASSIGN_OR_RETURN(metrics_, metrics::MetricsListener::Start(options.metrics_listen, registry));
-  spdlog::info("metrics on http://{}/metrics", metrics_->address());
-  return absl::OkStatus();
-}
-
-void Server::StopMetrics() {
-  if (metrics_ == nullptr) return;
-  metrics_.reset();
-  metrics::Registry& registry = metrics::ServerMetrics::Get().registry;
-  registry.SetGaugeFunction(kQueueDepth, "", nullptr);
-  registry.SetGaugeFunction(kRunningJobs, "", nullptr);
-}
-
-const std::string& Server::metrics_address() const {
-  static const std::string kNone;
-  return metrics_ == nullptr ? kNone : metrics_->address();
-}
 
 }  // namespace backtest

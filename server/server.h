@@ -11,7 +11,9 @@
 #include "absl/status/statusor.h"
 #include "server/jobs/data_access.h"
 #include "server/jobs/retention_worker.h"
+#include "server/jobs/slurm.h"
 #include "server/jobs/submit_quota.h"
+#include "server/jobs/trace_replay.h"
 
 namespace grpc {
 class Server;
@@ -30,9 +32,6 @@ class Authenticator;
 }
 
 struct ServerOptions {
-namespace metrics {
-class MetricsListener;
-}
   // host:port to listen on; port 0 picks a free port (see Server::port()).
   std::string listen = "127.0.0.1:50051";
   // SQLite database file; created and migrated when needed.
@@ -59,6 +58,9 @@ class MetricsListener;
   int64_t trace_max_rows = 250000;
   int trace_batch_size = 1000;
   int64_t trace_sampling = 1;
+  // Explain of bars without stored trace rows: replays (--trace-replay-max-bars;
+  // docs/explain-replay.md).
+  jobs::TraceReplayOptions trace_replay;
   // When bubblewrap is not usable, run strategies from users without the sandbox instead of
   // refusing them (--unsafe-no-sandbox; docs/sandbox.md).
   bool unsafe_no_sandbox = false;
@@ -75,13 +77,18 @@ class MetricsListener;
   jobs::RetentionOptions retention;
   // Per-user limits on submissions (--max-active-jobs-per-user, --submissions-per-minute):
   // over one, RESOURCE_EXHAUSTED with a retry delay. 0: no limit.
-  // The access log's line format: "text" or "json" (--log-format; docs/operations.md).
-  std::string log_format = "text";
-  // host:port of the HTTP listener serving /metrics; empty: no listener (--metrics-listen).
-  std::string metrics_listen;
   jobs::QuotaOptions quota;
+  // Where runners of built-in strategies run: "local" or "slurm" (--runner-backend, and the
+  // --slurm-* flags; docs/runner-backends.md).
+  std::string runner_backend = "local";
+  jobs::SlurmOptions slurm;
+  // On SIGTERM, how long running jobs get to finish before they are stopped (and failed as
+  // interrupted); meanwhile nothing new starts (--drain-grace-ms; docs/operations.md).
+  int drain_grace_ms = 20000;
   // Largest message the server sends (a 1M-bar result is ~60 MB).
   int max_send_mb = 512;
+  // Sweeps of more combinations are refused (--max-sweep-combinations; docs/sweeps.md).
+  int64_t max_sweep_combinations = 100000;
   // The clock, epoch milliseconds (tests inject one); empty: the system clock.
   std::function<int64_t()> now_ms;
 };
@@ -105,6 +112,14 @@ class Server {
   // The file holding the bootstrap staff token.
   const std::string& token_file() const { return token_file_; }
   jobs::JobManager& jobs() { return *jobs_; }
+  jobs::TraceReplayer& trace_replayer() { return *replayer_; }
+
+  // The first step of a graceful stop: every service reports NOT_SERVING in gRPC health (the
+  // server's overall status stays SERVING: it is alive and answers), submissions are refused
+  // (Unavailable), queued jobs stay queued for the next start, running jobs go on to their end.
+  void BeginDrain();
+  // Jobs whose runner is running now (0: a drain is done).
+  int RunningJobs();
 
   // Reports NOT_SERVING, stops the jobs (running runners are stopped, queued jobs stay queued),
   // stops accepting calls and lets calls in flight finish (a few seconds at most), then closes
@@ -123,12 +138,12 @@ class Server {
   std::unique_ptr<jobs::JobManager> jobs_;
   std::unique_ptr<jobs::RetentionWorker> retention_;  // null when no retention is configured
   std::unique_ptr<api::Authenticator> auth_;
-  // host:port of the /metrics listener; empty without one.
-  const std::string& metrics_address() const;
   std::unique_ptr<grpc::Service> backtest_service_;
   std::unique_ptr<grpc::Service> preset_service_;
   std::unique_ptr<grpc::Service> trace_service_;
   std::unique_ptr<grpc::Service> strategy_service_;
+  std::unique_ptr<jobs::TraceReplayer> replayer_;  // replays for trace_service_
+  std::unique_ptr<grpc::Service> sweep_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::string token_file_;
@@ -147,8 +162,4 @@ void RouteGrpcLogsToSpdlog();
 
 }  // namespace backtest
 
-  // The /metrics listener and the gauges read at scrape time; StopMetrics undoes both.
-  absl::Status ServeMetrics(const ServerOptions& options);
-  void StopMetrics();
 #endif  // BACKTEST_SERVER_SERVER_H_
-  std::unique_ptr<metrics::MetricsListener> metrics_;  // null without --metrics-listen

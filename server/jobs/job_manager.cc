@@ -13,7 +13,6 @@
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "server/jobs/retry_delay.h"
-#include "server/metrics/server_metrics.h"
 
 namespace backtest::jobs {
 namespace {
@@ -72,13 +71,8 @@ absl::Status StoreEvents(db::JobStore& store, const std::string& job_id,
   std::vector<db::EventRecord> records;
   records.reserve(events.size());
   for (const JobEvent& e : events) records.push_back(ToRecord(e));
-  auto write_start = std::chrono::steady_clock::now();
   absl::Status s = store.Apply(job_id, update, records);
   if (!s.ok()) return s;
-  metrics::ServerMetrics& m = metrics::ServerMetrics::Get();
-  m.sqlite_write.With({"events"}).Observe(metrics::SecondsSince(write_start));
-  m.events_written.Inc(static_cast<double>(records.size()));
-  if (update.status) m.jobs.With({std::string(db::JobStatusName(*update.status))}).Inc();
   for (size_t i = 0; i < events.size(); ++i) events[i].seq = records[i].seq;
   return absl::OkStatus();
 }
@@ -106,12 +100,26 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
     auto conn = manager->pool_->Acquire();
     db::JobStore store(conn->connection());
     ASSIGN_OR_RETURN(std::vector<db::JobRecord> running, store.JobsWithStatus(db::JobStatus::kRunning));
+    std::string slurm_note;
+    if (o.runner_backend == "slurm" && !running.empty()) {
+      // Their steps may still run on the cluster, unseen by this server: cancel them first.
+      std::vector<std::string> ids;
+      for (const db::JobRecord& job : running) ids.push_back(job.id);
+      absl::Status cancelled = CancelSlurmJobs(o.slurm, ids);
+      if (cancelled.ok()) {
+        slurm_note = "; its Slurm step was cancelled";
+      } else {
+        spdlog::error("cannot cancel the Slurm steps of {} interrupted jobs: {}", ids.size(),
+                      std::string(cancelled.message()));
+        slurm_note = "; cancelling its Slurm step failed (see the server log)";
+      }
+    }
     for (const db::JobRecord& job : running) {
       const int64_t now = o.now_ms();
       db::JobStore::Update update;
       update.status = db::JobStatus::kFailed;
       update.from_statuses = {db::JobStatus::kRunning};
-      update.error = "interrupted by server restart";
+      update.error = "interrupted by server restart" + slurm_note;
       update.finished_ms = now;
       update.pid = 0;
       std::vector<JobEvent> events = {StatusEvent(now, db::JobStatus::kFailed, *update.error)};
@@ -136,6 +144,21 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
 }
 
 JobManager::~JobManager() { Shutdown(); }
+
+void JobManager::Drain() {
+  {
+    // Under submit_mu_: a submission in progress is queued before the queue closes, or refused.
+    std::lock_guard submit_lock(submit_mu_);
+    draining_ = true;
+  }
+  // Workers finish their job and take no other: Pop answers nothing once the queue is closed.
+  queue_.Close();
+}
+
+int JobManager::RunningJobs() {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(running_.size());
+}
 
 void JobManager::Shutdown() {
   if (shutting_down_.exchange(true)) return;
@@ -166,9 +189,15 @@ void JobManager::Shutdown() {
 
 absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
                                                  const engine::ParamValues& params,
-                                                 const std::string& preset) {
+                                                 const std::string& preset,
+                                                 const db::SweepRecord* sweep) {
   std::lock_guard submit_lock(submit_mu_);
   if (shutting_down_) return absl::UnavailableError("the server is shutting down");
+  if (draining_) {
+    return WithRetryDelay(absl::UnavailableError("the server is stopping (draining its running "
+                                                 "jobs) and takes no new ones; retry shortly"),
+                          5000);
+  }
   if (queue_.size() >= queue_.capacity()) {
     return WithRetryDelay(absl::ResourceExhaustedError(absl::StrCat(
                               "the job queue is full (", queue_.capacity(),
@@ -205,8 +234,17 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
   {
     auto conn = pool_->Acquire();
     db::JobStore store(conn->connection());
+    db::SweepStore sweeps(conn->connection());
+    if (sweep != nullptr) {
+      db::SweepRecord record = *sweep;
+      record.job_id = job.id;
+      if (absl::Status s = sweeps.Insert(record); !s.ok()) return s;
+    }
     absl::Status s = store.Insert(job, events);
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      if (sweep != nullptr) (void)sweeps.Remove(job.id);  // a sweep row without its job
+      return s;
+    }
   }
   job.last_seq = events.back().seq;
   ChannelFor(job.id, job.last_seq);
@@ -255,7 +293,6 @@ absl::Status JobManager::Cancel(const std::string& job_id) {
     return s;
   }
   if (channel != nullptr) {
-  metrics::ServerMetrics::Get().jobs.With({"queued"}).Inc();
     channel->Close();
     Forget(job_id);
   }
@@ -329,6 +366,7 @@ void JobManager::WorkerLoop() {
 
 void JobManager::KeepWarmRunner(std::optional<RunnerProcess>& warm) const {
   if (shutting_down_ || warm.has_value()) return;  // a job that never started left it unused
+  if (options_.runner_backend == "slurm") return;   // a step per job: nothing to keep warm
   auto idle = RunnerProcess::SpawnIdle(options_.runner_path, options_.limits);
   if (idle.ok()) {
     warm.emplace(*std::move(idle));

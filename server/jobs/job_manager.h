@@ -24,12 +24,14 @@
 #include "db/job_store.h"
 #include "db/reason_store.h"
 #include "db/result_store.h"
+#include "db/sweep_store.h"
 #include "db/trace_store.h"
 #include "server/engine/param_registry.h"
 #include "server/jobs/bounded_queue.h"
 #include "server/jobs/data_access.h"
 #include "server/jobs/job_channel.h"
 #include "server/jobs/runner_process.h"
+#include "server/jobs/slurm.h"
 #include "server/jobs/sandbox.h"
 #include "server/jobs/strategy_catalog.h"
 #include "server/jobs/submit_quota.h"
@@ -72,6 +74,10 @@ struct JobManagerOptions {
   size_t subscriber_capacity = 20000;
   // Per-user limits on submissions (jobs queued or running, submissions per minute).
   QuotaOptions quota;
+  // Where built-in strategies' runners run: "local" (a process of this machine, warm runners)
+  // or "slurm" (a job step through srun; docs/runner-backends.md).
+  std::string runner_backend = "local";
+  SlurmOptions slurm;
   // The clock (epoch milliseconds); injected so tests control time.
   std::function<int64_t()> now_ms;
 };
@@ -99,6 +105,7 @@ struct WorkerStores {
   db::JobStore jobs;
   db::ResultStore results;
   db::DatasetStore datasets;
+  db::SweepStore sweeps;
 
  private:
   template <typename Store>
@@ -134,8 +141,11 @@ class JobManager {
 
   // Stores a queued job and returns it. ResourceExhausted (with a retry delay) when the queue is
   // full or the owner is over a quota (nothing is stored); Unavailable while shutting down.
+  // With `sweep`, the job is a sweep (docs/sweeps.md): its row is stored (under the new job's id)
+  // before the job, and the job runs its combinations instead of one backtest.
   absl::StatusOr<db::JobRecord> Submit(int64_t owner_id, const engine::ParamValues& params,
-                                       const std::string& preset);
+                                       const std::string& preset,
+                                       const db::SweepRecord* sweep = nullptr);
 
   // Cancels a queued job at once, or stops a running one (SIGTERM, then SIGKILL after the grace
   // period; its partial log is kept). FailedPrecondition when the job has already ended.
@@ -161,6 +171,13 @@ class JobManager {
   const JobManagerOptions& options() const { return options_; }
   int64_t NowMs() const { return options_.now_ms(); }
 
+  // Stops starting queued jobs (they stay queued for the next start) and refuses submissions
+  // (Unavailable); running jobs go on to their end. Shutdown stops what is still running.
+  void Drain();
+  bool draining() const { return draining_; }
+  // Jobs whose runner is running now.
+  int RunningJobs();
+
   void Shutdown();
   bool stopping() const { return shutting_down_; }
 
@@ -182,12 +199,6 @@ class JobManager {
         quota_(options_.quota, [this] { return NowMs(); }) {}
   void WorkerLoop();
   // Copies the WAL back into the database file (and syncs it) off the workers' path: once a
-  // Jobs waiting in the queue and jobs running now (backtestd's metrics).
-  size_t queued_count() { return queue_.size(); }
-  size_t running_count() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return running_.size();
-  }
   // second, and sooner when a worker's commit finds the WAL past kCheckpointPages (not after each
   // job: at dozens of jobs a second, one fsync each stalled the other writers of the disk and
   // made the tail latency). The workers' connections never checkpoint themselves.
@@ -222,6 +233,7 @@ class JobManager {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> draining_{false};
 
   std::mutex submit_mu_;  // one submission at a time: the queue bound check and insert are atomic
 

@@ -29,7 +29,7 @@
 #include "server/jobs/output_budget.h"
 #include "server/jobs/run_spec.h"
 #include "server/jobs/runner_event_reader.h"
-#include "server/metrics/server_metrics.h"
+#include "server/jobs/sweep_run.h"
 
 namespace backtest::jobs {
 namespace {
@@ -73,6 +73,8 @@ class JobRun : public RunnerEventReader::Sink {
   absl::Status StoreDataset(const backtest::runner::v1::DatasetEvent& dataset) override;
   absl::Status StoreResult(std::string frame,
                            const backtest::runner::v1::RunOutput& facts) override;
+  absl::Status StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) override;
+  absl::Status EndSweep(int32_t rows) override;
 
  private:
   int64_t Now() const { return manager_.NowMs(); }
@@ -93,13 +95,7 @@ class JobRun : public RunnerEventReader::Sink {
   void Flush(bool force);
   void End(db::JobStatus status, const std::string& error);
   void Fail(const std::string& error) { End(db::JobStatus::kFailed, error); }
-  // Why a runner ended without a result: a short label for backtestd_runner_failures_total and
-  // the job's error.
-  struct RunnerFailure {
-    const char* reason;
-    std::string message;
-  };
-  RunnerFailure ExitReason(const ExitInfo& exit);
+  std::string ExitReason(const ExitInfo& exit);
   std::string StoreError() const {
     return store_error_.empty() ? reader_.store_error() : store_error_;
   }
@@ -137,24 +133,32 @@ class JobRun : public RunnerEventReader::Sink {
   int64_t trace_sampling_ = 1;
   // The run's data: where from, its symbols in order, and the datasets offered to the runner (by
   // symbol) and sent by it (by position).
-  int64_t started_ms_ = 0;  // when the job started running (0: it did not)
   std::string source_;
   std::string timeframe_;
   std::vector<std::string> symbols_;
   std::map<std::string, std::vector<db::DatasetKey>> offered_;
   std::map<int, db::DatasetKey> sent_;
+  // The job's sweep when it is one (docs/sweeps.md).
+  std::optional<SweepRun> sweep_;
 };
+
+// How often a sweep's log tells its progress, ETA and best row.
+constexpr int64_t kSweepReportEveryMs = 1000;
+
+absl::Status JobRun::StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) {
+  if (!sweep_) return RunnerEventReader::Sink::StoreSweepRows(rows);
+  return sweep_->Store(stores_.sweeps, rows, Now());
+}
+
+absl::Status JobRun::EndSweep(int32_t rows) {
+  if (!sweep_) return RunnerEventReader::Sink::EndSweep(rows);
+  return sweep_->End(rows);
+}
 
 absl::Status JobRun::StoreTraceRows(const std::vector<db::TraceRowRecord>& rows) {
   auto traces = stores_.traces();
   if (!traces.ok()) return traces.status();
-  auto write_start = std::chrono::steady_clock::now();
-  absl::Status s = (*traces)->AppendRows(job_id_, rows);
-  if (!s.ok()) return s;
-  metrics::ServerMetrics& m = metrics::ServerMetrics::Get();
-  m.sqlite_write.With({"trace_rows"}).Observe(metrics::SecondsSince(write_start));
-  m.trace_rows_written.Inc(static_cast<double>(rows.size()));
-  return s;
+  return (*traces)->AppendRows(job_id_, rows);
 }
 
 // The datasets the runner may find its data to be: for each symbol, the last ones stored from the
@@ -364,19 +368,27 @@ void JobRun::Run() {
     Fail(std::string(prepared.message()));
     return;
   }
-  OfferDatasets(&*spec);
+  auto sweep = SweepRun::ForJob(stores_.sweeps, job_id_, &*spec, Now());
+  if (!sweep.ok()) {
+    Fail(std::string(sweep.status().message()));
+    return;
+  }
+  sweep_ = *std::move(sweep);
+  if (!sweep_) OfferDatasets(&*spec);  // a sweep stores no candles
   auto runner = StartRunner(*spec);
   if (!runner.ok()) {
     Fail(std::string(runner.status().message()));
     return;
   }
-  started_ms_ = started;
-  metrics::ServerMetrics::Get().queue_wait.Observe((started - job->created_ms) / 1000.0);
   db::JobStore::Update with_pid;
   with_pid.pid = runner->pid();
   with_pid.heartbeat_ms = Now();
   (void)Commit({LogEvent(Now(), "server", "info",
-                         absl::StrCat("runner started (pid ", runner->pid(), ")"))},
+                         manager_.options().runner_backend == "slurm"
+                             ? absl::StrCat("runner started: a Slurm job step named ",
+                                            SlurmJobName(job_id_), " (srun pid ", runner->pid(),
+                                            ")")
+                             : absl::StrCat("runner started (pid ", runner->pid(), ")"))},
                with_pid);
   last_heard_ms_ = Now();
   last_flush_ms_ = Now();
@@ -390,13 +402,10 @@ void JobRun::Run() {
   } else if (reader_.got_result() && exit.exited && exit.code == 0) {
     End(db::JobStatus::kFinished, "");
   } else {
-    RunnerFailure failure = ExitReason(exit);
-    metrics::ServerMetrics::Get().runner_failures.With({failure.reason}).Inc();
-    Fail(failure.message);
+    Fail(ExitReason(exit));
   }
 }
 
-    metrics::ServerMetrics::Get().runner_failures.With({"start"}).Inc();
 absl::Status JobRun::PrepareExternal(const db::JobRecord& job,
                                      backtest::runner::v1::RunSpec* spec) {
   auto strategy = spec->params().find("strategy");
@@ -456,6 +465,12 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
     }
     return RunnerProcess::Spawn(*command, o.limits.event_pipe_bytes, frame);
   }
+  if (o.runner_backend == "slurm") {
+    absl::StatusOr<ProcessCommand> command =
+        SlurmRunnerCommand(o.slurm, o.runner_path, o.limits, job_id_);
+    if (!command.ok()) return command.status();
+    return RunnerProcess::Spawn(*command, o.limits.event_pipe_bytes, frame);
+  }
   // The worker's warm runner when it is still there, else a fresh one; either way this job's own.
   std::optional<RunnerProcess> warm = std::move(warm_);
   warm_.reset();
@@ -466,39 +481,38 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
   return *std::move(warm);
 }
 
-JobRun::RunnerFailure JobRun::ExitReason(const ExitInfo& exit) {
+std::string JobRun::ExitReason(const ExitInfo& exit) {
   const RunnerLimits& limits = manager_.options().limits;
-  if (!StoreError().empty()) return {"store", StoreError()};
-  if (killed_for_stale_) return {"stale", manager_.StaleError()};
+  if (!StoreError().empty()) return StoreError();
+  if (killed_for_stale_) return manager_.StaleError();
   if (killed_for_silence_) {
-    return {"heartbeat_timeout",
-            absl::StrFormat("the runner stopped responding (nothing heard for %.1f s) and was killed",
-                            manager_.options().heartbeat_timeout_ms / 1000.0)};
+    return absl::StrFormat("the runner stopped responding (nothing heard for %.1f s) and was killed",
+                           manager_.options().heartbeat_timeout_ms / 1000.0);
   }
   // A runner killed by a signal may die in the middle of a frame: the cut frame is a consequence,
   // and the signal (below) is the reason to report.
   if (!reader_.protocol_error().empty() && !(reader_.stream_cut() && !exit.exited)) {
-    return {"protocol", absl::StrCat("runner protocol error: ", reader_.protocol_error())};
+    return absl::StrCat("runner protocol error: ", reader_.protocol_error());
   }
   if (reader_.failure_code() == "resource" && limits.memory_mb > 0) {
-    return {"memory_limit", absl::StrCat("memory limit of ", limits.memory_mb, " MB exceeded")};
+    return absl::StrCat("memory limit of ", limits.memory_mb, " MB exceeded");
   }
-  if (!reader_.failure_message().empty()) return {"run_error", reader_.failure_message()};
+  if (!reader_.failure_message().empty()) return reader_.failure_message();
   if (external_ != nullptr) {
     std::string why = DescribeSandboxedExit(exit, ExternalLimits(manager_.options()));
-    if (!why.empty()) return {"sandboxed_exit", absl::StrCat("the strategy's runner: ", why)};
+    if (!why.empty()) return absl::StrCat("the strategy's runner: ", why);
   }
   // The kernel sends SIGXCPU at the limit and SIGKILL a second later if that was ignored.
   if (!exit.exited && limits.cpu_seconds > 0 &&
       (exit.signal == SIGXCPU ||
        (exit.signal == SIGKILL && exit.cpu_seconds >= static_cast<double>(limits.cpu_seconds)))) {
-    return {"cpu_limit", absl::StrCat("CPU time limit of ", limits.cpu_seconds, " s exceeded")};
+    return absl::StrCat("CPU time limit of ", limits.cpu_seconds, " s exceeded");
   }
   if (!exit.exited) {
-    return {"crash", absl::StrCat("the runner crashed (", DescribeSignal(exit.signal), ")")};
+    return absl::StrCat("the runner crashed (", DescribeSignal(exit.signal), ")");
   }
-  if (exit.code != 0) return {"exit_code", absl::StrCat("the runner exited with code ", exit.code)};
-  return {"no_result", "the runner ended without a result"};
+  if (exit.code != 0) return absl::StrCat("the runner exited with code ", exit.code);
+  return "the runner ended without a result";
 }
 
 void JobRun::Supervise(RunnerProcess& runner) {
@@ -599,6 +613,10 @@ void JobRun::Flush(bool force) {
   const int64_t now = Now();
   if (!force && now - last_flush_ms_ < kFlushEveryMs) return;
   last_flush_ms_ = now;
+  if (sweep_) {
+    std::string report = sweep_->Report(now, force && reader_.got_result() ? 0 : kSweepReportEveryMs);
+    if (!report.empty()) reader_.Queue(LogEvent(now, "server", "info", std::move(report)));
+  }
   std::vector<JobEvent> events = reader_.TakeQueued();
   if (!StoreError().empty()) {  // the job is failing: its events have nowhere to go
     reader_.TakeUpdate();
@@ -668,10 +686,5 @@ void JobManager::RunJob(const std::string& job_id, WorkerStores& stores,
   channel->Close();
   Forget(job_id);
 }
-  if (started_ms_ > 0) {
-    metrics::ServerMetrics::Get()
-        .job_duration.With({std::string(db::JobStatusName(status))})
-        .Observe((update.finished_ms.value() - started_ms_) / 1000.0);
-  }
 
 }  // namespace backtest::jobs
