@@ -20,7 +20,7 @@ constexpr const char* kJobColumns =
     "j.id, j.owner_id, u.name, j.status, j.params_json, j.preset, j.pid, j.error, "
     "j.progress_fraction, j.progress_stage, j.bars_done, j.bars_total, j.created_ms, "
     "j.started_ms, j.finished_ms, j.heartbeat_ms, j.last_seq, j.rowid, u.is_staff, "
-    "j.strategy_source_hash";
+    "j.strategy_source_hash, j.request_id";
 
 std::optional<int64_t> OptionalInt(const SQLite::Column& c) {
   if (c.isNull()) return std::nullopt;
@@ -55,6 +55,7 @@ absl::StatusOr<JobRecord> ReadJob(SQLite::Statement& q) {
   j.row = q.getColumn(17).getInt64();
   j.owner_is_staff = q.getColumn(18).getInt() != 0;
   j.strategy_source_hash = q.getColumn(19).getString();
+  j.request_id = q.getColumn(20).getString();
   return j;
 }
 
@@ -216,13 +217,15 @@ absl::Status JobStore::Insert(const JobRecord& job, std::vector<EventRecord>& ev
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement insert(db_,
                              "INSERT INTO jobs(id, owner_id, status, params_json, preset, "
-                             "created_ms, strategy_source_hash) VALUES(?, ?, 'queued', ?, ?, ?, ?)");
+                             "created_ms, strategy_source_hash, request_id) "
+                             "VALUES(?, ?, 'queued', ?, ?, ?, ?, ?)");
     insert.bind(1, job.id);
     insert.bind(2, job.owner_id);
     insert.bind(3, job.params_json);
     insert.bind(4, job.preset);
     insert.bind(5, job.created_ms);
     insert.bind(6, job.strategy_source_hash);
+    insert.bind(7, job.request_id);
     insert.exec();
     absl::Status s = AppendEventsLocked(job.id, 0, events);
     if (!s.ok()) return s;

@@ -33,6 +33,8 @@ struct JobRecord {
   std::string preset;
   // The source hash of its strategy when that is one of the strategy folder's; else empty.
   std::string strategy_source_hash;
+  // x-request-id of the call that submitted the job (empty for jobs stored before migration 9).
+  std::string request_id;
   int64_t pid = 0;
   std::string error;
   double progress_fraction = 0;

@@ -249,6 +249,11 @@ BEGIN
   DELETE FROM sweep_row_jobs WHERE sweep_id = OLD.id OR job_id = OLD.id;
 END;
 )sql"},
+    {9, "jobs: the request id of the call that submitted each", R"sql(
+-- x-request-id of the RunBacktest call (the gateway's, or one backtestd made): a job can be
+-- found from an access log line and the other way round. Empty for jobs stored before.
+ALTER TABLE jobs ADD COLUMN request_id TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

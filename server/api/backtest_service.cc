@@ -20,6 +20,7 @@
 #include "server/api/param_conversion.h"
 #include "server/api/result_conversion.h"
 #include "server/api/status_conversion.h"
+#include "server/api/rpc_interceptor.h"
 #include "server/api/stored_result.h"
 #include "server/api/value_conversion.h"
 
@@ -109,9 +110,11 @@ absl::StatusOr<engine::ParamValues> BacktestServiceImpl::ResolveParams(
 absl::Status BacktestServiceImpl::Run(const Caller& caller,
                                       const backtest::v1::RunBacktestRequest& request,
                                       backtest::v1::RunBacktestResponse* response) {
+                                      const std::string& request_id,
   ASSIGN_OR_RETURN(engine::ParamValues params,
                    ResolveParams(caller, request.params(), request.preset()));
-  ASSIGN_OR_RETURN(db::JobRecord job, jobs_.Submit(caller.user_id, params, request.preset()));
+  ASSIGN_OR_RETURN(db::JobRecord job,
+                   jobs_.Submit(caller.user_id, params, request.preset(), nullptr, request_id));
   job.owner_name = caller.name;
   response->set_job_id(job.id);
   response->set_job_url(absl::StrCat("/jobs/", job.id, "/"));
@@ -124,7 +127,7 @@ grpc::ServerUnaryReactor* BacktestServiceImpl::RunBacktest(
     grpc::CallbackServerContext* context, const backtest::v1::RunBacktestRequest* request,
     backtest::v1::RunBacktestResponse* response) {
   return ServeAuthenticated(auth_, context, [&](const Caller& caller) {
-    return Run(caller, *request, response);
+    return Run(caller, *request, RequestId(*context), response);
   });
 }
 

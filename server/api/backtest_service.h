@@ -66,7 +66,7 @@ class BacktestServiceImpl final : public backtest::v1::BacktestService::Callback
 
  private:
   absl::Status Run(const Caller& caller, const backtest::v1::RunBacktestRequest& request,
-                   backtest::v1::RunBacktestResponse* response);
+                   const std::string& request_id, backtest::v1::RunBacktestResponse* response);
   absl::Status List(const Caller& caller, const backtest::v1::ListJobsRequest& request,
                     backtest::v1::ListJobsResponse* response);
   absl::Status Cancel(const Caller& caller, const backtest::v1::CancelJobRequest& request,

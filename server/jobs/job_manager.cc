@@ -190,7 +190,8 @@ void JobManager::Shutdown() {
 absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
                                                  const engine::ParamValues& params,
                                                  const std::string& preset,
-                                                 const db::SweepRecord* sweep) {
+                                                 const db::SweepRecord* sweep,
+                                                 const std::string& request_id) {
   std::lock_guard submit_lock(submit_mu_);
   if (shutting_down_) return absl::UnavailableError("the server is shutting down");
   if (draining_) {
@@ -225,6 +226,7 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
     const std::shared_ptr<const StrategySnapshot> strategies = strategies_->snapshot();
     const StrategyInfo* info = strategies->Find(strategy->second);
     if (info == nullptr) {
+  job.request_id = request_id;
       return absl::FailedPreconditionError(absl::StrCat(
           "strategy: ", strategy->second, " is not in the strategy folder (any more)"));
     }

@@ -143,9 +143,11 @@ class JobManager {
   // full or the owner is over a quota (nothing is stored); Unavailable while shutting down.
   // With `sweep`, the job is a sweep (docs/sweeps.md): its row is stored (under the new job's id)
   // before the job, and the job runs its combinations instead of one backtest.
+  // `request_id`: the submitting call's (x-request-id), kept in the job's record.
   absl::StatusOr<db::JobRecord> Submit(int64_t owner_id, const engine::ParamValues& params,
                                        const std::string& preset,
-                                       const db::SweepRecord* sweep = nullptr);
+                                       const db::SweepRecord* sweep = nullptr,
+                                       const std::string& request_id = "");
 
   // Cancels a queued job at once, or stops a running one (SIGTERM, then SIGKILL after the grace
   // period; its partial log is kept). FailedPrecondition when the job has already ended.
