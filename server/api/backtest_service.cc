@@ -12,6 +12,7 @@
 #include "db/dataset_store.h"
 #include "db/preset_store.h"
 #include "db/result_store.h"
+#include "db/sweep_store.h"
 #include "nlohmann/json.hpp"
 #include "server/api/compare_runs.h"
 #include "server/api/dataset_cache.h"
@@ -313,6 +314,15 @@ absl::Status BacktestServiceImpl::Compare(const Caller& caller,
       return absl::FailedPreconditionError(
           absl::StrCat(field, "job ", job->id, " is ", db::JobStatusName(job->status),
                        "; only finished jobs can be compared"));
+    }
+    {
+      auto conn = jobs_.pool().Acquire();
+      ASSIGN_OR_RETURN(bool sweep, db::SweepStore(conn->connection()).IsSweep(job->id));
+      if (sweep) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(field, "job ", job->id, " is a sweep, which has rows, not a result; open",
+                         " the rows to compare (OpenSweepRow) and compare their jobs"));
+      }
     }
     // Stats and equity only: no trades or markers decoded.
     auto stored = ReadResult(*job, {.trades = false, .markers = false, .equity = true});

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "backtest/v1/sweep_service.grpc.pb.h"
 #include "db/database.h"
 #include "db/user_store.h"
 #include "gmock/gmock.h"
@@ -242,6 +243,45 @@ TEST_F(CompareRunsTest, AJobThatHasNotFinishedIsAFailedPrecondition) {
   s = Compare(ann_, {a_, running}, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), HasSubstr("is cancelled; only finished jobs can be compared"));
+}
+
+TEST_F(CompareRunsTest, ASweepIsAFailedPreconditionAndItsOpenedRowsCompare) {
+  auto sweeps = v1::SweepService::NewStub(server_.channel());
+  v1::RunSweepRequest request;
+  for (const auto& [k, v] : SmaParams("8", "2022-01-01")) {
+    (*request.mutable_params())[k].set_string_value(v);
+  }
+  v1::SweepRange* range = request.add_ranges();
+  range->set_name("fast_period");
+  range->add_values()->set_number_value(6);
+  range->add_values()->set_number_value(9);
+  v1::RunSweepResponse run;
+  grpc::Status s = sweeps->RunSweep(server_.Context(ann_).get(), request, &run);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(PollUntil([&] { return Job(run.sweep_id()).status() == "finished"; }, 120));
+  v1::CompareRunsResponse r;
+  s = Compare(ann_, {a_, run.sweep_id()}, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("jobs[1]: job " + run.sweep_id() + " is a sweep"));
+  // Its rows opened as jobs compare, and their differing parameter is the varied one.
+  std::vector<std::string> opened;
+  for (int row : {0, 1}) {
+    v1::OpenSweepRowRequest open;
+    open.set_sweep_id(run.sweep_id());
+    open.set_row(row);
+    v1::OpenSweepRowResponse job;
+    s = sweeps->OpenSweepRow(server_.Context(ann_).get(), open, &job);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    opened.push_back(job.job_id());
+  }
+  for (const std::string& id : opened) {
+    ASSERT_TRUE(PollUntil([&] { return Job(id).status() == "finished"; }, 120)) << id;
+  }
+  s = Compare(ann_, opened, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(r.differing_params_size(), 1);
+  EXPECT_EQ(r.differing_params(0).name(), "fast_period");
+  EXPECT_THAT(r.differing_params(0).values(), ElementsAre("6", "9"));
 }
 
 TEST_F(CompareRunsTest, NoTokenIsUnauthenticated) {
