@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -60,11 +62,13 @@ class ReplaySink : public RunnerEventReader::Sink {
 // Runs `spec` in a backtest-runner and reads its events to the end: the runner's failure, a
 // protocol error, a crash, the timeout or `stopping` is the replay's error.
 absl::Status RunReplayRunner(const JobManagerOptions& o, const backtest::runner::v1::RunSpec& spec,
-                             int64_t timeout_ms, const std::atomic<bool>& stopping,
-                             ReplaySink& sink) {
+                             const std::optional<ProcessCommand>& sandboxed, int64_t timeout_ms,
+                             const std::atomic<bool>& stopping, ReplaySink& sink) {
   std::string frame;
   AppendFrame(spec.SerializeAsString(), &frame);
-  ASSIGN_OR_RETURN(RunnerProcess runner, RunnerProcess::Spawn(o.runner_path, o.limits, frame));
+  ASSIGN_OR_RETURN(RunnerProcess runner,
+                   sandboxed ? RunnerProcess::Spawn(*sandboxed, o.limits.event_pipe_bytes, frame)
+                             : RunnerProcess::Spawn(o.runner_path, o.limits, frame));
   RunnerEventReader reader(sink, NowMs, /*heartbeat_persist_ms=*/INT64_MAX);
   const int64_t deadline = NowMs() + timeout_ms;
   bool timed_out = false;
@@ -165,6 +169,41 @@ absl::Status DigestMismatch(const StoredRun& run, const backtest::runner::v1::Ru
       "cannot replay job ", run.job.id, ": the replay's result digest ", Short(facts.digest()),
       "… differs from the stored run's ", Short(run.digest),
       "… (its data or the engine has changed since the run)"));
+}
+
+// For a strategy of the strategy folder: its code into the spec (the source hash it was submitted
+// with: the runner refuses a folder changed since) and the sandboxed Python runner's command line,
+// as the job's own run had (JobRun::StartRunner). FailedPrecondition when it has left the folder.
+absl::StatusOr<ProcessCommand> PrepareExternal(JobManager& jobs, const db::JobRecord& job,
+                                               backtest::runner::v1::RunSpec* spec) {
+  const std::string& name = spec->params().at("strategy");
+  std::shared_ptr<const StrategySnapshot> strategies = jobs.strategies().snapshot();
+  const StrategyInfo* info = strategies->Find(name);
+  if (info == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot replay job ", job.id, ": its strategy ", name,
+        " is not in the strategy folder any more"));
+  }
+  auto* external = spec->mutable_external_strategy();
+  external->set_kind(info->kind);
+  external->set_path(jobs.sandbox().VisibleStrategyDir(info->path));
+  external->set_entry(info->entry);
+  external->set_source_hash(job.strategy_source_hash.empty() ? info->source_hash
+                                                             : job.strategy_source_hash);
+  std::vector<std::string> data_roots;
+  for (const std::string& root : spec->data_policy().file_roots()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(root, ec)) data_roots.push_back(root);
+  }
+  const JobManagerOptions& o = jobs.options();
+  SandboxLimits limits;
+  limits.cpu_seconds = o.limits.cpu_seconds;
+  limits.memory_mb = o.limits.memory_mb;
+  return jobs.sandbox().Build(
+      {.args = {o.strategies.python, "-m", "backtestd.runner", "--events-fd", "3"},
+       .strategy_dir = info->path,
+       .read_only_paths = std::move(data_roots),
+       .limits = limits});
 }
 
 }  // namespace
@@ -350,11 +389,9 @@ absl::StatusOr<TraceRows> TraceReplayer::Replay(const Task& task) {
   ASSIGN_OR_RETURN(backtest::runner::v1::RunSpec spec,
                    MakeRunSpec(run.job, o, jobs_.DataPolicyFor(run.job.owner_is_staff)));
   auto& params = *spec.mutable_params();
+  std::optional<ProcessCommand> sandboxed;
   if (!engine::ParamRegistry::IsBuiltinStrategy(params["strategy"])) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot replay job ", task.job_id, ": its strategy ", params["strategy"],
-        " is from the strategy folder, whose runs are not replayed yet; run it with "
-        "trace_enabled=true"));
+    ASSIGN_OR_RETURN(sandboxed, PrepareExternal(jobs_, run.job, &spec));
   }
   // Every bar of the window traced whole, whatever the run's sampling was.
   params["trace_enabled"] = "true";
@@ -371,7 +408,7 @@ absl::StatusOr<TraceRows> TraceReplayer::Replay(const Task& task) {
   ++replays_;
   const int64_t started = NowMs();
   ReplaySink sink;
-  RETURN_IF_ERROR(RunReplayRunner(o, spec, options_.timeout_ms, stopping_, sink));
+  RETURN_IF_ERROR(RunReplayRunner(o, spec, sandboxed, options_.timeout_ms, stopping_, sink));
   if (sink.facts().digest() != run.digest) return DigestMismatch(run, sink.facts());
   spdlog::debug("job {}: bars {}-{} replayed in {} ms ({} trace rows)", task.job_id,
                 spec.trace_window().first_bar(), spec.trace_window().last_bar(),

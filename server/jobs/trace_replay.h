@@ -72,8 +72,9 @@ class TraceReplayer {
   // the question is refused), else later on a replay thread. Errors: InvalidArgument when the
   // window is empty or wider than max_window_bars (naming the limit); ResourceExhausted when the
   // caller has per_user replays under way or the queue is full; FailedPrecondition when the
-  // replay's digest differs from the stored run's (naming what changed) or the run's strategy
-  // cannot be replayed; Unavailable while shutting down; the replay's own failure otherwise.
+  // replay's digest differs from the stored run's (naming what changed), the run's strategy has
+  // left the strategy folder, or the replay failed (its data is gone…); Unavailable while
+  // shutting down; DeadlineExceeded past timeout_ms.
   void Rows(const ReplayQuestion& question, Done done);
 
   void Shutdown();

@@ -2,10 +2,13 @@
 // runners: every bar of an untraced 10k-bar run, replayed, is explained exactly as the same run
 // traced in full explains it (both built-in strategies); a replay whose data changed since the
 // run fails naming the symbol; a replayed window is bounded; replays are cached and owner-scoped.
+// The SDK case runs its strategy in the sandbox: bubblewrap and build/venv (make build).
 #include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 
 #include <cmath>
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -30,9 +33,13 @@ constexpr int kMaxWindow = 300;
 
 class ExplainReplayTest : public ::testing::Test {
  protected:
+  // More options before the server starts.
+  virtual void Configure(ServerOptions&) {}
+
   void SetUp() override {
     server_.options().trace_replay.max_window_bars = kMaxWindow;
     server_.options().trace_max_rows = -1;
+    Configure(server_.options());
     server_.Start();
     auto db = db::Database::Open(server_.options().db_path);
     ASSERT_TRUE(db.ok()) << db.status();
@@ -129,6 +136,54 @@ TEST_F(ExplainReplayTest, EveryBarOfSrBreakoutAsTraced) {
 
 TEST_F(ExplainReplayTest, EveryBarOfSmaCrossAsTraced) {
   ExpectSameExplanations({{"strategy", "sma_cross"}, {"symbols", "EURUSD"},
+                          {"timeframe", "H1"}, {"start_date", "2021-01-01"},
+                          {"end_date", "2023-06-01"}});
+}
+
+std::string SourceDir() {
+  const char* dir = std::getenv("BACKTEST_SOURCE_DIR");
+  return dir != nullptr ? dir : BACKTEST_SOURCE_DIR_DEFAULT;
+}
+
+// An SMA cross on the SDK, from a strategy folder.
+constexpr char kSdkCross[] = R"(from backtestd import Float, Int, Strategy
+
+
+class SdkCross(Strategy):
+    fast_period = Int(10, min=1)
+    slow_period = Int(30, min=2)
+    size = Float(1, min=0, min_exclusive=True)
+
+    def on_start(self):
+        self.cross = self.crossover(self.sma(self.fast_period), self.sma(self.slow_period))
+
+    def on_bar(self, bar):
+        if self.cross.value > 0:
+            self.buy(self.size, reason="cross_up")
+        elif self.cross.value < 0:
+            self.sell(self.size, reason="cross_down")
+)";
+
+class ExplainReplaySdkTest : public ExplainReplayTest {
+ protected:
+  void Configure(ServerOptions& options) override {
+    const std::filesystem::path folder = server_.dir().File("strategies");
+    std::filesystem::create_directories(folder / "sdk_cross");
+    for (const std::filesystem::path& dir : {std::filesystem::path(server_.dir().path()), folder,
+                                             folder / "sdk_cross"}) {
+      chmod(dir.c_str(), 0755);
+    }
+    std::ofstream(folder / "sdk_cross" / "strategy.py") << kSdkCross;
+    chmod((folder / "sdk_cross" / "strategy.py").c_str(), 0644);
+    options.strategy_dir = folder.string();
+    options.python = SourceDir() + "/build/venv/bin/python";
+    // A Python runner per replay: bigger blocks, fewer replays.
+    options.trace_replay.block_bars = 1000;
+  }
+};
+
+TEST_F(ExplainReplaySdkTest, EveryBarOfAnSdkStrategyAsTraced) {
+  ExpectSameExplanations({{"strategy", "sdk_cross"}, {"symbols", "EURUSD"},
                           {"timeframe", "H1"}, {"start_date", "2021-01-01"},
                           {"end_date", "2023-06-01"}});
 }
