@@ -370,6 +370,15 @@ for spelling in backtests backtest-runs; do
     GET "$base/explain"
 done
 api "trace of an unknown job is 404" 404 'd["grpc_code"] == "NOT_FOUND"' GET /api/bots/backtests/0123456789abcdef/trace?bar_index=1
+# JOB2 ran untraced: its bars are explained by a replay of the run (docs/explain-replay.md).
+api "GET …/explain?bar_index of an untraced run answers replayed" 200 \
+  "d['replayed'] is True and d['traced'] is True and d['bar_index'] == 100 and d['sections']" \
+  GET "/api/bots/backtests/$JOB2/explain?bar_index=100"
+api "GET …/trace?bar_index&bar_to of an untraced run answers replayed" 200 \
+  "d['replayed'] is True and d['count'] > 0 and all(100 <= i['bar_index'] <= 120 for i in d['items'])" \
+  GET "/api/bots/backtests/$JOB2/trace?bar_index=100&bar_to=120&limit=1000"
+api "a trace window wider than the limit is 400 naming it" 400 '"at most 500 bars" in d["error"]' \
+  GET "/api/bots/backtests/$JOB2/trace?bar_index=0&bar_to=600"
 
 # --- jobs: list, cancel --------------------------------------------------------------------
 
