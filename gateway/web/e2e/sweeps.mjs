@@ -3,7 +3,7 @@
 // server's message for a bad range); running opens /sweeps/{id}/, whose progress bar moves while
 // the sweep runs; the heatmap is drawn with a cell per (fast, slow) pair; the rows table sorts by
 // a clicked column; a click on the heatmap's best cell opens that row as a job whose page charts
-// it, with the row's stats. Needs a gateway in front of the real backtestd (the Go fake backend
+// it, with the row's stats; the job page of the sweep's own job leads to the sweep page. Needs a gateway in front of the real backtestd (the Go fake backend
 // has no SweepService); tests/e2e/browser_e2e.sh runs it.
 //
 //   BASE_URL=http://127.0.0.1:8080 TOKEN=… OUT_DIR=build/screenshots node e2e/sweeps.mjs
@@ -92,6 +92,12 @@ try {
     const want = await rest(`/api/sweeps/${sweepId}/rows?order_by=trades&descending=true&page_size=5`);
     check((await firstRows()).join() === want.rows.map((r) => String(r.row)).join(), 'table order is not the server\'s by trades');
     await page.screenshot({ path: join(outDir, 'sweep.png'), fullPage: true });
+  });
+
+  await step('the job page of the sweep\'s job sends the browser to the sweep page', async () => {
+    await page.goto(`${base}/jobs/${sweepId}/`);
+    await page.waitForURL(new RegExp(`/sweeps/${sweepId}/$`));
+    await page.waitForFunction((n) => document.getElementById('heatmap').dataset.cells === String(n), COMBINATIONS);
   });
 
   await step('a click on the best cell opens its run, whose job page charts it', async () => {

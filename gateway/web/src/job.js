@@ -20,6 +20,24 @@ document.getElementById('job-id').textContent = jobId;
 
 // --- status and progress -----------------------------------------------------------
 
+/**
+ * Shows the result; a sweep's job has rows, not a result, and its page is /sweeps/{id}/. Its
+ * stats are asked for beside the chart (small, and the chart waits for nothing): NOT_FOUND there
+ * and a sweep of that id send the browser on.
+ */
+async function showResultOrSweep() {
+  const shown = showResult(jobId);
+  try {
+    await api(`/api/jobs/${encodeURIComponent(jobId)}/result/?parts=stats`);
+  } catch (e) {
+    if (e.status === 404 && await api(`/api/sweeps/${encodeURIComponent(jobId)}/`).then(() => true, () => false)) {
+      window.location.replace(`/sweeps/${encodeURIComponent(jobId)}/`);
+      return;
+    }
+  }
+  await shown;
+}
+
 function setStatus(s, error) {
   if (!s) return;
   status = s;
@@ -33,7 +51,7 @@ function setStatus(s, error) {
     setProgress({ fraction: 1, stage: 'done' });
     if (!resultShown) {
       resultShown = true;
-      showResult(jobId).catch((e) => showError(pageError, e));
+      showResultOrSweep().catch((e) => showError(pageError, e));
     }
   }
 }

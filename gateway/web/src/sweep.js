@@ -1,6 +1,7 @@
 // The sweep page (/sweeps/{id}/): status and a live progress bar (GetSweep polled while the sweep
 // runs), the best row so far, a heatmap of the objective over two chosen parameters (each cell
-// the best over the other parameters), and the rows, sortable by any column. A click on a cell or
+// the best over the other parameters, or the other parameters fixed at the best row's values),
+// and the rows, sortable by any column. A click on a cell or
 // a row opens that row as a normal job (OpenSweepRow) and goes to its job page.
 import { api, el, fmtDuration, fmtInt, fmtNum, initTokenBox, num, showError } from './api.js';
 
@@ -102,10 +103,14 @@ function drawHeatmap(rows) {
   const xName = document.getElementById('heat-x').value;
   const yName = document.getElementById('heat-y').value;
   const better = (a, b) => (minimize() ? a < b : a > b);
+  // The other varied parameters: the best over them, or fixed at the best row's values.
+  const fixed = document.getElementById('heat-others').value === 'fixed' && sweep.best?.params
+    ? (sweep.names || []).filter((n) => n !== xName && n !== yName) : [];
   const cells = new Map(); // "x|y" -> {x, y, value, row}
   for (const r of rows) {
     const v = num(r.objective);
     if (r.error || !Number.isFinite(v)) continue;
+    if (fixed.some((n) => r.params[n] !== sweep.best.params[n])) continue;
     const x = Number(r.params[xName]);
     const y = yName ? Number(r.params[yName]) : 0;
     const key = `${x}|${y}`;
@@ -241,6 +246,7 @@ function fillAxes() {
   const redraw = async () => drawHeatmap(await allRows());
   xSel.onchange = () => redraw().catch((e) => showError(pageError, e));
   ySel.onchange = xSel.onchange;
+  document.getElementById('heat-others').onchange = xSel.onchange;
 }
 
 // --- main -----------------------------------------------------------------------------------
