@@ -3,8 +3,9 @@
 // server's message for a bad range); running opens /sweeps/{id}/, whose progress bar moves while
 // the sweep runs; the heatmap is drawn with a cell per (fast, slow) pair; the rows table sorts by
 // a clicked column; a click on the heatmap's best cell opens that row as a job whose page charts
-// it, with the row's stats; the job page of the sweep's own job leads to the sweep page. Needs a gateway in front of the real backtestd (the Go fake backend
-// has no SweepService); tests/e2e/browser_e2e.sh runs it.
+// it, with the row's stats; the job page of the sweep's own job leads to the sweep page. Needs a
+// gateway in front of the real backtestd (the Go fake backend has no SweepService);
+// tests/e2e/browser_e2e.sh runs it.
 //
 //   BASE_URL=http://127.0.0.1:8080 TOKEN=… OUT_DIR=build/screenshots node e2e/sweeps.mjs
 import { join } from 'node:path';
@@ -77,11 +78,15 @@ try {
   });
 
   const sweep = await rest(`/api/sweeps/${sweepId}/`);
-  await step('the heatmap has a cell per (fast_period, slow_period) and frames the best row', async () => {
+  await step('the heatmap has a cell per (fast_period, slow_period) and frames the best row; the plan and the objective\'s histogram show', async () => {
     await page.waitForFunction((n) => document.getElementById('heatmap').dataset.cells === String(n), COMBINATIONS);
     const bestRow = await page.locator('#heatmap').getAttribute('data-best-row');
     check(bestRow === String(sweep.best.row), `best cell row ${bestRow}, GetSweep's best ${sweep.best.row}`);
     check(await page.locator('#open-best').isVisible(), 'no "open this run" button for the best row');
+    const bars = await page.locator('#sweep-dist div').count();
+    check(bars === sweep.distribution.buckets.length && bars > 1, `${bars} histogram bars, GetSweep has ${sweep.distribution.buckets.length} buckets`);
+    const plan = await page.textContent('#sweep-plan');
+    check(plan.includes('fast_period 5…24 step 1') && plan.includes('where fast_period < slow_period'), `plan line: ${plan}`);
   });
 
   await step('the rows table sorts by a clicked column', async () => {

@@ -64,6 +64,8 @@ function renderStatus() {
   progress.dataset.total = String(total);
   document.getElementById('sweep-meta').textContent =
     `${sweep.job.params?.strategy ?? ''} · ${sweep.job.params?.symbols ?? ''} · ${sweep.job.params?.timeframe ?? ''} · objective ${minimize() ? 'min' : 'max'} ${objectiveName()}`;
+  document.getElementById('sweep-plan').textContent = planText(sweep.request);
+  renderDistribution(sweep.distribution);
   showError(document.getElementById('sweep-error'), job.error ? new Error(job.error) : null);
   const best = document.getElementById('sweep-best');
   best.innerHTML = '';
@@ -71,6 +73,32 @@ function renderStatus() {
     best.append(`best ${objectiveName()} ${fmtNum(sweep.best.objective, 3)} at row ${sweep.best.row}: ${paramsText(sweep.best.params)} `,
       el('button', { type: 'button', id: 'open-best', onclick: () => openRow(sweep.best.row) }, 'open this run'));
   }
+}
+
+/** What the sweep varies and how it searches, from its request. */
+function planText(req) {
+  const ranges = (req?.ranges || []).map((r) => {
+    if (r.values && r.values.length) return `${r.name} ∈ {${r.values.join(', ')}}`;
+    if (r.log) return `${r.name} ${r.start}…${r.stop} log (${r.count})`;
+    return `${r.name} ${r.start}…${r.stop} step ${r.step ?? 1}`;
+  });
+  const method = req?.method === 'random' ? `random ${req.count} (seed ${req.seed})` : 'grid';
+  const constraints = (req?.constraints || []).length ? ` · where ${req.constraints.join(', ')}` : '';
+  return `varies ${ranges.join(' · ')} · ${method}${constraints}`;
+}
+
+function renderDistribution(d) {
+  const box = document.getElementById('sweep-dist');
+  const buckets = d?.buckets || [];
+  const most = Math.max(1, ...buckets.map((b) => num(b.count)));
+  box.replaceChildren(...buckets.map((b) => el('div', {
+    style: `height:${(100 * num(b.count) / most).toFixed(1)}%`,
+    title: `${fmtNum(b.from, 3)} to ${fmtNum(b.to, 3)}: ${fmtInt(b.count)} rows`,
+  })));
+  document.getElementById('sweep-dist-note').textContent = buckets.length
+    ? `${objectiveName()} over ${fmtInt(d.count)} rows: min ${fmtNum(d.min, 3)} · median ${fmtNum(d.median, 3)} · mean ${fmtNum(d.mean, 3)} · max ${fmtNum(d.max, 3)}` +
+      (num(d.undefined) ? ` · ${fmtInt(d.undefined)} undefined or failed` : '')
+    : '';
 }
 
 // --- heatmap ----------------------------------------------------------------------------------
