@@ -3,9 +3,9 @@
 // server's message for a bad range); running opens /sweeps/{id}/, whose progress bar moves while
 // the sweep runs; the heatmap is drawn with a cell per (fast, slow) pair; the rows table sorts by
 // a clicked column; a click on the heatmap's best cell opens that row as a job whose page charts
-// it, with the row's stats; the job page of the sweep's own job leads to the sweep page. Needs a
-// gateway in front of the real backtestd (the Go fake backend has no SweepService);
-// tests/e2e/browser_e2e.sh runs it.
+// it, with the row's stats; the first rows compare (/compare/ waits for their jobs); the job page
+// of the sweep's own job leads to the sweep page. Needs a gateway in front of the real backtestd
+// (the Go fake backend has no SweepService); tests/e2e/browser_e2e.sh runs it.
 //
 //   BASE_URL=http://127.0.0.1:8080 TOKEN=… OUT_DIR=build/screenshots node e2e/sweeps.mjs
 import { join } from 'node:path';
@@ -97,6 +97,19 @@ try {
     const want = await rest(`/api/sweeps/${sweepId}/rows?order_by=trades&descending=true&page_size=5`);
     check((await firstRows()).join() === want.rows.map((r) => String(r.row)).join(), 'table order is not the server\'s by trades');
     await page.screenshot({ path: join(outDir, 'sweep.png'), fullPage: true });
+  });
+
+  await step('"Compare the first 3 rows" opens them as jobs and compares them once they finish', async () => {
+    const rows = await page.locator('#rows-table tbody tr').evaluateAll((trs) => trs.slice(0, 3).map((tr) => tr.dataset.row));
+    await page.selectOption('#compare-count', '3');
+    await Promise.all([page.waitForURL(/\/compare\/\?jobs=/), page.click('#compare-top')]);
+    await page.waitForSelector('#compare-chart[data-curves="3"] canvas', { timeout: timeoutMs });
+    const names = await page.locator('#params-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.param));
+    const all = await rest(`/api/sweeps/${sweepId}/rows?order_by=trades&descending=true&page_size=3`);
+    check(all.rows.map((r) => String(r.row)).join() === rows.join(), `compared rows ${rows}, want the table's first ${all.rows.map((r) => r.row)}`);
+    const varied = new Set(sweep.names);
+    check(names.length > 0 && names.every((n) => varied.has(n)), `differing parameters ${names}, want some of ${[...varied]}`);
+    await page.goBack();
   });
 
   await step('the job page of the sweep\'s job sends the browser to the sweep page', async () => {

@@ -1,13 +1,15 @@
 // The compare page (/compare/?jobs=a,b,…): CompareRuns' answer for 2 to 8 finished jobs, the
 // equity curves overlaid on one chart (the server aligns them on one time axis and downsamples
 // it), the parameters that differ, and every statistic side by side with its difference from the
-// first job. The job list on the form page links here with the jobs picked.
+// first job. The job list on the form page and the sweep page (its top rows) link here; jobs
+// that have not finished yet are waited for.
 import { LineSeries, createChart } from 'lightweight-charts';
 import { api, el, fmtDuration, fmtInt, fmtNum, fmtTime, initTokenBox, num, showError } from './api.js';
 
 // One colour per job, in order (8 jobs at most).
 const COLORS = ['#2962ff', '#e65100', '#2e7d32', '#8e24aa', '#c62828', '#00838f', '#6d4c41', '#546e7a'];
 const MAX_POINTS = 2000;
+const WAIT_MS = 1000; // between asks while a job to compare has not finished
 
 const pageError = document.getElementById('page-error');
 let chart = null;
@@ -116,6 +118,7 @@ async function load() {
   const ids = jobsOfAddress();
   const hint = document.getElementById('compare-hint');
   const section = document.getElementById('compare');
+  const wait = document.getElementById('compare-wait');
   showError(pageError, null);
   if (ids.length === 0) {
     hint.classList.remove('hidden');
@@ -127,6 +130,7 @@ async function load() {
   try {
     const q = new URLSearchParams({ jobs: ids.join(','), max_points: String(MAX_POINTS) });
     const r = await api(`/api/compare/?${q}`);
+    wait.classList.add('hidden');
     section.classList.remove('hidden');
     renderJobs(r.jobs);
     renderChart(r.equity || {}, r.jobs);
@@ -134,6 +138,14 @@ async function load() {
     renderStats(r.stats || [], r.jobs);
     document.getElementById('only-different').onchange = () => renderStats(r.stats || [], r.jobs);
   } catch (e) {
+    // Jobs just submitted (a sweep's rows opened for comparison): wait for them.
+    if (e.grpcCode === 'FAILED_PRECONDITION' && / is (queued|running);/.test(e.message)) {
+      showError(pageError, null);
+      wait.classList.remove('hidden');
+      wait.textContent = `waiting: ${e.message.replace(/;.*$/, '')}…`;
+      setTimeout(load, WAIT_MS);
+      return;
+    }
     section.classList.add('hidden');
     showError(pageError, e.status === 401 ? new Error(`${e.message}\nEnter your token at the top right.`) : e);
   }

@@ -221,6 +221,18 @@ canvas.addEventListener('click', (ev) => {
   if (c) openRow(c.row);
 });
 
+/** Opens the first n rows of the table as jobs and compares them (the compare page waits). */
+async function compareTop() {
+  const rows = [...document.querySelectorAll('#rows-table tbody tr')].slice(0, Number(document.getElementById('compare-count').value));
+  try {
+    const opened = await Promise.all(rows.map((tr) => api(`/api/sweeps/${encodeURIComponent(sweepId)}/rows/${tr.dataset.row}/open`, { method: 'POST' })));
+    window.location.assign(`/compare/?jobs=${opened.map((o) => encodeURIComponent(o.job_id)).join(',')}`);
+  } catch (e) {
+    showError(pageError, e);
+  }
+}
+document.getElementById('compare-top').addEventListener('click', compareTop);
+
 // --- rows -----------------------------------------------------------------------------------
 
 async function loadRows() {
