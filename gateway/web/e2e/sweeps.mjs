@@ -2,10 +2,11 @@
 // sma_cross on a year of sample M1 bars and shows the combination count before running (and the
 // server's message for a bad range); running opens /sweeps/{id}/, whose progress bar moves while
 // the sweep runs; the heatmap is drawn with a cell per (fast, slow) pair; the rows table sorts by
-// a clicked column; a click on the heatmap's best cell opens that row as a job whose page charts
-// it, with the row's stats; the first rows compare (/compare/ waits for their jobs); the job page
-// of the sweep's own job leads to the sweep page. Needs a gateway in front of the real backtestd
-// (the Go fake backend has no SweepService); tests/e2e/browser_e2e.sh runs it.
+// a clicked column and narrows to a filter; the first rows compare (/compare/ waits for their
+// jobs); the job page of the sweep's own job leads to the sweep page; a click on the heatmap's
+// best cell opens that row as a job whose page charts it, with the row's stats. Needs a gateway
+// in front of the real backtestd (the Go fake backend has no SweepService);
+// tests/e2e/browser_e2e.sh runs it.
 //
 //   BASE_URL=http://127.0.0.1:8080 TOKEN=… OUT_DIR=build/screenshots node e2e/sweeps.mjs
 import { join } from 'node:path';
@@ -97,6 +98,22 @@ try {
     const want = await rest(`/api/sweeps/${sweepId}/rows?order_by=trades&descending=true&page_size=5`);
     check((await firstRows()).join() === want.rows.map((r) => String(r.row)).join(), 'table order is not the server\'s by trades');
     await page.screenshot({ path: join(outDir, 'sweep.png'), fullPage: true });
+  });
+
+  await step('the rows filter narrows the table; a bad filter shows the server\'s message', async () => {
+    await page.fill('#rows-filter', 'fast_period <= 6');
+    await page.press('#rows-filter', 'Enter');
+    await page.waitForFunction(() => /matching/.test(document.getElementById('rows-note').textContent));
+    const fast = await page.locator('#rows-table tbody tr').evaluateAll((trs) => trs.map((tr) => Number(tr.children[1].textContent)));
+    check(fast.length === 30 && fast.every((f) => f <= 6), `rows with fast_period ${fast.slice(0, 40)}`);
+    await page.fill('#rows-filter', 'nonsense >= 1');
+    await page.press('#rows-filter', 'Enter');
+    await page.waitForSelector('#rows-error:not(.hidden)');
+    check(/nonsense/.test(await page.textContent('#rows-error')), await page.textContent('#rows-error'));
+    await page.fill('#rows-filter', '');
+    await page.press('#rows-filter', 'Enter');
+    await page.waitForSelector('#rows-error.hidden', { state: 'attached' });
+    await page.waitForFunction(() => !/matching/.test(document.getElementById('rows-note').textContent));
   });
 
   await step('"Compare the first 3 rows" opens them as jobs and compares them once they finish', async () => {

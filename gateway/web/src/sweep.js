@@ -232,8 +232,30 @@ async function compareTop() {
   }
 }
 document.getElementById('compare-top').addEventListener('click', compareTop);
+document.getElementById('rows-filter').addEventListener('change', () => {
+  firstPage();
+  loadRows().catch((e) => showError(pageError, e));
+});
+document.getElementById('rows-prev').addEventListener('click', () => {
+  pageIndex = Math.max(0, pageIndex - 1);
+  loadRows().catch((e) => showError(pageError, e));
+});
+document.getElementById('rows-next').addEventListener('click', () => {
+  pageIndex += 1;
+  loadRows().catch((e) => showError(pageError, e));
+});
 
 // --- rows -----------------------------------------------------------------------------------
+
+// Pages of the table: the token of each page seen so far (the first's is empty).
+let pageTokens = [''];
+let pageIndex = 0;
+
+/** Back to the first page (a new order or filter). */
+function firstPage() {
+  pageTokens = [''];
+  pageIndex = 0;
+}
 
 async function loadRows() {
   const q = new URLSearchParams({ page_size: String(ROWS_SHOWN) });
@@ -241,13 +263,28 @@ async function loadRows() {
     q.set('order_by', order.by);
     q.set('descending', String(order.descending));
   }
-  const r = await api(`/api/sweeps/${encodeURIComponent(sweepId)}/rows?${q}`);
+  const filter = document.getElementById('rows-filter').value.trim();
+  if (filter) q.set('filter', filter);
+  if (pageTokens[pageIndex]) q.set('page_token', pageTokens[pageIndex]);
+  let r;
+  try {
+    r = await api(`/api/sweeps/${encodeURIComponent(sweepId)}/rows?${q}`);
+    showError(document.getElementById('rows-error'), null);
+  } catch (e) {
+    if (e.status !== 400) throw e;
+    showError(document.getElementById('rows-error'), e); // the filter, named by the server
+    return;
+  }
+  pageTokens[pageIndex + 1] = r.next_page_token || '';
+  document.getElementById('rows-prev').disabled = pageIndex === 0;
+  document.getElementById('rows-next').disabled = !r.next_page_token;
   const names = sweep.names || [];
   const header = (label, key) => el('th', {
     class: `sortable num${(order.by || objectiveName()) === key ? ' sorted' : ''}`,
     'data-sort': key,
     onclick: () => {
       order = order.by === key ? { by: key, descending: !order.descending } : { by: key, descending: true };
+      firstPage();
       loadRows().catch((e) => showError(pageError, e));
     },
   }, label);
@@ -264,7 +301,7 @@ async function loadRows() {
       el('td', {}, row.job_id ? el('a', { href: `/jobs/${encodeURIComponent(row.job_id)}/`, onclick: (e) => e.stopPropagation() }, 'job') : 'open')))));
   const by = order.by || `${objectiveName()}, best first`;
   document.getElementById('rows-note').textContent =
-    `${fmtInt(Math.min(ROWS_SHOWN, num(r.total_size)))} of ${fmtInt(r.total_size)} by ${by}${order.by ? (order.descending ? ' (descending)' : ' (ascending)') : ''}; click a header to sort, a row to open it`;
+    `${fmtInt(pageIndex * ROWS_SHOWN + 1)}–${fmtInt(Math.min((pageIndex + 1) * ROWS_SHOWN, num(r.total_size)))} of ${fmtInt(r.total_size)}${filter ? ' matching' : ''} by ${by}${order.by ? (order.descending ? ' (descending)' : ' (ascending)') : ''}; click a header to sort, a row to open it`;
 }
 
 async function loadRowsAndHeatmap() {
