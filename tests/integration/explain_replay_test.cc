@@ -7,6 +7,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -48,6 +50,7 @@ class ExplainReplayTest : public ::testing::Test {
       auto user = users->CreateUser(name, false);
       ASSERT_TRUE(user.ok()) << user.status();
       *token = users->IssueToken(user->id, "test")->token;
+      if (token == &ann_) ann_id_ = user->id;
     }
   }
 
@@ -126,6 +129,7 @@ class ExplainReplayTest : public ::testing::Test {
 
   TestServer server_;
   std::string ann_, bob_;
+  int64_t ann_id_ = 0;
 };
 
 TEST_F(ExplainReplayTest, EveryBarOfSrBreakoutAsTraced) {
@@ -197,6 +201,16 @@ TEST_F(ExplainReplayTest, SameBarTwiceIsOneReplayAndOwnersOnly) {
   EXPECT_TRUE(first.replayed());
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(first, second));
   EXPECT_EQ(server_.server().trace_replayer().replays() - before, 1);
+  // By its time: the same bar, from the same replay.
+  v1::ExplainRequest by_time;
+  by_time.set_job_id(job);
+  by_time.set_ts(std::to_string(static_cast<int64_t>(first.ts())));
+  v1::ExplainResponse third;
+  ASSERT_TRUE(server_.traces().Explain(server_.Context(ann_).get(), by_time, &third).ok());
+  EXPECT_TRUE(third.replayed());
+  EXPECT_EQ(third.bar_index(), 1234);
+  EXPECT_EQ(third.summary(), first.summary());
+  EXPECT_EQ(server_.server().trace_replayer().replays() - before, 1);
 
   // Another user: the job does not exist; staff may.
   v1::ExplainResponse other;
@@ -205,6 +219,34 @@ TEST_F(ExplainReplayTest, SameBarTwiceIsOneReplayAndOwnersOnly) {
   EXPECT_EQ(Window(bob_, job, 0, 10, &rows).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_TRUE(Explain(server_.admin_token(), job, 1234, &other).ok());
   EXPECT_TRUE(other.replayed());
+}
+
+class ExplainReplayLimitTest : public ExplainReplayTest {
+ protected:
+  void Configure(ServerOptions& options) override { options.trace_replay.per_user = 1; }
+};
+
+TEST_F(ExplainReplayLimitTest, ACallerHasAtMostPerUserReplaysUnderWay) {
+  const std::string job = Run(ann_, {{"strategy", "sr_breakout"}, {"timeframe", "M1"},
+                                     {"start_date", "2020-01-01"}, {"end_date", "2020-02-15"}});
+  jobs::TraceReplayer& replayer = server_.server().trace_replayer();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<absl::Status> answers;
+  auto answer = [&](absl::StatusOr<jobs::TraceRows> rows) {
+    std::lock_guard lock(mu);
+    answers.push_back(rows.status());
+    cv.notify_all();
+  };
+  // The first replay takes a runner's run of ~100k bars; the second question, asked right after,
+  // finds it under way and is refused at once.
+  replayer.Rows({.job_id = job, .caller_id = ann_id_, .first_bar = 10, .last_bar = 10}, answer);
+  replayer.Rows({.job_id = job, .caller_id = ann_id_, .first_bar = 9000, .last_bar = 9000}, answer);
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return answers.size() == 2; }));
+  EXPECT_EQ(answers[0].code(), absl::StatusCode::kResourceExhausted) << answers[0];
+  EXPECT_THAT(answers[0].message(), HasSubstr("replays"));
+  EXPECT_TRUE(answers[1].ok()) << answers[1];
 }
 
 TEST_F(ExplainReplayTest, WindowIsBounded) {
