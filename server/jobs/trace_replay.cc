@@ -184,6 +184,12 @@ absl::StatusOr<ProcessCommand> PrepareExternal(JobManager& jobs, const db::JobRe
         "cannot replay job ", job.id, ": its strategy ", name,
         " is not in the strategy folder any more"));
   }
+  if (info->kind == "backtrader") {
+    // Its adapter writes no trace rows: a replay would run the bot for nothing.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot explain a bar of job ", job.id, ": ", name,
+        " is a backtrader bot, which writes no decision trace (docs/strategies.md)"));
+  }
   auto* external = spec->mutable_external_strategy();
   external->set_kind(info->kind);
   external->set_path(jobs.sandbox().VisibleStrategyDir(info->path));
