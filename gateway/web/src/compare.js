@@ -59,7 +59,8 @@ function renderChart(equity, jobs) {
   chart = createChart(box, {
     autoSize: true,
     layout: { attributionLogo: false },
-    timeScale: { timeVisible: true, secondsVisible: false },
+    // minBarSpacing: the whole axis fits the width (up to 20,000 times).
+    timeScale: { timeVisible: true, secondsVisible: false, minBarSpacing: 0.01 },
     rightPriceScale: { borderVisible: false },
   });
   const times = (equity.times || []).map(num);

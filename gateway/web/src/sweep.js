@@ -1,9 +1,11 @@
 // The sweep page (/sweeps/{id}/): status and a live progress bar (GetSweep polled while the sweep
 // runs), the best row so far, a heatmap of the objective over two chosen parameters (each cell
 // the best over the other parameters, or the other parameters fixed at the best row's values),
-// and the rows, sortable by any column. A click on a cell or
-// a row opens that row as a normal job (OpenSweepRow) and goes to its job page.
-import { api, el, fmtDuration, fmtInt, fmtNum, initTokenBox, num, showError } from './api.js';
+// the rows, sortable by any column, and (when the sweep asked for it) the walk-forward: its
+// stitched out-of-sample equity with the test windows drawn on it, and each window's choice. A
+// click on a cell or a row opens that row as a normal job (OpenSweepRow) and goes to its page.
+import { HistogramSeries, LineSeries, createChart, createSeriesMarkers } from 'lightweight-charts';
+import { api, el, fmtDuration, fmtInt, fmtNum, fmtTime, initTokenBox, num, showError } from './api.js';
 
 const sweepId = decodeURIComponent(window.location.pathname.split('/').filter(Boolean)[1] || '');
 const pageError = document.getElementById('page-error');
@@ -99,6 +101,59 @@ function renderDistribution(d) {
     ? `${objectiveName()} over ${fmtInt(d.count)} rows: min ${fmtNum(d.min, 3)} · median ${fmtNum(d.median, 3)} · mean ${fmtNum(d.mean, 3)} · max ${fmtNum(d.max, 3)}` +
       (num(d.undefined) ? ` · ${fmtInt(d.undefined)} undefined or failed` : '')
     : '';
+}
+
+// --- walk-forward ----------------------------------------------------------------------------
+
+let wfChart = null;
+
+/** The stitched out-of-sample equity with its test windows as bands, and the windows' table. */
+function renderWalkForward(wf) {
+  const windows = wf.windows || [];
+  document.getElementById('wf').classList.remove('hidden');
+  document.getElementById('wf-note').textContent =
+    `${windows.length} windows · walk-forward efficiency ${fmtNum(wf.efficiency, 2)} · ${fmtInt((wf.trades || []).length)} out-of-sample trades`;
+  const box = document.getElementById('wf-chart');
+  if (wfChart) wfChart.remove();
+  // minBarSpacing: the whole curve fits the width (5,000 points at most).
+  wfChart = createChart(box, { autoSize: true, layout: { attributionLogo: false }, timeScale: { timeVisible: true, minBarSpacing: 0.01 } });
+  const times = (wf.equity_times || []).map(num);
+  const values = (wf.equity_values || []).map(num);
+  const windowOf = (t) => windows.findIndex((w) => t >= num(w.test_start) && t < num(w.test_end));
+  // Bands: a full-height bar at every point, its colour by its window (alternating).
+  const bands = wfChart.addSeries(HistogramSeries, { priceScaleId: 'bands', priceLineVisible: false, lastValueVisible: false });
+  wfChart.priceScale('bands').applyOptions({ scaleMargins: { top: 0, bottom: 0 }, visible: false });
+  bands.setData(times.map((t) => {
+    const i = windowOf(t);
+    return { time: t, value: 1, color: i < 0 ? 'rgba(0,0,0,0)' : (i % 2 ? '#eaf0ff' : '#fff1e6') };
+  }));
+  const line = wfChart.addSeries(LineSeries, { color: '#2962ff', lineWidth: 2, priceLineVisible: false });
+  line.setData(times.map((t, k) => ({ time: t, value: values[k] })));
+  const marks = [];
+  windows.forEach((w, i) => {
+    const t = times.find((x) => x >= num(w.test_start));
+    if (t !== undefined && (!marks.length || marks[marks.length - 1].time !== t)) {
+      marks.push({ time: t, position: 'aboveBar', shape: 'arrowDown', color: '#455a64', text: `W${i + 1}` });
+    }
+  });
+  createSeriesMarkers(line, marks);
+  wfChart.timeScale().fitContent();
+  box.dataset.windows = String(windows.length);
+  box.dataset.points = String(times.length);
+  const names = sweep.names || [];
+  const table = document.getElementById('wf-table');
+  table.replaceChildren(
+    el('thead', {}, el('tr', {}, ['window', 'train', 'test', ...names, 'train return %', 'test return %', 'train sharpe', 'test sharpe', 'efficiency'].map((h) => el('th', {}, h)))),
+    el('tbody', {}, windows.map((w, i) => el('tr', { 'data-window': String(i) },
+      el('td', {}, `W${i + 1}`),
+      el('td', {}, `${fmtTime(w.train_start)} – ${fmtTime(w.train_end)}`),
+      el('td', {}, `${fmtTime(w.test_start)} – ${fmtTime(w.test_end)}`),
+      names.map((n) => el('td', { class: 'num' }, w.params?.[n] ?? '—')),
+      el('td', { class: 'num' }, fmtNum(w.train_stats?.return_pct, 2)),
+      el('td', { class: 'num' }, fmtNum(w.test_stats?.return_pct, 2)),
+      el('td', { class: 'num' }, fmtNum(w.train_stats?.sharpe, 2)),
+      el('td', { class: 'num' }, fmtNum(w.test_stats?.sharpe, 2)),
+      el('td', { class: 'num' }, fmtNum(w.efficiency, 2))))));
 }
 
 // --- heatmap ----------------------------------------------------------------------------------
@@ -336,6 +391,9 @@ async function poll() {
     renderStatus();
     fillAxes();
     const ended = wasActive && !active();
+    if (sweep.walk_forward && (sweep.walk_forward.windows || []).length && (ended || !wfChart)) {
+      renderWalkForward(sweep.walk_forward);
+    }
     if (ended || !wasActive && !heat || (active() && Date.now() - lastRowsLoad > ROWS_EVERY_MS)) {
       await loadRowsAndHeatmap();
     }

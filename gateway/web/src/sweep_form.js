@@ -2,7 +2,8 @@
 // numeric parameters vary and how (a range, a list of values, or log-spaced values), constraints,
 // grid or seeded random search, and the objective. Every change asks the server for the
 // combination count (RunSweep with dry_run), so the count is shown before running; the server's
-// message names a bad field. Running opens the sweep's page.
+// message names a bad field. Walk-forward windows (rolling or anchored, train and test bars) are
+// optional. Running opens the sweep's page.
 import { api, el, fmtInt, initTokenBox, showError } from './api.js';
 
 // Parameters that fix the data or the trace: the server refuses to vary them (docs/sweeps.md).
@@ -100,6 +101,13 @@ function request(dryRun) {
     objective: { stat: document.getElementById('objective').value, minimize: document.getElementById('minimize').checked },
     dry_run: dryRun,
   };
+  if (document.getElementById('wf-on').checked) {
+    body.walk_forward = {
+      mode: document.getElementById('wf-mode').value,
+      train_bars: Number(document.getElementById('wf-train').value),
+      test_bars: Number(document.getElementById('wf-test').value),
+    };
+  }
   if (method === 'random') {
     body.count = Number(document.getElementById('random-count').value);
     body.seed = Number(document.getElementById('random-seed').value);
