@@ -20,8 +20,8 @@
 #include "server/api/job_log_stream.h"
 #include "server/api/param_conversion.h"
 #include "server/api/result_conversion.h"
-#include "server/api/status_conversion.h"
 #include "server/api/rpc_interceptor.h"
+#include "server/api/status_conversion.h"
 #include "server/api/stored_result.h"
 #include "server/api/value_conversion.h"
 
@@ -110,8 +110,8 @@ absl::StatusOr<engine::ParamValues> BacktestServiceImpl::ResolveParams(
 
 absl::Status BacktestServiceImpl::Run(const Caller& caller,
                                       const backtest::v1::RunBacktestRequest& request,
-                                      backtest::v1::RunBacktestResponse* response) {
                                       const std::string& request_id,
+                                      backtest::v1::RunBacktestResponse* response) {
   ASSIGN_OR_RETURN(engine::ParamValues params,
                    ResolveParams(caller, request.params(), request.preset()));
   ASSIGN_OR_RETURN(db::JobRecord job,
