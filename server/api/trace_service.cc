@@ -258,6 +258,12 @@ absl::StatusOr<std::optional<TraceServiceImpl::ReplayAsk>> TraceServiceImpl::Que
       return std::nullopt;
     }
   }
+  // Bars past the run's end are a wrong question, as for Explain (and not worth a replay).
+  if (facts.bars_total > 0 && first >= facts.bars_total) {
+    return absl::OutOfRangeError(absl::StrCat(filter.bar_index ? "bar_index: " : "ts: ", first,
+                                              " is not in this run: it has ", facts.bars_total,
+                                              " bars (0 to ", facts.bars_total - 1, ")"));
+  }
   const int64_t max_bars =
       replayer_ ? replayer_->options().max_window_bars : jobs::TraceReplayOptions{}.max_window_bars;
   if (last - first + 1 > max_bars) {
@@ -266,6 +272,7 @@ absl::StatusOr<std::optional<TraceServiceImpl::ReplayAsk>> TraceServiceImpl::Que
                      max_bars, " bars (--trace-replay-max-bars), this one spans ",
                      last - first + 1));
   }
+  if (facts.bars_total > 0) last = std::min(last, facts.bars_total - 1);
   ASSIGN_OR_RETURN(facts.last_traced_bar, stores->traces->LastTracedBar(job.job_id, symbol));
   db::TraceFilter rest = filter;
   const int64_t offset = request.offset();

@@ -264,6 +264,10 @@ TEST_F(ExplainReplayTest, WindowIsBounded) {
     EXPECT_GE(row.bar_index(), 100);
     EXPECT_LE(row.bar_index(), 100 + kMaxWindow - 1);
   }
+  // A window past the run's end.
+  s = Window(ann_, job, 3000, 3010, &rows);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_THAT(s.error_message(), HasSubstr("it has 3000 bars"));
   // bar_to without bar_index, or before it.
   v1::QueryTraceRequest request;
   request.set_job_id(job);
