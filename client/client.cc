@@ -9,6 +9,7 @@
 
 #include "backtest/v1/backtest_service.grpc.pb.h"
 #include "backtest/v1/preset_service.grpc.pb.h"
+#include "backtest/v1/sweep_service.grpc.pb.h"
 #include "backtest/v1/trace_service.grpc.pb.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -30,6 +31,7 @@ struct Client::Impl {
   std::unique_ptr<v1::BacktestService::Stub> backtest;
   std::unique_ptr<v1::PresetService::Stub> presets;
   std::unique_ptr<v1::TraceService::Stub> trace;
+  std::unique_ptr<v1::SweepService::Stub> sweeps;
 
   void Prepare(grpc::ClientContext* context, bool with_deadline) const {
     if (!options.token.empty()) context->AddMetadata("authorization", "Token " + options.token);
@@ -70,6 +72,7 @@ std::unique_ptr<Client> Client::Create(const ConnectionOptions& options) {
   impl->backtest = v1::BacktestService::NewStub(impl->channel);
   impl->presets = v1::PresetService::NewStub(impl->channel);
   impl->trace = v1::TraceService::NewStub(impl->channel);
+  impl->sweeps = v1::SweepService::NewStub(impl->channel);
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
@@ -111,6 +114,18 @@ absl::StatusOr<v1::QueryTraceResponse> Client::QueryTrace(const v1::QueryTraceRe
 }
 absl::StatusOr<v1::ExplainResponse> Client::Explain(const v1::ExplainRequest& r) {
   return impl_->Call(impl_->trace.get(), &v1::TraceService::Stub::Explain, r);
+}
+absl::StatusOr<v1::RunSweepResponse> Client::RunSweep(const v1::RunSweepRequest& r) {
+  return impl_->Call(impl_->sweeps.get(), &v1::SweepService::Stub::RunSweep, r);
+}
+absl::StatusOr<v1::GetSweepResponse> Client::GetSweep(const v1::GetSweepRequest& r) {
+  return impl_->Call(impl_->sweeps.get(), &v1::SweepService::Stub::GetSweep, r);
+}
+absl::StatusOr<v1::ListSweepRowsResponse> Client::ListSweepRows(const v1::ListSweepRowsRequest& r) {
+  return impl_->Call(impl_->sweeps.get(), &v1::SweepService::Stub::ListSweepRows, r);
+}
+absl::StatusOr<v1::OpenSweepRowResponse> Client::OpenSweepRow(const v1::OpenSweepRowRequest& r) {
+  return impl_->Call(impl_->sweeps.get(), &v1::SweepService::Stub::OpenSweepRow, r);
 }
 
 // The health service's two messages are tiny; they are encoded by hand here rather than

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "backtest/v1/backtest_service.pb.h"
 #include "backtest/v1/preset_service.pb.h"
+#include "backtest/v1/sweep_service.pb.h"
 #include "backtest/v1/trace_service.pb.h"
 
 namespace backtest::client {
@@ -54,6 +55,10 @@ class Client {
   absl::StatusOr<v1::DeletePresetResponse> DeletePreset(const v1::DeletePresetRequest& request);
   absl::StatusOr<v1::QueryTraceResponse> QueryTrace(const v1::QueryTraceRequest& request);
   absl::StatusOr<v1::ExplainResponse> Explain(const v1::ExplainRequest& request);
+  absl::StatusOr<v1::RunSweepResponse> RunSweep(const v1::RunSweepRequest& request);
+  absl::StatusOr<v1::GetSweepResponse> GetSweep(const v1::GetSweepRequest& request);
+  absl::StatusOr<v1::ListSweepRowsResponse> ListSweepRows(const v1::ListSweepRowsRequest& request);
+  absl::StatusOr<v1::OpenSweepRowResponse> OpenSweepRow(const v1::OpenSweepRowRequest& request);
 
   // grpc.health.v1.Health/Check for `service` ("" = the whole server): the status number
   // (0 UNKNOWN, 1 SERVING, 2 NOT_SERVING, 3 SERVICE_UNKNOWN). Needs no token.

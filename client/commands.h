@@ -23,6 +23,7 @@ void AddExplainCommand(CLI::App& app, Context& ctx);  // explain.cc
 void AddParamsCommand(CLI::App& app, Context& ctx);   // params.cc
 void AddHealthCommand(CLI::App& app, Context& ctx);   // health.cc
 void AddCompareCommand(CLI::App& app, Context& ctx);  // compare.cc
+void AddSweepCommand(CLI::App& app, Context& ctx);    // sweep.cc
 
 }  // namespace backtest::client
 

@@ -47,6 +47,13 @@ struct FollowOutcome {
 // dropped connection, a restarting server), it reconnects with the last seq + 1, backing off from 0.2 s up to 5 s, until
 // options.reconnect_timeout_seconds pass without progress. Returns when the stream ends (the job
 // ended), after options.until_seq, or with the error that stopped it.
+// Follows the job to its end (printing its events when `print`, as JSON with `json`, trace
+// batches too with `trace`), then prints its end state to stderr; returns the exit code for it
+// (0 finished, 1 failed, 2 cancelled). btctl run and btctl sweep run (run.cc).
+class Context;
+int WaitForJobEnd(Context& ctx, Client& client, const std::string& job_id, bool print, bool json,
+                  bool trace, double reconnect_timeout);
+
 absl::StatusOr<FollowOutcome> FollowJobLog(
     Client& client, const std::string& job_id, const FollowOptions& options,
     const std::function<void(const backtest::v1::StreamJobLogResponse&)>& on_event);

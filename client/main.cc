@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   AddParamsCommand(app, ctx);
   AddHealthCommand(app, ctx);
   AddCompareCommand(app, ctx);
+  AddSweepCommand(app, ctx);
 
   try {
     app.parse(argc, argv);

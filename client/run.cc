@@ -34,14 +34,16 @@ int ExitCodeForStatus(const std::string& status) {
   return kExitFailed;
 }
 
-// Follows the job to its end; prints the events with --follow. Returns the exit code.
-int WaitForEnd(Context& ctx, Client& client, const RunOptions& o, const std::string& job_id) {
-  EventPrinter printer(o.json, StdoutIsTty(), ColorEnabled(ctx.options.no_color));
+}  // namespace
+
+int WaitForJobEnd(Context& ctx, Client& client, const std::string& job_id, bool print,
+                  bool json, bool trace, double reconnect_timeout) {
+  EventPrinter printer(json, StdoutIsTty(), ColorEnabled(ctx.options.no_color));
   FollowOptions follow;
-  follow.include_trace = o.trace && o.follow;
-  follow.reconnect_timeout_seconds = o.reconnect_timeout;
+  follow.include_trace = trace && print;
+  follow.reconnect_timeout_seconds = reconnect_timeout;
   auto outcome = FollowJobLog(client, job_id, follow, [&](const v1::StreamJobLogResponse& e) {
-    if (o.follow) printer.Print(e);
+    if (print) printer.Print(e);
   });
   printer.Finish();
   if (!outcome.ok()) return ctx.Fail(outcome.status(), "following job " + job_id);
@@ -65,6 +67,8 @@ int WaitForEnd(Context& ctx, Client& client, const RunOptions& o, const std::str
   return ExitCodeForStatus(j.status());
 }
 
+namespace {
+
 int Run(Context& ctx, const RunOptions& o) {
   v1::RunBacktestRequest request;
   if (!o.params_file.empty()) {
@@ -86,7 +90,8 @@ int Run(Context& ctx, const RunOptions& o) {
   }
   std::fflush(stdout);
   if (!o.follow && !o.wait) return kExitOk;
-  return WaitForEnd(ctx, **client, o, response->job_id());
+  return WaitForJobEnd(ctx, **client, response->job_id(), o.follow, o.json, o.trace,
+                       o.reconnect_timeout);
 }
 
 }  // namespace

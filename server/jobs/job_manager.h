@@ -96,7 +96,7 @@ struct WarmSandboxedRunner {
 struct WorkerStores {
   explicit WorkerStores(db::Database& database)
       : db(database), jobs(database.connection()), results(database.connection()),
-        datasets(database.connection()) {}
+        datasets(database.connection()), sweeps(database.connection()) {}
   // The reason and trace stores, created at their first use.
   absl::StatusOr<db::ReasonStore*> reasons() { return Lazy(reasons_); }
   absl::StatusOr<db::TraceStore*> traces() { return Lazy(traces_); }

@@ -34,7 +34,7 @@ struct SweepRowValues {
   std::string error;
 };
 
-// Rows as one chunk's bytes (exact: columns are DeltaColumns only where every value reads back).
+// Rows as one chunk's bytes, in row order (runner.proto's SweepRowChunk, deflated; exact).
 std::string EncodeSweepRows(std::span<const SweepRowValues> rows);
 // Appends a chunk's rows to *out, their stats in SweepStatNames() order (a stat the chunk lacks
 // is 0). DataLoss when the bytes are not a chunk.

@@ -164,18 +164,21 @@ TEST(SweepStatsTest, RowsReadBackExactly) {
                                       {.row = 4, .error = "boom"}};
   std::vector<SweepRowValues> back;
   ASSERT_THAT(DecodeSweepRows(EncodeSweepRows(rows), &back), IsOk());
-  ASSERT_EQ(back.size(), 3u);
-  EXPECT_EQ(back[0].row, 9);
-  EXPECT_EQ(back[1].row, 3);
-  EXPECT_EQ(back[2].error, "boom");
+  ASSERT_EQ(back.size(), 3u);  // in row order
+  EXPECT_EQ(back[0].row, 3);
+  EXPECT_EQ(back[1].row, 4);
+  EXPECT_EQ(back[1].error, "boom");
+  EXPECT_EQ(back[2].row, 9);
   runner::v1::Stats a2;
-  UnflattenStats(back[0].stats, &a2);
+  UnflattenStats(back[2].stats, &a2);
   EXPECT_EQ(a2.return_pct(), a.return_pct());
   EXPECT_TRUE(std::isnan(a2.sharpe()));
   EXPECT_EQ(a2.trades(), 42);
   EXPECT_EQ(a2.start(), 1600000000);
   EXPECT_EQ(a2.short_stats().pnl(), -0.1);
   EXPECT_THAT(DecodeSweepRows("\xff\xff", &back), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(DecodeSweepRows(std::string("\x05\0\0\0garbage", 11), &back),
+              StatusIs(absl::StatusCode::kDataLoss));
 }
 
 }  // namespace
