@@ -67,8 +67,12 @@ std::unique_ptr<Client> Client::Create(const ConnectionOptions& options) {
   args.SetMaxReceiveMessageSize(-1);  // a result with every candle of a long run is tens of MB
   args.SetMaxSendMessageSize(-1);
   args.SetUserAgentPrefix("btctl");
-  impl->channel =
-      grpc::CreateCustomChannel(options.address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      options.tls ? grpc::SslCredentials({.pem_root_certs = options.tls_ca_pem,
+                                          .pem_private_key = options.tls_key_pem,
+                                          .pem_cert_chain = options.tls_cert_pem})
+                  : grpc::InsecureChannelCredentials();
+  impl->channel = grpc::CreateCustomChannel(options.address, credentials, args);
   impl->backtest = v1::BacktestService::NewStub(impl->channel);
   impl->presets = v1::PresetService::NewStub(impl->channel);
   impl->trace = v1::TraceService::NewStub(impl->channel);

@@ -29,6 +29,12 @@ struct ConnectionOptions {
   std::string token;
   // Deadline of each unary call, in seconds (streams have none).
   double timeout_seconds = 30;
+  // TLS: on when set; the PEM texts of the CAs (empty: the system's), and of the client
+  // certificate and key for mutual TLS (empty: none).
+  bool tls = false;
+  std::string tls_ca_pem;
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
 };
 
 class Client {

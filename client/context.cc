@@ -44,11 +44,37 @@ absl::StatusOr<std::string> ResolveToken(const GlobalOptions& options) {
   return std::string(view);
 }
 
+namespace {
+
+// The TLS files named by the flags, read into `connection`; UsageError naming an unreadable one.
+absl::Status ReadTls(const GlobalOptions& options, ConnectionOptions& connection) {
+  connection.tls = options.tls || !options.tls_ca.empty();
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return UsageError("--tls-cert and --tls-key go together");
+  }
+  const std::pair<const std::string*, std::string*> files[] = {
+      {&options.tls_ca, &connection.tls_ca_pem},
+      {&options.tls_cert, &connection.tls_cert_pem},
+      {&options.tls_key, &connection.tls_key_pem}};
+  for (const auto& [path, pem] : files) {
+    if (path->empty()) continue;
+    std::ifstream in(*path, std::ios::binary);
+    pem->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in || pem->find("-----BEGIN ") == std::string::npos) {
+      return UsageError(absl::StrCat("cannot read a PEM file at ", *path));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<Client*> Context::client(bool need_token) {
   if (client_ == nullptr) {
     absl::StatusOr<std::string> token = ResolveToken(options);
     if (!token.ok() && need_token) return UsageError(std::string(token.status().message()));
     ConnectionOptions connection;
+    if (absl::Status tls = ReadTls(options, connection); !tls.ok()) return tls;
     connection.address = options.server;
     connection.token = token.ok() ? *std::move(token) : "";
     connection.timeout_seconds = options.timeout_seconds;

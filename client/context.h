@@ -31,6 +31,11 @@ struct GlobalOptions {
   std::string token_file;                  // --token-file (default var/admin.token)
   double timeout_seconds = 30;             // --timeout
   bool no_color = false;                   // --no-color (also NO_COLOR)
+  // TLS to backtestd (docs/operations.md, "TLS"): on with --tls or --tls-ca; PEM files.
+  bool tls = false;        // --tls, BACKTEST_TLS: check the server against the system's CAs
+  std::string tls_ca;      // --tls-ca, BACKTEST_TLS_CA: CAs the server's certificate chains to
+  std::string tls_cert;    // --tls-cert, BACKTEST_TLS_CERT: client certificate (mutual TLS)
+  std::string tls_key;     // --tls-key, BACKTEST_TLS_KEY: its private key
 };
 
 class Context {

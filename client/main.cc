@@ -25,6 +25,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_flag("--no-color", ctx.options.no_color, "no colour even on a terminal");
+  app.add_flag("--tls", ctx.options.tls, "connect with TLS (the system's CAs check the server)")
+      ->envname("BACKTEST_TLS");
+  app.add_option("--tls-ca", ctx.options.tls_ca, "PEM CAs the server's certificate chains to "
+                 "(implies --tls)")->envname("BACKTEST_TLS_CA");
+  app.add_option("--tls-cert", ctx.options.tls_cert, "PEM client certificate, for mutual TLS")
+      ->envname("BACKTEST_TLS_CERT");
+  app.add_option("--tls-key", ctx.options.tls_key, "PEM private key of --tls-cert")
+      ->envname("BACKTEST_TLS_KEY");
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the subcommand too
   // One line on a usage error, not CLI11's two.

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "backtest/v1/preset_service.grpc.pb.h"
@@ -22,10 +23,13 @@
 #include "server/api/auth.h"
 #include "server/api/backtest_service.h"
 #include "server/api/preset_service.h"
+#include "server/api/rpc_interceptor.h"
 #include "server/api/strategy_service.h"
 #include "server/api/sweep_service.h"
 #include "server/api/trace_service.h"
 #include "server/jobs/job_manager.h"
+#include "server/metrics/metrics_listener.h"
+#include "server/metrics/server_metrics.h"
 
 namespace backtest {
 namespace {
@@ -120,6 +124,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   static const bool tuned = (KeepBuffersMapped(), true);
   (void)tuned;
   std::unique_ptr<Server> server(new Server());
+  RETURN_IF_ERROR(ListenerCredentials(options).status());  // a bad file before anything opens
   RETURN_IF_ERROR(server->OpenDatabase(options));
   ASSIGN_OR_RETURN(server->jobs_, jobs::JobManager::Start(JobOptionsFrom(options)));
   if (options.retention.enabled()) {
@@ -130,6 +135,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   RETURN_IF_ERROR(server->MakeServices(options));
   RETURN_IF_ERROR(server->Listen(options));
+  RETURN_IF_ERROR(server->ServeMetrics(options));
   return server;
 }
 
@@ -177,8 +183,15 @@ absl::Status Server::Listen(const ServerOptions& options) {
   builder.SetMaxSendMessageSize(options.max_send_mb << 20);
   // The REST bridge forwards every HTTP header (at most 16 KB) as metadata, some twice.
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 64 << 10);
+  // Every call counted and timed by method and status code (/metrics) and logged (access log).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
+  observers.push_back(
+      std::make_unique<api::RpcInterceptorFactory>(auth_.get(), options.log_format == "json"));
+  builder.experimental().SetInterceptorCreators(std::move(observers));
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                   ListenerCredentials(options));
+  builder.AddListeningPort(options.listen, credentials, &port);
   builder.RegisterService(backtest_service_.get());
   builder.RegisterService(preset_service_.get());
   builder.RegisterService(trace_service_.get());
@@ -214,6 +227,7 @@ int Server::RunningJobs() { return jobs_->RunningJobs(); }
 void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  StopMetrics();  // its gauges read the job manager
   if (server_ == nullptr) {
     retention_.reset();
     jobs_.reset();  // never started serving
@@ -232,6 +246,61 @@ void Server::Shutdown() {
 }
 
 Server::~Server() { Shutdown(); }
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
+    const ServerOptions& options) {
+  if (options.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  auto read = [](const char* setting, const std::string& path) -> absl::StatusOr<std::string> {
+    std::ifstream in(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) text.clear();
+    if (text.find("-----BEGIN ") == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(setting, ": cannot read a PEM file at ", path));
+    }
+    return text;
+  };
+  ASSIGN_OR_RETURN(std::string cert, read("tls.cert", options.tls_cert));
+  ASSIGN_OR_RETURN(std::string key, read("tls.key", options.tls_key));
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  if (!options.tls_client_ca.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, read("tls.client_ca", options.tls_client_ca));
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  ssl.pem_key_cert_pairs.push_back({std::move(key), std::move(cert)});
+  return grpc::SslServerCredentials(ssl);
+}
+
+namespace {
+constexpr const char* kQueueDepth = "backtestd_queue_depth";
+constexpr const char* kRunningJobs = "backtestd_running_jobs";
+}  // namespace
+
+absl::Status Server::ServeMetrics(const ServerOptions& options) {
+  if (options.metrics_listen.empty()) return absl::OkStatus();
+  metrics::Registry& registry = metrics::ServerMetrics::Get().registry;
+  jobs::JobManager* jobs = jobs_.get();
+  registry.SetGaugeFunction(kQueueDepth, "Jobs waiting in the queue.",
+                            [jobs] { return static_cast<double>(jobs->queued_count()); });
+  registry.SetGaugeFunction(kRunningJobs, "Jobs running now.",
+                            [jobs] { return static_cast<double>(jobs->running_count()); });
+  ASSIGN_OR_RETURN(metrics_, metrics::MetricsListener::Start(options.metrics_listen, registry));
+  spdlog::info("metrics on http://{}/metrics", metrics_->address());
+  return absl::OkStatus();
+}
+
+void Server::StopMetrics() {
+  if (metrics_ == nullptr) return;
+  metrics_.reset();
+  metrics::Registry& registry = metrics::ServerMetrics::Get().registry;
+  registry.SetGaugeFunction(kQueueDepth, "", nullptr);
+  registry.SetGaugeFunction(kRunningJobs, "", nullptr);
+}
+
+const std::string& Server::metrics_address() const {
+  static const std::string kNone;
+  return metrics_ == nullptr ? kNone : metrics_->address();
+}
 
 namespace {
 

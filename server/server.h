@@ -17,6 +17,7 @@
 
 namespace grpc {
 class Server;
+class ServerCredentials;
 class Service;
 }
 
@@ -29,6 +30,9 @@ class JobManager;
 }
 namespace api {
 class Authenticator;
+}
+namespace metrics {
+class MetricsListener;
 }
 
 struct ServerOptions {
@@ -85,6 +89,15 @@ struct ServerOptions {
   // On SIGTERM, how long running jobs get to finish before they are stopped (and failed as
   // interrupted); meanwhile nothing new starts (--drain-grace-ms; docs/operations.md).
   int drain_grace_ms = 20000;
+  // The access log's line format: "text" or "json" (--log-format; docs/operations.md).
+  std::string log_format = "text";
+  // host:port of the HTTP listener serving /metrics; empty: no listener (--metrics-listen).
+  std::string metrics_listen;
+  // TLS for gRPC (PEM files). cert and key: the server speaks TLS only. client_ca: every client
+  // must present a certificate this CA signed (mutual TLS). Empty cert: plaintext.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
   // Largest message the server sends (a 1M-bar result is ~60 MB).
   int max_send_mb = 512;
   // Sweeps of more combinations are refused (--max-sweep-combinations; docs/sweeps.md).
@@ -111,6 +124,8 @@ class Server {
   const std::string& address() const { return address_; }
   // The file holding the bootstrap staff token.
   const std::string& token_file() const { return token_file_; }
+  // host:port of the /metrics listener; empty without one.
+  const std::string& metrics_address() const;
   jobs::JobManager& jobs() { return *jobs_; }
   jobs::TraceReplayer& trace_replayer() { return *replayer_; }
 
@@ -133,6 +148,9 @@ class Server {
   absl::Status OpenDatabase(const ServerOptions& options);
   absl::Status MakeServices(const ServerOptions& options);
   absl::Status Listen(const ServerOptions& options);
+  // The /metrics listener and the gauges read at scrape time; StopMetrics undoes both.
+  absl::Status ServeMetrics(const ServerOptions& options);
+  void StopMetrics();
 
   std::unique_ptr<db::Database> db_;
   std::unique_ptr<jobs::JobManager> jobs_;
@@ -145,6 +163,7 @@ class Server {
   std::unique_ptr<jobs::TraceReplayer> replayer_;  // replays for trace_service_
   std::unique_ptr<grpc::Service> sweep_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<metrics::MetricsListener> metrics_;  // null without --metrics-listen
   std::string address_;
   std::string token_file_;
   int port_ = 0;
@@ -156,6 +175,13 @@ std::string DefaultRunnerPath();
 // The build's virtual environment's python: venv/bin/python in the nearest folder above this
 // executable that has one (build/venv for build/bin/backtestd); /usr/bin/python3 when none has.
 std::string DefaultPython();
+
+// The gRPC listener's credentials: plaintext without tls_cert; TLS with tls_cert and tls_key;
+// requiring client certificates signed by tls_client_ca when set. InvalidArgument naming the
+// setting when a file cannot be read as PEM. (A key that does not match its certificate makes
+// Start fail to listen.)
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
+    const ServerOptions& options);
 
 // Routes gRPC's own log lines through spdlog (gRPC errors at warning level) instead of stderr.
 void RouteGrpcLogsToSpdlog();

@@ -201,6 +201,20 @@ absl::Status ApplyFlags(const Inputs& inputs, DaemonConfig& config) {
   return absl::OkStatus();
 }
 
+// Settings that only mean something together.
+absl::Status CheckTogether(const DaemonConfig& config) {
+  const ServerOptions& s = config.server;
+  if (s.tls_cert.empty() != s.tls_key.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls.cert and tls.key go together: ", s.tls_cert.empty() ? "tls.key" : "tls.cert",
+        " is set, the other is not"));
+  }
+  if (!s.tls_client_ca.empty() && s.tls_cert.empty()) {
+    return absl::InvalidArgumentError("tls.client_ca needs tls.cert and tls.key");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::optional<std::string> ProcessEnvironment(const std::string& name) {
@@ -216,6 +230,7 @@ absl::StatusOr<DaemonConfig> Resolve(const Inputs& inputs) {
   if (!file.empty()) RETURN_IF_ERROR(ApplyFile(file, config));
   if (inputs.environment) RETURN_IF_ERROR(ApplyEnvironment(inputs, config));
   RETURN_IF_ERROR(ApplyFlags(inputs, config));
+  RETURN_IF_ERROR(CheckTogether(config));
   config.server.retention.policy.max_db_bytes = config.db_size_budget_mb << 20;
   config.server.retention.interval = std::chrono::seconds(config.retention_interval_s);
   return config;

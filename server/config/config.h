@@ -58,7 +58,8 @@ std::optional<std::string> ProcessEnvironment(const std::string& name);
 
 // The configuration from defaults < file < environment < flags. InvalidArgument in one line
 // naming the key and where the value came from: an unknown key in the file, a value of the wrong
-// type or out of range, TOML that does not parse, an unreadable file.
+// type or out of range, TOML that does not parse, an unreadable file, settings that must go
+// together (tls.cert and tls.key).
 absl::StatusOr<DaemonConfig> Resolve(const Inputs& inputs);
 
 // The effective configuration as a TOML document, each value followed by its origin as a comment

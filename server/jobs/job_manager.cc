@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "server/jobs/retry_delay.h"
+#include "server/metrics/server_metrics.h"
 
 namespace backtest::jobs {
 namespace {
@@ -71,8 +72,13 @@ absl::Status StoreEvents(db::JobStore& store, const std::string& job_id,
   std::vector<db::EventRecord> records;
   records.reserve(events.size());
   for (const JobEvent& e : events) records.push_back(ToRecord(e));
+  auto write_start = std::chrono::steady_clock::now();
   absl::Status s = store.Apply(job_id, update, records);
   if (!s.ok()) return s;
+  metrics::ServerMetrics& m = metrics::ServerMetrics::Get();
+  m.sqlite_write.With({"events"}).Observe(metrics::SecondsSince(write_start));
+  m.events_written.Inc(static_cast<double>(records.size()));
+  if (update.status) m.jobs.With({std::string(db::JobStatusName(*update.status))}).Inc();
   for (size_t i = 0; i < events.size(); ++i) events[i].seq = records[i].seq;
   return absl::OkStatus();
 }
@@ -249,6 +255,7 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
     }
   }
   job.last_seq = events.back().seq;
+  metrics::ServerMetrics::Get().jobs.With({"queued"}).Inc();
   ChannelFor(job.id, job.last_seq);
   if (!queue_.TryPush(job.id)) {
     // Cannot happen while submit_mu_ is held (only Submit pushes), except at shutdown: the job

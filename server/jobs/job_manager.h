@@ -182,6 +182,12 @@ class JobManager {
 
   void Shutdown();
   bool stopping() const { return shutting_down_; }
+  // Jobs waiting in the queue and jobs running now (backtestd's metrics).
+  size_t queued_count() { return queue_.size(); }
+  size_t running_count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return running_.size();
+  }
 
   // Starts an idle runner into a worker's `warm` slot unless it holds one or the server is
   // stopping. A runner that cannot be started is logged; the next job then spawns its own.

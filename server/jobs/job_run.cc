@@ -30,6 +30,7 @@
 #include "server/jobs/run_spec.h"
 #include "server/jobs/runner_event_reader.h"
 #include "server/jobs/sweep_run.h"
+#include "server/metrics/server_metrics.h"
 
 namespace backtest::jobs {
 namespace {
@@ -95,7 +96,13 @@ class JobRun : public RunnerEventReader::Sink {
   void Flush(bool force);
   void End(db::JobStatus status, const std::string& error);
   void Fail(const std::string& error) { End(db::JobStatus::kFailed, error); }
-  std::string ExitReason(const ExitInfo& exit);
+  // Why a runner ended without a result: a short label for backtestd_runner_failures_total and
+  // the job's error.
+  struct RunnerFailure {
+    const char* reason;
+    std::string message;
+  };
+  RunnerFailure ExitReason(const ExitInfo& exit);
   std::string StoreError() const {
     return store_error_.empty() ? reader_.store_error() : store_error_;
   }
@@ -130,6 +137,7 @@ class JobRun : public RunnerEventReader::Sink {
   bool killed_for_stale_ = false;
   std::string store_error_;  // events could not be stored (a full disk…): the job fails
   bool trace_enabled_ = false;
+  int64_t started_ms_ = 0;  // when the job started running (0: it did not)
   int64_t trace_sampling_ = 1;
   // The run's data: where from, its symbols in order, and the datasets offered to the runner (by
   // symbol) and sent by it (by position).
@@ -158,7 +166,13 @@ absl::Status JobRun::EndSweep(int32_t rows) {
 absl::Status JobRun::StoreTraceRows(const std::vector<db::TraceRowRecord>& rows) {
   auto traces = stores_.traces();
   if (!traces.ok()) return traces.status();
-  return (*traces)->AppendRows(job_id_, rows);
+  auto write_start = std::chrono::steady_clock::now();
+  absl::Status s = (*traces)->AppendRows(job_id_, rows);
+  if (!s.ok()) return s;
+  metrics::ServerMetrics& m = metrics::ServerMetrics::Get();
+  m.sqlite_write.With({"trace_rows"}).Observe(metrics::SecondsSince(write_start));
+  m.trace_rows_written.Inc(static_cast<double>(rows.size()));
+  return s;
 }
 
 // The datasets the runner may find its data to be: for each symbol, the last ones stored from the
@@ -355,6 +369,8 @@ void JobRun::Run() {
   running.started_ms = started;
   running.progress_stage = "loading";
   if (!Transition(db::JobStatus::kRunning, {db::JobStatus::kQueued}, running)) return;
+  started_ms_ = started;
+  metrics::ServerMetrics::Get().queue_wait.Observe((started - job->created_ms) / 1000.0);
 
   auto spec = MakeRunSpec(*job, manager_.options(), manager_.DataPolicyFor(job->owner_is_staff));
   if (!spec.ok()) {
@@ -377,6 +393,7 @@ void JobRun::Run() {
   if (!sweep_) OfferDatasets(&*spec);  // a sweep stores no candles
   auto runner = StartRunner(*spec);
   if (!runner.ok()) {
+    metrics::ServerMetrics::Get().runner_failures.With({"start"}).Inc();
     Fail(std::string(runner.status().message()));
     return;
   }
@@ -402,7 +419,9 @@ void JobRun::Run() {
   } else if (reader_.got_result() && exit.exited && exit.code == 0) {
     End(db::JobStatus::kFinished, "");
   } else {
-    Fail(ExitReason(exit));
+    RunnerFailure failure = ExitReason(exit);
+    metrics::ServerMetrics::Get().runner_failures.With({failure.reason}).Inc();
+    Fail(failure.message);
   }
 }
 
@@ -481,38 +500,39 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
   return *std::move(warm);
 }
 
-std::string JobRun::ExitReason(const ExitInfo& exit) {
+JobRun::RunnerFailure JobRun::ExitReason(const ExitInfo& exit) {
   const RunnerLimits& limits = manager_.options().limits;
-  if (!StoreError().empty()) return StoreError();
-  if (killed_for_stale_) return manager_.StaleError();
+  if (!StoreError().empty()) return {"store", StoreError()};
+  if (killed_for_stale_) return {"stale", manager_.StaleError()};
   if (killed_for_silence_) {
-    return absl::StrFormat("the runner stopped responding (nothing heard for %.1f s) and was killed",
-                           manager_.options().heartbeat_timeout_ms / 1000.0);
+    return {"heartbeat_timeout",
+            absl::StrFormat("the runner stopped responding (nothing heard for %.1f s) and was killed",
+                            manager_.options().heartbeat_timeout_ms / 1000.0)};
   }
   // A runner killed by a signal may die in the middle of a frame: the cut frame is a consequence,
   // and the signal (below) is the reason to report.
   if (!reader_.protocol_error().empty() && !(reader_.stream_cut() && !exit.exited)) {
-    return absl::StrCat("runner protocol error: ", reader_.protocol_error());
+    return {"protocol", absl::StrCat("runner protocol error: ", reader_.protocol_error())};
   }
   if (reader_.failure_code() == "resource" && limits.memory_mb > 0) {
-    return absl::StrCat("memory limit of ", limits.memory_mb, " MB exceeded");
+    return {"memory_limit", absl::StrCat("memory limit of ", limits.memory_mb, " MB exceeded")};
   }
-  if (!reader_.failure_message().empty()) return reader_.failure_message();
+  if (!reader_.failure_message().empty()) return {"run_error", reader_.failure_message()};
   if (external_ != nullptr) {
     std::string why = DescribeSandboxedExit(exit, ExternalLimits(manager_.options()));
-    if (!why.empty()) return absl::StrCat("the strategy's runner: ", why);
+    if (!why.empty()) return {"sandboxed_exit", absl::StrCat("the strategy's runner: ", why)};
   }
   // The kernel sends SIGXCPU at the limit and SIGKILL a second later if that was ignored.
   if (!exit.exited && limits.cpu_seconds > 0 &&
       (exit.signal == SIGXCPU ||
        (exit.signal == SIGKILL && exit.cpu_seconds >= static_cast<double>(limits.cpu_seconds)))) {
-    return absl::StrCat("CPU time limit of ", limits.cpu_seconds, " s exceeded");
+    return {"cpu_limit", absl::StrCat("CPU time limit of ", limits.cpu_seconds, " s exceeded")};
   }
   if (!exit.exited) {
-    return absl::StrCat("the runner crashed (", DescribeSignal(exit.signal), ")");
+    return {"crash", absl::StrCat("the runner crashed (", DescribeSignal(exit.signal), ")")};
   }
-  if (exit.code != 0) return absl::StrCat("the runner exited with code ", exit.code);
-  return "the runner ended without a result";
+  if (exit.code != 0) return {"exit_code", absl::StrCat("the runner exited with code ", exit.code)};
+  return {"no_result", "the runner ended without a result"};
 }
 
 void JobRun::Supervise(RunnerProcess& runner) {
@@ -646,6 +666,11 @@ void JobRun::End(db::JobStatus status, const std::string& error) {
   if (status == db::JobStatus::kFinished) {
     update.progress_fraction = 1.0;
     update.progress_stage = "done";
+  }
+  if (started_ms_ > 0) {
+    metrics::ServerMetrics::Get()
+        .job_duration.With({std::string(db::JobStatusName(status))})
+        .Observe((update.finished_ms.value() - started_ms_) / 1000.0);
   }
   if (!Transition(status, {db::JobStatus::kRunning}, update)) {
     spdlog::error("job {}: could not record its end ({})", job_id_,

@@ -11,6 +11,7 @@ import array
 import dataclasses
 import datetime as _dt
 import os
+import pathlib
 import sys
 import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
@@ -213,6 +214,24 @@ def _resolve_token(token: Optional[str], token_file: Optional[str]) -> str:
     return token
 
 
+def _tls_credentials(tls: bool, ca: Optional[str], cert: Optional[str],
+                     key: Optional[str]) -> Optional[grpc.ChannelCredentials]:
+    """Channel credentials from PEM files (None: plaintext); the environment fills the gaps."""
+    ca = ca or os.environ.get("BACKTEST_TLS_CA") or None
+    cert = cert or os.environ.get("BACKTEST_TLS_CERT") or None
+    key = key or os.environ.get("BACKTEST_TLS_KEY") or None
+    if not (tls or ca or os.environ.get("BACKTEST_TLS") in ("1", "true")):
+        return None
+    if bool(cert) != bool(key):
+        raise ValueError("tls_cert and tls_key go together")
+
+    def read(path: Optional[str]) -> Optional[bytes]:
+        return pathlib.Path(path).read_bytes() if path else None
+
+    return grpc.ssl_channel_credentials(root_certificates=read(ca), private_key=read(key),
+                                        certificate_chain=read(cert))
+
+
 class Client:
     """A connection to backtestd.
 
@@ -220,20 +239,27 @@ class Client:
     else the first line of ``token_file`` (default var/admin.token, which `make run` writes).
     ``timeout`` is the deadline of each unary call in seconds. Errors raise BacktestError.
     Use it as a context manager, or call close().
+
+    TLS (docs/operations.md, "TLS"): ``tls=True`` checks the server against the system's CAs;
+    ``tls_ca`` (a PEM file, default $BACKTEST_TLS_CA) against those CAs and implies TLS;
+    ``tls_cert`` and ``tls_key`` (PEM files, default $BACKTEST_TLS_CERT and $BACKTEST_TLS_KEY)
+    are the client certificate for mutual TLS.
     """
 
     def __init__(self, address: Optional[str] = None, token: Optional[str] = None, *,
                  token_file: Optional[str] = None, timeout: float = 30.0,
-                 channel: Optional[grpc.Channel] = None):
+                 channel: Optional[grpc.Channel] = None, tls: bool = False,
+                 tls_ca: Optional[str] = None, tls_cert: Optional[str] = None,
+                 tls_key: Optional[str] = None):
         self.address = address or os.environ.get("BACKTEST_SERVER") or DEFAULT_ADDRESS
         self._metadata = (("authorization", "Token " + _resolve_token(token, token_file)),)
         self._timeout = timeout
         # A result with every candle of a long run is tens of MB.
-        self._channel = channel or grpc.insecure_channel(
-            self.address,
-            options=[("grpc.max_receive_message_length", -1),
-                     ("grpc.max_send_message_length", -1)],
-        )
+        options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+        credentials = _tls_credentials(tls, tls_ca, tls_cert, tls_key)
+        self._channel = channel or (
+            grpc.secure_channel(self.address, credentials, options=options) if credentials
+            else grpc.insecure_channel(self.address, options=options))
         self._backtest = _bt_grpc.BacktestServiceStub(self._channel)
         self._presets = _ps_grpc.PresetServiceStub(self._channel)
         self._trace = _tr_grpc.TraceServiceStub(self._channel)

@@ -184,6 +184,14 @@ TEST_F(ConfigTest, ConfigFileFromTheEnvironment) {
   EXPECT_EQ(config->server.workers, 7);
 }
 
+TEST_F(ConfigTest, TlsKeyAndCertGoTogether) {
+  ExpectError(Resolve(With("", {}, {{"tls.cert", {"/c.pem"}}})), "tls.cert and tls.key");
+  ExpectError(Resolve(With("", {}, {{"tls.client_ca", {"/ca.pem"}}})), "tls.client_ca");
+  absl::StatusOr<DaemonConfig> both =
+      Resolve(With("", {}, {{"tls.cert", {"/c.pem"}}, {"tls.key", {"/k.pem"}}}));
+  EXPECT_TRUE(both.ok()) << both.status();
+}
+
 // A key that is also a section ("runner" and "runner.backend") makes a file TOML cannot hold.
 TEST(SettingsTest, KeysAreUniqueAndNoKeyIsASection) {
   std::set<std::string> keys, flags, sections;
