@@ -166,6 +166,19 @@ int JobManager::RunningJobs() {
   return static_cast<int>(running_.size());
 }
 
+void JobManager::AddActiveWork(int64_t owner_id, int delta) {
+  std::lock_guard lock(work_mu_);
+  int& n = active_work_[owner_id];
+  n += delta;
+  if (n <= 0) active_work_.erase(owner_id);
+}
+
+int JobManager::ActiveWork(int64_t owner_id) {
+  std::lock_guard lock(work_mu_);
+  auto it = active_work_.find(owner_id);
+  return it == active_work_.end() ? 0 : it->second;
+}
+
 void JobManager::Shutdown() {
   if (shutting_down_.exchange(true)) return;
   queue_.Close();
@@ -215,7 +228,8 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
     auto conn = pool_->Acquire();
     absl::StatusOr<int64_t> active = db::JobStore(conn->connection()).CountActive(owner_id);
     if (!active.ok()) return active.status();
-    if (absl::Status s = quota_.Admit(owner_id, *active); !s.ok()) return s;
+    const int64_t under_way = *active + ActiveWork(owner_id);  // jobs and replays
+    if (absl::Status s = quota_.Admit(owner_id, under_way); !s.ok()) return s;
   }
   nlohmann::json values = nlohmann::json::object();
   for (const auto& [name, value] : params) values[name] = value;

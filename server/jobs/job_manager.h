@@ -180,6 +180,11 @@ class JobManager {
   // Jobs whose runner is running now.
   int RunningJobs();
 
+  // Work a user has under way besides their jobs (Explain replays, jobs::TraceReplayer): counted
+  // with their queued and running jobs against quota.max_active_jobs_per_user by Submit.
+  void AddActiveWork(int64_t owner_id, int delta);
+  int ActiveWork(int64_t owner_id);
+
   void Shutdown();
   bool stopping() const { return shutting_down_; }
   // Jobs waiting in the queue and jobs running now (backtestd's metrics).
@@ -244,6 +249,8 @@ class JobManager {
   std::atomic<bool> draining_{false};
 
   std::mutex submit_mu_;  // one submission at a time: the queue bound check and insert are atomic
+  std::mutex work_mu_;
+  std::map<int64_t, int> active_work_;  // by owner; guarded by work_mu_
 
   std::mutex mu_;  // guards channels_ and running_
   std::map<std::string, std::shared_ptr<JobChannel>> channels_;

@@ -319,6 +319,7 @@ void TraceReplayer::Rows(const ReplayQuestion& q, Done done) {
       task->last_block = last_block;
     }
     ++mine;
+    jobs_.AddActiveWork(q.caller_id, 1);  // a submission meanwhile counts it (Release undoes it)
     task->waiters.push_back({q, std::move(done)});
   }
   if (fresh != nullptr && !queue_.TryPush(fresh)) {
@@ -384,6 +385,7 @@ void TraceReplayer::Finish(const std::shared_ptr<Task>& task,
 }
 
 void TraceReplayer::Release(int64_t caller_id) {
+  jobs_.AddActiveWork(caller_id, -1);
   std::lock_guard lock(mu_);
   auto it = per_caller_.find(caller_id);
   if (it != per_caller_.end() && --it->second <= 0) per_caller_.erase(it);

@@ -6,7 +6,9 @@
 // Replays are bars in blocks of `block_bars`: a question is answered from the blocks that hold
 // its bars, and the blocks missing from the cache are replayed in one run. Identical replays
 // asked for at the same time run once. A caller has at most `per_user` replays waiting or
-// running; the server at most `workers` runners of replays at once, beside the job workers'.
+// running, and their replays count with their jobs against the job manager's per-user limit
+// (quota.max_active_jobs_per_user) both ways; the server runs at most `workers` replays at once,
+// beside the job workers' runners.
 //
 // Owned by the server beside the job manager it uses (its options, database pool and data
 // policies); Shutdown (or the destructor) stops the runners of replays, joins the threads, and

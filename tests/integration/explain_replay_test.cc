@@ -9,6 +9,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -247,6 +248,42 @@ TEST_F(ExplainReplayLimitTest, ACallerHasAtMostPerUserReplaysUnderWay) {
   EXPECT_EQ(answers[0].code(), absl::StatusCode::kResourceExhausted) << answers[0];
   EXPECT_THAT(answers[0].message(), HasSubstr("replays"));
   EXPECT_TRUE(answers[1].ok()) << answers[1];
+}
+
+class ExplainReplayQuotaTest : public ExplainReplayTest {
+ protected:
+  void Configure(ServerOptions& options) override {
+    options.quota.max_active_jobs_per_user = 1;
+  }
+};
+
+TEST_F(ExplainReplayQuotaTest, ReplaysCountWithTheCallersJobs) {
+  const Params params = {{"strategy", "sr_breakout"}, {"timeframe", "M1"},
+                         {"start_date", "2020-01-01"}, {"end_date", "2020-02-15"}};
+  const std::string job = Run(ann_, params);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<absl::Status> replayed;
+  server_.server().trace_replayer().Rows(
+      {.job_id = job, .caller_id = ann_id_, .first_bar = 10, .last_bar = 10},
+      [&](absl::StatusOr<jobs::TraceRows> rows) {
+        std::lock_guard lock(mu);
+        replayed = rows.status();
+        cv.notify_all();
+      });
+  // While the replay is under way, a submission is one too many.
+  v1::RunBacktestRequest request;
+  for (const auto& [k, v] : params) (*request.mutable_params())[k].set_string_value(v);
+  v1::RunBacktestResponse response;
+  grpc::Status s = server_.jobs().RunBacktest(server_.Context(ann_).get(), request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return replayed.has_value(); }));
+    EXPECT_TRUE(replayed->ok()) << *replayed;
+  }
+  // Answered, it counts no more.
+  EXPECT_TRUE(server_.jobs().RunBacktest(server_.Context(ann_).get(), request, &response).ok());
 }
 
 TEST_F(ExplainReplayTest, WindowIsBounded) {
