@@ -59,10 +59,7 @@ def drains_and_keeps_the_queue(c: Checks, workdir: str) -> None:
     c.check("reads still answer: the running job is running",
             client.get_job(running).status == "running")
     client.close()
-    try:
-        code = server.proc.wait(timeout=60)
-    except Exception:  # noqa: BLE001 — reported as the check below
-        code = None
+    code = exit_code(server)
     c.check("the server exits 0 once its running job has finished", code == 0, str(code))
     c.check("the running job finished", status_in_db(server, running) == "finished",
             status_in_db(server, running))
@@ -81,17 +78,30 @@ def drains_and_keeps_the_queue(c: Checks, workdir: str) -> None:
     c.check("SIGINT with nothing running: exit 0", server.proc.wait(timeout=30) == 0)
 
 
-def stops_what_outlasts_the_grace(c: Checks, workdir: str) -> None:
-    server = Server(f"{workdir}/grace", "--workers", "1", "--drain-grace-ms", "300")
+def long_job_under_grace(c: Checks, workdir: str, grace_ms: int):
+    """A server with --drain-grace-ms `grace_ms` running a job that outlasts any test."""
+    server = Server(workdir, "--workers", "1", "--drain-grace-ms", str(grace_ms))
     server.start()
     client = server.client()
     job = client.run_backtest(minute_run("1990-01-01", "2026-01-01"), follow=False).job_id
-    c.check("a long job running", started(client, job))
+    c.check(f"a long job running (grace {grace_ms} ms)", started(client, job))
     client.close()
+    return server, job
+
+
+def exit_code(server: Server):
+    try:
+        return server.proc.wait(timeout=30)
+    except Exception:  # noqa: BLE001 — reported by the caller's check
+        return None
+
+
+def stops_what_outlasts_the_grace(c: Checks, workdir: str) -> None:
+    server, job = long_job_under_grace(c, f"{workdir}/grace", 300)
     began = time.monotonic()
     server.proc.terminate()
-    code = server.proc.wait(timeout=30)
-    c.check(f"past a 300 ms grace the server stops it and exits 0 (in "
+    code = exit_code(server)
+    c.check(f"past the grace the server stops it and exits 0 (in "
             f"{time.monotonic() - began:.2f} s)", code == 0, str(code))
     c.check("the job failed as interrupted",
             status_in_db(server, job) == "failed interrupted by server shutdown",
@@ -99,19 +109,11 @@ def stops_what_outlasts_the_grace(c: Checks, workdir: str) -> None:
 
 
 def a_second_signal_cuts_the_drain_short(c: Checks, workdir: str) -> None:
-    server = Server(f"{workdir}/again", "--workers", "1", "--drain-grace-ms", "600000")
-    server.start()
-    client = server.client()
-    job = client.run_backtest(minute_run("1990-01-01", "2026-01-01"), follow=False).job_id
-    c.check("a long job running (grace 10 minutes)", started(client, job))
-    client.close()
+    server, job = long_job_under_grace(c, f"{workdir}/again", 600000)
     server.proc.terminate()
     wait_for(lambda: "draining" in server.log(), 5)
     server.proc.terminate()
-    try:
-        code = server.proc.wait(timeout=30)
-    except Exception:  # noqa: BLE001
-        code = None
+    code = exit_code(server)
     c.check("a second SIGTERM stops the running job and the server at once", code == 0, str(code))
     c.check("the job failed as interrupted",
             status_in_db(server, job).startswith("failed interrupted"), status_in_db(server, job))
