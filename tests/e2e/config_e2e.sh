@@ -41,6 +41,11 @@ check "serve: listens and opens the database the file names" bash -c "
   done
   cat '$WORK/fromfile.log'; exit 1"
 
+check "deploy/backtestd.toml reads" bash -c "
+  '$BIN/backtestd' --config '$ROOT/deploy/backtestd.toml' config >'$WORK/deploy.out' &&
+  grep -qx \"keep_days = 90  # file $ROOT/deploy/backtestd.toml\" '$WORK/deploy.out' &&
+  grep -qx \"listen = '127.0.0.1:9090'  # file $ROOT/deploy/backtestd.toml\" '$WORK/deploy.out'"
+
 printf '[jobs]\nwrokers = 3\n' >"$WORK/typo.toml"
 check "an unknown key is a one-line error naming it" bash -c "
   ! '$BIN/backtestd' --config '$WORK/typo.toml' --listen 127.0.0.1:0 --db '$WORK/t/backtest.db' 2>'$WORK/typo.err'
