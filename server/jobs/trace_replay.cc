@@ -334,7 +334,8 @@ void TraceReplayer::Rows(const ReplayQuestion& q, Done done) {
 
 void TraceReplayer::WorkerLoop() {
   while (std::optional<std::shared_ptr<Task>> task = queue_.Pop()) {
-    absl::StatusOr<TraceRows> rows = Replay(**task);
+    bool lasting = false;
+    absl::StatusOr<TraceRows> rows = Replay(**task, &lasting);
     if (rows.ok()) {
       // Every block replayed is cached, even one without rows.
       const int64_t b = options_.block_bars;
@@ -349,7 +350,7 @@ void TraceReplayer::WorkerLoop() {
         cache_.Put((*task)->job_id, (*task)->first_block + static_cast<int64_t>(i),
                    std::make_shared<const TraceRows>(std::move(blocks[i])));
       }
-    } else if (rows.status().code() == absl::StatusCode::kFailedPrecondition) {
+    } else if (lasting) {
       cache_.PutError((*task)->job_id, rows.status());
     }
     {
@@ -391,7 +392,7 @@ void TraceReplayer::Release(int64_t caller_id) {
   if (it != per_caller_.end() && --it->second <= 0) per_caller_.erase(it);
 }
 
-absl::StatusOr<TraceRows> TraceReplayer::Replay(const Task& task) {
+absl::StatusOr<TraceRows> TraceReplayer::Replay(const Task& task, bool* lasting) {
   ASSIGN_OR_RETURN(StoredRun run, LoadStoredRun(jobs_, task.job_id));
   const JobManagerOptions& o = jobs_.options();
   ASSIGN_OR_RETURN(backtest::runner::v1::RunSpec spec,
@@ -399,7 +400,12 @@ absl::StatusOr<TraceRows> TraceReplayer::Replay(const Task& task) {
   auto& params = *spec.mutable_params();
   std::optional<ProcessCommand> sandboxed;
   if (!engine::ParamRegistry::IsBuiltinStrategy(params["strategy"])) {
-    ASSIGN_OR_RETURN(sandboxed, PrepareExternal(jobs_, run.job, &spec));
+    absl::StatusOr<ProcessCommand> command = PrepareExternal(jobs_, run.job, &spec);
+    if (!command.ok()) {
+      *lasting = command.status().code() == absl::StatusCode::kFailedPrecondition;
+      return command.status();
+    }
+    sandboxed = *std::move(command);
   }
   // Every bar of the window traced whole, whatever the run's sampling was.
   params["trace_enabled"] = "true";
@@ -417,7 +423,10 @@ absl::StatusOr<TraceRows> TraceReplayer::Replay(const Task& task) {
   const int64_t started = NowMs();
   ReplaySink sink;
   RETURN_IF_ERROR(RunReplayRunner(o, spec, sandboxed, options_.timeout_ms, stopping_, sink));
-  if (sink.facts().digest() != run.digest) return DigestMismatch(run, sink.facts());
+  if (sink.facts().digest() != run.digest) {
+    *lasting = true;
+    return DigestMismatch(run, sink.facts());
+  }
   spdlog::debug("job {}: bars {}-{} replayed in {} ms ({} trace rows)", task.job_id,
                 spec.trace_window().first_bar(), spec.trace_window().last_bar(),
                 NowMs() - started, sink.rows().size());

@@ -101,7 +101,9 @@ class TraceReplayer {
   bool AnswerFromCache(const ReplayQuestion& question, const Done& done);
   void WorkerLoop();
   void Finish(const std::shared_ptr<Task>& task, const absl::StatusOr<TraceRows>& rows);
-  absl::StatusOr<TraceRows> Replay(const Task& task);
+  // `lasting` is set for an error that every replay of the job would meet again (its digest
+  // differs, its strategy cannot be replayed): the cache keeps those.
+  absl::StatusOr<TraceRows> Replay(const Task& task, bool* lasting);
   void Release(int64_t caller_id);
 
   JobManager& jobs_;
