@@ -254,6 +254,11 @@ END;
 -- found from an access log line and the other way round. Empty for jobs stored before.
 ALTER TABLE jobs ADD COLUMN request_id TEXT NOT NULL DEFAULT '';
 )sql"},
+    {10, "sweeps: a sweep's walk-forward", R"sql(
+-- The walk-forward of a sweep that asked for one (a backtest.runner.v1.WalkForwardEvent: each
+-- window's choice and out-of-sample stats, the stitched equity and trades); NULL until it ran.
+ALTER TABLE sweeps ADD COLUMN walk_forward BLOB;
+)sql"},
 };
 
 }  // namespace

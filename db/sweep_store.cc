@@ -52,8 +52,8 @@ absl::Status SweepStore::Remove(absl::string_view job_id) {
 
 absl::StatusOr<SweepRecord> SweepStore::Get(absl::string_view job_id) {
   try {
-    SQLite::Statement stmt(db_, "SELECT spec, request, objective, maximize, total, grid_size "
-                                "FROM sweeps WHERE job_id = ?1");
+    SQLite::Statement stmt(db_, "SELECT spec, request, objective, maximize, total, grid_size, "
+                                "walk_forward FROM sweeps WHERE job_id = ?1");
     BindText(stmt, 1, job_id);
     if (!stmt.executeStep()) {
       return absl::NotFoundError(absl::StrCat("job ", job_id, " is not a sweep"));
@@ -64,10 +64,23 @@ absl::StatusOr<SweepRecord> SweepStore::Get(absl::string_view job_id) {
                        .objective = stmt.getColumn(2).getString(),
                        .maximize = stmt.getColumn(3).getInt() != 0,
                        .total = stmt.getColumn(4).getInt64(),
-                       .grid_size = stmt.getColumn(5).getInt64()};
+                       .grid_size = stmt.getColumn(5).getInt64(),
+                       .walk_forward = BlobOf(stmt.getColumn(6))};
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, "cannot read the sweep");
   }
+}
+
+absl::Status SweepStore::SaveWalkForward(absl::string_view job_id, absl::string_view data) {
+  try {
+    SQLite::Statement stmt(db_, "UPDATE sweeps SET walk_forward = ?2 WHERE job_id = ?1");
+    BindText(stmt, 1, job_id);
+    BindBlob(stmt, 2, data);
+    if (stmt.exec() != 1) return absl::NotFoundError(absl::StrCat("job ", job_id, " is not a sweep"));
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "cannot store the walk-forward");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> SweepStore::IsSweep(absl::string_view job_id) {

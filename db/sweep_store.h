@@ -30,6 +30,7 @@ struct SweepRecord {
   bool maximize = true;
   int64_t total = 0;
   int64_t grid_size = 0;
+  std::string walk_forward;  // backtest.runner.v1.WalkForwardEvent bytes; empty until it ran
 };
 
 class SweepStore {
@@ -44,6 +45,9 @@ class SweepStore {
   absl::StatusOr<SweepRecord> Get(absl::string_view job_id);
   // Whether the job is a sweep.
   absl::StatusOr<bool> IsSweep(absl::string_view job_id);
+
+  // Stores the sweep's walk-forward (bytes opaque here).
+  absl::Status SaveWalkForward(absl::string_view job_id, absl::string_view data);
 
   // Appends one chunk of `rows` rows (one transaction: a chunk is there whole or not at all).
   absl::Status AppendChunk(absl::string_view job_id, int64_t rows, absl::string_view data);

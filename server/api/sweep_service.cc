@@ -62,7 +62,53 @@ absl::StatusOr<jobs::SweepRequest> ToDomain(const backtest::v1::RunSweepRequest&
   out.constraints.assign(request.constraints().begin(), request.constraints().end());
   out.objective.stat = request.objective().stat().empty() ? "sharpe" : request.objective().stat();
   out.objective.maximize = !request.objective().minimize();
+  if (request.has_walk_forward()) {
+    const backtest::v1::WalkForwardSettings& wf = request.walk_forward();
+    if (!wf.mode().empty() && wf.mode() != "rolling" && wf.mode() != "anchored") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "walk_forward.mode: must be rolling or anchored, got \"", wf.mode().substr(0, 32), "\""));
+    }
+    out.walk_forward = jobs::SweepWalkForward{.anchored = wf.mode() == "anchored",
+                                              .train_bars = wf.train_bars(),
+                                              .test_bars = wf.test_bars()};
+  }
   return out;
+}
+
+void ToWalkForwardProto(const backtest::runner::v1::WalkForwardEvent& in,
+                        const backtest::runner::v1::SweepSpec& spec, backtest::v1::WalkForward* out) {
+  for (const auto& w : in.windows()) {
+    backtest::v1::WalkForwardWindow* window = out->add_windows();
+    window->set_train_start(static_cast<double>(w.train_start()));
+    window->set_train_end(static_cast<double>(w.train_end()));
+    window->set_test_start(static_cast<double>(w.test_start()));
+    window->set_test_end(static_cast<double>(w.test_end()));
+    window->set_best_row(w.best_row());
+    if (w.best_row() >= 0 && w.best_row() < spec.combinations_size()) {
+      const auto& combo = spec.combinations(w.best_row());
+      for (int k = 0; k < spec.names_size() && k < combo.values_size(); ++k) {
+        (*window->mutable_params())[spec.names(k)] = combo.values(k);
+      }
+    }
+    jobs::UnflattenStats(jobs::FlattenStats(w.train_stats()), window->mutable_train_stats());
+    jobs::UnflattenStats(jobs::FlattenStats(w.test_stats()), window->mutable_test_stats());
+    window->set_efficiency(w.efficiency());
+  }
+  out->mutable_equity_times()->Add(in.equity_times().begin(), in.equity_times().end());
+  out->mutable_equity_values()->Add(in.equity_values().begin(), in.equity_values().end());
+  for (const auto& t : in.trades()) {
+    backtest::v1::WalkForwardTrade* trade = out->add_trades();
+    trade->set_window(t.window());
+    trade->set_symbol(t.symbol());
+    trade->set_side(t.side());
+    trade->set_entry_time(static_cast<double>(t.entry_time()));
+    trade->set_exit_time(static_cast<double>(t.exit_time()));
+    trade->set_entry_price(t.entry_price());
+    trade->set_exit_price(t.exit_price());
+    trade->set_size(t.size());
+    trade->set_pnl(t.pnl());
+  }
+  out->set_efficiency(in.efficiency());
 }
 
 double Objective(const jobs::SweepRowValues& v, int objective) {
@@ -244,6 +290,13 @@ absl::Status SweepServiceImpl::Run(const Caller& caller,
     auto* c = spec.add_combinations();
     for (const std::string& v : combo) c->add_values(v);
   }
+  spec.set_objective(plan.objective.stat);
+  spec.set_minimize(!plan.objective.maximize);
+  if (plan.walk_forward) {
+    spec.mutable_walk_forward()->set_anchored(plan.walk_forward->anchored);
+    spec.mutable_walk_forward()->set_train_bars(plan.walk_forward->train_bars);
+    spec.mutable_walk_forward()->set_test_bars(plan.walk_forward->test_bars);
+  }
   backtest::v1::RunSweepRequest as_given = request;
   as_given.clear_dry_run();
   std::string request_json;
@@ -290,6 +343,13 @@ absl::Status SweepServiceImpl::Get(const Caller& caller,
   Distribute(s.rows, s.objective, request.buckets() == 0 ? kDefaultBuckets : request.buckets(),
              out->mutable_distribution());
   out->set_rows_url(absl::StrCat("/api/sweeps/", s.job.id, "/rows"));
+  if (!s.record.walk_forward.empty()) {
+    backtest::runner::v1::WalkForwardEvent wf;
+    if (!wf.ParseFromString(s.record.walk_forward)) {
+      return absl::DataLossError(absl::StrCat("sweep ", s.job.id, "'s walk-forward cannot be read"));
+    }
+    ToWalkForwardProto(wf, s.spec, out->mutable_walk_forward());
+  }
   return absl::OkStatus();
 }
 

@@ -76,6 +76,7 @@ class JobRun : public RunnerEventReader::Sink {
                            const backtest::runner::v1::RunOutput& facts) override;
   absl::Status StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) override;
   absl::Status EndSweep(int32_t rows) override;
+  absl::Status StoreWalkForward(const backtest::runner::v1::WalkForwardEvent& event) override;
 
  private:
   int64_t Now() const { return manager_.NowMs(); }
@@ -156,6 +157,11 @@ constexpr int64_t kSweepReportEveryMs = 1000;
 absl::Status JobRun::StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) {
   if (!sweep_) return RunnerEventReader::Sink::StoreSweepRows(rows);
   return sweep_->Store(stores_.sweeps, rows, Now());
+}
+
+absl::Status JobRun::StoreWalkForward(const backtest::runner::v1::WalkForwardEvent& event) {
+  if (!sweep_) return RunnerEventReader::Sink::StoreWalkForward(event);
+  return stores_.sweeps.SaveWalkForward(job_id_, event.SerializeAsString());
 }
 
 absl::Status JobRun::EndSweep(int32_t rows) {
@@ -282,6 +288,7 @@ absl::StatusOr<std::vector<int64_t>> JobRun::ResultDatasets(
 }
 
 absl::Status JobRun::StoreResult(std::string frame, const backtest::runner::v1::RunOutput& facts) {
+  if (sweep_) return absl::InvalidArgumentError("a result from a sweep job");
   // This runner is done with the CPU: start the worker's next warm runner now, so that its exec
   // and linking overlap with storing this result instead of delaying the next job.
   manager_.KeepWarmRunner(warm_);

@@ -149,6 +149,12 @@ void RunnerEventReader::HandleFrame(std::string bytes) {
             absl::StrCat("sweep rows could not be stored: ", s.message());
       }
       break;
+    case RunnerEvent::kWalkForward:
+      if (absl::Status s = sink_.StoreWalkForward(event.walk_forward()); !s.ok()) {
+        (absl::IsInvalidArgument(s) ? protocol_error_ : store_error_) =
+            absl::StrCat("the walk-forward could not be stored: ", s.message());
+      }
+      break;
     case RunnerEvent::kSweepDone:
       if (absl::Status s = sink_.EndSweep(event.sweep_done().rows()); !s.ok()) {
         protocol_error_ = std::string(s.message());

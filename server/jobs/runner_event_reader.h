@@ -43,6 +43,10 @@ class RunnerEventReader {
     virtual absl::Status StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) {
       return absl::InvalidArgumentError("sweep rows from a job that is not a sweep");
     }
+    // A sweep's walk-forward. InvalidArgument as for StoreSweepRows.
+    virtual absl::Status StoreWalkForward(const backtest::runner::v1::WalkForwardEvent& event) {
+      return absl::InvalidArgumentError("a walk-forward from a job that is not a sweep");
+    }
     // The sweep's end: every row sent. InvalidArgument as for StoreSweepRows.
     virtual absl::Status EndSweep(int32_t rows) {
       return absl::InvalidArgumentError("a sweep's end from a job that is not a sweep");

@@ -175,6 +175,18 @@ absl::StatusOr<SweepPlan> PlanSweep(const SweepRequest& request,
   SweepPlan plan;
   plan.base = request.base;
   plan.objective = request.objective;
+  plan.walk_forward = request.walk_forward;
+  if (request.walk_forward) {
+    const SweepWalkForward& wf = *request.walk_forward;
+    const std::pair<const char*, int64_t> bars[] = {{"train_bars", wf.train_bars},
+                                                    {"test_bars", wf.test_bars}};
+    for (const auto& [field, value] : bars) {
+      if (value < 1 || value > 100'000'000) {
+        return absl::InvalidArgumentError(absl::StrCat("walk_forward.", field,
+                                                       ": must be 1 to 100000000, got ", value));
+      }
+    }
+  }
   const std::string strategy = request.base.count("strategy") ? request.base.at("strategy") : "";
   if (request.ranges.empty()) {
     return absl::InvalidArgumentError("ranges: at least one parameter must vary");

@@ -37,6 +37,13 @@ struct SweepObjective {
   bool maximize = true;
 };
 
+// Walk-forward windows over the run's kept bars (docs/sweeps.md, "Walk-forward").
+struct SweepWalkForward {
+  bool anchored = false;
+  int64_t train_bars = 0;
+  int64_t test_bars = 0;
+};
+
 struct SweepRequest {
   // The validated base parameter set (every parameter present, canonical).
   engine::ParamValues base;
@@ -47,6 +54,7 @@ struct SweepRequest {
   // "a < b" with a and b parameter names or numbers; op one of < <= > >= == !=.
   std::vector<std::string> constraints;
   SweepObjective objective;
+  std::optional<SweepWalkForward> walk_forward;
 };
 
 struct SweepPlan {
@@ -55,6 +63,7 @@ struct SweepPlan {
   std::vector<std::vector<std::string>> combos;   // per combination, a canonical value per name
   int64_t grid_size = 0;                          // the grid's size before constraints
   SweepObjective objective;
+  std::optional<SweepWalkForward> walk_forward;
 };
 
 // Grids larger than this are refused before they are enumerated, whatever the limit.
@@ -64,6 +73,7 @@ inline constexpr int64_t kMaxSweepGrid = 2'000'000;
 // InvalidArgument naming the field: ranges[i].name (unknown, data or trace parameter, repeated),
 // ranges[i].values / start / stop / step / count (bad values, each checked as the parameter
 // would be), method, count, constraints[i] (does not parse, unknown name), objective.stat; a
+// walk_forward.train_bars / test_bars (< 1); a
 // combination the registry refuses as a whole (sma_cross's fast_period < slow_period) names it
 // and asks for a constraint; more than `max_combinations` combinations (after constraints), or a
 // grid past kMaxSweepGrid, is refused with the number the sweep would have run.

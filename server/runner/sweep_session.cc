@@ -12,6 +12,7 @@
 #include "server/engine/data/market_data.h"
 #include "server/engine/engine.h"
 #include "server/runner/result_conversion.h"
+#include "server/runner/walk_forward.h"
 
 namespace backtest::runner {
 namespace {
@@ -59,6 +60,36 @@ class RowQueue {
 };
 
 }  // namespace
+
+void ForEachCombination(const v1::SweepSpec& sweep, const engine::ParamValues& base,
+                        const engine::MarketData& data, const engine::RunOptions& options,
+                        int threads, const std::vector<int>& rows,
+                        const std::function<void(int, const absl::StatusOr<engine::RunResult>&)>& done) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    RowObserver observer;
+    while (!CancelRequested().load(std::memory_order_relaxed)) {
+      const size_t k = next.fetch_add(1);
+      if (k >= rows.size()) break;
+      const int i = rows[k];
+      engine::ParamValues params = base;
+      const v1::SweepCombination& combo = sweep.combinations(i);
+      for (int n = 0; n < sweep.names_size() && n < combo.values_size(); ++n) {
+        params[sweep.names(n)] = combo.values(n);
+      }
+      auto c = engine::RunConfigFromParams(params);
+      absl::StatusOr<engine::RunResult> result =
+          c.ok() ? engine::RunBacktest(*c, data, options, observer)
+                 : absl::StatusOr<engine::RunResult>(c.status());
+      if (absl::IsCancelled(result.status())) break;
+      done(i, result);
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int t = 1; t < threads; ++t) workers.emplace_back(work);
+  work();
+  for (std::thread& t : workers) t.join();
+}
 
 int RunSweep(EventWriter& writer, const v1::RunSpec& spec) {
   const v1::SweepSpec& sweep = spec.sweep();
@@ -109,37 +140,25 @@ int RunSweep(EventWriter& writer, const v1::RunSpec& spec) {
                                                        : std::string()));
     writer.Write(e, false);
   }
-  std::atomic<int> next{0};
   RowQueue queue;
-  auto work = [&] {
-    RowObserver observer;
-    while (!CancelRequested().load(std::memory_order_relaxed)) {
-      const int i = next.fetch_add(1);
-      if (i >= total) break;
-      if (skip[static_cast<size_t>(i)]) continue;
-      engine::ParamValues params = base;
-      const v1::SweepCombination& combo = sweep.combinations(i);
-      for (int k = 0; k < sweep.names_size() && k < combo.values_size(); ++k) {
-        params[sweep.names(k)] = combo.values(k);
-      }
-      v1::SweepRow row;
-      row.set_row(i);
-      auto c = engine::RunConfigFromParams(params);
-      absl::StatusOr<engine::RunResult> result =
-          c.ok() ? engine::RunBacktest(*c, *data, options, observer)
-                 : absl::StatusOr<engine::RunResult>(c.status());
-      if (!result.ok()) {
-        if (result.status().code() == absl::StatusCode::kCancelled) break;
-        row.set_error(std::string(result.status().message()));
-      } else {
-        ToStats(result->stats, row.mutable_stats());
-      }
-      queue.Add(std::move(row));
-    }
-    queue.WorkerDone();
-  };
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) workers.emplace_back(work);
+  std::vector<int> todo;
+  for (int i = 0; i < total; ++i) {
+    if (!skip[static_cast<size_t>(i)]) todo.push_back(i);
+  }
+  std::thread pool([&] {
+    ForEachCombination(sweep, base, *data, options, threads, todo,
+                       [&](int i, const absl::StatusOr<engine::RunResult>& result) {
+                         v1::SweepRow row;
+                         row.set_row(i);
+                         if (!result.ok()) {
+                           row.set_error(std::string(result.status().message()));
+                         } else {
+                           ToStats(result->stats, row.mutable_stats());
+                         }
+                         queue.Add(std::move(row));
+                       });
+    for (int t = 0; t < threads; ++t) queue.WorkerDone();
+  });
   int sent = done_before;
   std::vector<v1::SweepRow> batch;
   bool ok = true;
@@ -156,8 +175,18 @@ int RunSweep(EventWriter& writer, const v1::RunSpec& spec) {
     p->set_fraction(static_cast<double>(sent) / total);
     ok = ok && writer.Write(progress, false) && writer.Write(rows);
   }
-  for (std::thread& t : workers) t.join();
+  pool.join();
   if (!ok) return kExitFailed;
+  if (!CancelRequested().load() && sweep.has_walk_forward()) {
+    v1::RunnerEvent wf;
+    absl::Status s =
+        RunWalkForward(sweep, base, *config, *data, options, threads, wf.mutable_walk_forward());
+    if (!s.ok() && !absl::IsCancelled(s)) {
+      Fail(writer, FailureCode(s.code()), std::string(s.message()));
+      return kExitFailed;
+    }
+    if (s.ok() && !writer.Write(wf)) return kExitFailed;
+  }
   if (CancelRequested().load()) {
     Fail(writer, "cancelled", absl::StrCat("sweep cancelled after ", sent, " of ", total,
                                            " combinations"));

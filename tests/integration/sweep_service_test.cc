@@ -6,8 +6,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "backtest/v1/sweep_service.grpc.pb.h"
 #include "db/database.h"
 #include "db/user_store.h"
@@ -199,6 +202,138 @@ TEST_F(SweepServiceTest, RunsEveryCombinationAndRowsMatchSingleJobs) {
   }
 }
 
+// Walk-forward by hand: 3,000 M1 bars, rolling windows of 1,000 train and 500 test bars: four
+// windows, train i = bars [500 i, 500 i + 1000), test i = the 500 after. On each train window the
+// best of four combinations (each run here as a single job on the window) is the sweep's choice,
+// its test run is the single job on the test window, the stitched equity chains the test runs,
+// out-of-sample trades lie inside their test windows, and the efficiency is the windows' mean.
+TEST_F(SweepServiceTest, WalkForwardPicksEachTrainWindowsBestAndRunsItOnTheTestWindow) {
+  const std::string dir = server_.dir().File("var/data");
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream csv(dir + "/WF_M1.csv");
+    csv << "time,open,high,low,close,volume\n";
+    double price = 100;
+    for (int i = 0; i < 3000; ++i) {
+      const double next = price + 0.05 * std::sin(i * 0.05) + 0.03 * std::sin(i * 0.37);
+      csv << 1'600'000'020 + 60 * i << ',' << price << ',' << std::max(price, next) + 0.01 << ','
+          << std::min(price, next) - 0.01 << ',' << next << ",5\n";
+      price = next;
+    }
+  }
+  const std::map<std::string, std::string> base = {
+      {"strategy", "sma_cross"}, {"symbols", "WF"}, {"timeframe", "M1"},
+      {"data_source", "file://" + dir}, {"start_date", "2020-01-01"}, {"end_date", "2021-01-01"}};
+  backtest::v1::RunSweepRequest r;
+  for (const auto& [k, v] : base) (*r.mutable_params())[k].set_string_value(v);
+  auto* fast = r.add_ranges();
+  fast->set_name("fast_period");
+  fast->add_values()->set_number_value(5);
+  fast->add_values()->set_number_value(10);
+  auto* slow = r.add_ranges();
+  slow->set_name("slow_period");
+  slow->add_values()->set_number_value(20);
+  slow->add_values()->set_number_value(40);
+  r.mutable_objective()->set_stat("return_pct");
+  r.mutable_walk_forward()->set_train_bars(1000);
+  r.mutable_walk_forward()->set_test_bars(500);
+  backtest::v1::RunSweepResponse started;
+  grpc::Status s = Run(r, &started);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const std::string id = started.sweep_id();
+  ASSERT_TRUE(PollUntil([&] { return Status(id) == "finished"; }, 120)) << Status(id);
+  const backtest::v1::Sweep sweep = Get(id);
+  const backtest::v1::WalkForward& wf = sweep.walk_forward();
+  ASSERT_EQ(wf.windows_size(), 4);
+
+  auto run = [&](std::map<std::string, std::string> params, double start, double end) {
+    params["start_date"] = absl::StrCat(static_cast<int64_t>(start));
+    params["end_date"] = absl::StrCat(static_cast<int64_t>(end));
+    const std::string job = server_.Submit(params);
+    EXPECT_TRUE(PollUntil([&] { return Status(job) == "finished"; }, 60)) << Status(job);
+    return ResultStats(job);
+  };
+  google::protobuf::util::MessageDifferencer same;
+  google::protobuf::util::DefaultFieldComparator nan_equal;
+  nan_equal.set_treat_nan_as_equal(true);
+  same.set_field_comparator(&nan_equal);
+  const double t0 = 1'600'000'020;  // bar k's time is t0 + 60 k (a whole minute)
+  double level = 100'000'000, efficiency_sum = 0;
+  int efficiencies = 0;
+  for (int i = 0; i < 4; ++i) {
+    const backtest::v1::WalkForwardWindow& w = wf.windows(i);
+    EXPECT_EQ(w.train_start(), t0 + 60 * (500 * i));
+    EXPECT_EQ(w.train_end(), t0 + 60 * (500 * i + 1000));
+    EXPECT_EQ(w.test_start(), w.train_end());
+    EXPECT_EQ(w.test_end(), i < 3 ? t0 + 60 * (500 * i + 1500) : t0 + 60 * 2999 + 1);
+    // The train window's best of the four, each a single job on it.
+    int best = -1;
+    double best_return = 0;
+    backtest::v1::Stats best_stats;
+    int row = 0;
+    for (const char* f : {"5", "10"}) {
+      for (const char* sl : {"20", "40"}) {
+        auto params = base;
+        params["fast_period"] = f;
+        params["slow_period"] = sl;
+        backtest::v1::Stats stats = run(params, w.train_start(), w.train_end());
+        if (!std::isnan(stats.return_pct()) && (best < 0 || stats.return_pct() > best_return)) {
+          best = row;
+          best_return = stats.return_pct();
+          best_stats = stats;
+        }
+        ++row;
+      }
+    }
+    ASSERT_EQ(w.best_row(), best) << "window " << i;
+    EXPECT_TRUE(same.Compare(w.train_stats(), best_stats)) << "window " << i;
+    auto params = base;
+    for (const auto& [name, value] : w.params()) params[name] = value;
+    EXPECT_TRUE(same.Compare(w.test_stats(), run(params, w.test_start(), w.test_end())))
+        << "window " << i;
+    level *= w.test_stats().equity_final() / 100'000'000;
+    if (w.train_stats().return_ann_pct() > 0) {
+      EXPECT_EQ(w.efficiency(), w.test_stats().return_ann_pct() / w.train_stats().return_ann_pct());
+      efficiency_sum += w.efficiency();
+      ++efficiencies;
+    } else {
+      EXPECT_TRUE(std::isnan(w.efficiency()));
+    }
+  }
+  // Out-of-sample trades only inside their test windows.
+  ASSERT_GT(wf.trades_size(), 0);
+  for (const auto& t : wf.trades()) {
+    const backtest::v1::WalkForwardWindow& w = wf.windows(t.window());
+    EXPECT_GE(t.entry_time(), w.test_start());
+    EXPECT_LT(t.exit_time(), w.test_end());
+  }
+  // The stitched equity ends where the test runs chained end, and lies in the test windows.
+  ASSERT_GT(wf.equity_values_size(), 0);
+  EXPECT_NEAR(wf.equity_values(wf.equity_values_size() - 1), level, level * 1e-9);
+  EXPECT_GE(wf.equity_times(0), wf.windows(0).test_start());
+  if (efficiencies > 0) EXPECT_DOUBLE_EQ(wf.efficiency(), efficiency_sum / efficiencies);
+
+  // Anchored: every train window starts at the first bar and grows by the test windows.
+  r.mutable_walk_forward()->set_mode("anchored");
+  ASSERT_TRUE(Run(r, &started).ok());
+  ASSERT_TRUE(PollUntil([&] { return Status(started.sweep_id()) == "finished"; }, 120));
+  const backtest::v1::WalkForward anchored = Get(started.sweep_id()).walk_forward();
+  ASSERT_EQ(anchored.windows_size(), 4);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(anchored.windows(i).train_start(), t0);
+    EXPECT_EQ(anchored.windows(i).train_end(), t0 + 60 * (1000 + 500 * i));
+    EXPECT_EQ(anchored.windows(i).test_start(), wf.windows(i).test_start());
+    EXPECT_EQ(anchored.windows(i).test_end(), wf.windows(i).test_end());
+  }
+  // Windows that do not fit fail the sweep naming walk_forward.
+  r.mutable_walk_forward()->set_train_bars(2800);
+  ASSERT_TRUE(Run(r, &started).ok());
+  ASSERT_TRUE(PollUntil([&] { return Status(started.sweep_id()) == "failed"; }, 120));
+  backtest::v1::Job job;
+  ASSERT_TRUE(server_.GetJob(started.sweep_id(), &job).ok());
+  EXPECT_THAT(job.error(), HasSubstr("walk_forward"));
+}
+
 TEST_F(SweepServiceTest, ValidationNamesTheFieldAndTheLimitRefusesWithTheCount) {
   backtest::v1::RunSweepResponse out;
   auto refused = [&](const backtest::v1::RunSweepRequest& r, const std::string& what) {
@@ -221,6 +356,12 @@ TEST_F(SweepServiceTest, ValidationNamesTheFieldAndTheLimitRefusesWithTheCount) 
   r = SmallSweep();
   (*r.mutable_params())["rr"].set_number_value(-1);
   refused(r, "rr");
+  r = SmallSweep();
+  r.mutable_walk_forward()->set_test_bars(100);
+  refused(r, "walk_forward.train_bars");
+  r.mutable_walk_forward()->set_train_bars(100);
+  r.mutable_walk_forward()->set_mode("sideways");
+  refused(r, "walk_forward.mode");
   r = SmallSweep();
   r.mutable_ranges(0)->set_stop(3000);  // 2,996 fast values × 3 slow ones, all fast < slow
   r.mutable_ranges(0)->set_step(1);
