@@ -4,9 +4,9 @@
 // the sweep runs; the heatmap is drawn with a cell per (fast, slow) pair; the rows table sorts by
 // a clicked column and narrows to a filter; the first rows compare (/compare/ waits for their
 // jobs); the job page of the sweep's own job leads to the sweep page; a click on the heatmap's
-// best cell opens that row as a job whose page charts it, with the row's stats. Needs a gateway
-// in front of the real backtestd (the Go fake backend has no SweepService);
-// tests/e2e/browser_e2e.sh runs it.
+// best cell opens that row as a job whose page charts it, with the row's stats; a walk-forward
+// asked for on the form draws its windows and stitched equity. Needs a gateway in front of the
+// real backtestd (the Go fake backend has no SweepService); tests/e2e/browser_e2e.sh runs it.
 //
 //   BASE_URL=http://127.0.0.1:8080 TOKEN=… OUT_DIR=build/screenshots node e2e/sweeps.mjs
 import { join } from 'node:path';
@@ -16,6 +16,25 @@ const FAST = { start: 5, stop: 24 }; // 20 values
 const SLOW = { start: 30, stop: 100, step: 5 }; // 15 values
 const COMBINATIONS = 20 * 15;
 
+/** Fills the sweep form: sma_cross on sample EURUSD bars, fast_period and slow_period varied. */
+async function fillForm(page, { timeframe, start, end, fast, slow }) {
+  await page.waitForSelector('#base-strategy');
+  await page.selectOption('#base-strategy', 'sma_cross');
+  await page.waitForSelector('#vary-table tr[data-param="fast_period"]');
+  await page.fill('#base-data_source', 'sample://');
+  await page.fill('#base-symbols', 'EURUSD');
+  await page.selectOption('#base-timeframe', timeframe);
+  await page.fill('#base-start_date', start);
+  await page.fill('#base-end_date', end);
+  for (const [name, r] of [['fast_period', fast], ['slow_period', slow]]) {
+    const row = page.locator(`#vary-table tr[data-param="${name}"]`);
+    await row.locator('.vary-on').check();
+    await row.locator('.vary-start').fill(String(r.start));
+    await row.locator('.vary-stop').fill(String(r.stop));
+    await row.locator('.vary-step').fill(String(r.step || 1));
+  }
+}
+
 const browser = await launch();
 try {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -23,21 +42,7 @@ try {
 
   await step('the sweep form shows the combination count before running', async () => {
     await page.goto(`${base}/sweeps/?token=${encodeURIComponent(token)}`);
-    await page.waitForSelector('#base-strategy');
-    await page.selectOption('#base-strategy', 'sma_cross');
-    await page.waitForSelector('#vary-table tr[data-param="fast_period"]');
-    const set = async (name, field, value) => page.locator(`#vary-table tr[data-param="${name}"] ${field}`).fill(String(value));
-    await page.fill('#base-data_source', 'sample://');
-    await page.fill('#base-symbols', 'EURUSD');
-    await page.selectOption('#base-timeframe', 'M1');
-    await page.fill('#base-start_date', '2021-01-01');
-    await page.fill('#base-end_date', '2022-01-01');
-    for (const [name, r] of [['fast_period', FAST], ['slow_period', SLOW]]) {
-      await page.locator(`#vary-table tr[data-param="${name}"] .vary-on`).check();
-      await set(name, '.vary-start', r.start);
-      await set(name, '.vary-stop', r.stop);
-      await set(name, '.vary-step', r.step || 1);
-    }
+    await fillForm(page, { timeframe: 'M1', start: '2021-01-01', end: '2022-01-01', fast: FAST, slow: SLOW });
     check((await page.inputValue('#constraints')) === 'fast_period < slow_period', 'the sma_cross constraint is not pre-filled');
     await page.waitForFunction((n) => document.getElementById('combo-count').dataset.combinations === String(n), COMBINATIONS, { timeout: 10000 });
     check((await page.textContent('#combo-count')).startsWith(`${COMBINATIONS} combinations`), await page.textContent('#combo-count'));
@@ -150,6 +155,28 @@ try {
     check(result.stats.trades === sweep.best.stats.trades && result.stats.sharpe === sweep.best.stats.sharpe,
       `job stats (trades ${result.stats.trades}, sharpe ${result.stats.sharpe}) differ from the row's (${sweep.best.stats.trades}, ${sweep.best.stats.sharpe})`);
     await page.screenshot({ path: join(outDir, 'sweep-best-job.png') });
+  });
+
+  await step('a walk-forward from the form: the stitched out-of-sample equity with its windows, and each window\'s choice', async () => {
+    await page.goto(`${base}/sweeps/`);
+    await fillForm(page, { timeframe: 'H1', start: '2019-01-01', end: '2022-01-01', fast: { start: 5, stop: 14 }, slow: { start: 20, stop: 40, step: 5 } });
+    await page.locator('#wf-on').check();
+    await page.selectOption('#wf-mode', 'rolling');
+    await page.fill('#wf-train', '4000');
+    await page.fill('#wf-test', '2000');
+    await page.waitForFunction(() => document.getElementById('combo-count').dataset.combinations === '50');
+    await Promise.all([page.waitForURL(/\/sweeps\/[0-9a-f]+\/?$/), page.click('#sweep-run')]);
+    const id = new URL(page.url()).pathname.split('/').filter(Boolean)[1];
+    await page.waitForSelector('#wf:not(.hidden) #wf-chart canvas', { timeout: timeoutMs });
+    const wf = (await rest(`/api/sweeps/${id}/`)).walk_forward;
+    check(wf && wf.windows.length >= 2, `walk-forward windows: ${wf && wf.windows.length}`);
+    const drawn = await page.locator('#wf-chart').getAttribute('data-windows');
+    check(drawn === String(wf.windows.length), `${drawn} windows drawn, GetSweep has ${wf.windows.length}`);
+    const rows = await page.locator('#wf-table tbody tr').count();
+    check(rows === wf.windows.length, `${rows} window rows`);
+    const first = await page.locator('#wf-table tbody tr[data-window="0"] td').allTextContents();
+    check(first[3] === wf.windows[0].params.fast_period, `W1's fast_period ${first[3]}, want ${wf.windows[0].params.fast_period}`);
+    await page.screenshot({ path: join(outDir, 'sweep-walk-forward.png'), fullPage: true });
   });
 } catch (e) {
   problems.push(`stopped: ${e.message.split('\n')[0]}`);
