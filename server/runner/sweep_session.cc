@@ -179,8 +179,14 @@ int RunSweep(EventWriter& writer, const v1::RunSpec& spec) {
   if (!ok) return kExitFailed;
   if (!CancelRequested().load() && sweep.has_walk_forward()) {
     v1::RunnerEvent wf;
-    absl::Status s =
-        RunWalkForward(sweep, base, *config, *data, options, threads, wf.mutable_walk_forward());
+    auto log = [&](const std::string& line) {
+      v1::RunnerEvent e;
+      e.mutable_log()->set_level("info");
+      e.mutable_log()->set_text(line);
+      writer.Write(e);
+    };
+    absl::Status s = RunWalkForward(sweep, base, *config, *data, options, threads, log,
+                                    wf.mutable_walk_forward());
     if (!s.ok() && !absl::IsCancelled(s)) {
       Fail(writer, FailureCode(s.code()), std::string(s.message()));
       return kExitFailed;

@@ -119,6 +119,7 @@ double StatValue(const v1::Stats& stats, const std::string& name) {
 absl::Status RunWalkForward(const v1::SweepSpec& sweep, const engine::ParamValues& base,
                             const engine::RunConfig& config, const engine::MarketData& data,
                             const engine::RunOptions& options, int threads,
+                            const std::function<void(const std::string&)>& log,
                             v1::WalkForwardEvent* out) {
   const int64_t bars = static_cast<int64_t>(data.symbols[0].kept());
   const std::vector<WalkForwardWindow> windows = WalkForwardWindows(bars, sweep.walk_forward());
@@ -149,7 +150,11 @@ absl::Status RunWalkForward(const v1::SweepSpec& sweep, const engine::ParamValue
     if (!best.ok()) return best.status();
     r->set_best_row(*best);
     r->set_efficiency(kNaN);
-    if (*best < 0) continue;  // no combination has a defined objective on this window
+    if (*best < 0) {  // no combination has a defined objective on this window
+      log(absl::StrCat("walk-forward window ", w + 1, " of ", windows.size(),
+                       ": no combination has a defined ", sweep.objective()));
+      continue;
+    }
     auto params = Combination(sweep, base, *best);
     auto c = engine::RunConfigFromParams(params);
     if (!c.ok()) return c.status();
@@ -171,6 +176,10 @@ absl::Status RunWalkForward(const v1::SweepSpec& sweep, const engine::ParamValue
       equity.emplace_back(p.time, p.value * factor);
     }
     if (!equity.empty()) level = equity.back().second;
+    log(absl::StrCat("walk-forward window ", w + 1, " of ", windows.size(), ": row ", *best, ", ",
+                     sweep.objective(), " ", StatValue(r->train_stats(), sweep.objective()),
+                     " in sample, ", StatValue(r->test_stats(), sweep.objective()),
+                     " out of sample"));
     window_ends.push_back(equity.size());
     for (const engine::Trade& t : run->trades) {
       v1::WalkForwardTrade* trade = out->add_trades();

@@ -7,6 +7,8 @@
 #define BACKTEST_SERVER_RUNNER_WALK_FORWARD_H_
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -29,11 +31,13 @@ std::vector<WalkForwardWindow> WalkForwardWindows(int64_t bars, const v1::WalkFo
 // The value of stat `name` ("sharpe", "long_stats.pnl") of `stats`; NaN for a name it lacks.
 double StatValue(const v1::Stats& stats, const std::string& name);
 
-// Runs the walk-forward of `sweep` on `data` (loaded with `config`, the base's) into *out.
-// InvalidArgument when not one window fits the data; Cancelled when the job was cancelled.
+// Runs the walk-forward of `sweep` on `data` (loaded with `config`, the base's) into *out,
+// telling `log` a line as each window is done. InvalidArgument when not one window fits the
+// data; Cancelled when the job was cancelled.
 absl::Status RunWalkForward(const v1::SweepSpec& sweep, const engine::ParamValues& base,
                             const engine::RunConfig& config, const engine::MarketData& data,
                             const engine::RunOptions& options, int threads,
+                            const std::function<void(const std::string&)>& log,
                             v1::WalkForwardEvent* out);
 
 }  // namespace backtest::runner
