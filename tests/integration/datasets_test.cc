@@ -118,7 +118,10 @@ class DatasetsTest : public ::testing::Test {
         }
       }
     }
-    out.push_back(Bytes(Get(id)));
+    // Less what the job's row gained after schema 5 (a database of then has none of it).
+    backtest::v1::Job job = Get(id);
+    job.clear_request_id();
+    out.push_back(Bytes(job));
     backtest::v1::StreamJobLogRequest stream_request;
     stream_request.set_job_id(id);
     stream_request.set_include_trace(true);
