@@ -23,6 +23,7 @@ namespace {
 using grpc::experimental::InterceptionHookPoints;
 
 constexpr const char* kRequestIdKey = "x-request-id";
+constexpr const char* kOtherMethod = "other";
 // The default health service speaks ByteBuffers, not generated messages.
 constexpr std::string_view kHealthPrefix = "/grpc.health.v1.";
 
@@ -105,9 +106,12 @@ class RpcInterceptor : public grpc::experimental::Interceptor {
 
   void Ended(grpc::StatusCode code) {
     const double seconds = metrics::SecondsSince(start_);
+    // A method nobody serves is named by the caller: one label for all of them keeps the
+    // metrics' size bounded whatever names come in.
+    const std::string label = code == grpc::StatusCode::UNIMPLEMENTED ? kOtherMethod : method_;
     metrics::ServerMetrics& m = metrics::ServerMetrics::Get();
-    m.rpcs.With({method_, CodeName(code)}).Inc();
-    m.rpc_duration.With({method_}).Observe(seconds);
+    m.rpcs.With({label, CodeName(code)}).Inc();
+    m.rpc_duration.With({label}).Observe(seconds);
     std::shared_ptr<spdlog::logger> logger = spdlog::get(kAccessLogger);
     if (logger == nullptr) logger = spdlog::default_logger();
     // Health checks come every few seconds from probes: only at debug level.

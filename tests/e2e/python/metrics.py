@@ -83,6 +83,11 @@ def main() -> int:
         client.run_backtest({**SMALL, "timeframe": "H7"}, follow=False)
     except BacktestError:
         pass
+    unknown = grpc.insecure_channel(server.address).unary_unary("/no.Such/Method" + str(os.getpid()))
+    try:
+        unknown(b"", timeout=10)
+    except grpc.RpcError as e:
+        c.check("an unknown method is UNIMPLEMENTED", e.code() == grpc.StatusCode.UNIMPLEMENTED)
     wait_for(lambda: value(scrape(url), "backtestd_stream_subscribers") ==
              value(before, "backtestd_stream_subscribers"), 10)
     after = scrape(url)
@@ -124,6 +129,9 @@ def main() -> int:
     c.check("the stream is counted with its method (OK: its job ended; or CANCELLED)",
             streams == 1,
             str({k[1]: v for k, v in after.items() if k[0] == "backtestd_rpcs_total"}))
+    c.check("unknown methods share one label (a caller cannot grow the metrics)",
+            moved("backtestd_rpcs_total", method="other", code="UNIMPLEMENTED") == 1 and
+            not any("no.Such" in dict(k[1]).get("method", "") for k in after))
     try:
         urllib.request.urlopen(url.replace("/metrics", "/other"), timeout=10)
         c.check("another path is 404", False)
