@@ -20,7 +20,7 @@ constexpr const char* kJobColumns =
     "j.id, j.owner_id, u.name, j.status, j.params_json, j.preset, j.pid, j.error, "
     "j.progress_fraction, j.progress_stage, j.bars_done, j.bars_total, j.created_ms, "
     "j.started_ms, j.finished_ms, j.heartbeat_ms, j.last_seq, j.rowid, u.is_staff, "
-    "j.strategy_source_hash, j.request_id";
+    "j.strategy_source_hash, j.request_id, j.runner";
 
 std::optional<int64_t> OptionalInt(const SQLite::Column& c) {
   if (c.isNull()) return std::nullopt;
@@ -56,6 +56,7 @@ absl::StatusOr<JobRecord> ReadJob(SQLite::Statement& q) {
   j.owner_is_staff = q.getColumn(18).getInt() != 0;
   j.strategy_source_hash = q.getColumn(19).getString();
   j.request_id = q.getColumn(20).getString();
+  j.runner = q.getColumn(21).getString();
   return j;
 }
 
@@ -301,6 +302,7 @@ absl::Status JobStore::Apply(absl::string_view id, const Update& update,
     if (update.status) sql += ", status = :status";
     if (update.error) sql += ", error = :error";
     if (update.pid) sql += ", pid = :pid";
+    if (update.runner) sql += ", runner = :runner";
     if (update.started_ms) sql += ", started_ms = :started";
     if (update.finished_ms) sql += ", finished_ms = :finished";
     if (update.heartbeat_ms) sql += ", heartbeat_ms = :heartbeat";
@@ -313,6 +315,7 @@ absl::Status JobStore::Apply(absl::string_view id, const Update& update,
     if (update.status) write.bind(":status", std::string(JobStatusName(*update.status)));
     if (update.error) write.bind(":error", *update.error);
     if (update.pid) write.bind(":pid", *update.pid);
+    if (update.runner) write.bind(":runner", *update.runner);
     if (update.started_ms) write.bind(":started", *update.started_ms);
     if (update.finished_ms) write.bind(":finished", *update.finished_ms);
     if (update.heartbeat_ms) write.bind(":heartbeat", *update.heartbeat_ms);

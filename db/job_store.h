@@ -35,6 +35,9 @@ struct JobRecord {
   std::string strategy_source_hash;
   // x-request-id of the call that submitted the job (empty for jobs stored before migration 9).
   std::string request_id;
+  // Where its runner runs or ran, opaque ("local pid 1234", "slurm job 57 step 0 on node n12");
+  // empty before it started (and for jobs stored before migration 11).
+  std::string runner;
   int64_t pid = 0;
   std::string error;
   double progress_fraction = 0;
@@ -96,6 +99,7 @@ class JobStore {
     std::vector<JobStatus> from_statuses;
     std::optional<std::string> error;
     std::optional<int64_t> pid;
+    std::optional<std::string> runner;
     std::optional<int64_t> started_ms;
     std::optional<int64_t> finished_ms;
     std::optional<int64_t> heartbeat_ms;

@@ -259,6 +259,12 @@ ALTER TABLE jobs ADD COLUMN request_id TEXT NOT NULL DEFAULT '';
 -- window's choice and out-of-sample stats, the stitched equity and trades); NULL until it ran.
 ALTER TABLE sweeps ADD COLUMN walk_forward BLOB;
 )sql"},
+    {11, "jobs: where each job's runner runs", R"sql(
+-- An opaque reference to the job's runner: "local pid 1234", or for the Slurm backend "slurm job
+-- 57 step 0 on node n12" (the runner says which when it starts). Empty before a runner started
+-- and for jobs stored before.
+ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

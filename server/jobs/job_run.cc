@@ -404,15 +404,20 @@ void JobRun::Run() {
     Fail(std::string(runner.status().message()));
     return;
   }
+  // Strategies of the folder run in the local sandbox whatever the backend.
+  const bool on_slurm = manager_.options().runner_backend == "slurm" && external_ == nullptr;
   db::JobStore::Update with_pid;
   with_pid.pid = runner->pid();
   with_pid.heartbeat_ms = Now();
+  // The runner reference until the runner says more (a Slurm step names its job and node).
+  with_pid.runner = on_slurm ? absl::StrCat("slurm step ", SlurmJobName(job_id_), " (srun pid ",
+                                            runner->pid(), ")")
+                             : absl::StrCat("local pid ", runner->pid());
   (void)Commit({LogEvent(Now(), "server", "info",
-                         manager_.options().runner_backend == "slurm"
-                             ? absl::StrCat("runner started: a Slurm job step named ",
-                                            SlurmJobName(job_id_), " (srun pid ", runner->pid(),
-                                            ")")
-                             : absl::StrCat("runner started (pid ", runner->pid(), ")"))},
+                         on_slurm ? absl::StrCat("runner started: a Slurm job step named ",
+                                                 SlurmJobName(job_id_), " (srun pid ",
+                                                 runner->pid(), ")")
+                                  : absl::StrCat("runner started (pid ", runner->pid(), ")"))},
                with_pid);
   last_heard_ms_ = Now();
   last_flush_ms_ = Now();

@@ -108,7 +108,8 @@ db::JobStore::Update RunnerEventReader::TakeUpdate() {
 }
 
 bool RunnerEventReader::HasUpdate() const {
-  return update_.progress_fraction.has_value() || update_.heartbeat_ms.has_value();
+  return update_.progress_fraction.has_value() || update_.heartbeat_ms.has_value() ||
+         update_.runner.has_value();
 }
 
 void RunnerEventReader::HandleFrame(std::string bytes) {
@@ -134,6 +135,11 @@ void RunnerEventReader::HandleFrame(std::string bytes) {
       break;
     case RunnerEvent::kHeartbeat:
       OnHeartbeat(now);
+      break;
+    case RunnerEvent::kStarted:
+      // Where it runs, as the runner knows it (a Slurm step): the job's runner reference.
+      update_.runner = event.started().reference().substr(0, 256);
+      queued_.push_back(LogEvent(now, "server", "info", "runner: " + *update_.runner));
       break;
     case RunnerEvent::kDataset:
       if (absl::Status s = sink_.StoreDataset(event.dataset()); !s.ok()) {

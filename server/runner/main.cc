@@ -43,10 +43,9 @@ int main(int argc, char** argv) {
     const char* step = std::getenv("SLURM_STEP_ID");
     const char* node = std::getenv("SLURMD_NODENAME");
     backtest::runner::v1::RunnerEvent where;
-    where.mutable_log()->set_level("info");
-    where.mutable_log()->set_text(std::string("runner: slurm job ") + slurm_job + " step " +
-                                  (step != nullptr ? step : "?") + " on node " +
-                                  (node != nullptr ? node : "?"));
+    where.mutable_started()->set_reference(std::string("slurm job ") + slurm_job + " step " +
+                                           (step != nullptr ? step : "?") + " on node " +
+                                           (node != nullptr ? node : "?"));
     writer.Write(where);
   }
   backtest::runner::v1::RunSpec spec;

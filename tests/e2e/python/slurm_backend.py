@@ -6,6 +6,7 @@ cancel stops the step (it leaves squeue); after kill -9 of the server the step i
 on the cluster, and the restarted server cancels it and fails the job saying so.
 """
 
+import re
 import subprocess
 import sys
 
@@ -52,9 +53,12 @@ def main(workdir: str) -> int:
     c.check("… with the local run's result: digest, candles, trades",
             got.digest == want.digest and len(got.candles) == len(want.candles)
             and len(got.trades) == len(want.trades), f"{got.digest} vs {want.digest}")
+    c.check("its runner reference names the Slurm job, step and node",
+            re.fullmatch(r"slurm job [0-9]+ step 0 on node localhost", job.runner) is not None,
+            job.runner)
     text = log_text(client, run.job_id)
     c.check("its log names the Slurm job step and node",
-            "a Slurm job step named backtestd-" in text and "step 0 on node localhost" in text,
+            "a Slurm job step named backtestd-" in text and "runner: slurm job" in text,
             text[:400])
 
     long_job = client.run_backtest(minute_run("1990-01-01", "2026-01-01"), follow=False).job_id
