@@ -24,6 +24,8 @@ from backtestd_client._gen.backtest.v1 import backtest_service_pb2_grpc as _bt_g
 from backtestd_client._gen.backtest.v1 import job_pb2 as _job
 from backtestd_client._gen.backtest.v1 import preset_service_pb2 as _ps
 from backtestd_client._gen.backtest.v1 import preset_service_pb2_grpc as _ps_grpc
+from backtestd_client._gen.backtest.v1 import sweep_service_pb2 as _sw
+from backtestd_client._gen.backtest.v1 import sweep_service_pb2_grpc as _sw_grpc
 from backtestd_client._gen.backtest.v1 import trace_service_pb2 as _tr
 from backtestd_client._gen.backtest.v1 import trace_service_pb2_grpc as _tr_grpc
 
@@ -263,6 +265,7 @@ class Client:
         self._backtest = _bt_grpc.BacktestServiceStub(self._channel)
         self._presets = _ps_grpc.PresetServiceStub(self._channel)
         self._trace = _tr_grpc.TraceServiceStub(self._channel)
+        self._sweeps = _sw_grpc.SweepServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -394,6 +397,66 @@ class Client:
         INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION naming ``jobs[i]``."""
         return self._call(self._backtest.CompareRuns, _bt.CompareRunsRequest(
             jobs=list(job_ids), max_points=max_points))
+
+    # --- sweeps (docs/sweeps.md) -------------------------------------------------------------
+
+    def run_sweep(self, params: Optional[Mapping[str, Any]] = None,
+                  ranges: Optional[Mapping[str, Any]] = None, *, preset: Optional[str] = None,
+                  method: str = "grid", count: int = 0, seed: int = 0,
+                  constraints: Sequence[str] = (), objective: str = "sharpe",
+                  minimize: bool = False, walk_forward: Optional[Mapping[str, Any]] = None,
+                  dry_run: bool = False):
+        """Submits a sweep; the RunSweepResponse (``sweep_id``, ``combinations``, …).
+
+        ``ranges`` maps each varied parameter to a list of values, or to a dict with ``start``,
+        ``stop`` and ``step`` (or ``log=True`` and ``count``). ``walk_forward``: ``{"mode":
+        "rolling" | "anchored", "train_bars": N, "test_bars": M}``. The sweep is a job: follow it
+        with ``follow_log(sweep_id)``, cancel it with ``cancel(sweep_id)``.
+        """
+        request = _sw.RunSweepRequest(preset=preset or "", method=method, count=count, seed=seed,
+                                      constraints=list(constraints), dry_run=dry_run)
+        request.objective.stat = objective
+        request.objective.minimize = minimize
+        for name, value in (params or {}).items():
+            request.params[name].CopyFrom(_to_value(value))
+        for name, spec in (ranges or {}).items():
+            r = request.ranges.add(name=name)
+            if isinstance(spec, Mapping):
+                for key in ("start", "stop", "step"):
+                    if key in spec:
+                        setattr(r, key, float(spec[key]))
+                r.log = bool(spec.get("log", False))
+                r.count = int(spec.get("count", 0))
+            else:
+                for v in spec:
+                    r.values.add().CopyFrom(_to_value(v))
+        if walk_forward:
+            request.walk_forward.CopyFrom(_sw.WalkForwardSettings(**walk_forward))
+        return self._call(self._sweeps.RunSweep, request)
+
+    def get_sweep(self, sweep_id: str, buckets: int = 0):
+        """The Sweep: its job, progress, best row, the objective's distribution, walk-forward."""
+        return self._call(self._sweeps.GetSweep,
+                          _sw.GetSweepRequest(sweep_id=sweep_id, buckets=buckets)).sweep
+
+    def sweep_rows(self, sweep_id: str, order_by: str = "", descending: bool = False,
+                   filter: str = "", limit: int = 100, objective_only: bool = False):
+        """Every row matching ``filter`` (e.g. "trades >= 10"), sorted by ``order_by`` (default
+        the objective, best first), paged through ``limit`` at a time: a list of SweepRow."""
+        rows, token = [], ""
+        while True:
+            page = self._call(self._sweeps.ListSweepRows, _sw.ListSweepRowsRequest(
+                sweep_id=sweep_id, order_by=order_by, descending=descending, filter=filter,
+                page_size=limit, page_token=token, objective_only=objective_only))
+            rows.extend(page.rows)
+            token = page.next_page_token
+            if not token:
+                return rows
+
+    def open_sweep_row(self, sweep_id: str, row: int) -> str:
+        """The id of the normal job of a sweep's row (submitted the first time)."""
+        return self._call(self._sweeps.OpenSweepRow,
+                          _sw.OpenSweepRowRequest(sweep_id=sweep_id, row=row)).job_id
 
     def list_params(self, strategy: str = ""):
         """The parameter definitions (ParamDefinition messages), in form order."""

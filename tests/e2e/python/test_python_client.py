@@ -222,6 +222,28 @@ def test_compare_runs_side_by_side(client, finished_job):
     assert err.value.message.startswith("jobs:")
 
 
+def test_sweep_rows_and_an_opened_row(client):
+    base = {k: v for k, v in SMALL_RUN.items() if k not in ("fast_period", "slow_period")}
+    ranges = {"fast_period": [5, 10], "slow_period": {"start": 20, "stop": 30, "step": 10}}
+    counted = client.run_sweep(base, ranges, objective="return_pct", dry_run=True)
+    assert (counted.combinations, counted.grid_size, counted.sweep_id) == (4, 4, "")
+    started = client.run_sweep(base, ranges, objective="return_pct")
+    assert list(client.follow_log(started.sweep_id))[-1].data.status == "finished"
+    sweep = client.get_sweep(started.sweep_id)
+    assert (sweep.rows_done, sweep.combinations) == (4, 4)
+    rows = client.sweep_rows(started.sweep_id, limit=3)
+    assert len(rows) == 4 and rows[0].row == sweep.best.row
+    assert [r.objective for r in rows] == sorted((r.objective for r in rows), reverse=True)
+    job_id = client.open_sweep_row(started.sweep_id, rows[0].row)
+    assert client.open_sweep_row(started.sweep_id, rows[0].row) == job_id
+    assert list(client.follow_log(job_id))[-1].data.status == "finished"
+    assert client.get_result(job_id, parts=["stats"]).stats.return_pct == rows[0].stats.return_pct
+    with pytest.raises(BacktestError) as err:
+        client.run_sweep(base, {"symbols": ["EURUSD"]})
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.message.startswith("ranges[0].name")
+
+
 def test_bad_parameter_is_invalid_argument_naming_it(client):
     with pytest.raises(BacktestError) as err:
         client.run_backtest({"rr": -1})
