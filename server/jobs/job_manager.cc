@@ -240,13 +240,13 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
   job.params_json = values.dump();
   job.preset = preset;
   job.created_ms = NowMs();
+  job.request_id = request_id;
   // A strategy of the folder: the code it has now is the code the job runs (or the job fails).
   if (auto strategy = params.find("strategy");
       strategy != params.end() && !engine::ParamRegistry::IsBuiltinStrategy(strategy->second)) {
     const std::shared_ptr<const StrategySnapshot> strategies = strategies_->snapshot();
     const StrategyInfo* info = strategies->Find(strategy->second);
     if (info == nullptr) {
-  job.request_id = request_id;
       return absl::FailedPreconditionError(absl::StrCat(
           "strategy: ", strategy->second, " is not in the strategy folder (any more)"));
     }
