@@ -480,7 +480,8 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
       if (std::filesystem::is_directory(root, ec)) data_roots.push_back(root);
     }
     auto command = manager_.sandbox().Build(
-        {.args = {o.strategies.python, "-m", "backtestd.runner", "--events-fd", "3"},
+        {.args = {o.strategies.python, "-m", "backtestd.runner", "--events-fd", "3", "--kind",
+                  external_->kind},  // its adapter imported by a warm runner too
          .strategy_dir = external_->path,
          .read_only_paths = std::move(data_roots),
          .limits = ExternalLimits(o)});

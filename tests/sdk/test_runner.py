@@ -7,6 +7,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -206,6 +207,37 @@ def test_the_runner_is_warm_before_its_spec(pb, folder):
         assert proc.poll() is None  # waiting for its spec
     finally:
         proc.stdin.close()  # no spec: the server went away
+        proc.wait(timeout=60)
+        os.close(r)
+    assert proc.returncode == 1
+
+
+def test_a_runner_for_a_backtrader_job_has_imported_backtrader_before_its_spec(pb):
+    """--kind backtrader: the adapter, and with it backtrader, is imported while it waits."""
+    r, w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "backtestd.runner", "--events-fd", str(w),
+                             "--kind", "backtrader"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, pass_fds=(w,), text=True,
+                            env=dict(os.environ, PYTHONPROFILEIMPORTTIME="1"))
+    os.close(w)
+    deadline = threading.Timer(60, proc.stdin.close)  # no spec: it exits, and stderr ends
+    deadline.start()
+    try:
+        # Python writes a line per import statement as it finishes it: read until backtrader's
+        # (the adapter's own import, by importlib, writes none).
+        seen = False
+        for line in proc.stderr:
+            if line.split("|")[-1].strip() == "backtrader":
+                seen = True
+                break
+        assert seen
+        assert proc.poll() is None  # still waiting for its spec
+    finally:
+        deadline.cancel()
+        if not proc.stdin.closed:
+            proc.stdin.close()
+        proc.stderr.close()
         proc.wait(timeout=60)
         os.close(r)
     assert proc.returncode == 1
