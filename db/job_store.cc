@@ -20,7 +20,8 @@ constexpr const char* kJobColumns =
     "j.id, j.owner_id, u.name, j.status, j.params_json, j.preset, j.pid, j.error, "
     "j.progress_fraction, j.progress_stage, j.bars_done, j.bars_total, j.created_ms, "
     "j.started_ms, j.finished_ms, j.heartbeat_ms, j.last_seq, j.rowid, u.is_staff, "
-    "j.strategy_source_hash, j.request_id, j.runner";
+    "j.strategy_source_hash, j.request_id, j.runner, "
+    "EXISTS (SELECT 1 FROM sweeps s WHERE s.job_id = j.id)";
 
 std::optional<int64_t> OptionalInt(const SQLite::Column& c) {
   if (c.isNull()) return std::nullopt;
@@ -57,6 +58,7 @@ absl::StatusOr<JobRecord> ReadJob(SQLite::Statement& q) {
   j.strategy_source_hash = q.getColumn(19).getString();
   j.request_id = q.getColumn(20).getString();
   j.runner = q.getColumn(21).getString();
+  j.kind = q.getColumn(22).getInt() != 0 ? "sweep" : "backtest";
   return j;
 }
 

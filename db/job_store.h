@@ -38,6 +38,8 @@ struct JobRecord {
   // Where its runner runs or ran, opaque ("local pid 1234", "slurm job 57 step 0 on node n12");
   // empty before it started (and for jobs stored before migration 11).
   std::string runner;
+  // "sweep" for a sweep's job (it has a row in sweeps), else "backtest"; filled by reads.
+  std::string kind = "backtest";
   int64_t pid = 0;
   std::string error;
   double progress_fraction = 0;

@@ -32,6 +32,7 @@ void ToJobProto(const db::JobRecord& r, const JobTails& tails, int64_t now_ms,
   out->set_strategy_source_hash(r.strategy_source_hash);
   out->set_request_id(r.request_id);
   out->set_runner(r.runner);
+  out->set_kind(r.kind);
   out->set_pid(static_cast<int32_t>(r.pid));
   out->set_error(r.error);
   out->set_stdout_tail(tails.stdout_tail);

@@ -241,6 +241,7 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
   job.preset = preset;
   job.created_ms = NowMs();
   job.request_id = request_id;
+  if (sweep != nullptr) job.kind = "sweep";
   // A strategy of the folder: the code it has now is the code the job runs (or the job fails).
   if (auto strategy = params.find("strategy");
       strategy != params.end() && !engine::ParamRegistry::IsBuiltinStrategy(strategy->second)) {

@@ -253,8 +253,11 @@ async function loadJobs() {
     box.append(el('table', {},
       el('thead', {}, el('tr', {}, ['', 'job', 'status', 'strategy', 'symbols', 'timeframe', 'submitted'].map((h) => el('th', {}, h)))),
       el('tbody', {}, jobs.map((j) => el('tr', {},
-        el('td', {}, el('input', { type: 'checkbox', class: 'pick', value: j.job_id, 'aria-label': `compare ${j.job_id}`, disabled: j.status !== 'finished', onchange: onPick })),
-        el('td', {}, el('a', { href: `/jobs/${encodeURIComponent(j.job_id)}/` }, j.job_id)),
+        // A sweep's job has rows, not one result: it opens its sweep page and is not compared.
+        el('td', {}, el('input', { type: 'checkbox', class: 'pick', value: j.job_id, 'aria-label': `compare ${j.job_id}`, disabled: j.status !== 'finished' || j.kind === 'sweep', onchange: onPick })),
+        el('td', {}, j.kind === 'sweep'
+          ? [el('a', { href: `/sweeps/${encodeURIComponent(j.job_id)}/` }, j.job_id), ' ', el('span', { class: 'badge sweep' }, 'sweep')]
+          : el('a', { href: `/jobs/${encodeURIComponent(j.job_id)}/` }, j.job_id)),
         el('td', {}, el('span', { class: `badge ${j.status}` }, j.status)),
         el('td', {}, j.params?.strategy ?? ''),
         el('td', {}, j.params?.symbols ?? ''),
