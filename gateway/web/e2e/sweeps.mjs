@@ -1,5 +1,5 @@
 // Browser test of the sweep pages: the sweep form (/sweeps/) varies fast_period and slow_period of
-// sma_cross on three years of sample M1 bars and shows the combination count before running (and the
+// sma_cross on six years of sample M1 bars and shows the combination count before running (and the
 // server's message for a bad range); running opens /sweeps/{id}/, whose progress bar moves while
 // the sweep runs; the heatmap is drawn with a cell per (fast, slow) pair; the rows table sorts by
 // a clicked column and narrows to a filter; the first rows compare (/compare/ waits for their
@@ -42,9 +42,9 @@ try {
 
   await step('the sweep form shows the combination count before running', async () => {
     await page.goto(`${base}/sweeps/?token=${encodeURIComponent(token)}`);
-    // Three years of minute bars: several seconds of sweep, so that its progress is seen between
-    // 0 and the total however fast the machine (a year took ~1 s here and could show none).
-    await fillForm(page, { timeframe: 'M1', start: '2019-01-01', end: '2022-01-01', fast: FAST, slow: SLOW });
+    // Six years of minute bars: seconds of sweep, so that its progress (sent about once a second)
+    // is seen between 0 and the total on a quiet machine too (a year took ~1 s and showed none).
+    await fillForm(page, { timeframe: 'M1', start: '2016-01-01', end: '2022-01-01', fast: FAST, slow: SLOW });
     check((await page.inputValue('#constraints')) === 'fast_period < slow_period', 'the sma_cross constraint is not pre-filled');
     await page.waitForFunction((n) => document.getElementById('combo-count').dataset.combinations === String(n), COMBINATIONS, { timeout: 10000 });
     check((await page.textContent('#combo-count')).startsWith(`${COMBINATIONS} combinations`), await page.textContent('#combo-count'));
