@@ -222,7 +222,7 @@ void Server::BeginDrain() {
   jobs_->Drain();
 }
 
-int Server::RunningJobs() { return jobs_->RunningJobs(); }
+int Server::RunningJobs() { return static_cast<int>(jobs_->running_count()); }
 
 void Server::Shutdown() {
   if (shut_down_) return;

@@ -161,11 +161,6 @@ void JobManager::Drain() {
   queue_.Close();
 }
 
-int JobManager::RunningJobs() {
-  std::lock_guard lock(mu_);
-  return static_cast<int>(running_.size());
-}
-
 void JobManager::AddActiveWork(int64_t owner_id, int delta) {
   std::lock_guard lock(work_mu_);
   int& n = active_work_[owner_id];

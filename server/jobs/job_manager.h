@@ -177,8 +177,6 @@ class JobManager {
   // (Unavailable); running jobs go on to their end. Shutdown stops what is still running.
   void Drain();
   bool draining() const { return draining_; }
-  // Jobs whose runner is running now.
-  int RunningJobs();
 
   // Work a user has under way besides their jobs (Explain replays, jobs::TraceReplayer): counted
   // with their queued and running jobs against quota.max_active_jobs_per_user by Submit.

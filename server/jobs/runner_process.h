@@ -114,6 +114,10 @@ class RunnerProcess {
 
 std::string DescribeSignal(int signal);
 
+// The executable `name` as found on PATH (itself when it has a slash and is executable); empty
+// when there is none. For the programs that start runners: bwrap, srun, scancel.
+std::string FindOnPath(const std::string& name);
+
 }  // namespace backtest::jobs
 
 #endif  // BACKTEST_SERVER_JOBS_RUNNER_PROCESS_H_

@@ -44,17 +44,6 @@ bool IsSystemPath(const std::string& path) {
   return false;
 }
 
-std::string FindOnPath(const std::string& name) {
-  if (absl::StrContains(name, '/')) return access(name.c_str(), X_OK) == 0 ? name : "";
-  const char* path = getenv("PATH");
-  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin:/bin", ':')) {
-    if (dir.empty()) continue;
-    std::string candidate = absl::StrCat(dir, "/", name);
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
 // The installs `program` comes from: the prefix of the file it resolves to (…/bin/x → …), and
 // for a Python virtual environment (bin/ beside pyvenv.cfg) the venv and the prefix of its
 // `home` interpreter: /root/.pyenv/versions/3.11.7, not /root.

@@ -7,28 +7,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 extern char** environ;
 
 namespace backtest::jobs {
-namespace {
-
-// `name` as found on PATH (or itself when it has a slash); empty when not found.
-std::string FindProgram(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
-  const char* path = std::getenv("PATH");
-  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin:/bin", ':')) {
-    std::filesystem::path candidate = std::filesystem::path(std::string(dir)) / name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
-  }
-  return "";
-}
-
-}  // namespace
 
 std::string SlurmJobName(const std::string& job_id) { return "backtestd-" + job_id; }
 
@@ -37,7 +21,7 @@ absl::StatusOr<ProcessCommand> SlurmRunnerCommand(const SlurmOptions& options,
                                                   const RunnerLimits& limits,
                                                   const std::string& job_id) {
   ProcessCommand command;
-  command.path = FindProgram(options.srun);
+  command.path = FindOnPath(options.srun);
   if (command.path.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "runner backend slurm: ", options.srun, " not found (install slurm-client)"));
@@ -78,7 +62,7 @@ absl::StatusOr<ProcessCommand> SlurmRunnerCommand(const SlurmOptions& options,
 
 absl::Status CancelSlurmJobs(const SlurmOptions& options, const std::vector<std::string>& job_ids) {
   if (job_ids.empty()) return absl::OkStatus();
-  const std::string scancel = FindProgram(options.scancel);
+  const std::string scancel = FindOnPath(options.scancel);
   if (scancel.empty()) {
     return absl::UnavailableError(absl::StrCat(options.scancel, " not found"));
   }
