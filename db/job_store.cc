@@ -403,18 +403,23 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::JobsWithStatus(JobStatus status
   }
 }
 
-absl::StatusOr<int64_t> JobStore::CountActive(int64_t owner_id) {
+absl::StatusOr<JobStore::OwnerQuota> JobStore::QuotaOf(int64_t owner_id) {
   try {
-    // Through the (status, created_ms) index: the active jobs are few, a user's ended ones many.
+    // The count through the (status, created_ms) index: the active jobs are few, a user's ended
+    // ones many. No user row (a job store used without users, in tests): no limits of their own.
     SQLite::Statement& q = Prepared(
-        "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running') AND owner_id = ?");
+        "SELECT (SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running') AND owner_id = ?1),"
+        " u.max_active_jobs, u.submissions_per_minute FROM (SELECT 1) LEFT JOIN users u ON u.id = ?1");
     q.bind(1, owner_id);
     q.executeStep();
-    const int64_t count = q.getColumn(0).getInt64();
+    OwnerQuota quota;
+    quota.active_jobs = q.getColumn(0).getInt64();
+    if (!q.getColumn(1).isNull()) quota.limits.max_active_jobs = q.getColumn(1).getInt();
+    if (!q.getColumn(2).isNull()) quota.limits.submissions_per_minute = q.getColumn(2).getInt();
     q.reset();  // no read transaction left open on the kept statement
-    return count;
+    return quota;
   } catch (const SQLite::Exception& e) {
-    return StatusFromSqlite(e, "count a user's active jobs");
+    return StatusFromSqlite(e, "read a user's active jobs and limits");
   }
 }
 

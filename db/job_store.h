@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "db/job_status.h"
+#include "db/user_store.h"
 
 namespace SQLite {
 class Database;
@@ -123,8 +124,13 @@ class JobStore {
   // Every job with `status`, oldest first (restart recovery).
   absl::StatusOr<std::vector<JobRecord>> JobsWithStatus(JobStatus status);
 
-  // How many jobs of `owner_id` are queued or running (the per-user concurrency quota).
-  absl::StatusOr<int64_t> CountActive(int64_t owner_id);
+  // What the per-user quota needs of `owner_id`: how many of their jobs are queued or running,
+  // and their own limits (`backtestd user limits`). One read.
+  struct OwnerQuota {
+    int64_t active_jobs = 0;
+    UserLimits limits;
+  };
+  absl::StatusOr<OwnerQuota> QuotaOf(int64_t owner_id);
 
  private:
   absl::Status AppendEventsLocked(absl::string_view id, int64_t last_seq,

@@ -265,6 +265,12 @@ ALTER TABLE sweeps ADD COLUMN walk_forward BLOB;
 -- and for jobs stored before.
 ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT '';
 )sql"},
+    {12, "users: limits of their own", R"sql(
+-- A user's own quota (`backtestd user limits`), instead of the server's --max-active-jobs-per-user
+-- and --submissions-per-minute: NULL takes the server's, 0 is no limit.
+ALTER TABLE users ADD COLUMN max_active_jobs INTEGER CHECK (max_active_jobs >= 0);
+ALTER TABLE users ADD COLUMN submissions_per_minute INTEGER CHECK (submissions_per_minute >= 0);
+)sql"},
 };
 
 }  // namespace

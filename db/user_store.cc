@@ -29,12 +29,18 @@ constexpr size_t kTokenRandomBytes = 32;
 constexpr size_t kTokenBodyLength = 43;
 constexpr size_t kMaxUserNameLength = 64;
 
+// What ReadUser reads, in order.
+constexpr absl::string_view kUserColumns =
+    "id, name, is_staff, created_ms, max_active_jobs, submissions_per_minute";
+
 UserRecord ReadUser(SQLite::Statement& stmt) {
   UserRecord user;
   user.id = stmt.getColumn(0).getInt64();
   user.name = stmt.getColumn(1).getString();
   user.is_staff = stmt.getColumn(2).getInt() != 0;
   user.created_ms = stmt.getColumn(3).getInt64();
+  if (!stmt.getColumn(4).isNull()) user.limits.max_active_jobs = stmt.getColumn(4).getInt();
+  if (!stmt.getColumn(5).isNull()) user.limits.submissions_per_minute = stmt.getColumn(5).getInt();
   return user;
 }
 
@@ -84,23 +90,26 @@ absl::StatusOr<std::unique_ptr<UserStore>> UserStore::Create(Database* db) {
   SQLite::Database& conn = db->connection();
   try {
     store->insert_user_ = std::make_unique<SQLite::Statement>(
-        conn, "INSERT INTO users(name, is_staff, created_ms) VALUES(?1, ?2, ?3) "
-              "RETURNING id, name, is_staff, created_ms");
+        conn, absl::StrCat("INSERT INTO users(name, is_staff, created_ms) VALUES(?1, ?2, ?3) RETURNING ",
+                           kUserColumns));
     store->find_user_ = std::make_unique<SQLite::Statement>(
-        conn, "SELECT id, name, is_staff, created_ms FROM users WHERE name = ?1");
+        conn, absl::StrCat("SELECT ", kUserColumns, " FROM users WHERE name = ?1"));
     store->list_users_ = std::make_unique<SQLite::Statement>(
-        conn, "SELECT id, name, is_staff, created_ms FROM users ORDER BY id");
+        conn, absl::StrCat("SELECT ", kUserColumns, " FROM users ORDER BY id"));
     store->insert_token_ = std::make_unique<SQLite::Statement>(
         conn, "INSERT INTO tokens(user_id, token_hash, label, created_ms) VALUES(?1, ?2, ?3, ?4)");
     store->authenticate_ = std::make_unique<SQLite::Statement>(
-        conn, "SELECT u.id, u.name, u.is_staff, u.created_ms FROM tokens t "
-              "JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1 AND t.revoked_ms IS NULL");
+        conn, absl::StrCat("SELECT ", kUserColumns, " FROM users WHERE id = (SELECT user_id FROM "
+                           "tokens WHERE token_hash = ?1 AND revoked_ms IS NULL)"));
     store->revoke_token_ = std::make_unique<SQLite::Statement>(
         conn, "UPDATE tokens SET revoked_ms = ?2 WHERE token_hash = ?1 AND revoked_ms IS NULL");
     store->revoke_user_tokens_ = std::make_unique<SQLite::Statement>(
         conn, "UPDATE tokens SET revoked_ms = ?2 WHERE revoked_ms IS NULL AND "
               "user_id = (SELECT id FROM users WHERE name = ?1)");
     store->count_users_ = std::make_unique<SQLite::Statement>(conn, "SELECT count(*) FROM users");
+    store->set_limits_ = std::make_unique<SQLite::Statement>(
+        conn, absl::StrCat("UPDATE users SET max_active_jobs = ?2, submissions_per_minute = ?3 "
+                           "WHERE name = ?1 RETURNING ", kUserColumns));
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, "cannot prepare user statements");
   }
@@ -172,6 +181,37 @@ absl::StatusOr<std::vector<UserRecord>> UserStore::ListUsers() {
     return users;
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, "cannot list users");
+  }
+}
+
+absl::StatusOr<UserRecord> UserStore::SetLimits(absl::string_view name, const UserLimits& limits) {
+  for (const auto& [field, value] : {std::pair{"max_active_jobs", limits.max_active_jobs},
+                                     std::pair{"submissions_per_minute",
+                                               limits.submissions_per_minute}}) {
+    if (value.has_value() && *value < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": must be 0 (no limit) or more, got ", *value));
+    }
+  }
+  try {
+    StatementScope stmt(*set_limits_);
+    BindText(*stmt, 1, name);
+    for (int i = 0; i < 2; ++i) {
+      const std::optional<int>& value =
+          i == 0 ? limits.max_active_jobs : limits.submissions_per_minute;
+      if (value.has_value()) {
+        stmt->bind(2 + i, *value);
+      } else {
+        stmt->bind(2 + i);  // NULL: the server's
+      }
+    }
+    if (!stmt->executeStep()) {
+      return absl::NotFoundError(
+          absl::StrCat("no user \"", absl::CHexEscape(name.substr(0, kMaxUserNameLength)), "\""));
+    }
+    return ReadUser(*stmt);
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "cannot set a user's limits");
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,11 +23,19 @@ namespace backtest::db {
 
 class Database;
 
+// A user's own quota; an empty value takes the server's (--max-active-jobs-per-user,
+// --submissions-per-minute), 0 is no limit.
+struct UserLimits {
+  std::optional<int> max_active_jobs;
+  std::optional<int> submissions_per_minute;
+};
+
 struct UserRecord {
   int64_t id = 0;
   std::string name;
   bool is_staff = false;
   int64_t created_ms = 0;
+  UserLimits limits;
 };
 
 // A newly issued token: `token` is the plaintext, to be shown to its user once and never stored.
@@ -67,6 +76,11 @@ class UserStore {
   // Every user, by id.
   absl::StatusOr<std::vector<UserRecord>> ListUsers();
 
+  // Sets a user's own limits (both; an empty one goes back to the server's). A running server
+  // applies them from the next submission. NotFound when the user does not exist;
+  // InvalidArgument for a negative limit.
+  absl::StatusOr<UserRecord> SetLimits(absl::string_view name, const UserLimits& limits);
+
   // Issues a new token for a user: 32 random bytes from the OS, url-safe base64, prefixed "bt_".
   // Returns the plaintext once. NotFound when the user does not exist.
   absl::StatusOr<IssuedToken> IssueToken(int64_t user_id, absl::string_view label);
@@ -103,6 +117,7 @@ class UserStore {
   std::unique_ptr<SQLite::Statement> revoke_token_;
   std::unique_ptr<SQLite::Statement> revoke_user_tokens_;
   std::unique_ptr<SQLite::Statement> count_users_;
+  std::unique_ptr<SQLite::Statement> set_limits_;
 };
 
 // Writes `contents` to `path` with mode 0600: a temporary file beside it, fsync, rename.

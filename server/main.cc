@@ -22,11 +22,13 @@ struct Maintenance {
   CLI::App* user_add = nullptr;
   CLI::App* user_revoke = nullptr;
   CLI::App* user_list = nullptr;
+  CLI::App* user_limits = nullptr;
   CLI::App* seed_sample = nullptr;
   CLI::App* backup = nullptr;
   CLI::App* config = nullptr;
   backtest::cli::UserAddOptions add;
   backtest::cli::UserRevokeOptions revoke;
+  backtest::cli::UserLimitsOptions limits;
   backtest::cli::SeedSampleOptions seed;
   backtest::cli::BackupCommandOptions backup_to;
 };
@@ -42,6 +44,13 @@ void AddMaintenanceCommands(CLI::App& app, Maintenance& m) {
   m.user_revoke->add_option("token", m.revoke.token, "the token to revoke");
   m.user_revoke->add_option("--user", m.revoke.user, "revoke every token of this user");
   m.user_list = user->add_subcommand("list", "list users");
+  m.user_limits = user->add_subcommand(
+      "limits", "show or set a user's own quota (instead of the server's; 0: no limit)");
+  m.user_limits->add_option("name", m.limits.name, "user name")->required();
+  m.user_limits->add_option("--max-active-jobs", m.limits.max_active_jobs,
+                            "jobs queued or running at once: N, or default (the server's)");
+  m.user_limits->add_option("--submissions-per-minute", m.limits.submissions_per_minute,
+                            "submissions per minute: N, or default (the server's)");
   m.seed_sample = app.add_subcommand(
       "seed-sample", "create a demo user with a traced run and print the ids to query");
   m.seed_sample->add_option("--user", m.seed.user, "user name")->capture_default_str();
@@ -77,6 +86,10 @@ std::optional<int> RunMaintenance(Maintenance& m, const backtest::config::Daemon
     return backtest::cli::RunUserRevoke(m.revoke, std::cout, std::cerr);
   }
   if (*m.user_list) return backtest::cli::RunUserList(options.db_path, std::cout, std::cerr);
+  if (*m.user_limits) {
+    m.limits.db_path = options.db_path;
+    return backtest::cli::RunUserLimits(m.limits, std::cout, std::cerr);
+  }
   if (*m.backup) {
     m.backup_to.db_path = options.db_path;
     return backtest::cli::RunBackup(m.backup_to, std::cout, std::cerr);

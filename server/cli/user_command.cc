@@ -1,7 +1,10 @@
 #include "server/cli/user_command.h"
 
+#include <optional>
 #include <ostream>
+#include <tuple>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "backtest/v1/trace_service.pb.h"
 #include "common/status_macros.h"
@@ -29,6 +32,26 @@ absl::StatusOr<Opened> Open(const std::string& db_path) {
   ASSIGN_OR_RETURN(opened.db, db::Database::Open(db_path));
   ASSIGN_OR_RETURN(opened.users, db::UserStore::Create(opened.db.get()));
   return opened;
+}
+
+// "max_active_jobs=10 submissions_per_minute=default" (default: the server's; 0: no limit).
+std::string LimitsText(const db::UserRecord& user) {
+  auto text = [](const std::optional<int>& v) {
+    return v.has_value() ? absl::StrCat(*v) : std::string("default");
+  };
+  return absl::StrCat("max_active_jobs=", text(user.limits.max_active_jobs),
+                      " submissions_per_minute=", text(user.limits.submissions_per_minute));
+}
+
+// A limit given as `flag`'s value: "default" (empty: the server's) or a whole number ≥ 0.
+absl::StatusOr<std::optional<int>> ParseLimit(absl::string_view flag, absl::string_view text) {
+  if (text == "default") return std::nullopt;
+  int value = 0;
+  if (!absl::SimpleAtoi(text, &value) || value < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": expected a number >= 0 (0: no limit) or \"default\", got \"", text, "\""));
+  }
+  return value;
 }
 
 // The user of that name, created (not staff) when missing.
@@ -102,8 +125,33 @@ int RunUserList(const std::string& db_path, std::ostream& out, std::ostream& err
   auto users = opened->users->ListUsers();
   if (!users.ok()) return Fail(err, users.status());
   for (const db::UserRecord& u : *users) {
-    out << u.name << (u.is_staff ? " (staff)" : "") << "\n";
+    out << u.name << (u.is_staff ? " (staff)" : "");
+    if (u.limits.max_active_jobs || u.limits.submissions_per_minute) out << " " << LimitsText(u);
+    out << "\n";
   }
+  return 0;
+}
+
+int RunUserLimits(const UserLimitsOptions& options, std::ostream& out, std::ostream& err) {
+  auto opened = Open(options.db_path);
+  if (!opened.ok()) return Fail(err, opened.status());
+  auto user = opened->users->FindUser(options.name);
+  if (!user.ok()) return Fail(err, user.status());
+  if (!options.max_active_jobs.empty() || !options.submissions_per_minute.empty()) {
+    db::UserLimits limits = user->limits;
+    for (const auto& [flag, text, limit] :
+         {std::tuple{"--max-active-jobs", &options.max_active_jobs, &limits.max_active_jobs},
+          std::tuple{"--submissions-per-minute", &options.submissions_per_minute,
+                     &limits.submissions_per_minute}}) {
+      if (text->empty()) continue;
+      absl::StatusOr<std::optional<int>> value = ParseLimit(flag, *text);
+      if (!value.ok()) return Fail(err, value.status());
+      *limit = *value;
+    }
+    user = opened->users->SetLimits(options.name, limits);
+    if (!user.ok()) return Fail(err, user.status());
+  }
+  out << user->name << ": " << LimitsText(*user) << "\n";
   return 0;
 }
 

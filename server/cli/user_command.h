@@ -40,6 +40,19 @@ int RunUserRevoke(const UserRevokeOptions& options, std::ostream& out, std::ostr
 // backtestd user list
 int RunUserList(const std::string& db_path, std::ostream& out, std::ostream& err);
 
+// backtestd user limits NAME [--max-active-jobs N|default] [--submissions-per-minute N|default]
+struct UserLimitsOptions {
+  std::string db_path;
+  std::string name;
+  // Each empty: left as it is; "default": the server's limit again; a number ≥ 0: the user's own
+  // (0: no limit).
+  std::string max_active_jobs;
+  std::string submissions_per_minute;
+};
+// Sets what was given and prints the user's limits. A running server applies them from the user's
+// next submission. Errors: no such user, a value that is neither "default" nor a number ≥ 0.
+int RunUserLimits(const UserLimitsOptions& options, std::ostream& out, std::ostream& err);
+
 // backtestd seed-sample --user demo --symbol EURUSD --timeframe M1 --bar-index 5
 struct SeedSampleOptions {
   std::string db_path;

@@ -219,12 +219,16 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
                               " jobs waiting); try again later")),
                           1000);
   }
-  if (quota_.options().enabled()) {
+  {
+    // The user's own limits may set one where the server has none: read on every submission.
     auto conn = pool_->Acquire();
-    absl::StatusOr<int64_t> active = db::JobStore(conn->connection()).CountActive(owner_id);
-    if (!active.ok()) return active.status();
-    const int64_t under_way = *active + ActiveWork(owner_id);  // jobs and replays
-    if (absl::Status s = quota_.Admit(owner_id, under_way); !s.ok()) return s;
+    auto owner = db::JobStore(conn->connection()).QuotaOf(owner_id);
+    if (!owner.ok()) return owner.status();
+    const QuotaOptions limits = quota_.options().For(owner->limits);
+    if (limits.enabled()) {
+      const int64_t under_way = owner->active_jobs + ActiveWork(owner_id);  // jobs and replays
+      if (absl::Status s = quota_.Admit(owner_id, under_way, limits); !s.ok()) return s;
+    }
   }
   nlohmann::json values = nlohmann::json::object();
   for (const auto& [name, value] : params) values[name] = value;

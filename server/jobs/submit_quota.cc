@@ -15,16 +15,17 @@ constexpr int64_t kActiveRetryMs = 1000;
 
 }  // namespace
 
-absl::Status SubmitQuota::Admit(int64_t owner_id, int64_t active_jobs) {
-  if (options_.max_active_jobs_per_user > 0 && active_jobs >= options_.max_active_jobs_per_user) {
+absl::Status SubmitQuota::Admit(int64_t owner_id, int64_t active_jobs,
+                                const QuotaOptions& limits) {
+  if (limits.max_active_jobs_per_user > 0 && active_jobs >= limits.max_active_jobs_per_user) {
     return WithRetryDelay(
         absl::ResourceExhaustedError(absl::StrCat(
             "you have ", active_jobs, " jobs queued or running, the most allowed per user (",
-            options_.max_active_jobs_per_user, "); submit when one has ended")),
+            limits.max_active_jobs_per_user, "); submit when one has ended")),
         kActiveRetryMs);
   }
-  if (options_.submissions_per_minute <= 0) return absl::OkStatus();
-  const double capacity = options_.submissions_per_minute;
+  if (limits.submissions_per_minute <= 0) return absl::OkStatus();
+  const double capacity = limits.submissions_per_minute;
   const double per_ms = capacity / kMinuteMs;
   const int64_t now = now_ms_();
   std::lock_guard lock(mu_);
@@ -38,7 +39,7 @@ absl::Status SubmitQuota::Admit(int64_t owner_id, int64_t active_jobs) {
     const auto wait_ms = static_cast<int64_t>(std::ceil((1 - bucket.tokens) / per_ms));
     return WithRetryDelay(absl::ResourceExhaustedError(absl::StrCat(
                               "too many submissions: at most ",
-                              options_.submissions_per_minute,
+                              limits.submissions_per_minute,
                               " per minute per user; retry in ", (wait_ms + 999) / 1000, " s")),
                           wait_ms);
   }

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "absl/status/status.h"
+#include "db/user_store.h"
 
 namespace backtest::jobs {
 
@@ -20,6 +21,12 @@ struct QuotaOptions {
   int submissions_per_minute = 0;
 
   bool enabled() const { return max_active_jobs_per_user > 0 || submissions_per_minute > 0; }
+
+  // These limits as they apply to a user with limits of their own (`backtestd user limits`).
+  QuotaOptions For(const db::UserLimits& user) const {
+    return {user.max_active_jobs.value_or(max_active_jobs_per_user),
+            user.submissions_per_minute.value_or(submissions_per_minute)};
+  }
 };
 
 class SubmitQuota {
@@ -30,8 +37,12 @@ class SubmitQuota {
   const QuotaOptions& options() const { return options_; }
 
   // Admits one submission of `owner_id`, who has `active_jobs` queued or running, taking a token
-  // of their bucket; or refuses it (and takes nothing).
-  absl::Status Admit(int64_t owner_id, int64_t active_jobs);
+  // of their bucket; or refuses it (and takes nothing). `limits` are the user's
+  // (options().For(their own)); the two-argument form applies the server's.
+  absl::Status Admit(int64_t owner_id, int64_t active_jobs, const QuotaOptions& limits);
+  absl::Status Admit(int64_t owner_id, int64_t active_jobs) {
+    return Admit(owner_id, active_jobs, options_);
+  }
 
  private:
   struct Bucket {

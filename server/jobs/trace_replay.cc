@@ -275,15 +275,16 @@ void TraceReplayer::Rows(const ReplayQuestion& q, Done done) {
   // A replay is job work: with a limit on a user's jobs at once, the caller's running and queued
   // jobs count against it too.
   int64_t active_jobs = 0;
-  const int max_active = jobs_.options().quota.max_active_jobs_per_user;
-  if (max_active > 0) {
+  int max_active = 0;
+  {
     db::ConnectionPool::Lease lease = jobs_.pool().Acquire();
-    absl::StatusOr<int64_t> active = db::JobStore(lease->connection()).CountActive(q.caller_id);
-    if (!active.ok()) {
-      done(active.status());
+    auto owner = db::JobStore(lease->connection()).QuotaOf(q.caller_id);
+    if (!owner.ok()) {
+      done(owner.status());
       return;
     }
-    active_jobs = *active;
+    active_jobs = owner->active_jobs;
+    max_active = jobs_.options().quota.For(owner->limits).max_active_jobs_per_user;
   }
   const int64_t first_block = q.first_bar / options_.block_bars;
   const int64_t last_block = q.last_bar / options_.block_bars;

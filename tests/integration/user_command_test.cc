@@ -66,6 +66,34 @@ TEST_F(UserCommandTest, AddPrintsAWorkingTokenOnce) {
   EXPECT_EQ(list.str(), "ann (staff)\n");
 }
 
+TEST_F(UserCommandTest, LimitsSetsWhatIsGivenShowsAllAndNamesBadValues) {
+  ASSERT_EQ(RunUserAdd({db_path(), "ann", false}, out_, err_), 0);
+  std::ostringstream out;
+  ASSERT_EQ(RunUserLimits({db_path(), "ann", "", ""}, out, err_), 0) << err_.str();
+  EXPECT_EQ(out.str(), "ann: max_active_jobs=default submissions_per_minute=default\n");
+  out.str("");
+  ASSERT_EQ(RunUserLimits({db_path(), "ann", "4", "0"}, out, err_), 0) << err_.str();
+  EXPECT_EQ(out.str(), "ann: max_active_jobs=4 submissions_per_minute=0\n");
+  out.str("");
+  ASSERT_EQ(RunUserLimits({db_path(), "ann", "", "default"}, out, err_), 0) << err_.str();
+  EXPECT_EQ(out.str(), "ann: max_active_jobs=4 submissions_per_minute=default\n");
+  std::ostringstream list;
+  EXPECT_EQ(RunUserList(db_path(), list, err_), 0);
+  EXPECT_EQ(list.str(), "ann max_active_jobs=4 submissions_per_minute=default\n");
+
+  for (const char* bad : {"-1", "x", "1.5", "99999999999"}) {
+    std::ostringstream err;
+    EXPECT_EQ(RunUserLimits({db_path(), "ann", bad, ""}, out, err), 1) << bad;
+    EXPECT_THAT(err.str(), HasSubstr("--max-active-jobs: expected a number >= 0")) << bad;
+  }
+  std::ostringstream err;
+  EXPECT_EQ(RunUserLimits({db_path(), "nobody", "1", ""}, out, err), 1);
+  EXPECT_THAT(err.str(), HasSubstr("no user \"nobody\""));
+  auto user = Check(PrintedToken(out_.str()));
+  ASSERT_THAT(user, IsOk());
+  EXPECT_EQ(user->limits.max_active_jobs, 4);  // the refused calls changed nothing
+}
+
 TEST_F(UserCommandTest, RevokeByTokenOrByUser) {
   ASSERT_EQ(RunUserAdd({db_path(), "ann", false}, out_, err_), 0);
   std::string first = PrintedToken(out_.str());

@@ -85,6 +85,39 @@ TEST_F(UserStoreTest, CreatesUsersAndRejectsBadOrDuplicateNames) {
   EXPECT_EQ(all->size(), 3u);
 }
 
+TEST_F(UserStoreTest, LimitsOfTheirOwnAreSetReadAndClearedPerUser) {
+  auto ann = store_->CreateUser("ann", false);
+  ASSERT_THAT(ann, IsOk());
+  ASSERT_THAT(store_->CreateUser("bob", false), IsOk());
+  EXPECT_FALSE(ann->limits.max_active_jobs.has_value());
+  EXPECT_FALSE(ann->limits.submissions_per_minute.has_value());
+
+  auto set = store_->SetLimits("ann", {.max_active_jobs = 3, .submissions_per_minute = 0});
+  ASSERT_THAT(set, IsOk());
+  EXPECT_EQ(set->limits.max_active_jobs, 3);
+  EXPECT_EQ(set->limits.submissions_per_minute, 0);
+  auto token = store_->IssueToken(ann->id, "t");
+  ASSERT_THAT(token, IsOk());
+  auto by_token = store_->Authenticate(token->token);
+  ASSERT_THAT(by_token, IsOk());
+  EXPECT_EQ(by_token->limits.max_active_jobs, 3);
+  auto all = store_->ListUsers();
+  ASSERT_THAT(all, IsOk());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].limits.submissions_per_minute, 0);
+  EXPECT_FALSE((*all)[1].limits.max_active_jobs.has_value());  // bob's untouched
+
+  auto cleared = store_->SetLimits("ann", {.max_active_jobs = 3});
+  ASSERT_THAT(cleared, IsOk());
+  EXPECT_FALSE(cleared->limits.submissions_per_minute.has_value());
+  EXPECT_EQ(store_->FindUser("ann")->limits.max_active_jobs, 3);
+
+  EXPECT_THAT(store_->SetLimits("nobody", {}), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->SetLimits("ann", {.submissions_per_minute = -1}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("submissions_per_minute")));
+  EXPECT_EQ(store_->FindUser("ann")->limits.max_active_jobs, 3);  // the refused call changed none
+}
+
 TEST_F(UserStoreTest, IssuedTokensAuthenticateAndOnlyTheirHashIsStored) {
   auto ann = store_->CreateUser("ann", false);
   ASSERT_THAT(ann, IsOk());

@@ -56,6 +56,25 @@ TEST_F(SubmitQuotaTest, ABurstOfAMinutesWorthThenOneEveryInterval) {
   EXPECT_THAT(quota.Admit(1, 0), StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
+TEST_F(SubmitQuotaTest, AUsersOwnLimitsReplaceTheServersOneByOne) {
+  const QuotaOptions server{.max_active_jobs_per_user = 2, .submissions_per_minute = 10};
+  const QuotaOptions none = server.For({});
+  EXPECT_EQ(none.max_active_jobs_per_user, 2);
+  EXPECT_EQ(none.submissions_per_minute, 10);
+  const QuotaOptions own = server.For({.max_active_jobs = 0});
+  EXPECT_EQ(own.max_active_jobs_per_user, 0);  // no limit for this user
+  EXPECT_EQ(own.submissions_per_minute, 10);
+  EXPECT_TRUE(QuotaOptions{}.For({.submissions_per_minute = 1}).enabled());
+
+  SubmitQuota quota = Quota(server);
+  EXPECT_THAT(quota.Admit(1, 50, own), IsOk());
+  EXPECT_THAT(quota.Admit(1, 2), StatusIs(absl::StatusCode::kResourceExhausted));
+  const QuotaOptions one_a_minute = server.For({.submissions_per_minute = 1});
+  EXPECT_THAT(quota.Admit(2, 0, one_a_minute), IsOk());
+  EXPECT_THAT(quota.Admit(2, 0, one_a_minute),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("at most 1 per minute")));
+}
+
 TEST_F(SubmitQuotaTest, UsersHaveBucketsOfTheirOwn) {
   SubmitQuota quota = Quota({.submissions_per_minute = 1});
   EXPECT_THAT(quota.Admit(1, 0), IsOk());
