@@ -141,6 +141,19 @@ absl::Status Database::IntegrityCheck() {
   return absl::OkStatus();
 }
 
+absl::Status Database::ProbeWrite(int64_t now_ms) {
+  try {
+    SQLite::Statement write(*db_,
+                            "INSERT INTO server_probe(id, at_ms) VALUES(1, ?1) "
+                            "ON CONFLICT(id) DO UPDATE SET at_ms = excluded.at_ms");
+    write.bind(1, static_cast<int64_t>(now_ms));
+    write.exec();
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("write to ", path_));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Database::CheckpointPassive() {
   try {
     db_->exec("PRAGMA wal_checkpoint(PASSIVE)");

@@ -58,6 +58,11 @@ class Database {
   // Runs PRAGMA integrity_check; Internal with the first problem when it is not "ok".
   absl::Status IntegrityCheck();
 
+  // Writes and commits one row (server_probe) to learn that the database takes writes now: the
+  // readiness probe. Errors name why not (ResourceExhausted "disk full", Unavailable for a
+  // read-only file or a lock held past the busy timeout, …).
+  absl::Status ProbeWrite(int64_t now_ms);
+
   // Copies into the database file what of the WAL no reader still needs (PRAGMA
   // wal_checkpoint(PASSIVE): never waits for readers or writers).
   absl::Status CheckpointPassive();

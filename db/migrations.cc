@@ -271,6 +271,14 @@ ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN max_active_jobs INTEGER CHECK (max_active_jobs >= 0);
 ALTER TABLE users ADD COLUMN submissions_per_minute INTEGER CHECK (submissions_per_minute >= 0);
 )sql"},
+    {13, "server_probe: the readiness probe's write", R"sql(
+-- One row the server rewrites every few seconds to learn that the database takes writes (its
+-- services report NOT_SERVING in gRPC health while it does not: a full disk, a read-only file).
+CREATE TABLE server_probe (
+  id     INTEGER PRIMARY KEY CHECK (id = 1),
+  at_ms  INTEGER NOT NULL
+);
+)sql"},
 };
 
 }  // namespace

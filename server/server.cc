@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "backtest/v1/preset_service.grpc.pb.h"
 #include "backtest/v1/trace_service.grpc.pb.h"
 #include "grpc/health/v1/health.pb.h"
@@ -30,6 +31,7 @@
 #include "server/jobs/job_manager.h"
 #include "server/metrics/metrics_listener.h"
 #include "server/metrics/server_metrics.h"
+#include "server/readiness.h"
 
 namespace backtest {
 namespace {
@@ -208,17 +210,23 @@ absl::Status Server::Listen(const ServerOptions& options) {
   port_ = port;
   address_ = absl::StrCat(HostOf(options.listen), ":", port);
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  for (const char* name : kServiceNames) health->SetServingStatus(name, true);
-  health->SetServingStatus(true);
+  health->SetServingStatus(true);  // live; each service's status is readiness
+  std::function<int64_t()> now_ms = options.now_ms ? options.now_ms : [] {
+    return absl::ToUnixMillis(absl::Now());
+  };
+  readiness_ = std::make_unique<Readiness>(
+      [db = db_.get(), now_ms] { return db->ProbeWrite(now_ms()); },
+      [health](bool ready) {
+        for (const char* name : kServiceNames) health->SetServingStatus(name, ready);
+      },
+      options.readiness_probe_ms);
+  readiness_->Start();
   spdlog::info("listening on {}", address_);
   return absl::OkStatus();
 }
 
 void Server::BeginDrain() {
-  if (server_ != nullptr) {
-    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-    for (const char* name : kServiceNames) health->SetServingStatus(name, false);
-  }
+  if (readiness_ != nullptr) readiness_->SetDraining();
   jobs_->Drain();
 }
 
@@ -233,6 +241,7 @@ void Server::Shutdown() {
     jobs_.reset();  // never started serving
     return;
   }
+  readiness_.reset();  // its thread writes through db_ and sets the health of server_
   server_->GetHealthCheckService()->SetServingStatus(false);
   retention_.reset();  // stops between two of its transactions
   // Jobs first: running runners stop, channels close, so log streams end instead of waiting.
@@ -274,6 +283,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
 namespace {
 constexpr const char* kQueueDepth = "backtestd_queue_depth";
 constexpr const char* kRunningJobs = "backtestd_running_jobs";
+constexpr const char* kDatabaseWritable = "backtestd_database_writable";
 }  // namespace
 
 absl::Status Server::ServeMetrics(const ServerOptions& options) {
@@ -284,6 +294,10 @@ absl::Status Server::ServeMetrics(const ServerOptions& options) {
                             [jobs] { return static_cast<double>(jobs->queued_count()); });
   registry.SetGaugeFunction(kRunningJobs, "Jobs running now.",
                             [jobs] { return static_cast<double>(jobs->running_count()); });
+  Readiness* readiness = readiness_.get();
+  registry.SetGaugeFunction(kDatabaseWritable,
+                            "1 while the readiness probe's last write to the database succeeded.",
+                            [readiness] { return readiness->database_writable() ? 1.0 : 0.0; });
   ASSIGN_OR_RETURN(metrics_, metrics::MetricsListener::Start(options.metrics_listen, registry));
   spdlog::info("metrics on http://{}/metrics", metrics_->address());
   return absl::OkStatus();
@@ -295,6 +309,7 @@ void Server::StopMetrics() {
   metrics::Registry& registry = metrics::ServerMetrics::Get().registry;
   registry.SetGaugeFunction(kQueueDepth, "", nullptr);
   registry.SetGaugeFunction(kRunningJobs, "", nullptr);
+  registry.SetGaugeFunction(kDatabaseWritable, "", nullptr);
 }
 
 const std::string& Server::metrics_address() const {

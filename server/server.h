@@ -34,6 +34,7 @@ class Authenticator;
 namespace metrics {
 class MetricsListener;
 }
+class Readiness;
 
 struct ServerOptions {
   // host:port to listen on; port 0 picks a free port (see Server::port()).
@@ -89,6 +90,8 @@ struct ServerOptions {
   // On SIGTERM, how long running jobs get to finish before they are stopped (and failed as
   // interrupted); meanwhile nothing new starts (--drain-grace-ms; docs/operations.md).
   int drain_grace_ms = 20000;
+  // How often the readiness probe writes to the database (--readiness-probe-ms; server/readiness.h).
+  int readiness_probe_ms = 5000;
   // The access log's line format: "text" or "json" (--log-format; docs/operations.md).
   std::string log_format = "text";
   // host:port of the HTTP listener serving /metrics; empty: no listener (--metrics-listen).
@@ -163,6 +166,7 @@ class Server {
   std::unique_ptr<jobs::TraceReplayer> replayer_;  // replays for trace_service_
   std::unique_ptr<grpc::Service> sweep_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<Readiness> readiness_;  // probes through db_ on its own thread once listening
   std::unique_ptr<metrics::MetricsListener> metrics_;  // null without --metrics-listen
   std::string address_;
   std::string token_file_;

@@ -50,6 +50,10 @@ std::vector<Setting> MakeSettings() {
        "on SIGTERM, how long running jobs get to finish before they are stopped; meanwhile no "
        "new job starts (0: stop them at once)",
        [](DaemonConfig& c) -> Target { return &c.server.drain_grace_ms; }, 0, 3600000},
+      {"readiness_probe_ms", "--readiness-probe-ms", {},
+       "how often a write to the database checks that it takes writes; while it does not, each "
+       "service reports NOT_SERVING in gRPC health (the gateway's /readyz follows)",
+       [](DaemonConfig& c) -> Target { return &c.server.readiness_probe_ms; }, 50, 600000},
       {"runner.backend", "--runner-backend", {},
        "where runners of built-in strategies run: local (processes of this machine) or slurm "
        "(a job step each, through srun)",

@@ -11,17 +11,9 @@ import sys
 import time
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from fault_common import (SMALL, BacktestError, Checks, Server, minute_run, sql, wait_final,
-                          wait_for)
-
-
-def health(server: Server, service: str) -> str:
-    with grpc.insecure_channel(server.address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        answer = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+from fault_common import (SMALL, BacktestError, Checks, Server, health, minute_run, sql,
+                          wait_final, wait_for)
 
 
 def started(client, job_id):

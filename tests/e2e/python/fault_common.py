@@ -16,6 +16,7 @@ import sys
 import time
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = pathlib.Path(os.environ.get("BACKTEST_SOURCE_DIR", pathlib.Path(__file__).parents[3]))
 BIN = pathlib.Path(os.environ.get("BACKTEST_BIN_DIR", ROOT / "build" / "bin"))
@@ -186,3 +187,11 @@ def stream(server: Server, job_id: str, from_seq: int = 1, include_trace: bool =
     return stub.StreamJobLog(bt.StreamJobLogRequest(job_id=job_id, from_seq=from_seq,
                                                     include_trace=include_trace),
                              metadata=server.metadata(), timeout=timeout)
+
+
+def health(server: "Server", service: str) -> str:
+    """The gRPC health status of `service` ("" for the server itself), e.g. "SERVING"."""
+    with grpc.insecure_channel(server.address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        answer = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)

@@ -3,8 +3,9 @@ for the database directory and passes it here).
 
 A traced run is writing when a filler file takes the rest of the disk. Checked: that run fails with
 an error naming the full disk; the server stays up and answers reads; new submissions are
-refused with RESOURCE_EXHAUSTED naming the full disk once the database cannot grow; after the
-filler is removed every accepted job reaches an end (none left queued or running), new jobs
+refused with RESOURCE_EXHAUSTED naming the full disk once the database cannot grow; the services
+report NOT_SERVING in gRPC health (readiness) while the server itself stays SERVING; after the
+filler is removed readiness returns, every accepted job reaches an end (none left queued or running), new jobs
 finish, the old results are intact and `PRAGMA integrity_check` is ok.
 """
 
@@ -16,8 +17,10 @@ import time
 
 import grpc
 
-from fault_common import (SMALL, BacktestError, Checks, Server, integrity, minute_run, pid_gone,
-                          wait_final, wait_for)
+from fault_common import (SMALL, BacktestError, Checks, Server, health, integrity, minute_run,
+                          pid_gone, wait_final, wait_for)
+
+BACKTEST_SERVICE = "backtest.v1.BacktestService"
 
 
 def fill(path: pathlib.Path) -> int:
@@ -39,7 +42,8 @@ def fill(path: pathlib.Path) -> int:
 def main(workdir: str, dbdir: str) -> int:
     c = Checks()
     dbdir = pathlib.Path(dbdir)
-    server = Server(workdir, "--workers", "2", "--queue-size", "1000", db=dbdir / "backtest.db")
+    server = Server(workdir, "--workers", "2", "--queue-size", "1000", "--readiness-probe-ms", "200",
+                    db=dbdir / "backtest.db")
     server.start()
     client = server.client()
     st = os.statvfs(dbdir)
@@ -93,6 +97,10 @@ def main(workdir: str, dbdir: str) -> int:
         c.check("the refusal names the full disk", "disk full" in refused.message,
                 refused.message)
     c.check("server process up while the disk is full", server.alive())
+    c.check("readiness: the job service reports NOT_SERVING while the disk is full",
+            wait_for(lambda: health(server, BACKTEST_SERVICE) == "NOT_SERVING", 10) is not None,
+            health(server, BACKTEST_SERVICE))
+    c.check("… while the server itself stays SERVING (alive)", health(server, "") == "SERVING")
     waiting = collections.Counter(client.get_job(j).status for j in accepted)
     c.note(f"accepted jobs while full: {dict(waiting)}")
 
@@ -126,6 +134,9 @@ def main(workdir: str, dbdir: str) -> int:
             refusals.append(e.message)
             return None
     after = wait_for(submit, 20, interval=0.2)
+    c.check(f"readiness: SERVING again once space returned ({time.monotonic() - freed:.2f} s)",
+            wait_for(lambda: health(server, BACKTEST_SERVICE) == "SERVING", 20) is not None,
+            health(server, BACKTEST_SERVICE))
     c.check(f"submissions are accepted again ({time.monotonic() - freed:.2f} s after freeing, "
             f"{len(refusals)} refused before)", after is not None, str(refusals[-1:]))
     if after is None:

@@ -56,6 +56,9 @@ def main() -> int:
     c.check("the gauges are there before any job",
             ("backtestd_queue_depth", frozenset()) in before and
             ("backtestd_running_jobs", frozenset()) in before)
+    c.check("the database is writable (the readiness probe's gauge is 1)",
+            before.get(("backtestd_database_writable", frozenset())) == 1,
+            str(before.get(("backtestd_database_writable", frozenset()))))
 
     # A long job on the only worker, two small ones behind it, a subscriber on the long one.
     long_job = client.run_backtest(minute_run("2010-01-01", "2020-01-01"), follow=False).job_id
