@@ -666,6 +666,26 @@ def systemd_backup():
     return problems
 
 
+def systemd_config():
+    """backtestd.service starts with --config /etc/backtestd/backtestd.toml, installed from
+    deploy/backtestd.toml: backtestd must read that file, and its database must be the one in the
+    unit's state directory (the backup's)."""
+    service = (DEPLOY / "systemd" / "backtestd.service").read_text()
+    execs = [l.split("=", 1)[1] for l in service.splitlines() if l.startswith("ExecStart=")]
+    argv = shlex.split(execs[0]) if execs else []
+    if option(argv, "--config") != "/etc/backtestd/backtestd.toml":
+        return ["backtestd.service does not start with --config /etc/backtestd/backtestd.toml"]
+    done = subprocess.run([str(BIN / "backtestd"), "--config", str(DEPLOY / "backtestd.toml"), "config"],
+                          capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")})
+    if done.returncode != 0:
+        return [f"backtestd does not read deploy/backtestd.toml: {done.stderr.strip()}"]
+    db = re.search(r"^db = '([^']*)'", done.stdout, re.M)
+    if db is None or db.group(1) != "/var/lib/backtestd/backtest.db":
+        return [f"deploy/backtestd.toml's database is not /var/lib/backtestd/backtest.db: "
+                f"{db.group(1) if db else done.stdout[:200]}"]
+    return []
+
+
 def systemd_verify():
     if shutil.which("systemd-analyze") is None:  # a check that cannot run has not passed
         return ["systemd-analyze not found (scripts/install-deps.sh installs Debian's systemd)"]
@@ -770,6 +790,8 @@ def main():
     check("container: gateway image, plugin pins as in install-deps.sh", gateway_containerfile)
     check("compose: contexts, files, volumes, backend address, health check", compose)
     check("systemd: hardening directives and binaries", systemd_directives)
+    check("systemd: backtestd starts from deploy/backtestd.toml, its database in the state directory",
+          systemd_config)
     check("systemd: the backup timer starts `backtestd backup` of the server's database", systemd_backup)
     check("systemd: systemd-analyze verify and security score", systemd_verify)
     check("flags: every flag deploy/ passes is one the built binaries accept", flags_exist)
