@@ -228,6 +228,8 @@ try {
     await page.locator('#form-error:not(.hidden)').waitFor();
     check(/rr/.test(await page.locator('#form-error').textContent()), 'message does not name rr');
     check(await page.locator('.field[data-name="rr"].invalid').count() === 1, 'rr not marked');
+    const shownId = await page.locator('#form-error .request-id').textContent();
+    check(/^request id [0-9A-Za-z_-]{8,}$/.test(shownId), `the error's request id: ${shownId}`);
     await setField('rr', 2.5);
   });
 
@@ -249,6 +251,11 @@ try {
     await page.waitForFunction(() => /loaded in/.test(document.querySelector('#window-note').textContent), null, { timeout: timeoutMs });
     check(await page.locator('#job-status').textContent() === 'finished', 'status is not finished');
     check(await page.locator('#stats > div').count() > 10, 'no stats');
+    const meta = await page.locator('#job-meta').textContent();
+    const id = new URL(jobUrl).pathname.split('/')[2];
+    const job = await jobStatus(id);
+    check(job.request_id && meta.includes(`request ${job.request_id}`), `job meta: ${meta}; request_id ${job.request_id}`);
+    check(/local pid \d+/.test(meta), `job meta names no runner: ${meta}`);
   });
 
   await step('hover shows the bar, a click on a candle explains it', async () => {

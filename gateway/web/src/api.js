@@ -14,12 +14,17 @@ export function authHeader() {
   return /^token\s/i.test(t) ? t : `Token ${t}`;
 }
 
-/** An error answer of the gateway: {"error", "code", "grpc_code"}. */
+/**
+ * An error answer of the gateway: {"error", "code", "grpc_code"}, and the X-Request-Id it
+ * answered with (the id of the access log lines and of the job's record: what an operator asks
+ * for).
+ */
 export class ApiError extends Error {
-  constructor(message, status, grpcCode) {
+  constructor(message, status, grpcCode, requestId) {
     super(message);
     this.status = status;
     this.grpcCode = grpcCode || '';
+    this.requestId = requestId || '';
   }
 }
 
@@ -52,7 +57,7 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
 /** The ApiError for an error answer (also used by the event stream). */
 export function errorFrom(resp, data) {
   const msg = (data && (data.error || data.message)) || `${resp.status} ${resp.statusText}`;
-  const err = new ApiError(msg, resp.status, data && data.grpc_code);
+  const err = new ApiError(msg, resp.status, data && data.grpc_code, resp.headers.get('X-Request-Id'));
   if (resp.status === 401) tokenListeners.forEach((f) => f(msg));
   return err;
 }
@@ -141,11 +146,17 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
-/** Shows an error message in a .error-box (or hides it for an empty message). */
+/**
+ * Shows an error message in a .error-box (or hides it for an empty message), with the request id
+ * of the answer when it has one, to quote to an operator.
+ */
 export function showError(box, err) {
   if (!box) return;
   const msg = err ? (err.message || String(err)) : '';
   box.textContent = msg;
+  if (msg && err.requestId) {
+    box.append(el('div', { class: 'small request-id' }, `request id ${err.requestId}`));
+  }
   box.classList.toggle('hidden', !msg);
 }
 

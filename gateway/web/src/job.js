@@ -84,7 +84,9 @@ function showJob(job) {
   meta.push(`submitted ${fmtStamp(job.created_at)}`);
   if (job.started_at) meta.push(`started ${fmtStamp(job.started_at)}`);
   if (job.finished_at) meta.push(`ended ${fmtStamp(job.finished_at)}`);
-  if (job.pid) meta.push(`pid ${job.pid}`);
+  if (job.runner) meta.push(job.runner);
+  else if (job.pid) meta.push(`pid ${job.pid}`);
+  if (job.request_id) meta.push(`request ${job.request_id}`);
   document.getElementById('job-meta').textContent = meta.join(' · ');
   const params = Object.entries(job.params || {}).sort(([a], [b]) => a.localeCompare(b));
   document.getElementById('job-params').replaceChildren(params.length
