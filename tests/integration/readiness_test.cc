@@ -75,7 +75,9 @@ TEST(ServerReadinessTest, ServicesAreNotServingWhileTheDatabaseTakesNoWritesAndL
   EXPECT_EQ(Health(channel, "backtest.v1.BacktestService"), "SERVING");
   {
     // Another process's writer holds the write lock past the server's busy timeout (5 s).
-    SQLite::Database other(server.options().db_path, SQLite::OPEN_READWRITE);
+    // (It waits for the server's own writes, the probe's among them, to take the lock.)
+    SQLite::Database other(server.options().db_path, SQLite::OPEN_READWRITE,
+                           /*busy_timeout_ms=*/10000);
     other.exec("BEGIN IMMEDIATE");
     EXPECT_TRUE(PollUntil(
         [&] { return Health(channel, "backtest.v1.BacktestService") == "NOT_SERVING"; }, 15));
