@@ -17,6 +17,15 @@
                 self.sell(1, reason="cross_down")
 
     result = backtestd.run(SmaCross, data="sample://", symbols="EURUSD", timeframe="H1")
+
+The same file, in a folder of the server's strategy folder, runs as a job of the service:
+
+    with backtestd.Client("127.0.0.1:50051", token_file="var/admin.token") as client:
+        run = client.run_backtest({"strategy": "sma_cross_sdk", "symbols": "EURUSD"})
+        print(run.wait(), client.get_result(run.job_id).stats.sharpe)
+
+``Client`` (backtestd.client, gRPC) is imported when first named, so a strategy's runner never
+loads gRPC.
 """
 
 from backtestd._version import __version__
@@ -26,5 +35,17 @@ from backtestd.run import run
 from backtestd.strategy import Strategy
 from backtestd import ta
 
-__all__ = ["Bool", "Choice", "Float", "Int", "Param", "ParamError", "Result", "Strategy", "Text",
-           "__version__", "run", "ta"]
+# The service client's names, from backtestd.client on first use (PEP 562).
+_CLIENT_NAMES = frozenset({"BacktestError", "Client", "Event", "FINAL_STATUSES", "ResultColumns",
+                           "Run", "to_dict", "values_to_dict"})
+
+
+def __getattr__(name):
+    if name in _CLIENT_NAMES:
+        from backtestd import client
+        return getattr(client, name)
+    raise AttributeError(f"module 'backtestd' has no attribute {name!r}")
+
+
+__all__ = ["BacktestError", "Bool", "Choice", "Client", "Float", "Int", "Param", "ParamError",
+           "Result", "Strategy", "Text", "__version__", "run", "ta"]

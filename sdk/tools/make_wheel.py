@@ -6,7 +6,11 @@ The build makes the native module itself, so no build backend is involved; the m
 from sdk/pyproject.toml's [project] table. Entries are sorted and stamped with a fixed time, so
 the same package gives the same wheel bytes.
 
-    make_wheel.py --package DIR --pyproject FILE --version V --tag cp311-cp311-linux_x86_64 --out WHEEL
+    make_wheel.py --package DIR [--package DIR2 …] --pyproject FILE --version V
+                  --tag cp311-cp311-linux_x86_64 --out WHEEL
+
+Each --package is a top-level package of the wheel (backtestd, and backtestd_client: the
+client's old name).
 """
 import argparse
 import base64
@@ -40,7 +44,7 @@ def record_line(name, data):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--package", required=True)
+    ap.add_argument("--package", required=True, action="append")
     ap.add_argument("--pyproject", required=True)
     ap.add_argument("--version", required=True)
     ap.add_argument("--tag", required=True)
@@ -51,13 +55,14 @@ def main():
     name = project["name"]
     dist_info = f"{name}-{args.version}.dist-info"
     files = []
-    root = os.path.dirname(os.path.abspath(args.package))
-    for dirpath, dirnames, filenames in os.walk(args.package):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for fn in sorted(filenames):
-            if fn.endswith((".py", ".so", ".pyi")) or fn == "py.typed":
-                path = os.path.join(dirpath, fn)
-                files.append((os.path.relpath(path, root), path))
+    for package in args.package:
+        root = os.path.dirname(os.path.abspath(package))
+        for dirpath, dirnames, filenames in os.walk(package):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith("."))
+            for fn in sorted(filenames):
+                if fn.endswith((".py", ".so", ".pyi")) or fn == "py.typed":
+                    path = os.path.join(dirpath, fn)
+                    files.append((os.path.relpath(path, root), path))
     entries = []
     for arcname, path in sorted(files):
         with open(path, "rb") as f:

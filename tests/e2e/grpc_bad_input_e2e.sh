@@ -7,7 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 python=$ROOT/build/venv/bin/python
 [ -x "$python" ] || { echo "no $python (run scripts/install-deps.sh)"; exit 1; }
-PYTHON=$python bash "$ROOT/client/python/generate.sh" "$WORK/python" 2>/dev/null
 mkdir -p "$WORK/data"
 # A fetch that stalls fails after 3 s when the server has the flag (else it is only cancelled).
 # Its CSV files are in $WORK/data, its data server on this machine's loopback.
@@ -19,7 +18,7 @@ if "$BIN/backtestd" --help | grep -q -- --data-timeout-ms; then
 fi
 start_server "$WORK/s" "${args[@]}"
 rc=0
-PYTHONPATH=$WORK/python:$ROOT/tests/e2e/python "$python" "$ROOT/tests/e2e/python/grpc_bad_input.py" \
+PYTHONPATH=$ROOT/tests/e2e/python "$python" "$ROOT/tests/e2e/python/grpc_bad_input.py" \
   "$SERVER_ADDR" "$(cat "$WORK/s/admin.token")" "$WORK/s/backtest.db" "$WORK/data" $flag || rc=$?
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
   echo "FAIL the server died"; tail -n 20 "$WORK/s/server.log"; exit 1

@@ -7,7 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 python=$ROOT/build/venv/bin/python
 [ -x "$python" ] || { echo "no $python (run scripts/install-deps.sh)"; exit 1; }
-PYTHON=$python bash "$ROOT/client/python/generate.sh" "$WORK/python" 2>/dev/null
 
 # Debug logging: whatever the server logs about requests, a token must not be in it.
 start_server "$WORK/s" --log-level debug
@@ -29,7 +28,7 @@ start_gateway "$main_addr"
 # A second server only makes job ids: one worker (held by a fetch that never ends), a long queue.
 start_server "$WORK/ids" --workers 1 --queue-size 20000 --log-level debug \
   --data-allow-network 127.0.0.1  # its one worker is held by a local data server that never answers
-GRPCURL=$TOOLS/grpcurl PYTHONPATH=$WORK/python:$ROOT/tests/e2e/python \
+GRPCURL=$TOOLS/grpcurl PYTHONPATH=$ROOT/tests/e2e/python \
   "$python" "$ROOT/tests/e2e/python/security.py" "$main_addr" "$GW" "$db" "$WORK/tokens.json" \
   "$SERVER_ADDR" "$(cat "$WORK/ids/admin.token")" "$WORK/s/server.log" "$WORK/gateway.log" \
   "$WORK/ids/server.log"

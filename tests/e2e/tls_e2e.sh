@@ -56,9 +56,8 @@ check "btctl without the client certificate fails" bash -c "! $(printf '%q ' "${
 check "btctl: an unreadable CA file is a usage error (3)" bash -c "
   $(printf '%q ' "${btctl[@]}") --tls-ca '$WORK/none.pem' jobs; [ \$? -eq 3 ]"
 
-PYTHON=$python bash "$ROOT/client/python/generate.sh" "$WORK/python" >/dev/null 2>&1
-check "the Python client over mTLS" env PYTHONPATH="$WORK/python" "$python" -c "
-from backtestd_client import Client
+check "the Python client over mTLS" "$python" -c "
+from backtestd import Client
 with Client('$SERVER_ADDR', '$TOKEN', tls_ca='$pki/ca.pem', tls_cert='$pki/client.pem', tls_key='$pki/client.key') as c:
     assert any(j.status == 'finished' for j in c.list_jobs()), 'no finished job'
 "
@@ -73,7 +72,7 @@ check "the gateway over mTLS: /readyz and a REST call" bash -c "
 start_server "$WORK/t" --tls-cert "$pki/server.pem" --tls-key "$pki/server.key"
 check "TLS only: grpcurl with the CA and no client certificate" bash -c "
   '$grpcurl' -cacert '$pki/ca.pem' '$SERVER_ADDR' grpc.health.v1.Health/Check | grep -q SERVING"
-check "TLS only: the Python client with tls_ca" env PYTHONPATH="$WORK/python" BACKTEST_TLS_CA="$pki/ca.pem" "$python" -c "
+check "TLS only: the Python client with tls_ca (its old name, backtestd_client)" env BACKTEST_TLS_CA="$pki/ca.pem" "$python" -c "
 from backtestd_client import Client
 with Client('$SERVER_ADDR', open('$WORK/t/admin.token').read().strip()) as c:
     c.list_jobs()

@@ -2,8 +2,8 @@
 that can be killed with SIGKILL and restarted on the same database, its thread/RSS/fd figures, the
 SQLite integrity check, and a check counter that prints what was checked.
 
-The generated client package comes from PYTHONPATH (the shell scripts generate it); the binaries
-from $BACKTEST_BIN_DIR, else build/bin.
+The client is backtestd.Client (the backtestd package the build installs into build/venv); the
+binaries from $BACKTEST_BIN_DIR, else build/bin.
 """
 
 import atexit
@@ -20,12 +20,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = pathlib.Path(os.environ.get("BACKTEST_SOURCE_DIR", pathlib.Path(__file__).parents[3]))
 BIN = pathlib.Path(os.environ.get("BACKTEST_BIN_DIR", ROOT / "build" / "bin"))
-if not any(pathlib.Path(p, "backtestd_client").is_dir() for p in sys.path if p):
-    sys.path.insert(0, str(ROOT / "build" / "python"))
 
-from backtestd_client import BacktestError, Client  # noqa: E402,F401
-from backtestd_client._gen.backtest.v1 import backtest_service_pb2 as bt  # noqa: E402
-from backtestd_client._gen.backtest.v1 import backtest_service_pb2_grpc as bt_grpc  # noqa: E402
+from backtestd import BacktestError, Client  # noqa: E402,F401
+from backtestd._gen.backtest.v1 import backtest_service_pb2 as bt  # noqa: E402
+from backtestd._gen.backtest.v1 import backtest_service_pb2_grpc as bt_grpc  # noqa: E402
 
 FINAL = ("finished", "failed", "cancelled")
 # A few thousand H1 bars: done in well under a second.

@@ -10,9 +10,10 @@ import time
 
 import grpc
 
-from backtestd_client import (backtest_service_pb2 as bs, backtest_service_pb2_grpc as bsg,
-                              preset_service_pb2 as ps, preset_service_pb2_grpc as psg,
-                              trace_service_pb2 as ts, trace_service_pb2_grpc as tsg)
+from backtestd._gen.backtest.v1 import (backtest_service_pb2 as bs,
+                                        backtest_service_pb2_grpc as bsg,
+                                        preset_service_pb2 as ps, preset_service_pb2_grpc as psg,
+                                        trace_service_pb2 as ts, trace_service_pb2_grpc as tsg)
 
 C = grpc.StatusCode
 FINAL = ("finished", "failed", "cancelled")

@@ -1,13 +1,16 @@
-"""End-to-end test of the generated Python client (client/python) against the built backtestd.
+"""End-to-end test of the Python client, backtestd.Client, against the built backtestd.
 
 The server runs on 127.0.0.1 with an ephemeral port and a database in a private temp dir; the
-package comes from PYTHONPATH (tests/e2e/python_client_e2e.sh generates it), else build/python.
+client is the backtestd package the build installs into build/venv (the interpreter that runs
+this, tests/e2e/python_client_e2e.sh). The client's old name, backtestd_client, is checked to be
+the same objects.
 """
 
 import datetime
 import os
 import pathlib
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -18,10 +21,10 @@ import pytest
 
 ROOT = pathlib.Path(os.environ.get("BACKTEST_SOURCE_DIR", pathlib.Path(__file__).parents[3]))
 BIN = pathlib.Path(os.environ.get("BACKTEST_BIN_DIR", ROOT / "build" / "bin"))
-if not any(pathlib.Path(p, "backtestd_client").is_dir() for p in sys.path if p):
-    sys.path.insert(0, str(ROOT / "build" / "python"))
 
-from backtestd_client import BacktestError, Client, to_dict, values_to_dict  # noqa: E402
+import backtestd  # noqa: E402
+from backtestd import BacktestError, Client  # noqa: E402
+from backtestd.client import to_dict, values_to_dict  # noqa: E402
 
 SMALL_RUN = {"strategy": "sma_cross", "symbols": "EURUSD", "timeframe": "H1",
              "start_date": "2022-01-01", "end_date": "2022-07-01"}
@@ -31,12 +34,12 @@ LONG_RUN = {"symbols": "EURUSD", "timeframe": "M1", "start_date": "2000-01-01",
 
 
 class Server:
-    def __init__(self, workdir: pathlib.Path):
+    def __init__(self, workdir: pathlib.Path, *args: str):
         self.dir = workdir
         self.log = open(workdir / "server.log", "wb")
         self.proc = subprocess.Popen(
             [str(BIN / "backtestd"), "--listen", "127.0.0.1:0", "--db",
-             str(workdir / "backtest.db")], stderr=self.log, stdout=subprocess.DEVNULL)
+             str(workdir / "backtest.db"), *args], stderr=self.log, stdout=subprocess.DEVNULL)
         self.address = self._wait_listening(deadline=time.monotonic() + 20)
         self.token = (workdir / "admin.token").read_text().strip()
 
@@ -277,7 +280,70 @@ def test_params_registry(client):
 def test_example_script_runs(server):
     env = dict(os.environ, BACKTEST_SERVER=server.address, BACKTEST_TOKEN=server.token,
                PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    done = subprocess.run([sys.executable, str(ROOT / "client/python/examples/run_backtest.py")],
+    done = subprocess.run([sys.executable, str(ROOT / "examples/client/run_backtest.py")],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "finished:" in done.stdout and "trades" in done.stdout
+
+
+def test_old_import_name_is_the_same_client():
+    import backtestd_client
+    from backtestd_client._gen.backtest.v1 import job_pb2
+    assert backtestd_client.Client is backtestd.Client is backtestd.client.Client
+    assert backtestd_client.BacktestError is BacktestError
+    assert job_pb2 is backtestd._gen.backtest.v1.job_pb2 is backtestd_client.job_pb2
+    import backtestd_client.client
+    assert backtestd_client.client is backtestd.client
+
+
+def test_runner_does_not_import_grpc():
+    """The sandboxed runner imports backtestd: the client (gRPC) comes only when named."""
+    code = ("import sys, backtestd, backtestd.runner; "
+            "assert 'grpc' not in sys.modules and 'backtestd.client' not in sys.modules; "
+            "backtestd.Client; assert 'grpc' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def strategy_server(tmp_path_factory):
+    """A server whose strategy folder holds examples/strategies/my_cross, readable by the
+    sandbox's user."""
+    work = tmp_path_factory.mktemp("backtestd-strategies")
+    folder = work / "strategies"
+    shutil.copytree(ROOT / "examples" / "strategies" / "my_cross", folder / "my_cross")
+    for path in (work, folder, folder / "my_cross"):
+        path.chmod(0o755)
+    (folder / "my_cross" / "strategy.py").chmod(0o644)
+    s = Server(work, "--strategy-dir", str(folder))
+    yield s
+    s.stop()
+
+
+def test_a_strategy_developed_locally_runs_the_same_through_the_service(strategy_server):
+    """The notebook path: the strategy file run by backtestd.run here, then as the service's
+    folder strategy through backtestd.Client: the same trades, bit for bit, and the same digest."""
+    from backtestd.loader import load
+    params = {"symbols": "EURUSD", "timeframe": "H1", "start_date": "2022-01-01",
+              "end_date": "2022-07-01", "fast_period": 7, "size": 2}
+    cls = load(str(ROOT / "examples" / "strategies" / "my_cross"))[0]
+    local = backtestd.run(cls, data="sample://", **params)
+    with backtestd.Client(strategy_server.address, strategy_server.token) as client:
+        deadline = time.monotonic() + 60
+        while not any(s.name == "my_cross" for s in client.list_strategies()):
+            assert time.monotonic() < deadline, "my_cross never listed"
+            time.sleep(0.2)
+        info = client.get_strategy("my_cross")
+        assert info.kind == "sdk" and info.source_hash.startswith("sha256:") and not info.error
+        run = client.run_backtest({"strategy": "my_cross", **params})
+        assert run.wait() == "finished", client.get_job(run.job_id).error
+        assert client.get_job(run.job_id).strategy_source_hash == info.source_hash
+        result = client.get_result(run.job_id)
+    served = [(t.entry_time, t.exit_time, t.entry_price, t.exit_price, t.size, t.pnl, t.side)
+              for t in result.trades]
+    trades = local.trades
+    mine = [(int(trades["entry_time"][i].timestamp()), int(trades["exit_time"][i].timestamp()),
+             trades["entry_price"][i], trades["exit_price"][i], trades["size"][i],
+             trades["pnl"][i], trades["side"][i]) for i in range(len(trades))]
+    assert len(mine) == local.stats["trades"] > 10
+    assert served == mine
+    assert result.digest == local.digest

@@ -1,6 +1,6 @@
 """Runs a backtest on backtestd, shows its progress, prints its statistics. The address and token
 come from BACKTEST_SERVER / BACKTEST_TOKEN, else 127.0.0.1:50051 and var/admin.token."""
-from backtestd_client import Client
+from backtestd import Client
 
 with Client() as client:
     run = client.run_backtest({"strategy": "sma_cross", "symbols": "EURUSD", "timeframe": "H1",

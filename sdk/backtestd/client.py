@@ -1,8 +1,9 @@
 """A thin, synchronous convenience layer over the generated backtest.v1 stubs.
 
-The generated messages and stubs are in ``backtestd_client._gen.backtest.v1`` (re-exported by the
-package); this module adds the token, message-size limits, a followed event stream that resumes by
-itself after a dropped connection, and plain-Python parameter values.
+``from backtestd import Client``. The generated messages and stubs are in
+``backtestd._gen.backtest.v1`` (made from protos/ by the build: sdk/tools/gen_protos.sh); this
+module adds the token, message-size limits, a followed event stream that resumes by itself after a
+dropped connection, and plain-Python parameter values.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 import grpc
 from google.protobuf import json_format, struct_pb2
 
-from backtestd_client._gen.backtest.v1 import backtest_service_pb2 as _bt
-from backtestd_client._gen.backtest.v1 import backtest_service_pb2_grpc as _bt_grpc
-from backtestd_client._gen.backtest.v1 import job_pb2 as _job
-from backtestd_client._gen.backtest.v1 import preset_service_pb2 as _ps
-from backtestd_client._gen.backtest.v1 import preset_service_pb2_grpc as _ps_grpc
-from backtestd_client._gen.backtest.v1 import sweep_service_pb2 as _sw
-from backtestd_client._gen.backtest.v1 import sweep_service_pb2_grpc as _sw_grpc
-from backtestd_client._gen.backtest.v1 import trace_service_pb2 as _tr
-from backtestd_client._gen.backtest.v1 import trace_service_pb2_grpc as _tr_grpc
+from backtestd._gen.backtest.v1 import backtest_service_pb2 as _bt
+from backtestd._gen.backtest.v1 import backtest_service_pb2_grpc as _bt_grpc
+from backtestd._gen.backtest.v1 import job_pb2 as _job
+from backtestd._gen.backtest.v1 import preset_service_pb2 as _ps
+from backtestd._gen.backtest.v1 import preset_service_pb2_grpc as _ps_grpc
+from backtestd._gen.backtest.v1 import strategy_service_pb2 as _st
+from backtestd._gen.backtest.v1 import strategy_service_pb2_grpc as _st_grpc
+from backtestd._gen.backtest.v1 import sweep_service_pb2 as _sw
+from backtestd._gen.backtest.v1 import sweep_service_pb2_grpc as _sw_grpc
+from backtestd._gen.backtest.v1 import trace_service_pb2 as _tr
+from backtestd._gen.backtest.v1 import trace_service_pb2_grpc as _tr_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_TOKEN_FILE = os.path.join("var", "admin.token")
@@ -266,6 +269,7 @@ class Client:
         self._presets = _ps_grpc.PresetServiceStub(self._channel)
         self._trace = _tr_grpc.TraceServiceStub(self._channel)
         self._sweeps = _sw_grpc.SweepServiceStub(self._channel)
+        self._strategies = _st_grpc.StrategyServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -462,6 +466,18 @@ class Client:
         """The parameter definitions (ParamDefinition messages), in form order."""
         return list(self._call(self._backtest.ListParams,
                                _bt.ListParamsRequest(strategy=strategy)).params)
+
+    # --- strategies ------------------------------------------------------------------------
+
+    def list_strategies(self):
+        """Every strategy the server runs (Strategy messages): the built-ins, then its strategy
+        folder's by name, those that cannot run included with their ``error``."""
+        return list(self._call(self._strategies.ListStrategies,
+                               _st.ListStrategiesRequest()).strategies)
+
+    def get_strategy(self, name: str):
+        """One strategy (a Strategy message: kind, parameters, source hash, ``error``)."""
+        return self._call(self._strategies.GetStrategy, _st.GetStrategyRequest(name=name)).strategy
 
     # --- trace -----------------------------------------------------------------------------
 
