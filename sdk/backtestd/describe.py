@@ -1,17 +1,19 @@
 """`python -m backtestd.describe PATH [--entry FILE.py:Class]`: the strategy at PATH as JSON —
 what the server's strategy registry reads (docs/strategies.md): name, kind, description (the
 class's docstring, else the file's), entry,
-mode, sdk_version, source_hash, parameters. Exit 1 with {"error": …} when it cannot be described."""
+mode, sdk_version, source_hash, parameters. Exit 1 with {"error": …} when it cannot be described:
+the error names the file and line (`strategy.py:3 in <module>: ModuleNotFoundError: …`,
+`strategy.py:7: SyntaxError: …`, `strategy.py:9 in <module>: ParamError: size: …`)."""
 
 import argparse
 import inspect
 import json
+import os
 import sys
 
-from backtestd._errors import describe as describe_error
+from backtestd._errors import describe_load
 from backtestd._version import __version__
-from backtestd.loader import load, source_hash
-from backtestd.params import ParamError
+from backtestd.loader import LoadError, load, source_hash
 
 
 def describe(path, entry=""):
@@ -38,11 +40,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
     try:
         out = describe(args.path, args.entry)
-    except ParamError as e:
+    except LoadError as e:  # no such file, no or several Strategy subclasses: the message says
         print(json.dumps({"error": str(e)}))
         return 1
-    except Exception as e:  # the strategy's file raised, or it has no/several strategies
-        print(json.dumps({"error": describe_error(e)}))
+    except Exception as e:  # the strategy's file raised (a syntax or import error, a bad
+        # parameter declaration…): where, in the user's file
+        folder = args.path if os.path.isdir(args.path) else os.path.dirname(args.path)
+        print(json.dumps({"error": describe_load(e, folder)}))
         return 1
     print(json.dumps(out, indent=2))
     return 0

@@ -9,6 +9,7 @@ order of relative path, the path (UTF-8), a NUL byte, the size as 8 little-endia
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 
 from backtestd.params import ParamError
@@ -41,6 +42,17 @@ def source_hash(path):
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
     return "sha256:" + h.hexdigest()
+
+
+def _class_lines(file):
+    """{class name: the line of its `class` statement} in a Python file."""
+    out = {}
+    with open(file, encoding="utf-8", errors="replace") as f:
+        for number, text in enumerate(f, 1):
+            m = re.match(r"class\s+([A-Za-z_][A-Za-z0-9_]*)", text)
+            if m:
+                out.setdefault(m.group(1), number)
+    return out
 
 
 def load(path, entry=""):
@@ -80,7 +92,9 @@ def load(path, entry=""):
     if not found:
         raise LoadError(f"{os.path.basename(file)}: defines no Strategy subclass")
     if len(found) > 1:
-        names = ", ".join(sorted(c.__name__ for c in found))
+        lines = _class_lines(file)
+        names = ", ".join(f"{c.__name__} at line {lines[c.__name__]}" if c.__name__ in lines
+                          else c.__name__ for c in sorted(found, key=lambda c: c.__name__))
         raise LoadError(f"{os.path.basename(file)}: defines several Strategy subclasses ({names}); "
                         f"name one in the entry (FILE.py:Class)")
     return found[0], name, folder

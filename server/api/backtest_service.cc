@@ -93,6 +93,15 @@ absl::StatusOr<engine::ParamValues> BacktestServiceImpl::ResolveParams(
     }
     input = preset->values;
   }
+  // A strategy of the folder that did not load is refused with why (its file and line), not as
+  // an unknown strategy.
+  if (auto it = input.find("strategy"); it != input.end()) {
+    RETURN_IF_ERROR(strategies->CheckRunnable(it->second));
+  }
+  for (const auto& [key, value] : given) {
+    const engine::ParamDef* def = registry.Find(key, "");
+    if (def != nullptr && def->name == "strategy") RETURN_IF_ERROR(strategies->CheckRunnable(value));
+  }
   // Request values override the preset's. The registry resolves aliases (and refuses a name given
   // twice) before the merge; the preset is stored under canonical names already.
   ASSIGN_OR_RETURN(engine::ParamValues overrides, registry.ValidatePartial(given));

@@ -1,5 +1,9 @@
 #include "server/api/strategy_service.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "server/api/param_conversion.h"
 
@@ -19,6 +23,13 @@ absl::Status ToStrategyProto(const jobs::StrategySnapshot& snapshot, absl::strin
                              backtest::v1::Strategy* out) {
   const engine::ParamRegistry& registry = *snapshot.registry;
   if (!registry.HasStrategy(name)) {
+    if (const jobs::StrategyProblem* problem = snapshot.FindProblem(name); problem != nullptr) {
+      out->set_name(problem->name);
+      out->set_kind(problem->kind);
+      out->set_source_hash(problem->source_hash);
+      out->set_error(problem->error);
+      return absl::OkStatus();
+    }
     return absl::NotFoundError(absl::StrCat("no strategy \"", name.substr(0, 64), "\""));
   }
   out->set_name(std::string(name));
@@ -43,9 +54,20 @@ grpc::ServerUnaryReactor* StrategyServiceImpl::ListStrategies(
     backtest::v1::ListStrategiesResponse* response) {
   return ServeAuthenticated(auth_, context, [&](const Caller&) -> absl::Status {
     const std::shared_ptr<const jobs::StrategySnapshot> snapshot = strategies_.snapshot();
+    // The built-ins, then the folder's by name: those that run and those that do not.
+    std::vector<std::string> builtins, folder;
     for (const std::string& name : snapshot->registry->strategies()) {
-      if (auto s = ToStrategyProto(*snapshot, name, response->add_strategies()); !s.ok()) {
-        return s;
+      (snapshot->Find(name) == nullptr ? builtins : folder).push_back(name);
+    }
+    for (const jobs::StrategyProblem& problem : snapshot->problems) {
+      if (!snapshot->registry->HasStrategy(problem.name)) folder.push_back(problem.name);
+    }
+    std::sort(folder.begin(), folder.end());
+    for (const std::vector<std::string>* names : {&builtins, &folder}) {
+      for (const std::string& name : *names) {
+        if (auto s = ToStrategyProto(*snapshot, name, response->add_strategies()); !s.ok()) {
+          return s;
+        }
       }
     }
     return absl::OkStatus();

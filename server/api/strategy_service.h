@@ -27,7 +27,8 @@ class StrategyServiceImpl final : public backtest::v1::StrategyService::Callback
   Authenticator& auth_;
 };
 
-// `name` of `snapshot` (a built-in or a folder's strategy) → its proto; NotFound when none.
+// `name` of `snapshot` (a built-in, a folder's strategy, or a folder's that cannot run: with its
+// error) → its proto; NotFound when none.
 absl::Status ToStrategyProto(const jobs::StrategySnapshot& snapshot, absl::string_view name,
                              backtest::v1::Strategy* out);
 

@@ -246,6 +246,7 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
       strategy != params.end() && !engine::ParamRegistry::IsBuiltinStrategy(strategy->second)) {
     const std::shared_ptr<const StrategySnapshot> strategies = strategies_->snapshot();
     const StrategyInfo* info = strategies->Find(strategy->second);
+    if (absl::Status s = strategies->CheckRunnable(strategy->second); !s.ok()) return s;
     if (info == nullptr) {
       return absl::FailedPreconditionError(absl::StrCat(
           "strategy: ", strategy->second, " is not in the strategy folder (any more)"));

@@ -446,6 +446,8 @@ absl::Status JobRun::PrepareExternal(const db::JobRecord& job,
   }
   strategies_ = manager_.strategies().snapshot();
   external_ = strategies_->Find(strategy->second);
+  // Its folder changed since the job was submitted, and no longer loads: why.
+  if (absl::Status s = strategies_->CheckRunnable(strategy->second); !s.ok()) return s;
   if (external_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "strategy ", strategy->second, " is not in the strategy folder (any more)"));

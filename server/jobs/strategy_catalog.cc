@@ -120,6 +120,21 @@ const StrategyInfo* StrategySnapshot::Find(absl::string_view name) const {
   return nullptr;
 }
 
+const StrategyProblem* StrategySnapshot::FindProblem(absl::string_view name) const {
+  for (const StrategyProblem& p : problems) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+absl::Status StrategySnapshot::CheckRunnable(absl::string_view name) const {
+  if (engine::ParamRegistry::IsBuiltinStrategy(name)) return absl::OkStatus();
+  const StrategyProblem* problem = FindProblem(name);
+  if (problem == nullptr || Find(name) != nullptr) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("strategy ", problem->name, " cannot run: ", problem->error));
+}
+
 absl::StatusOr<std::string> SourceHash(const std::string& folder) {
   std::error_code ec;
   if (!fs::is_directory(folder, ec)) {
@@ -279,9 +294,10 @@ void StrategyCatalog::Refresh() {
     std::sort(names.begin(), names.end());
     for (const std::string& name : names) {
       const std::string path = fs::absolute(fs::path(options_.dir) / name).lexically_normal();
+      const std::string kind = IsBacktrader(path) ? "backtrader" : "sdk";
       auto hash = SourceHash(path);
       if (!hash.ok()) {
-        next->problems.push_back({name, "", std::string(hash.status().message())});
+        next->problems.push_back({name, kind, "", path, std::string(hash.status().message())});
         continue;
       }
       // Unchanged since the last scan: its description (or its problem) stands.
@@ -290,9 +306,8 @@ void StrategyCatalog::Refresh() {
         next->strategies.push_back(*known);
         continue;
       }
-      auto problem = std::find_if(before->problems.begin(), before->problems.end(),
-                                  [&](const StrategyProblem& p) { return p.name == name; });
-      if (problem != before->problems.end() && problem->source_hash == *hash) {
+      if (const StrategyProblem* problem = before->FindProblem(name);
+          problem != nullptr && problem->source_hash == *hash && problem->path == path) {
         next->problems.push_back(*problem);
         continue;
       }
@@ -300,7 +315,7 @@ void StrategyCatalog::Refresh() {
       if (!info.ok()) {
         spdlog::warn("strategy {} ({}): not runnable: {}", name, *hash,
                      std::string(info.status().message()));
-        next->problems.push_back({name, *hash, std::string(info.status().message())});
+        next->problems.push_back({name, kind, *hash, path, std::string(info.status().message())});
         continue;
       }
       spdlog::info("strategy {}: {} {}, {} parameters", name, info->kind, *hash,

@@ -39,11 +39,14 @@ struct StrategyInfo {
   engine::StrategyParams params;
 };
 
-// A subfolder that is not a strategy the server can run, and why.
+// A subfolder that is not a strategy the server can run, and why: listed by StrategyService with
+// its error, and a job of it is refused with that error.
 struct StrategyProblem {
   std::string name;
+  std::string kind;         // backtrader when its manifest says so, else sdk
   std::string source_hash;  // empty when the folder could not be read
-  std::string error;
+  std::string path;         // the subfolder, absolute
+  std::string error;        // describe's error (naming the file and line), or why not described
 };
 
 // The folder as one scan found it. Immutable.
@@ -53,6 +56,10 @@ struct StrategySnapshot {
   std::unique_ptr<const engine::ParamRegistry> registry;  // the built-ins and `strategies`'
 
   const StrategyInfo* Find(absl::string_view name) const;
+  const StrategyProblem* FindProblem(absl::string_view name) const;
+  // FailedPrecondition "strategy NAME cannot run: ERROR" when `name` is a subfolder that did not
+  // load; OK otherwise (a runnable strategy, a built-in, or a name the registry judges).
+  absl::Status CheckRunnable(absl::string_view name) const;
 };
 
 struct StrategyCatalogOptions {

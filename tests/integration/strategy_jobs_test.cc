@@ -474,5 +474,77 @@ TEST_F(StrategyJobsTest, StrategyServiceListsAndDescribesEveryStrategy) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+// A folder that does not load is listed with why (file and line), GetStrategy answers it, and a
+// job of it is refused FAILED_PRECONDITION with that error; fixed, it runs.
+TEST_F(StrategyJobsTest, AStrategyThatDoesNotLoadIsListedWithItsErrorAndRefused) {
+  auto write = [&](const std::string& name, const std::string& file, const std::string& text) {
+    const std::string dir = folder_ + "/" + name;
+    fs::create_directories(dir);
+    chmod(dir.c_str(), 0755);
+    std::ofstream(dir + "/." + file + ".tmp") << text;
+    chmod((dir + "/." + file + ".tmp").c_str(), 0644);
+    fs::rename(dir + "/." + file + ".tmp", dir + "/" + file);
+  };
+  write("syntax", "strategy.py", "from backtestd import Strategy\n\n\nclass X(Strategy)\n    pass\n");
+  write("imports", "strategy.py", "from backtestd import Strategy\nimport talib_not_here\n");
+  write("bad_manifest", "strategy.toml",
+        "kind = \"backtrader\"\nentry = \"main:backtesting\"\n\n[[parameters]]\nname = \"rr\"\n"
+        "type = \"decimal\"\ndefault = \"2\"\n");
+  write("bad_manifest", "main.py", "def backtesting(**kw):\n    pass\n");
+  auto stub = backtest::v1::StrategyService::NewStub(server_.channel());
+  std::map<std::string, backtest::v1::Strategy> listed;
+  ASSERT_TRUE(PollUntil([&] {
+    backtest::v1::ListStrategiesResponse list;
+    if (!stub->ListStrategies(server_.Context().get(), {}, &list).ok()) return false;
+    listed.clear();
+    for (const auto& s : list.strategies()) listed[s.name()] = s;
+    return listed.count("syntax") && listed.count("imports") && listed.count("bad_manifest");
+  }, 60));
+  EXPECT_EQ(listed["syntax"].kind(), "sdk");
+  EXPECT_EQ(listed["syntax"].error(), "strategy.py:4: SyntaxError: expected ':'");
+  EXPECT_EQ(listed["syntax"].source_hash(), jobs::SourceHash(folder_ + "/syntax").value());
+  EXPECT_EQ(listed["syntax"].parameters_size(), 0);
+  EXPECT_EQ(listed["imports"].error(),
+            "strategy.py:2 in <module>: ModuleNotFoundError: No module named 'talib_not_here'");
+  EXPECT_EQ(listed["bad_manifest"].kind(), "backtrader");
+  EXPECT_THAT(listed["bad_manifest"].error(),
+              ::testing::StartsWith("strategy.toml: parameters[0] (rr): type: must be one of"));
+  EXPECT_TRUE(listed["my_cross"].error().empty());
+  std::vector<std::string> order;
+  for (const auto& [name, s] : listed) order.push_back(name);
+  backtest::v1::ListStrategiesResponse list;
+  ASSERT_TRUE(stub->ListStrategies(server_.Context().get(), {}, &list).ok());
+  std::vector<std::string> names;
+  for (const auto& s : list.strategies()) names.push_back(s.name());
+  EXPECT_THAT(names, ::testing::ElementsAre("sr_breakout", "sma_cross", "bad_manifest", "imports",
+                                            "my_cross", "slow_cross", "syntax"));
+
+  backtest::v1::GetStrategyRequest request;
+  request.set_name("imports");
+  backtest::v1::GetStrategyResponse got;
+  ASSERT_TRUE(stub->GetStrategy(server_.Context().get(), request, &got).ok());
+  EXPECT_EQ(got.strategy().error(), listed["imports"].error());
+
+  auto refused = Submit(Quick("imports"));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.status().message(),
+            "strategy imports cannot run: strategy.py:2 in <module>: ModuleNotFoundError: No "
+            "module named 'talib_not_here'");
+  auto by_alias = Submit({{"STRATEGY", "syntax"}});
+  EXPECT_EQ(by_alias.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(by_alias.status().message(), HasSubstr("strategy.py:4: SyntaxError"));
+
+  // Fixed: described again, listed without an error, and it runs.
+  WriteStrategy("imports", "pass");
+  ASSERT_TRUE(PollUntil([&] {
+    return stub->GetStrategy(server_.Context().get(), request, &got).ok() &&
+           got.strategy().error().empty() && got.strategy().parameters_size() > 0;
+  }, 60));
+  auto id = Submit(Quick("imports"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(WaitEnded(*id));
+  EXPECT_EQ(Get(*id).status(), "finished") << Get(*id).error();
+}
+
 }  // namespace
 }  // namespace backtest

@@ -294,6 +294,9 @@ def main(argv=None):
             params[name] = value
         result = run_folder(args.folder, params, data_dir=args.data_dir)
     except (ManifestError, AdapterError) as e:
+        if args.describe:  # the server's strategy folder reads describe's JSON: its error too
+            print(json.dumps({"error": str(e)}))
+            return 1
         print(f"error: {e}", file=sys.stderr)
         return 2
     text = json_text(api_json(result)) + "\n"

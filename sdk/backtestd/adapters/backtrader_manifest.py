@@ -146,7 +146,7 @@ def load_manifest(folder):
         raise ManifestError(f"{path}: no such file (a backtrader strategy folder needs "
                             f"{MANIFEST_FILE})") from None
     except tomllib.TOMLDecodeError as e:
-        raise ManifestError(f"{path}: not valid TOML: {e}") from None
+        raise ManifestError(f"{MANIFEST_FILE}: not valid TOML: {e}") from None
     return parse_manifest(doc, folder)
 
 

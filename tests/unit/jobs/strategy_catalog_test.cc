@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -190,6 +191,55 @@ TEST_F(StrategyCatalogTest, TheWatcherPicksUpAFolderAddedWhileItRuns) {
   }
   EXPECT_NE(catalog->snapshot()->Find("added"), nullptr);
   catalog->Stop();
+}
+
+// A subfolder that does not load is kept as a problem whose error names the file and line, for
+// each way an SDK folder or a manifest can be broken; CheckRunnable refuses it with that error.
+TEST_F(StrategyCatalogTest, AFolderThatDoesNotLoadIsKeptWithItsFileAndLine) {
+  Write("syntax", "strategy.py", "from backtestd import Strategy\n\n\nclass X(Strategy)\n    pass\n");
+  Write("imports", "strategy.py", "from backtestd import Strategy\nimport talib_not_here\n");
+  Write("raises", "strategy.py", "from backtestd import Strategy\n\nN = 1 / 0\n");
+  Write("two", "strategy.py",
+        "from backtestd import Strategy\n\n\nclass A(Strategy):\n    pass\n\n\n"
+        "class B(Strategy):\n    pass\n");
+  WriteMyCross("bad_param", "0");
+  Write("bad_manifest", "strategy.toml",
+        "kind = \"backtrader\"\nentry = \"main:backtesting\"\n\n[[parameters]]\nname = \"rr\"\n"
+        "type = \"decimal\"\ndefault = \"2\"\n");
+  Write("bad_manifest", "main.py", "def backtesting(**kw):\n    pass\n");
+  Write("bad_toml", "strategy.toml", "kind = \"backtrader\"\nentry = \n");
+  auto catalog = Catalog();
+  catalog->Refresh();
+  auto snapshot = catalog->snapshot();
+  EXPECT_TRUE(snapshot->strategies.empty());
+  std::map<std::string, StrategyProblem> problems;
+  for (const StrategyProblem& p : snapshot->problems) problems[p.name] = p;
+  ASSERT_EQ(problems.size(), 7u);
+  EXPECT_EQ(problems["syntax"].error, "strategy.py:4: SyntaxError: expected ':'");
+  EXPECT_EQ(problems["syntax"].kind, "sdk");
+  EXPECT_EQ(problems["syntax"].path, folder_ + "/syntax");
+  EXPECT_EQ(problems["syntax"].source_hash, SourceHash(folder_ + "/syntax").value());
+  EXPECT_EQ(problems["imports"].error,
+            "strategy.py:2 in <module>: ModuleNotFoundError: No module named 'talib_not_here'");
+  EXPECT_EQ(problems["raises"].error,
+            "strategy.py:3 in <module>: ZeroDivisionError: division by zero");
+  EXPECT_EQ(problems["two"].error,
+            "strategy.py: defines several Strategy subclasses (A at line 4, B at line 8); name "
+            "one in the entry (FILE.py:Class)");
+  // The line declaring the parameter (kMyCross's fast_period), not the class statement.
+  EXPECT_THAT(problems["bad_param"].error,
+              ::testing::StartsWith("strategy.py:7 in <module>: ParamError: fast_period: "));
+  EXPECT_EQ(problems["bad_manifest"].kind, "backtrader");
+  EXPECT_THAT(problems["bad_manifest"].error,
+              ::testing::StartsWith("strategy.toml: parameters[0] (rr): type: must be one of"));
+  EXPECT_THAT(problems["bad_toml"].error, HasSubstr("not valid TOML"));
+  EXPECT_THAT(problems["bad_toml"].error, HasSubstr("line 2"));
+
+  absl::Status refused = snapshot->CheckRunnable("imports");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.message(), "strategy imports cannot run: " + problems["imports"].error);
+  EXPECT_TRUE(snapshot->CheckRunnable("sma_cross").ok());
+  EXPECT_TRUE(snapshot->CheckRunnable("unknown").ok());  // the registry's to refuse
 }
 
 TEST(ParseDescriptionTest, DescribesErrorsAndBrokenOutputAreInvalidArgument) {
