@@ -218,12 +218,17 @@ print_1gb() {
 check "1 GB to stdout: the job finishes, its kept output bounded, the rest counted" print_1gb
 
 broken_param() {
-  local rc=0
+  local rc=0 want='strategy.py:[0-9]+ in <module>: ParamError: fast_period: default 0 is below min 1'
+  listed broken_param || return 1
+  # (grpcurl may write < and > as \u003c, \u003e)
+  grep -Eq '"error": "strategy.py:[0-9]+ in .{1,8}module.{1,8}: ParamError: fast_period: default 0 is below min 1"' \
+    "$WORK/list.json" || { echo "no error listed"; cat "$WORK/list.json"; return 1; }
   "$btctl" run -p strategy=broken_param "${window[@]}" >"$out" 2>"$err" || rc=$?
-  [ "$rc" -eq 3 ] && grep -q 'strategy' "$err" &&
-    grep -q 'fast_period: default 0 is below min 1' "$WORK/srv/server.log"
+  [ "$rc" -eq 1 ] && grep -Eq "strategy broken_param cannot run: $want \(FAILED_PRECONDITION\)" "$err" ||
+    { echo "btctl run: exit $rc"; cat "$err"; return 1; }
+  grep -q 'fast_period: default 0 is below min 1' "$WORK/srv/server.log"
 }
-check "a broken parameter declaration: not listed, refused at submission, the reason logged" \
+check "a broken parameter declaration: listed with its error (file, line), refused at submission with it, the reason logged" \
   broken_param
 
 fork_bomb() {
