@@ -66,7 +66,7 @@ absl::Status BacktestServiceImpl::FillJob(const db::JobRecord& record, backtest:
     ASSIGN_OR_RETURN(tails.stdout_tail, store.LogTail(record.id, "stdout", kTailLines));
     ASSIGN_OR_RETURN(tails.stderr_tail, store.LogTail(record.id, "stderr", kTailLines));
   }
-  ToJobProto(record, tails, jobs_.NowMs(), out);
+  ToJobProto(record, tails, jobs_.NowMs(), out, jobs_.strategies().snapshot()->registry.get());
   return absl::OkStatus();
 }
 
@@ -129,7 +129,8 @@ absl::Status BacktestServiceImpl::Run(const Caller& caller,
   response->set_job_id(job.id);
   response->set_job_url(absl::StrCat("/jobs/", job.id, "/"));
   response->set_status_url(absl::StrCat("/api/jobs/", job.id, "/status/"));
-  ToJobProto(job, {}, jobs_.NowMs(), response->mutable_job());
+  ToJobProto(job, {}, jobs_.NowMs(), response->mutable_job(),
+             jobs_.strategies().snapshot()->registry.get());
   return absl::OkStatus();
 }
 
@@ -180,8 +181,9 @@ absl::Status BacktestServiceImpl::List(const Caller& caller,
     db::JobStore store(conn->connection());
     ASSIGN_OR_RETURN(found, store.List(query));
   }
+  const std::shared_ptr<const jobs::StrategySnapshot> strategies = jobs_.strategies().snapshot();
   for (const db::JobRecord& job : found) {
-    ToJobProto(job, {}, jobs_.NowMs(), response->add_jobs());
+    ToJobProto(job, {}, jobs_.NowMs(), response->add_jobs(), strategies->registry.get());
   }
   if (static_cast<int>(found.size()) == query.limit) {
     response->set_next_page_token(absl::StrCat(found.back().created_ms, ".", found.back().row));
@@ -338,7 +340,8 @@ absl::Status BacktestServiceImpl::Compare(const Caller& caller,
     if (!stored.ok()) {
       return absl::Status(stored.status().code(), absl::StrCat(field, stored.status().message()));
     }
-    ToJobProto(*job, {}, jobs_.NowMs(), response->add_jobs());
+    ToJobProto(*job, {}, jobs_.NowMs(), response->add_jobs(),
+               jobs_.strategies().snapshot()->registry.get());
     response->add_digests(stored->output().digest());
     ComparedRun& run = runs.emplace_back();
     run.job_id = job->id;

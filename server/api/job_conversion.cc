@@ -18,7 +18,7 @@ std::string ResultUrl(const std::string& job_id) {
 }
 
 void ToJobProto(const db::JobRecord& r, const JobTails& tails, int64_t now_ms,
-                backtest::v1::Job* out) {
+                backtest::v1::Job* out, const engine::ParamRegistry* registry) {
   out->set_job_id(r.id);
   out->set_status(std::string(db::JobStatusName(r.status)));
   out->set_owner(r.owner_name);
@@ -27,7 +27,7 @@ void ToJobProto(const db::JobRecord& r, const JobTails& tails, int64_t now_ms,
   for (const auto& [name, value] : stored.items()) {
     params[name] = value.get<std::string>();
   }
-  TextToValues(params, out->mutable_params());
+  TextToValues(params, out->mutable_params(), registry);
   out->set_preset(r.preset);
   out->set_strategy_source_hash(r.strategy_source_hash);
   out->set_request_id(r.request_id);

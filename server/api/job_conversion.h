@@ -6,6 +6,7 @@
 
 #include "backtest/v1/backtest_service.pb.h"
 #include "db/job_store.h"
+#include "server/engine/param_registry.h"
 #include "server/jobs/job_event.h"
 
 namespace backtest::api {
@@ -15,9 +16,11 @@ struct JobTails {
   std::string stderr_tail;
 };
 
-// Fills a Job message; `now_ms` is used for the ETA of a running job.
+// Fills a Job message; `now_ms` is used for the ETA of a running job. `params` are typed by
+// `registry` when given (the strategy folder's current one: a folder strategy's own numbers and
+// booleans), else by the built-ins'.
 void ToJobProto(const db::JobRecord& record, const JobTails& tails, int64_t now_ms,
-                backtest::v1::Job* out);
+                backtest::v1::Job* out, const engine::ParamRegistry* registry = nullptr);
 
 // A stored or live event as the stream sends it. Trace events carry their rows when `rows` is
 // given (live) or were filled by the caller (replay).

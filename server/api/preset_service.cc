@@ -17,9 +17,14 @@ constexpr size_t kMaxNameLength = 64;
 // Connections kept open for preset calls between calls.
 constexpr size_t kIdleConnections = 2;
 
-void ToPresetProto(const db::PresetRecord& record, backtest::v1::Preset* out) {
+// Values typed by `strategies`' registry (a folder strategy's own numbers and booleans) when given.
+void ToPresetProto(const db::PresetRecord& record, backtest::v1::Preset* out,
+                   const jobs::StrategyCatalog* strategies) {
   out->set_name(record.name);
-  TextToValues(record.values, out->mutable_values());
+  std::shared_ptr<const jobs::StrategySnapshot> snapshot;
+  if (strategies != nullptr) snapshot = strategies->snapshot();
+  TextToValues(record.values, out->mutable_values(),
+               snapshot != nullptr ? snapshot->registry.get() : nullptr);
   *out->mutable_updated_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
       record.updated_ms);
 }
@@ -79,7 +84,7 @@ grpc::ServerUnaryReactor* PresetServiceImpl::GetPreset(
     ASSIGN_OR_RETURN(auto stores, pool_.Acquire());
     ASSIGN_OR_RETURN(db::PresetRecord record,
                      stores->presets->Get(caller.user_id, request->name()));
-    ToPresetProto(record, response->mutable_preset());
+    ToPresetProto(record, response->mutable_preset(), strategies_);
     return absl::OkStatus();
   });
 }
@@ -101,7 +106,7 @@ absl::Status PresetServiceImpl::Upsert(const Caller& caller,
   ASSIGN_OR_RETURN(auto stores, pool_.Acquire());
   ASSIGN_OR_RETURN(bool created, stores->presets->Upsert(caller.user_id, request.name(), values));
   ASSIGN_OR_RETURN(db::PresetRecord stored, stores->presets->Get(caller.user_id, request.name()));
-  ToPresetProto(stored, response->mutable_preset());
+  ToPresetProto(stored, response->mutable_preset(), strategies_);
   response->set_created(created);
   return absl::OkStatus();
 }

@@ -311,7 +311,8 @@ absl::Status SweepServiceImpl::Run(const Caller& caller,
   job.owner_name = caller.name;
   response->set_sweep_id(job.id);
   response->set_sweep_url(absl::StrCat("/sweeps/", job.id, "/"));
-  ToJobProto(job, {}, jobs_.NowMs(), response->mutable_job());
+  ToJobProto(job, {}, jobs_.NowMs(), response->mutable_job(),
+             jobs_.strategies().snapshot()->registry.get());
   return absl::OkStatus();
 }
 

@@ -13,9 +13,13 @@ namespace {
 std::string Shown(absl::string_view name) { return std::string(name.substr(0, 64)); }
 
 template <typename Map>
-void TextToValuesImpl(const Map& values, ProtoValues* out) {
+void TextToValuesImpl(const Map& values, ProtoValues* out, const engine::ParamRegistry* registry) {
   out->clear();
-  for (const auto& [name, text] : values) TextToValue(name, text, &(*out)[name]);
+  std::string strategy;
+  if (auto it = values.find("strategy"); it != values.end()) strategy = it->second;
+  for (const auto& [name, text] : values) {
+    TextToValue(name, text, &(*out)[name], registry, strategy);
+  }
 }
 
 }  // namespace
@@ -59,12 +63,18 @@ absl::StatusOr<std::map<std::string, std::string>> ValuesToText(const ProtoValue
   return out;
 }
 
-void TextToValue(absl::string_view name, absl::string_view text, google::protobuf::Value* out) {
+void TextToValue(absl::string_view name, absl::string_view text, google::protobuf::Value* out,
+                 const engine::ParamRegistry* registry, absl::string_view strategy) {
   if (text.empty()) {
     out->set_null_value(google::protobuf::NULL_VALUE);
     return;
   }
-  const engine::ParamDef* def = engine::FindParam(name);
+  // A strategy of the folder: its own definition (a strategy that has left the folder since:
+  // the built-ins', else text).
+  const engine::ParamDef* def =
+      registry != nullptr && registry->HasStrategy(strategy) ? registry->Find(name, strategy)
+                                                             : nullptr;
+  if (def == nullptr) def = engine::FindParam(name);
   engine::ParamType type = def == nullptr ? engine::ParamType::kString : def->type;
   switch (type) {
     case engine::ParamType::kInt:
@@ -88,12 +98,14 @@ void TextToValue(absl::string_view name, absl::string_view text, google::protobu
   out->set_string_value(std::string(text));
 }
 
-void TextToValues(const engine::ParamValues& values, ProtoValues* out) {
-  TextToValuesImpl(values, out);
+void TextToValues(const engine::ParamValues& values, ProtoValues* out,
+                  const engine::ParamRegistry* registry) {
+  TextToValuesImpl(values, out, registry);
 }
 
-void TextToValues(const std::map<std::string, std::string>& values, ProtoValues* out) {
-  TextToValuesImpl(values, out);
+void TextToValues(const std::map<std::string, std::string>& values, ProtoValues* out,
+                  const engine::ParamRegistry* registry) {
+  TextToValuesImpl(values, out, registry);
 }
 
 }  // namespace backtest::api

@@ -30,12 +30,18 @@ absl::StatusOr<std::map<std::string, std::string>> ValuesToText(const ProtoValue
 
 // A canonical text value back as a Value by the parameter's type: int and double → number_value,
 // bool → bool_value, anything else (and names the registry does not know) → string_value. Empty
-// text → null_value ("not set").
-void TextToValue(absl::string_view name, absl::string_view text, google::protobuf::Value* out);
+// text → null_value ("not set"). The type is the definition `registry` has for `name` in a run of
+// `strategy` (a strategy folder's own parameters included), else the built-in registry's.
+void TextToValue(absl::string_view name, absl::string_view text, google::protobuf::Value* out,
+                 const engine::ParamRegistry* registry = nullptr,
+                 absl::string_view strategy = "");
 
-// Every value back as a Value (see TextToValue); `out` is cleared first.
-void TextToValues(const engine::ParamValues& values, ProtoValues* out);
-void TextToValues(const std::map<std::string, std::string>& values, ProtoValues* out);
+// Every value back as a Value (see TextToValue), typed for the values' own `strategy`; `out` is
+// cleared first.
+void TextToValues(const engine::ParamValues& values, ProtoValues* out,
+                  const engine::ParamRegistry* registry = nullptr);
+void TextToValues(const std::map<std::string, std::string>& values, ProtoValues* out,
+                  const engine::ParamRegistry* registry = nullptr);
 
 }  // namespace backtest::api
 

@@ -474,6 +474,49 @@ TEST_F(StrategyJobsTest, StrategyServiceListsAndDescribesEveryStrategy) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+// Job.params types a folder strategy's own parameters by its declaration (numbers, booleans),
+// as it does the built-ins', not as text.
+TEST_F(StrategyJobsTest, JobParamsAreTypedByTheFolderStrategysDeclarations) {
+  const std::string dir = folder_ + "/typed";
+  fs::create_directories(dir);
+  chmod(dir.c_str(), 0755);
+  std::ofstream(dir + "/.strategy.py.tmp") << R"(from backtestd import Bool, Choice, Float, Int, Strategy, Text
+
+
+class Typed(Strategy):
+    use_filter = Bool(False)
+    risk_scale = Float(1.0, min=0)
+    lookback_bars = Int(5, min=1)
+    mode_name = Choice("a", choices=["a", "b"])
+    label = Text("x")
+
+    def on_bar(self, bar):
+        pass
+)";
+  chmod((dir + "/.strategy.py.tmp").c_str(), 0644);
+  fs::rename(dir + "/.strategy.py.tmp", dir + "/strategy.py");
+  WAIT_LISTED("typed");
+  std::map<std::string, std::string> params = Quick("typed");
+  params.insert({{"use_filter", "true"}, {"risk_scale", "1.5"}, {"lookback_bars", "7"},
+                 {"mode_name", "b"}, {"label", "12"}});
+  auto id = Submit(params);
+  ASSERT_TRUE(id.ok()) << id.status();
+  const backtest::v1::Job job = Get(*id);
+  const auto& p = job.params();
+  ASSERT_TRUE(p.contains("use_filter"));
+  EXPECT_EQ(p.at("use_filter").kind_case(), google::protobuf::Value::kBoolValue);
+  EXPECT_TRUE(p.at("use_filter").bool_value());
+  EXPECT_EQ(p.at("risk_scale").kind_case(), google::protobuf::Value::kNumberValue);
+  EXPECT_EQ(p.at("risk_scale").number_value(), 1.5);
+  EXPECT_EQ(p.at("lookback_bars").number_value(), 7);
+  EXPECT_EQ(p.at("mode_name").string_value(), "b");
+  EXPECT_EQ(p.at("label").kind_case(), google::protobuf::Value::kStringValue);  // Text: "12"
+  EXPECT_EQ(p.at("label").string_value(), "12");
+  EXPECT_EQ(p.at("initial_equity").kind_case(), google::protobuf::Value::kNumberValue);
+  ASSERT_TRUE(WaitEnded(*id));
+  EXPECT_EQ(Get(*id).status(), "finished") << Get(*id).error();
+}
+
 // A folder that does not load is listed with why (file and line), GetStrategy answers it, and a
 // job of it is refused FAILED_PRECONDITION with that error; fixed, it runs.
 TEST_F(StrategyJobsTest, AStrategyThatDoesNotLoadIsListedWithItsErrorAndRefused) {
