@@ -6,7 +6,8 @@ It speaks backtest-runner's protocol, with the frames written by the engine's C+
 native module: it applies its limits, imports the SDK and numpy, then waits for its RunSpec on
 stdin (a warm runner), loads the strategy the spec names (`external_strategy`), runs it — an
 `sdk` strategy on the engine, any other kind through `backtestd.adapters.<kind>.run(spec,
-channel)` — and exits 0 after its result, 1 after a failure.
+channel)` — and exits 0 after its result, 1 after a failure. With `--fork-server` it is a fork
+server instead: it runs no job itself but forks a runner per job sent to it (backtestd.forkserver).
 """
 
 import argparse
@@ -123,6 +124,9 @@ def main(argv=None):
     ap.add_argument("--memory-mb", type=int, default=0)
     ap.add_argument("--kind", default="", help="the strategy kind of its job, when known: its "
                                                "adapter is imported before the spec comes")
+    ap.add_argument("--fork-server", action="store_true",
+                    help="stdin is a Unix socket on which the server sends each job's descriptors; "
+                         "a runner is forked per job (backtestd.forkserver)")
     args = ap.parse_args(argv)
     _native.apply_limits(args.cpu_seconds, args.memory_mb)
     _native.install_term_handler()
@@ -135,7 +139,15 @@ def main(argv=None):
             importlib.import_module(f"backtestd.adapters.{args.kind}")
         except ImportError:
             pass  # serve() says so for the job
-    channel = Channel(args.events_fd)
+    if args.fork_server:  # a runner per job, forked from this one (backtestd.forkserver)
+        from backtestd import forkserver
+        return forkserver.serve(lambda: run_job(args.events_fd))
+    return run_job(args.events_fd)
+
+
+def run_job(events_fd):
+    """Reads the spec on stdin, runs its job, writes its frames to `events_fd`; the exit status."""
+    channel = Channel(events_fd)
     if channel.read_spec() is None:
         channel.fail("internal", "the runner could not read its job spec")
         return 1
