@@ -113,6 +113,7 @@ jobs::JobManagerOptions JobOptionsFrom(const ServerOptions& options) {
       std::filesystem::absolute(options.python.empty() ? DefaultPython() : options.python)
           .string();
   jobs.strategies.warm_runners = options.warm_python_runners;
+  jobs.strategies.fork_server = options.python_fork_server;
   jobs.quota = options.quota;
   jobs.runner_backend = options.runner_backend;
   jobs.slurm = options.slurm;

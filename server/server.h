@@ -77,6 +77,9 @@ struct ServerOptions {
   // Each worker keeps a sandboxed Python runner warm for the strategy its last job of the folder
   // ran (jobs::StrategyCatalogOptions::warm_runners); off: every such job starts its interpreter.
   bool warm_python_runners = true;
+  // That warm runner is a fork server forking a runner per job (jobs::StrategyCatalogOptions::
+  // fork_server; docs/sandbox.md, "Fork server"); off: an idle runner per job.
+  bool python_fork_server = true;
   // Retention of ended jobs (--keep-days, --db-size-budget-mb, --max-jobs-per-user,
   // --retention-interval-s; docs/retention.md): nothing is removed unless one of them is set.
   jobs::RetentionOptions retention;

@@ -399,13 +399,27 @@ void JobManager::KeepWarmRunner(std::optional<RunnerProcess>& warm) const {
   }
 }
 
+bool JobManager::UseForkServers() const {
+  return options_.strategies.warm_runners && options_.strategies.fork_server &&
+         sandbox_.has_value() && sandbox_->usable();
+}
+
 void JobManager::KeepWarmSandboxedRunner(std::optional<WarmSandboxedRunner>& warm,
                                          const ProcessCommand& command,
                                          const std::string& source_hash) const {
   if (shutting_down_ || warm.has_value() || !options_.strategies.warm_runners) return;
+  if (UseForkServers()) {
+    auto server = ForkServer::Spawn(ForkServerCommand(command));
+    if (server.ok()) {
+      warm.emplace(WarmSandboxedRunner{command, source_hash, std::nullopt, *std::move(server)});
+    } else {
+      spdlog::warn("no fork server: {}", std::string(server.status().message()));
+    }
+    return;
+  }
   auto idle = RunnerProcess::SpawnIdle(command, options_.limits.event_pipe_bytes);
   if (idle.ok()) {
-    warm.emplace(WarmSandboxedRunner{command, source_hash, *std::move(idle)});
+    warm.emplace(WarmSandboxedRunner{command, source_hash, *std::move(idle), nullptr});
   } else {
     spdlog::warn("no warm Python runner: {}", std::string(idle.status().message()));
   }

@@ -29,6 +29,7 @@
 #include "server/engine/param_registry.h"
 #include "server/jobs/bounded_queue.h"
 #include "server/jobs/data_access.h"
+#include "server/jobs/fork_server.h"
 #include "server/jobs/job_channel.h"
 #include "server/jobs/runner_process.h"
 #include "server/jobs/slurm.h"
@@ -82,13 +83,16 @@ struct JobManagerOptions {
   std::function<int64_t()> now_ms;
 };
 
-// A worker's warm Python runner: idle in the sandbox that the last strategy-folder job it ran had
+// A worker's warm Python runner, in the sandbox that the last strategy-folder job it ran had
 // (that strategy's folder at that source hash, the job's data roots, the limits), for the next
-// job whose sandbox is the same. Owned by the worker.
+// job whose sandbox is the same: a fork server that forks a runner per job (strategies.fork_server,
+// the default when the sandbox is usable), else one idle runner waiting for its spec. Owned by
+// the worker.
 struct WarmSandboxedRunner {
-  ProcessCommand command;
+  ProcessCommand command;  // the idle runner's (the fork server's has --fork-server added)
   std::string source_hash;
-  RunnerProcess process;
+  std::optional<RunnerProcess> process;      // an idle runner
+  std::shared_ptr<ForkServer> fork_server;   // or a fork server
 };
 
 // What a worker writes with, kept for all its jobs: its connection and the stores whose
@@ -195,10 +199,14 @@ class JobManager {
   // Starts an idle runner into a worker's `warm` slot unless it holds one or the server is
   // stopping. A runner that cannot be started is logged; the next job then spawns its own.
   void KeepWarmRunner(std::optional<RunnerProcess>& warm) const;
-  // The same for a worker's warm Python runner: starts `command` idle into `warm` unless it holds
-  // one, the server is stopping or warm Python runners are off (strategies.warm_runners).
+  // The same for a worker's warm Python runner: starts `command` idle into `warm` (or its fork
+  // server, when fork servers are used) unless it holds one, the server is stopping or warm
+  // Python runners are off (strategies.warm_runners).
   void KeepWarmSandboxedRunner(std::optional<WarmSandboxedRunner>& warm,
                                const ProcessCommand& command, const std::string& source_hash) const;
+  // Whether strategy-folder jobs are forked by fork servers: warm runners and fork servers on, and
+  // the sandbox usable (an unsandboxed fork server could not clear a job's leftovers).
+  bool UseForkServers() const;
 
   // The error of a job failed as stale.
   std::string StaleError() const;

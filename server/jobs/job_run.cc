@@ -492,10 +492,35 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
     sandboxed_source_hash_ = spec.external_strategy().source_hash();
     std::optional<WarmSandboxedRunner> warm = std::move(warm_sandboxed_);
     warm_sandboxed_.reset();  // one of another sandbox ends here
-    if (warm.has_value() && warm->command == *command &&
-        warm->source_hash == spec.external_strategy().source_hash() && warm->process.Alive()) {
-      warm->process.SendSpec(frame);
-      return std::move(warm->process);
+    const bool same = warm.has_value() && warm->command == *command &&
+                      warm->source_hash == sandboxed_source_hash_;
+    // The worker's fork server of this sandbox forks the job's runner, and stays for the next.
+    if (same && warm->fork_server != nullptr && warm->fork_server->Ready()) {
+      auto forked = warm->fork_server->Fork(frame, o.limits.event_pipe_bytes);
+      if (forked.ok()) {
+        warm_sandboxed_.emplace(std::move(*warm));
+        return forked;
+      }
+      spdlog::warn("job {}: {}; a runner of its own instead", job_id_,
+                   std::string(forked.status().message()));
+    }
+    if (same && warm->process.has_value() && warm->process->Alive()) {
+      warm->process->SendSpec(frame);
+      return *std::move(warm->process);
+    }
+    warm.reset();
+    if (manager_.UseForkServers()) {
+      // None for this sandbox yet: one now, which forks this job once it has done its imports
+      // (what a fresh runner would cost the job) and stays for the next.
+      auto server = ForkServer::Spawn(ForkServerCommand(*command));
+      if (server.ok()) {
+        auto forked = (*server)->Fork(frame, o.limits.event_pipe_bytes);
+        if (forked.ok()) {
+          warm_sandboxed_.emplace(WarmSandboxedRunner{*command, sandboxed_source_hash_,
+                                                      std::nullopt, *std::move(server)});
+          return forked;
+        }
+      }
     }
     return RunnerProcess::Spawn(*command, o.limits.event_pipe_bytes, frame);
   }

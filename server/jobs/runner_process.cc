@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "absl/strings/match.h"
+#include "server/jobs/fork_server.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -67,6 +68,12 @@ absl::StatusOr<RunnerProcess> RunnerProcess::Spawn(const ProcessCommand& command
 
 absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const ProcessCommand& command,
                                                        int64_t event_pipe_bytes) {
+  return SpawnCommand(command, event_pipe_bytes, -1);
+}
+
+absl::StatusOr<RunnerProcess> RunnerProcess::SpawnCommand(const ProcessCommand& command,
+                                                          int64_t event_pipe_bytes,
+                                                          int stdin_fd) {
   std::vector<std::string> args = command.args;
   std::vector<std::string> env = command.env;
   std::vector<char*> argv, envp;
@@ -75,7 +82,7 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const ProcessCommand& com
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
   auto p = SpawnArgv(command.path, argv.data(), envp.data(), event_pipe_bytes,
-                     command.events_on_stdout);
+                     command.events_on_stdout, stdin_fd);
   if (p.ok()) {
     p->signal_in_exit_code_ = command.signal_in_exit_code;
     p->kill_signal_ = command.kill_signal;
@@ -86,7 +93,7 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const ProcessCommand& com
 absl::StatusOr<RunnerProcess> RunnerProcess::SpawnArgv(const std::string& path,
                                                        char* const argv[], char* const envp[],
                                                        int64_t event_pipe_bytes,
-                                                       bool events_on_stdout) {
+                                                       bool events_on_stdout, int stdin_fd) {
   // pipes[i][0] read end, [1] write end; all close-on-exec so no other runner inherits them.
   int in[2], events[2], out[2], err[2];
   int* all[] = {in, events, out, err};
@@ -102,7 +109,7 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnArgv(const std::string& path,
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, stdin_fd >= 0 ? stdin_fd : in[0], 0);
   posix_spawn_file_actions_adddup2(&actions, events_on_stdout ? events[1] : out[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err[1], 2);
   if (!events_on_stdout) posix_spawn_file_actions_adddup2(&actions, events[1], 3);
@@ -140,6 +147,7 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnArgv(const std::string& path,
   if (events_on_stdout) CloseQuietly(p.fds_[1]);  // nothing is written to it
   p.fds_[2] = err[0];
   p.spec_fd_ = in[1];
+  if (stdin_fd >= 0) CloseQuietly(p.spec_fd_);  // its stdin is the caller's
   for (int fd : p.fds_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   // Best effort: a smaller pipe only makes the runner wait for the server more often.
   if (event_pipe_bytes > 0) {
@@ -163,6 +171,7 @@ void RunnerProcess::SendSpec(const std::string& spec) {
 }
 
 bool RunnerProcess::Alive() {
+  if (fork_server_ != nullptr) return !reaped_ && fork_server_->process_.Alive();
   if (pid_ <= 0 || reaped_) return false;
   int status = 0;
   pid_t r;
@@ -176,7 +185,8 @@ bool RunnerProcess::Alive() {
 RunnerProcess::RunnerProcess(RunnerProcess&& other) noexcept
     : pid_(other.pid_), kill_signal_(other.kill_signal_),
       kill_signal_sent_(other.kill_signal_sent_), spec_fd_(other.spec_fd_),
-      reaped_(other.reaped_), signal_in_exit_code_(other.signal_in_exit_code_) {
+      reaped_(other.reaped_), signal_in_exit_code_(other.signal_in_exit_code_),
+      fork_server_(std::move(other.fork_server_)) {
   for (int i = 0; i < 3; ++i) {
     fds_[i] = other.fds_[i];
     other.fds_[i] = -1;
@@ -189,6 +199,10 @@ RunnerProcess::RunnerProcess(RunnerProcess&& other) noexcept
 RunnerProcess::~RunnerProcess() {
   CloseQuietly(spec_fd_);
   for (int& fd : fds_) CloseQuietly(fd);
+  if (fork_server_ != nullptr) {
+    if (!reaped_) fork_server_->AbandonJob();  // its end unread: the fork server goes too
+    return;
+  }
   if (pid_ > 0 && !reaped_) {
     ::kill(pid_, SIGKILL);
     Wait();
@@ -202,6 +216,10 @@ void RunnerProcess::CloseFd(int fd) {
 }
 
 void RunnerProcess::Signal(int signal) {
+  if (fork_server_ != nullptr) {
+    if (!reaped_) fork_server_->SignalJob(signal);
+    return;
+  }
   if (pid_ <= 0 || reaped_) return;
   if (signal == SIGKILL && kill_signal_ != SIGKILL && !kill_signal_sent_) {
     kill_signal_sent_ = true;
@@ -212,6 +230,11 @@ void RunnerProcess::Signal(int signal) {
 
 ExitInfo RunnerProcess::Wait() {
   ExitInfo info;
+  if (fork_server_ != nullptr) {
+    if (reaped_) return info;
+    reaped_ = true;
+    return fork_server_->WaitJob();
+  }
   if (pid_ <= 0 || reaped_) return info;
   int status = 0;
   rusage usage = {};

@@ -6,12 +6,15 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace backtest::jobs {
+
+class ForkServer;  // fork_server.h
 
 struct RunnerLimits {
   int64_t cpu_seconds = 0;  // 0: none
@@ -85,6 +88,7 @@ class RunnerProcess {
   RunnerProcess& operator=(RunnerProcess&&) = delete;
   ~RunnerProcess();  // closes the pipes; kills and reaps the process if it is still there
 
+  // The process's pid; for a runner forked by a fork server, the fork server's (its sandbox's).
   pid_t pid() const { return pid_; }
   // Read ends; -1 once closed by CloseFd.
   int events_fd() const { return fds_[0]; }
@@ -93,15 +97,21 @@ class RunnerProcess {
   void CloseFd(int fd);
   bool all_closed() const { return fds_[0] < 0 && fds_[1] < 0 && fds_[2] < 0; }
 
+  // For a runner forked by a fork server: to its whole sandbox, fork server included.
   void Signal(int signal);
-  // Waits for the process to end.
+  // Waits for the process to end (a forked runner: for the fork server's word of it).
   ExitInfo Wait();
 
  private:
+  friend class ForkServer;
   RunnerProcess() = default;
+  // `stdin_fd` >= 0: the process's stdin (a fork server's socket), else a pipe for the spec.
+  static absl::StatusOr<RunnerProcess> SpawnCommand(const ProcessCommand& command,
+                                                    int64_t event_pipe_bytes, int stdin_fd);
   static absl::StatusOr<RunnerProcess> SpawnArgv(const std::string& path, char* const argv[],
                                                  char* const envp[], int64_t event_pipe_bytes,
-                                                 bool events_on_stdout = false);
+                                                 bool events_on_stdout = false,
+                                                 int stdin_fd = -1);
 
   pid_t pid_ = -1;
   int fds_[3] = {-1, -1, -1};
@@ -110,6 +120,8 @@ class RunnerProcess {
   int spec_fd_ = -1;  // write end of its stdin until the spec is sent
   bool reaped_ = false;
   bool signal_in_exit_code_ = false;
+  // Set for a runner forked by a fork server: its end and its signals go through it.
+  std::shared_ptr<ForkServer> fork_server_;
 };
 
 std::string DescribeSignal(int signal);

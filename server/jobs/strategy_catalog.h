@@ -72,6 +72,9 @@ struct StrategyCatalogOptions {
   // Each worker keeps a sandboxed Python runner warm (its imports done) for the strategy its last
   // job of this folder ran, so that the next job of that strategy starts no interpreter.
   bool warm_runners = true;
+  // That warm runner is a fork server, which forks a runner per job (docs/sandbox.md, "Fork
+  // server"); off: one idle runner per job, started when the previous job's result arrives.
+  bool fork_server = true;
 };
 
 class StrategyCatalog {

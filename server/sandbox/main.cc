@@ -217,7 +217,12 @@ void LoadSeccompFilter() {
                  SCMP_SYS(io_uring_register), SCMP_SYS(init_module), SCMP_SYS(finit_module),
                  SCMP_SYS(delete_module), SCMP_SYS(kexec_load), SCMP_SYS(kexec_file_load),
                  SCMP_SYS(reboot), SCMP_SYS(swapon), SCMP_SYS(swapoff), SCMP_SYS(acct),
-                 SCMP_SYS(quotactl), SCMP_SYS(syslog), SCMP_SYS(iopl), SCMP_SYS(ioperm)}) {
+                 SCMP_SYS(quotactl), SCMP_SYS(syslog), SCMP_SYS(iopl), SCMP_SYS(ioperm),
+                 // Another process's descriptors (pidfd_getfd) and comparing them (kcmp).
+                 SCMP_SYS(pidfd_getfd), SCMP_SYS(kcmp),
+                 // IPC objects that outlive their process in the sandbox's IPC namespace: where a
+                 // fork server runs one job after another, a job could leave one for the next.
+                 SCMP_SYS(shmget), SCMP_SYS(semget), SCMP_SYS(msgget), SCMP_SYS(mq_open)}) {
     Deny(ctx, nr, EPERM);
   }
   int rc = seccomp_load(ctx);

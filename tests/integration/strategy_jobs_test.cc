@@ -402,10 +402,19 @@ std::vector<int> WarmPythonRunners() {
   return pids;
 }
 
-// After a job of a folder strategy, the worker keeps a Python runner warm in that job's sandbox:
-// the next job of the strategy runs in it (the process started before that job was submitted);
-// a job of another strategy does not, and ends it.
-TEST_F(StrategyJobsTest, AWarmPythonRunnerRunsTheNextJobOfTheSameStrategy) {
+// The same server with idle warm runners instead of fork servers (python_fork_server off).
+class StrategyJobsIdleRunnerTest : public StrategyJobsTest {
+ protected:
+  void SetUp() override {
+    server_.options().python_fork_server = false;
+    StrategyJobsTest::SetUp();
+  }
+};
+
+// Fork servers off: after a job of a folder strategy, the worker keeps a Python runner warm in
+// that job's sandbox: the next job of the strategy runs in it (the process started before that
+// job was submitted); a job of another strategy does not, and ends it.
+TEST_F(StrategyJobsIdleRunnerTest, AWarmPythonRunnerRunsTheNextJobOfTheSameStrategy) {
   // Runs a job to its end; the pid of its runner (the job's log says it; the row keeps it only
   // while the job runs).
   auto runner_pid = [&](const std::map<std::string, std::string>& params) {
@@ -439,6 +448,135 @@ TEST_F(StrategyJobsTest, AWarmPythonRunnerRunsTheNextJobOfTheSameStrategy) {
     auto now = WarmPythonRunners();
     return now.size() == 1 && now[0] != next[0];  // slow_cross's; my_cross's was ended
   }, 30));
+}
+
+// Fork servers (the default): the first job of a strategy on a worker starts its fork server,
+// which forks that job's runner and every later job's of the same sandbox (the same pid, the
+// sandbox's); a job of another strategy gets a fork server of its own, and ends the first.
+TEST_F(StrategyJobsTest, AForkServerForksEveryJobOfTheSameStrategy) {
+  auto runner_pid = [&](const std::map<std::string, std::string>& params) {
+    auto id = Submit(params);
+    EXPECT_TRUE(id.ok()) << id.status();
+    int pid = 0;
+    for (const auto& e : Stream(*id)) {
+      if (e.has_log() && e.log().source() == "server") {
+        (void)sscanf(e.log().text().c_str(), "runner started (pid %d)", &pid);
+      }
+    }
+    backtest::v1::Job job = Get(*id);
+    EXPECT_EQ(job.status(), "finished") << job.error();
+    return pid;
+  };
+  EXPECT_TRUE(WarmPythonRunners().empty());
+  const int first = runner_pid(Quick("my_cross"));
+  EXPECT_GT(first, 0);
+  EXPECT_EQ(WarmPythonRunners(), std::vector<int>{first});  // it stays, between jobs too
+  for (int i = 0; i < 3; ++i) {
+    auto params = Quick("my_cross");
+    params["fast_period"] = std::to_string(5 + i);
+    EXPECT_EQ(runner_pid(params), first);
+  }
+  EXPECT_EQ(WarmPythonRunners(), std::vector<int>{first});
+
+  auto short_slow = Quick("slow_cross");
+  short_slow["end_date"] = "2022-01-08";
+  const int other = runner_pid(short_slow);
+  EXPECT_GT(other, 0);
+  EXPECT_NE(other, first);
+  ASSERT_TRUE(PollUntil([&] { return WarmPythonRunners() == std::vector<int>{other}; }, 30));
+}
+
+// What one job of a fork server leaves cannot reach the next: its processes, its /tmp files, its
+// module state; and no job reaches into the fork server (its memory, its descriptors). The job
+// logs what it finds; "FOUND" would be a leak.
+constexpr char kSnoop[] = R"(import glob
+import os
+import sys
+import time
+
+import backtestd
+from backtestd import Bool, Strategy
+
+
+class Snoop(Strategy):
+    leave = Bool(False)
+
+    def on_start(self):
+        found = []
+        if getattr(backtestd, "left_behind", None):
+            found.append("module state " + backtestd.left_behind)
+        if os.listdir("/tmp"):
+            found.append("tmp " + ",".join(os.listdir("/tmp")))
+        others = [p for p in os.listdir("/proc") if p.isdigit()
+                  and int(p) not in (1, os.getpid(), os.getppid())]
+        if others:
+            found.append("processes " + ",".join(others))
+        for what in ("mem", "environ", "fd/0"):
+            try:
+                open(f"/proc/{os.getppid()}/{what}", "rb").read(1)
+                found.append("fork server's " + what)
+            except OSError as e:
+                self.log(f"fork server's {what}: {type(e).__name__}")
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.shmget(0, 4096, 0o1600) != -1:  # IPC_PRIVATE, IPC_CREAT | 0600
+            found.append("a SysV shared memory segment")
+        else:
+            self.log(f"shmget: errno {ctypes.get_errno()}")
+        self.log("FOUND " + "; ".join(found) if found else "nothing left")
+        if self.leave:
+            backtestd.left_behind = "secret-of-the-first-job"
+            with open("/tmp/secret", "w") as f:
+                f.write("secret-of-the-first-job")
+            if os.fork() == 0:  # a process left running, its stdout closed so the job can end
+                os.close(1)
+                os.close(2)
+                os.close(3)
+                os.setsid()
+                time.sleep(600)
+                os._exit(0)
+
+    def on_bar(self, bar):
+        pass
+)";
+
+TEST_F(StrategyJobsTest, AForkServersJobLeavesNothingForTheNext) {
+  const std::string dir = folder_ + "/snoop";
+  fs::create_directories(dir);
+  chmod(dir.c_str(), 0755);
+  std::ofstream(dir + "/.strategy.py.tmp") << kSnoop;
+  chmod((dir + "/.strategy.py.tmp").c_str(), 0644);
+  fs::rename(dir + "/.strategy.py.tmp", dir + "/strategy.py");
+  WAIT_LISTED("snoop");
+  auto run = [&](bool leave) {
+    auto params = Quick("snoop");
+    params["end_date"] = "2022-01-08";
+    params["leave"] = leave ? "true" : "false";
+    auto id = Submit(params);
+    EXPECT_TRUE(id.ok()) << id.status();
+    std::vector<std::string> lines;
+    int pid = 0;
+    for (const auto& e : Stream(*id)) {
+      if (!e.has_log()) continue;
+      if (e.log().source() == "server") {
+        (void)sscanf(e.log().text().c_str(), "runner started (pid %d)", &pid);
+      } else {
+        lines.push_back(e.log().text());
+      }
+    }
+    EXPECT_EQ(Get(*id).status(), "finished") << Get(*id).error();
+    return std::make_pair(pid, lines);
+  };
+  auto [first_pid, first] = run(true);
+  EXPECT_THAT(first, ::testing::Contains("nothing left"));
+  auto [second_pid, second] = run(false);
+  EXPECT_EQ(second_pid, first_pid);  // the same fork server forked both
+  EXPECT_THAT(second, ::testing::Contains("nothing left"));
+  for (const std::string& what : {"mem", "environ", "fd/0"}) {
+    EXPECT_THAT(second, ::testing::Contains(::testing::StartsWith("fork server's " + what + ": ")));
+  }
+  EXPECT_THAT(second, ::testing::Contains("shmget: errno 1"));  // EPERM: the filter
+  for (const std::string& line : second) EXPECT_THAT(line, ::testing::Not(HasSubstr("FOUND")));
 }
 
 TEST_F(StrategyJobsTest, StrategyServiceListsAndDescribesEveryStrategy) {
