@@ -13,8 +13,8 @@ socket:
 Per job it forks a child that puts those descriptors at 0, 3, 1 and 2, closes every other one
 (the socket too) and runs the job exactly as a warm runner does once its spec arrives
 (`runner.run_job`). When the child has ended, before the reply, it clears what a job can leave in
-the sandbox for the next one: every other process in the sandbox's pid namespace is killed, and
-/tmp is emptied. It serves one job at a time (the server sends the next request after the reply)
+the sandbox for the next one (in the sandbox only: outside it, kill(-1) and /tmp would be the
+host's): every other process in the sandbox's pid namespace is killed, and /tmp is emptied. It serves one job at a time (the server sends the next request after the reply)
 until the socket closes. Cancel and timeouts are the server's: it kills the whole sandbox.
 
 What keeps one job from reaching the next (the sandbox's own rules, docs/sandbox.md, hold for
@@ -155,7 +155,17 @@ def serve(run_job, control_fd=0):
                 os.close(fd)
             control.send(b"error expected b'job' with 4 descriptors")
             continue
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as e:  # EAGAIN: the sandbox user's process limit (a fork bomb of its own)
+            try:
+                os.write(fds[3], f"fork server: cannot start the job's runner: {e}\n".encode())
+            except OSError:
+                pass
+            for fd in fds:
+                os.close(fd)
+            control.send(f"exit {1 << 8} 0".encode())  # as a runner that exited with 1
+            continue
         if pid == 0:
             _child(fds, run_job)
         for fd in fds:

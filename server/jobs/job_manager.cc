@@ -142,7 +142,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
     }
   }
   for (int i = 0; i < o.workers; ++i) {
-    manager->workers_.emplace_back([m = manager.get()] { m->WorkerLoop(); });
+    manager->workers_.emplace_back([m = manager.get(), i] { m->WorkerLoop(i); });
   }
   manager->checkpointer_ = std::thread([m = manager.get()] { m->CheckpointLoop(); });
   manager->reconciler_ = std::thread([m = manager.get()] { m->ReconcileLoop(); });
@@ -362,7 +362,7 @@ absl::StatusOr<std::string> RunOneJob(JobManagerOptions options, int64_t owner_i
       absl::StrCat("job ", job->id, " did not end within ", timeout_seconds, " s"));
 }
 
-void JobManager::WorkerLoop() {
+void JobManager::WorkerLoop(int worker) {
   // A job's writes (its events, a result of up to megabytes) should not pay for copying the WAL
   // into the database and syncing it: the checkpointer does that.
   auto db = db::Database::Open(options_.db_path,
@@ -382,6 +382,7 @@ void JobManager::WorkerLoop() {
   // And one warm Python runner, once a strategy-folder job has run (its sandbox is that job's).
   std::optional<WarmSandboxedRunner> warm_sandboxed;
   WorkerStores stores(**db);
+  stores.worker = worker;
   while (auto job_id = queue_.Pop()) {
     RunJob(*job_id, stores, warm, warm_sandboxed);
     KeepWarmRunner(warm);  // usually started already, when the job's result arrived

@@ -106,6 +106,7 @@ struct WorkerStores {
   absl::StatusOr<db::TraceStore*> traces() { return Lazy(traces_); }
 
   db::Database& db;
+  int worker = 0;  // the worker's number (its sandbox user, Sandbox::WorkerUid)
   db::JobStore jobs;
   db::ResultStore results;
   db::DatasetStore datasets;
@@ -216,7 +217,8 @@ class JobManager {
   explicit JobManager(JobManagerOptions options)
       : options_(std::move(options)), queue_(options_.queue_capacity),
         quota_(options_.quota, [this] { return NowMs(); }) {}
-  void WorkerLoop();
+  // Worker `worker` (0, 1, …): its jobs' sandboxes run as Sandbox::WorkerUid(worker).
+  void WorkerLoop(int worker);
   // Copies the WAL back into the database file (and syncs it) off the workers' path: once a
   // second, and sooner when a worker's commit finds the WAL past kCheckpointPages (not after each
   // job: at dozens of jobs a second, one fsync each stalled the other writers of the disk and

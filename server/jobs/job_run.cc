@@ -486,7 +486,9 @@ absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::Ru
                   external_->kind},  // its adapter imported by a warm runner too
          .strategy_dir = external_->path,
          .read_only_paths = std::move(data_roots),
-         .limits = ExternalLimits(o)});
+         .limits = ExternalLimits(o),
+         // The worker's own user: a job's processes count against its worker's limit only.
+         .uid = manager_.sandbox().WorkerUid(stores_.worker)});
     if (!command.ok()) return command.status();
     sandboxed_command_ = *command;
     sandboxed_source_hash_ = spec.external_strategy().source_hash();

@@ -203,11 +203,16 @@ absl::StatusOr<ProcessCommand> Sandbox::Build(const SandboxedCommand& command) c
   return usable_ ? BuildBwrap(command, std::move(flat)) : BuildUnsandboxed(command, std::move(flat));
 }
 
-std::vector<std::string> Sandbox::ExecArgs(const SandboxLimits& limits, bool switch_user) const {
+uid_t Sandbox::WorkerUid(int worker) const {
+  return options_.worker_uid_base == 0 ? options_.uid
+                                       : options_.worker_uid_base + static_cast<uid_t>(worker);
+}
+
+std::vector<std::string> Sandbox::ExecArgs(const SandboxLimits& limits, bool switch_user,
+                                           uid_t uid) const {
   std::vector<std::string> args;
   if (switch_user) {
-    args.insert(args.end(), {"--uid", absl::StrCat(options_.uid), "--gid",
-                             absl::StrCat(options_.gid)});
+    args.insert(args.end(), {"--uid", absl::StrCat(uid), "--gid", absl::StrCat(options_.gid)});
   }
   args.insert(args.end(), {"--cpu-seconds", absl::StrCat(limits.cpu_seconds),
                            "--memory-mb", absl::StrCat(limits.memory_mb),
@@ -295,7 +300,10 @@ absl::StatusOr<ProcessCommand> Sandbox::BuildBwrap(const SandboxedCommand& comma
                      "--remount-ro", "/",
                      "--chdir", command.strategy_dir.empty() ? "/tmp" : kSandboxStrategyDir,
                      "--", kExecInside});
-  for (std::string& arg : ExecArgs(command.limits, privileged_)) a.push_back(std::move(arg));
+  for (std::string& arg :
+       ExecArgs(command.limits, privileged_, command.uid.value_or(options_.uid))) {
+    a.push_back(std::move(arg));
+  }
   a.push_back("--");
   a.insert(a.end(), command.args.begin(), command.args.end());
   // bubblewrap itself gets no environment at all: its pid 1 in the sandbox carries none.
@@ -306,7 +314,7 @@ absl::StatusOr<ProcessCommand> Sandbox::BuildBwrap(const SandboxedCommand& comma
 absl::StatusOr<ProcessCommand> Sandbox::BuildUnsandboxed(const SandboxedCommand& command,
                                                          std::vector<std::string> env) const {
   std::vector<std::string> a = {options_.exec_path};
-  for (std::string& arg : ExecArgs(command.limits, false)) a.push_back(std::move(arg));
+  for (std::string& arg : ExecArgs(command.limits, false, options_.uid)) a.push_back(std::move(arg));
   a.insert(a.end(), {"--chdir",
                      command.strategy_dir.empty() ? "/tmp" : command.strategy_dir, "--"});
   a.insert(a.end(), command.args.begin(), command.args.end());

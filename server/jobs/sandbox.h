@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +46,12 @@ struct SandboxOptions {
   // as themselves inside a user namespace of their own, as uid/gid 65534 there.
   uid_t uid = 65534;
   gid_t gid = 65534;
+  // The user of worker N's job runners when the server is root: worker_uid_base + N (each worker
+  // its own uid, so that RLIMIT_NPROC, which counts a uid's processes across the host, is each
+  // worker's: a fork bomb in one job fills its worker's count, not every job's). 0: `uid` for
+  // all. The default is above the ranges systems allocate (login users, system users, systemd's
+  // dynamic users and containers: up to 1879048191); the group stays `gid`.
+  uid_t worker_uid_base = 1'900'000'000;
   // How bubblewrap creates the namespaces; kAuto: kPrivileged when the server runs as root.
   enum class Mode { kAuto, kPrivileged, kUserNamespace };
   Mode mode = Mode::kAuto;
@@ -64,6 +71,10 @@ struct SandboxedCommand {
   // The environment besides the sandbox's own (SandboxEnvironment); a name given here wins.
   std::vector<std::pair<std::string, std::string>> env;
   SandboxLimits limits;
+  // The user it runs as when the server is root (Sandbox::WorkerUid); unset: SandboxOptions::uid.
+  // Ignored otherwise: an unprivileged server's sandboxes each have a user namespace of their
+  // own, where uid 65534's process count is the sandbox's.
+  std::optional<uid_t> uid;
 };
 
 // Where the strategy folder is inside the sandbox.
@@ -99,6 +110,9 @@ class Sandbox {
   absl::StatusOr<ProcessCommand> Build(const SandboxedCommand& command) const;
   // Where the command sees `strategy_dir`: /strategy in the sandbox, its own path unsandboxed.
   std::string VisibleStrategyDir(const std::string& strategy_dir) const;
+  // The user of worker `worker`'s runners (SandboxedCommand::uid): worker_uid_base + worker, or
+  // `uid` when worker_uid_base is 0.
+  uid_t WorkerUid(int worker) const;
 
  private:
   Sandbox() = default;
@@ -107,7 +121,8 @@ class Sandbox {
   absl::StatusOr<ProcessCommand> BuildUnsandboxed(const SandboxedCommand& command,
                                                   std::vector<std::string> env) const;
   // backtest-sandbox-exec's arguments up to and including "--".
-  std::vector<std::string> ExecArgs(const SandboxLimits& limits, bool switch_user) const;
+  std::vector<std::string> ExecArgs(const SandboxLimits& limits, bool switch_user,
+                                    uid_t uid) const;
 
   SandboxOptions options_;
   std::string bwrap_;  // resolved path

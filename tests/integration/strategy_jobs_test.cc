@@ -68,7 +68,7 @@ class StrategyJobsTest : public ::testing::Test {
     chmod(server_.dir().path().c_str(), 0755);
     WriteStrategy("my_cross", "pass");
     WriteStrategy("slow_cross", "time.sleep(0.01)");
-    server_.options().workers = 1;
+    server_.options().workers = workers_;
     server_.options().cancel_grace_ms = 500;
     server_.options().strategy_dir = folder_;
     server_.options().python = SourceDir() + "/build/venv/bin/python";
@@ -145,6 +145,7 @@ class StrategyJobsTest : public ::testing::Test {
 
   TestServer server_;
   std::string folder_;
+  int workers_ = 1;
 };
 
 std::map<std::string, std::string> Quick(const std::string& strategy) {
@@ -577,6 +578,75 @@ TEST_F(StrategyJobsTest, AForkServersJobLeavesNothingForTheNext) {
   }
   EXPECT_THAT(second, ::testing::Contains("shmget: errno 1"));  // EPERM: the filter
   for (const std::string& line : second) EXPECT_THAT(line, ::testing::Not(HasSubstr("FOUND")));
+}
+
+// Two workers, each with its own sandbox user (Sandbox::WorkerUid).
+class StrategyJobsTwoWorkersTest : public StrategyJobsTest {
+ protected:
+  void SetUp() override {
+    workers_ = 2;
+    StrategyJobsTest::SetUp();
+  }
+};
+
+// A job that fills its sandbox user's process limit (64) and holds it does not stop an SDK job
+// running meanwhile on the other worker: RLIMIT_NPROC counts per uid, and each worker's
+// sandboxes run as a uid of their own.
+TEST_F(StrategyJobsTwoWorkersTest, AForkBombInOneJobDoesNotStopAConcurrentSdkJob) {
+  const std::string dir = folder_ + "/bomb";
+  fs::create_directories(dir);
+  chmod(dir.c_str(), 0755);
+  std::ofstream(dir + "/.strategy.py.tmp") << R"(import os
+import time
+
+from backtestd import Strategy
+
+
+class Bomb(Strategy):
+    def on_start(self):
+        children = 0
+        while True:
+            try:
+                if os.fork() == 0:
+                    time.sleep(600)
+                    os._exit(0)
+                children += 1
+            except OSError:
+                break
+        print(f"process limit reached with {children} children, uid {os.getuid()}", flush=True)
+        time.sleep(600)
+
+    def on_bar(self, bar):
+        pass
+)";
+  chmod((dir + "/.strategy.py.tmp").c_str(), 0644);
+  fs::rename(dir + "/.strategy.py.tmp", dir + "/strategy.py");
+  WAIT_LISTED("bomb");
+  auto bomb = Submit(Quick("bomb"));
+  ASSERT_TRUE(bomb.ok()) << bomb.status();
+  std::string full;
+  ASSERT_TRUE(PollUntil([&] {
+    const backtest::v1::Job job = Get(*bomb);
+    full = job.stdout_tail();
+    return full.find("process limit reached") != std::string::npos || job.status() == "failed";
+  }, 60)) << Get(*bomb).error();
+  ASSERT_THAT(full, HasSubstr("process limit reached")) << Get(*bomb).error();
+  // Meanwhile, on the other worker, with its own user: an SDK job starts and finishes.
+  auto id = Submit(Quick("my_cross"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(WaitEnded(*id));
+  const backtest::v1::Job job = Get(*id);
+  EXPECT_EQ(job.status(), "finished") << job.error();
+  EXPECT_EQ(Get(*bomb).status(), "running");
+  // The two ran as different users.
+  int bomb_uid = -1;
+  (void)sscanf(full.substr(full.find("uid ")).c_str(), "uid %d", &bomb_uid);
+  EXPECT_GE(bomb_uid, 1'900'000'000);
+  backtest::v1::CancelJobRequest cancel;
+  cancel.set_job_id(*bomb);
+  backtest::v1::CancelJobResponse cancelled;
+  ASSERT_TRUE(server_.jobs().CancelJob(server_.Context().get(), cancel, &cancelled).ok());
+  ASSERT_TRUE(PollUntil([&] { return Get(*bomb).status() == "cancelled"; }, 60));
 }
 
 TEST_F(StrategyJobsTest, StrategyServiceListsAndDescribesEveryStrategy) {

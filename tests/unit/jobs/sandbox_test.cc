@@ -6,6 +6,9 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <poll.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -160,6 +163,36 @@ TEST_F(SandboxTest, PrivilegedCommandUnsharesEverythingAndShowsOnlyWhatItNeeds) 
             absl::StrCat("/run/backtestd/sandbox-exec --uid 65534 --gid 65534 --cpu-seconds 7 "
                          "--memory-mb 300 --open-files 40 --processes 9 --file-size-mb 5 -- ",
                          Python(), " -c pass"));
+}
+
+// Each worker's runners run as a user of their own (RLIMIT_NPROC counts per uid): worker N's as
+// worker_uid_base + N, the group unchanged; a command without a uid as SandboxOptions::uid.
+TEST_F(SandboxTest, PrivilegedWorkersRunAsUsersOfTheirOwn) {
+  Sandbox sandbox = Sandbox::Detect(Options(SandboxOptions::Mode::kPrivileged));
+  ASSERT_TRUE(sandbox.usable()) << sandbox.unusable_reason();
+  EXPECT_EQ(sandbox.WorkerUid(0), 1'900'000'000u);
+  EXPECT_EQ(sandbox.WorkerUid(3), 1'900'000'003u);
+  auto command = sandbox.Build({.args = {Python(), "-c", "import os; print(os.getuid(), os.getgid())"},
+                                .uid = sandbox.WorkerUid(3)});
+  ASSERT_TRUE(command.ok()) << command.status();
+  EXPECT_THAT(Split(command->args).inner,
+              ::testing::IsSupersetOf({"--uid", "1900000003", "--gid", "65534"}));
+  auto process = RunnerProcess::Spawn(*command, 0, "");
+  ASSERT_TRUE(process.ok()) << process.status();
+  std::string out;
+  char buf[256];
+  while (true) {
+    pollfd pfd{process->stdout_fd(), POLLIN, 0};
+    if (::poll(&pfd, 1, 30'000) <= 0) break;
+    const ssize_t n = ::read(process->stdout_fd(), buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+    if (n > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_TRUE(process->Wait().exited);
+  EXPECT_EQ(out, "1900000003 65534\n");
+  SandboxOptions o = Options(SandboxOptions::Mode::kPrivileged);
+  o.worker_uid_base = 0;
+  EXPECT_EQ(Sandbox::Detect(o).WorkerUid(3), 65534u);
 }
 
 TEST_F(SandboxTest, UserNamespaceCommandRunsAsAnUnmappedUserWithoutCapabilities) {
