@@ -51,6 +51,55 @@ def test_urllib_reaches_the_folder_without_a_network(data_dir, no_network):
     assert socket.create_connection is before
 
 
+def test_urllib3_imported_after_the_server_opened_is_answered(data_dir, no_network):
+    """The bot imports requests while the server is open (a fresh interpreter: urllib3 not
+    imported before): the import hook patches it then."""
+    import subprocess
+    import sys
+    code = f"""
+import socket, sys
+real = socket.socket.__init__
+def init(self, family=-1, type=-1, proto=-1, fileno=None):
+    if fileno is None and family not in (-1, socket.AF_UNIX):
+        raise PermissionError(13, "Permission denied")
+    real(self, family, type, proto, fileno)
+socket.socket.__init__ = init
+from backtestd.adapters.data_server import OhlcServer
+assert "urllib3" not in sys.modules
+with OhlcServer({str(data_dir)!r}) as server:
+    import requests
+    r = requests.get(server.url + "/ohlc?symbol=XAGUSD&timeframe=H1", timeout=30)
+    assert r.status_code == 200 and len(r.content) > 1000, r.status_code
+import urllib3.util.connection as u3
+assert u3.create_connection.__module__ == "urllib3.util.connection"  # restored
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_requests_reaches_the_folder_without_a_network(data_dir, no_network):
+    """requests (urllib3) resolves and connects by itself: its connections are answered too."""
+    import requests
+    import urllib3.util.connection as u3
+    before = u3.create_connection
+    with OhlcServer(data_dir) as server:
+        r = requests.get(f"{server.url}/ohlc", params={"symbol": "XAGUSD", "timeframe": "H1"},
+                         timeout=30)
+        assert r.status_code == 200 and r.headers["Content-Type"] == "text/csv"
+        with open(f"{data_dir}/XAGUSD_H1.csv", "rb") as f:
+            assert r.content == f.read()
+        assert requests.get(f"{server.url}/ohlc?symbol=NOPE&timeframe=H1").status_code == 404
+        # A session (connection pooling, keep-alive asked) works the same.
+        with requests.Session() as session:
+            for _ in range(3):
+                assert session.get(f"{server.url}/ohlc?symbol=XAGUSD&timeframe=H1").ok
+        with pytest.raises(requests.ConnectionError):  # another address: refused, as before
+            requests.get("http://127.0.0.1:9/", timeout=1)
+    assert u3.create_connection is before
+
+
 def test_a_bot_unread_connection_does_not_hold_close(data_dir):
     server = OhlcServer(data_dir)
     client = server.connect()

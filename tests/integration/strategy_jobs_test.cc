@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "SQLiteCpp/Database.h"
@@ -378,6 +379,61 @@ TEST_F(StrategyJobsTest, TheExampleBacktraderBotRunsAsAJobInTheSandbox) {
   const auto plain = PlainBacktraderTrades(R"({"start_date": "2023-01-01"})", data_dir);
   ASSERT_GE(plain.size(), 3u);
   EXPECT_EQ(trades, plain);
+}
+
+// The same bot fetching its CSV with requests (urllib3) instead of urllib: the adapter's data
+// address answers it in the sandbox too, and the trades are the same.
+TEST_F(StrategyJobsTest, ABotFetchingItsDataWithRequestsRunsInTheSandbox) {
+  fs::copy(SourceDir() + "/examples/strategies/sr_bot", folder_ + "/requests_bot",
+           fs::copy_options::recursive);
+  const std::string main_py = folder_ + "/requests_bot/main.py";
+  std::ifstream in(main_py);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  in.close();
+  const std::string urlopen =
+      "        with urllib.request.urlopen(f\"{base.rstrip('/')}/ohlc?{query}\", timeout=300) as r:\n"
+      "            return r.read().decode(\"utf-8\")\n";
+  const size_t at = text.find(urlopen);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, urlopen.size(),
+               "        import requests\n"
+               "        r = requests.get(f\"{base.rstrip('/')}/ohlc?{query}\", timeout=300)\n"
+               "        r.raise_for_status()\n"
+               "        print(f\"fetched with requests {requests.__version__}\", flush=True)\n"
+               "        return r.text\n");
+  std::ofstream(main_py) << text;
+  for (const auto& entry : fs::recursive_directory_iterator(folder_ + "/requests_bot")) {
+    chmod(entry.path().c_str(), entry.is_directory() ? 0755 : 0644);
+  }
+  chmod((folder_ + "/requests_bot").c_str(), 0755);
+  WAIT_LISTED("requests_bot");
+  const std::string data_dir = SourceDir() + "/tests/golden";
+  auto id = Submit({{"strategy", "requests_bot"},
+                    {"symbols", "XAGUSD"},
+                    {"timeframe", "H1"},
+                    {"start_date", "2023-01-01"},
+                    {"data_source", "file://" + data_dir}});
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto events = Stream(*id);
+  backtest::v1::Job job = Get(*id);
+  ASSERT_EQ(job.status(), "finished") << job.error();
+  bool with_requests = false, fetched = false;
+  for (const auto& e : events) {
+    if (!e.has_log() || e.log().source() != "stdout") continue;
+    with_requests |= absl::StartsWith(e.log().text(), "fetched with requests ");
+    fetched |= e.log().text() == "XAGUSD H1: 900 bars from http://backtestd-data.invalid";
+  }
+  EXPECT_TRUE(with_requests);
+  EXPECT_TRUE(fetched);
+  backtest::v1::GetResultRequest request;
+  request.set_job_id(*id);
+  backtest::v1::GetResultResponse result;
+  ASSERT_TRUE(server_.jobs().GetResult(server_.Context().get(), request, &result).ok());
+  std::vector<std::vector<double>> trades;
+  for (const auto& t : result.trades()) {
+    trades.push_back({t.entry_time(), t.entry_price(), t.exit_time(), t.exit_price(), t.pnl()});
+  }
+  EXPECT_EQ(trades, PlainBacktraderTrades(R"({"start_date": "2023-01-01"})", data_dir));
 }
 
 // The pids of this process's children that are idle Python runners (a sandbox around

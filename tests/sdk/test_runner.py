@@ -154,7 +154,9 @@ def test_describe(folder):
     out = subprocess.run([sys.executable, "-m", "backtestd.describe", str(folder)],
                          capture_output=True, text=True)
     assert out.returncode == 1
-    assert json.loads(out.stdout) == {"error": "fast_period: default 0 is below min 1"}
+    # The error names the file and the line declaring the parameter.
+    assert json.loads(out.stdout) == {
+        "error": "strategy.py:7 in <module>: ParamError: fast_period: default 0 is below min 1"}
 
 
 RESULT = {

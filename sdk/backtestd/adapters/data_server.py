@@ -4,19 +4,23 @@ BACKTEST_FETCH_CSV_URL) without a network: the bot's process opens no network so
 The bot gets the URL `http://backtestd-data.invalid` (`.invalid` never resolves, RFC 2606). While
 the server is open, `socket.create_connection` — what `http.client`, and so `urllib.request`,
 connect with — answers a connection to that host (any port) with one end of a socket pair whose
-other end a thread of this module serves; every other address connects as before. So a bot that
-fetches with urllib or http.client works unchanged in the sandbox, whose seccomp filter refuses
+other end a thread of this module serves; every other address connects as before. urllib3 (and so
+requests) connects with a function of its own, `urllib3.util.connection.create_connection`, which
+resolves the name itself: that one is answered the same way, patched while the server is open
+when urllib3 is imported already, else as soon as it is (an import hook: a bot that does not use
+urllib3 pays nothing). So a bot that fetches with urllib,
+http.client, urllib3 or requests works unchanged in the sandbox, whose seccomp filter refuses
 every socket but AF_UNIX (docs/sandbox.md), and nothing outside the process can reach the data.
-A client that resolves the name itself (urllib3, requests) is not answered: it fails to resolve
-it.
+Other clients (aiohttp, httpx, pycurl) resolve and connect by themselves and are not answered.
 
 `GET /ohlc?symbol=S&timeframe=TF[&start=…&end=…]` answers the file `S_TF.csv`, else `S.csv`, of
 the job's data folder (the engine's `file://` layout), whole: `start` and `end` are accepted and
 not applied (the bot keeps its own window, as it does with a file). Unknown symbol: 404. Anything
 else: 400.
 
-Owned by the adapter run that opens it; `close()` restores `socket.create_connection`, ends the
-connections still open and joins their threads. One server is open at a time.
+Owned by the adapter run that opens it; `close()` restores `socket.create_connection` (and
+urllib3's), ends the connections still open and joins their threads. One server is open at a
+time.
 """
 
 import http.server
@@ -26,6 +30,12 @@ import shutil
 import socket
 import threading
 import urllib.parse
+
+import importlib.abc
+import sys
+
+# What requests connects with (urllib3 2.x: HTTPConnection calls connection.create_connection).
+_URLLIB3_CONNECTION = "urllib3.util.connection"
 
 HOST = "backtestd-data.invalid"
 _NAME = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -74,6 +84,26 @@ class OhlcServer:
 
         create_connection._ohlc_server = self
         socket.create_connection = create_connection
+        self._urllib3 = None  # (module, its own create_connection) once patched
+        self._hook = None
+        if _URLLIB3_CONNECTION in sys.modules:
+            self._patch_urllib3(sys.modules[_URLLIB3_CONNECTION])
+        else:
+            self._hook = _OnImport(_URLLIB3_CONNECTION, self._patch_urllib3)
+            sys.meta_path.insert(0, self._hook)
+
+    def _patch_urllib3(self, module):
+        original = module.create_connection
+
+        def create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, *args, **kwargs):
+            if isinstance(address, tuple) and address and address[0] == HOST:
+                # urllib3's default timeout is an object of its own: the socket's default.
+                ok = timeout is None or isinstance(timeout, (int, float))
+                return self.connect(timeout if ok else socket._GLOBAL_DEFAULT_TIMEOUT)
+            return original(address, timeout, *args, **kwargs)
+
+        module.create_connection = create_connection
+        self._urllib3 = (module, original)
 
     def connect(self, timeout=socket._GLOBAL_DEFAULT_TIMEOUT):
         """A connected client socket, its request served by a thread of this server."""
@@ -101,6 +131,12 @@ class OhlcServer:
 
     def close(self):
         socket.create_connection = self._original
+        if self._hook is not None and self._hook in sys.meta_path:
+            sys.meta_path.remove(self._hook)
+        if self._urllib3 is not None:
+            module, original = self._urllib3
+            module.create_connection = original
+            self._urllib3 = None
         with self._lock:
             connections, self._connections = self._connections, []
         for connection, _ in connections:
@@ -117,6 +153,40 @@ class OhlcServer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _OnImport(importlib.abc.MetaPathFinder):
+    """Calls `then(module)` right after module `name` is first imported (the other finders find
+    it; its loader is wrapped)."""
+
+    def __init__(self, name, then):
+        self.name = name
+        self.then = then
+
+    def find_spec(self, name, path, target=None):
+        if name != self.name:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _ThenLoader(spec.loader, self.then)
+                return spec
+        return None
+
+
+class _ThenLoader(importlib.abc.Loader):
+    def __init__(self, loader, then):
+        self.loader = loader
+        self.then = then
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        self.then(module)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
