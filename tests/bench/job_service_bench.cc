@@ -6,9 +6,10 @@
 //                      p50/p99 of that latency (targets: 15 ms / 50 ms); batched:1 asks the
 //                      stream for batched log lines.
 //   SdkSubmitToFinished  the same for a 10k-bar job of an SDK strategy (the SMA cross on the
-//                      SDK) from the strategy folder, in the sandbox: warm Python runners against
-//                      none (a fresh interpreter per job), alternated job by job (target: p50
-//                      <= 60 ms warm).
+//                      SDK) from the strategy folder, in the sandbox: fork servers against none
+//                      (a fresh interpreter per job), alternated job by job; and jobs back to
+//                      back, fork servers against the idle warm runner per job of before, in
+//                      alternated blocks (target: p50 <= 60 ms).
 //   Fanout/1000        1,000 subscribers on one job (callback client, no thread per stream): all
 //                      get every event; the process's peak RSS before and after.
 //   TracedJob          a traced sr_breakout job (trace rows stored through the job path): rows/s.
@@ -257,8 +258,10 @@ class SdkSmaCross(Strategy):
 )";
 
 // A server whose strategy folder holds sdk_sma_cross (readable by the sandbox's user), its Python
-// the build's venv (the default), its warm Python runners on or off.
-void WithSdkStrategy(BenchServer& server, ServerOptions& options, bool warm) {
+// the build's venv (the default), its warm Python runners on or off, and those a fork server or
+// an idle runner per job.
+void WithSdkStrategy(BenchServer& server, ServerOptions& options, bool warm,
+                     bool fork_server = true) {
   const std::string folder = server.dir() + "/strategies";
   std::filesystem::create_directories(folder + "/sdk_sma_cross");
   std::ofstream(folder + "/sdk_sma_cross/strategy.py") << kSdkSmaCross;
@@ -268,44 +271,58 @@ void WithSdkStrategy(BenchServer& server, ServerOptions& options, bool warm) {
   chmod((folder + "/sdk_sma_cross/strategy.py").c_str(), 0644);
   options.strategy_dir = folder;
   options.warm_python_runners = warm;
+  options.python_fork_server = fork_server;
 }
 
-// Two servers, warm Python runners and none, their jobs alternated (A B A B): p50/p99 of each.
-// Arg 0: the warm server's jobs back to back, none on the other (a job then often finds its warm
-// runner still importing, started when the previous job's result arrived).
+// alternated:1 — two servers, fork servers (the default) and no warm runners at all (an
+// interpreter per job), their jobs alternated A B A B: p50/p99 of each.
+// alternated:0 — jobs back to back (each submitted as soon as the previous one finished): fork
+// servers against the idle warm runner of before (one per job, started when the previous job's
+// result arrives), in blocks of 10 jobs per server, the blocks alternated; the first job of each
+// block is left out (it found its runner warmed during the other server's block).
 void BM_SdkSubmitToFinished(benchmark::State& state) {
   const bool alternate = state.range(0) != 0;
-  BenchServer warm([](BenchServer& s, ServerOptions& o) { WithSdkStrategy(s, o, true); });
-  BenchServer cold([](BenchServer& s, ServerOptions& o) { WithSdkStrategy(s, o, false); });
+  BenchServer forking([](BenchServer& s, ServerOptions& o) { WithSdkStrategy(s, o, true); });
+  BenchServer other([&](BenchServer& s, ServerOptions& o) {
+    WithSdkStrategy(s, o, /*warm=*/!alternate, /*fork_server=*/false);
+  });
   std::map<std::string, std::string> params = k10kBars;
   params["strategy"] = "sdk_sma_cross";
   std::string status;
-  for (BenchServer* server : {&warm, &cold}) {
+  for (BenchServer* server : {&forking, &other}) {
     server->Follow(server->Submit(params), &status);  // the page cache; the first warm runner
     if (status != "finished") state.SkipWithError(("job ended " + status).c_str());
   }
-  std::vector<double> warm_ms, cold_ms;
+  std::vector<double> forking_ms, other_ms;
+  const int block = alternate ? 1 : 10;
   for (auto _ : state) {
-    for (auto [server, ms] : {std::pair{&warm, &warm_ms}, std::pair{&cold, &cold_ms}}) {
-      if (server == &cold && !alternate) continue;
-      auto t0 = Clock::now();
-      server->Follow(server->Submit(params), &status);
-      ms->push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-      if (status != "finished") state.SkipWithError(("job ended " + status).c_str());
+    for (auto [server, ms] : {std::pair{&forking, &forking_ms}, std::pair{&other, &other_ms}}) {
+      for (int i = 0; i < block; ++i) {
+        auto t0 = Clock::now();
+        server->Follow(server->Submit(params), &status);
+        if (alternate || i > 0) {
+          ms->push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        }
+        if (status != "finished") state.SkipWithError(("job ended " + status).c_str());
+      }
     }
   }
-  state.counters["warm_p50_ms"] = Percentile(warm_ms, 0.50);
-  state.counters["warm_p99_ms"] = Percentile(warm_ms, 0.99);
-  if (alternate) {
-    state.counters["cold_p50_ms"] = Percentile(cold_ms, 0.50);
-    state.counters["cold_p99_ms"] = Percentile(cold_ms, 0.99);
-  }
+  state.counters["fork_p50_ms"] = Percentile(forking_ms, 0.50);
+  state.counters["fork_p99_ms"] = Percentile(forking_ms, 0.99);
+  const std::string name = alternate ? "cold" : "idle";
+  state.counters[name + "_p50_ms"] = Percentile(other_ms, 0.50);
+  state.counters[name + "_p99_ms"] = Percentile(other_ms, 0.99);
 }
 BENCHMARK(BM_SdkSubmitToFinished)
     ->ArgName("alternated")
     ->Arg(1)
-    ->Arg(0)
     ->Iterations(100)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_SdkSubmitToFinished)
+    ->ArgName("alternated")
+    ->Arg(0)
+    ->Iterations(10)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
