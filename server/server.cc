@@ -114,6 +114,7 @@ jobs::JobManagerOptions JobOptionsFrom(const ServerOptions& options) {
           .string();
   jobs.strategies.warm_runners = options.warm_python_runners;
   jobs.strategies.fork_server = options.python_fork_server;
+  jobs.sandbox.worker_uid_base = static_cast<uid_t>(options.sandbox_uid_base);
   jobs.quota = options.quota;
   jobs.runner_backend = options.runner_backend;
   jobs.slurm = options.slurm;

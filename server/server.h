@@ -80,6 +80,9 @@ struct ServerOptions {
   // That warm runner is a fork server forking a runner per job (jobs::StrategyCatalogOptions::
   // fork_server; docs/sandbox.md, "Fork server"); off: an idle runner per job.
   bool python_fork_server = true;
+  // Worker N's sandboxes run as this uid + N when the server is root (--sandbox-uid-base;
+  // jobs::SandboxOptions::worker_uid_base); 0: all as 65534.
+  int64_t sandbox_uid_base = 1'900'000'000;
   // Retention of ended jobs (--keep-days, --db-size-budget-mb, --max-jobs-per-user,
   // --retention-interval-s; docs/retention.md): nothing is removed unless one of them is set.
   jobs::RetentionOptions retention;

@@ -119,6 +119,10 @@ std::vector<Setting> MakeSettings() {
        "the Python with the backtestd SDK that describes and runs user strategies (empty: "
        "build/venv's)",
        [](DaemonConfig& c) -> Target { return &c.server.python; }},
+      {"strategies.sandbox_uid_base", "--sandbox-uid-base", {},
+       "a root server runs worker N's sandboxes as this uid + N, each worker's process count its "
+       "own (docs/sandbox.md); 0: all as 65534. Two servers on one host want bases apart",
+       [](DaemonConfig& c) -> Target { return &c.server.sandbox_uid_base; }, 0, 4'000'000'000},
       {"strategies.unsafe_no_sandbox", "--unsafe-no-sandbox", {},
        "when bubblewrap is not usable, run strategies from users without the sandbox (as the "
        "server's user; rlimits and seccomp only) instead of refusing them",
