@@ -347,7 +347,7 @@ func (f *Backend) job(id string) (*fakeJob, error) {
 	return j, nil
 }
 
-func (f *Backend) RunBacktest(_ context.Context, req *backtestv1.RunBacktestRequest) (*backtestv1.RunBacktestResponse, error) {
+func (f *Backend) RunBacktest(ctx context.Context, req *backtestv1.RunBacktestRequest) (*backtestv1.RunBacktestResponse, error) {
 	params, err := validate(req.GetParams())
 	if err != nil {
 		return nil, err
@@ -364,6 +364,10 @@ func (f *Backend) RunBacktest(_ context.Context, req *backtestv1.RunBacktestRequ
 		j.job.Params[k] = v
 	}
 	j.job.Preset = req.GetPreset()
+	// As backtestd does: the job keeps the x-request-id of the call that submitted it.
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get("x-request-id")) > 0 {
+		j.job.RequestId = md.Get("x-request-id")[0]
+	}
 	if f.cfg.AutoRun {
 		j.live = true
 		go f.autoRun(id)
@@ -397,6 +401,7 @@ func (f *Backend) autoRun(id string) {
 		switch {
 		case i == 0:
 			j.job.Status, j.job.Pid = "running", 4000+int32(f.nextJob)
+			j.job.Runner = fmt.Sprintf("local pid %d", j.job.Pid) // kept after the end, as backtestd keeps it
 			j.job.StartedAt = timestamppb.Now()
 			j.add(&backtestv1.StreamJobLogResponse{Event: &backtestv1.StreamJobLogResponse_Status{Status: &backtestv1.StatusChange{Status: "running"}}})
 			j.add(logEvent(fmt.Sprintf("loading XAGUSD %s from sample://", j.job.Params["timeframe"].GetStringValue())))
