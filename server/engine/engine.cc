@@ -9,6 +9,7 @@
 #include "server/engine/broker/broker.h"
 #include "server/engine/data/civil_time.h"
 #include "server/engine/digest.h"
+#include "server/engine/shared_series.h"
 #include "server/engine/stats/stats.h"
 #include "server/engine/strategies/strategy.h"
 #include "server/engine/trace/json_writer.h"
@@ -59,7 +60,10 @@ absl::StatusOr<RunResult> Run(const RunConfig& config, const MarketData& data,
   tracer.SetWindow(options.trace_first_bar, options.trace_last_bar);
   ReasonTally reasons;
   RunLog log(observer, options.max_log_lines);
-  RunContext ctx{config, data, broker, tracer, reasons, observer, log, result, options.markers};
+  RunContext ctx{config, data, broker, tracer, reasons, observer, log, result, options.markers,
+                 options.shared_series != nullptr && options.shared_series->Of(data)
+                     ? options.shared_series
+                     : nullptr};
   // The symbols' results exist before the strategy does: an external strategy may draw on them.
   result.symbols.resize(data.symbols.size());
   int64_t warmup = 0;

@@ -21,6 +21,7 @@
 
 namespace backtest::engine {
 
+class SharedSeries;
 class Strategy;
 struct RunContext;
 
@@ -51,6 +52,10 @@ struct RunOptions {
                                      // CLI and tests read their own files; jobs always enforce)
   StrategyFactory external_strategy;  // the strategy when config.strategy is kExternal (else
                                       // unused); none: such a run is InvalidArgument
+  // Indicator series shared with other runs on the same bars (a sweep's combinations,
+  // shared_series.h): a strategy reads those it needs from here instead of computing them, with
+  // the same values bit for bit. Used only when they are series of the run's own MarketData.
+  SharedSeries* shared_series = nullptr;
   // Called once on the run's thread when the market data is loaded and the result's strategy
   // and symbols (their bars) are set, before the first bar: what a caller can start on while the
   // run goes on (the runner hashes the candles meanwhile). Nothing else of the result is final;

@@ -26,6 +26,12 @@ SrBreakout::SrBreakout(RunContext& context)
     st.bars = s.bars.get();
     st.symbol = &s.symbol;
     st.first_kept = s.first_kept;
+    if (SharedSeries* shared = ctx_.shared; shared != nullptr) {
+      const size_t sym = states_.size() - 1;
+      st.fixed = shared->SrFixed(sym);
+      st.ema_series = shared->Ema(sym, cfg_.ema_length);
+      st.extremes = shared->Extremes(sym, cfg_.breakout_lookback_period);
+    }
   }
   ctx_.result.symbols.resize(ctx_.data.symbols.size());
   for (size_t k = 0; k < ctx_.data.symbols.size(); ++k) {
@@ -47,20 +53,43 @@ void SrBreakout::UpdateIndicators(SymState& st, size_t sym, size_t i, BarCtx* b)
   b->close = s.close[i];
   b->symbol = st.symbol;
   b->dec = st.decimals;
-  // Daily RSI: a day counts once a bar of a later day arrives, so this bar sees earlier days only.
-  double day_close;
-  if (st.days.Update(b->ts, b->close, &day_close)) [[unlikely]] {
-    st.rsi.Update(day_close);
-    ++st.daily_closes;
-    if (st.rsi.ready()) st.rsi_value = st.rsi.value();
+  if (st.fixed != nullptr) {
+    b->atr = st.fixed->atr[i];
+    b->rsi = st.fixed->rsi[i];
+    st.daily_closes = st.fixed->daily_closes[i];
+  } else {
+    // Daily RSI: a day counts once a bar of a later day arrives, so this bar sees earlier days
+    // only.
+    double day_close;
+    if (st.days.Update(b->ts, b->close, &day_close)) [[unlikely]] {
+      st.rsi.Update(day_close);
+      ++st.daily_closes;
+      if (st.rsi.ready()) st.rsi_value = st.rsi.value();
+    }
+    st.atr.Update(b->high, b->low, b->close);
+    b->atr = st.atr.ready() ? st.atr.value() : NAN;
+    b->rsi = st.rsi_value;
   }
-  st.atr.Update(b->high, b->low, b->close);
-  st.ema.Update(b->close);
-  b->atr = st.atr.ready() ? st.atr.value() : NAN;
-  b->ema = st.ema.ready() ? st.ema.value() : NAN;
-  b->rsi = st.rsi_value;
+  if (st.ema_series != nullptr) {
+    b->ema = (*st.ema_series)[i];
+  } else {
+    st.ema.Update(b->close);
+    b->ema = st.ema.ready() ? st.ema.value() : NAN;
+  }
   // R and S of the previous `lookback` bars, this bar excluded.
   b->have_rs = i >= lookback_;
+  if (st.extremes != nullptr) {
+    if (b->have_rs) {
+      b->resistance = st.extremes->highest[i];
+      b->support = st.extremes->lowest[i];
+      b->resistance_bar = static_cast<size_t>(st.extremes->highest_bar[i]);
+      b->support_bar = static_cast<size_t>(st.extremes->lowest_bar[i]);
+    } else {
+      b->resistance = b->support = 0;
+      b->resistance_bar = b->support_bar = 0;
+    }
+    return;
+  }
   if (b->have_rs) {
     // The extremes of the last `lookback` entries: bars i − lookback … i − 1 here (entries are
     // the symbol's bars from 0 on, so an entry's index is its bar).
@@ -78,6 +107,9 @@ void SrBreakout::UpdateIndicators(SymState& st, size_t sym, size_t i, BarCtx* b)
 }
 
 void SrBreakout::OnWarmupBar(size_t sym, size_t i) {
+  const SymState& st = states_[sym];
+  // A warm-up bar only feeds the indicators: nothing to do when every series is shared.
+  if (st.fixed != nullptr && st.ema_series != nullptr && st.extremes != nullptr) return;
   BarCtx b;
   UpdateIndicators(states_[sym], sym, i, &b);
 }

@@ -68,6 +68,11 @@ class SrBreakout final : public Strategy {
     Setup setup;
     EntryOrder order;
     int decimals = 5;
+    // Series shared with the other runs of a sweep (RunContext::shared), read instead of the
+    // indicators above when set.
+    const SrFixedSeries* fixed = nullptr;         // atr, days, rsi
+    const std::vector<double>* ema_series = nullptr;  // ema
+    const ExtremeSeries* extremes = nullptr;      // highs, lows
     // The symbol's bars, cached off the hot path.
     const BarSeries* bars = nullptr;
     const std::string* symbol = nullptr;

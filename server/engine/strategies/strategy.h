@@ -23,6 +23,7 @@
 #include "server/engine/strategies/run_log.h"
 #include "server/engine/trace/json_writer.h"
 #include "server/engine/trace/reasons.h"
+#include "server/engine/shared_series.h"
 #include "server/engine/trace/tracer.h"
 
 namespace backtest::engine {
@@ -38,6 +39,7 @@ struct RunContext {
   RunLog& log;
   RunResult& result;
   bool markers = true;  // RunOptions::markers: chart markers are kept
+  SharedSeries* shared = nullptr;  // RunOptions::shared_series, when of this run's data
 };
 
 class Strategy {
