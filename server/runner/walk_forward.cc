@@ -1,5 +1,6 @@
 #include "server/runner/walk_forward.h"
 
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -38,44 +39,63 @@ absl::StatusOr<engine::MarketData> WindowData(const engine::RunConfig& config,
   return out;
 }
 
-engine::ParamValues Combination(const v1::SweepSpec& sweep, const engine::ParamValues& base,
-                                int row) {
-  engine::ParamValues params = base;
-  const v1::SweepCombination& combo = sweep.combinations(row);
-  for (int n = 0; n < sweep.names_size() && n < combo.values_size(); ++n) {
-    params[sweep.names(n)] = combo.values(n);
+// Tells the job how far the walk-forward is: stage walk_forward, bars_done/bars_total counting
+// its runs (each window's combinations and its test run), at most every 100 ms and at each
+// window's end. Thread-safe (the combinations' rows come from the runner's threads).
+class WalkForwardProgress {
+ public:
+  WalkForwardProgress(EventWriter& writer, int64_t total) : writer_(writer), total_(total) {}
+
+  void Add(int64_t runs, bool now) {
+    std::lock_guard lock(mu_);
+    done_ += runs;
+    const auto t = std::chrono::steady_clock::now();
+    if (!now && t - sent_ < std::chrono::milliseconds(100)) return;
+    sent_ = t;
+    v1::RunnerEvent e;
+    auto* p = e.mutable_progress();
+    p->set_stage("walk_forward");
+    p->set_bars_done(done_);
+    p->set_bars_total(total_);
+    p->set_fraction(total_ > 0 ? static_cast<double>(done_) / static_cast<double>(total_) : 1.0);
+    writer_.Write(e, now);
   }
-  return params;
-}
+
+ private:
+  EventWriter& writer_;
+  const int64_t total_;
+  std::mutex mu_;
+  int64_t done_ = 0;
+  std::chrono::steady_clock::time_point sent_{};
+};
 
 // The best row on `data`: the best defined objective, ties to the lower row; -1 when none is
 // defined.
-absl::StatusOr<int> BestOn(const v1::SweepSpec& sweep, const engine::ParamValues& base,
-                           const engine::MarketData& data, const engine::RunOptions& options,
-                           int threads, v1::Stats* best_stats) {
+absl::StatusOr<int> BestOn(const v1::SweepSpec& sweep, const engine::MarketData& data,
+                           CombinationRunner& runner, WalkForwardProgress& progress,
+                           v1::Stats* best_stats) {
   std::vector<int> rows(static_cast<size_t>(sweep.combinations_size()));
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int>(i);
   std::mutex mu;
   int best = -1;
   double best_value = 0;
-  ForEachCombination(sweep, base, data, options, threads, rows,
-                     [&](int i, const absl::StatusOr<engine::RunResult>& result) {
-                       if (!result.ok()) return;
-                       v1::Stats stats;
-                       ToStats(result->stats, &stats);
-                       const double x = StatValue(stats, sweep.objective());
-                       if (std::isnan(x)) return;
-                       std::lock_guard lock(mu);
-                       const bool better =
-                           best < 0 || (sweep.minimize() ? x < best_value : x > best_value) ||
-                           (x == best_value && i < best);
-                       if (better) {
-                         best = i;
-                         best_value = x;
-                         *best_stats = stats;
-                       }
-                     });
+  absl::Status ran = runner.ForEach(data, rows, [&](v1::SweepRow row) {
+    progress.Add(1, false);
+    if (!row.error().empty()) return;
+    const double x = StatValue(row.stats(), sweep.objective());
+    if (std::isnan(x)) return;
+    const int i = row.row();
+    std::lock_guard lock(mu);
+    const bool better = best < 0 || (sweep.minimize() ? x < best_value : x > best_value) ||
+                        (x == best_value && i < best);
+    if (better) {
+      best = i;
+      best_value = x;
+      *best_stats = row.stats();
+    }
+  });
   if (CancelRequested().load()) return absl::CancelledError("cancelled");
+  if (!ran.ok()) return ran;
   return best;
 }
 
@@ -116,11 +136,9 @@ double StatValue(const v1::Stats& stats, const std::string& name) {
   }
 }
 
-absl::Status RunWalkForward(const v1::SweepSpec& sweep, const engine::ParamValues& base,
-                            const engine::RunConfig& config, const engine::MarketData& data,
-                            const engine::RunOptions& options, int threads,
-                            const std::function<void(const std::string&)>& log,
-                            v1::WalkForwardEvent* out) {
+absl::Status RunWalkForward(const v1::SweepSpec& sweep, const engine::RunConfig& config,
+                            const engine::MarketData& data, CombinationRunner& runner,
+                            EventWriter& writer, v1::WalkForwardEvent* out) {
   const int64_t bars = static_cast<int64_t>(data.symbols[0].kept());
   const std::vector<WalkForwardWindow> windows = WalkForwardWindows(bars, sweep.walk_forward());
   if (windows.empty()) {
@@ -128,12 +146,20 @@ absl::Status RunWalkForward(const v1::SweepSpec& sweep, const engine::ParamValue
         "walk_forward: train_bars + test_bars (", sweep.walk_forward().train_bars(), " + ",
         sweep.walk_forward().test_bars(), ") do not fit in the run's ", bars, " bars"));
   }
+  auto log = [&](const std::string& line) {
+    v1::RunnerEvent e;
+    e.mutable_log()->set_level("info");
+    e.mutable_log()->set_text(line);
+    writer.Write(e);
+  };
+  const int64_t runs_per_window = sweep.combinations_size() + 1;  // the train runs and the test
+  WalkForwardProgress progress(writer, runs_per_window * static_cast<int64_t>(windows.size()));
+  progress.Add(0, true);
   std::vector<std::pair<int64_t, double>> equity;  // stitched
   std::vector<size_t> window_ends;                  // index of each window's last point
   double level = config.initial_equity;
   double efficiency_sum = 0;
   int efficiency_count = 0;
-  engine::NullObserver quiet;
   for (size_t w = 0; w < windows.size(); ++w) {
     const WalkForwardWindow& win = windows[w];
     engine::RunConfig train_config, test_config;
@@ -146,23 +172,19 @@ absl::Status RunWalkForward(const v1::SweepSpec& sweep, const engine::ParamValue
     r->set_train_end(train_config.end);
     r->set_test_start(test_config.start);
     r->set_test_end(test_config.end);
-    auto best = BestOn(sweep, base, *train, options, threads, r->mutable_train_stats());
+    auto best = BestOn(sweep, *train, runner, progress, r->mutable_train_stats());
     if (!best.ok()) return best.status();
     r->set_best_row(*best);
     r->set_efficiency(kNaN);
     if (*best < 0) {  // no combination has a defined objective on this window
+      progress.Add(1, true);
       log(absl::StrCat("walk-forward window ", w + 1, " of ", windows.size(),
                        ": no combination has a defined ", sweep.objective()));
       continue;
     }
-    auto params = Combination(sweep, base, *best);
-    auto c = engine::RunConfigFromParams(params);
-    if (!c.ok()) return c.status();
-    c->start = test_config.start;
-    c->end = test_config.end;
-    c->max_candles.reset();
-    auto run = engine::RunBacktest(*c, *test, options, quiet);
+    auto run = runner.RunWindow(*best, test_config, *test);
     if (!run.ok()) return run.status();
+    progress.Add(1, true);
     ToStats(run->stats, r->mutable_test_stats());
     const double is = r->train_stats().return_ann_pct(), oos = r->test_stats().return_ann_pct();
     if (is > 0 && std::isfinite(is) && std::isfinite(oos)) {

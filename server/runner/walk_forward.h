@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "backtest/runner/v1/runner.pb.h"
 #include "server/engine/engine.h"
+#include "server/runner/sweep_session.h"
 
 namespace backtest::runner {
 
@@ -31,14 +32,14 @@ std::vector<WalkForwardWindow> WalkForwardWindows(int64_t bars, const v1::WalkFo
 // The value of stat `name` ("sharpe", "long_stats.pnl") of `stats`; NaN for a name it lacks.
 double StatValue(const v1::Stats& stats, const std::string& name);
 
-// Runs the walk-forward of `sweep` on `data` (loaded with `config`, the base's) into *out,
-// telling `log` a line as each window is done. InvalidArgument when not one window fits the
-// data; Cancelled when the job was cancelled.
-absl::Status RunWalkForward(const v1::SweepSpec& sweep, const engine::ParamValues& base,
-                            const engine::RunConfig& config, const engine::MarketData& data,
-                            const engine::RunOptions& options, int threads,
-                            const std::function<void(const std::string&)>& log,
-                            v1::WalkForwardEvent* out);
+// Runs the walk-forward of `sweep` on `data` (loaded with `config`, the base's) into *out, its
+// combinations run by `runner`, telling `writer` a log line as each window is done and its
+// progress (stage walk_forward, bars_done/bars_total counting its runs: per window every
+// combination and the test run). InvalidArgument when not one window fits the data; Cancelled
+// when the job was cancelled; the runner's own failure.
+absl::Status RunWalkForward(const v1::SweepSpec& sweep, const engine::RunConfig& config,
+                            const engine::MarketData& data, CombinationRunner& runner,
+                            EventWriter& writer, v1::WalkForwardEvent* out);
 
 }  // namespace backtest::runner
 
