@@ -5,9 +5,10 @@ contract").
 It speaks backtest-runner's protocol, with the frames written by the engine's C++ code in the
 native module: it applies its limits, imports the SDK and numpy, then waits for its RunSpec on
 stdin (a warm runner), loads the strategy the spec names (`external_strategy`), runs it — an
-`sdk` strategy on the engine, any other kind through `backtestd.adapters.<kind>.run(spec,
-channel)` — and exits 0 after its result, 1 after a failure. With `--fork-server` it is a fork
-server instead: it runs no job itself but forks a runner per job sent to it (backtestd.forkserver).
+`sdk` strategy on the engine (a sweep's combinations too, when the spec is a sweep's), any other
+kind through `backtestd.adapters.<kind>.run(spec, channel)` — and exits 0 after its result, 1
+after a failure. With `--fork-server` it is a fork server instead: it runs no job itself but
+forks a runner per job sent to it (backtestd.forkserver).
 """
 
 import argparse
@@ -58,6 +59,26 @@ def encode_result(result):
     return _native.encode_result(result)
 
 
+def _prepare(cls, name, params):
+    """A run of `cls` with a job's parameters (text by name): (start, the engine's parameters),
+    start(session) binding the strategy. ParamError names a refused value."""
+    strategy = params.get("strategy") or name
+    if strategy in BUILT_IN:
+        raise ParamError(f"strategy: {strategy} is a built-in strategy")
+    values, _ = cls.parse_params({k: v for k, v in params.items() if k in cls._params})
+    registry = engine_param_names()
+    engine = {}
+    for key, value in params.items():
+        reg = registry.get(key.lower())
+        if reg is None:
+            continue
+        # A built-in strategy's parameter that this strategy declares as its own: the engine
+        # gets the registry's default (the value is the strategy's).
+        engine[key] = reg["default"] if key in cls._params else value
+    engine["strategy"] = strategy
+    return (lambda session: bind(cls, values, session)), engine
+
+
 def _run_sdk(channel, spec):
     ext = spec["external_strategy"]
     try:
@@ -70,27 +91,21 @@ def _run_sdk(channel, spec):
                      f"strategy {name}: its folder changed since the job was submitted "
                      f"(source hash {source_hash(folder)}, the job's {ext['source_hash']})")
         return 1
-    params = dict(spec["params"])
-    strategy = params.get("strategy") or name
-    if strategy in BUILT_IN:
-        channel.fail("invalid_argument", f"strategy: {strategy} is a built-in strategy")
-        return 1
     try:
-        values, _ = cls.parse_params({k: v for k, v in params.items() if k in cls._params})
+        start, engine = _prepare(cls, name, dict(spec["params"]))
     except ParamError as e:
         channel.fail("invalid_argument", str(e))
         return 1
-    registry = engine_param_names()
-    engine = {}
-    for key, value in params.items():
-        reg = registry.get(key.lower())
-        if reg is None:
-            continue
-        # A built-in strategy's parameter that this strategy declares as its own: the engine
-        # gets the registry's default (the value is the strategy's).
-        engine[key] = reg["default"] if key in cls._params else value
-    engine["strategy"] = strategy
-    return channel._native.run_sdk(lambda session: bind(cls, values, session), engine)
+    if spec.get("sweep"):
+        # docs/sweeps.md: each combination is prepared as a job's parameters are; a refused one
+        # is its row's error.
+        def prepare(params):
+            try:
+                return _prepare(cls, name, params)
+            except ParamError as e:
+                return str(e)
+        return channel._native.run_sdk_sweep(prepare, engine)
+    return channel._native.run_sdk(start, engine)
 
 
 def serve(channel, spec):
@@ -101,6 +116,10 @@ def serve(channel, spec):
             return _run_sdk(channel, spec)
         if not kind:
             channel.fail("invalid_argument", "the job names no strategy code (external_strategy)")
+            return 1
+        if spec.get("sweep"):
+            channel.fail("invalid_argument", f"sweeps run SDK strategies, not strategies of kind "
+                                             f"{kind}")
             return 1
         try:
             adapter = importlib.import_module(f"backtestd.adapters.{kind}")

@@ -174,18 +174,12 @@ RunOutcome RunLocal(nb::object start, const std::string& name,
     source = std::make_unique<MemorySource>(std::move(series));
   }
 
-  auto state = std::make_shared<SessionState>();
-  state->start = std::move(start);
-  state->session = MakeSession(state);
-  state->bar = MakeBar(state);
+  PyRun run(std::move(start));
   engine::RunOptions options;
   options.compute_digest = local.digest;
   options.max_log_lines = local.max_log_lines;
   if (local.trace_max_rows != 0) options.trace_max_rows = local.trace_max_rows;
-  options.external_strategy = engine::ExternalStrategyFactory(
-      [state]() -> absl::StatusOr<std::unique_ptr<engine::ExternalLogic>> {
-        return std::make_unique<PyLogic>(state);
-      });
+  options.external_strategy = run.Factory();
   LocalObserver observer;
   const auto started = std::chrono::steady_clock::now();
   const double cpu_started = ThreadCpuSeconds();
@@ -195,11 +189,7 @@ RunOutcome RunLocal(nb::object start, const std::string& name,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const double run_cpu_seconds = ThreadCpuSeconds() - cpu_started;
   // The run's Python objects no longer reach the engine, and the cycle state → bar → state ends.
-  state->strategy = nullptr;
-  std::optional<nb::python_error> error = std::move(state->error);
-  state->on_bar = state->on_fill = state->on_stop = nb::object();
-  state->bar = state->session = state->start = nb::object();
-  state->keep.clear();
+  std::optional<nb::python_error> error = run.Release();
   if (!result.ok()) {
     if (error) {
       error->restore();

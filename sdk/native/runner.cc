@@ -13,6 +13,7 @@
 
 #include "sdk/native/result_dict.h"
 #include "sdk/native/session.h"
+#include "sdk/native/sweep.h"
 #include "server/engine/digest.h"
 #include "server/engine/strategies/external_strategy.h"
 #include "server/jobs/frame_codec.h"
@@ -64,6 +65,7 @@ class Channel {
     ext["entry"] = spec_.external_strategy().entry();
     ext["source_hash"] = spec_.external_strategy().source_hash();
     d["external_strategy"] = ext;
+    d["sweep"] = spec_.has_sweep();
     return d;
   }
 
@@ -101,23 +103,16 @@ class Channel {
   // engine's (the spec's, with the strategy's own names set aside). Returns the exit status; the
   // result or the failure ("strategy" for the strategy's exception) is written.
   int RunSdk(nb::object start, const std::map<std::string, std::string>& params) {
-    auto state = std::make_shared<SessionState>();
-    state->start = std::move(start);
-    state->session = MakeSession(state);
-    state->bar = MakeBar(state);
+    PyRun run(std::move(start));
     engine::ParamValues values(params.begin(), params.end());
-    int code = runner::RunJob(
-        writer_, spec_, values,
-        engine::ExternalStrategyFactory(
-            [state]() -> absl::StatusOr<std::unique_ptr<engine::ExternalLogic>> {
-              return std::make_unique<PyLogic>(state);
-            }));
-    state->strategy = nullptr;
-    state->error.reset();
-    state->on_bar = state->on_fill = state->on_stop = nb::object();
-    state->bar = state->session = state->start = nb::object();
-    state->keep.clear();
-    return code;
+    return runner::RunJob(writer_, spec_, values, run.Factory());
+  }
+
+  // Runs the spec's sweep of an SDK strategy (sweep.h): `prepare(params)` answers a
+  // combination's (start, engine parameters) or why its values are refused; `base` is the
+  // engine's share of the base set. Returns the exit status.
+  int RunSdkSweep(nb::object prepare, const std::map<std::string, std::string>& base) {
+    return sdk::RunSdkSweep(writer_, spec_, std::move(prepare), base);
   }
 
   bool Flush() { return writer_.Flush(); }
@@ -155,6 +150,7 @@ void BindRunner(nb::module_& m) {
       .def("fail", &Channel::Fail, nb::arg("code"), nb::arg("message"))
       .def("send_result", &Channel::SendResult, nb::arg("result"))
       .def("run_sdk", &Channel::RunSdk, nb::arg("start"), nb::arg("params"))
+      .def("run_sdk_sweep", &Channel::RunSdkSweep, nb::arg("prepare"), nb::arg("base"))
       .def("flush", &Channel::Flush)
       .def("close", &Channel::Close);
   m.def("encode_result", &EncodeResult, nb::arg("result"),

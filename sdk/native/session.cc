@@ -181,6 +181,30 @@ nb::ndarray<nb::numpy, const T, nb::ndim<1>> View(const std::shared_ptr<const en
 
 PyLogic::~PyLogic() = default;
 
+PyRun::PyRun(nb::object start) : state_(std::make_shared<SessionState>()) {
+  state_->start = std::move(start);
+  state_->session = MakeSession(state_);
+  state_->bar = MakeBar(state_);
+}
+
+engine::StrategyFactory PyRun::Factory() const {
+  return engine::ExternalStrategyFactory(
+      [state = state_]() -> absl::StatusOr<std::unique_ptr<engine::ExternalLogic>> {
+        return std::make_unique<PyLogic>(state);
+      });
+}
+
+std::optional<nb::python_error> PyRun::Release() {
+  SessionState& st = *state_;
+  st.strategy = nullptr;
+  std::optional<nb::python_error> error = std::move(st.error);
+  st.error.reset();
+  st.on_bar = st.on_fill = st.on_stop = nb::object();
+  st.bar = st.session = st.start = nb::object();
+  st.keep.clear();
+  return error;
+}
+
 nb::object MakeSession(std::shared_ptr<SessionState> state) {
   return nb::cast(Session{std::move(state)});
 }

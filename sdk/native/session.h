@@ -45,6 +45,25 @@ class PyLogic : public engine::ExternalLogic {
   std::shared_ptr<SessionState> state_;
 };
 
+// One run of a Python strategy: the state its Python objects share and the engine's factory of
+// its PyLogic (RunOptions::external_strategy). `start(session)` binds the strategy (the Python
+// layer's bind). Made, used and destroyed with the GIL held.
+class PyRun {
+ public:
+  explicit PyRun(nb::object start);
+  ~PyRun() { Release(); }
+  PyRun(const PyRun&) = delete;
+  PyRun& operator=(const PyRun&) = delete;
+
+  engine::StrategyFactory Factory() const;
+  // Ends the run's hold on its Python objects (and the cycle state → bar → state) once the run
+  // is over; returns the strategy's exception that ended it, if any.
+  std::optional<nb::python_error> Release();
+
+ private:
+  std::shared_ptr<SessionState> state_;
+};
+
 // Keeps the exception being handled and returns the run's status for it.
 absl::Status KeepPythonError(SessionState& state, nb::python_error& error);
 
