@@ -271,14 +271,17 @@ absl::Status SweepServiceImpl::Run(const Caller& caller,
                                    backtest::v1::RunSweepResponse* response) {
   ASSIGN_OR_RETURN(engine::ParamValues base,
                    backtest_.ResolveParams(caller, request.params(), request.preset()));
-  if (!engine::ParamRegistry::IsBuiltinStrategy(base.at("strategy"))) {
+  const std::shared_ptr<const jobs::StrategySnapshot> strategies = jobs_.strategies().snapshot();
+  // A strategy folder's SDK strategies sweep in the Python runner (docs/sweeps.md); the other
+  // kinds (backtrader's) run as single jobs only.
+  if (const jobs::StrategyInfo* folder = strategies->Find(base.at("strategy"));
+      folder != nullptr && folder->kind != "sdk") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "params.strategy: sweeps run the built-in strategies (sr_breakout, sma_cross); ",
-        base.at("strategy"), " is a strategy folder's"));
+        "params.strategy: sweeps run the built-in strategies and SDK strategies; ",
+        base.at("strategy"), " is a ", folder->kind, " strategy"));
   }
   ASSIGN_OR_RETURN(jobs::SweepRequest sweep, ToDomain(request));
   sweep.base = base;
-  const std::shared_ptr<const jobs::StrategySnapshot> strategies = jobs_.strategies().snapshot();
   ASSIGN_OR_RETURN(jobs::SweepPlan plan, jobs::PlanSweep(sweep, *strategies->registry,
                                                          jobs_.NowMs() / 1000, max_combinations_));
   response->set_combinations(static_cast<int32_t>(plan.combos.size()));
@@ -437,6 +440,15 @@ absl::Status SweepServiceImpl::Open(const Caller& caller,
     input[s.spec.names(k)] = combo.values(k);
   }
   const std::shared_ptr<const jobs::StrategySnapshot> strategies = jobs_.strategies().snapshot();
+  // A strategy folder's: the rows are of the code the sweep ran; other code would not give them.
+  if (!s.job.strategy_source_hash.empty()) {
+    const jobs::StrategyInfo* folder = strategies->Find(input["strategy"]);
+    if (folder != nullptr && folder->source_hash != s.job.strategy_source_hash) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "row ", row, ": strategy ", folder->name, " changed since the sweep ran (source ",
+          folder->source_hash, ", the sweep's ", s.job.strategy_source_hash, ")"));
+    }
+  }
   ASSIGN_OR_RETURN(engine::ParamValues params,
                    strategies->registry->Validate(input, jobs_.NowMs() / 1000));
   ASSIGN_OR_RETURN(db::JobRecord job, jobs_.Submit(caller.user_id, params, s.job.preset));
