@@ -174,6 +174,9 @@ try {
     check(wf && wf.windows.length >= 2, `walk-forward windows: ${wf && wf.windows.length}`);
     const drawn = await page.locator('#wf-chart').getAttribute('data-windows');
     check(drawn === String(wf.windows.length), `${drawn} windows drawn, GetSweep has ${wf.windows.length}`);
+    // Every out-of-sample trade's entry and exit marked on the stitched equity.
+    const marked = await page.locator('#wf-chart').getAttribute('data-trade-markers');
+    check(wf.trades.length > 0 && marked === String(2 * wf.trades.length), `${marked} trade markers, GetSweep has ${wf.trades.length} trades`);
     const rows = await page.locator('#wf-table tbody tr').count();
     check(rows === wf.windows.length, `${rows} window rows`);
     const first = await page.locator('#wf-table tbody tr[data-window="0"] td').allTextContents();

@@ -2,7 +2,8 @@
 // runs), the best row so far, a heatmap of the objective over two chosen parameters (each cell
 // the best over the other parameters, or the other parameters fixed at the best row's values),
 // the rows, sortable by any column, and (when the sweep asked for it) the walk-forward: its
-// stitched out-of-sample equity with the test windows drawn on it, and each window's choice. A
+// stitched out-of-sample equity with the test windows drawn on it and its trades marked, and
+// each window's choice. A
 // click on a cell or a row opens that row as a normal job (OpenSweepRow) and goes to its page.
 import { HistogramSeries, LineSeries, createChart, createSeriesMarkers } from 'lightweight-charts';
 import { api, el, fmtDuration, fmtInt, fmtNum, fmtTime, initTokenBox, num, showError } from './api.js';
@@ -53,12 +54,16 @@ function renderStatus() {
   document.getElementById('cancel-button').classList.toggle('hidden', !active());
   const done = num(sweep.rows_done);
   const total = num(sweep.combinations);
-  const fraction = total > 0 ? Math.min(1, done / total) : 0;
+  // After the rows, a walk-forward tells its own progress: its runs (each window's combinations
+  // and its test run).
+  const wfRuns = active() && job.progress?.stage === 'walk_forward' ? job.progress : null;
+  const fraction = wfRuns ? num(wfRuns.fraction) : total > 0 ? Math.min(1, done / total) : 0;
   const bar = document.querySelector('#sweep-progress .bar');
   bar.style.width = `${(fraction * 100).toFixed(1)}%`;
   const eta = num(job.progress?.eta_seconds);
   const label = `${fmtInt(done)} of ${fmtInt(total)} combinations` +
     (num(sweep.rows_failed) ? ` (${fmtInt(sweep.rows_failed)} failed)` : '') +
+    (wfRuns ? ` · walk-forward ${fmtInt(num(wfRuns.bars_done))} of ${fmtInt(num(wfRuns.bars_total))} runs` : '') +
     (active() && eta > 0 ? ` · ETA ${fmtDuration(eta)}` : '');
   const progress = document.getElementById('sweep-progress');
   progress.querySelector('.label').textContent = label;
@@ -136,7 +141,35 @@ function renderWalkForward(wf) {
       marks.push({ time: t, position: 'aboveBar', shape: 'arrowDown', color: '#455a64', text: `W${i + 1}` });
     }
   });
+  // The out-of-sample trades: each entry and exit on the point of the curve at or before it (the
+  // curve keeps at most 5,000 points, so a fill's own bar may not be one of them).
+  const at = (t) => {
+    let lo = 0;
+    let hi = times.length - 1;
+    if (hi < 0 || t < times[0]) return undefined;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (times[mid] <= t) lo = mid; else hi = mid - 1;
+    }
+    return times[lo];
+  };
+  let tradeMarks = 0;
+  for (const tr of wf.trades || []) {
+    const long = tr.side === 'long';
+    const entry = at(num(tr.entry_time));
+    const exit = at(num(tr.exit_time));
+    if (entry !== undefined) {
+      marks.push({ time: entry, position: long ? 'belowBar' : 'aboveBar', shape: long ? 'arrowUp' : 'arrowDown', color: long ? '#26a69a' : '#ef5350' });
+      tradeMarks += 1;
+    }
+    if (exit !== undefined) {
+      marks.push({ time: exit, position: 'inBar', shape: 'circle', color: num(tr.pnl) >= 0 ? '#26a69a' : '#ef5350', size: 0.5 });
+      tradeMarks += 1;
+    }
+  }
+  marks.sort((a, b) => a.time - b.time);
   createSeriesMarkers(line, marks);
+  box.dataset.tradeMarkers = String(tradeMarks);
   wfChart.timeScale().fitContent();
   box.dataset.windows = String(windows.length);
   box.dataset.points = String(times.length);
