@@ -107,30 +107,4 @@ const ExtremeSeries* SharedSeries::Extremes(size_t sym, int64_t lookback) {
   return &slot->value;
 }
 
-const std::vector<double>* SharedSeries::SmaMeans(size_t sym, int64_t period) {
-  const BarSeries& bars = *data_.symbols[sym].bars;
-  const size_t n = bars.size();
-  Slot<std::vector<double>>* slot = Find(sma_means_, {sym, period}, n * sizeof(double));
-  if (!slot->kept) return nullptr;
-  std::call_once(slot->once, [&] {
-    constexpr size_t kRestart = 2048;
-    std::vector<double>& out = slot->value;
-    out.assign(n, NAN);
-    const double* x = bars.close.data();
-    const size_t p = static_cast<size_t>(period);
-    const double inv = 1.0 / static_cast<double>(period);
-    double sum = 0;
-    for (size_t j = p - 1; j < n; ++j) {
-      if ((j - (p - 1)) % kRestart == 0) {
-        sum = 0;
-        for (size_t k = j + 1 - p; k <= j; ++k) sum += x[k];
-      } else {
-        sum += x[j] - x[j - p];
-      }
-      out[j] = sum * inv;
-    }
-  });
-  return &slot->value;
-}
-
 }  // namespace backtest::engine

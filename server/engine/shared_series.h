@@ -1,7 +1,8 @@
 // Indicator series that the runs of a sweep share (docs/sweeps.md, "Inside"): what a strategy
 // computes per run from the bars and from parameters that several runs have in common, computed
 // once per distinct input over one MarketData and read by every run on it that asks
-// (RunOptions::shared_series). Each series is computed by the indicator's own class over the
+// (RunOptions::shared_series). sr_breakout reads them; sma_cross computes its own SMAs, as
+// reading them was slower (docs/benchmarks.md, "Sweeps: indicator work shared"). Each series is computed by the indicator's own class over the
 // symbol's bars in order, as a run computes it, so a run that reads it sees the values it would
 // have computed itself, bit for bit.
 //
@@ -55,10 +56,6 @@ class SharedSeries {
   // EMA(period) of the closes as of each bar (Ema), NaN until ready.
   const std::vector<double>* Ema(size_t sym, int64_t period);
   const ExtremeSeries* Extremes(size_t sym, int64_t lookback);
-  // The means of the last `period` closes as of each bar j ≥ period − 1, as running sums
-  // restarted from a plain sum every 2,048 bars (within ~1e-13 relative of the exact means;
-  // sma_cross decides on them as it does on its own running sums, sma_cross.cc).
-  const std::vector<double>* SmaMeans(size_t sym, int64_t period);
 
   // Bytes of the series kept (for tests and the sweep's log).
   size_t bytes() const;
@@ -83,7 +80,6 @@ class SharedSeries {
   size_t bytes_ = 0;
   std::map<Key, std::unique_ptr<Slot<SrFixedSeries>>> fixed_;
   std::map<Key, std::unique_ptr<Slot<std::vector<double>>>> ema_;
-  std::map<Key, std::unique_ptr<Slot<std::vector<double>>>> sma_means_;
   std::map<Key, std::unique_ptr<Slot<ExtremeSeries>>> extremes_;
 };
 

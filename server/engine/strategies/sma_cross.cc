@@ -16,14 +16,6 @@ SmaCross::SmaCross(RunContext& context)
                                PriceDecimals(s.pip), s.bars->close.data(), s.bars->size(),
                                s.first_kept});
   }
-  if (blocks_ && ctx_.shared != nullptr) {
-    const std::vector<double>* fast = ctx_.shared->SmaMeans(0, ctx_.config.fast_period);
-    const std::vector<double>* slow = ctx_.shared->SmaMeans(0, ctx_.config.slow_period);
-    if (fast != nullptr && slow != nullptr) {
-      states_[0].fast_means = fast->data();
-      states_[0].slow_means = slow->data();
-    }
-  }
 }
 
 inline int SmaCross::Signal(SymState& st, double close) {
@@ -55,39 +47,12 @@ void SmaCross::OnWarmupBar(size_t sym, size_t i) {
   if (!blocks_) Signal(states_[sym], states_[sym].close[i]);
 }
 
-namespace {
-
-// One bar of ScanCrosses: the same decision as Signal() — the sign of the approximate means `fa`
-// and `sa` outside the band, else of the exact (fsum-equal) means — and bar j appended to
-// bars/signs when it crosses (without a branch: a cross every few dozen bars would mispredict).
-// Returns the new count.
-[[gnu::always_inline]] inline size_t ScanStep(double fa, double sa, const double* x, size_t j,
-                                              int64_t nf, int64_t ns, int* last, uint32_t* bars,
-                                              int8_t* signs, size_t m) {
-  const double d = fa - sa;
-  const double band = 1e-9 * (std::fabs(fa) + std::fabs(sa));
-  int sign = static_cast<int>(d > band) - static_cast<int>(d < -band);
-  if (sign == 0) [[unlikely]] {
-    const double f = Sma::WindowMean(x, j + 1, nf), s = Sma::WindowMean(x, j + 1, ns);
-    sign = static_cast<int>(f > s) - static_cast<int>(f < s);
-  }
-  const int cross = static_cast<int>((sign > 0) & (*last < 0)) -
-                    static_cast<int>((sign < 0) & (*last > 0));
-  *last = sign != 0 ? sign : *last;
-  bars[m] = static_cast<uint32_t>(j);
-  signs[m] = static_cast<int8_t>(cross);
-  return m + static_cast<size_t>(cross != 0);
-}
-
-}  // namespace
-
 size_t SmaCross::ScanCrosses(SymState& st, size_t from, size_t to, uint32_t* bars, int8_t* signs) {
   const double* x = st.close;
   const int64_t nf = st.fast.period(), ns = st.slow.period();
   // Signal() gives 0 and keeps last_sign until both SMAs have their first value.
   from = std::max(from, static_cast<size_t>(std::max(nf, ns) - 1));
   if (from >= to) return 0;
-  if (st.fast_means != nullptr) return ScanSharedCrosses(st, from, to, bars, signs);
   // Running sums over the block, started from a plain sum of each window: within ~1e-13 relative
   // of the exact sums over a block, far inside the 1e-9 band (the same argument as Sma's).
   double sf = 0, ss = 0;
@@ -97,28 +62,26 @@ size_t SmaCross::ScanCrosses(SymState& st, size_t from, size_t to, uint32_t* bar
   int last = st.last_sign;
   size_t m = 0;
   for (size_t j = from;;) {
-    m = ScanStep(sf * invf, ss * invs, x, j, nf, ns, &last, bars, signs, m);
+    // The same decision as Signal(): the sign of the running-sum means outside the band, else of
+    // the exact (fsum-equal) means.
+    const double fa = sf * invf, sa = ss * invs;
+    const double d = fa - sa;
+    const double band = 1e-9 * (std::fabs(fa) + std::fabs(sa));
+    int sign = static_cast<int>(d > band) - static_cast<int>(d < -band);
+    if (sign == 0) [[unlikely]] {
+      const double f = Sma::WindowMean(x, j + 1, nf), s = Sma::WindowMean(x, j + 1, ns);
+      sign = static_cast<int>(f > s) - static_cast<int>(f < s);
+    }
+    const int cross = static_cast<int>((sign > 0) & (last < 0)) -
+                      static_cast<int>((sign < 0) & (last > 0));
+    last = sign != 0 ? sign : last;
+    // Appended without a branch: a cross every few dozen bars would mispredict.
+    bars[m] = static_cast<uint32_t>(j);
+    signs[m] = static_cast<int8_t>(cross);
+    m += static_cast<size_t>(cross != 0);
     if (++j == to) break;
     sf += x[j] - x[j - static_cast<size_t>(nf)];
     ss += x[j] - x[j - static_cast<size_t>(ns)];
-  }
-  st.last_sign = last;
-  return m;
-}
-
-// ScanCrosses on the means shared with the other runs of a sweep: the same decisions, whatever
-// running sums the means came from (within ~1e-13 relative of the exact means, far inside the
-// band, whose inside the exact means decide), so the same crosses.
-size_t SmaCross::ScanSharedCrosses(SymState& st, size_t from, size_t to, uint32_t* bars,
-                                   int8_t* signs) {
-  const double* x = st.close;
-  const double* mf = st.fast_means;
-  const double* ms = st.slow_means;
-  const int64_t nf = st.fast.period(), ns = st.slow.period();
-  int last = st.last_sign;
-  size_t m = 0;
-  for (size_t j = from; j < to; ++j) {
-    m = ScanStep(mf[j], ms[j], x, j, nf, ns, &last, bars, signs, m);
   }
   st.last_sign = last;
   return m;

@@ -33,10 +33,6 @@ class SmaCross final : public Strategy {
     const double* close = nullptr;  // the symbol's bars, cached off the hot path
     size_t bars = 0;
     size_t first_kept = 0;
-    // The SMAs' means shared with the other runs of a sweep (RunContext::shared), block-wise
-    // runs only: read by ScanCrosses instead of its own running sums (null: none).
-    const double* fast_means = nullptr;
-    const double* slow_means = nullptr;
   };
 
   // Updates the SMAs with bar i's close; returns +1 (cross up), −1 (cross down) or 0.
@@ -46,8 +42,6 @@ class SmaCross final : public Strategy {
   // The crosses of bars [from, to) of symbol 0, from the closes alone (no SMA objects): appends
   // each cross's bar and sign to bars/signs, returns how many; carries last_sign.
   size_t ScanCrosses(SymState& st, size_t from, size_t to, uint32_t* bars, int8_t* signs);
-  // ScanCrosses' loop on shared means (SymState::fast_means), `from` past the SMAs' start.
-  size_t ScanSharedCrosses(SymState& st, size_t from, size_t to, uint32_t* bars, int8_t* signs);
   // Off the per-bar path (fills happen on a few bars in a hundred).
   [[gnu::noinline]] void Fill(size_t sym, SymState& st, size_t i, int64_t bar_index);
   [[gnu::noinline]] void EndOfData(size_t sym, SymState& st, size_t i, int64_t bar_index);

@@ -5,7 +5,6 @@
 #include "server/engine/shared_series.h"
 
 #include <map>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,27 +85,6 @@ TEST(SharedSeriesTest, SrBreakoutRunsReadingThemAreTheRunsComputingThem) {
   auto one = RunBacktest(testing::Config(combos[0]), data, RunOptions{}, quiet);
   ASSERT_TRUE(one.ok());
   EXPECT_GT(one->trades.size(), 0u);
-}
-
-TEST(SharedSeriesTest, SmaCrossRunsReadingSharedMeansAreTheRunsComputingThem) {
-  auto base = Base("sma_cross");
-  base["symbols"] = "EURUSD";  // one symbol without a trace: the block-wise runs share
-  const MarketData data = SampleData(testing::Config(base));
-  std::vector<std::map<std::string, std::string>> combos;
-  for (const char* fast : {"3", "5", "8", "13", "21"}) {
-    for (const char* slow : {"30", "50", "89"}) {
-      auto p = base;
-      p["fast_period"] = fast;
-      p["slow_period"] = slow;
-      combos.push_back(p);
-    }
-  }
-  const std::vector<std::string> own = Digests(combos, data, nullptr, 1);
-  SharedSeries shared(data);
-  EXPECT_EQ(Digests(combos, data, &shared, 2), own);
-  EXPECT_EQ(shared.bytes(), data.symbols[0].bars->size() * sizeof(double) * (5 + 3));
-  std::set<std::string> distinct(own.begin(), own.end());
-  EXPECT_EQ(distinct.size(), combos.size());
 }
 
 TEST(SharedSeriesTest, PastItsBoundNothingIsKeptAndRunsComputeTheirOwn) {
