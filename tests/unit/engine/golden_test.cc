@@ -20,7 +20,8 @@ std::filesystem::path GoldenDir() {
   if (const char* src = std::getenv("BACKTEST_SOURCE_DIR")) {
     return std::filesystem::path(src) / "tests" / "golden";
   }
-  return std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "golden";
+  // Not __FILE__: a compiler cache with a base directory makes it relative to the build's.
+  return std::filesystem::path(BACKTEST_SOURCE_DIR_DEFAULT) / "tests" / "golden";
 }
 
 class TraceDigest : public testing::RecordingObserver {
