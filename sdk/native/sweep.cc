@@ -116,7 +116,7 @@ absl::StatusOr<engine::RunResult> SdkCombinations::Run(int row, const engine::Ma
                                                        engine::RunObserver& observer) {
   const engine::ParamValues params = runner::CombinationParams(spec_.sweep(), spec_params_, row);
   nb::object start;
-  std::map<std::string, std::string> engine_params;
+  engine::ParamValues engine_params;
   try {
     nb::object prepared = prepare_(params);
     if (nb::isinstance<nb::str>(prepared)) {
@@ -124,14 +124,13 @@ absl::StatusOr<engine::RunResult> SdkCombinations::Run(int row, const engine::Ma
     }
     nb::tuple pair = nb::cast<nb::tuple>(prepared);
     start = nb::borrow(pair[0]);
-    engine_params = nb::cast<std::map<std::string, std::string>>(pair[1]);
+    engine_params = nb::cast<engine::ParamValues>(pair[1]);
   } catch (nb::python_error& e) {
     return absl::AbortedError(DescribePythonError(e));
   } catch (const nb::cast_error&) {
     return absl::InternalError("prepare() answered neither (start, parameters) nor a reason");
   }
-  auto config = engine::RunConfigFromParams(
-      engine::ParamValues(engine_params.begin(), engine_params.end()));
+  auto config = engine::RunConfigFromParams(engine_params);
   if (!config.ok()) return config.status();
   if (window != nullptr) runner::UseWindow(*window, &*config);
   PyRun run(std::move(start));
