@@ -123,12 +123,26 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
     for (const db::JobRecord& job : running) {
       const int64_t now = o.now_ms();
       db::JobStore::Update update;
-      update.status = db::JobStatus::kFailed;
       update.from_statuses = {db::JobStatus::kRunning};
+      update.pid = 0;
+      std::vector<JobEvent> events;
+      if (job.kind == "sweep") {
+        // A sweep resumes: queued again, its stored rows kept and not run again (SweepRun).
+        update.status = db::JobStatus::kQueued;
+        events.push_back(LogEvent(now, "server", "warning",
+                                  "interrupted by the server's end" + slurm_note +
+                                      "; queued again: the sweep resumes, its rows stored so far "
+                                      "kept"));
+        events.push_back(StatusEvent(now, db::JobStatus::kQueued, ""));
+        RETURN_IF_ERROR(StoreEvents(store, job.id, update, events));
+        spdlog::warn("sweep {} was running when the server stopped; queued again to resume",
+                     job.id);
+        continue;
+      }
+      update.status = db::JobStatus::kFailed;
       update.error = "interrupted by server restart" + slurm_note;
       update.finished_ms = now;
-      update.pid = 0;
-      std::vector<JobEvent> events = {StatusEvent(now, db::JobStatus::kFailed, *update.error)};
+      events.push_back(StatusEvent(now, db::JobStatus::kFailed, *update.error));
       RETURN_IF_ERROR(StoreEvents(store, job.id, update, events));
       spdlog::warn("job {} was running when the server stopped; marked failed", job.id);
     }

@@ -424,7 +424,15 @@ void JobRun::Run() {
   Supervise(*runner);
   ExitInfo exit = runner->Wait();
   Flush(true);
-  if (cancel_ && manager_.stopping()) {
+  if (cancel_ && manager_.stopping() && sweep_) {
+    // A sweep stays running in the store: the next start queues it again and it resumes with
+    // the rows stored so far (JobManager::Start, SweepRun).
+    db::JobStore::Update stopped;
+    stopped.pid = 0;
+    (void)Commit({LogEvent(Now(), "server", "warning",
+                           "interrupted by server shutdown: the sweep resumes at the next start")},
+                 stopped);
+  } else if (cancel_ && manager_.stopping()) {
     Fail("interrupted by server shutdown");
   } else if (cancel_) {
     End(db::JobStatus::kCancelled, "cancelled by user");

@@ -32,7 +32,44 @@ absl::StatusOr<std::optional<SweepRun>> SweepRun::ForJob(db::SweepStore& store,
   run.started_ms_ = now_ms;
   run.reported_ms_ = now_ms;
   *spec->mutable_sweep() = run.spec_;
+  // A sweep resumed after the server's end: the rows it stored before count and are not run
+  // again (SweepSpec.done_rows).
+  auto chunks = store.Chunks(job_id);
+  if (!chunks.ok()) return chunks.status();
+  std::vector<SweepRowValues> stored;
+  for (const std::string& chunk : *chunks) {
+    if (absl::Status s = DecodeSweepRows(chunk, &stored); !s.ok()) return s;
+  }
+  for (const SweepRowValues& v : stored) {
+    if (v.row < 0 || v.row >= run.spec_.combinations_size() ||
+        run.seen_[static_cast<size_t>(v.row)]) {
+      return absl::DataLossError(absl::StrCat("the sweep's stored row ", v.row, " is not one"));
+    }
+    run.seen_[static_cast<size_t>(v.row)] = true;
+    spec->mutable_sweep()->add_done_rows(v.row);
+  }
+  run.Tally(stored);
+  run.resumed_ = run.done_;
   return std::optional<SweepRun>(std::move(run));
+}
+
+void SweepRun::Tally(const std::vector<SweepRowValues>& values) {
+  for (const SweepRowValues& v : values) {
+    ++done_;
+    if (!v.error.empty()) {
+      ++failed_;
+      continue;
+    }
+    const double x = v.stats[static_cast<size_t>(objective_)];
+    if (std::isnan(x)) continue;  // an undefined ratio is never the best
+    // Ties go to the lower row: the result does not depend on the order rows arrive in.
+    const bool better = best_row_ < 0 || (maximize_ ? x > best_ : x < best_) ||
+                        (x == best_ && v.row < best_row_);
+    if (better) {
+      best_ = x;
+      best_row_ = v.row;
+    }
+  }
 }
 
 absl::Status SweepRun::Store(db::SweepStore& store,
@@ -54,22 +91,7 @@ absl::Status SweepRun::Store(db::SweepStore& store,
       !s.ok()) {
     return s;
   }
-  for (const SweepRowValues& v : values) {
-    ++done_;
-    if (!v.error.empty()) {
-      ++failed_;
-      continue;
-    }
-    const double x = v.stats[static_cast<size_t>(objective_)];
-    if (std::isnan(x)) continue;  // an undefined ratio is never the best
-    // Ties go to the lower row: the result does not depend on the order rows arrive in.
-    const bool better = best_row_ < 0 || (maximize_ ? x > best_ : x < best_) ||
-                        (x == best_ && v.row < best_row_);
-    if (better) {
-      best_ = x;
-      best_row_ = v.row;
-    }
-  }
+  Tally(values);
   return absl::OkStatus();
 }
 
@@ -98,9 +120,10 @@ std::string SweepRun::Report(int64_t now_ms, int64_t every_ms) {
   std::string line = absl::StrCat("sweep: ", done_, " of ", total, " combinations");
   if (failed_ > 0) absl::StrAppend(&line, " (", failed_, " failed)");
   const double elapsed = static_cast<double>(now_ms - started_ms_) / 1000.0;
-  if (done_ > 0 && done_ < total) {
+  if (done_ > resumed_ && done_ < total) {
+    // From this run's pace (a resumed sweep's rows stored before took none of its time).
     absl::StrAppend(&line, absl::StrFormat(", ETA %.1f s", elapsed * static_cast<double>(total - done_) /
-                                                             static_cast<double>(done_)));
+                                                             static_cast<double>(done_ - resumed_)));
   } else if (done_ == total) {
     absl::StrAppend(&line, absl::StrFormat(" in %.1f s", elapsed));
   }

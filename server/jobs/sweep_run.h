@@ -13,13 +13,16 @@
 #include "absl/status/statusor.h"
 #include "backtest/runner/v1/runner.pb.h"
 #include "db/sweep_store.h"
+#include "server/jobs/sweep_stats.h"
 
 namespace backtest::jobs {
 
 class SweepRun {
  public:
   // The job's sweep (puts its combinations into *spec), or nullopt when the job is no sweep.
-  // DataLoss when its stored combinations cannot be read.
+  // The rows it stored before (a sweep resumed after the server's end) count as done and go
+  // into the spec's done_rows, which the runner does not run again. DataLoss when its stored
+  // combinations or rows cannot be read.
   static absl::StatusOr<std::optional<SweepRun>> ForJob(db::SweepStore& store,
                                                        const std::string& job_id,
                                                        backtest::runner::v1::RunSpec* spec,
@@ -38,6 +41,8 @@ class SweepRun {
  private:
   SweepRun() = default;
   std::string Describe(int32_t row) const;
+  // Counts stored rows: done, failed, the best so far.
+  void Tally(const std::vector<SweepRowValues>& values);
 
   std::string job_id_;
   backtest::runner::v1::SweepSpec spec_;
@@ -46,6 +51,7 @@ class SweepRun {
   std::string objective_name_;
   bool maximize_ = true;
   int64_t done_ = 0;
+  int64_t resumed_ = 0;  // rows stored before this run (a resumed sweep)
   int64_t failed_ = 0;
   int64_t started_ms_ = 0;
   int64_t reported_ms_ = 0;
