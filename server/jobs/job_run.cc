@@ -424,19 +424,21 @@ void JobRun::Run() {
   Supervise(*runner);
   ExitInfo exit = runner->Wait();
   Flush(true);
-  if (cancel_ && manager_.stopping() && sweep_) {
+  const bool succeeded = reader_.got_result() && exit.exited && exit.code == 0;
+  const bool shutdown = cancel_ && manager_.stopping();
+  if (shutdown && sweep_ && !succeeded) {
     // A sweep stays running in the store: the next start queues it again and it resumes with
-    // the rows stored so far (JobManager::Start, SweepRun).
+    // the rows stored so far (JobManager::Start, SweepRun). One that ended meanwhile finishes.
     db::JobStore::Update stopped;
     stopped.pid = 0;
     (void)Commit({LogEvent(Now(), "server", "warning",
                            "interrupted by server shutdown: the sweep resumes at the next start")},
                  stopped);
-  } else if (cancel_ && manager_.stopping()) {
+  } else if (shutdown && !sweep_) {
     Fail("interrupted by server shutdown");
-  } else if (cancel_) {
+  } else if (cancel_ && !shutdown) {
     End(db::JobStatus::kCancelled, "cancelled by user");
-  } else if (reader_.got_result() && exit.exited && exit.code == 0) {
+  } else if (succeeded) {
     End(db::JobStatus::kFinished, "");
   } else {
     RunnerFailure failure = ExitReason(exit);
