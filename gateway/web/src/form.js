@@ -40,8 +40,17 @@ function boundsText(p) {
   return parts.join(', ');
 }
 
+/**
+ * The id of a parameter's input: p-NAME, or p-STRATEGY-NAME for a name several strategies declare
+ * (sma_cross's fast_period and a folder strategy's own), so each keeps a field of its own.
+ */
+function fieldId(p) {
+  const shared = p.strategy && defs.some((d) => d !== p && d.name === p.name);
+  return shared ? `p-${p.strategy}-${p.name}` : `p-${p.name}`;
+}
+
 function inputFor(p) {
-  const id = `p-${p.name}`;
+  const id = fieldId(p);
   let input;
   if (p.type === 'choice') {
     input = el('select', { id, name: p.name }, p.choices.map((c) => el('option', { value: c }, c)));
@@ -61,7 +70,7 @@ function inputFor(p) {
 }
 
 function setValue(p, value) {
-  const input = document.getElementById(`p-${p.name}`);
+  const input = document.getElementById(fieldId(p));
   if (!input) return;
   if (p.type === 'bool') input.checked = value === true || value === 'true';
   else input.value = value === null || value === undefined ? '' : String(value);
@@ -69,7 +78,7 @@ function setValue(p, value) {
 }
 
 function getValue(p) {
-  const input = document.getElementById(`p-${p.name}`);
+  const input = document.getElementById(fieldId(p));
   if (p.type === 'bool') return input.checked;
   return input.value;
 }
@@ -84,7 +93,7 @@ function render(params, groups) {
     const fields = inGroup.map((p) => {
       const bounds = boundsText(p);
       return el('div', { class: 'field', 'data-name': p.name, 'data-strategy': p.strategy || '' },
-        el('label', { for: `p-${p.name}` }, p.name, p.alias ? el('span', { class: 'alias' }, p.alias) : null),
+        el('label', { for: fieldId(p) }, p.name, p.alias ? el('span', { class: 'alias' }, p.alias) : null),
         inputFor(p),
         el('div', { class: 'help' }, p.help || '', bounds ? ` (${bounds})` : '', p.default_value ? ` Default: ${p.default_value}.` : ''));
     });
@@ -97,7 +106,11 @@ function render(params, groups) {
 /** The values on the form now, by parameter name (none before the fields are rendered). */
 function shownValues() {
   const values = {};
-  for (const p of defs) if (document.getElementById(`p-${p.name}`)) values[p.name] = getValue(p);
+  // Of a name several strategies declare, the field shown now gives the value.
+  const shown = new Set(visibleDefs());
+  for (const p of [...defs.filter((d) => !shown.has(d)), ...shown]) {
+    if (document.getElementById(fieldId(p))) values[p.name] = getValue(p);
+  }
   return values;
 }
 
@@ -119,7 +132,7 @@ function applyStrategy() {
 }
 
 function visibleDefs() {
-  return defs.filter((p) => !document.querySelector(`.field[data-name="${CSS.escape(p.name)}"]`)?.classList.contains('hidden'));
+  return defs.filter((p) => !document.getElementById(fieldId(p))?.closest('.field')?.classList.contains('hidden'));
 }
 
 /** The values to send: typed (numbers, booleans, strings), empty ones left out (the default). */
@@ -151,7 +164,7 @@ function markInvalid(message) {
   const hit = names.find((n) => new RegExp(`\\b${n}\\b`, 'i').test(message)) ||
     defs.find((p) => p.alias && new RegExp(`\\b${p.alias}\\b`).test(message))?.name;
   if (!hit) return;
-  const f = fieldsDiv.querySelector(`.field[data-name="${CSS.escape(hit)}"]`);
+  const f = fieldsDiv.querySelector(`.field[data-name="${CSS.escape(hit)}"]:not(.hidden)`);
   if (f) {
     f.classList.add('invalid');
     f.scrollIntoView({ block: 'center', behavior: 'smooth' });
@@ -181,9 +194,11 @@ async function loadPreset() {
   if (!name) return;
   try {
     const preset = await api(`/api/presets/${encodeURIComponent(name)}/`);
+    const strategy = preset.values?.strategy;
     for (const [k, v] of Object.entries(preset.values || {})) {
-      const p = defs.find((d) => d.name === k);
-      if (p) setValue(p, v);
+      for (const p of defs.filter((d) => d.name === k && (!d.strategy || !strategy || d.strategy === strategy))) {
+        setValue(p, v);
+      }
     }
     applyStrategy();
     loadedPreset = name;
