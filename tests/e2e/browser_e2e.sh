@@ -4,7 +4,9 @@
 # "a 1M-bar job draws in time" step), then gateway/web/e2e/dashboard.mjs, which fills the form,
 # runs a traced backtest on sample:// data, waits for the chart, clicks a candle and sees an
 # explanation; then gateway/web/e2e/compare.mjs (two jobs picked in the job list and compared)
-# and gateway/web/e2e/sweeps.mjs (the sweep form, live progress, the heatmap's best cell's job).
+# and gateway/web/e2e/sweeps.mjs (the sweep form, live progress, the heatmap's best cell's job),
+# then gateway/web/e2e/strategies.mjs (a strategy folder copied into the running server's
+# --strategy-dir is offered by the form, runs from it and is charted).
 # Screenshots go to build/screenshots/dashboard.
 #
 # Environment: BIG_BARS=0 skips the 1M-bar job; DOCS_DIR=docs/screenshots also writes the
@@ -25,8 +27,9 @@ jget() {
 
 t_start=$SECONDS
 # lib.sh's start_server reads server.log before the background server may have created it.
-mkdir -p "$WORK/s" && : >"$WORK/s/server.log"
-start_server "$WORK/s"
+mkdir -p "$WORK/s" "$WORK/strategies" && : >"$WORK/s/server.log"
+chmod 755 "$WORK" "$WORK/strategies"  # the sandboxed runner reads the folder as another user
+start_server "$WORK/s" --strategy-dir "$WORK/strategies"
 TOKEN=$(cat "$WORK/s/admin.token")
 start_gateway "$SERVER_ADDR"
 echo "backtestd $SERVER_ADDR, gateway $GW"
@@ -68,5 +71,10 @@ check "sweeps.mjs in headless Chromium (sweep form, live progress, heatmap, best
   cd "$1" && shift && env "$@" node e2e/sweeps.mjs >"$0" 2>&1' \
   "$WORK/sweeps.out" "$web" BASE_URL="$GW" TOKEN="$TOKEN" OUT_DIR="$out" CHROMIUM="$chromium" TIMEOUT_S=180
 sed 's/^/     /' "$WORK/sweeps.out"
+cp -r "$ROOT/examples/strategies/my_cross" "$WORK/strategies/"  # while the server runs
+check "strategies.mjs in headless Chromium (a strategy folder's strategy from the form)" bash -c '
+  cd "$1" && shift && env "$@" node e2e/strategies.mjs >"$0" 2>&1' \
+  "$WORK/strategies.out" "$web" BASE_URL="$GW" TOKEN="$TOKEN" OUT_DIR="$out" CHROMIUM="$chromium" TIMEOUT_S=180
+sed 's/^/     /' "$WORK/strategies.out"
 echo "(browser $((SECONDS - t_browser)) s, total $((SECONDS - t_start)) s)"
 finish

@@ -28,6 +28,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
+import { setField as setFieldOf } from './harness.mjs';
 
 const base = process.env.BASE_URL;
 const token = process.env.TOKEN;
@@ -124,15 +125,7 @@ const context = await browser.newContext({ viewport });
 await context.addInitScript((t) => localStorage.setItem('backtestd.token', t), token);
 const page = await watchedPage(context);
 
-async function setField(name, value) {
-  const input = page.locator(`#p-${name}`);
-  if (!(await input.count()) || !(await input.isVisible())) return;
-  const type = await input.getAttribute('type');
-  const tag = await input.evaluate((e) => e.tagName);
-  if (type === 'checkbox') await input.setChecked(Boolean(value));
-  else if (tag === 'SELECT') await input.selectOption(String(value));
-  else await input.fill(String(value));
-}
+const setField = (name, value) => setFieldOf(page, name, value);
 
 let jobUrl = '';
 try {

@@ -70,6 +70,17 @@ export async function rest(path, { method = 'GET', body } = {}) {
   return JSON.parse(text);
 }
 
+/** Sets the form page's field of parameter `name` (a text input, a select or a checkbox). */
+export async function setField(page, name, value) {
+  const input = page.locator(`#p-${name}`);
+  if (!(await input.count()) || !(await input.isVisible())) return;
+  const type = await input.getAttribute('type');
+  const tag = await input.evaluate((e) => e.tagName);
+  if (type === 'checkbox') await input.setChecked(Boolean(value));
+  else if (tag === 'SELECT') await input.selectOption(String(value));
+  else await input.fill(String(value));
+}
+
 /** Submits a backtest with `params`; its job id. */
 export async function runJob(params) {
   return (await rest('/run/', { method: 'POST', body: { params } })).job_id;
