@@ -1,8 +1,10 @@
 """A sweep of an SDK strategy in `python -m backtestd.runner` (docs/sweeps.md): a RunSpec with a
 SweepSpec in, SweepRowsEvents, progress and SweepDoneEvent out; every row's stats are those of
 the single job with its parameters (vectorized and callback strategies); a refused or failing
-combination is its row's error; the walk-forward runs; SIGTERM stops the workers."""
+combination is its row's error; the walk-forward runs; SIGTERM stops the workers; a worker that
+dies fails the sweep naming its end."""
 import math
+import re
 import os
 import signal
 import struct
@@ -230,3 +232,20 @@ def test_sigterm_stops_every_worker(pb, tmp_path):
     for pid in workers:  # every worker is gone (reaped by the runner)
         assert not os.path.exists(f"/proc/{pid}") or \
             open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_a_worker_that_dies_fails_the_sweep_naming_its_end(pb, tmp_path):
+    folder = make_folder(tmp_path, "vec_cross", VECTORIZED.replace(
+        'raise ValueError("refused on purpose")',
+        'import os, signal; os.kill(os.getpid(), signal.SIGKILL)'))
+    combos = [[str(f), "30"] for f in range(3, 13)]
+    spec = sweep_spec(pb, folder, "vec_cross", ["fast_period", "slow_period"], combos,
+                      extra={"fail_fast": "7"})
+    code, events, err = run_sweep(spec, pb)
+    assert code == 1, err
+    failure = events[-1].failure
+    assert failure.code == "internal"
+    assert re.fullmatch(r"sweep: a worker process \(pid \d+\) ended: killed by signal 9 \(.*\)",
+                        failure.message), failure.message
+    rows = rows_of(events)
+    assert 7 - 3 not in rows  # the row the worker died on is not among the rows sent
