@@ -48,6 +48,9 @@ bench: build
 	bench/comparison
 	bench/load
 	bench/backup
+	bench/sweep_bench
+	bench/sdk_sweep_bench
+	$(BUILD)/bin/sweep-share-bench
 
 # Ten minutes of a steady mix against backtestd; fails if its RSS grows (docs/reliability.md).
 soak: build
