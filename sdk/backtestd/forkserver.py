@@ -54,7 +54,22 @@ def _in_own_pid_namespace():
         return False
 
 
-def _empty_dir(path):
+def _mount_points():
+    """Where the sandbox has mounts (/proc/self/mountinfo's fifth field); empty when unreadable."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return [line.split()[4] for line in f]
+    except OSError:
+        return []
+
+
+def _empty_dir(path, mounts=None):
+    """Removes what `path` holds, but not the sandbox's own mounts: with the build or the strategy
+    folder under /tmp, bubblewrap's read-only binds sit in the sandbox's /tmp (a directory that
+    holds one is emptied of everything else, the mount itself is left)."""
+    if mounts is None:
+        mounts = _mount_points()
+
     def unlock_and_retry(function, target, _exc):
         try:
             os.chmod(os.path.dirname(target) or target, 0o700)
@@ -72,6 +87,11 @@ def _empty_dir(path):
         return
     for name in entries:
         full = os.path.join(path, name)
+        if full in mounts:
+            continue
+        if any(m.startswith(full + "/") for m in mounts):
+            _empty_dir(full, mounts)
+            continue
         try:
             if os.path.isdir(full) and not os.path.islink(full):
                 shutil.rmtree(full, onerror=unlock_and_retry)

@@ -562,8 +562,14 @@ class Snoop(Strategy):
         found = []
         if getattr(backtestd, "left_behind", None):
             found.append("module state " + backtestd.left_behind)
-        if os.listdir("/tmp"):
-            found.append("tmp " + ",".join(os.listdir("/tmp")))
+        # Entries that hold the sandbox's own mounts are not a job's: with the build under /tmp
+        # (a CI clone there), its read-only binds put /tmp/<first part> in the sandbox's /tmp.
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f]
+        left = [e for e in os.listdir("/tmp")
+                if not any(m == "/tmp/" + e or m.startswith("/tmp/" + e + "/") for m in mounts)]
+        if left:
+            found.append("tmp " + ",".join(left))
         others = [p for p in os.listdir("/proc") if p.isdigit()
                   and int(p) not in (1, os.getpid(), os.getppid())]
         if others:

@@ -182,3 +182,18 @@ def test_a_malformed_request_is_answered_and_the_server_goes_on(pb, folder):
         assert code == 0, err
     finally:
         assert server.close() == 0
+
+
+def test_emptying_tmp_keeps_the_sandboxs_own_mounts(tmp_path):
+    # With the build or the strategy folder under /tmp, bubblewrap's read-only binds sit in the
+    # sandbox's /tmp: what a job wrote goes, around and beside them; the mounts stay untouched.
+    from backtestd.forkserver import _empty_dir
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "kept").write_text("a file of the mount")
+    (tmp_path / "a" / "written").write_text("a job's")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "deep").write_text("a job's")
+    (tmp_path / "loose").write_text("a job's")
+    _empty_dir(str(tmp_path), mounts=[str(tmp_path / "a" / "b")])
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "a", "a/b", "a/b/kept"]
