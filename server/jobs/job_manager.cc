@@ -389,28 +389,16 @@ void JobManager::WorkerLoop(int worker) {
   (*db)->OnWalCommit([this](int pages) {
     if (pages >= kCheckpointPages) RequestCheckpoint();
   });
-  // One warm runner waits for each worker's next job, so that exec and dynamic linking (several
-  // milliseconds) happen between jobs rather than in one. Still one runner process per job.
-  std::optional<RunnerProcess> warm;
-  KeepWarmRunner(warm);
-  // And one warm Python runner, once a strategy-folder job has run (its sandbox is that job's).
-  std::optional<WarmSandboxedRunner> warm_sandboxed;
+  // One warm runner waits for each worker's next job (on the local backend), so that exec and
+  // dynamic linking (several milliseconds) happen between jobs rather than in one. Still one
+  // runner process per job.
+  std::unique_ptr<RunnerBackend> backend = NewRunnerBackend();
+  backend->Prepare();
   WorkerStores stores(**db);
   stores.worker = worker;
   while (auto job_id = queue_.Pop()) {
-    RunJob(*job_id, stores, warm, warm_sandboxed);
-    KeepWarmRunner(warm);  // usually started already, when the job's result arrived
-  }
-}
-
-void JobManager::KeepWarmRunner(std::optional<RunnerProcess>& warm) const {
-  if (shutting_down_ || warm.has_value()) return;  // a job that never started left it unused
-  if (options_.runner_backend == "slurm") return;   // a step per job: nothing to keep warm
-  auto idle = RunnerProcess::SpawnIdle(options_.runner_path, options_.limits);
-  if (idle.ok()) {
-    warm.emplace(*std::move(idle));
-  } else {
-    spdlog::warn("no warm runner: {}", std::string(idle.status().message()));
+    RunJob(*job_id, stores, *backend);
+    backend->Prepare();  // usually started already, when the job's result arrived
   }
 }
 
@@ -419,25 +407,16 @@ bool JobManager::UseForkServers() const {
          sandbox_.has_value() && sandbox_->usable();
 }
 
-void JobManager::KeepWarmSandboxedRunner(std::optional<WarmSandboxedRunner>& warm,
-                                         const ProcessCommand& command,
-                                         const std::string& source_hash) const {
-  if (shutting_down_ || warm.has_value() || !options_.strategies.warm_runners) return;
-  if (UseForkServers()) {
-    auto server = ForkServer::Spawn(ForkServerCommand(command));
-    if (server.ok()) {
-      warm.emplace(WarmSandboxedRunner{command, source_hash, std::nullopt, *std::move(server)});
-    } else {
-      spdlog::warn("no fork server: {}", std::string(server.status().message()));
-    }
-    return;
+std::unique_ptr<RunnerBackend> JobManager::NewRunnerBackend(bool one_off) const {
+  LocalBackendOptions local{.runner_path = options_.runner_path,
+                            .limits = options_.limits,
+                            .warm_runners = !one_off,
+                            .warm_sandboxed_runners = !one_off && options_.strategies.warm_runners,
+                            .fork_servers = !one_off && UseForkServers()};
+  if (options_.runner_backend == "slurm" && !one_off) {
+    return std::make_unique<SlurmRunnerBackend>(options_.slurm, std::move(local), shutting_down_);
   }
-  auto idle = RunnerProcess::SpawnIdle(command, options_.limits.event_pipe_bytes);
-  if (idle.ok()) {
-    warm.emplace(WarmSandboxedRunner{command, source_hash, *std::move(idle), nullptr});
-  } else {
-    spdlog::warn("no warm Python runner: {}", std::string(idle.status().message()));
-  }
+  return std::make_unique<LocalRunnerBackend>(std::move(local), shutting_down_);
 }
 
 void JobManager::RequestCheckpoint() {

@@ -1,6 +1,7 @@
 // The job manager: a bounded queue of submitted jobs, a fixed pool of workers, and for each
-// running job one runner process (isolation: a crash, hang or memory blow-up in a backtest stays
-// in its process). Every event of a job is stored, then published on the job's channel.
+// running job one runner, started by the worker's runner backend (runner_backend.h: a local
+// process, or a Slurm job step; isolation: a crash, hang or memory blow-up in a backtest stays in
+// its runner). Every event of a job is stored, then published on the job's channel.
 //
 // Thread-safe. Owned by the server; Shutdown (or the destructor) stops accepting, cancels running
 // runners, joins the workers, and leaves queued jobs queued for the next start.
@@ -31,6 +32,8 @@
 #include "server/jobs/data_access.h"
 #include "server/jobs/fork_server.h"
 #include "server/jobs/job_channel.h"
+#include "server/jobs/local_backend.h"
+#include "server/jobs/runner_backend.h"
 #include "server/jobs/runner_process.h"
 #include "server/jobs/slurm.h"
 #include "server/jobs/sandbox.h"
@@ -81,18 +84,6 @@ struct JobManagerOptions {
   SlurmOptions slurm;
   // The clock (epoch milliseconds); injected so tests control time.
   std::function<int64_t()> now_ms;
-};
-
-// A worker's warm Python runner, in the sandbox that the last strategy-folder job it ran had
-// (that strategy's folder at that source hash, the job's data roots, the limits), for the next
-// job whose sandbox is the same: a fork server that forks a runner per job (strategies.fork_server,
-// the default when the sandbox is usable), else one idle runner waiting for its spec. Owned by
-// the worker.
-struct WarmSandboxedRunner {
-  ProcessCommand command;  // the idle runner's (the fork server's has --fork-server added)
-  std::string source_hash;
-  std::optional<RunnerProcess> process;      // an idle runner
-  std::shared_ptr<ForkServer> fork_server;   // or a fork server
 };
 
 // What a worker writes with, kept for all its jobs: its connection and the stores whose
@@ -169,8 +160,7 @@ class JobManager {
   db::ConnectionPool& pool() { return *pool_; }
   // The sandbox for user strategies, as probed at Start. Its Build is FailedPrecondition (with
   // the reason) when bubblewrap is not usable here and options().sandbox.allow_unsandboxed is
-  // not set; the job path of a user strategy spawns its runner with
-  // RunnerProcess::Spawn(*sandbox().Build(command), …).
+  // not set; the job path of a user strategy gives its runner backend *sandbox().Build(command).
   const Sandbox& sandbox() const { return *sandbox_; }
   // The strategy folder's strategies and the parameter registry with them: validate a job's
   // parameters with strategies().snapshot()->registry.
@@ -197,14 +187,9 @@ class JobManager {
     return running_.size();
   }
 
-  // Starts an idle runner into a worker's `warm` slot unless it holds one or the server is
-  // stopping. A runner that cannot be started is logged; the next job then spawns its own.
-  void KeepWarmRunner(std::optional<RunnerProcess>& warm) const;
-  // The same for a worker's warm Python runner: starts `command` idle into `warm` (or its fork
-  // server, when fork servers are used) unless it holds one, the server is stopping or warm
-  // Python runners are off (strategies.warm_runners).
-  void KeepWarmSandboxedRunner(std::optional<WarmSandboxedRunner>& warm,
-                               const ProcessCommand& command, const std::string& source_hash) const;
+  // A runner backend of the configured kind (runner_backend, with its warm runners), for one
+  // worker. A local one without warm runners for one-off runs (Explain replays) with `one_off`.
+  std::unique_ptr<RunnerBackend> NewRunnerBackend(bool one_off = false) const;
   // Whether strategy-folder jobs are forked by fork servers: warm runners and fork servers on, and
   // the sandbox usable (an unsandboxed fork server could not clear a job's leftovers).
   bool UseForkServers() const;
@@ -230,11 +215,8 @@ class JobManager {
   // too), or supervised by no worker of this process, is failed here.
   void ReconcileLoop();
   void Reconcile(db::JobStore& store);
-  // Runs one job; `warm` is the worker's idle runner (used when still alive, else a fresh one is
-  // spawned) and is empty afterwards. `warm_sandboxed`, the worker's warm Python runner, runs a
-  // strategy-folder job whose sandbox is its own; a job of another sandbox ends it.
-  void RunJob(const std::string& job_id, WorkerStores& stores, std::optional<RunnerProcess>& warm,
-              std::optional<WarmSandboxedRunner>& warm_sandboxed);
+  // Runs one job with the worker's runner backend.
+  void RunJob(const std::string& job_id, WorkerStores& stores, RunnerBackend& backend);
   std::shared_ptr<JobChannel> ChannelFor(const std::string& job_id, int64_t last_seq);
   void Forget(const std::string& job_id);
 

@@ -1,9 +1,7 @@
-// JobManager::RunJob: one job from queued to its end, supervising its runner process.
-#include <errno.h>
-#include <poll.h>
+// JobManager::RunJob: one job from queued to its end, supervising its runner (through the
+// worker's runner backend).
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -23,7 +21,6 @@
 #include "db/trace_store.h"
 #include "server/engine/data/dataset_hash.h"
 #include "server/jobs/delta_column.h"
-#include "server/jobs/frame_codec.h"
 #include "server/jobs/job_manager.h"
 #include "server/jobs/line_splitter.h"
 #include "server/jobs/output_budget.h"
@@ -55,18 +52,22 @@ int64_t HeartbeatPersistMs(const JobManagerOptions& o) {
 }
 
 // The state of one running job.
-class JobRun : public RunnerEventReader::Sink {
+class JobRun : public RunnerEventReader::Sink, public RunnerRun::Listener {
  public:
   JobRun(JobManager& manager, WorkerStores& stores, std::string job_id,
-         std::shared_ptr<JobChannel> channel, JobControl& control,
-         std::optional<RunnerProcess>& warm, std::optional<WarmSandboxedRunner>& warm_sandboxed)
+         std::shared_ptr<JobChannel> channel, JobControl& control, RunnerBackend& backend)
       : manager_(manager), stores_(stores), store_(stores.jobs), job_id_(std::move(job_id)),
         channel_(std::move(channel)), cancel_(control.cancel_requested), stale_(control.stale),
-        warm_(warm), warm_sandboxed_(warm_sandboxed),
+        backend_(backend),
         reader_(*this, [this] { return Now(); }, HeartbeatPersistMs(manager.options())),
         output_(manager.options().output_limit_lines, manager.options().output_limit_bytes) {}
 
   void Run();
+
+  // RunnerRun::Listener.
+  void OnEvent(std::string event) override;
+  void OnOutput(const char* source, const char* data, size_t size) override;
+  void OnAlive() override { last_heard_ms_ = Now(); }
 
   // RunnerEventReader::Sink.
   void FlushQueued() override { Flush(true); }
@@ -83,27 +84,26 @@ class JobRun : public RunnerEventReader::Sink {
   absl::Status Commit(std::vector<JobEvent> events, const db::JobStore::Update& update);
   bool Transition(db::JobStatus to, const std::vector<db::JobStatus>& from,
                   db::JobStore::Update update, std::vector<JobEvent> extra = {});
-  absl::StatusOr<RunnerProcess> StartRunner(const backtest::runner::v1::RunSpec& spec);
+  absl::StatusOr<std::unique_ptr<RunnerRun>> StartRunner(const backtest::runner::v1::RunSpec& spec);
   // For a strategy of the strategy folder: its folder, entry and source hash into the spec (the
   // runner refuses other code), and a log line saying which code runs. FailedPrecondition when
   // the strategy has left the folder since the job was submitted.
   absl::Status PrepareExternal(const db::JobRecord& job, backtest::runner::v1::RunSpec* spec);
-  void Supervise(RunnerProcess& runner);
-  // SIGTERM then SIGKILL for a cancel, SIGKILL when the runner's events have nowhere to go or it
-  // has been silent too long.
-  void Police(RunnerProcess& runner);
-  void ReadEvents(int fd, RunnerProcess& runner);
-  void ReadOutput(int fd, RunnerProcess& runner, const char* source, LineSplitter& lines);
+  void Supervise(RunnerRun& runner);
+  // Cancel, then Terminate after the grace period, for a cancel; Terminate when the runner's
+  // events have nowhere to go or it has been silent too long.
+  void Police(RunnerRun& runner);
   void Flush(bool force);
   void End(db::JobStatus status, const std::string& error);
   void Fail(const std::string& error) { End(db::JobStatus::kFailed, error); }
-  // Why a runner ended without a result: a short label for backtestd_runner_failures_total and
-  // the job's error.
+  // Why a run that did not finish failed: the server's own reasons first (its store, the
+  // reconciler, the silence timeout, events it could not take), then the run's end. A short
+  // label for backtestd_runner_failures_total and the job's error.
   struct RunnerFailure {
-    const char* reason;
+    std::string reason;
     std::string message;
   };
-  RunnerFailure ExitReason(const ExitInfo& exit);
+  RunnerFailure FailureReason(const RunnerEnd& end);
   std::string StoreError() const {
     return store_error_.empty() ? reader_.store_error() : store_error_;
   }
@@ -120,17 +120,16 @@ class JobRun : public RunnerEventReader::Sink {
   std::shared_ptr<JobChannel> channel_;
   std::atomic<bool>& cancel_;
   std::atomic<bool>& stale_;  // set by the reconciler
-  std::optional<RunnerProcess>& warm_;
-  std::optional<WarmSandboxedRunner>& warm_sandboxed_;
-  // The sandboxed command this job's Python runner was started with: the next warm one's.
-  std::optional<ProcessCommand> sandboxed_command_;
-  std::string sandboxed_source_hash_;
+  RunnerBackend& backend_;
+  // What the job's runner was started with (the next warm runner's kind).
+  RunRequest request_;
   // The strategy folder as the job found it, and its strategy when the job runs one.
   std::shared_ptr<const StrategySnapshot> strategies_;
   const StrategyInfo* external_ = nullptr;
 
   RunnerEventReader reader_;
   OutputBudget output_;  // of stdout and stderr together
+  LineSplitter out_lines_, err_lines_;
   int64_t last_flush_ms_ = 0;
   int64_t last_heard_ms_ = 0;
   int64_t term_sent_ms_ = 0;
@@ -291,11 +290,7 @@ absl::Status JobRun::StoreResult(std::string frame, const backtest::runner::v1::
   if (sweep_) return absl::InvalidArgumentError("a result from a sweep job");
   // This runner is done with the CPU: start the worker's next warm runner now, so that its exec
   // and linking overlap with storing this result instead of delaying the next job.
-  manager_.KeepWarmRunner(warm_);
-  if (sandboxed_command_.has_value()) {
-    manager_.KeepWarmSandboxedRunner(warm_sandboxed_, *sandboxed_command_,
-                                     sandboxed_source_hash_);
-  }
+  backend_.Prepare(&request_);
   const int64_t now = Now();
   const size_t bytes = frame.size();
   auto datasets = ResultDatasets(facts);
@@ -404,27 +399,18 @@ void JobRun::Run() {
     Fail(std::string(runner.status().message()));
     return;
   }
-  // Strategies of the folder run in the local sandbox whatever the backend.
-  const bool on_slurm = manager_.options().runner_backend == "slurm" && external_ == nullptr;
   db::JobStore::Update with_pid;
-  with_pid.pid = runner->pid();
+  with_pid.pid = (*runner)->pid();
   with_pid.heartbeat_ms = Now();
   // The runner reference until the runner says more (a Slurm step names its job and node).
-  with_pid.runner = on_slurm ? absl::StrCat("slurm step ", SlurmJobName(job_id_), " (srun pid ",
-                                            runner->pid(), ")")
-                             : absl::StrCat("local pid ", runner->pid());
-  (void)Commit({LogEvent(Now(), "server", "info",
-                         on_slurm ? absl::StrCat("runner started: a Slurm job step named ",
-                                                 SlurmJobName(job_id_), " (srun pid ",
-                                                 runner->pid(), ")")
-                                  : absl::StrCat("runner started (pid ", runner->pid(), ")"))},
-               with_pid);
+  with_pid.runner = (*runner)->reference();
+  (void)Commit({LogEvent(Now(), "server", "info", (*runner)->started_line())}, with_pid);
   last_heard_ms_ = Now();
   last_flush_ms_ = Now();
-  Supervise(*runner);
-  ExitInfo exit = runner->Wait();
+  Supervise(**runner);
+  const RunnerEnd end = (*runner)->Finish();
   Flush(true);
-  const bool succeeded = reader_.got_result() && exit.exited && exit.code == 0;
+  const bool succeeded = end.kind == RunnerEndKind::kFinished && reader_.got_result();
   const bool shutdown = cancel_ && manager_.stopping();
   if (shutdown && sweep_ && !succeeded) {
     // A sweep stays running in the store: the next start queues it again and it resumes with
@@ -441,7 +427,7 @@ void JobRun::Run() {
   } else if (succeeded) {
     End(db::JobStatus::kFinished, "");
   } else {
-    RunnerFailure failure = ExitReason(exit);
+    RunnerFailure failure = FailureReason(end);
     metrics::ServerMetrics::Get().runner_failures.With({failure.reason}).Inc();
     Fail(failure.message);
   }
@@ -476,84 +462,36 @@ absl::Status JobRun::PrepareExternal(const db::JobRecord& job,
   return absl::OkStatus();
 }
 
-absl::StatusOr<RunnerProcess> JobRun::StartRunner(const backtest::runner::v1::RunSpec& spec) {
+absl::StatusOr<std::unique_ptr<RunnerRun>> JobRun::StartRunner(
+    const backtest::runner::v1::RunSpec& spec) {
   const JobManagerOptions& o = manager_.options();
-  std::string frame;
-  AppendFrame(spec.SerializeAsString(), &frame);
+  request_.job_id = job_id_;
+  request_.spec = &spec;
   if (external_ != nullptr) {
     // The Python runner in the sandbox, its limits those of the sandbox (hard, set before it
-    // starts). The worker's warm runner is backtest-runner's and stays for the next job.
-    // The folders its data policy lets it read are visible (read-only) where they are.
-    // The worker's warm Python runner runs it when its sandbox is this one and it was started for
-    // this source hash (its folder's bind mount may be an older directory of that name).
+    // starts). The folders its data policy lets it read are visible (read-only) where they are.
     std::vector<std::string> data_roots;
     for (const std::string& root : spec.data_policy().file_roots()) {
       std::error_code ec;
       if (std::filesystem::is_directory(root, ec)) data_roots.push_back(root);
     }
+    request_.sandbox_limits = ExternalLimits(o);
     auto command = manager_.sandbox().Build(
         {.args = {o.strategies.python, "-m", "backtestd.runner", "--events-fd", "3", "--kind",
                   external_->kind},  // its adapter imported by a warm runner too
          .strategy_dir = external_->path,
          .read_only_paths = std::move(data_roots),
-         .limits = ExternalLimits(o),
+         .limits = request_.sandbox_limits,
          // The worker's own user: a job's processes count against its worker's limit only.
          .uid = manager_.sandbox().WorkerUid(stores_.worker)});
     if (!command.ok()) return command.status();
-    sandboxed_command_ = *command;
-    sandboxed_source_hash_ = spec.external_strategy().source_hash();
-    std::optional<WarmSandboxedRunner> warm = std::move(warm_sandboxed_);
-    warm_sandboxed_.reset();  // one of another sandbox ends here
-    const bool same = warm.has_value() && warm->command == *command &&
-                      warm->source_hash == sandboxed_source_hash_;
-    // The worker's fork server of this sandbox forks the job's runner, and stays for the next.
-    if (same && warm->fork_server != nullptr && warm->fork_server->Ready()) {
-      auto forked = warm->fork_server->Fork(frame, o.limits.event_pipe_bytes);
-      if (forked.ok()) {
-        warm_sandboxed_.emplace(std::move(*warm));
-        return forked;
-      }
-      spdlog::warn("job {}: {}; a runner of its own instead", job_id_,
-                   std::string(forked.status().message()));
-    }
-    if (same && warm->process.has_value() && warm->process->Alive()) {
-      warm->process->SendSpec(frame);
-      return *std::move(warm->process);
-    }
-    warm.reset();
-    if (manager_.UseForkServers()) {
-      // None for this sandbox yet: one now, which forks this job once it has done its imports
-      // (what a fresh runner would cost the job) and stays for the next.
-      auto server = ForkServer::Spawn(ForkServerCommand(*command));
-      if (server.ok()) {
-        auto forked = (*server)->Fork(frame, o.limits.event_pipe_bytes);
-        if (forked.ok()) {
-          warm_sandboxed_.emplace(WarmSandboxedRunner{*command, sandboxed_source_hash_,
-                                                      std::nullopt, *std::move(server)});
-          return forked;
-        }
-      }
-    }
-    return RunnerProcess::Spawn(*command, o.limits.event_pipe_bytes, frame);
+    request_.sandboxed = *std::move(command);
+    request_.source_hash = spec.external_strategy().source_hash();
   }
-  if (o.runner_backend == "slurm") {
-    absl::StatusOr<ProcessCommand> command =
-        SlurmRunnerCommand(o.slurm, o.runner_path, o.limits, job_id_);
-    if (!command.ok()) return command.status();
-    return RunnerProcess::Spawn(*command, o.limits.event_pipe_bytes, frame);
-  }
-  // The worker's warm runner when it is still there, else a fresh one; either way this job's own.
-  std::optional<RunnerProcess> warm = std::move(warm_);
-  warm_.reset();
-  if (!warm.has_value() || !warm->Alive()) {
-    return RunnerProcess::Spawn(o.runner_path, o.limits, frame);
-  }
-  warm->SendSpec(frame);
-  return *std::move(warm);
+  return backend_.Start(request_);
 }
 
-JobRun::RunnerFailure JobRun::ExitReason(const ExitInfo& exit) {
-  const RunnerLimits& limits = manager_.options().limits;
+JobRun::RunnerFailure JobRun::FailureReason(const RunnerEnd& end) {
   if (!StoreError().empty()) return {"store", StoreError()};
   if (killed_for_stale_) return {"stale", manager_.StaleError()};
   if (killed_for_silence_) {
@@ -561,61 +499,27 @@ JobRun::RunnerFailure JobRun::ExitReason(const ExitInfo& exit) {
             absl::StrFormat("the runner stopped responding (nothing heard for %.1f s) and was killed",
                             manager_.options().heartbeat_timeout_ms / 1000.0)};
   }
-  // A runner killed by a signal may die in the middle of a frame: the cut frame is a consequence,
-  // and the signal (below) is the reason to report.
-  if (!reader_.protocol_error().empty() && !(reader_.stream_cut() && !exit.exited)) {
+  if (!reader_.protocol_error().empty()) {
     return {"protocol", absl::StrCat("runner protocol error: ", reader_.protocol_error())};
   }
-  if (reader_.failure_code() == "resource" && limits.memory_mb > 0) {
-    return {"memory_limit", absl::StrCat("memory limit of ", limits.memory_mb, " MB exceeded")};
+  if (!reader_.result_error().empty()) return {"run_error", reader_.result_error()};
+  if (end.kind == RunnerEndKind::kFinished) {
+    return {"no_result", "the runner ended without a result"};
   }
-  if (!reader_.failure_message().empty()) return {"run_error", reader_.failure_message()};
-  if (external_ != nullptr) {
-    std::string why = DescribeSandboxedExit(exit, ExternalLimits(manager_.options()));
-    if (!why.empty()) return {"sandboxed_exit", absl::StrCat("the strategy's runner: ", why)};
-  }
-  // The kernel sends SIGXCPU at the limit and SIGKILL a second later if that was ignored.
-  if (!exit.exited && limits.cpu_seconds > 0 &&
-      (exit.signal == SIGXCPU ||
-       (exit.signal == SIGKILL && exit.cpu_seconds >= static_cast<double>(limits.cpu_seconds)))) {
-    return {"cpu_limit", absl::StrCat("CPU time limit of ", limits.cpu_seconds, " s exceeded")};
-  }
-  if (!exit.exited) {
-    return {"crash", absl::StrCat("the runner crashed (", DescribeSignal(exit.signal), ")")};
-  }
-  if (exit.code != 0) return {"exit_code", absl::StrCat("the runner exited with code ", exit.code)};
-  return {"no_result", "the runner ended without a result"};
+  return {end.reason.empty() ? "run_error" : end.reason, end.message};
 }
 
-void JobRun::Supervise(RunnerProcess& runner) {
-  LineSplitter out_lines, err_lines;
-  while (!runner.all_closed()) {
-    pollfd fds[3];
-    int n = 0;
-    for (int fd : {runner.events_fd(), runner.stdout_fd(), runner.stderr_fd()}) {
-      if (fd >= 0) fds[n++] = {fd, POLLIN, 0};
-    }
-    int ready = ::poll(fds, n, kFlushEveryMs);
-    if (ready < 0 && errno != EINTR) break;
-    for (int i = 0; i < n && ready > 0; ++i) {
-      if (fds[i].revents == 0) continue;
-      if (fds[i].fd == runner.events_fd()) {
-        ReadEvents(fds[i].fd, runner);
-      } else if (fds[i].fd == runner.stdout_fd()) {
-        ReadOutput(fds[i].fd, runner, "stdout", out_lines);
-      } else {
-        ReadOutput(fds[i].fd, runner, "stderr", err_lines);
-      }
-    }
+void JobRun::Supervise(RunnerRun& runner) {
+  while (runner.Pump(kFlushEveryMs, *this)) {
     Police(runner);
     Flush(false);
   }
-  out_lines.Finish([&](std::string line) {
+  out_lines_.Finish([&](std::string line) {
     if (output_.Take(line.size())) {
       reader_.Queue(LogEvent(Now(), "stdout", "info", std::move(line)));
     }
   });
-  err_lines.Finish([&](std::string line) {
+  err_lines_.Finish([&](std::string line) {
     if (output_.Take(line.size())) {
       reader_.Queue(LogEvent(Now(), "stderr", "warning", std::move(line)));
     }
@@ -623,61 +527,45 @@ void JobRun::Supervise(RunnerProcess& runner) {
   if (output_.spent()) reader_.Queue(LogEvent(Now(), "server", "warning", output_.DroppedNote()));
 }
 
-void JobRun::Police(RunnerProcess& runner) {
+void JobRun::Police(RunnerRun& runner) {
   const JobManagerOptions& o = manager_.options();
   const int64_t now = Now();
   if ((!reader_.protocol_error().empty() || !StoreError().empty()) && term_sent_ms_ == 0) {
-    runner.Signal(SIGKILL);  // its events have nowhere to go
+    runner.Terminate();  // its events have nowhere to go
     term_sent_ms_ = now;
   }
   if (cancel_ && term_sent_ms_ == 0) {
-    runner.Signal(SIGTERM);  // polite: the runner stops at the next bar and says so
+    runner.Cancel();  // polite: the runner stops at the next bar and says so
     term_sent_ms_ = now;
   } else if (cancel_ && now - term_sent_ms_ > o.cancel_grace_ms) {
-    runner.Signal(SIGKILL);
+    runner.Terminate();
   }
   if (!killed_for_silence_ && now - last_heard_ms_ > o.heartbeat_timeout_ms) {
     killed_for_silence_ = true;
-    runner.Signal(SIGKILL);
+    runner.Terminate();
   }
   if (stale_ && !killed_for_stale_ && !killed_for_silence_) {
     killed_for_stale_ = true;
-    runner.Signal(SIGKILL);
+    runner.Terminate();
   }
 }
 
-void JobRun::ReadOutput(int fd, RunnerProcess& runner, const char* source, LineSplitter& lines) {
-  char buf[16384];
-  ssize_t n = ::read(fd, buf, sizeof buf);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-    runner.CloseFd(fd);
-    return;
-  }
-  if (n < 0) return;
-  last_heard_ms_ = Now();
+void JobRun::OnOutput(const char* source, const char* data, size_t size) {
   if (output_.spent()) {  // counted, not split: dropping costs less than the writing did
-    output_.Drop(buf, static_cast<size_t>(n));
+    output_.Drop(data, size);
     return;
   }
   const bool is_err = std::string_view(source) == "stderr";
-  lines.Feed(buf, static_cast<size_t>(n), [&](std::string line) {
+  LineSplitter& lines = is_err ? err_lines_ : out_lines_;
+  lines.Feed(data, size, [&](std::string line) {
     if (!output_.Take(line.size())) return;
     reader_.Queue(LogEvent(Now(), source, is_err ? "warning" : "info", std::move(line)));
   });
   if (output_.spent()) output_.DropPartial(lines.Discard());
 }
 
-void JobRun::ReadEvents(int fd, RunnerProcess& runner) {
-  char buf[65536];
-  ssize_t n = ::read(fd, buf, sizeof buf);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-    reader_.Close();
-    runner.CloseFd(fd);
-    return;
-  }
-  if (n < 0) return;
-  last_heard_ms_ = Now();
-  reader_.Feed(buf, static_cast<size_t>(n));
+void JobRun::OnEvent(std::string event) {
+  reader_.Handle(std::move(event));
   if (reader_.queued() >= kFlushEveryEvents) Flush(true);
 }
 
@@ -741,9 +629,7 @@ void JobRun::End(db::JobStatus status, const std::string& error) {
 
 }  // namespace
 
-void JobManager::RunJob(const std::string& job_id, WorkerStores& stores,
-                        std::optional<RunnerProcess>& warm,
-                        std::optional<WarmSandboxedRunner>& warm_sandboxed) {
+void JobManager::RunJob(const std::string& job_id, WorkerStores& stores, RunnerBackend& backend) {
   auto control = std::make_shared<JobControl>();
   std::shared_ptr<JobChannel> channel;
   {
@@ -758,7 +644,7 @@ void JobManager::RunJob(const std::string& job_id, WorkerStores& stores,
     channel = c;
   }
   if (shutting_down_) control->cancel_requested = true;
-  JobRun run(*this, stores, job_id, channel, *control, warm, warm_sandboxed);
+  JobRun run(*this, stores, job_id, channel, *control, backend);
   run.Run();
   channel->Close();
   Forget(job_id);

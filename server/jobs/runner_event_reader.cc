@@ -57,28 +57,6 @@ RunnerEventReader::RunnerEventReader(Sink& sink, std::function<int64_t()> now_ms
                                      int64_t heartbeat_persist_ms)
     : sink_(sink), now_ms_(std::move(now_ms)), heartbeat_persist_ms_(heartbeat_persist_ms) {}
 
-void RunnerEventReader::Feed(const char* data, size_t size) {
-  if (!protocol_error_.empty()) return;
-  decoder_.Append(data, size);
-  while (protocol_error_.empty()) {
-    auto frame = decoder_.Next();
-    if (!frame.ok()) {
-      protocol_error_ = std::string(frame.status().message());
-      return;
-    }
-    if (!frame->has_value()) return;
-    HandleFrame(*std::move(*frame));
-  }
-}
-
-void RunnerEventReader::Close() {
-  if (decoder_.buffered() > 0 && protocol_error_.empty()) {
-    stream_cut_ = true;
-    protocol_error_ =
-        absl::StrCat("event stream ended inside a frame (", decoder_.buffered(), " bytes)");
-  }
-}
-
 void RunnerEventReader::Queue(JobEvent event) { queued_.push_back(std::move(event)); }
 
 std::vector<JobEvent> RunnerEventReader::TakeQueued() {
@@ -112,7 +90,8 @@ bool RunnerEventReader::HasUpdate() const {
          update_.runner.has_value();
 }
 
-void RunnerEventReader::HandleFrame(std::string bytes) {
+void RunnerEventReader::Handle(std::string bytes) {
+  if (!protocol_error_.empty()) return;
   RunnerEvent event;
   if (!(IsResultFrame(bytes) ? ReadResultFacts(bytes, event.mutable_result())
                              : event.ParseFromString(bytes))) {
@@ -169,9 +148,7 @@ void RunnerEventReader::HandleFrame(std::string bytes) {
       }
       break;
     case RunnerEvent::kFailure:
-      failure_code_ = event.failure().code();
-      failure_message_ = event.failure().message();
-      break;
+      break;  // the run's end: its backend reads it (RunnerStream)
     case RunnerEvent::EVENT_NOT_SET:
       break;
   }
@@ -230,7 +207,7 @@ void RunnerEventReader::OnTrace(int64_t now, backtest::runner::v1::TraceEvent& t
 void RunnerEventReader::OnResult(std::string bytes,
                                  const backtest::runner::v1::RunOutput& facts) {
   if (absl::Status s = sink_.StoreResult(std::move(bytes), facts); !s.ok()) {
-    failure_message_ = absl::StrCat("the result could not be stored: ", s.message());
+    result_error_ = absl::StrCat("the result could not be stored: ", s.message());
     return;
   }
   got_result_ = true;

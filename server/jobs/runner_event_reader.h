@@ -1,6 +1,6 @@
-// The server's side of a runner's event stream: frames decoded, each event turned into what the job
-// keeps (log lines, progress, trace batches, datasets, the result, heartbeats, the runner's own
-// failure).
+// The server's side of a runner's events (each whole, as its run's backend gives them; framing
+// and the protocol's checks are RunnerStream's): each event turned into what the job keeps (log
+// lines, progress, trace batches, datasets, the result, heartbeats).
 // Events wait in a queue until the owner takes them to store; of several progress events of one
 // stage waiting there, only the newest is kept, in its own place. Trace rows, datasets and the
 // result are stored outside the event log, through the Sink, at the moment they arrive.
@@ -18,7 +18,6 @@
 #include "backtest/runner/v1/runner.pb.h"
 #include "db/job_store.h"
 #include "db/trace_store.h"
-#include "server/jobs/frame_codec.h"
 #include "server/jobs/job_event.h"
 
 namespace backtest::jobs {
@@ -56,11 +55,8 @@ class RunnerEventReader {
   // `heartbeat_persist_ms`: a heartbeat updates the job row at most this often.
   RunnerEventReader(Sink& sink, std::function<int64_t()> now_ms, int64_t heartbeat_persist_ms);
 
-  // Bytes from the event pipe: every whole frame is handled. After a protocol error the rest of
-  // the stream is ignored.
-  void Feed(const char* data, size_t size);
-  // The pipe closed; bytes of an unfinished frame are a protocol error.
-  void Close();
+  // One event of the runner (a RunnerEvent's bytes). After a protocol error the rest is ignored.
+  void Handle(std::string event);
 
   // Adds an event of the server's own (a captured stdout or stderr line, a server message).
   void Queue(JobEvent event);
@@ -71,18 +67,16 @@ class RunnerEventReader {
   db::JobStore::Update TakeUpdate();
   bool HasUpdate() const;
 
-  // Why the stream cannot be read (undecodable event, oversized frame, cut frame); empty if none.
+  // Why the events cannot be taken (an undecodable event, candles or rows the job does not
+  // expect); empty if none.
   const std::string& protocol_error() const { return protocol_error_; }
-  bool stream_cut() const { return stream_cut_; }
-  // Trace rows or the result could not be stored (a full disk…): the job fails.
+  // Trace rows could not be stored (a full disk…): the job fails.
   const std::string& store_error() const { return store_error_; }
-  // The runner's own failure event, if it sent one.
-  const std::string& failure_code() const { return failure_code_; }
-  const std::string& failure_message() const { return failure_message_; }
+  // The result came but could not be stored: the job fails with this.
+  const std::string& result_error() const { return result_error_; }
   bool got_result() const { return got_result_; }
 
  private:
-  void HandleFrame(std::string bytes);
   void OnProgress(int64_t now, const backtest::runner::v1::ProgressEvent& progress);
   void OnTrace(int64_t now, backtest::runner::v1::TraceEvent& trace);
   void OnResult(std::string bytes, const backtest::runner::v1::RunOutput& facts);
@@ -91,17 +85,14 @@ class RunnerEventReader {
   Sink& sink_;
   std::function<int64_t()> now_ms_;
   int64_t heartbeat_persist_ms_;
-  FrameDecoder decoder_;
   std::vector<JobEvent> queued_;
   size_t last_progress_ = SIZE_MAX;  // index in queued_ of its newest progress event
   std::vector<size_t> superseded_;   // indexes in queued_ of progress events not to store
   db::JobStore::Update update_;
   int64_t last_heartbeat_saved_ms_ = 0;
   std::string protocol_error_;
-  bool stream_cut_ = false;
   std::string store_error_;
-  std::string failure_code_;
-  std::string failure_message_;
+  std::string result_error_;
   bool got_result_ = false;
 };
 

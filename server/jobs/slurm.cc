@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "backtest/runner/v1/runner.pb.h"
+#include "server/jobs/frame_codec.h"
 
 extern char** environ;
 
@@ -87,6 +89,43 @@ absl::Status CancelSlurmJobs(const SlurmOptions& options, const std::vector<std:
         absl::StrCat("scancel failed for ", failed, " of ", job_ids.size(), " jobs"));
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+LocalBackendOptions WithoutWarmRunners(LocalBackendOptions options) {
+  options.warm_runners = false;  // a step per job: no backtest-runner is kept warm here
+  return options;
+}
+
+}  // namespace
+
+SlurmRunnerBackend::SlurmRunnerBackend(SlurmOptions slurm, LocalBackendOptions local,
+                                       const std::atomic<bool>& stopping)
+    : slurm_(std::move(slurm)), options_(std::move(local)),
+      local_(WithoutWarmRunners(options_), stopping) {}
+
+absl::StatusOr<std::unique_ptr<RunnerRun>> SlurmRunnerBackend::Start(const RunRequest& request) {
+  if (request.sandboxed.has_value()) return local_.Start(request);
+  absl::StatusOr<ProcessCommand> command =
+      SlurmRunnerCommand(slurm_, options_.runner_path, options_.limits, request.job_id);
+  if (!command.ok()) return command.status();
+  std::string frame;
+  AppendFrame(request.spec->SerializeAsString(), &frame);
+  absl::StatusOr<RunnerProcess> srun =
+      RunnerProcess::Spawn(*command, options_.limits.event_pipe_bytes, frame);
+  if (!srun.ok()) return srun.status();
+  ProcessRun::Options run;
+  // The reference until the runner says more (its job, step and node).
+  run.reference =
+      absl::StrCat("slurm step ", SlurmJobName(request.job_id), " (srun pid ", srun->pid(), ")");
+  run.started_line = absl::StrCat("runner started: a Slurm job step named ",
+                                  SlurmJobName(request.job_id), " (srun pid ", srun->pid(), ")");
+  // SIGTERM to srun cancels the step (a SIGKILL would leave it running on the cluster);
+  // Terminate sends SIGTERM first too (ProcessCommand::kill_signal), SIGKILL the second time.
+  run.cancel_signal = SIGTERM;
+  run.limits = options_.limits;
+  return std::make_unique<ProcessRun>(*std::move(srun), std::move(run));
 }
 
 }  // namespace backtest::jobs

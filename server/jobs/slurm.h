@@ -9,7 +9,12 @@
 #include <string>
 #include <vector>
 
+#include <atomic>
+#include <memory>
+
 #include "absl/status/status.h"
+#include "server/jobs/local_backend.h"
+#include "server/jobs/runner_backend.h"
 #include "server/jobs/runner_process.h"
 
 namespace backtest::jobs {
@@ -35,6 +40,23 @@ absl::StatusOr<ProcessCommand> SlurmRunnerCommand(const SlurmOptions& options,
 // Cancels the steps of these jobs still on the cluster (scancel --name), for jobs a previous
 // server left running. Unavailable when scancel cannot be run or fails.
 absl::Status CancelSlurmJobs(const SlurmOptions& options, const std::vector<std::string>& job_ids);
+
+// The Slurm backend: each run of backtest-runner is a job step of its own (no warm runners);
+// strategies of the strategy folder run in the local sandbox (its sandbox is this machine's),
+// through a local backend kept inside. Owned by one worker; not thread-safe.
+class SlurmRunnerBackend : public RunnerBackend {
+ public:
+  SlurmRunnerBackend(SlurmOptions slurm, LocalBackendOptions local,
+                     const std::atomic<bool>& stopping);
+
+  absl::StatusOr<std::unique_ptr<RunnerRun>> Start(const RunRequest& request) override;
+  void Prepare(const RunRequest* like = nullptr) override { local_.Prepare(like); }
+
+ private:
+  SlurmOptions slurm_;
+  LocalBackendOptions options_;
+  LocalRunnerBackend local_;  // strategy-folder runs
+};
 
 }  // namespace backtest::jobs
 

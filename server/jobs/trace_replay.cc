@@ -1,10 +1,6 @@
 #include "server/jobs/trace_replay.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,7 +14,6 @@
 #include "db/dataset_store.h"
 #include "db/result_store.h"
 #include "server/engine/param_registry.h"
-#include "server/jobs/frame_codec.h"
 #include "server/jobs/retry_delay.h"
 #include "server/jobs/job_manager.h"
 #include "server/jobs/run_spec.h"
@@ -59,50 +54,45 @@ class ReplaySink : public RunnerEventReader::Sink {
   backtest::runner::v1::RunOutput facts_;
 };
 
-// Runs `spec` in a backtest-runner and reads its events to the end: the runner's failure, a
-// protocol error, a crash, the timeout or `stopping` is the replay's error.
-absl::Status RunReplayRunner(const JobManagerOptions& o, const backtest::runner::v1::RunSpec& spec,
-                             const std::optional<ProcessCommand>& sandboxed, int64_t timeout_ms,
+// Takes a replay's events (its log lines and its runner's output are not kept: the job's own
+// log has them).
+class ReplayListener : public RunnerRun::Listener {
+ public:
+  explicit ReplayListener(RunnerEventReader& reader) : reader_(reader) {}
+  void OnEvent(std::string event) override {
+    reader_.Handle(std::move(event));
+    reader_.TakeQueued();
+    reader_.TakeUpdate();
+  }
+  void OnOutput(const char*, const char*, size_t) override {}
+
+ private:
+  RunnerEventReader& reader_;
+};
+
+// Runs `spec` in a runner of this machine (a local backend of its own, without warm runners) and
+// reads its events to the end: the runner's failure, a protocol error, a crash, the timeout or
+// `stopping` is the replay's error.
+absl::Status RunReplayRunner(JobManager& jobs, const backtest::runner::v1::RunSpec& spec,
+                             std::optional<ProcessCommand> sandboxed, int64_t timeout_ms,
                              const std::atomic<bool>& stopping, ReplaySink& sink) {
-  std::string frame;
-  AppendFrame(spec.SerializeAsString(), &frame);
-  ASSIGN_OR_RETURN(RunnerProcess runner,
-                   sandboxed ? RunnerProcess::Spawn(*sandboxed, o.limits.event_pipe_bytes, frame)
-                             : RunnerProcess::Spawn(o.runner_path, o.limits, frame));
+  std::unique_ptr<RunnerBackend> backend = jobs.NewRunnerBackend(/*one_off=*/true);
+  RunRequest request{.job_id = spec.job_id(), .spec = &spec, .sandboxed = std::move(sandboxed)};
+  ASSIGN_OR_RETURN(std::unique_ptr<RunnerRun> runner, backend->Start(request));
   RunnerEventReader reader(sink, NowMs, /*heartbeat_persist_ms=*/INT64_MAX);
+  ReplayListener listener(reader);
   const int64_t deadline = NowMs() + timeout_ms;
   bool timed_out = false;
   bool killed = false;
-  while (!runner.all_closed()) {
-    pollfd fds[3];
-    int n = 0;
-    for (int fd : {runner.events_fd(), runner.stdout_fd(), runner.stderr_fd()}) {
-      if (fd >= 0) fds[n++] = {fd, POLLIN, 0};
-    }
-    int ready = ::poll(fds, n, kPollMs);
-    if (ready < 0 && errno != EINTR) break;
-    for (int i = 0; i < n && ready > 0; ++i) {
-      if (fds[i].revents == 0) continue;
-      char buf[65536];
-      ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
-        if (fds[i].fd == runner.events_fd()) reader.Close();
-        runner.CloseFd(fds[i].fd);
-        continue;
-      }
-      // Log lines and the runner's output are not kept: the job's own log has them.
-      if (got > 0 && fds[i].fd == runner.events_fd()) reader.Feed(buf, static_cast<size_t>(got));
-    }
-    reader.TakeQueued();
-    reader.TakeUpdate();
+  while (runner->Pump(kPollMs, listener)) {
     const bool bad_stream = !reader.protocol_error().empty() || !reader.store_error().empty();
     if (!killed && (stopping || NowMs() > deadline || bad_stream)) {
       timed_out = NowMs() > deadline;
-      runner.Signal(SIGKILL);
+      runner->Terminate();
       killed = true;
     }
   }
-  ExitInfo exit = runner.Wait();
+  const RunnerEnd end = runner->Finish();
   if (stopping) return absl::UnavailableError("the server is shutting down");
   if (timed_out) {
     return absl::DeadlineExceededError(
@@ -112,16 +102,12 @@ absl::Status RunReplayRunner(const JobManagerOptions& o, const backtest::runner:
   if (!reader.protocol_error().empty()) {
     return absl::InternalError(absl::StrCat("replay runner: ", reader.protocol_error()));
   }
-  if (!reader.failure_message().empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the replay failed: ", reader.failure_message()));
+  if (end.kind == RunnerEndKind::kFinished && reader.got_result()) return absl::OkStatus();
+  if (end.reason == "run_error" || end.kind == RunnerEndKind::kLimitExceeded) {
+    return absl::FailedPreconditionError(absl::StrCat("the replay failed: ", end.message));
   }
-  if (!reader.got_result() || !exit.exited || exit.code != 0) {
-    return absl::InternalError(
-        exit.exited ? absl::StrCat("the replay's runner exited with code ", exit.code)
-                    : absl::StrCat("the replay's runner crashed (", DescribeSignal(exit.signal), ")"));
-  }
-  return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(
+      "the replay: ", end.message.empty() ? "the runner ended without a result" : end.message));
 }
 
 // What the stored run was: its job, digest and datasets.
@@ -423,7 +409,8 @@ absl::StatusOr<TraceRows> TraceReplayer::Replay(const Task& task, bool* lasting)
   ++replays_;
   const int64_t started = NowMs();
   ReplaySink sink;
-  RETURN_IF_ERROR(RunReplayRunner(o, spec, sandboxed, options_.timeout_ms, stopping_, sink));
+  RETURN_IF_ERROR(
+      RunReplayRunner(jobs_, spec, std::move(sandboxed), options_.timeout_ms, stopping_, sink));
   if (sink.facts().digest() != run.digest) {
     *lasting = true;
     return DigestMismatch(run, sink.facts());

@@ -1,6 +1,7 @@
-// Fuzz target: the server's real handling of a runner's event stream, RunnerEventReader (frames
-// decoded, progress coalesced, trace batches and the result handed to the store, heartbeats and
-// failures kept), as JobRun drives it, with a sink that records instead of storing.
+// Fuzz target: the server's real handling of a runner's event stream, RunnerStream (frames
+// decoded, the runner's end noted) feeding RunnerEventReader (progress coalesced, trace batches
+// and the result handed to the store, heartbeats kept), as a run and its JobRun drive them, with
+// a sink that records instead of storing.
 //
 // Input: one byte that chooses how the stream is cut into reads and which stores fail, then the
 // stream (the seeds are runner_events' corpus: real runs' streams).
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "server/jobs/runner_event_reader.h"
+#include "server/jobs/runner_stream.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace backtest::jobs {
@@ -87,16 +89,18 @@ Outcome Read(absl::string_view stream, const std::vector<size_t>& cuts, bool fai
   sink.fail_result = fail_result;
   int64_t clock = 0;
   RunnerEventReader reader(sink, [&] { return clock; }, 5000);
+  RunnerStream runner_stream;
   sink.reader = &reader;
   size_t pos = 0, cut = 0;
   while (pos < stream.size()) {
     size_t n = cuts.empty() ? stream.size() : cuts[cut++ % cuts.size()];
     n = std::min(n, stream.size() - pos);
-    reader.Feed(stream.data() + pos, n);
+    runner_stream.Feed(stream.data() + pos, n,
+                       [&](std::string event) { reader.Handle(std::move(event)); });
     pos += n;
     clock += 1;  // time moves only with reads; the log must not depend on it (times not compared)
   }
-  reader.Close();
+  runner_stream.Close();
   sink.TakeEvents();
   // Progress coalescing: within what was stored between two flushes, a stage's progress is never
   // followed by progress of the same stage without another stage's between.
@@ -111,8 +115,10 @@ Outcome Read(absl::string_view stream, const std::vector<size_t>& cuts, bool fai
   }
   FUZZ_CHECK(reader.got_result() == (sink.results > 0 && !fail_result),
              absl::StrCat("got_result ", reader.got_result(), " after ", sink.results));
-  return {sink.log, reader.protocol_error(), reader.store_error(),
-          reader.failure_code() + ": " + reader.failure_message(), reader.got_result()};
+  return {sink.log, runner_stream.protocol_error() + " | " + reader.protocol_error(),
+          reader.store_error(),
+          runner_stream.failure_code() + ": " + runner_stream.failure_message(),
+          reader.got_result()};
 }
 
 }  // namespace

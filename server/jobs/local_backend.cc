@@ -1,0 +1,205 @@
+#include "server/jobs/local_backend.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "backtest/runner/v1/runner.pb.h"
+#include "server/jobs/frame_codec.h"
+
+namespace backtest::jobs {
+
+bool ProcessRun::Pump(int timeout_ms, Listener& listener) {
+  if (process_.all_closed()) return false;
+  pollfd fds[3];
+  int n = 0;
+  for (int fd : {process_.events_fd(), process_.stdout_fd(), process_.stderr_fd()}) {
+    if (fd >= 0) fds[n++] = {fd, POLLIN, 0};
+  }
+  int ready = ::poll(fds, n, timeout_ms);
+  if (ready < 0 && errno != EINTR) {
+    for (int i = 0; i < n; ++i) process_.CloseFd(fds[i].fd);
+    stream_.Close();
+    return false;
+  }
+  for (int i = 0; i < n && ready > 0; ++i) {
+    if (fds[i].revents != 0) Read(fds[i].fd, listener);
+  }
+  return !process_.all_closed();
+}
+
+void ProcessRun::Read(int fd, Listener& listener) {
+  char buf[65536];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+    if (fd == process_.events_fd()) stream_.Close();
+    process_.CloseFd(fd);
+    return;
+  }
+  if (n < 0) return;
+  listener.OnAlive();
+  if (fd == process_.events_fd()) {
+    stream_.Feed(buf, static_cast<size_t>(n),
+                 [&](std::string event) { listener.OnEvent(std::move(event)); });
+  } else {
+    listener.OnOutput(fd == process_.stdout_fd() ? "stdout" : "stderr", buf,
+                      static_cast<size_t>(n));
+  }
+}
+
+RunnerEnd ProcessRun::Finish() {
+  const ExitInfo exit = process_.Wait();
+  // A runner killed by a signal may die in the middle of a frame: the cut frame is a consequence,
+  // and the signal is the reason to report.
+  if (!stream_.protocol_error().empty() && !(stream_.stream_cut() && !exit.exited)) {
+    return {RunnerEndKind::kFailed, "protocol",
+            absl::StrCat("runner protocol error: ", stream_.protocol_error())};
+  }
+  if (stream_.failure_code() == "resource" && options_.limits.memory_mb > 0) {
+    return {RunnerEndKind::kLimitExceeded, "memory_limit",
+            absl::StrCat("memory limit of ", options_.limits.memory_mb, " MB exceeded")};
+  }
+  if (stream_.failure_code() == "cancelled") {
+    return {RunnerEndKind::kCancelled, "cancelled", stream_.failure_message()};
+  }
+  if (!stream_.failure_message().empty()) {
+    return {RunnerEndKind::kFailed, "run_error", stream_.failure_message()};
+  }
+  RunnerEnd end = options_.describe_exit ? options_.describe_exit(exit)
+                                         : DescribeRunnerExit(exit, options_.limits);
+  if (end.message.empty()) {
+    if (stream_.result_seen()) return {RunnerEndKind::kFinished, "", ""};
+    return {RunnerEndKind::kFailed, "no_result", "the runner ended without a result"};
+  }
+  return end;
+}
+
+RunnerEnd DescribeRunnerExit(const ExitInfo& exit, const RunnerLimits& limits) {
+  // The kernel sends SIGXCPU at the limit and SIGKILL a second later if that was ignored.
+  if (!exit.exited && limits.cpu_seconds > 0 &&
+      (exit.signal == SIGXCPU ||
+       (exit.signal == SIGKILL && exit.cpu_seconds >= static_cast<double>(limits.cpu_seconds)))) {
+    return {RunnerEndKind::kLimitExceeded, "cpu_limit",
+            absl::StrCat("CPU time limit of ", limits.cpu_seconds, " s exceeded")};
+  }
+  if (!exit.exited) {
+    return {RunnerEndKind::kFailed, "crash",
+            absl::StrCat("the runner crashed (", DescribeSignal(exit.signal), ")")};
+  }
+  if (exit.code != 0) {
+    return {RunnerEndKind::kFailed, "exit_code",
+            absl::StrCat("the runner exited with code ", exit.code)};
+  }
+  return {RunnerEndKind::kFinished, "", ""};
+}
+
+absl::StatusOr<std::unique_ptr<RunnerRun>> LocalRunnerBackend::Start(const RunRequest& request) {
+  std::string frame;
+  AppendFrame(request.spec->SerializeAsString(), &frame);
+  ProcessRun::Options run;
+  run.limits = options_.limits;
+  if (request.sandboxed.has_value()) {
+    // The sandbox enforces its limits itself: its exit names the one that was hit.
+    run.describe_exit = [limits = request.sandbox_limits](const ExitInfo& exit) -> RunnerEnd {
+      std::string why = DescribeSandboxedExit(exit, limits);
+      if (why.empty()) return {RunnerEndKind::kFinished, "", ""};
+      return {RunnerEndKind::kFailed, "sandboxed_exit",
+              absl::StrCat("the strategy's runner: ", why)};
+    };
+  }
+  absl::StatusOr<RunnerProcess> process =
+      request.sandboxed.has_value() ? StartSandboxed(request, frame) : StartNative(frame);
+  if (!process.ok()) return process.status();
+  run.reference = absl::StrCat("local pid ", process->pid());
+  run.started_line = absl::StrCat("runner started (pid ", process->pid(), ")");
+  return std::make_unique<ProcessRun>(*std::move(process), std::move(run));
+}
+
+absl::StatusOr<RunnerProcess> LocalRunnerBackend::StartNative(const std::string& frame) {
+  // The worker's warm runner when it is still there, else a fresh one; either way this job's.
+  std::optional<RunnerProcess> warm = std::move(warm_);
+  warm_.reset();
+  if (!warm.has_value() || !warm->Alive()) {
+    return RunnerProcess::Spawn(options_.runner_path, options_.limits, frame);
+  }
+  warm->SendSpec(frame);
+  return *std::move(warm);
+}
+
+absl::StatusOr<RunnerProcess> LocalRunnerBackend::StartSandboxed(const RunRequest& request,
+                                                                 const std::string& frame) {
+  const ProcessCommand& command = *request.sandboxed;
+  // The worker's warm Python runner runs it when its sandbox is this one and it was started for
+  // this source hash (its folder's bind mount may be an older directory of that name); one of
+  // another sandbox ends here.
+  std::optional<WarmSandboxed> warm = std::move(warm_sandboxed_);
+  warm_sandboxed_.reset();
+  const bool same = warm.has_value() && warm->command == command &&
+                    warm->source_hash == request.source_hash;
+  // The worker's fork server of this sandbox forks the job's runner, and stays for the next.
+  if (same && warm->fork_server != nullptr && warm->fork_server->Ready()) {
+    auto forked = warm->fork_server->Fork(frame, options_.limits.event_pipe_bytes);
+    if (forked.ok()) {
+      warm_sandboxed_.emplace(std::move(*warm));
+      return forked;
+    }
+    spdlog::warn("job {}: {}; a runner of its own instead", request.job_id,
+                 std::string(forked.status().message()));
+  }
+  if (same && warm->process.has_value() && warm->process->Alive()) {
+    warm->process->SendSpec(frame);
+    return *std::move(warm->process);
+  }
+  warm.reset();
+  if (options_.fork_servers) {
+    // None for this sandbox yet: one now, which forks this job once it has done its imports
+    // (what a fresh runner would cost the job) and stays for the next.
+    auto server = ForkServer::Spawn(ForkServerCommand(command));
+    if (server.ok()) {
+      auto forked = (*server)->Fork(frame, options_.limits.event_pipe_bytes);
+      if (forked.ok()) {
+        warm_sandboxed_.emplace(
+            WarmSandboxed{command, request.source_hash, std::nullopt, *std::move(server)});
+        return forked;
+      }
+    }
+  }
+  return RunnerProcess::Spawn(command, options_.limits.event_pipe_bytes, frame);
+}
+
+void LocalRunnerBackend::Prepare(const RunRequest* like) {
+  if (stopping_) return;
+  if (options_.warm_runners && !warm_.has_value()) {
+    auto idle = RunnerProcess::SpawnIdle(options_.runner_path, options_.limits);
+    if (idle.ok()) {
+      warm_.emplace(*std::move(idle));
+    } else {
+      spdlog::warn("no warm runner: {}", std::string(idle.status().message()));
+    }
+  }
+  if (like == nullptr || !like->sandboxed.has_value() || !options_.warm_sandboxed_runners ||
+      warm_sandboxed_.has_value()) {
+    return;
+  }
+  const ProcessCommand& command = *like->sandboxed;
+  if (options_.fork_servers) {
+    auto server = ForkServer::Spawn(ForkServerCommand(command));
+    if (server.ok()) {
+      warm_sandboxed_.emplace(
+          WarmSandboxed{command, like->source_hash, std::nullopt, *std::move(server)});
+    } else {
+      spdlog::warn("no fork server: {}", std::string(server.status().message()));
+    }
+    return;
+  }
+  auto idle = RunnerProcess::SpawnIdle(command, options_.limits.event_pipe_bytes);
+  if (idle.ok()) {
+    warm_sandboxed_.emplace(WarmSandboxed{command, like->source_hash, *std::move(idle), nullptr});
+  } else {
+    spdlog::warn("no warm Python runner: {}", std::string(idle.status().message()));
+  }
+}
+
+}  // namespace backtest::jobs

@@ -1,0 +1,104 @@
+// The local runner backend (docs/runner-backends.md): each run is a process of this machine,
+// backtest-runner or, for a strategy of the strategy folder, the Python runner in the sandbox;
+// the backend keeps a warm one of each started ahead of its worker's next job. ProcessRun, a run
+// in a local process, serves the Slurm backend too (whose process is srun).
+//
+// Owned by one worker (or one Explain replay); not thread-safe.
+#ifndef BACKTEST_SERVER_JOBS_LOCAL_BACKEND_H_
+#define BACKTEST_SERVER_JOBS_LOCAL_BACKEND_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "server/jobs/fork_server.h"
+#include "server/jobs/runner_backend.h"
+#include "server/jobs/runner_process.h"
+#include "server/jobs/runner_stream.h"
+
+namespace backtest::jobs {
+
+// A run in a local process: the events from its events pipe, its stdout and stderr as output,
+// cancel and terminate as signals.
+class ProcessRun : public RunnerRun {
+ public:
+  struct Options {
+    std::string reference;     // "local pid 1234"
+    std::string started_line;  // "runner started (pid 1234)"
+    // What Cancel sends (the runner stops at its next bar on SIGTERM).
+    int cancel_signal = SIGTERM;
+    // The limits the runner was given (a "resource" failure under a memory limit is that limit).
+    RunnerLimits limits;
+    // Why the process ended, when the stream did not say; empty message: exited 0.
+    std::function<RunnerEnd(const ExitInfo&)> describe_exit;
+  };
+
+  ProcessRun(RunnerProcess process, Options options)
+      : process_(std::move(process)), options_(std::move(options)) {}
+
+  std::string reference() const override { return options_.reference; }
+  std::string started_line() const override { return options_.started_line; }
+  int64_t pid() const override { return process_.pid(); }
+  bool Pump(int timeout_ms, Listener& listener) override;
+  void Cancel() override { process_.Signal(options_.cancel_signal); }
+  void Terminate() override { process_.Signal(SIGKILL); }
+  RunnerEnd Finish() override;
+
+ private:
+  void Read(int fd, Listener& listener);
+
+  RunnerProcess process_;
+  Options options_;
+  RunnerStream stream_;
+};
+
+// How backtest-runner's process ended, when its stream did not say: a limit that a signal
+// enforced, a crash, an exit code, or no result.
+RunnerEnd DescribeRunnerExit(const ExitInfo& exit, const RunnerLimits& limits);
+
+struct LocalBackendOptions {
+  std::string runner_path;  // backtest-runner
+  RunnerLimits limits;
+  // A warm backtest-runner waits for the next job (off for one-off runs: Explain replays).
+  bool warm_runners = true;
+  // A warm Python runner waits in the sandbox of the last strategy-folder job.
+  bool warm_sandboxed_runners = true;
+  // ... as a fork server that forks a runner per job (docs/sandbox.md, "Fork server"), rather
+  // than one idle runner (JobManager::UseForkServers).
+  bool fork_servers = false;
+};
+
+class LocalRunnerBackend : public RunnerBackend {
+ public:
+  // `stopping`: while set, no warm runner is started.
+  LocalRunnerBackend(LocalBackendOptions options, const std::atomic<bool>& stopping)
+      : options_(std::move(options)), stopping_(stopping) {}
+
+  absl::StatusOr<std::unique_ptr<RunnerRun>> Start(const RunRequest& request) override;
+  void Prepare(const RunRequest* like = nullptr) override;
+
+ private:
+  // The worker's warm Python runner, in the sandbox of the last strategy-folder job it ran
+  // (that strategy's folder at that source hash, the job's data roots, the limits): a fork
+  // server that forks a runner per job, or one idle runner waiting for its spec.
+  struct WarmSandboxed {
+    ProcessCommand command;  // the idle runner's (the fork server's has --fork-server added)
+    std::string source_hash;
+    std::optional<RunnerProcess> process;     // an idle runner
+    std::shared_ptr<ForkServer> fork_server;  // or a fork server
+  };
+
+  absl::StatusOr<RunnerProcess> StartNative(const std::string& spec);
+  absl::StatusOr<RunnerProcess> StartSandboxed(const RunRequest& request, const std::string& spec);
+
+  LocalBackendOptions options_;
+  const std::atomic<bool>& stopping_;
+  std::optional<RunnerProcess> warm_;
+  std::optional<WarmSandboxed> warm_sandboxed_;
+};
+
+}  // namespace backtest::jobs
+
+#endif  // BACKTEST_SERVER_JOBS_LOCAL_BACKEND_H_
