@@ -1,14 +1,14 @@
-"""`python -m backtestd.runner --events-fd N [--cpu-seconds S] [--memory-mb M] [--kind K]`: the
-runner process of a job whose strategy is not built in (docs/strategies.md, "The runner
-contract").
+"""`python -m backtestd.runner --events-fd N [--kind K]`: the runner process of a job whose
+strategy is not built in (docs/strategies.md, "The runner contract").
 
-It speaks backtest-runner's protocol, with the frames written by the engine's C++ code in the
-native module: it applies its limits, imports the SDK and numpy, then waits for its RunSpec on
-stdin (a warm runner), loads the strategy the spec names (`external_strategy`), runs it — an
-`sdk` strategy on the engine (a sweep's combinations too, when the spec is a sweep's), any other
-kind through `backtestd.adapters.<kind>.run(spec, channel)` — and exits 0 after its result, 1
-after a failure. With `--fork-server` it is a fork server instead: it runs no job itself but
-forks a runner per job sent to it (backtestd.forkserver).
+It speaks backtest-runner's protocol (docs/runner-protocol.md), with the frames written by the
+engine's C++ code in the native module: it imports the SDK and numpy, says hello, then waits for
+its RunSpec on stdin (a warm runner), applies the spec's limits, loads the strategy the spec names
+(`external_strategy`), runs it — an `sdk` strategy on the engine (a sweep's combinations too,
+when the spec is a sweep's), any other kind through `backtestd.adapters.<kind>.run(spec,
+channel)` — and ends with the run's end frame: finished after its result (exit 0), or failed
+(exit 1). With `--fork-server` it is a fork server
+instead: it runs no job itself but forks a runner per job sent to it (backtestd.forkserver).
 """
 
 import argparse
@@ -49,6 +49,10 @@ class Channel:
 
     def fail(self, code, message):
         return self._native.fail(code, message)
+
+    def finish(self):
+        """The run's end frame after its result: finished."""
+        return self._native.finish()
 
     def close(self):
         self._native.close()
@@ -139,15 +143,12 @@ def serve(channel, spec):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m backtestd.runner", description=__doc__)
     ap.add_argument("--events-fd", type=int, default=3)
-    ap.add_argument("--cpu-seconds", type=int, default=0)
-    ap.add_argument("--memory-mb", type=int, default=0)
     ap.add_argument("--kind", default="", help="the strategy kind of its job, when known: its "
                                                "adapter is imported before the spec comes")
     ap.add_argument("--fork-server", action="store_true",
                     help="stdin is a Unix socket on which the server sends each job's descriptors; "
                          "a runner is forked per job (backtestd.forkserver)")
     args = ap.parse_args(argv)
-    _native.apply_limits(args.cpu_seconds, args.memory_mb)
     _native.install_term_handler()
     # The server reads stdout and stderr as log lines: a line goes out when it is printed.
     sys.stdout.reconfigure(line_buffering=True)
@@ -165,12 +166,15 @@ def main(argv=None):
 
 
 def run_job(events_fd):
-    """Reads the spec on stdin, runs its job, writes its frames to `events_fd`; the exit status."""
+    """Says hello, reads the spec on stdin, runs its job, writes its frames to `events_fd` (the
+    run's end last); the exit status."""
     channel = Channel(events_fd)
-    if channel.read_spec() is None:
-        channel.fail("internal", "the runner could not read its job spec")
+    if channel.read_spec() is None:  # its failure is written (no spec, another version)
+        channel.close()
         return 1
     code = serve(channel, channel.spec)
+    if code == 0:
+        channel.finish()
     channel.close()
     return code
 

@@ -1,8 +1,8 @@
 // backtestd._native.Channel: the runner protocol from the Python runner's side
 // (`python -m backtestd.runner`, docs/strategies.md). Every frame is written by the runner's own
-// C++ code (server/runner/runner_session.h, shared with backtest-runner): the spec read from
-// stdin, heartbeats on their own thread, log and progress frames, trace batches, the result with
-// its digest, failures.
+// C++ code (server/runner/runner_session.h, shared with backtest-runner): the hello, the spec read
+// from stdin (and a cancel watched for), heartbeats on their own thread, log and progress frames,
+// trace batches, the result with its digest, the run's end.
 #include "sdk/native/runner.h"
 
 #include <nanobind/stl/map.h>
@@ -27,18 +27,32 @@ namespace rv1 = backtest::runner::v1;
 
 class Channel {
  public:
-  explicit Channel(int events_fd) : writer_(events_fd) {}
-  ~Channel() { heartbeat_.reset(); }
+  // Says hello to the server (the protocol's first event).
+  explicit Channel(int events_fd) : writer_(runner::StdoutCapture::EventsFd(events_fd)) {
+    runner::SendHello(writer_, "backtestd.runner");
+    capture_ = std::make_unique<runner::StdoutCapture>(writer_);
+  }
+  ~Channel() {
+    heartbeat_.reset();
+    server_.reset();
+  }
 
-  // Waits for the spec on stdin (without the GIL: a warm runner waits here) and starts the
-  // heartbeat. None when stdin closed without one (the server went away).
+  // Waits for the spec on stdin (without the GIL: a warm runner waits here), applies its limits,
+  // starts the heartbeat and watches for a cancel. None when stdin closed without one (the server
+  // went away) or the server speaks another protocol version; the failure is written.
   nb::object ReadSpec() {
-    bool ok;
+    absl::Status accepted;
     {
       nb::gil_scoped_release release;
-      ok = runner::ReadSpec(&spec_);
+      accepted = server_->ReadSpec(&spec_)
+                     ? runner::AcceptSpec(spec_)
+                     : absl::InternalError("the runner could not read its job spec");
     }
-    if (!ok) return nb::none();
+    if (!accepted.ok()) {
+      runner::Fail(writer_, "internal", std::string(accepted.message()));
+      return nb::none();
+    }
+    server_->WatchForCancel();
     heartbeat_ = std::make_unique<runner::Heartbeat>(
         writer_, spec_.heartbeat_interval_ms() > 0 ? spec_.heartbeat_interval_ms() : 500);
     nb::dict d;
@@ -50,6 +64,8 @@ class Channel {
     d["trace_batch_size"] = spec_.trace_batch_size();
     d["heartbeat_interval_ms"] = spec_.heartbeat_interval_ms();
     d["data_timeout_ms"] = spec_.data_timeout_ms();
+    d["cpu_seconds"] = spec_.limits().cpu_seconds();
+    d["memory_mb"] = spec_.limits().memory_mb();
     nb::dict policy;
     nb::list roots, urls, networks;
     for (const auto& r : spec_.data_policy().file_roots()) roots.append(r);
@@ -117,14 +133,22 @@ class Channel {
 
   bool Flush() { return writer_.Flush(); }
 
-  // Stops the heartbeat (the job's last frame is written).
+  // The run's end after its result: finished.
+  bool Finish() { return runner::Finish(writer_); }
+
+  // Stops the heartbeat, the cancel watch and the stdout capture (the job's last frame is
+  // written).
   void Close() {
     heartbeat_.reset();
+    server_.reset();
+    capture_.reset();
     writer_.Flush();
   }
 
  private:
   runner::EventWriter writer_;
+  std::unique_ptr<runner::StdoutCapture> capture_;
+  std::unique_ptr<runner::ServerChannel> server_ = std::make_unique<runner::ServerChannel>();
   rv1::RunSpec spec_;
   std::unique_ptr<runner::Heartbeat> heartbeat_;
 };
@@ -151,6 +175,7 @@ void BindRunner(nb::module_& m) {
       .def("send_result", &Channel::SendResult, nb::arg("result"))
       .def("run_sdk", &Channel::RunSdk, nb::arg("start"), nb::arg("params"))
       .def("run_sdk_sweep", &Channel::RunSdkSweep, nb::arg("prepare"), nb::arg("base"))
+      .def("finish", &Channel::Finish)
       .def("flush", &Channel::Flush)
       .def("close", &Channel::Close);
   m.def("encode_result", &EncodeResult, nb::arg("result"),
@@ -158,16 +183,23 @@ void BindRunner(nb::module_& m) {
   m.def("apply_limits", &runner::ApplyLimits, nb::arg("cpu_seconds"), nb::arg("memory_mb"));
   m.def("install_term_handler", &runner::InstallTermHandler);
   m.def("decode_frames", [](nb::bytes data) {
-    // The events a runner wrote, as (kind, text-format) pairs: for tests and tools.
+    // The events a runner wrote, as dicts of their kind: for tests and tools (parts joined).
     jobs::FrameDecoder decoder;
     decoder.Append(static_cast<const char*>(data.data()), data.size());
     nb::list out;
+    std::string joined;
     while (true) {
       auto frame = decoder.Next();
       if (!frame.ok()) throw nb::value_error(std::string(frame.status().message()).c_str());
       if (!frame->has_value()) break;
       rv1::RunnerEvent e;
       if (!e.ParseFromString(**frame)) throw nb::value_error("not a RunnerEvent frame");
+      if (e.has_part()) {
+        joined += e.part().data();
+        if (!e.part().last()) continue;
+        if (!e.ParseFromString(joined)) throw nb::value_error("parts of no RunnerEvent");
+        joined.clear();
+      }
       nb::dict d;
       switch (e.event_case()) {
         case rv1::RunnerEvent::kLog:
@@ -183,8 +215,12 @@ void BindRunner(nb::module_& m) {
         case rv1::RunnerEvent::kHeartbeat:
           d["heartbeat"] = e.heartbeat().time_ms();
           break;
-        case rv1::RunnerEvent::kFailure:
-          d["failure"] = nb::make_tuple(e.failure().code(), e.failure().message());
+        case rv1::RunnerEvent::kHello:
+          d["hello"] = nb::make_tuple(e.hello().protocol_version(), e.hello().runner());
+          break;
+        case rv1::RunnerEvent::kEnd:
+          d["end"] = nb::make_tuple(rv1::RunEnd::Outcome_Name(e.end().outcome()), e.end().code(),
+                                    e.end().message());
           break;
         case rv1::RunnerEvent::kResult: {
           const rv1::RunOutput& r = e.result();
@@ -206,7 +242,7 @@ void BindRunner(nb::module_& m) {
           d["result"] = x;
           break;
         }
-        case rv1::RunnerEvent::EVENT_NOT_SET:
+        default:
           break;
       }
       out.append(d);

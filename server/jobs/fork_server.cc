@@ -128,7 +128,7 @@ absl::StatusOr<RunnerProcess> ForkServer::Fork(const std::string& spec, int64_t 
   for (int fd : p.fds_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   if (event_pipe_bytes > 0) fcntl(p.fds_[0], F_SETPIPE_SZ, static_cast<int>(event_pipe_bytes));
   p.fork_server_ = shared_from_this();
-  p.SendSpec(spec);
+  p.SendSpec(spec, /*keep_open=*/true);  // the protocol's cancel may follow
   return p;
 }
 

@@ -6,7 +6,8 @@
 //
 // Its stdin is a Unix socket (SOCK_SEQPACKET). Fork sends a job's four descriptors over it (the
 // read end of the job's stdin, and the write ends of fd 3, stdout and stderr), writes the spec,
-// and gives back a RunnerProcess for the job like any runner's: its pipes, Signal (which reaches
+// and gives back a RunnerProcess for the job like any runner's: its pipes (its stdin open for a
+// cancel), Signal (which reaches
 // the whole sandbox, fork server included: a cancelled or killed job takes its fork server
 // along), and Wait, which reads the child's end from the fork server ("exit STATUS CPU") or, when
 // the fork server died, its own. One job at a time. Owned by a worker (shared with the job's

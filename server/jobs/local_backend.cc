@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "backtest/runner/v1/runner.pb.h"
-#include "server/jobs/frame_codec.h"
 
 namespace backtest::jobs {
 
@@ -27,7 +26,17 @@ bool ProcessRun::Pump(int timeout_ms, Listener& listener) {
   for (int i = 0; i < n && ready > 0; ++i) {
     if (fds[i].revents != 0) Read(fds[i].fd, listener);
   }
+  if (!stream_.protocol_error().empty() && !killed_for_protocol_) {
+    killed_for_protocol_ = true;  // a runner the server cannot read (or refuses) runs no further
+    Terminate();
+  }
   return !process_.all_closed();
+}
+
+void ProcessRun::Cancel() {
+  // The protocol's cancel: the runner stops at its next bar and ends cancelled. Past the grace
+  // period the job run terminates it.
+  process_.Send(CancelFrame());
 }
 
 void ProcessRun::Read(int fd, Listener& listener) {
@@ -57,21 +66,26 @@ RunnerEnd ProcessRun::Finish() {
     return {RunnerEndKind::kFailed, "protocol",
             absl::StrCat("runner protocol error: ", stream_.protocol_error())};
   }
-  if (stream_.failure_code() == "resource" && options_.limits.memory_mb > 0) {
-    return {RunnerEndKind::kLimitExceeded, "memory_limit",
-            absl::StrCat("memory limit of ", options_.limits.memory_mb, " MB exceeded")};
+  // The runner's RunEnd says how the run ended (whatever its exit status after it).
+  if (const std::optional<RunEndFrame>& said = stream_.end(); said.has_value()) {
+    using backtest::runner::v1::RunEnd;
+    switch (said->outcome) {
+      case RunEnd::OUTCOME_FINISHED:
+        return {RunnerEndKind::kFinished, "", ""};
+      case RunEnd::OUTCOME_CANCELLED:
+        return {RunnerEndKind::kCancelled, "cancelled", said->message};
+      case RunEnd::OUTCOME_LIMIT_EXCEEDED:
+        return {RunnerEndKind::kLimitExceeded,
+                said->code == "resource" ? "memory_limit" : "limit", said->message};
+      default:
+        return {RunnerEndKind::kFailed, "run_error", said->message};
+    }
   }
-  if (stream_.failure_code() == "cancelled") {
-    return {RunnerEndKind::kCancelled, "cancelled", stream_.failure_message()};
-  }
-  if (!stream_.failure_message().empty()) {
-    return {RunnerEndKind::kFailed, "run_error", stream_.failure_message()};
-  }
+  // No end: the process's own end says why (a limit's signal, a crash, an exit code).
   RunnerEnd end = options_.describe_exit ? options_.describe_exit(exit)
                                          : DescribeRunnerExit(exit, options_.limits);
   if (end.message.empty()) {
-    if (stream_.result_seen()) return {RunnerEndKind::kFinished, "", ""};
-    return {RunnerEndKind::kFailed, "no_result", "the runner ended without a result"};
+    return {RunnerEndKind::kFailed, "no_result", "the runner ended without saying how (no end)"};
   }
   return end;
 }
@@ -96,8 +110,7 @@ RunnerEnd DescribeRunnerExit(const ExitInfo& exit, const RunnerLimits& limits) {
 }
 
 absl::StatusOr<std::unique_ptr<RunnerRun>> LocalRunnerBackend::Start(const RunRequest& request) {
-  std::string frame;
-  AppendFrame(request.spec->SerializeAsString(), &frame);
+  const std::string frame = SpecFrame(*request.spec);
   ProcessRun::Options run;
   run.limits = options_.limits;
   if (request.sandboxed.has_value()) {
@@ -122,9 +135,12 @@ absl::StatusOr<RunnerProcess> LocalRunnerBackend::StartNative(const std::string&
   std::optional<RunnerProcess> warm = std::move(warm_);
   warm_.reset();
   if (!warm.has_value() || !warm->Alive()) {
-    return RunnerProcess::Spawn(options_.runner_path, options_.limits, frame);
+    warm.reset();
+    auto fresh = RunnerProcess::SpawnIdle(options_.runner_path, options_.limits);
+    if (!fresh.ok()) return fresh.status();
+    warm.emplace(*std::move(fresh));
   }
-  warm->SendSpec(frame);
+  warm->SendSpec(frame, /*keep_open=*/true);  // a cancel may follow
   return *std::move(warm);
 }
 
@@ -149,7 +165,7 @@ absl::StatusOr<RunnerProcess> LocalRunnerBackend::StartSandboxed(const RunReques
                  std::string(forked.status().message()));
   }
   if (same && warm->process.has_value() && warm->process->Alive()) {
-    warm->process->SendSpec(frame);
+    warm->process->SendSpec(frame, /*keep_open=*/true);  // a cancel may follow
     return *std::move(warm->process);
   }
   warm.reset();
@@ -166,7 +182,9 @@ absl::StatusOr<RunnerProcess> LocalRunnerBackend::StartSandboxed(const RunReques
       }
     }
   }
-  return RunnerProcess::Spawn(command, options_.limits.event_pipe_bytes, frame);
+  auto process = RunnerProcess::SpawnIdle(command, options_.limits.event_pipe_bytes);
+  if (process.ok()) process->SendSpec(frame, /*keep_open=*/true);  // a cancel may follow
+  return process;
 }
 
 void LocalRunnerBackend::Prepare(const RunRequest* like) {

@@ -20,18 +20,17 @@
 
 namespace backtest::jobs {
 
-// A run in a local process: the events from its events pipe, its stdout and stderr as output,
-// cancel and terminate as signals.
+// A run in a local process: the events from its events pipe, its stdout and stderr as output, a
+// cancel as the protocol's CancelRequest on its stdin, terminate as a signal (SIGKILL; srun's
+// ProcessCommand::kill_signal first for the Slurm backend).
 class ProcessRun : public RunnerRun {
  public:
   struct Options {
     std::string reference;     // "local pid 1234"
     std::string started_line;  // "runner started (pid 1234)"
-    // What Cancel sends (the runner stops at its next bar on SIGTERM).
-    int cancel_signal = SIGTERM;
-    // The limits the runner was given (a "resource" failure under a memory limit is that limit).
+    // The limits the runner was given (for a limit that a signal enforced).
     RunnerLimits limits;
-    // Why the process ended, when the stream did not say; empty message: exited 0.
+    // Why the process ended, when its stream did not say (no RunEnd); empty message: exited 0.
     std::function<RunnerEnd(const ExitInfo&)> describe_exit;
   };
 
@@ -42,7 +41,7 @@ class ProcessRun : public RunnerRun {
   std::string started_line() const override { return options_.started_line; }
   int64_t pid() const override { return process_.pid(); }
   bool Pump(int timeout_ms, Listener& listener) override;
-  void Cancel() override { process_.Signal(options_.cancel_signal); }
+  void Cancel() override;
   void Terminate() override { process_.Signal(SIGKILL); }
   RunnerEnd Finish() override;
 
@@ -52,10 +51,11 @@ class ProcessRun : public RunnerRun {
   RunnerProcess process_;
   Options options_;
   RunnerStream stream_;
+  bool killed_for_protocol_ = false;
 };
 
 // How backtest-runner's process ended, when its stream did not say: a limit that a signal
-// enforced, a crash, an exit code, or no result.
+// enforced, a crash, an exit code; empty message for exit 0.
 RunnerEnd DescribeRunnerExit(const ExitInfo& exit, const RunnerLimits& limits);
 
 struct LocalBackendOptions {

@@ -31,6 +31,9 @@ absl::StatusOr<backtest::runner::v1::RunSpec> MakeRunSpec(const db::JobRecord& j
   spec.set_trace_batch_size(options.trace_batch_size);
   spec.set_heartbeat_interval_ms(options.heartbeat_interval_ms);
   spec.set_data_timeout_ms(options.data_timeout_ms);
+  // The runner applies them to itself (a strategy-folder runner's sandbox enforces them too).
+  spec.mutable_limits()->set_cpu_seconds(options.limits.cpu_seconds);
+  spec.mutable_limits()->set_memory_mb(options.limits.memory_mb);
   auto* spec_policy = spec.mutable_data_policy();
   spec_policy->mutable_file_roots()->Add(policy.file_roots.begin(), policy.file_roots.end());
   spec_policy->mutable_url_allow()->Add(policy.url_allow.begin(), policy.url_allow.end());

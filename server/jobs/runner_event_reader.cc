@@ -100,9 +100,13 @@ void RunnerEventReader::Handle(std::string bytes) {
   }
   const int64_t now = now_ms_();
   switch (event.event_case()) {
-    case RunnerEvent::kLog:
-      queued_.push_back(LogEvent(now, "engine", event.log().level(), event.log().text()));
+    case RunnerEvent::kLog: {
+      // The runner's own output where its backend carries one stream (srun), else its log.
+      const std::string& source = event.log().source();
+      queued_.push_back(LogEvent(now, source == "stdout" || source == "stderr" ? source : "engine",
+                                 event.log().level(), event.log().text()));
       break;
+    }
     case RunnerEvent::kProgress:
       OnProgress(now, event.progress());
       break;
@@ -115,10 +119,13 @@ void RunnerEventReader::Handle(std::string bytes) {
     case RunnerEvent::kHeartbeat:
       OnHeartbeat(now);
       break;
-    case RunnerEvent::kStarted:
-      // Where it runs, as the runner knows it (a Slurm step): the job's runner reference.
-      update_.runner = event.started().reference().substr(0, 256);
-      queued_.push_back(LogEvent(now, "server", "info", "runner: " + *update_.runner));
+    case RunnerEvent::kHello:
+      // Its version was checked (RunnerStream). Where it runs, when the runner knows more than
+      // the server (a Slurm step): the job's runner reference.
+      if (!event.hello().reference().empty()) {
+        update_.runner = event.hello().reference().substr(0, 256);
+        queued_.push_back(LogEvent(now, "server", "info", "runner: " + *update_.runner));
+      }
       break;
     case RunnerEvent::kDataset:
       if (absl::Status s = sink_.StoreDataset(event.dataset()); !s.ok()) {
@@ -147,8 +154,9 @@ void RunnerEventReader::Handle(std::string bytes) {
         got_result_ = true;  // a sweep's end: its rows are stored
       }
       break;
-    case RunnerEvent::kFailure:
-      break;  // the run's end: its backend reads it (RunnerStream)
+    case RunnerEvent::kEnd:
+    case RunnerEvent::kPart:
+      break;  // the run's end is its backend's to read (RunnerStream), parts are joined there
     case RunnerEvent::EVENT_NOT_SET:
       break;
   }

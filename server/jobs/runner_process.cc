@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -33,25 +34,9 @@ int64_t EventPipeBytes(int workers) {
   return bytes;
 }
 
-absl::StatusOr<RunnerProcess> RunnerProcess::Spawn(const std::string& path,
-                                                   const RunnerLimits& limits,
-                                                   const std::string& spec) {
-  auto p = SpawnIdle(path, limits);
-  if (p.ok()) p->SendSpec(spec);
-  return p;
-}
-
 absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const std::string& path,
                                                        const RunnerLimits& limits) {
   std::vector<std::string> args = {path, "--events-fd", "3"};
-  if (limits.cpu_seconds > 0) {
-    args.push_back("--cpu-seconds");
-    args.push_back(absl::StrCat(limits.cpu_seconds));
-  }
-  if (limits.memory_mb > 0) {
-    args.push_back("--memory-mb");
-    args.push_back(absl::StrCat(limits.memory_mb));
-  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -156,18 +141,37 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnArgv(const std::string& path,
   return p;
 }
 
-void RunnerProcess::SendSpec(const std::string& spec) {
+void RunnerProcess::SendSpec(const std::string& spec, bool keep_open) {
+  Send(spec);
+  if (!keep_open) CloseQuietly(spec_fd_);
+}
+
+void RunnerProcess::Send(const std::string& bytes) {
   if (spec_fd_ < 0) return;
-  // The spec is small (parameters); a blocking write into the pipe is fine. A runner that dies
-  // before reading it gives EPIPE (SIGPIPE is ignored by the server), reported by its exit.
+  // The spec is small (parameters), a cancel smaller; a blocking write into the pipe is fine. A
+  // runner that has died gives EPIPE, reported by its exit. Its SIGPIPE is blocked on this
+  // thread and taken back here, so that no process embedding the job manager (backtestd ignores
+  // SIGPIPE; a test may not) dies of it.
+  sigset_t pipe_signal, old_mask;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &old_mask);
   size_t written = 0;
-  while (written < spec.size()) {
-    ssize_t n = ::write(spec_fd_, spec.data() + written, spec.size() - written);
+  bool broken = false;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(spec_fd_, bytes.data() + written, bytes.size() - written);
     if (n < 0 && errno == EINTR) continue;
+    broken = n < 0 && errno == EPIPE;
     if (n <= 0) break;
     written += static_cast<size_t>(n);
   }
-  CloseQuietly(spec_fd_);
+  if (broken) {
+    const timespec now = {0, 0};
+    while (sigtimedwait(&pipe_signal, nullptr, &now) < 0 && errno == EINTR) {
+    }
+    CloseQuietly(spec_fd_);  // nobody reads it any more
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
 }
 
 bool RunnerProcess::Alive() {

@@ -1,5 +1,6 @@
-// One runner process: spawned with its job spec on stdin, its events on fd 3, its stdout and
-// stderr captured. Owned by the worker that supervises it; not thread-safe.
+// One runner process: spawned with its job spec on stdin (which a runner may keep open for later
+// messages: a cancel), its events on fd 3, its stdout and stderr captured. Owned by the worker
+// that supervises it; not thread-safe.
 #ifndef BACKTEST_SERVER_JOBS_RUNNER_PROCESS_H_
 #define BACKTEST_SERVER_JOBS_RUNNER_PROCESS_H_
 
@@ -17,6 +18,7 @@ namespace backtest::jobs {
 class ForkServer;  // fork_server.h
 
 struct RunnerLimits {
+  // A runner's own limits (RunSpec.limits; the runner applies them to itself).
   int64_t cpu_seconds = 0;  // 0: none
   int64_t memory_mb = 0;    // 0: none (address space)
   // Capacity asked for the event pipe (F_SETPIPE_SZ; 0 keeps the kernel's 64 KB). A runner writes
@@ -59,14 +61,10 @@ struct ExitInfo {
 
 class RunnerProcess {
  public:
-  // Spawns `path` with the limits as flags (the runner applies them to itself first thing) and
-  // writes `spec` to its stdin. Unavailable when the binary cannot be started.
-  static absl::StatusOr<RunnerProcess> Spawn(const std::string& path, const RunnerLimits& limits,
-                                             const std::string& spec);
-
-  // Spawns `path` like Spawn but sends no spec: the runner starts (exec, dynamic linking, its
-  // limits) and waits on stdin. A worker keeps one such warm runner so that a job pays none of
-  // that; SendSpec gives it its job. An idle runner whose stdin closes exits.
+  // Spawns backtest-runner at `path` (its events on fd 3, the event pipe as `limits` asks) and
+  // sends no spec: the runner starts (exec, dynamic linking) and waits on stdin. A worker keeps
+  // one such warm runner so that a job pays none of that; SendSpec gives it its job. An idle
+  // runner whose stdin closes exits. Unavailable when the binary cannot be started.
   static absl::StatusOr<RunnerProcess> SpawnIdle(const std::string& path,
                                                  const RunnerLimits& limits);
 
@@ -78,9 +76,12 @@ class RunnerProcess {
   // The same without a spec: it waits on stdin until SendSpec (a warm runner).
   static absl::StatusOr<RunnerProcess> SpawnIdle(const ProcessCommand& command,
                                                  int64_t event_pipe_bytes);
-  // Writes the spec frame and closes stdin. A runner that died meanwhile gives EPIPE here and is
-  // reported by its exit like any other.
-  void SendSpec(const std::string& spec);
+  // Writes the spec frame and closes stdin, unless `keep_open` (a runner reads later messages
+  // there: Send). A runner that died meanwhile gives EPIPE here and is reported by its exit like
+  // any other.
+  void SendSpec(const std::string& spec, bool keep_open = false);
+  // Writes more to its stdin (a cancel), when it is still open.
+  void Send(const std::string& bytes);
   // Whether the process is still there (reaps it when not); false once reaped.
   bool Alive();
 

@@ -4,23 +4,58 @@
 
 #include "absl/strings/str_cat.h"
 #include "backtest/runner/v1/runner.pb.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 
 namespace backtest::jobs {
 namespace {
 
 using backtest::runner::v1::RunnerEvent;
+using google::protobuf::internal::WireFormatLite;
 
-// The field number of an event's first field (its kind: RunnerEvent's oneof), 0 when none.
-int EventField(const std::string& bytes) {
-  uint32_t tag = 0;
-  for (size_t i = 0, shift = 0; i < bytes.size() && i < 5; ++i, shift += 7) {
-    tag |= uint32_t{static_cast<uint8_t>(bytes[i]) & 0x7fu} << shift;
-    if ((static_cast<uint8_t>(bytes[i]) & 0x80) == 0) return static_cast<int>(tag >> 3);
+// What the server reads of every frame before anything else: the kind of event (the field
+// number of RunnerEvent's oneof that is set, 0 for none) and its number, without parsing the
+// event itself (a result's megabytes are only skipped).
+struct Envelope {
+  int field = 0;
+  uint64_t seq = 0;
+};
+
+bool ReadEnvelope(const std::string& bytes, Envelope* out) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.CurrentPosition() == static_cast<int>(bytes.size());
+    const int field = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
+    if (field == RunnerEvent::kSeqFieldNumber &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_VARINT) {
+      if (!in.ReadVarint64(&out->seq)) return false;
+      continue;
+    }
+    if (out->field == 0) out->field = field;
+    if (!WireFormatLite::SkipField(&in, tag)) return false;
   }
-  return 0;
 }
 
 }  // namespace
+
+std::string SpecFrame(const backtest::runner::v1::RunSpec& spec) {
+  backtest::runner::v1::ServerMessage message;
+  *message.mutable_spec() = spec;
+  message.mutable_spec()->set_protocol_version(kRunnerProtocolVersion);
+  std::string frame;
+  AppendFrame(message.SerializeAsString(), &frame);
+  return frame;
+}
+
+std::string CancelFrame() {
+  backtest::runner::v1::ServerMessage message;
+  message.mutable_cancel()->set_reason("cancelled by the server");
+  std::string frame;
+  AppendFrame(message.SerializeAsString(), &frame);
+  return frame;
+}
 
 void RunnerStream::Feed(const char* data, size_t size,
                         const std::function<void(std::string)>& on_event) {
@@ -29,7 +64,7 @@ void RunnerStream::Feed(const char* data, size_t size,
   while (protocol_error_.empty()) {
     auto frame = decoder_.Next();
     if (!frame.ok()) {
-      protocol_error_ = std::string(frame.status().message());
+      Error(std::string(frame.status().message()));
       return;
     }
     if (!frame->has_value()) return;
@@ -40,27 +75,77 @@ void RunnerStream::Feed(const char* data, size_t size,
 void RunnerStream::Close() {
   if (decoder_.buffered() > 0 && protocol_error_.empty()) {
     stream_cut_ = true;
-    protocol_error_ =
-        absl::StrCat("event stream ended inside a frame (", decoder_.buffered(), " bytes)");
+    Error(absl::StrCat("event stream ended inside a frame (", decoder_.buffered(), " bytes)"));
   }
 }
 
-void RunnerStream::Handle(std::string event, const std::function<void(std::string)>& on_event) {
-  switch (EventField(event)) {
-    case RunnerEvent::kFailureFieldNumber: {
-      RunnerEvent failure;
-      if (failure.ParseFromString(event) && failure.has_failure()) {
-        failure_code_ = failure.failure().code();
-        failure_message_ = failure.failure().message();
-      }
-      break;
+void RunnerStream::Handle(std::string frame, const std::function<void(std::string)>& on_event) {
+  Envelope envelope;
+  if (!ReadEnvelope(frame, &envelope)) return Error("an event could not be decoded");
+  if (!hello_) {
+    // The handshake: before anything else, the runner's protocol version.
+    if (envelope.field != RunnerEvent::kHelloFieldNumber) {
+      return Error(absl::StrCat(
+          "the runner speaks an older protocol (version 1: its first event is no hello); this "
+          "server speaks version ", kRunnerProtocolVersion,
+          ": install the runner (backtest-runner, the SDK) of this backtestd"));
     }
-    case RunnerEvent::kResultFieldNumber:
-    case RunnerEvent::kSweepDoneFieldNumber:
-      result_seen_ = true;
-      break;
-    default:
-      break;
+    RunnerEvent hello;
+    if (!hello.ParseFromString(frame)) return Error("the runner's hello could not be decoded");
+    if (hello.hello().protocol_version() != kRunnerProtocolVersion) {
+      return Error(absl::StrCat(
+          "the runner (", hello.hello().runner().substr(0, 64), ") speaks protocol version ",
+          hello.hello().protocol_version(), "; this server speaks version ",
+          kRunnerProtocolVersion, ": install the runner (backtest-runner, the SDK) of this backtestd"));
+    }
+    hello_ = true;
+  }
+  if (envelope.seq != next_seq_) {
+    return Error(envelope.seq == 0
+                     ? absl::StrCat("event ", next_seq_, " came without its number")
+                     : absl::StrCat("event ", envelope.seq, " came where ", next_seq_,
+                                    " was due (an event lost, repeated or out of order)"));
+  }
+  ++next_seq_;
+  if (end_.has_value()) return Error("an event after the run's end");
+  if (envelope.field == RunnerEvent::kPartFieldNumber) {
+    RunnerEvent part;
+    if (!part.ParseFromString(frame)) return Error("an event part could not be decoded");
+    const auto& p = part.part();
+    if (joined_total_ < 0) {
+      if (p.total_bytes() <= 0 || static_cast<uint64_t>(p.total_bytes()) > max_event_bytes_) {
+        return Error(absl::StrCat("an event of ", p.total_bytes(), " bytes (limit ",
+                                  max_event_bytes_, ")"));
+      }
+      joined_total_ = p.total_bytes();
+      joined_.reserve(static_cast<size_t>(joined_total_));
+    }
+    if (p.total_bytes() != joined_total_ ||
+        joined_.size() + p.data().size() > static_cast<size_t>(joined_total_) ||
+        (p.last() && joined_.size() + p.data().size() != static_cast<size_t>(joined_total_))) {
+      return Error("an event's parts do not add up to its size");
+    }
+    joined_ += p.data();
+    if (!p.last()) return;
+    std::string event = std::move(joined_);
+    joined_.clear();
+    joined_total_ = -1;
+    Envelope inner;
+    if (!ReadEnvelope(event, &inner) || inner.field == RunnerEvent::kPartFieldNumber) {
+      return Error("an event made of parts could not be decoded");
+    }
+    return Deliver(std::move(event), inner.field, on_event);
+  }
+  if (joined_total_ >= 0) return Error("an event came between the parts of another");
+  Deliver(std::move(frame), envelope.field, on_event);
+}
+
+void RunnerStream::Deliver(std::string event, int field,
+                           const std::function<void(std::string)>& on_event) {
+  if (field == RunnerEvent::kEndFieldNumber) {
+    RunnerEvent end;
+    if (!end.ParseFromString(event)) return Error("the run's end could not be decoded");
+    end_ = RunEndFrame{end.end().outcome(), end.end().code(), end.end().message()};
   }
   on_event(std::move(event));
 }

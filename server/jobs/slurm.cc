@@ -10,7 +10,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "backtest/runner/v1/runner.pb.h"
-#include "server/jobs/frame_codec.h"
 
 extern char** environ;
 
@@ -46,16 +45,10 @@ absl::StatusOr<ProcessCommand> SlurmRunnerCommand(const SlurmOptions& options,
   for (const std::string& arg : options.extra_args) command.args.push_back(arg);
   command.args.push_back("--");
   command.args.push_back(runner_path);
+  // Its events on stdout (srun carries stdin, stdout and stderr only); the runner then sends what
+  // it prints to stdout as log events. Its limits come in its spec.
   command.args.push_back("--events-fd");
   command.args.push_back("1");
-  if (limits.cpu_seconds > 0) {
-    command.args.push_back("--cpu-seconds");
-    command.args.push_back(absl::StrCat(limits.cpu_seconds));
-  }
-  if (limits.memory_mb > 0) {
-    command.args.push_back("--memory-mb");
-    command.args.push_back(absl::StrCat(limits.memory_mb));
-  }
   for (char** e = environ; *e != nullptr; ++e) command.env.emplace_back(*e);
   command.events_on_stdout = true;
   command.kill_signal = SIGTERM;
@@ -110,20 +103,19 @@ absl::StatusOr<std::unique_ptr<RunnerRun>> SlurmRunnerBackend::Start(const RunRe
   absl::StatusOr<ProcessCommand> command =
       SlurmRunnerCommand(slurm_, options_.runner_path, options_.limits, request.job_id);
   if (!command.ok()) return command.status();
-  std::string frame;
-  AppendFrame(request.spec->SerializeAsString(), &frame);
   absl::StatusOr<RunnerProcess> srun =
-      RunnerProcess::Spawn(*command, options_.limits.event_pipe_bytes, frame);
+      RunnerProcess::SpawnIdle(*command, options_.limits.event_pipe_bytes);
   if (!srun.ok()) return srun.status();
+  srun->SendSpec(SpecFrame(*request.spec), /*keep_open=*/true);  // a cancel may follow
   ProcessRun::Options run;
   // The reference until the runner says more (its job, step and node).
   run.reference =
       absl::StrCat("slurm step ", SlurmJobName(request.job_id), " (srun pid ", srun->pid(), ")");
   run.started_line = absl::StrCat("runner started: a Slurm job step named ",
                                   SlurmJobName(request.job_id), " (srun pid ", srun->pid(), ")");
-  // SIGTERM to srun cancels the step (a SIGKILL would leave it running on the cluster);
-  // Terminate sends SIGTERM first too (ProcessCommand::kill_signal), SIGKILL the second time.
-  run.cancel_signal = SIGTERM;
+  // A cancel goes to the runner through srun's stdin. Terminate is SIGTERM to srun, which
+  // cancels the step (a SIGKILL would leave it running on the cluster;
+  // ProcessCommand::kill_signal), and SIGKILL the second time.
   run.limits = options_.limits;
   return std::make_unique<ProcessRun>(*std::move(srun), std::move(run));
 }

@@ -1,15 +1,19 @@
-// backtest-runner: runs one backtest in its own process. Reads a RunSpec frame on stdin, writes
-// RunnerEvent frames to --events-fd; stdout and stderr are captured by the server as log lines.
-// Applies its CPU and memory limits to itself before anything else. The job itself is
-// runner_session.h's (shared with the SDK's Python runner).
+// backtest-runner: runs one backtest in its own process (docs/runner-protocol.md). Says hello on
+// --events-fd, reads a ServerMessage with its RunSpec on stdin, applies the spec's CPU and memory
+// limits to itself, runs the job and writes RunnerEvent frames to --events-fd, the last one its
+// RunEnd; a CancelRequest on stdin (or SIGTERM) stops it at the next bar. stdout and stderr are
+// captured by the server as log lines (with --events-fd 1, as under srun, stdout goes out as log
+// events). The job itself is runner_session.h's (shared with the SDK's Python runner).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
 #include <new>
+#include <optional>
+#include <string>
 
+#include "absl/strings/str_cat.h"
 #include "server/runner/runner_session.h"
 #include "server/runner/sweep_session.h"
 
@@ -26,33 +30,25 @@ namespace {
 int main(int argc, char** argv) {
   namespace runner = backtest::runner;
   int events_fd = 3;
-  int64_t cpu_seconds = 0;
-  int64_t memory_mb = 0;
   CLI::App app{"backtest-runner: runs one backtest (started by backtestd)"};
   app.add_option("--events-fd", events_fd, "file descriptor for event frames");
-  app.add_option("--cpu-seconds", cpu_seconds, "CPU time limit (0: none)");
-  app.add_option("--memory-mb", memory_mb, "address-space limit in MB (0: none)");
   CLI11_PARSE(app, argc, argv);
 
-  runner::ApplyLimits(cpu_seconds, memory_mb);
   runner::InstallTermHandler();
-
-  runner::EventWriter writer(events_fd);
-  if (const char* slurm_job = std::getenv("SLURM_JOB_ID"); slurm_job != nullptr) {
-    // A job step of the Slurm backend: say where, for the job's log.
-    const char* step = std::getenv("SLURM_STEP_ID");
-    const char* node = std::getenv("SLURMD_NODENAME");
-    backtest::runner::v1::RunnerEvent where;
-    where.mutable_started()->set_reference(std::string("slurm job ") + slurm_job + " step " +
-                                           (step != nullptr ? step : "?") + " on node " +
-                                           (node != nullptr ? node : "?"));
-    writer.Write(where);
-  }
+  runner::EventWriter writer(runner::StdoutCapture::EventsFd(events_fd));
+  runner::SendHello(writer, "backtest-runner");
+  runner::StdoutCapture capture(writer);
+  runner::ServerChannel server;
   backtest::runner::v1::RunSpec spec;
-  if (!runner::ReadSpec(&spec)) {
+  if (!server.ReadSpec(&spec)) {
     runner::Fail(writer, "internal", "the runner could not read its job spec");
     return runner::kExitFailed;
   }
+  if (absl::Status s = runner::AcceptSpec(spec); !s.ok()) {
+    runner::Fail(writer, "internal", std::string(s.message()));
+    return runner::kExitFailed;
+  }
+  server.WatchForCancel();
   try {
     int code;
     {
@@ -64,11 +60,17 @@ int main(int argc, char** argv) {
       // The job ends when this process does: exit at once rather than free the result, the
       // market data and the event, and join the heartbeat thread (a millisecond or more on a
       // large run).
-      if (code == 0) ExitNow(0);
+      if (code == 0) {
+        runner::Finish(writer);
+        ExitNow(0);
+      }
     }
     return code;
   } catch (const std::bad_alloc&) {
-    runner::Fail(writer, "resource", "out of memory");
+    const int64_t limit = spec.limits().memory_mb();
+    runner::Fail(writer, "resource",
+                 limit > 0 ? absl::StrCat("memory limit of ", limit, " MB exceeded")
+                           : "out of memory");
     return runner::kExitFailed;
   }
 }

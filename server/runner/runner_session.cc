@@ -1,11 +1,14 @@
 #include "server/runner/runner_session.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <new>
@@ -49,24 +52,79 @@ void ApplyLimits(int64_t cpu_seconds, int64_t memory_mb) {
   }
 }
 
+namespace {
+
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+uint8_t* PutVarint(uint64_t v, uint8_t* p) {
+  while (v >= 0x80) {
+    *p++ = static_cast<uint8_t>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<uint8_t>(v);
+  return p;
+}
+
+// RunnerEvent.seq's tag (field 15, varint).
+constexpr uint8_t kSeqTag = (v1::RunnerEvent::kSeqFieldNumber << 3) | 0;
+
+}  // namespace
+
 bool EventWriter::Write(const v1::RunnerEvent& event, bool now) {
   const size_t size = event.ByteSizeLong();
   std::lock_guard lock(mu_);
+  if (ended_) return ok_;  // nothing after the run's end (a heartbeat racing it)
+  ended_ = event.has_end();
+  if (size > kPartBytes) return WritePartsLocked(event);
   const auto t = std::chrono::steady_clock::now();
   if (buffer_.empty()) first_ = t;
-  // Serialized straight into the frame (a result is megabytes: no second copy). Out of memory
-  // half-way, the frame's header must not stay behind alone: the failure frame written next
-  // would be read as its payload.
+  AppendLocked(event, size);
+  if (now || buffer_.size() >= kMaxBytes || t - first_ >= kMaxDelay) return FlushLocked();
+  return ok_;
+}
+
+void EventWriter::AppendLocked(const v1::RunnerEvent& event, size_t size) {
+  // Serialized straight into the frame, its number after its fields (a field's place in the
+  // message does not matter). Out of memory half-way, the frame's header must not stay behind
+  // alone: the end frame written next would be read as its payload.
+  const uint64_t seq = seq_ + 1;
+  const size_t with_seq = size + 1 + VarintSize(seq);
   const size_t before = buffer_.size();
   try {
-    jobs::AppendFrameHeader(size, &buffer_);
-    buffer_.resize(before + 4 + size);
+    jobs::AppendFrameHeader(with_seq, &buffer_);
+    buffer_.resize(before + 4 + with_seq);
   } catch (const std::bad_alloc&) {
     buffer_.resize(before);
     throw;
   }
-  event.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(buffer_.data() + before + 4));
-  if (now || buffer_.size() >= kMaxBytes || t - first_ >= kMaxDelay) return FlushLocked();
+  auto* p = reinterpret_cast<uint8_t*>(buffer_.data() + before + 4);
+  p = event.SerializeWithCachedSizesToArray(p);
+  *p++ = kSeqTag;
+  PutVarint(seq, p);
+  seq_ = seq;
+}
+
+bool EventWriter::WritePartsLocked(const v1::RunnerEvent& event) {
+  // No frame of hundreds of megabytes: the event's bytes go out in pieces, each a frame of its
+  // own, written as it is made.
+  if (!FlushLocked()) return false;
+  const std::string whole = event.SerializeAsString();
+  for (size_t at = 0; at < whole.size(); at += kPartBytes) {
+    v1::RunnerEvent part;
+    v1::EventPart* p = part.mutable_part();
+    p->set_data(whole.substr(at, kPartBytes));
+    p->set_last(at + kPartBytes >= whole.size());
+    p->set_total_bytes(static_cast<int64_t>(whole.size()));
+    AppendLocked(part, part.ByteSizeLong());
+    if (!FlushLocked()) return false;
+  }
   return ok_;
 }
 
@@ -150,11 +208,158 @@ void PipeObserver::OnTraceBatch(std::span<const engine::TraceRow> rows, bool tru
   writer_.Write(e);
 }
 
+bool SendHello(EventWriter& writer, const std::string& runner) {
+  v1::RunnerEvent e;
+  v1::RunnerHello* hello = e.mutable_hello();
+  hello->set_protocol_version(kRunnerProtocolVersion);
+  hello->set_runner(runner);
+  if (const char* job = std::getenv("SLURM_JOB_ID"); job != nullptr) {
+    // A job step of the Slurm backend: where, for the job's record.
+    const char* step = std::getenv("SLURM_STEP_ID");
+    const char* node = std::getenv("SLURMD_NODENAME");
+    hello->set_reference(absl::StrCat("slurm job ", job, " step ", step != nullptr ? step : "?",
+                                      " on node ", node != nullptr ? node : "?"));
+  }
+  return writer.Write(e);
+}
+
+bool Finish(EventWriter& writer) {
+  v1::RunnerEvent e;
+  e.mutable_end()->set_outcome(v1::RunEnd::OUTCOME_FINISHED);
+  return writer.Write(e);
+}
+
 void Fail(EventWriter& writer, const std::string& code, const std::string& message) {
   v1::RunnerEvent e;
-  e.mutable_failure()->set_code(code);
-  e.mutable_failure()->set_message(message);
+  v1::RunEnd* end = e.mutable_end();
+  end->set_outcome(code == "cancelled"  ? v1::RunEnd::OUTCOME_CANCELLED
+                   : code == "resource" ? v1::RunEnd::OUTCOME_LIMIT_EXCEEDED
+                                        : v1::RunEnd::OUTCOME_FAILED);
+  end->set_code(code);
+  end->set_message(message);
   writer.Write(e);
+}
+
+FdReader::FdReader(int fd, std::function<void(const char*, size_t)> on_data) {
+  if (pipe2(wake_, O_CLOEXEC) != 0) return;
+  try {
+    thread_ = std::thread([this, fd, on_data = std::move(on_data)] {
+      char buf[4096];
+      while (true) {
+        pollfd fds[2] = {{fd, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+        if (::poll(fds, 2, -1) < 0) {
+          if (errno == EINTR) continue;
+          return;
+        }
+        if (fds[1].revents != 0) return;  // destroyed
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;  // the other end closed
+        on_data(buf, static_cast<size_t>(n));
+      }
+    });
+  } catch (const std::system_error&) {
+    // No thread (e.g. under a tight memory limit): nothing is read.
+  }
+}
+
+FdReader::~FdReader() {
+  if (thread_.joinable()) {
+    const char wake = 1;
+    (void)!::write(wake_[1], &wake, 1);
+    thread_.join();
+  }
+  for (int fd : wake_) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+bool ServerChannel::ReadSpec(v1::RunSpec* spec) {
+  char buf[4096];
+  while (true) {
+    auto frame = decoder_.Next();
+    if (!frame.ok()) return false;
+    if (frame->has_value()) {
+      v1::ServerMessage message;
+      if (!message.ParseFromString(**frame) || !message.has_spec()) return false;
+      spec->Swap(message.mutable_spec());
+      return true;
+    }
+    ssize_t n = ::read(0, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    decoder_.Append(buf, static_cast<size_t>(n));
+  }
+}
+
+void ServerChannel::WatchForCancel() {
+  Take(nullptr, 0);  // what came with the spec
+  watcher_ = std::make_unique<FdReader>(0, [this](const char* data, size_t size) { Take(data, size); });
+}
+
+void ServerChannel::Take(const char* data, size_t size) {
+  if (size > 0) decoder_.Append(data, size);
+  while (true) {
+    auto frame = decoder_.Next();
+    if (!frame.ok() || !frame->has_value()) return;
+    v1::ServerMessage message;
+    if (message.ParseFromString(**frame) && message.has_cancel()) CancelRequested().store(true);
+  }
+}
+
+absl::Status AcceptSpec(const v1::RunSpec& spec) {
+  if (spec.protocol_version() != kRunnerProtocolVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the server speaks runner protocol version ", spec.protocol_version(),
+        ", this runner version ", kRunnerProtocolVersion,
+        ": install the runner (backtest-runner, the SDK) of the same backtestd"));
+  }
+  ApplyLimits(spec.limits().cpu_seconds(), spec.limits().memory_mb());
+  return absl::OkStatus();
+}
+
+namespace {
+
+int captured_stdout = -1;  // the read end of what fd 1 now is, once EventsFd moved the events
+
+}  // namespace
+
+int StdoutCapture::EventsFd(int fd) {
+  if (fd != 1) return fd;
+  int events = fcntl(1, F_DUPFD_CLOEXEC, 3);
+  int out[2];
+  if (events < 0 || pipe2(out, O_CLOEXEC) != 0) return events < 0 ? 1 : events;
+  ::dup2(out[1], 1);
+  ::close(out[1]);
+  captured_stdout = out[0];
+  return events;
+}
+
+StdoutCapture::StdoutCapture(EventWriter& writer) : writer_(writer) {
+  if (captured_stdout < 0) return;
+  reader_ = std::make_unique<FdReader>(captured_stdout, [this](const char* data, size_t size) {
+    partial_.append(data, size);
+    size_t start = 0;
+    for (size_t nl; (nl = partial_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      v1::RunnerEvent e;
+      e.mutable_log()->set_level("info");
+      e.mutable_log()->set_source("stdout");
+      e.mutable_log()->set_text(partial_.substr(start, nl - start));
+      writer_.Write(e, /*now=*/false);
+    }
+    partial_.erase(0, start);
+  });
+}
+
+StdoutCapture::~StdoutCapture() {
+  reader_.reset();
+  if (!partial_.empty()) {
+    v1::RunnerEvent e;
+    e.mutable_log()->set_level("info");
+    e.mutable_log()->set_source("stdout");
+    e.mutable_log()->set_text(partial_);
+    writer_.Write(e, /*now=*/false);
+  }
 }
 
 std::string FailureCode(absl::StatusCode code) {
@@ -170,20 +375,6 @@ std::string FailureCode(absl::StatusCode code) {
     case absl::StatusCode::kResourceExhausted: return "resource";
     case absl::StatusCode::kAborted: return "strategy";
     default: return "internal";
-  }
-}
-
-bool ReadSpec(v1::RunSpec* spec) {
-  jobs::FrameDecoder decoder(1 << 20);
-  char buf[4096];
-  while (true) {
-    auto frame = decoder.Next();
-    if (!frame.ok()) return false;
-    if (frame->has_value()) return spec->ParseFromString(**frame);
-    ssize_t n = ::read(0, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    decoder.Append(buf, static_cast<size_t>(n));
   }
 }
 

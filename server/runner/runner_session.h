@@ -1,14 +1,17 @@
-// One job of the runner protocol, from its spec to its last frame: shared by backtest-runner
-// (runner/main.cc) and the Python runner of the SDK (sdk/native/, `python -m backtestd.runner`),
-// so both write the same frames with the same code. A RunSpec frame is read on stdin; RunnerEvent
-// frames go to the events fd: log lines and progress (gathered), trace batches, heartbeats, then a
-// result or a failure.
+// One job of the runner protocol (docs/runner-protocol.md), from its hello to its last frame:
+// shared by backtest-runner (runner/main.cc) and the Python runner of the SDK (sdk/native/,
+// `python -m backtestd.runner`), so both write the same frames with the same code. RunnerEvent
+// frames go to the events fd: the hello, then log lines and progress (gathered), trace batches,
+// heartbeats, the result, and the RunEnd; ServerMessage frames come on stdin: the RunSpec, then
+// perhaps a cancel.
 #ifndef BACKTEST_SERVER_RUNNER_RUNNER_SESSION_H_
 #define BACKTEST_SERVER_RUNNER_RUNNER_SESSION_H_
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -16,29 +19,37 @@
 #include "absl/status/status.h"
 #include "backtest/runner/v1/runner.pb.h"
 #include "server/engine/engine.h"
+#include "server/jobs/frame_codec.h"
 
 namespace backtest::runner {
+
+// The runner protocol's version (runner.proto): said in the hello and checked in the spec.
+inline constexpr int kRunnerProtocolVersion = 2;
 
 // The exit status after a failure (0 after a result): why a run failed travels in its failure
 // event, which the server reads; it reads nothing else from the status.
 inline constexpr int kExitFailed = 1;
 
-// Set by SIGTERM (InstallTermHandler): the run stops at the next bar, cancelled.
+// Set by the server's CancelRequest (ServerChannel) or SIGTERM (InstallTermHandler): the run
+// stops at the next bar, cancelled.
 std::atomic<bool>& CancelRequested();
 // SIGTERM sets CancelRequested(); SIGPIPE is ignored (a closed events pipe is an EPIPE write).
 void InstallTermHandler();
 // RLIMIT_CPU (soft, and SIGKILL a second later) and RLIMIT_AS; 0: none.
 void ApplyLimits(int64_t cpu_seconds, int64_t memory_mb);
 
-// Writes frames to the event pipe; thread-safe (the heartbeat thread writes too). Frames are
-// gathered and written together: a run's hundreds of log lines and progress reports cost a few
-// writes, not one each. A gathered frame waits at most kMaxDelay (every later write checks, and
-// the heartbeat flushes), never past kMaxBytes; heartbeats, trace batches, the result and
-// failures go out at once with everything before them.
+// Writes frames to the event pipe; thread-safe (the heartbeat thread writes too). Each event is
+// numbered as it is written (RunnerEvent.seq). Frames are gathered and written together: a run's
+// hundreds of log lines and progress reports cost a few writes, not one each. A gathered frame
+// waits at most kMaxDelay (every later write checks, and the heartbeat flushes), never past
+// kMaxBytes; heartbeats, trace batches, the result and the end go out at once with everything
+// before them. An event larger than kPartBytes goes out as EventParts of that size. Nothing is
+// written after the run's end (RunEnd).
 class EventWriter {
  public:
   static constexpr size_t kMaxBytes = 32 << 10;
   static constexpr std::chrono::milliseconds kMaxDelay{20};
+  static constexpr size_t kPartBytes = 1 << 20;
 
   explicit EventWriter(int fd) : fd_(fd) {}
 
@@ -47,13 +58,73 @@ class EventWriter {
   bool Flush();
 
  private:
+  // Appends `event`'s frame, numbered (under mu_).
+  void AppendLocked(const v1::RunnerEvent& event, size_t size);
+  bool WritePartsLocked(const v1::RunnerEvent& event);
   bool FlushLocked();
 
   int fd_;
   std::mutex mu_;
   std::string buffer_;
   std::chrono::steady_clock::time_point first_;
+  uint64_t seq_ = 0;
+  bool ended_ = false;  // the RunEnd is written: nothing more is
   bool ok_ = true;
+};
+
+// Writes the runner's hello, its first event: the protocol version, `runner`'s name, and in a
+// Slurm job step where it runs (from the step's environment).
+bool SendHello(EventWriter& writer, const std::string& runner);
+
+// Reads `fd` on a thread of its own, giving what arrives to `on_data`, until the fd ends or this
+// is destroyed (which wakes and joins the thread). When no thread can be started (a tight memory
+// limit) it reads nothing.
+class FdReader {
+ public:
+  FdReader(int fd, std::function<void(const char*, size_t)> on_data);
+  ~FdReader();
+
+ private:
+  int wake_[2] = {-1, -1};
+  std::thread thread_;
+};
+
+// The server's messages on stdin: the spec first (ReadSpec blocks for it), then, while the run
+// goes on, a CancelRequest sets CancelRequested().
+class ServerChannel {
+ public:
+  // The RunSpec; false when stdin ended (or held something else) before one came.
+  bool ReadSpec(v1::RunSpec* spec);
+  // Watches stdin for a cancel until destroyed.
+  void WatchForCancel();
+
+ private:
+  void Take(const char* data, size_t size);
+
+  jobs::FrameDecoder decoder_{1 << 20};
+  std::unique_ptr<FdReader> watcher_;
+};
+
+// Checks a spec from the server (its protocol version) and applies its limits. FailedPrecondition
+// for a server of another version.
+absl::Status AcceptSpec(const v1::RunSpec& spec);
+
+// For a runner whose events go to its stdout (srun carries stdin, stdout and stderr only): the
+// events move to a new descriptor, and what the process prints to stdout afterwards goes out as
+// log events (LogEvent.source "stdout"). `fd` is the descriptor to write events to; fd 1 is
+// captured, any other left as it is.
+class StdoutCapture {
+ public:
+  // The descriptor to write events to: `fd`, or the new one when `fd` is 1.
+  static int EventsFd(int fd);
+  // Starts sending what stdout gets as log events through `writer` (when EventsFd moved them).
+  explicit StdoutCapture(EventWriter& writer);
+  ~StdoutCapture();
+
+ private:
+  EventWriter& writer_;
+  std::string partial_;
+  std::unique_ptr<FdReader> reader_;
 };
 
 // Sends a heartbeat every interval until destroyed.
@@ -82,9 +153,10 @@ class PipeObserver : public engine::RunObserver {
   EventWriter& writer_;
 };
 
-// Reads the job's RunSpec frame from stdin; false when there is none.
-bool ReadSpec(v1::RunSpec* spec);
-
+// The run's end: finished (after its result, or a sweep's end).
+bool Finish(EventWriter& writer);
+// The run's end when it failed: a RunEnd of code (cancelled: CANCELLED; resource: LIMIT_EXCEEDED;
+// else FAILED) and message.
 void Fail(EventWriter& writer, const std::string& code, const std::string& message);
 // The failure code of a run's status: invalid_argument, data, cancelled, resource, strategy (the
 // strategy's own code failed: Aborted), internal.

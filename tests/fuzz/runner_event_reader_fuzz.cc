@@ -1,5 +1,5 @@
 // Fuzz target: the server's real handling of a runner's event stream, RunnerStream (frames
-// decoded, the runner's end noted) feeding RunnerEventReader (progress coalesced, trace batches
+// decoded, the handshake, sequence numbers and parts checked, the runner's end kept) feeding RunnerEventReader (progress coalesced, trace batches
 // and the result handed to the store, heartbeats kept), as a run and its JobRun drive them, with
 // a sink that records instead of storing.
 //
@@ -117,7 +117,10 @@ Outcome Read(absl::string_view stream, const std::vector<size_t>& cuts, bool fai
              absl::StrCat("got_result ", reader.got_result(), " after ", sink.results));
   return {sink.log, runner_stream.protocol_error() + " | " + reader.protocol_error(),
           reader.store_error(),
-          runner_stream.failure_code() + ": " + runner_stream.failure_message(),
+          runner_stream.end().has_value()
+              ? absl::StrCat(runner_stream.end()->outcome, " ", runner_stream.end()->code, ": ",
+                             runner_stream.end()->message)
+              : "",
           reader.got_result()};
 }
 

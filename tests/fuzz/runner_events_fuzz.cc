@@ -1,5 +1,5 @@
 // Fuzz target: the runner's event stream as the server reads it, FrameDecoder (length-delimited
-// frames) and backtest.runner.v1.RunnerEvent, plus RunSpec (the frame a runner reads first).
+// frames) and backtest.runner.v1.RunnerEvent, plus RunSpec and ServerMessage (what a runner reads).
 //
 // Input: one byte that chooses how the stream is cut into reads, then the stream.
 //
@@ -138,6 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const std::string& frame : whole.frames) {
     CheckMessageRoundTrip<backtest::runner::v1::RunnerEvent>(frame);
     CheckMessageRoundTrip<backtest::runner::v1::RunSpec>(frame);
+    CheckMessageRoundTrip<backtest::runner::v1::ServerMessage>(frame);
   }
   return 0;
 }

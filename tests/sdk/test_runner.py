@@ -1,6 +1,7 @@
-"""`python -m backtestd.runner`: a job of an SDK strategy through the runner protocol (a RunSpec
-frame on stdin, RunnerEvent frames on the events fd, written by the engine's C++ code), its
-failures, `describe`, and result dicts (the backtrader adapter's) turned into result frames."""
+"""`python -m backtestd.runner`: a job of an SDK strategy through the runner protocol (a hello, a
+ServerMessage with the RunSpec on stdin, numbered RunnerEvent frames on the events fd ending with
+the RunEnd, written by the engine's C++ code; a cancel on stdin), its failures, `describe`, and
+result dicts (the backtrader adapter's) turned into result frames."""
 import json
 import os
 import struct
@@ -61,20 +62,36 @@ def folder(tmp_path):
     return d
 
 
-def frames(data, pb):
-    """The events, heartbeats left out (one may come after the last event)."""
-    out, k = [], 0
+def frames(data, pb, check_seq=False):
+    """The events, heartbeats left out (one may come after the last event); with check_seq,
+    each is numbered one more than the one before, from 1."""
+    out, k, seq = [], 0, 0
     while k < len(data):
         (n,) = struct.unpack_from("<I", data, k)
         e = pb.RunnerEvent()
         e.ParseFromString(data[k + 4:k + 4 + n])
+        if check_seq:
+            seq += 1
+            assert e.seq == seq
         if e.WhichOneof("event") != "heartbeat":
             out.append(e)
         k += 4 + n
     return out
 
 
-def run_job(pb, folder, params, source_hash=None, timeout=120):
+def spec_frame(pb, spec, version=2):
+    """The server's first message: the spec, with the protocol version the server speaks."""
+    spec.protocol_version = version
+    payload = pb.ServerMessage(spec=spec).SerializeToString()
+    return struct.pack("<I", len(payload)) + payload
+
+
+def cancel_frame(pb):
+    payload = pb.ServerMessage(cancel=pb.CancelRequest(reason="test")).SerializeToString()
+    return struct.pack("<I", len(payload)) + payload
+
+
+def run_job(pb, folder, params, source_hash=None, timeout=120, version=2):
     values = _native.validate_params({"symbols": "EURUSD", "timeframe": "H1",
                                       "start_date": "2022-01-03", "end_date": "2022-03-01"},
                                      int(time.time()))
@@ -83,13 +100,12 @@ def run_job(pb, folder, params, source_hash=None, timeout=120):
                       external_strategy=pb.ExternalStrategy(
                           kind="sdk", path=str(folder),
                           source_hash=source_hash or backtestd.loader.source_hash(str(folder))))
-    payload = spec.SerializeToString()
     r, w = os.pipe()
     proc = subprocess.Popen([sys.executable, "-m", "backtestd.runner", "--events-fd", str(w)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             pass_fds=(w,))
     os.close(w)
-    proc.stdin.write(struct.pack("<I", len(payload)) + payload)
+    proc.stdin.write(spec_frame(pb, spec, version))
     proc.stdin.close()
     chunks = []
     with os.fdopen(r, "rb") as events:
@@ -99,7 +115,8 @@ def run_job(pb, folder, params, source_hash=None, timeout=120):
                 break
             chunks.append(b)
     proc.wait(timeout=timeout)
-    return proc.returncode, frames(b"".join(chunks), pb), proc.stderr.read().decode()
+    return (proc.returncode, frames(b"".join(chunks), pb, check_seq=True),
+            proc.stderr.read().decode())
 
 
 def test_a_job_runs_and_equals_the_local_run(pb, folder):
@@ -108,8 +125,10 @@ def test_a_job_runs_and_equals_the_local_run(pb, folder):
                                              "size": "2"})
     assert code == 0, err
     kinds = [e.WhichOneof("event") for e in events]
-    assert kinds[-1] == "result" and "log" in kinds and "progress" in kinds
-    result = events[-1].result
+    assert kinds[0] == "hello" and events[0].hello.protocol_version == 2
+    assert kinds[-2:] == ["result", "end"] and "log" in kinds and "progress" in kinds
+    assert events[-1].end.outcome == pb.RunEnd.OUTCOME_FINISHED
+    result = events[-2].result
     cls, name, _ = backtestd.loader.load(str(folder))
     local = backtestd.run(cls, symbols="EURUSD", timeframe="H1", start_date="2022-01-03",
                           end_date="2022-03-01", fast_period=7, size=2)
@@ -123,8 +142,8 @@ def test_a_job_runs_and_equals_the_local_run(pb, folder):
 def test_a_strategy_exception_is_a_failure_with_its_last_frame(pb, folder):
     code, events, _ = run_job(pb, folder, {"strategy": "my_cross", "fail_at": "3"})
     assert code == 1
-    failure = events[-1].failure
-    assert failure.code == "strategy"
+    failure = events[-1].end
+    assert failure.outcome == pb.RunEnd.OUTCOME_FAILED and failure.code == "strategy"
     line = STRATEGY.splitlines().index(
         '            raise ZeroDivisionError("on purpose")') + 1
     assert failure.message == f"strategy.py:{line} in on_bar: ZeroDivisionError: on purpose"
@@ -132,10 +151,17 @@ def test_a_strategy_exception_is_a_failure_with_its_last_frame(pb, folder):
 
 def test_bad_values_and_changed_folders_are_refused(pb, folder):
     code, events, _ = run_job(pb, folder, {"strategy": "my_cross", "fast_period": "0"})
-    assert code == 1 and events[-1].failure.code == "invalid_argument"
-    assert events[-1].failure.message.startswith("fast_period: must be >= 1")
+    assert code == 1 and events[-1].end.code == "invalid_argument"
+    assert events[-1].end.message.startswith("fast_period: must be >= 1")
     code, events, _ = run_job(pb, folder, {"strategy": "my_cross"}, source_hash="sha256:00")
-    assert code == 1 and "changed since the job was submitted" in events[-1].failure.message
+    assert code == 1 and "changed since the job was submitted" in events[-1].end.message
+
+
+def test_a_server_of_another_protocol_version_is_refused(pb, folder):
+    code, events, _ = run_job(pb, folder, {"strategy": "my_cross"}, version=1)
+    assert code == 1 and [e.WhichOneof("event") for e in events] == ["hello", "end"]
+    assert events[-1].end.outcome == pb.RunEnd.OUTCOME_FAILED
+    assert "protocol version 1, this runner version 2" in events[-1].end.message
 
 
 def test_describe(folder):
@@ -177,7 +203,7 @@ RESULT = {
 
 def test_result_dicts_become_result_frames(pb):
     data = runner.encode_result(RESULT)
-    (event,) = frames(data, pb)
+    (event,) = frames(data, pb)  # a result frame alone (not numbered: the writer numbers)
     r = event.result
     assert r.strategy == "bt_bot" and r.series[0].symbol == "XAGUSD"
     assert r.stats.trades == 1 and r.stats.equity_final == 102.0  # computed by the engine
@@ -266,7 +292,8 @@ WAITER = textwrap.dedent('''
 ''')
 
 
-def test_sigterm_cancels_the_job(pb, tmp_path):
+@pytest.mark.parametrize("how", ["cancel_request", "sigterm"])
+def test_a_cancel_request_or_sigterm_cancels_the_job(pb, tmp_path, how):
     import signal
     folder = tmp_path / "waiter"
     folder.mkdir()
@@ -276,22 +303,29 @@ def test_sigterm_cancels_the_job(pb, tmp_path):
                                      int(time.time()))
     values.update({"strategy": "waiter", "folder": str(tmp_path)})
     spec = pb.RunSpec(job_id="j2", params=values, external_strategy=pb.ExternalStrategy(
-        kind="sdk", path=str(folder))).SerializeToString()
+        kind="sdk", path=str(folder)))
     r, w = os.pipe()
     proc = subprocess.Popen([sys.executable, "-m", "backtestd.runner", "--events-fd", str(w)],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, pass_fds=(w,))
     os.close(w)
-    proc.stdin.write(struct.pack("<I", len(spec)) + spec)
-    proc.stdin.close()
+    proc.stdin.write(spec_frame(pb, spec))
+    proc.stdin.flush()
     deadline = time.monotonic() + 60
     while not (tmp_path / "started").exists():
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.01)  # polling the strategy's signal, with a deadline
-    proc.send_signal(signal.SIGTERM)
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:  # the server's cancel, on the runner's stdin (before any signal)
+        proc.stdin.write(cancel_frame(pb))
+        proc.stdin.flush()
+    # The strategy polls for "go" every 10 ms: the runner has taken the cancel by then.
     (tmp_path / "go").touch()
     with os.fdopen(r, "rb") as f:
-        events = frames(f.read(), pb)
+        events = frames(f.read(), pb, check_seq=True)
+    proc.stdin.close()
     proc.wait(timeout=60)
     assert proc.returncode == 1
-    assert events[-1].failure.code == "cancelled"
+    assert events[-1].end.outcome == pb.RunEnd.OUTCOME_CANCELLED
+    assert events[-1].end.code == "cancelled"

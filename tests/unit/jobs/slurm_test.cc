@@ -1,5 +1,5 @@
 // The Slurm backend's srun command: one task on one node named after the job, the job's limits
-// asked of Slurm and applied by the runner, events on stdout, SIGTERM for a kill.
+// asked of Slurm (the runner applies them from its spec), events on stdout, SIGTERM for a kill.
 #include "server/jobs/slurm.h"
 
 #include "gmock/gmock.h"
@@ -25,8 +25,7 @@ TEST(SlurmTest, TheStepRunsTheRunnerWithTheJobsLimitsAndNameAndSendsEventsOnStdo
               ElementsAre("/bin/true", "--unbuffered", "--quiet", "--nodes=1", "--ntasks=1",
                           "--cpus-per-task=1", "--job-name=backtestd-abc123", "--mem=2048M",
                           "--time=11", "--partition=cpu", "--account=quant", "--exclusive", "--",
-                          "/opt/bin/backtest-runner", "--events-fd", "1", "--cpu-seconds", "600",
-                          "--memory-mb", "2048"));
+                          "/opt/bin/backtest-runner", "--events-fd", "1"));
   EXPECT_TRUE(command->events_on_stdout);
   EXPECT_EQ(command->kill_signal, SIGTERM);
   EXPECT_FALSE(command->env.empty());  // SLURM_CONF and PATH go through
