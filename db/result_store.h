@@ -21,9 +21,10 @@ class Statement;
 
 namespace backtest::db {
 
-// Encodings of ResultRecord::data: a backtest.runner.v1.RunnerEvent holding the RunOutput, its
-// candles, EMA and equity as a message per point or as columns (stored by earlier versions), or as
-// columns with the candles and times as DeltaColumns where they read back exactly.
+// Encodings of ResultRecord::data: a backtest.store.v1.StoredResult (rows of earlier versions: the
+// runner's RunnerEvent frame, which reads as one) holding the RunOutput, its candles, EMA and
+// equity as a message per point or as columns (stored by earlier versions), or as columns with
+// the candles and times as DeltaColumns where they read back exactly.
 inline constexpr int kResultsFormatPoints = 1;
 inline constexpr int kResultsFormatColumns = 2;
 inline constexpr int kResultsFormatDeltas = 3;

@@ -226,11 +226,11 @@ absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
       record.format != db::kResultsFormatDeltas && record.format != db::kResultsFormatDatasets) {
     return unreadable("unknown format");
   }
-  if (!r.event_.ParseFromArray(data.data(), static_cast<int>(data.size())) ||
-      !r.event_.has_result()) {
+  if (!r.stored_.ParseFromArray(data.data(), static_cast<int>(data.size())) ||
+      !r.stored_.has_output()) {
     return unreadable("not a result");
   }
-  stored::RunOutput& out = *r.event_.mutable_result();
+  stored::RunOutput& out = *r.stored_.mutable_output();
   if ((record.format == db::kResultsFormatDeltas || record.format == db::kResultsFormatDatasets) &&
       !jobs::ExpandDeltaColumns(&out)) {
     return unreadable("a malformed column");

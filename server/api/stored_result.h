@@ -1,5 +1,6 @@
-// A finished job's stored result, read for GetResult: the RunOutput as the runner wrote it (any
-// stored format) and, per symbol, a ResultView of its candles, EMA and equity as columns.
+// A finished job's stored result, read for GetResult: the RunOutput of its StoredResult
+// (backtest.store.v1, any stored format; rows of earlier versions, runner frames, read as one)
+// and, per symbol, a ResultView of its candles, EMA and equity as columns.
 //
 // Not thread-safe; owns everything its views point into.
 #ifndef BACKTEST_SERVER_API_STORED_RESULT_H_
@@ -11,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "backtest/runner/v1/runner.pb.h"
+#include "backtest/store/v1/stored_result.pb.h"
 #include "db/result_store.h"
 #include "server/api/result_conversion.h"
 
@@ -43,7 +45,7 @@ class StoredResult {
                                             const std::vector<DatasetCandles>& datasets,
                                             const Needs& needs);
 
-  const backtest::runner::v1::RunOutput& output() const { return event_.result(); }
+  const backtest::runner::v1::RunOutput& output() const { return stored_.output(); }
 
   // The view of the series at `index` (0 ≤ index < output().series_size()).
   ResultView View(int index) const;
@@ -60,7 +62,7 @@ class StoredResult {
   // Format 4: trades, markers and equity from their columns and pieces.
   absl::Status ReadColumns(const Needs& needs, backtest::runner::v1::RunOutput* out);
 
-  backtest::runner::v1::RunnerEvent event_;
+  backtest::store::v1::StoredResult stored_;
   bool points_ = false;          // format 1
   std::vector<Columns> series_;  // format 1: per series
   // Format 4: each series' candles, from its dataset.

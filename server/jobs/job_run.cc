@@ -73,7 +73,7 @@ class JobRun : public RunnerEventReader::Sink, public RunnerRun::Listener {
   void FlushQueued() override { Flush(true); }
   absl::Status StoreTraceRows(const std::vector<db::TraceRowRecord>& rows) override;
   absl::Status StoreDataset(const backtest::runner::v1::DatasetEvent& dataset) override;
-  absl::Status StoreResult(std::string frame,
+  absl::Status StoreResult(std::string stored,
                            const backtest::runner::v1::RunOutput& facts) override;
   absl::Status StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) override;
   absl::Status EndSweep(int32_t rows) override;
@@ -286,20 +286,20 @@ absl::StatusOr<std::vector<int64_t>> JobRun::ResultDatasets(
   return ids;
 }
 
-absl::Status JobRun::StoreResult(std::string frame, const backtest::runner::v1::RunOutput& facts) {
+absl::Status JobRun::StoreResult(std::string stored, const backtest::runner::v1::RunOutput& facts) {
   if (sweep_) return absl::InvalidArgumentError("a result from a sweep job");
   // This runner is done with the CPU: start the worker's next warm runner now, so that its exec
   // and linking overlap with storing this result instead of delaying the next job.
   backend_.Prepare(&request_);
   const int64_t now = Now();
-  const size_t bytes = frame.size();
+  const size_t bytes = stored.size();
   auto datasets = ResultDatasets(facts);
   if (!datasets.ok()) return datasets.status();
   db::ResultRecord record{.job_id = job_id_,
                           .format = datasets->empty() ? db::kResultsFormatDeltas
                                                       : db::kResultsFormatDatasets,
                           .digest = facts.digest(),
-                          .data = std::move(frame),
+                          .data = std::move(stored),
                           .created_ms = now};
   absl::Status s = datasets->empty() ? stores_.results.Save(record)
                                      : stores_.results.Save(record, *datasets);

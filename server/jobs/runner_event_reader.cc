@@ -4,6 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "backtest/store/v1/stored_result.pb.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 
 namespace backtest::jobs {
 namespace {
@@ -49,6 +52,31 @@ bool ReadResultFacts(const std::string& bytes, backtest::runner::v1::RunOutput* 
     series->set_dataset(std::move(*f.mutable_dataset()));
   }
   return true;
+}
+
+// The stored form of a result event (a backtest.store.v1.StoredResult): its RunOutput field
+// alone, the same field number, tag and length as in the event, the bytes not copied when the
+// field comes first (as runners write it). Empty when the event has no such field.
+std::string ToStoredResult(std::string event) {
+  using google::protobuf::internal::WireFormatLite;
+  static_assert(backtest::store::v1::StoredResult::kOutputFieldNumber ==
+                RunnerEvent::kResultFieldNumber);
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(event.data()),
+                                            static_cast<int>(event.size()));
+  while (true) {
+    const int start = in.CurrentPosition();
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return "";
+    if (!WireFormatLite::SkipField(&in, tag)) return "";
+    if (tag == kResultTag) {
+      const int end = in.CurrentPosition();
+      if (start == 0) {
+        event.resize(static_cast<size_t>(end));  // the event's other fields (its number) after it
+        return event;
+      }
+      return event.substr(static_cast<size_t>(start), static_cast<size_t>(end - start));
+    }
+  }
 }
 
 }  // namespace
@@ -214,7 +242,7 @@ void RunnerEventReader::OnTrace(int64_t now, backtest::runner::v1::TraceEvent& t
 
 void RunnerEventReader::OnResult(std::string bytes,
                                  const backtest::runner::v1::RunOutput& facts) {
-  if (absl::Status s = sink_.StoreResult(std::move(bytes), facts); !s.ok()) {
+  if (absl::Status s = sink_.StoreResult(ToStoredResult(std::move(bytes)), facts); !s.ok()) {
     result_error_ = absl::StrCat("the result could not be stored: ", s.message());
     return;
   }

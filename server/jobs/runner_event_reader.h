@@ -33,9 +33,10 @@ class RunnerEventReader {
     virtual absl::Status StoreTraceRows(const std::vector<db::TraceRowRecord>& rows) = 0;
     // One symbol's candles, sent before the result (results format 4).
     virtual absl::Status StoreDataset(const backtest::runner::v1::DatasetEvent& dataset) = 0;
-    // `frame` is the result frame as the runner sent it (stored as it came); `facts` the parts the
-    // server reads (digest, reason counts, trace summary, the datasets of its series).
-    virtual absl::Status StoreResult(std::string frame,
+    // `stored` is the result as the database keeps it, a backtest.store.v1.StoredResult's bytes
+    // (the RunOutput's as the runner sent them, not parsed again); `facts` the parts the server
+    // reads (digest, reason counts, trace summary, the datasets of its series).
+    virtual absl::Status StoreResult(std::string stored,
                                      const backtest::runner::v1::RunOutput& facts) = 0;
     // Finished combinations of a sweep job (docs/sweeps.md). InvalidArgument (the runner's
     // fault: a protocol error) for rows the job does not expect, as for a job that is no sweep.

@@ -10,6 +10,7 @@
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Statement.h"
 #include "backtest/runner/v1/runner.pb.h"
+#include "backtest/store/v1/stored_result.pb.h"
 #include "db/migrations.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -267,6 +268,38 @@ TEST_F(DatasetsTest, ResultsOfEveryStoredFormatAnswerTheSame) {
 // A database of schema 5 (before datasets) with results stored in format 3: migrated at start, its
 // results read back through every API as they did (the answers of the same runs stored in
 // format 4 with datasets, which must be those of the old server).
+TEST_F(DatasetsTest, ResultsAreStoredInTheirOwnMessageAndRunnerFramesOfEarlierVersionsReadTheSame) {
+  const std::string a = Run(TwoSymbols());
+  const std::string b = Run(OneSymbol());
+  for (const std::string& id : {a, b}) {
+    const std::vector<std::string> symbols =
+        id == a ? std::vector<std::string>{"EURUSD", "XAUUSD"} : std::vector<std::string>{"GBPUSD"};
+    const std::vector<std::string> answers = Answers(id, symbols);
+    auto db = Db();
+    SQLite::Statement q(*db, "SELECT data FROM results WHERE job_id = ?");
+    q.bind(1, id);
+    ASSERT_TRUE(q.executeStep());
+    const std::string data = q.getColumn(0).getString();
+    // Stored: a StoredResult, nothing of the runner's frame (read as one, its number is unset).
+    backtest::store::v1::StoredResult result;
+    ASSERT_TRUE(result.ParseFromString(data));
+    ASSERT_TRUE(result.has_output());
+    stored::RunnerEvent as_frame;
+    ASSERT_TRUE(as_frame.ParseFromString(data));
+    EXPECT_EQ(as_frame.seq(), 0u);
+    // Rows of earlier versions: the runner's frame as it came, the result and (protocol 2) its
+    // number; of protocol 1, the result alone.
+    stored::RunnerEvent frame;
+    *frame.mutable_result() = result.output();
+    frame.set_seq(4242);
+    StoreResult(*db, id, 4, frame.SerializeAsString());
+    ExpectSame(Answers(id, symbols), answers, "a numbered runner frame");
+    frame.clear_seq();
+    StoreResult(*db, id, 4, frame.SerializeAsString());
+    ExpectSame(Answers(id, symbols), answers, "a runner frame of protocol 1");
+  }
+}
+
 TEST_F(DatasetsTest, ASchemaFiveDatabaseMigratesAndItsResultsReadBackIdentically) {
   const std::string a = Run(TwoSymbols());
   const std::string b = Run(OneSymbol());
