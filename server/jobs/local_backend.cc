@@ -53,16 +53,18 @@ void ProcessRun::Read(int fd, Listener& listener) {
     stream_.Feed(buf, static_cast<size_t>(n),
                  [&](std::string event) { listener.OnEvent(std::move(event)); });
   } else {
-    listener.OnOutput(fd == process_.stdout_fd() ? "stdout" : "stderr", buf,
-                      static_cast<size_t>(n));
+    const bool is_err = fd == process_.stderr_fd();
+    if (is_err && options_.on_stderr) options_.on_stderr(buf, static_cast<size_t>(n));
+    listener.OnOutput(is_err ? "stderr" : "stdout", buf, static_cast<size_t>(n));
   }
 }
 
 RunnerEnd ProcessRun::Finish() {
   const ExitInfo exit = process_.Wait();
   // A runner killed by a signal may die in the middle of a frame: the cut frame is a consequence,
-  // and the signal is the reason to report.
-  if (!stream_.protocol_error().empty() && !(stream_.stream_cut() && !exit.exited)) {
+  // and the signal (or srun's exit status, which stands for it) is the reason to report.
+  const bool clean_exit = exit.exited && exit.code == 0;
+  if (!stream_.protocol_error().empty() && !(stream_.stream_cut() && !clean_exit)) {
     return {RunnerEndKind::kFailed, "protocol",
             absl::StrCat("runner protocol error: ", stream_.protocol_error())};
   }

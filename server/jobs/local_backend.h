@@ -32,6 +32,8 @@ class ProcessRun : public RunnerRun {
     RunnerLimits limits;
     // Why the process ended, when its stream did not say (no RunEnd); empty message: exited 0.
     std::function<RunnerEnd(const ExitInfo&)> describe_exit;
+    // Sees what the process writes to stderr (srun's own errors name a failed node or step).
+    std::function<void(const char*, size_t)> on_stderr;
   };
 
   ProcessRun(RunnerProcess process, Options options)

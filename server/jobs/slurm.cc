@@ -5,9 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "backtest/runner/v1/runner.pb.h"
 
@@ -117,6 +119,30 @@ absl::StatusOr<std::unique_ptr<RunnerRun>> SlurmRunnerBackend::Start(const RunRe
   // cancels the step (a SIGKILL would leave it running on the cluster;
   // ProcessCommand::kill_signal), and SIGKILL the second time.
   run.limits = options_.limits;
+  // A step or node that failed ends srun without the runner's end: srun's last error line
+  // ("srun: error: n12: task 0: Killed", "… Node failure …") says which, in the job's error.
+  auto srun_error = std::make_shared<std::string>();
+  auto partial = std::make_shared<std::string>();
+  run.on_stderr = [srun_error, partial](const char* data, size_t size) {
+    partial->append(data, std::min<size_t>(size, 4096));
+    size_t start = 0;
+    for (size_t nl; (nl = partial->find('\n', start)) != std::string::npos; start = nl + 1) {
+      absl::string_view line(partial->data() + start, nl - start);
+      if (absl::StartsWith(line, "srun: error:") || absl::StartsWith(line, "slurmstepd: error:")) {
+        *srun_error = std::string(line.substr(0, 300));
+      }
+    }
+    partial->erase(0, start);
+    if (partial->size() > 4096) partial->clear();  // a line that long is no error of srun's
+  };
+  run.describe_exit = [limits = options_.limits, srun_error](const ExitInfo& exit) {
+    RunnerEnd end = DescribeRunnerExit(exit, limits);
+    if (!end.message.empty() && !srun_error->empty()) {
+      end.reason = "slurm_step";
+      end.message = absl::StrCat("the Slurm step failed (", *srun_error, "); ", end.message);
+    }
+    return end;
+  };
   return std::make_unique<ProcessRun>(*std::move(srun), std::move(run));
 }
 

@@ -2,11 +2,15 @@
 
 Checked: a job through `--runner-backend slurm` runs as a Slurm job step (its log says which job,
 step and node) and gives the same result, digest included, as the same job run locally; a
-cancel stops the step (it leaves squeue); after kill -9 of the server the step is still running
-on the cluster, and the restarted server cancels it and fails the job saying so.
+cancel stops the step (it leaves squeue); kill -9 of the runner on the node fails the job with
+srun's error naming the step's failure, and the next job runs; after kill -9 of the server the
+step is still running on the cluster, and the restarted server cancels it and fails the job
+saying so.
 """
 
+import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -25,6 +29,23 @@ def step_of(job_id: str) -> str:
         if name == f"backtestd-{job_id}":
             return state
     return ""
+
+
+def runner_pid_of(job_id: str):
+    """The pid of job_id's backtest-runner on the node (this machine), or None."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"backtest-runner" in cmd and f"SLURM_JOB_NAME=backtestd-{job_id}".encode() in env:
+            return int(pid)
+    return None
 
 
 def log_text(client, job_id: str) -> str:
@@ -70,6 +91,20 @@ def main(workdir: str) -> int:
             str(job and job.status))
     c.check("… and its step leaves the cluster's queue",
             wait_for(lambda: step_of(long_job) == "", 15) is not None, squeue())
+
+    victim = client.run_backtest(minute_run("1990-01-01", "2026-01-01"), follow=False).job_id
+    pid = wait_for(lambda: runner_pid_of(victim), 30)
+    c.check("a long job's runner runs on the node", pid is not None, squeue())
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+    job = wait_final(client, victim, 30)
+    c.check("kill -9 of the runner on the node: the job fails naming the step's failure",
+            job is not None and job.status == "failed" and "the Slurm step failed (srun: error:"
+            in job.error, str(job and job.error))
+    run = client.run_backtest(SMALL, follow=False)
+    job = wait_final(client, run.job_id, 60)
+    c.check("… and the next job runs", job is not None and job.status == "finished",
+            str(job and job.error))
 
     orphan = client.run_backtest(minute_run("1990-01-01", "2026-01-01"), follow=False).job_id
     c.check("another long job running", wait_for(lambda: step_of(orphan) == "RUNNING", 30)
