@@ -6,10 +6,9 @@
 //
 // Its stdin is a Unix socket (SOCK_SEQPACKET). Fork sends a job's four descriptors over it (the
 // read end of the job's stdin, and the write ends of fd 3, stdout and stderr), writes the spec,
-// and gives back a RunnerProcess for the job like any runner's: its pipes (its stdin open for a
-// cancel), Signal (which reaches
-// the whole sandbox, fork server included: a cancelled or killed job takes its fork server
-// along), and Wait, which reads the child's end from the fork server ("exit STATUS CPU") or, when
+// and gives back a RunnerProcess for the job like any runner's: its pipes (its stdin open for the
+// protocol's cancel), Signal (which reaches the whole sandbox, fork server included: a killed job
+// takes its fork server along), and Wait, which reads the child's end from the fork server ("exit STATUS CPU") or, when
 // the fork server died, its own. One job at a time. Owned by a worker (shared with the job's
 // RunnerProcess while the job runs); not thread-safe.
 #ifndef BACKTEST_SERVER_JOBS_FORK_SERVER_H_

@@ -5,7 +5,6 @@ strategy_jobs_test.cc); what is checked: the protocol, each job's result as a pl
 exit status reported, a crash not ending the server, no job's state reaching the next."""
 import os
 import socket
-import struct
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ import pytest
 
 import backtestd
 from backtestd import _native
-from test_runner import frames, pb, run_job  # noqa: F401  (pb: the fixture)
+from test_runner import frames, pb, run_job, spec_frame  # noqa: F401  (pb: the fixture)
 
 STRATEGY = textwrap.dedent('''
     """SMA crossover that also tells what earlier jobs left in its process."""
@@ -74,7 +73,6 @@ class ForkServer:
                           external_strategy=pb.ExternalStrategy(
                               kind="sdk", path=str(folder),
                               source_hash=backtestd.loader.source_hash(str(folder))))
-        payload = spec.SerializeToString()
         spec_r, spec_w = os.pipe()
         ev_r, ev_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -82,7 +80,7 @@ class ForkServer:
         socket.send_fds(self.control, [b"job"], [spec_r, ev_w, out_w, err_w])
         for fd in (spec_r, ev_w, out_w, err_w):
             os.close(fd)
-        os.write(spec_w, struct.pack("<I", len(payload)) + payload)
+        os.write(spec_w, spec_frame(pb, spec))
         os.close(spec_w)
         got = {}
 
@@ -106,7 +104,7 @@ class ForkServer:
         reply = self.control.recv(64).decode().split()
         assert reply[0] == "exit", reply
         status = int(reply[1])
-        return (os.waitstatus_to_exitcode(status), frames(got["events"], pb),
+        return (os.waitstatus_to_exitcode(status), frames(got["events"], pb, check_seq=True),
                 got["stderr"].decode(), float(reply[2]))
 
     def close(self):
@@ -129,8 +127,9 @@ def test_jobs_back_to_back_each_as_a_plain_runners(pb, folder):
             code, events, err, cpu = server.job(pb, folder, {"strategy": "my_cross",
                                                              "fast_period": "7"})
             assert code == 0, err
-            assert events[-1].WhichOneof("event") == "result"
-            assert events[-1].result.digest == plain[-1].result.digest
+            assert [e.WhichOneof("event") for e in events[-2:]] == ["result", "end"]
+            assert events[-1].end.outcome == pb.RunEnd.OUTCOME_FINISHED
+            assert events[-2].result.digest == plain[-2].result.digest
             # A fresh copy of a process that ran no job: nothing of the earlier rounds.
             assert "jobs seen by this process: 1" in logs(events), logs(events)
             child = [t for t in logs(events) if t.startswith("pid ")][0].split()
@@ -150,7 +149,7 @@ def test_a_child_that_dies_is_reported_and_the_next_job_runs(pb, folder):
         assert not any(e.WhichOneof("event") == "result" for e in events)
         code, events, err, _ = server.job(pb, folder, {"strategy": "my_cross"})
         assert code == 0, err
-        assert events[-1].WhichOneof("event") == "result"
+        assert [e.WhichOneof("event") for e in events[-2:]] == ["result", "end"]
     finally:
         assert server.close() == 0
 
