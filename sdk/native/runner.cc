@@ -52,9 +52,9 @@ class Channel {
       runner::Fail(writer_, "internal", std::string(accepted.message()));
       return nb::none();
     }
-    server_->WatchForCancel();
     heartbeat_ = std::make_unique<runner::Heartbeat>(
-        writer_, spec_.heartbeat_interval_ms() > 0 ? spec_.heartbeat_interval_ms() : 500);
+        writer_, spec_.heartbeat_interval_ms() > 0 ? spec_.heartbeat_interval_ms() : 500,
+        server_.get());  // its thread watches stdin for the cancel too
     nb::dict d;
     d["job_id"] = spec_.job_id();
     nb::dict params;

@@ -48,12 +48,12 @@ int main(int argc, char** argv) {
     runner::Fail(writer, "internal", std::string(s.message()));
     return runner::kExitFailed;
   }
-  server.WatchForCancel();
   try {
     int code;
     {
+      // Its thread also watches stdin for the server's cancel.
       runner::Heartbeat heartbeat(
-          writer, spec.heartbeat_interval_ms() > 0 ? spec.heartbeat_interval_ms() : 500);
+          writer, spec.heartbeat_interval_ms() > 0 ? spec.heartbeat_interval_ms() : 500, &server);
       backtest::engine::ParamValues params(spec.params().begin(), spec.params().end());
       code = spec.has_sweep() ? runner::RunSweep(writer, spec)
                               : runner::RunJob(writer, spec, params, nullptr);

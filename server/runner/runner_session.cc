@@ -148,29 +148,19 @@ bool EventWriter::FlushLocked() {
   return ok_;
 }
 
-Heartbeat::Heartbeat(EventWriter& writer, int interval_ms)
-    : thread_([this, &writer, interval_ms] {
-        std::unique_lock lock(mu_);
-        while (!stop_) {
-          v1::RunnerEvent e;
-          e.mutable_heartbeat()->set_time_ms(
-              std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count());
-          lock.unlock();
-          writer.Write(e);
-          lock.lock();
-          cv_.wait_for(lock, std::chrono::milliseconds(interval_ms), [&] { return stop_; });
-        }
-      }) {}
-
-Heartbeat::~Heartbeat() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  thread_.join();
+Heartbeat::Heartbeat(EventWriter& writer, int interval_ms, ServerChannel* server) {
+  if (server != nullptr) server->Take(nullptr, 0);  // what came with the spec
+  thread_ = std::make_unique<FdReader>(
+      server != nullptr ? 0 : -1,
+      [server](const char* data, size_t size) { server->Take(data, size); }, interval_ms,
+      [&writer] {
+        v1::RunnerEvent e;
+        e.mutable_heartbeat()->set_time_ms(
+            std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count());
+        writer.Write(e);
+      });
 }
 
 void PipeObserver::OnLog(engine::LogLevel level, absl::string_view text) {
@@ -240,21 +230,43 @@ void Fail(EventWriter& writer, const std::string& code, const std::string& messa
   writer.Write(e);
 }
 
-FdReader::FdReader(int fd, std::function<void(const char*, size_t)> on_data) {
+FdReader::FdReader(int fd, std::function<void(const char*, size_t)> on_data, int tick_ms,
+                   std::function<void()> on_tick) {
   if (pipe2(wake_, O_CLOEXEC) != 0) return;
   try {
-    thread_ = std::thread([this, fd, on_data = std::move(on_data)] {
+    thread_ = std::thread([this, fd, on_data = std::move(on_data), tick_ms,
+                           on_tick = std::move(on_tick)]() mutable {
+      using Clock = std::chrono::steady_clock;
+      const auto tick = std::chrono::milliseconds(std::max(tick_ms, 1));
+      auto next = Clock::now();
       char buf[4096];
       while (true) {
-        pollfd fds[2] = {{fd, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-        if (::poll(fds, 2, -1) < 0) {
+        int timeout = -1;
+        if (on_tick) {
+          const auto now = Clock::now();
+          if (now >= next) {
+            on_tick();
+            next = now + tick;
+          }
+          timeout = static_cast<int>(
+              std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now()).count());
+          timeout = std::max(timeout, 0);
+        }
+        pollfd fds[2] = {{wake_[0], POLLIN, 0}, {fd, POLLIN, 0}};
+        const int ready = ::poll(fds, fd >= 0 ? 2 : 1, timeout);
+        if (ready < 0) {
           if (errno == EINTR) continue;
           return;
         }
-        if (fds[1].revents != 0) return;  // destroyed
+        if (fds[0].revents != 0) return;  // destroyed
+        if (fd < 0 || fds[1].revents == 0) continue;
         ssize_t n = ::read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;  // the other end closed
+        if (n <= 0) {
+          if (!on_tick) return;  // the other end closed
+          fd = -1;               // ticks go on
+          continue;
+        }
         on_data(buf, static_cast<size_t>(n));
       }
     });
@@ -290,11 +302,6 @@ bool ServerChannel::ReadSpec(v1::RunSpec* spec) {
     if (n <= 0) return false;
     decoder_.Append(buf, static_cast<size_t>(n));
   }
-}
-
-void ServerChannel::WatchForCancel() {
-  Take(nullptr, 0);  // what came with the spec
-  watcher_ = std::make_unique<FdReader>(0, [this](const char* data, size_t size) { Take(data, size); });
 }
 
 void ServerChannel::Take(const char* data, size_t size) {

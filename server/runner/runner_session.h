@@ -76,12 +76,14 @@ class EventWriter {
 // Slurm job step where it runs (from the step's environment).
 bool SendHello(EventWriter& writer, const std::string& runner);
 
-// Reads `fd` on a thread of its own, giving what arrives to `on_data`, until the fd ends or this
-// is destroyed (which wakes and joins the thread). When no thread can be started (a tight memory
-// limit) it reads nothing.
+// Reads `fd` (none: -1) on a thread of its own, giving what arrives to `on_data`, and calls
+// `on_tick` at once and every `tick_ms` (none: -1), until destroyed (which wakes and joins the
+// thread); an fd that ends is no longer read. When no thread can be started (a tight memory
+// limit) it does nothing.
 class FdReader {
  public:
-  FdReader(int fd, std::function<void(const char*, size_t)> on_data);
+  FdReader(int fd, std::function<void(const char*, size_t)> on_data, int tick_ms = -1,
+           std::function<void()> on_tick = {});
   ~FdReader();
 
  private:
@@ -90,19 +92,27 @@ class FdReader {
 };
 
 // The server's messages on stdin: the spec first (ReadSpec blocks for it), then, while the run
-// goes on, a CancelRequest sets CancelRequested().
+// goes on, a CancelRequest sets CancelRequested() (Take, given what stdin brings: the heartbeat's
+// thread watches it).
 class ServerChannel {
  public:
   // The RunSpec; false when stdin ended (or held something else) before one came.
   bool ReadSpec(v1::RunSpec* spec);
-  // Watches stdin for a cancel until destroyed.
-  void WatchForCancel();
-
- private:
+  // Bytes from stdin after the spec (none: what came with it).
   void Take(const char* data, size_t size);
 
+ private:
   jobs::FrameDecoder decoder_{1 << 20};
-  std::unique_ptr<FdReader> watcher_;
+};
+
+// Sends a heartbeat at once and every interval until destroyed; on the same thread, watches stdin
+// for the server's cancel when given its channel (one thread a job for both).
+class Heartbeat {
+ public:
+  Heartbeat(EventWriter& writer, int interval_ms, ServerChannel* server = nullptr);
+
+ private:
+  std::unique_ptr<FdReader> thread_;
 };
 
 // Checks a spec from the server (its protocol version) and applies its limits. FailedPrecondition
@@ -127,18 +137,6 @@ class StdoutCapture {
   std::unique_ptr<FdReader> reader_;
 };
 
-// Sends a heartbeat every interval until destroyed.
-class Heartbeat {
- public:
-  Heartbeat(EventWriter& writer, int interval_ms);
-  ~Heartbeat();
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 // Log lines, progress and trace batches of a run as frames; cancelled by CancelRequested().
 class PipeObserver : public engine::RunObserver {

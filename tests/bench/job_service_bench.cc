@@ -5,6 +5,8 @@
 //   SubmitToFinished   RunBacktest of a 10k-bar sma_cross, then StreamJobLog until the job ends;
 //                      p50/p99 of that latency (targets: 15 ms / 50 ms); batched:1 asks the
 //                      stream for batched log lines.
+//   SlurmSubmitToFinished  the same job through the Slurm backend on the cluster of SLURM_CONF
+//                      (skipped without one): p50 (target: 150 ms) and the digest as local.
 //   SdkSubmitToFinished  the same for a 10k-bar job of an SDK strategy (the SMA cross on the
 //                      SDK) from the strategy folder, in the sandbox: fork servers against none
 //                      (a fresh interpreter per job), alternated job by job; and jobs back to
@@ -234,6 +236,62 @@ void BM_SubmitToFinishedPolling(benchmark::State& state) {
 }
 BENCHMARK(BM_SubmitToFinishedPolling)
     ->Iterations(200)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The result digest of a finished job (GetResult's, candles left out).
+std::string DigestOf(BenchServer& server, const std::string& id) {
+  backtest::v1::GetResultRequest request;
+  request.set_job_id(id);
+  request.set_max_candles(1);
+  backtest::v1::GetResultResponse response;
+  grpc::ClientContext context;
+  server.Authorize(&context);
+  grpc::Status s = server.stub().GetResult(&context, request, &response);
+  return s.ok() ? response.digest() : "GetResult: " + s.error_message();
+}
+
+// The same 10k-bar job through the Slurm backend (docs/runner-backends.md), each a job step of
+// its own through srun on the cluster of SLURM_CONF (tests/slurm/cluster.sh start DIR prints it;
+// skipped without one): submit -> finished, and its digest against the local backend's
+// (target: p50 <= 150 ms, the same digest).
+void BM_SlurmSubmitToFinished(benchmark::State& state) {
+  if (std::getenv("SLURM_CONF") == nullptr) {
+    state.SkipWithError("no cluster: SLURM_CONF is not set (tests/slurm/cluster.sh start DIR)");
+    return;
+  }
+  std::string local_digest;
+  {
+    BenchServer local;
+    std::string status;
+    const std::string id = local.Submit(k10kBars);
+    local.Follow(id, &status);
+    local_digest = DigestOf(local, id);
+  }
+  BenchServer server([](BenchServer&, ServerOptions& options) {
+    options.runner_backend = "slurm";
+  });
+  std::string status;
+  server.Follow(server.Submit(k10kBars), &status);  // the first step pays for the node's caches
+  std::vector<double> ms;
+  std::string last;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    last = server.Submit(k10kBars);
+    server.Follow(last, &status, /*batch_log_lines=*/true);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (status != "finished") state.SkipWithError(("job ended " + status).c_str());
+  }
+  const std::string digest = DigestOf(server, last);
+  if (digest != local_digest) {
+    state.SkipWithError(("digest " + digest + " differs from the local run's " + local_digest).c_str());
+  }
+  state.SetLabel("digest " + digest.substr(0, 12) + "… as local");
+  state.counters["p50_ms"] = Percentile(ms, 0.50);
+  state.counters["p99_ms"] = Percentile(ms, 0.99);
+}
+BENCHMARK(BM_SlurmSubmitToFinished)
+    ->Iterations(50)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
