@@ -7,7 +7,6 @@ import math
 import re
 import os
 import signal
-import struct
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ import pytest
 
 import backtestd
 from backtestd import _native
-from test_runner import frames, pb, run_job  # noqa: F401  (pb: the fixture)
+from test_runner import frames, pb, run_job, spec_frame  # noqa: F401  (pb: the fixture)
 
 VECTORIZED = textwrap.dedent('''
     """SMA crossover as arrays."""
@@ -82,24 +81,23 @@ def sweep_spec(pb, folder, name, names, combos, extra=None, walk_forward=None):
                           source_hash=backtestd.loader.source_hash(str(folder))))
 
 
-def start(spec):
-    payload = spec.SerializeToString()
+def start(spec, pb):
     r, w = os.pipe()
     proc = subprocess.Popen([sys.executable, "-m", "backtestd.runner", "--events-fd", str(w)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             pass_fds=(w,))
     os.close(w)
-    proc.stdin.write(struct.pack("<I", len(payload)) + payload)
+    proc.stdin.write(spec_frame(pb, spec))
     proc.stdin.close()
     return proc, r
 
 
 def run_sweep(spec, pb):
-    proc, r = start(spec)
+    proc, r = start(spec, pb)
     with os.fdopen(r, "rb") as f:
         data = f.read()
     proc.wait(timeout=300)
-    return proc.returncode, frames(data, pb), proc.stderr.read().decode()
+    return proc.returncode, frames(data, pb, check_seq=True), proc.stderr.read().decode()
 
 
 def rows_of(events):
@@ -135,7 +133,8 @@ def test_every_row_is_its_single_job(pb, tmp_path, name, text):
     code, events, err = run_sweep(spec, pb)
     assert code == 0, err
     kinds = [e.WhichOneof("event") for e in events]
-    assert kinds[-1] == "sweep_done" and events[-1].sweep_done.rows == len(COMBOS)
+    assert kinds[-2:] == ["sweep_done", "end"] and events[-2].sweep_done.rows == len(COMBOS)
+    assert events[-1].end.outcome == pb.RunEnd.OUTCOME_FINISHED
     assert "result" not in kinds
     logs = [e.log.text for e in events if e.WhichOneof("event") == "log"]
     assert any(t.startswith(f"sweep of {len(COMBOS)} combinations of 2 parameter(s)") for t in logs)
@@ -148,7 +147,7 @@ def test_every_row_is_its_single_job(pb, tmp_path, name, text):
         code, single, err = run_job(pb, folder, {"strategy": name, "fast_period": fast,
                                                  "slow_period": slow})
         assert code == 0, err
-        same_stats(rows[i].stats, single[-1].result.stats)
+        same_stats(rows[i].stats, single[-2].result.stats)  # its last event is the end
     assert len({rows[i].stats.return_pct for i in rows}) > 1  # the values did reach the strategy
 
 
@@ -173,8 +172,8 @@ def test_the_walk_forward_runs_on_the_sweeps_data(pb, tmp_path):
     code, events, err = run_sweep(spec, pb)
     assert code == 0, err
     kinds = [e.WhichOneof("event") for e in events]
-    assert kinds[-2:] == ["walk_forward", "sweep_done"]
-    result = events[-2].walk_forward
+    assert kinds[-3:] == ["walk_forward", "sweep_done", "end"]
+    result = events[-3].walk_forward
     assert len(result.windows) >= 2
     for w in result.windows:
         assert 0 <= w.best_row < len(COMBOS)
@@ -212,7 +211,7 @@ def test_sigterm_stops_every_worker(pb, tmp_path):
     combos = [[str(f), "30"] for f in range(1, 41)]
     spec = sweep_spec(pb, folder, "slow", ["fast_period", "slow_period"], combos,
                       extra={"folder": str(tmp_path)})
-    proc, r = start(spec)
+    proc, r = start(spec, pb)
     deadline = time.monotonic() + 60
     while len([p for p in os.listdir(tmp_path) if p.startswith("started-")]) < 2:
         assert time.monotonic() < deadline and proc.poll() is None
@@ -226,8 +225,9 @@ def test_sigterm_stops_every_worker(pb, tmp_path):
     proc.wait(timeout=60)
     assert time.monotonic() - stopped < 5
     assert proc.returncode == 1
-    assert events[-1].failure.code == "cancelled"
-    assert events[-1].failure.message.startswith("sweep cancelled after ")
+    assert events[-1].end.outcome == pb.RunEnd.OUTCOME_CANCELLED
+    assert events[-1].end.code == "cancelled"
+    assert events[-1].end.message.startswith("sweep cancelled after ")
     assert len(rows_of(events)) < len(combos)
     for pid in workers:  # every worker is gone (reaped by the runner)
         assert not os.path.exists(f"/proc/{pid}") or \
@@ -243,7 +243,7 @@ def test_a_worker_that_dies_fails_the_sweep_naming_its_end(pb, tmp_path):
                       extra={"fail_fast": "7"})
     code, events, err = run_sweep(spec, pb)
     assert code == 1, err
-    failure = events[-1].failure
+    failure = events[-1].end
     assert failure.code == "internal"
     assert re.fullmatch(r"sweep: a worker process \(pid \d+\) ended: killed by signal 9 \(.*\)",
                         failure.message), failure.message
