@@ -26,6 +26,7 @@
 namespace backtest {
 namespace {
 
+using ::backtest::testing::BuildPython;
 using ::backtest::testing::PollUntil;
 using ::backtest::testing::TestServer;
 using ::testing::HasSubstr;
@@ -145,11 +146,6 @@ TEST_F(ExplainReplayTest, EveryBarOfSmaCrossAsTraced) {
                           {"end_date", "2023-06-01"}});
 }
 
-std::string SourceDir() {
-  const char* dir = std::getenv("BACKTEST_SOURCE_DIR");
-  return dir != nullptr ? dir : BACKTEST_SOURCE_DIR_DEFAULT;
-}
-
 // An SMA cross on the SDK, from a strategy folder.
 constexpr char kSdkCross[] = R"(from backtestd import Float, Int, Strategy
 
@@ -181,7 +177,7 @@ class ExplainReplaySdkTest : public ExplainReplayTest {
     std::ofstream(folder / "sdk_cross" / "strategy.py") << kSdkCross;
     chmod((folder / "sdk_cross" / "strategy.py").c_str(), 0644);
     options.strategy_dir = folder.string();
-    options.python = SourceDir() + "/build/venv/bin/python";
+    options.python = BuildPython();
     // A Python runner per replay: bigger blocks, fewer replays.
     options.trace_replay.block_bars = 1000;
   }

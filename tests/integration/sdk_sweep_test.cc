@@ -26,14 +26,10 @@ namespace backtest {
 namespace {
 
 namespace fs = std::filesystem;
+using ::backtest::testing::BuildPython;
 using ::backtest::testing::PollUntil;
 using ::backtest::testing::TestServer;
 using ::testing::HasSubstr;
-
-std::string SourceDir() {
-  const char* dir = std::getenv("BACKTEST_SOURCE_DIR");
-  return dir != nullptr ? dir : BACKTEST_SOURCE_DIR_DEFAULT;
-}
 
 // A vectorized SMA cross (signals(data): the engine runs its arrays without Python per bar).
 constexpr char kVecCross[] = R"(
@@ -85,7 +81,7 @@ class SdkSweepTest : public ::testing::Test {
     server_.options().workers = 1;
     server_.options().cancel_grace_ms = 500;
     server_.options().strategy_dir = folder_;
-    server_.options().python = SourceDir() + "/build/venv/bin/python";
+    server_.options().python = BuildPython();
     server_.Start();
     sweeps_ = backtest::v1::SweepService::NewStub(server_.channel());
   }

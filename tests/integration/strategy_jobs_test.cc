@@ -28,14 +28,11 @@ namespace backtest {
 namespace {
 
 namespace fs = std::filesystem;
+using ::backtest::testing::BuildPython;
 using ::backtest::testing::PollUntil;
+using ::backtest::testing::SourceDir;
 using ::backtest::testing::TestServer;
 using ::testing::HasSubstr;
-
-std::string SourceDir() {
-  const char* dir = std::getenv("BACKTEST_SOURCE_DIR");
-  return dir != nullptr ? dir : BACKTEST_SOURCE_DIR_DEFAULT;
-}
 
 // An SDK strategy; ON_BAR_EXTRA runs on every bar (a slow strategy for the cancel).
 constexpr char kMyCross[] = R"(
@@ -72,7 +69,7 @@ class StrategyJobsTest : public ::testing::Test {
     server_.options().workers = workers_;
     server_.options().cancel_grace_ms = 500;
     server_.options().strategy_dir = folder_;
-    server_.options().python = SourceDir() + "/build/venv/bin/python";
+    server_.options().python = BuildPython();
     server_.options().data_access.roots = {SourceDir() + "/tests/golden"};
     server_.Start();
   }

@@ -18,14 +18,10 @@
 #include "backtest/v1/trace_service.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
+#include "tests/testing/project_dirs.h"
 #include "tests/testing/temp_dir.h"
 
 namespace backtest::testing {
-
-inline std::string BinDir() {
-  const char* dir = std::getenv("BACKTEST_BIN_DIR");
-  return dir != nullptr ? dir : BACKTEST_BIN_DIR_DEFAULT;
-}
 
 class TestServer {
  public:

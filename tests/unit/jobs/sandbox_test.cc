@@ -22,24 +22,18 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/run_process.h"
+#include "tests/testing/project_dirs.h"
 #include "tests/testing/temp_dir.h"
 
 namespace backtest::jobs {
 namespace {
 
+using ::backtest::testing::BinDir;
+using ::backtest::testing::BuildPython;
+using ::backtest::testing::SourceDir;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string BinDir() {
-  const char* dir = std::getenv("BACKTEST_BIN_DIR");
-  return dir != nullptr ? dir : BACKTEST_BIN_DIR_DEFAULT;
-}
-std::string SourceDir() {
-  const char* dir = std::getenv("BACKTEST_SOURCE_DIR");
-  return dir != nullptr ? dir : BACKTEST_SOURCE_DIR_DEFAULT;
-}
-std::string Python() { return SourceDir() + "/build/venv/bin/python"; }
 
 SandboxOptions Options(SandboxOptions::Mode mode = SandboxOptions::Mode::kAuto) {
   SandboxOptions o;
@@ -104,7 +98,7 @@ TEST_F(SandboxTest, PrivilegedCommandUnsharesEverythingAndShowsOnlyWhatItNeeds) 
   ASSERT_TRUE(sandbox.usable()) << sandbox.unusable_reason();
   const std::string db_dir = dir_.File("var");
   std::filesystem::create_directories(db_dir);
-  auto command = sandbox.Build({.args = {Python(), "-c", "pass"},
+  auto command = sandbox.Build({.args = {BuildPython(), "-c", "pass"},
                                 .strategy_dir = strategy_,
                                 .env = {{"RR", "2.5"}},
                                 .limits = {.cpu_seconds = 7, .memory_mb = 300, .open_files = 40,
@@ -142,7 +136,7 @@ TEST_F(SandboxTest, PrivilegedCommandUnsharesEverythingAndShowsOnlyWhatItNeeds) 
   EXPECT_EQ(ro["/usr"], "/usr");
   EXPECT_EQ(ro["/strategy"], strategy_);
   EXPECT_EQ(ro[SourceDir() + "/build/venv"], SourceDir() + "/build/venv");
-  const std::string base = std::filesystem::canonical(Python()).parent_path().parent_path();
+  const std::string base = std::filesystem::canonical(BuildPython()).parent_path().parent_path();
   if (!absl::StartsWith(base, "/usr")) {
     EXPECT_EQ(ro[base], base);
   }
@@ -162,7 +156,7 @@ TEST_F(SandboxTest, PrivilegedCommandUnsharesEverythingAndShowsOnlyWhatItNeeds) 
   EXPECT_EQ(absl::StrJoin(parts.inner, " "),
             absl::StrCat("/run/backtestd/sandbox-exec --uid 65534 --gid 65534 --cpu-seconds 7 "
                          "--memory-mb 300 --open-files 40 --processes 9 --file-size-mb 5 -- ",
-                         Python(), " -c pass"));
+                         BuildPython(), " -c pass"));
 }
 
 // Each worker's runners run as a user of their own (RLIMIT_NPROC counts per uid): worker N's as
@@ -172,7 +166,7 @@ TEST_F(SandboxTest, PrivilegedWorkersRunAsUsersOfTheirOwn) {
   ASSERT_TRUE(sandbox.usable()) << sandbox.unusable_reason();
   EXPECT_EQ(sandbox.WorkerUid(0), 1'900'000'000u);
   EXPECT_EQ(sandbox.WorkerUid(3), 1'900'000'003u);
-  auto command = sandbox.Build({.args = {Python(), "-c", "import os; print(os.getuid(), os.getgid())"},
+  auto command = sandbox.Build({.args = {BuildPython(), "-c", "import os; print(os.getuid(), os.getgid())"},
                                 .uid = sandbox.WorkerUid(3)});
   ASSERT_TRUE(command.ok()) << command.status();
   EXPECT_THAT(Split(command->args).inner,
@@ -198,7 +192,7 @@ TEST_F(SandboxTest, PrivilegedWorkersRunAsUsersOfTheirOwn) {
 TEST_F(SandboxTest, UserNamespaceCommandRunsAsAnUnmappedUserWithoutCapabilities) {
   Sandbox sandbox = Sandbox::Detect(Options(SandboxOptions::Mode::kUserNamespace));
   ASSERT_TRUE(sandbox.usable()) << sandbox.unusable_reason();
-  auto command = sandbox.Build({.args = {Python()}});
+  auto command = sandbox.Build({.args = {BuildPython()}});
   ASSERT_TRUE(command.ok()) << command.status();
   const std::vector<std::string>& a = command->args;
   const Parts parts = Split(a);
@@ -218,7 +212,7 @@ TEST_F(SandboxTest, WithoutBubblewrapUserStrategiesAreRefusedWithTheReason) {
   EXPECT_FALSE(sandbox.usable());
   EXPECT_FALSE(sandbox.runs_commands());
   EXPECT_THAT(sandbox.unusable_reason(), HasSubstr("bubblewrap is not installed"));
-  auto command = sandbox.Build({.args = {Python()}, .strategy_dir = strategy_});
+  auto command = sandbox.Build({.args = {BuildPython()}, .strategy_dir = strategy_});
   EXPECT_EQ(command.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(command.status().message(), HasSubstr("bubblewrap is not installed"));
   EXPECT_THAT(command.status().message(), HasSubstr("--unsafe-no-sandbox"));
@@ -235,7 +229,7 @@ TEST_F(SandboxTest, BubblewrapThatCannotCreateItsNamespacesIsNotUsable) {
   Sandbox sandbox = Sandbox::Detect(o);
   EXPECT_FALSE(sandbox.usable());
   EXPECT_THAT(sandbox.unusable_reason(), HasSubstr("No permissions to create new namespace"));
-  EXPECT_EQ(sandbox.Build({.args = {Python()}}).status().code(),
+  EXPECT_EQ(sandbox.Build({.args = {BuildPython()}}).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
 
@@ -253,7 +247,7 @@ TEST_F(SandboxTest, UnsafeNoSandboxRunsWithLimitsAndAScrubbedEnvironmentOnly) {
                     "print(sorted(os.environ))\n"
                     "print(os.getcwd())\n"
                     "print(resource.getrlimit(resource.RLIMIT_NPROC))\n");
-  auto command = sandbox.Build({.args = {Python(), "env.py"},
+  auto command = sandbox.Build({.args = {BuildPython(), "env.py"},
                                 .strategy_dir = strategy_,
                                 .limits = {.processes = 50}});
   ASSERT_TRUE(command.ok()) << command.status();
@@ -278,16 +272,16 @@ TEST_F(SandboxTest, BuildRejectsWhatItCannotShowSafely) {
   ASSERT_TRUE(sandbox.usable()) << sandbox.unusable_reason();
   EXPECT_EQ(sandbox.Build({.args = {"python3"}}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(sandbox.Build({.args = {Python()}, .read_only_paths = {dir_.File("missing")}})
+  EXPECT_EQ(sandbox.Build({.args = {BuildPython()}, .read_only_paths = {dir_.File("missing")}})
                 .status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(sandbox.Build({.args = {Python()}, .read_only_paths = {"/"}}).status().code(),
+  EXPECT_EQ(sandbox.Build({.args = {BuildPython()}, .read_only_paths = {"/"}}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(sandbox.Build({.args = {Python()}, .limits = {.tmp_mb = 0}}).status().code(),
+  EXPECT_EQ(sandbox.Build({.args = {BuildPython()}, .limits = {.tmp_mb = 0}}).status().code(),
             absl::StatusCode::kInvalidArgument);
   // The sandbox's user could not read a folder only its owner may enter.
   chmod(strategy_.c_str(), 0700);
-  auto hidden = sandbox.Build({.args = {Python()}, .strategy_dir = strategy_});
+  auto hidden = sandbox.Build({.args = {BuildPython()}, .strategy_dir = strategy_});
   EXPECT_EQ(hidden.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(hidden.status().message(), HasSubstr("not readable by the sandbox's user"));
 }
@@ -309,7 +303,7 @@ TEST_F(SandboxTest, SandboxedProcessGetsTheRunnerPipesAndNothingOfTheServer) {
                     "  'token': os.path.exists(sys.argv[1]), 'fds': sorted(os.listdir('/proc/self/fd'))}))\n"
                     "print('to stderr', file=sys.stderr)\n"
                     "open('/tmp/scratch', 'w').write('x')\n");
-  auto command = sandbox.Build({.args = {Python(), "runner.py", dir_.File("secret.token")},
+  auto command = sandbox.Build({.args = {BuildPython(), "runner.py", dir_.File("secret.token")},
                                 .strategy_dir = strategy_,
                                 .env = {{"BACKTEST_JOB", "1"}}});
   ASSERT_TRUE(command.ok()) << command.status();
@@ -337,7 +331,7 @@ TEST_F(SandboxTest, ExitByASignalIsReportedAsThatSignal) {
   Sandbox sandbox = Sandbox::Detect(Options());
   ASSERT_TRUE(sandbox.usable()) << sandbox.unusable_reason();
   auto command = sandbox.Build(
-      {.args = {Python(), "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"}});
+      {.args = {BuildPython(), "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"}});
   ASSERT_TRUE(command.ok()) << command.status();
   auto process = RunnerProcess::Spawn(*command, 0, "");
   ASSERT_TRUE(process.ok()) << process.status();
@@ -352,7 +346,7 @@ TEST_F(SandboxTest, ExitByASignalIsReportedAsThatSignal) {
 TEST_F(SandboxTest, CpuTimeOfTheSandboxReachesTheServerAndItsLimitHolds) {
   Sandbox sandbox = Sandbox::Detect(Options());
   ASSERT_TRUE(sandbox.usable()) << sandbox.unusable_reason();
-  auto command = sandbox.Build({.args = {Python(), "-c", "while True: pass"},
+  auto command = sandbox.Build({.args = {BuildPython(), "-c", "while True: pass"},
                                 .limits = {.cpu_seconds = 1}});
   ASSERT_TRUE(command.ok()) << command.status();
   auto process = RunnerProcess::Spawn(*command, 0, "");

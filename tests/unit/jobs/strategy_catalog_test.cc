@@ -15,23 +15,18 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/project_dirs.h"
 #include "tests/testing/temp_dir.h"
 
 namespace backtest::jobs {
 namespace {
 
+using ::backtest::testing::BinDir;
+using ::backtest::testing::BuildPython;
+using ::backtest::testing::SourceDir;
+
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-std::string BinDir() {
-  const char* dir = std::getenv("BACKTEST_BIN_DIR");
-  return dir != nullptr ? dir : BACKTEST_BIN_DIR_DEFAULT;
-}
-std::string SourceDir() {
-  const char* dir = std::getenv("BACKTEST_SOURCE_DIR");
-  return dir != nullptr ? dir : BACKTEST_SOURCE_DIR_DEFAULT;
-}
-std::string Python() { return SourceDir() + "/build/venv/bin/python"; }
 
 constexpr char kMyCross[] = R"(
 """SMA crossover: long above, short below."""
@@ -81,7 +76,7 @@ class StrategyCatalogTest : public ::testing::Test {
 
   std::unique_ptr<StrategyCatalog> Catalog(std::chrono::milliseconds scan = std::chrono::seconds(2)) {
     return std::make_unique<StrategyCatalog>(
-        StrategyCatalogOptions{.dir = folder_, .python = Python(), .scan_interval = scan},
+        StrategyCatalogOptions{.dir = folder_, .python = BuildPython(), .scan_interval = scan},
         &*sandbox_);
   }
 
@@ -144,7 +139,7 @@ TEST_F(StrategyCatalogTest, SourceHashIsTheSdkLoaders) {
   fs::create_directories(folder_ + "/my_cross/__pycache__");
   std::ofstream(folder_ + "/my_cross/__pycache__/x.pyc") << "ignored";
   std::ofstream(folder_ + "/my_cross/.hidden") << "ignored";
-  const std::string command = Python() +
+  const std::string command = BuildPython() +
                               " -c 'import sys; from backtestd.loader import source_hash; "
                               "print(source_hash(sys.argv[1]))' " +
                               folder_ + "/my_cross";
