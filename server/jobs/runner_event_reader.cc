@@ -59,8 +59,8 @@ bool ReadResultFacts(const std::string& bytes, backtest::runner::v1::RunOutput* 
 // field comes first (as runners write it). Empty when the event has no such field.
 std::string ToStoredResult(std::string event) {
   using google::protobuf::internal::WireFormatLite;
-  static_assert(backtest::store::v1::StoredResult::kOutputFieldNumber ==
-                RunnerEvent::kResultFieldNumber);
+  static_assert(static_cast<int>(backtest::store::v1::StoredResult::kOutputFieldNumber) ==
+                static_cast<int>(RunnerEvent::kResultFieldNumber));
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(event.data()),
                                             static_cast<int>(event.size()));
   while (true) {
