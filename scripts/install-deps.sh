@@ -32,6 +32,8 @@ apt_packages=(
   slurmctld slurmd slurm-client munge
   # backtestd's configuration file (TOML) and its /metrics listener (docs/operations.md).
   libtomlplusplus-dev libcpp-httplib-dev
+  # The engine's bar cache checksums its entries with XXH3 (server/engine/data/bar_cache.h).
+  libxxhash-dev
 )
 # Node.js and npm come with this machine image; a bare Debian 12 gets Debian's (node 18 is enough).
 command -v node >/dev/null || apt_packages+=(nodejs npm)

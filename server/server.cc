@@ -104,6 +104,15 @@ jobs::JobManagerOptions JobOptionsFrom(const ServerOptions& options) {
   jobs.cancel_grace_ms = options.cancel_grace_ms;
   jobs.data_timeout_ms = options.data_timeout_ms;
   jobs.data_access = options.data_access;
+  if (options.data_cache_mb > 0) {
+    jobs.bar_cache_dir =
+        std::filesystem::absolute(options.data_cache_dir.empty()
+                                      ? std::filesystem::path(options.db_path).parent_path() /
+                                            "data-cache"
+                                      : std::filesystem::path(options.data_cache_dir))
+            .string();
+    jobs.bar_cache_bytes = options.data_cache_mb << 20;
+  }
   jobs.subscriber_capacity = static_cast<size_t>(options.subscriber_buffer);
   jobs.trace_max_rows = options.trace_max_rows;
   jobs.trace_batch_size = options.trace_batch_size;

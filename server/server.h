@@ -56,6 +56,10 @@ struct ServerOptions {
   int64_t data_timeout_ms = 300000;
   // What data_source may read: file:// roots, URL prefixes, allowed networks (docs/data-access.md).
   jobs::DataAccessOptions data_access;
+  // Where runners keep the CSV files they parsed (empty: data-cache/ beside the database), and
+  // its size in MB (0: no cache; docs/jobs.md, "The bar cache").
+  std::string data_cache_dir;
+  int64_t data_cache_mb = 1024;
   // Events a log subscriber may have waiting before it is cut off (it can resume).
   int subscriber_buffer = 20000;
   // Decision-trace settings (BOTS_TRACE_*).

@@ -79,6 +79,13 @@ std::vector<Setting> MakeSettings() {
       {"data.staff_roots", "--staff-data-root", {},
        "more directories for staff users (repeatable)",
        [](DaemonConfig& c) -> Target { return &c.server.data_access.staff_roots; }},
+      {"data.cache_dir", "--data-cache-dir", {},
+       "where runners keep the CSV files they parsed, to read them back instead of parsing "
+       "them again while a file is unchanged (empty: data-cache/ beside the database)",
+       [](DaemonConfig& c) -> Target { return &c.server.data_cache_dir; }},
+      {"data.cache_mb", "--data-cache-mb", {},
+       "size of that cache in MB; the least recently used files go first (0: no cache)",
+       [](DaemonConfig& c) -> Target { return &c.server.data_cache_mb; }, 0, 100000000},
       {"data.url_allow", "--data-url-allow", {},
        "http(s) URL prefixes or host names data may be fetched from (repeatable; empty: any "
        "public address)",

@@ -175,7 +175,8 @@ absl::StatusOr<RunResult> RunBacktest(const ParamValues& params, const RunOption
                                       RunObserver& observer) {
   ASSIGN_OR_RETURN(RunConfig config, RunConfigFromParams(params));
   ASSIGN_OR_RETURN(std::unique_ptr<DataSource> source,
-                      MakeDataSource(config.data_source, options.http, options.data_policy));
+                      MakeDataSource(config.data_source, options.http, options.data_policy,
+                                     options.bar_cache.get()));
   return RunBacktest(config, *source, options, observer);
 }
 

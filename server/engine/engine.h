@@ -50,6 +50,8 @@ struct RunOptions {
   HttpOptions http;                  // limits of an http(s) data source
   DataPolicy data_policy;            // what data_source may read (not enforced by default: the
                                      // CLI and tests read their own files; jobs always enforce)
+  std::shared_ptr<const BarCache> bar_cache;  // CSV files parsed before (bar_cache.h); none:
+                                              // every file is parsed
   StrategyFactory external_strategy;  // the strategy when config.strategy is kExternal (else
                                       // unused); none: such a run is InvalidArgument
   // Indicator series shared with other runs on the same bars (a sweep's combinations,

@@ -62,6 +62,10 @@ struct JobManagerOptions {
   int64_t data_timeout_ms = 0;
   // What a job's data_source may read (docs/data-access.md).
   DataAccessOptions data_access;
+  // Where runners keep the CSV files they parsed (engine::BarCache), and how many bytes of them
+  // at most; empty or 0: runners parse every file each time.
+  std::string bar_cache_dir;
+  int64_t bar_cache_bytes = 0;
   int64_t trace_max_rows = 250000;
   int trace_batch_size = 1000;
   // A job's stdout and stderr kept as log lines, at most (both together); past either bound the

@@ -31,6 +31,10 @@ absl::StatusOr<backtest::runner::v1::RunSpec> MakeRunSpec(const db::JobRecord& j
   spec.set_trace_batch_size(options.trace_batch_size);
   spec.set_heartbeat_interval_ms(options.heartbeat_interval_ms);
   spec.set_data_timeout_ms(options.data_timeout_ms);
+  if (!options.bar_cache_dir.empty() && options.bar_cache_bytes > 0) {
+    spec.mutable_bar_cache()->set_dir(options.bar_cache_dir);
+    spec.mutable_bar_cache()->set_max_bytes(options.bar_cache_bytes);
+  }
   // The runner applies them to itself (a strategy-folder runner's sandbox enforces them too).
   spec.mutable_limits()->set_cpu_seconds(options.limits.cpu_seconds);
   spec.mutable_limits()->set_memory_mb(options.limits.memory_mb);

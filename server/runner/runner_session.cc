@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "server/engine/data/bar_cache.h"
 #include "server/engine/data/dataset_hash.h"
 #include "server/engine/digest.h"
 #include "server/jobs/frame_codec.h"
@@ -394,6 +395,10 @@ absl::Status OptionsForSpec(const v1::RunSpec& spec, engine::RunOptions* options
         std::min(options->http.connect_timeout_ms, spec.data_timeout_ms());
   }
   options->data_policy.enforced = true;
+  if (spec.has_bar_cache() && spec.bar_cache().max_bytes() > 0) {
+    options->bar_cache =
+        std::make_shared<engine::BarCache>(spec.bar_cache().dir(), spec.bar_cache().max_bytes());
+  }
   const auto& policy = spec.data_policy();
   options->data_policy.file_roots.assign(policy.file_roots().begin(), policy.file_roots().end());
   options->data_policy.url_allow.assign(policy.url_allow().begin(), policy.url_allow().end());
@@ -461,20 +466,26 @@ class EarlyHashes {
     head_.strategy = started.strategy;
     head_.symbols = started.symbols;
     digest_ = std::make_unique<Background>([this] { digester_.Begin(head_); });
+    // A series read back from the bar cache comes with its hash: when the run's candles are the
+    // whole of it, nothing is hashed.
     hashes_.resize(head_.symbols.size());
-    bool any = false;
+    std::vector<size_t> wanted;
     for (size_t i = 0; i < head_.symbols.size(); ++i) {
-      for (const v1::KnownDataset& k : known_) any = any || k.symbol() == head_.symbols[i].symbol;
-    }
-    if (!any) return;
-    datasets_ = std::make_unique<Background>([this] {
-      for (size_t i = 0; i < head_.symbols.size(); ++i) {
-        for (const v1::KnownDataset& k : known_) {
-          if (k.symbol() != head_.symbols[i].symbol) continue;
-          hashes_[i] = engine::DatasetHash(head_.symbols[i].candles());
+      const engine::SymbolResult& s = head_.symbols[i];
+      if (s.first_kept == 0 && !s.bars->dataset_hash.empty()) {
+        hashes_[i] = s.bars->dataset_hash;
+        continue;
+      }
+      for (const v1::KnownDataset& k : known_) {
+        if (k.symbol() == s.symbol) {
+          wanted.push_back(i);
           break;
         }
       }
+    }
+    if (wanted.empty()) return;
+    datasets_ = std::make_unique<Background>([this, wanted] {
+      for (size_t i : wanted) hashes_[i] = engine::DatasetHash(head_.symbols[i].candles());
     });
   }
 

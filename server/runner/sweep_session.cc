@@ -152,7 +152,8 @@ int RunSweep(EventWriter& writer, const v1::RunSpec& spec, const engine::ParamVa
     engine::ProgressInfo p;
     loading.OnProgress(p);
   }
-  auto source = engine::MakeDataSource(config->data_source, options.http, options.data_policy);
+  auto source = engine::MakeDataSource(config->data_source, options.http, options.data_policy,
+                                       options.bar_cache.get());
   absl::StatusOr<engine::MarketData> data =
       source.ok() ? engine::LoadMarketData(*config, **source) : source.status();
   if (!data.ok()) {

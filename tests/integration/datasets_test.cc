@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 #include <vector>
 
 #include "SQLiteCpp/Database.h"
@@ -396,6 +397,62 @@ TEST_F(DatasetsTest, JobsOnOneFileShareADatasetThatGoesWithTheLastOfThem) {
   EXPECT_NE(close_at(changed, 2600), before);
   db->exec("DELETE FROM jobs WHERE id = '" + changed + "'");
   EXPECT_EQ(db->execAndGet("SELECT count(*) FROM datasets").getInt(), 0);
+}
+
+// A file that has settled is parsed by the first job and read back from the bar cache by the
+// next: the same result bit for bit, the same dataset, and a changed file parsed again.
+TEST_F(DatasetsTest, AJobOnAFileFromTheBarCacheIsTheJobOnTheParsedFile) {
+  const std::string dir = server_.dir().File("var/data");
+  const std::string cache = server_.dir().File("var/data-cache");
+  std::filesystem::create_directories(dir);
+  auto write = [&](double bump) {
+    std::ofstream csv(dir + "/CACHED_M1.csv");
+    csv << "time,open,high,low,close,volume\n";
+    double price = 50;
+    for (int i = 0; i < 4000; ++i) {
+      const double next = price + 0.02 * std::sin(i * 0.21) + (i == 3000 ? bump : 0);
+      csv << 1'600'000'000 + 60 * i << ',' << price << ',' << std::max(price, next) + 0.01 << ','
+          << std::min(price, next) - 0.01 << ',' << next << ",7\n";
+      price = next;
+    }
+  };
+  auto entries = [&] {
+    int n = 0;
+    if (!std::filesystem::exists(cache)) return n;
+    for (const auto& e : std::filesystem::directory_iterator(cache)) n += e.path().extension() == ".bars";
+    return n;
+  };
+  write(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // settled (docs/jobs.md)
+  const std::map<std::string, std::string> params = {
+      {"strategy", "sma_cross"},   {"symbols", "CACHED"},       {"timeframe", "M1"},
+      {"data_source", "file://" + dir}, {"start_date", "2020-01-01"}, {"end_date", "2021-01-01"}};
+  auto packed = [&](const std::string& id) {
+    backtest::v1::GetResultRequest request;
+    request.set_job_id(id);
+    request.set_layout(backtest::v1::RESULT_LAYOUT_PACKED);
+    return Result(request);
+  };
+  const std::string parsed = Run(params);
+  ASSERT_EQ(entries(), 1);
+  const auto entry = std::filesystem::directory_iterator(cache)->path();
+  const auto stored_at = std::filesystem::last_write_time(entry);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const std::string cached = Run(params);
+  EXPECT_GT(std::filesystem::last_write_time(entry), stored_at);  // a hit renews the entry
+  backtest::v1::GetResultResponse a = packed(parsed);
+  backtest::v1::GetResultResponse b = packed(cached);
+  a.clear_job_id();
+  b.clear_job_id();
+  EXPECT_FALSE(a.digest().empty());
+  EXPECT_EQ(b.digest(), a.digest());
+  EXPECT_EQ(Bytes(b), Bytes(a));
+  EXPECT_EQ(Count("SELECT count(*) FROM datasets"), 1);
+  // Written again: parsed, another dataset, and not stored in the cache until it settles.
+  write(0.25);
+  const std::string changed = Run(params);
+  EXPECT_NE(packed(changed).digest(), a.digest());
+  EXPECT_EQ(Count("SELECT count(*) FROM datasets"), 2);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "server/engine/data/column.h"
 
@@ -21,6 +22,10 @@ struct BarSeries {
   Column<double> low;
   Column<double> close;
   Column<double> volume;  // 0 when the source has none
+  // DatasetHash of exactly these bars when it is known without hashing them (the bar cache
+  // stores it with a parsed file), else empty. Whatever makes other bars of these (a slice, a
+  // resample) makes a series without it; code that changes the columns in place must clear it.
+  std::string dataset_hash;
 
   size_t size() const { return time.size(); }
   bool empty() const { return time.empty(); }

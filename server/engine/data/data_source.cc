@@ -11,13 +11,14 @@ namespace backtest::engine {
 
 absl::StatusOr<std::unique_ptr<DataSource>> MakeDataSource(absl::string_view url,
                                                            const HttpOptions& http,
-                                                           const DataPolicy& policy) {
+                                                           const DataPolicy& policy,
+                                                           const BarCache* cache) {
   if (url == "sample://" || url == "sample:") return std::make_unique<SampleSource>();
   if (absl::StartsWith(url, "file:///")) {
     auto dir = FileUrlDir(url);
     if (!dir.ok()) return dir.status();
     if (absl::Status s = CheckDataSource(url, policy); !s.ok()) return s;
-    return std::make_unique<FileSource>(*std::move(dir), policy);
+    return std::make_unique<FileSource>(*std::move(dir), policy, cache);
   }
   if (absl::StartsWith(url, "http://") || absl::StartsWith(url, "https://")) {
     if (absl::Status s = CheckDataSource(url, policy); !s.ok()) return s;

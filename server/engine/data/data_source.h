@@ -19,6 +19,8 @@
 
 namespace backtest::engine {
 
+class BarCache;
+
 struct FetchRequest {
   std::string symbol;
   Timeframe timeframe = Timeframe::kH1;
@@ -44,10 +46,12 @@ struct HttpOptions {
 
 // The source for a data_source URL (sample://, file:///dir, http(s)://base), reading under
 // `policy`. InvalidArgument for anything else; PermissionDenied naming data_source when the
-// policy refuses the URL (the sources check again as they open files and connect).
+// policy refuses the URL (the sources check again as they open files and connect). A file://
+// source reads files parsed before from `cache` (optional; it must outlive the source).
 absl::StatusOr<std::unique_ptr<DataSource>> MakeDataSource(absl::string_view url,
                                                            const HttpOptions& http = {},
-                                                           const DataPolicy& policy = {});
+                                                           const DataPolicy& policy = {},
+                                                           const BarCache* cache = nullptr);
 
 }  // namespace backtest::engine
 

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "server/engine/data/bar_cache.h"
 #include "server/engine/data/data_policy.h"
 #include "server/engine/data/data_source.h"
 
@@ -13,17 +14,21 @@ namespace backtest::engine {
 
 class FileSource : public DataSource {
  public:
-  // `dir` as FileUrlDir gives it (absolute, no "..").
-  explicit FileSource(std::string dir, DataPolicy policy = {})
-      : dir_(std::move(dir)), policy_(std::move(policy)) {}
+  // `dir` as FileUrlDir gives it (absolute, no ".."). With a bar cache, a file parsed before
+  // (the same version of it) is read from the cache instead (bar_cache.h).
+  explicit FileSource(std::string dir, DataPolicy policy = {}, const BarCache* cache = nullptr)
+      : dir_(std::move(dir)), policy_(std::move(policy)), cache_(cache) {}
   absl::StatusOr<BarSeries> Fetch(const FetchRequest& request) override;
 
  private:
   // Reads DIR/name: NotFound when it does not exist.
   absl::StatusOr<BarSeries> Read(const std::string& name) const;
+  // Opens DIR/name (`path`) for reading, beneath its root when the policy is enforced.
+  absl::StatusOr<int> Open(const std::string& name, const std::string& path) const;
 
   std::string dir_;
   DataPolicy policy_;
+  const BarCache* cache_;
 };
 
 }  // namespace backtest::engine
