@@ -146,6 +146,32 @@ void ResultDigester::Begin(const RunResult& started) {
   begun_ = true;
 }
 
+std::string ResultDigester::HeadKey(const RunResult& r) {
+  if (r.symbols.empty()) return "";
+  const SymbolResult& s = r.symbols[0];
+  if (s.first_kept != 0 || s.bars == nullptr || s.bars->dataset_hash.empty()) return "";
+  // Everything HashHead reads, with the dataset hash for the candles.
+  Sha256 h;
+  Canon c(&h);
+  c.S("backtestd-result-v1 head");
+  c.S(r.strategy);
+  c.I(static_cast<int64_t>(r.symbols.size()));
+  c.S(s.symbol);
+  c.D(s.pip);
+  c.S(s.bars->dataset_hash);
+  return h.HexDigest();
+}
+
+std::string ResultDigester::HeadState() { return begun_ ? hash_->SaveState() : std::string(); }
+
+bool ResultDigester::BeginFrom(absl::string_view head_state) {
+  auto hash = std::make_unique<Sha256>();
+  if (!hash->RestoreState(head_state)) return false;
+  hash_ = std::move(hash);
+  begun_ = true;
+  return true;
+}
+
 std::string ResultDigester::Finish(const RunResult& result) {
   if (!begun_) Begin(result);
   Canon c(hash_.get());

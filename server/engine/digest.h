@@ -32,6 +32,17 @@ class ResultDigester {
   void Begin(const RunResult& started);
   std::string Finish(const RunResult& result);
 
+  // After Begin: the hash's state at the end of the head, for BeginFrom on a later run with the
+  // same head (strategy, symbol count, first symbol's name, pip and candles: the first symbol's
+  // dataset hash stands for its candles).
+  std::string HeadState();
+  // A name for the head of `started` when its first symbol's candles are known by their dataset
+  // hash (BarSeries::dataset_hash, the whole series), for keeping HeadState; empty otherwise.
+  static std::string HeadKey(const RunResult& started);
+  // Begin without hashing: from the HeadState of a run with the same head. False (nothing
+  // begun) when `state` is not one.
+  bool BeginFrom(absl::string_view head_state);
+
  private:
   std::unique_ptr<Sha256> hash_;
   bool begun_ = false;

@@ -457,15 +457,26 @@ class Background {
 // the path nothing when a core is free: ~5 ms of SHA-256 per 100k bars.
 class EarlyHashes {
  public:
-  explicit EarlyHashes(const google::protobuf::RepeatedPtrField<v1::KnownDataset>& known)
-      : known_(known) {}
+  // `cache` (optional) keeps the digest's state after a head it has seen (HeadKey).
+  EarlyHashes(const google::protobuf::RepeatedPtrField<v1::KnownDataset>& known,
+              const engine::BarCache* cache)
+      : known_(known), cache_(cache) {}
 
   // On the run's thread, before its first bar. What is hashed is copied (the bars are shared):
   // the result itself moves when the run returns.
   void Start(const engine::RunResult& started) {
     head_.strategy = started.strategy;
     head_.symbols = started.symbols;
-    digest_ = std::make_unique<Background>([this] { digester_.Begin(head_); });
+    // The digest's head (mostly the first symbol's candles) is hashed once per dataset and
+    // strategy: a run on candles read back whole from the bar cache starts from its state.
+    const std::string key = cache_ != nullptr ? engine::ResultDigester::HeadKey(head_) : "";
+    const std::optional<std::string> state = key.empty() ? std::nullopt : cache_->FindNote(key);
+    if (!state || !digester_.BeginFrom(*state)) {
+      digest_ = std::make_unique<Background>([this, key] {
+        digester_.Begin(head_);
+        if (!key.empty()) cache_->StoreNote(key, digester_.HeadState());
+      });
+    }
     // A series read back from the bar cache comes with its hash: when the run's candles are the
     // whole of it, nothing is hashed.
     hashes_.resize(head_.symbols.size());
@@ -502,6 +513,7 @@ class EarlyHashes {
 
  private:
   const google::protobuf::RepeatedPtrField<v1::KnownDataset>& known_;
+  const engine::BarCache* cache_;
   engine::RunResult head_;
   engine::ResultDigester digester_;
   std::vector<std::string> hashes_;
@@ -556,7 +568,7 @@ bool SendReplayResult(EventWriter& writer, const engine::RunResult& result, Earl
 
 bool SendResult(EventWriter& writer, const engine::RunResult& result,
                 const google::protobuf::RepeatedPtrField<v1::KnownDataset>& known) {
-  EarlyHashes none(known);
+  EarlyHashes none(known, nullptr);
   return SendResultHashed(writer, result, known, none);
 }
 
@@ -568,7 +580,7 @@ int RunJob(EventWriter& writer, const v1::RunSpec& spec, const engine::ParamValu
     return kExitFailed;
   }
   options.external_strategy = std::move(external);
-  EarlyHashes early(spec.known_datasets());
+  EarlyHashes early(spec.known_datasets(), options.bar_cache.get());
   options.on_start = [&](const engine::RunResult& started) { early.Start(started); };
   PipeObserver observer(writer);
   auto result = engine::RunBacktest(params, options, observer);

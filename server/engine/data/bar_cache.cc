@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -24,10 +25,17 @@
 namespace backtest::engine {
 namespace {
 
-constexpr char kMagic[8] = {'b', 't', 'b', 'a', 'r', 's', '1', '\n'};
+constexpr char kMagic[8] = {'b', 't', 'b', 'a', 'r', 's', '2', '\n'};
+// The header fills the first 4 KiB; each column starts at a 4 KiB boundary (where it can be
+// mapped) and is padded to the next.
+constexpr size_t kAlign = 4096;
+size_t Padded(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+size_t EntryBytes(size_t rows) { return kAlign + 6 * Padded(rows * 8); }
 constexpr int64_t kSettleNanos = 2'000'000'000;  // a CSV changed more recently is not stored
 constexpr absl::string_view kSuffix = ".bars";
 constexpr absl::string_view kTempPrefix = ".tmp-";
+constexpr absl::string_view kNoteSuffix = ".note";
+constexpr size_t kMaxNoteBytes = 4096;
 
 // The CSV's identity when it was parsed, then the entry's contents.
 struct Header {
@@ -91,11 +99,39 @@ uint64_t Checksum(const std::array<iovec, 6>& columns) {
   return sum;
 }
 
-// Reads exactly `total` bytes at `offset` into `vecs` (a regular file gives them in one call,
-// unless it is shorter).
-bool ReadAll(int fd, std::array<iovec, 6> vecs, size_t total, off_t offset) {
-  return ::preadv(fd, vecs.data(), static_cast<int>(vecs.size()), offset) ==
-         static_cast<ssize_t>(total);
+// The six columns of an entry of `rows` rows into `bars`: mapped in place (read-only, the
+// page cache's pages) where the page size allows, else read into memory of their own.
+bool ReadColumns(int fd, size_t rows, BarSeries* bars) {
+  const size_t bytes = rows * 8;
+  const size_t stride = Padded(bytes);
+  static const long page = ::sysconf(_SC_PAGESIZE);
+  if (page > 0 && kAlign % static_cast<size_t>(page) == 0) {
+    void* maps[6];
+    for (size_t k = 0; k < 6; ++k) {
+      maps[k] = ::mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd,
+                       static_cast<off_t>(kAlign + k * stride));
+      if (maps[k] == MAP_FAILED) {
+        for (size_t j = 0; j < k; ++j) ::munmap(maps[j], bytes);
+        return false;
+      }
+    }
+    AdoptMapping(bars->time, maps[0], bytes, rows);
+    AdoptMapping(bars->open, maps[1], bytes, rows);
+    AdoptMapping(bars->high, maps[2], bytes, rows);
+    AdoptMapping(bars->low, maps[3], bytes, rows);
+    AdoptMapping(bars->close, maps[4], bytes, rows);
+    AdoptMapping(bars->volume, maps[5], bytes, rows);
+    return true;
+  }
+  bars->Resize(rows);
+  const auto columns = Columns<BarSeries, iovec>(*bars);
+  for (size_t k = 0; k < 6; ++k) {
+    if (::pread(fd, columns[k].iov_base, bytes, static_cast<off_t>(kAlign + k * stride)) !=
+        static_cast<ssize_t>(bytes)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -116,13 +152,12 @@ BarCache::Lookup BarCache::Find(int csv_fd) const {
   Header h;
   struct stat entry;
   const Header want = IdentityOf(csv);
-  if (::pread(fd, &h, sizeof h, 0) == sizeof h && SameIdentity(h, want) &&
-      ::fstat(fd, &entry) == 0 && h.rows <= (1ULL << 40) &&
-      static_cast<uint64_t>(entry.st_size) == sizeof h + h.rows * 48) {
+  if (::pread(fd, &h, sizeof h, 0) == sizeof h && SameIdentity(h, want) && h.rows > 0 &&
+      h.rows <= (1ULL << 40) && ::fstat(fd, &entry) == 0 &&
+      static_cast<uint64_t>(entry.st_size) == EntryBytes(h.rows)) {
     BarSeries bars;
-    bars.Resize(h.rows);
-    const auto columns = Columns<BarSeries, iovec>(bars);
-    if (ReadAll(fd, columns, h.rows * 48, sizeof h) && Checksum(columns) == h.checksum) {
+    if (ReadColumns(fd, h.rows, &bars) &&
+        Checksum(Columns<BarSeries, iovec>(bars)) == h.checksum) {
       bars.dataset_hash.assign(h.dataset_hash, sizeof h.dataset_hash);
       out.bars = std::move(bars);
       ::futimens(fd, nullptr);  // used now: the last to be evicted
@@ -133,8 +168,9 @@ BarCache::Lookup BarCache::Find(int csv_fd) const {
 }
 
 void BarCache::Store(int csv_fd, const Lookup& lookup, const BarSeries& bars) const {
-  const uint64_t bytes = sizeof(Header) + bars.size() * 48;
-  if (max_bytes_ <= 0 || lookup.checked_ns == 0 || bytes > static_cast<uint64_t>(max_bytes_)) {
+  const size_t bytes = EntryBytes(bars.size());
+  if (max_bytes_ <= 0 || bars.empty() || lookup.checked_ns == 0 ||
+      bytes > static_cast<uint64_t>(max_bytes_)) {
     return;
   }
   // Settled before the lookup: a write after it lands in a later timestamp tick, so it changes
@@ -149,28 +185,65 @@ void BarCache::Store(int csv_fd, const Lookup& lookup, const BarSeries& bars) co
     return;
   }
 
-  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return;
-  std::string temp = dir_ + "/" + std::string(kTempPrefix) + "XXXXXX";
-  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) return;
   Header h = IdentityOf(before);
   h.rows = bars.size();
   const auto columns = Columns<const BarSeries, iovec>(bars);
   h.checksum = Checksum(columns);
   const std::string hash = DatasetHash(BarView::Of(bars, 0, bars.size()));
   std::memcpy(h.dataset_hash, hash.data(), std::min(hash.size(), sizeof h.dataset_hash));
-  std::array<iovec, 7> out;
-  out[0] = {&h, sizeof h};
-  std::copy(columns.begin(), columns.end(), out.begin() + 1);
-  // A short write (a full disk) leaves no entry: the cache is only a cache.
-  const bool ok = ::pwritev(fd, out.data(), static_cast<int>(out.size()), 0) ==
-                  static_cast<ssize_t>(bytes);
-  ::close(fd);
-  if (!ok || ::rename(temp.c_str(), (dir_ + "/" + EntryName(before)).c_str()) != 0) {
-    ::unlink(temp.c_str());
-    return;
+  static const std::array<char, kAlign> zeros = {};
+  const size_t pad = Padded(bars.size() * 8) - bars.size() * 8;
+  std::vector<iovec> out = {{&h, sizeof h}, {const_cast<char*>(zeros.data()), kAlign - sizeof h}};
+  for (const iovec& column : columns) {
+    out.push_back(column);
+    if (pad > 0) out.push_back({const_cast<char*>(zeros.data()), pad});
   }
-  Evict();
+  if (WriteEntry(EntryName(before), out.data(), static_cast<int>(out.size()), bytes)) Evict();
+}
+
+bool BarCache::WriteEntry(const std::string& name, const iovec* pieces, int count,
+                          size_t bytes) const {
+  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return false;
+  std::string temp = dir_ + "/" + std::string(kTempPrefix) + "XXXXXX";
+  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+  if (fd < 0) return false;
+  // A short write (a full disk) leaves no entry: the cache is only a cache.
+  const bool ok = ::pwritev(fd, pieces, count, 0) == static_cast<ssize_t>(bytes);
+  ::close(fd);
+  if (!ok || ::rename(temp.c_str(), (dir_ + "/" + name).c_str()) != 0) {
+    ::unlink(temp.c_str());
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+bool IsHexKey(const std::string& key) {
+  return key.size() == 64 && std::all_of(key.begin(), key.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+}  // namespace
+
+std::optional<std::string> BarCache::FindNote(const std::string& key) const {
+  if (max_bytes_ <= 0 || !IsHexKey(key)) return std::nullopt;
+  const int fd = ::open((dir_ + "/" + key + std::string(kNoteSuffix)).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string value(kMaxNoteBytes + 1, '\0');
+  const ssize_t n = ::pread(fd, value.data(), value.size(), 0);
+  if (n >= 0 && static_cast<size_t>(n) <= kMaxNoteBytes) ::futimens(fd, nullptr);
+  ::close(fd);
+  if (n < 0 || static_cast<size_t>(n) > kMaxNoteBytes) return std::nullopt;
+  value.resize(static_cast<size_t>(n));
+  return value;
+}
+
+void BarCache::StoreNote(const std::string& key, const std::string& value) const {
+  if (max_bytes_ <= 0 || !IsHexKey(key) || value.size() > kMaxNoteBytes) return;
+  iovec piece = {const_cast<char*>(value.data()), value.size()};
+  if (WriteEntry(key + std::string(kNoteSuffix), &piece, 1, value.size())) Evict();
 }
 
 void BarCache::Evict() const {
@@ -188,7 +261,7 @@ void BarCache::Evict() const {
   while (const dirent* e = ::readdir(d)) {
     const absl::string_view name = e->d_name;
     const bool temp = absl::StartsWith(name, kTempPrefix);
-    if (!temp && !absl::EndsWith(name, kSuffix)) continue;
+    if (!temp && !absl::EndsWith(name, kSuffix) && !absl::EndsWith(name, kNoteSuffix)) continue;
     struct stat st;
     if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (temp) {

@@ -18,6 +18,7 @@
 #define BACKTEST_SERVER_ENGINE_DATA_BAR_CACHE_H_
 
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <optional>
@@ -48,10 +49,20 @@ class BarCache {
   // saw, or when that version was written less than two seconds before the lookup.
   void Store(int csv_fd, const Lookup& lookup, const BarSeries& bars) const;
 
+  // Small values derived from content and named by a hash of what they are derived from (e.g.
+  // a result digest's state after a dataset's candles): `key` is 64 hex digits. They live and
+  // go with the entries (least recently used first).
+  std::optional<std::string> FindNote(const std::string& key) const;
+  void StoreNote(const std::string& key, const std::string& value) const;
+
   const std::string& dir() const { return dir_; }
 
  private:
   void Evict() const;
+  // Writes `bytes` (pieces, in order) to `name` in the directory, by a temporary file renamed
+  // into place; false when any step fails (nothing is left behind).
+  bool WriteEntry(const std::string& name, const struct iovec* pieces, int count,
+                  size_t bytes) const;
 
   std::string dir_;
   int64_t max_bytes_;

@@ -58,4 +58,58 @@ std::string Sha256::HexDigest() {
   return out;
 }
 
+namespace {
+
+constexpr char kStateMagic[4] = {'s', '2', '5', '6'};
+constexpr size_t kStateBytes = sizeof kStateMagic + 4 * (8 + 2 + 1) + SHA256_CBLOCK;
+
+void PutU32(uint32_t v, char* p) {
+  for (int k = 0; k < 4; ++k) p[k] = static_cast<char>(v >> (8 * k));
+}
+uint32_t GetU32(const char* p) {
+  uint32_t v = 0;
+  for (int k = 0; k < 4; ++k) v |= static_cast<uint32_t>(static_cast<uint8_t>(p[k])) << (8 * k);
+  return v;
+}
+
+}  // namespace
+
+std::string Sha256::SaveState() {
+  Flush();
+  const SHA256_CTX& c = state_->ctx;
+  std::string out(kStateBytes, '\0');
+  char* p = out.data();
+  std::memcpy(p, kStateMagic, sizeof kStateMagic);
+  p += sizeof kStateMagic;
+  for (SHA_LONG h : c.h) {
+    PutU32(h, p);
+    p += 4;
+  }
+  PutU32(c.Nl, p);
+  PutU32(c.Nh, p + 4);
+  PutU32(c.num, p + 8);
+  std::memcpy(p + 12, c.data, SHA256_CBLOCK);
+  return out;
+}
+
+bool Sha256::RestoreState(absl::string_view state) {
+  if (state.size() != kStateBytes || std::memcmp(state.data(), kStateMagic, 4) != 0) return false;
+  const char* p = state.data() + sizeof kStateMagic;
+  const uint32_t num = GetU32(p + 4 * 10);
+  if (num >= SHA256_CBLOCK) return false;
+  SHA256_CTX c;
+  Check(SHA256_Init(&c));
+  for (SHA_LONG& h : c.h) {
+    h = GetU32(p);
+    p += 4;
+  }
+  c.Nl = GetU32(p);
+  c.Nh = GetU32(p + 4);
+  c.num = num;
+  std::memcpy(c.data, p + 12, SHA256_CBLOCK);
+  state_->ctx = c;
+  buffered_ = 0;
+  return true;
+}
+
 }  // namespace backtest::engine

@@ -35,6 +35,13 @@ class Sha256 {
   // Finishes the digest and returns it as 64 lower-case hex characters. The object is spent.
   std::string HexDigest();
 
+  // The state after everything fed so far (the chaining value, the length and the partial
+  // block), to go on from later: a hash restored from it and fed the rest gives the digest of
+  // the whole. 112 bytes of a fixed layout (not the library's struct).
+  std::string SaveState();
+  // Replaces this hash's state with a saved one; false (and unchanged) when `state` is not one.
+  bool RestoreState(absl::string_view state);
+
  private:
   static constexpr size_t kChunk = 16384;
   void Flush();

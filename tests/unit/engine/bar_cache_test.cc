@@ -172,8 +172,8 @@ TEST_F(BarCacheTest, ADamagedOrShortEntryIsParsedAgain) {
   const fs::path entry = fs::directory_iterator(cache_dir_)->path();
   {
     std::fstream f(entry, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(fs::file_size(entry) - 3));
-    f.put('\x7f');  // a bit of the last volume
+    f.seekp(4096 + 100);  // a byte of the first column (the header takes the first 4 KiB)
+    f.put('\x7f');
   }
   const Read damaged = ReadThrough(cache, csv);
   EXPECT_FALSE(damaged.hit);
@@ -184,8 +184,8 @@ TEST_F(BarCacheTest, ADamagedOrShortEntryIsParsedAgain) {
 }
 
 TEST_F(BarCacheTest, PastItsSizeTheLeastRecentlyUsedEntriesGo) {
-  // Room for about two entries of these sizes (~24-34 KB each).
-  BarCache cache(cache_dir_.string(), 70 << 10);
+  // Room for two entries of these sizes (28 KB for S0, 52 KB for S1 and S2), not three.
+  BarCache cache(cache_dir_.string(), 90 << 10);
   ReadThrough(cache, Settled(0));
   ReadThrough(cache, Settled(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -202,6 +202,22 @@ TEST_F(BarCacheTest, OffStoresNothing) {
   EXPECT_FALSE(ReadThrough(cache, Settled(0)).hit);
   EXPECT_FALSE(ReadThrough(cache, Settled(0)).hit);
   EXPECT_FALSE(fs::exists(cache_dir_));
+}
+
+TEST_F(BarCacheTest, NotesAreKeptByTheirKeyAndRefusedWithAnyOther) {
+  BarCache cache(cache_dir_.string(), 64 << 20);
+  const std::string key(64, 'a');
+  EXPECT_FALSE(cache.FindNote(key));
+  cache.StoreNote(key, "state bytes");
+  EXPECT_EQ(cache.FindNote(key).value_or(""), "state bytes");
+  cache.StoreNote(key, "newer");
+  EXPECT_EQ(cache.FindNote(key).value_or(""), "newer");
+  // Only 64 lower-case hex digits name a note (nothing outside the directory).
+  cache.StoreNote("../escape", "x");
+  cache.StoreNote(std::string(64, 'A'), "x");
+  EXPECT_FALSE(cache.FindNote("../escape"));
+  EXPECT_FALSE(fs::exists(root_ / "escape.note"));
+  EXPECT_FALSE(BarCache(cache_dir_.string(), 0).FindNote(key));  // off
 }
 
 TEST_F(BarCacheTest, AFileSourceReadsThroughItUnderTheDataPolicy) {

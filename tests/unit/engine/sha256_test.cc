@@ -33,5 +33,34 @@ TEST(Sha256Test, KnownVectors) {
   EXPECT_EQ(c.HexDigest(), da);
 }
 
+TEST(Sha256Test, ASavedStateGoesOnWhereItStopped) {
+  std::string text(100'000, 'x');
+  for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + (i * 7919) % 26);
+  Sha256 whole;
+  whole.Update(text);
+  const std::string expected = whole.HexDigest();
+  // Cut inside a block, at a block's end, in the gathering buffer and past it.
+  for (size_t cut : {0u, 1u, 63u, 64u, 1000u, 16383u, 16384u, 70001u}) {
+    Sha256 head;
+    head.Update(text.data(), cut);
+    const std::string state = head.SaveState();
+    EXPECT_EQ(state.size(), 112u);
+    Sha256 tail;
+    tail.Update("something else first");
+    ASSERT_TRUE(tail.RestoreState(state)) << cut;
+    tail.Update(text.data() + cut, text.size() - cut);
+    EXPECT_EQ(tail.HexDigest(), expected) << cut;
+  }
+  // Not a state: refused, the hash unchanged.
+  Sha256 h;
+  h.Update("abc");
+  EXPECT_FALSE(h.RestoreState(""));
+  EXPECT_FALSE(h.RestoreState(std::string(112, 'z')));
+  std::string bad = Sha256().SaveState();
+  bad[4 + 40] = 64;  // a partial block of 64 bytes cannot be
+  EXPECT_FALSE(h.RestoreState(bad));
+  EXPECT_EQ(h.HexDigest(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
 }  // namespace
 }  // namespace backtest::engine
