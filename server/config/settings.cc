@@ -55,8 +55,8 @@ std::vector<Setting> MakeSettings() {
        "service reports NOT_SERVING in gRPC health (the gateway's /readyz follows)",
        [](DaemonConfig& c) -> Target { return &c.server.readiness_probe_ms; }, 50, 600000},
       {"runner.backend", "--runner-backend", {},
-       "where runners of built-in strategies run: local (processes of this machine) or slurm "
-       "(a job step each, through srun)",
+       "where runners run: local (processes of this machine) or slurm (a job step each, "
+       "through srun)",
        [](DaemonConfig& c) -> Target { return &c.server.runner_backend; }, 0, 0,
        {"local", "slurm"}},
       {"slurm.partition", "--slurm-partition", {},

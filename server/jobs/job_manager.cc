@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "backtest/runner/v1/runner.pb.h"
 #include "nlohmann/json.hpp"
 #include "server/jobs/retry_delay.h"
 #include "server/metrics/server_metrics.h"
@@ -413,10 +414,34 @@ std::unique_ptr<RunnerBackend> JobManager::NewRunnerBackend(bool one_off) const 
                             .warm_runners = !one_off,
                             .warm_sandboxed_runners = !one_off && options_.strategies.warm_runners,
                             .fork_servers = !one_off && UseForkServers()};
-  if (options_.runner_backend == "slurm" && !one_off) {
-    return std::make_unique<SlurmRunnerBackend>(options_.slurm, std::move(local), shutting_down_);
+  if (options_.runner_backend == "slurm") {
+    return std::make_unique<SlurmRunnerBackend>(options_.slurm, std::move(local));
   }
   return std::make_unique<LocalRunnerBackend>(std::move(local), shutting_down_);
+}
+
+absl::StatusOr<ProcessCommand> JobManager::StrategyRunnerCommand(
+    const StrategyInfo& strategy, const backtest::runner::v1::RunSpec& spec,
+    std::optional<uid_t> uid, SandboxLimits* limits) const {
+  // Its limits those of the sandbox (hard, set before it starts): the server's runner limits,
+  // the sandbox's defaults for the rest.
+  *limits = SandboxLimits{};
+  limits->cpu_seconds = options_.limits.cpu_seconds;
+  limits->memory_mb = options_.limits.memory_mb;
+  std::vector<std::string> data_roots;
+  for (const std::string& root : spec.data_policy().file_roots()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(root, ec)) data_roots.push_back(root);
+  }
+  // srun carries stdin, stdout and stderr only: under it the runner's events go to its stdout.
+  const char* events_fd = options_.runner_backend == "slurm" ? "1" : "3";
+  return sandbox_->Build({.args = {options_.strategies.python, "-m", "backtestd.runner",
+                                   "--events-fd", events_fd, "--kind",
+                                   strategy.kind},  // its adapter imported by a warm runner too
+                          .strategy_dir = strategy.path,
+                          .read_only_paths = std::move(data_roots),
+                          .limits = *limits,
+                          .uid = uid});
 }
 
 void JobManager::RequestCheckpoint() {

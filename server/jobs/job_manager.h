@@ -192,8 +192,16 @@ class JobManager {
   }
 
   // A runner backend of the configured kind (runner_backend, with its warm runners), for one
-  // worker. A local one without warm runners for one-off runs (Explain replays) with `one_off`.
+  // worker; without warm runners for one-off runs (Explain replays) with `one_off`.
   std::unique_ptr<RunnerBackend> NewRunnerBackend(bool one_off = false) const;
+  // The sandboxed Python runner of a run of `strategy` (a strategy of the strategy folder) with
+  // `spec`: the folders its data policy lets it read visible read-only where they are, the
+  // sandbox's limits (put in *limits), its events on the descriptor of the configured runner
+  // backend (3 locally, 1 under srun), as `uid` when the server is root. FailedPrecondition
+  // when the sandbox cannot run it.
+  absl::StatusOr<ProcessCommand> StrategyRunnerCommand(
+      const StrategyInfo& strategy, const backtest::runner::v1::RunSpec& spec,
+      std::optional<uid_t> uid, SandboxLimits* limits) const;
   // Whether strategy-folder jobs are forked by fork servers: warm runners and fork servers on, and
   // the sandbox usable (an unsandboxed fork server could not clear a job's leftovers).
   bool UseForkServers() const;

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <map>
 #include <span>
 #include <thread>
@@ -34,14 +33,6 @@ namespace {
 
 constexpr int kFlushEveryMs = 50;
 
-// The sandbox limits of a strategy folder's runner: the server's runner limits, the sandbox's
-// defaults for the rest.
-SandboxLimits ExternalLimits(const JobManagerOptions& o) {
-  SandboxLimits limits;
-  limits.cpu_seconds = o.limits.cpu_seconds;
-  limits.memory_mb = o.limits.memory_mb;
-  return limits;
-}
 // Datasets offered to a runner per symbol: the last ones used with its data source and timeframe
 // (a file read again, or its previous version).
 constexpr int kOfferedDatasets = 2;
@@ -464,26 +455,14 @@ absl::Status JobRun::PrepareExternal(const db::JobRecord& job,
 
 absl::StatusOr<std::unique_ptr<RunnerRun>> JobRun::StartRunner(
     const backtest::runner::v1::RunSpec& spec) {
-  const JobManagerOptions& o = manager_.options();
   request_.job_id = job_id_;
   request_.spec = &spec;
   if (external_ != nullptr) {
-    // The Python runner in the sandbox, its limits those of the sandbox (hard, set before it
-    // starts). The folders its data policy lets it read are visible (read-only) where they are.
-    std::vector<std::string> data_roots;
-    for (const std::string& root : spec.data_policy().file_roots()) {
-      std::error_code ec;
-      if (std::filesystem::is_directory(root, ec)) data_roots.push_back(root);
-    }
-    request_.sandbox_limits = ExternalLimits(o);
-    auto command = manager_.sandbox().Build(
-        {.args = {o.strategies.python, "-m", "backtestd.runner", "--events-fd", "3", "--kind",
-                  external_->kind},  // its adapter imported by a warm runner too
-         .strategy_dir = external_->path,
-         .read_only_paths = std::move(data_roots),
-         .limits = request_.sandbox_limits,
-         // The worker's own user: a job's processes count against its worker's limit only.
-         .uid = manager_.sandbox().WorkerUid(stores_.worker)});
+    // The Python runner in the sandbox, as the worker's own user: a job's processes count
+    // against its worker's limit only.
+    auto command = manager_.StrategyRunnerCommand(*external_, spec,
+                                                  manager_.sandbox().WorkerUid(stores_.worker),
+                                                  &request_.sandbox_limits);
     if (!command.ok()) return command.status();
     request_.sandboxed = *std::move(command);
     request_.source_hash = spec.external_strategy().source_hash();

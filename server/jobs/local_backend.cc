@@ -111,17 +111,20 @@ RunnerEnd DescribeRunnerExit(const ExitInfo& exit, const RunnerLimits& limits) {
   return {RunnerEndKind::kFinished, "", ""};
 }
 
+RunnerEnd DescribeSandboxedRunnerExit(const ExitInfo& exit, const SandboxLimits& limits) {
+  // The sandbox enforces its limits itself: its exit names the one that was hit.
+  std::string why = DescribeSandboxedExit(exit, limits);
+  if (why.empty()) return {RunnerEndKind::kFinished, "", ""};
+  return {RunnerEndKind::kFailed, "sandboxed_exit", absl::StrCat("the strategy's runner: ", why)};
+}
+
 absl::StatusOr<std::unique_ptr<RunnerRun>> LocalRunnerBackend::Start(const RunRequest& request) {
   const std::string frame = SpecFrame(*request.spec);
   ProcessRun::Options run;
   run.limits = options_.limits;
   if (request.sandboxed.has_value()) {
-    // The sandbox enforces its limits itself: its exit names the one that was hit.
-    run.describe_exit = [limits = request.sandbox_limits](const ExitInfo& exit) -> RunnerEnd {
-      std::string why = DescribeSandboxedExit(exit, limits);
-      if (why.empty()) return {RunnerEndKind::kFinished, "", ""};
-      return {RunnerEndKind::kFailed, "sandboxed_exit",
-              absl::StrCat("the strategy's runner: ", why)};
+    run.describe_exit = [limits = request.sandbox_limits](const ExitInfo& exit) {
+      return DescribeSandboxedRunnerExit(exit, limits);
     };
   }
   absl::StatusOr<RunnerProcess> process =

@@ -59,6 +59,8 @@ class ProcessRun : public RunnerRun {
 // How backtest-runner's process ended, when its stream did not say: a limit that a signal
 // enforced, a crash, an exit code; empty message for exit 0.
 RunnerEnd DescribeRunnerExit(const ExitInfo& exit, const RunnerLimits& limits);
+// The same for a strategy's runner in the sandbox, which enforces `limits` itself.
+RunnerEnd DescribeSandboxedRunnerExit(const ExitInfo& exit, const SandboxLimits& limits);
 
 struct LocalBackendOptions {
   std::string runner_path;  // backtest-runner

@@ -48,6 +48,8 @@ struct RunRequest {
   std::optional<ProcessCommand> sandboxed;
   std::string source_hash;
   SandboxLimits sandbox_limits;  // what the sandboxed command enforces (to name a limit it hit)
+  // CPUs the run may use (a sweep step's threads; the Slurm backend asks for as many).
+  int cpus = 1;
 };
 
 // One started run.

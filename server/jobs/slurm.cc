@@ -19,10 +19,10 @@ namespace backtest::jobs {
 
 std::string SlurmJobName(const std::string& job_id) { return "backtestd-" + job_id; }
 
-absl::StatusOr<ProcessCommand> SlurmRunnerCommand(const SlurmOptions& options,
-                                                  const std::string& runner_path,
-                                                  const RunnerLimits& limits,
-                                                  const std::string& job_id) {
+absl::StatusOr<ProcessCommand> SlurmStepCommand(const SlurmOptions& options,
+                                                std::vector<std::string> program,
+                                                const RunnerLimits& limits,
+                                                const std::string& job_id, int cpus) {
   ProcessCommand command;
   command.path = FindOnPath(options.srun);
   if (command.path.empty()) {
@@ -34,7 +34,7 @@ absl::StatusOr<ProcessCommand> SlurmRunnerCommand(const SlurmOptions& options,
                   "--quiet",
                   "--nodes=1",
                   "--ntasks=1",
-                  "--cpus-per-task=1",
+                  absl::StrCat("--cpus-per-task=", std::max(1, cpus)),
                   absl::StrCat("--job-name=", SlurmJobName(job_id))};
   // Slurm schedules by what a step asks for; the runner enforces the same limit on itself.
   if (limits.memory_mb > 0) command.args.push_back(absl::StrCat("--mem=", limits.memory_mb, "M"));
@@ -46,15 +46,20 @@ absl::StatusOr<ProcessCommand> SlurmRunnerCommand(const SlurmOptions& options,
   if (!options.account.empty()) command.args.push_back("--account=" + options.account);
   for (const std::string& arg : options.extra_args) command.args.push_back(arg);
   command.args.push_back("--");
-  command.args.push_back(runner_path);
-  // Its events on stdout (srun carries stdin, stdout and stderr only); the runner then sends what
-  // it prints to stdout as log events. Its limits come in its spec.
-  command.args.push_back("--events-fd");
-  command.args.push_back("1");
+  for (std::string& arg : program) command.args.push_back(std::move(arg));
   for (char** e = environ; *e != nullptr; ++e) command.env.emplace_back(*e);
   command.events_on_stdout = true;
   command.kill_signal = SIGTERM;
   return command;
+}
+
+absl::StatusOr<ProcessCommand> SlurmRunnerCommand(const SlurmOptions& options,
+                                                  const std::string& runner_path,
+                                                  const RunnerLimits& limits,
+                                                  const std::string& job_id, int cpus) {
+  // Its events on stdout (srun carries stdin, stdout and stderr only); the runner then sends what
+  // it prints to stdout as log events. Its limits come in its spec.
+  return SlurmStepCommand(options, {runner_path, "--events-fd", "1"}, limits, job_id, cpus);
 }
 
 absl::Status CancelSlurmJobs(const SlurmOptions& options, const std::vector<std::string>& job_ids) {
@@ -86,25 +91,22 @@ absl::Status CancelSlurmJobs(const SlurmOptions& options, const std::vector<std:
   return absl::OkStatus();
 }
 
-namespace {
-
-LocalBackendOptions WithoutWarmRunners(LocalBackendOptions options) {
-  options.warm_runners = false;  // a step per job: no backtest-runner is kept warm here
-  return options;
-}
-
-}  // namespace
-
-SlurmRunnerBackend::SlurmRunnerBackend(SlurmOptions slurm, LocalBackendOptions local,
-                                       const std::atomic<bool>& stopping)
-    : slurm_(std::move(slurm)), options_(std::move(local)),
-      local_(WithoutWarmRunners(options_), stopping) {}
+SlurmRunnerBackend::SlurmRunnerBackend(SlurmOptions slurm, LocalBackendOptions local)
+    : slurm_(std::move(slurm)), options_(std::move(local)) {}
 
 absl::StatusOr<std::unique_ptr<RunnerRun>> SlurmRunnerBackend::Start(const RunRequest& request) {
-  if (request.sandboxed.has_value()) return local_.Start(request);
+  // A strategy of the strategy folder: its sandbox's whole command line runs on the node
+  // (backtest-sandbox-exec, bubblewrap, the Python runner with --events-fd 1: JobManager::
+  // StrategyRunnerCommand), which needs them, the venv and the folder at the same paths there.
+  const bool sandboxed = request.sandboxed.has_value();
   absl::StatusOr<ProcessCommand> command =
-      SlurmRunnerCommand(slurm_, options_.runner_path, options_.limits, request.job_id);
+      sandboxed ? SlurmStepCommand(slurm_, request.sandboxed->args, options_.limits,
+                                   request.job_id, request.cpus)
+                : SlurmRunnerCommand(slurm_, options_.runner_path, options_.limits,
+                                     request.job_id, request.cpus);
   if (!command.ok()) return command.status();
+  // srun exits with its task's code: the sandbox's reports a signal N as 128 + N.
+  command->signal_in_exit_code = sandboxed && request.sandboxed->signal_in_exit_code;
   absl::StatusOr<RunnerProcess> srun =
       RunnerProcess::SpawnIdle(*command, options_.limits.event_pipe_bytes);
   if (!srun.ok()) return srun.status();
@@ -135,8 +137,10 @@ absl::StatusOr<std::unique_ptr<RunnerRun>> SlurmRunnerBackend::Start(const RunRe
     partial->erase(0, start);
     if (partial->size() > 4096) partial->clear();  // a line that long is no error of srun's
   };
-  run.describe_exit = [limits = options_.limits, srun_error](const ExitInfo& exit) {
+  run.describe_exit = [limits = options_.limits, sandboxed,
+                       sandbox_limits = request.sandbox_limits, srun_error](const ExitInfo& exit) {
     RunnerEnd end = DescribeRunnerExit(exit, limits);
+    if (sandboxed) end = DescribeSandboxedRunnerExit(exit, sandbox_limits);
     if (!end.message.empty() && !srun_error->empty()) {
       end.reason = "slurm_step";
       end.message = absl::StrCat("the Slurm step failed (", *srun_error, "); ", end.message);

@@ -6,11 +6,9 @@
 #ifndef BACKTEST_SERVER_JOBS_SLURM_H_
 #define BACKTEST_SERVER_JOBS_SLURM_H_
 
+#include <memory>
 #include <string>
 #include <vector>
-
-#include <atomic>
-#include <memory>
 
 #include "absl/status/status.h"
 #include "server/jobs/local_backend.h"
@@ -30,32 +28,37 @@ struct SlurmOptions {
 // Every job step of backtestd is named after its job, so a restarted server finds it.
 std::string SlurmJobName(const std::string& job_id);
 
-// The command that runs `runner_path` for job `job_id` as a Slurm job step under `limits`, with
-// the server's environment (SLURM_CONF, PATH) passed on.
+// The command that runs `program` (argv, its absolute path first; it writes its events to its
+// stdout) for job `job_id` as a Slurm job step of `cpus` CPUs under `limits`, with the server's
+// environment (SLURM_CONF, PATH) passed on.
+absl::StatusOr<ProcessCommand> SlurmStepCommand(const SlurmOptions& options,
+                                                std::vector<std::string> program,
+                                                const RunnerLimits& limits,
+                                                const std::string& job_id, int cpus = 1);
+
+// The same for backtest-runner at `runner_path` (`--events-fd 1`).
 absl::StatusOr<ProcessCommand> SlurmRunnerCommand(const SlurmOptions& options,
                                                   const std::string& runner_path,
                                                   const RunnerLimits& limits,
-                                                  const std::string& job_id);
+                                                  const std::string& job_id, int cpus = 1);
 
 // Cancels the steps of these jobs still on the cluster (scancel --name), for jobs a previous
 // server left running. Unavailable when scancel cannot be run or fails.
 absl::Status CancelSlurmJobs(const SlurmOptions& options, const std::vector<std::string>& job_ids);
 
-// The Slurm backend: each run of backtest-runner is a job step of its own (no warm runners);
-// strategies of the strategy folder run in the local sandbox (its sandbox is this machine's),
-// through a local backend kept inside. Owned by one worker; not thread-safe.
+// The Slurm backend: each run is a job step of its own (no warm runners, no fork servers):
+// backtest-runner, or for a strategy of the strategy folder its sandboxed Python runner (the
+// sandbox's command line, bubblewrap and all, run on the node). Owned by one worker; not
+// thread-safe.
 class SlurmRunnerBackend : public RunnerBackend {
  public:
-  SlurmRunnerBackend(SlurmOptions slurm, LocalBackendOptions local,
-                     const std::atomic<bool>& stopping);
+  SlurmRunnerBackend(SlurmOptions slurm, LocalBackendOptions local);
 
   absl::StatusOr<std::unique_ptr<RunnerRun>> Start(const RunRequest& request) override;
-  void Prepare(const RunRequest* like = nullptr) override { local_.Prepare(like); }
 
  private:
   SlurmOptions slurm_;
   LocalBackendOptions options_;
-  LocalRunnerBackend local_;  // strategy-folder runs
 };
 
 }  // namespace backtest::jobs

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -70,7 +69,7 @@ class ReplayListener : public RunnerRun::Listener {
   RunnerEventReader& reader_;
 };
 
-// Runs `spec` in a runner of this machine (a local backend of its own, without warm runners) and
+// Runs `spec` in a runner of the configured backend (a backend of its own, without warm runners) and
 // reads its events to the end: the runner's failure, a protocol error, a crash, the timeout or
 // `stopping` is the replay's error.
 absl::Status RunReplayRunner(JobManager& jobs, const backtest::runner::v1::RunSpec& spec,
@@ -182,20 +181,8 @@ absl::StatusOr<ProcessCommand> PrepareExternal(JobManager& jobs, const db::JobRe
   external->set_entry(info->entry);
   external->set_source_hash(job.strategy_source_hash.empty() ? info->source_hash
                                                              : job.strategy_source_hash);
-  std::vector<std::string> data_roots;
-  for (const std::string& root : spec->data_policy().file_roots()) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(root, ec)) data_roots.push_back(root);
-  }
-  const JobManagerOptions& o = jobs.options();
   SandboxLimits limits;
-  limits.cpu_seconds = o.limits.cpu_seconds;
-  limits.memory_mb = o.limits.memory_mb;
-  return jobs.sandbox().Build(
-      {.args = {o.strategies.python, "-m", "backtestd.runner", "--events-fd", "3"},
-       .strategy_dir = info->path,
-       .read_only_paths = std::move(data_roots),
-       .limits = limits});
+  return jobs.StrategyRunnerCommand(*info, *spec, std::nullopt, &limits);
 }
 
 }  // namespace

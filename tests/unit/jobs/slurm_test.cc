@@ -31,6 +31,21 @@ TEST(SlurmTest, TheStepRunsTheRunnerWithTheJobsLimitsAndNameAndSendsEventsOnStdo
   EXPECT_FALSE(command->env.empty());  // SLURM_CONF and PATH go through
 }
 
+TEST(SlurmTest, AStepRunsAnyProgramWithItsCpus) {
+  // A strategy's sandboxed runner, the sandbox's command line whole; a sweep step of 4 CPUs.
+  auto command = SlurmStepCommand({.srun = "/bin/true"},
+                                  {"/opt/bin/backtest-sandbox-exec", "--reap", "--", "/usr/bin/bwrap",
+                                   "--", "python", "--events-fd", "1"},
+                                  {}, "j", 4);
+  ASSERT_THAT(command, IsOk());
+  EXPECT_THAT(command->args,
+              ElementsAre("/bin/true", "--unbuffered", "--quiet", "--nodes=1", "--ntasks=1",
+                          "--cpus-per-task=4", "--job-name=backtestd-j", "--",
+                          "/opt/bin/backtest-sandbox-exec", "--reap", "--", "/usr/bin/bwrap", "--",
+                          "python", "--events-fd", "1"));
+  EXPECT_TRUE(command->events_on_stdout);
+}
+
 TEST(SlurmTest, NoLimitsAskNothingOfSlurm) {
   auto command = SlurmRunnerCommand({.srun = "/bin/true"}, "/r", {}, "j");
   ASSERT_THAT(command, IsOk());
