@@ -26,6 +26,7 @@
 #include "server/jobs/run_spec.h"
 #include "server/jobs/runner_event_reader.h"
 #include "server/jobs/sweep_run.h"
+#include "server/jobs/sweep_steps.h"
 #include "server/metrics/server_metrics.h"
 
 namespace backtest::jobs {
@@ -76,6 +77,17 @@ class JobRun : public RunnerEventReader::Sink, public RunnerRun::Listener {
   bool Transition(db::JobStatus to, const std::vector<db::JobStatus>& from,
                   db::JobStore::Update update, std::vector<JobEvent> extra = {});
   absl::StatusOr<std::unique_ptr<RunnerRun>> StartRunner(const backtest::runner::v1::RunSpec& spec);
+  // What StartRunner starts: the job's run request (for a strategy of the strategy folder, its
+  // sandboxed Python runner).
+  absl::Status PrepareRequest(const backtest::runner::v1::RunSpec& spec);
+  // A sweep fanned out over the Slurm cluster in chunks of combinations (SweepSteps): its
+  // rows, then, when it has one, its walk-forward in one more run that skips them all. True when
+  // the job has ended here (or stays running for the next start).
+  bool RunSweepSteps(backtest::runner::v1::RunSpec* spec);
+  // The job's end from its run's (or its steps') end: finished when `succeeded`.
+  void Conclude(bool succeeded, const RunnerEnd& end);
+  // A line of the runner's stdout or stderr into the log, within the job's output limit.
+  void OutputLine(const char* source, std::string line);
   // For a strategy of the strategy folder: its folder, entry and source hash into the spec (the
   // runner refuses other code), and a log line saying which code runs. FailedPrecondition when
   // the strategy has left the folder since the job was submitted.
@@ -139,6 +151,55 @@ class JobRun : public RunnerEventReader::Sink, public RunnerRun::Listener {
   std::map<int, db::DatasetKey> sent_;
   // The job's sweep when it is one (docs/sweeps.md).
   std::optional<SweepRun> sweep_;
+  class Steps;  // the job as its sweep's steps see it
+};
+
+class JobRun::Steps : public SweepSteps::Job {
+ public:
+  explicit Steps(JobRun& run) : run_(run) {}
+  int64_t Now() override { return run_.Now(); }
+  void Queue(JobEvent event) override { run_.reader_.Queue(std::move(event)); }
+  void OutputLine(const char* source, std::string line) override {
+    run_.OutputLine(source, std::move(line));
+  }
+  void FlushQueued() override { run_.Flush(true); }
+  absl::Status StoreRows(const backtest::runner::v1::SweepRowsEvent& rows) override {
+    return run_.sweep_->Store(run_.stores_.sweeps, rows, Now());
+  }
+  void Heard() override {
+    run_.last_heard_ms_ = Now();
+    backtest::runner::v1::RunnerEvent heartbeat;
+    heartbeat.mutable_heartbeat();
+    run_.reader_.Handle(heartbeat.SerializeAsString());  // stored at most every few seconds
+  }
+  void Tick() override {
+    // The sweep's progress, from its rows (each step's own counts its chunk only).
+    if (run_.sweep_->done() != told_) {
+      told_ = run_.sweep_->done();
+      backtest::runner::v1::RunnerEvent progress;
+      auto* p = progress.mutable_progress();
+      p->set_stage("sweep");
+      p->set_bars_done(told_);
+      p->set_bars_total(run_.sweep_->total());
+      p->set_fraction(run_.sweep_->total() > 0
+                          ? static_cast<double>(told_) / run_.sweep_->total() : 1.0);
+      run_.reader_.Handle(progress.SerializeAsString());
+    }
+    run_.Flush(false);
+  }
+  bool cancel_requested() override { return run_.cancel_; }
+  std::string must_stop() override {
+    if (!run_.StoreError().empty()) return run_.StoreError();
+    if (run_.stale_) {
+      run_.killed_for_stale_ = true;
+      return run_.manager_.StaleError();
+    }
+    return "";
+  }
+
+ private:
+  JobRun& run_;
+  int64_t told_ = -1;
 };
 
 // How often a sweep's log tells its progress, ETA and best row.
@@ -384,6 +445,7 @@ void JobRun::Run() {
   }
   sweep_ = *std::move(sweep);
   if (!sweep_) OfferDatasets(&*spec);  // a sweep stores no candles
+  if (sweep_ && manager_.options().runner_backend == "slurm" && RunSweepSteps(&*spec)) return;
   auto runner = StartRunner(*spec);
   if (!runner.ok()) {
     metrics::ServerMetrics::Get().runner_failures.With({"start"}).Inc();
@@ -401,7 +463,10 @@ void JobRun::Run() {
   Supervise(**runner);
   const RunnerEnd end = (*runner)->Finish();
   Flush(true);
-  const bool succeeded = end.kind == RunnerEndKind::kFinished && reader_.got_result();
+  Conclude(end.kind == RunnerEndKind::kFinished && reader_.got_result(), end);
+}
+
+void JobRun::Conclude(bool succeeded, const RunnerEnd& end) {
   const bool shutdown = cancel_ && manager_.stopping();
   if (shutdown && sweep_ && !succeeded) {
     // A sweep stays running in the store: the next start queues it again and it resumes with
@@ -453,8 +518,61 @@ absl::Status JobRun::PrepareExternal(const db::JobRecord& job,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<RunnerRun>> JobRun::StartRunner(
-    const backtest::runner::v1::RunSpec& spec) {
+bool JobRun::RunSweepSteps(backtest::runner::v1::RunSpec* spec) {
+  const JobManagerOptions& o = manager_.options();
+  if (absl::Status s = PrepareRequest(*spec); !s.ok()) {
+    metrics::ServerMetrics::Get().runner_failures.With({"start"}).Inc();
+    Fail(std::string(s.message()));
+    return true;
+  }
+  SweepSteps steps(backend_, request_, *spec,
+                   {.chunk = o.slurm.sweep_chunk,
+                    .steps = o.slurm.sweep_steps,
+                    .cpus = o.slurm.sweep_cpus,
+                    .heartbeat_timeout_ms = o.heartbeat_timeout_ms,
+                    .cancel_grace_ms = o.cancel_grace_ms});
+  db::JobStore::Update started;
+  started.heartbeat_ms = Now();
+  started.runner = absl::StrCat("slurm steps named ", SlurmJobName(job_id_), " (", steps.chunks(),
+                                steps.chunks() == 1 ? " chunk" : " chunks", ")");
+  (void)Commit({LogEvent(Now(), "server", "info",
+                         absl::StrCat("sweep: ", sweep_->total() - sweep_->done(),
+                                      " combinations to run in ", steps.chunks(),
+                                      " Slurm steps of at most ", o.slurm.sweep_chunk, ", ",
+                                      o.slurm.sweep_steps, " at once"))},
+               started);
+  last_heard_ms_ = Now();
+  last_flush_ms_ = Now();
+  Steps job(*this);
+  const RunnerEnd end = steps.Run(job);
+  if (output_.spent()) reader_.Queue(LogEvent(Now(), "server", "warning", output_.DroppedNote()));
+  Flush(true);
+  const bool rows_done = end.kind == RunnerEndKind::kFinished && sweep_->done() == sweep_->total();
+  if (rows_done) {
+    if (std::string report = sweep_->Report(Now(), 0); !report.empty()) {
+      reader_.Queue(LogEvent(Now(), "server", "info", std::move(report)));
+    }
+  }
+  if (!rows_done || cancel_ || !sweep_->has_walk_forward()) {
+    if (end.kind == RunnerEndKind::kFinished && !rows_done) {
+      Conclude(false, {RunnerEndKind::kFailed, "no_result",
+                       absl::StrCat("the sweep's steps ended with ", sweep_->done(), " of ",
+                                    sweep_->total(), " rows")});
+      return true;
+    }
+    Conclude(rows_done, end);
+    return true;
+  }
+  // Every row is stored: the walk-forward runs in one more step, which skips them all.
+  sweep_->PutDoneRows(spec);
+  spec->mutable_sweep()->set_threads(o.slurm.sweep_cpus);
+  request_.cpus = o.slurm.sweep_cpus;
+  reader_.Queue(LogEvent(Now(), "server", "info",
+                         "sweep: every row stored; the walk-forward runs in one more step"));
+  return false;
+}
+
+absl::Status JobRun::PrepareRequest(const backtest::runner::v1::RunSpec& spec) {
   request_.job_id = job_id_;
   request_.spec = &spec;
   if (external_ != nullptr) {
@@ -467,6 +585,12 @@ absl::StatusOr<std::unique_ptr<RunnerRun>> JobRun::StartRunner(
     request_.sandboxed = *std::move(command);
     request_.source_hash = spec.external_strategy().source_hash();
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<RunnerRun>> JobRun::StartRunner(
+    const backtest::runner::v1::RunSpec& spec) {
+  if (absl::Status s = PrepareRequest(spec); !s.ok()) return s;
   return backend_.Start(request_);
 }
 
@@ -536,11 +660,14 @@ void JobRun::OnOutput(const char* source, const char* data, size_t size) {
   }
   const bool is_err = std::string_view(source) == "stderr";
   LineSplitter& lines = is_err ? err_lines_ : out_lines_;
-  lines.Feed(data, size, [&](std::string line) {
-    if (!output_.Take(line.size())) return;
-    reader_.Queue(LogEvent(Now(), source, is_err ? "warning" : "info", std::move(line)));
-  });
+  lines.Feed(data, size, [&](std::string line) { OutputLine(source, std::move(line)); });
   if (output_.spent()) output_.DropPartial(lines.Discard());
+}
+
+void JobRun::OutputLine(const char* source, std::string line) {
+  if (!output_.Take(line.size())) return;
+  const bool is_err = std::string_view(source) == "stderr";
+  reader_.Queue(LogEvent(Now(), source, is_err ? "warning" : "info", std::move(line)));
 }
 
 void JobRun::OnEvent(std::string event) {

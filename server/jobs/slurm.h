@@ -23,6 +23,12 @@ struct SlurmOptions {
   std::vector<std::string> extra_args;  // more srun arguments, as given
   std::string srun = "srun";            // found on PATH unless absolute
   std::string scancel = "scancel";
+  // A sweep fans out over the cluster (docs/sweeps.md): its combinations in chunks of at most
+  // sweep_chunk, each chunk a step of sweep_cpus CPUs (its runner's workers), at most
+  // sweep_steps steps of one sweep at once.
+  int sweep_chunk = 500;
+  int sweep_steps = 4;
+  int sweep_cpus = 1;
 };
 
 // Every job step of backtestd is named after its job, so a restarted server finds it.

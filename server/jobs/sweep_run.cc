@@ -1,5 +1,6 @@
 #include "server/jobs/sweep_run.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -8,6 +9,60 @@
 #include "server/jobs/sweep_stats.h"
 
 namespace backtest::jobs {
+
+std::vector<SweepChunk> PlanSweepChunks(const backtest::runner::v1::SweepSpec& sweep,
+                                        int chunk_size) {
+  const int total = sweep.combinations_size();
+  std::vector<bool> done(static_cast<size_t>(total), false);
+  for (int row : sweep.done_rows()) {
+    if (row >= 0 && row < total) done[static_cast<size_t>(row)] = true;
+  }
+  std::vector<SweepChunk> chunks;
+  for (int row = 0; row < total; ++row) {
+    if (done[static_cast<size_t>(row)]) continue;
+    if (chunks.empty() || chunks.back().rows.size() >= static_cast<size_t>(std::max(1, chunk_size))) {
+      chunks.push_back({.index = static_cast<int>(chunks.size()), .rows = {}});
+    }
+    chunks.back().rows.push_back(row);
+  }
+  return chunks;
+}
+
+backtest::runner::v1::RunSpec ChunkSpec(const backtest::runner::v1::RunSpec& base,
+                                        const backtest::runner::v1::SweepSpec& all,
+                                        const SweepChunk& chunk, int threads) {
+  backtest::runner::v1::RunSpec spec = base;
+  backtest::runner::v1::SweepSpec* sweep = spec.mutable_sweep();
+  sweep->Clear();
+  *sweep->mutable_names() = all.names();
+  sweep->set_objective(all.objective());
+  sweep->set_minimize(all.minimize());
+  sweep->set_threads(threads);
+  sweep->mutable_combinations()->Reserve(static_cast<int>(chunk.rows.size()));
+  for (int32_t row : chunk.rows) {
+    *sweep->add_combinations() = all.combinations(row);
+    sweep->add_rows(row);
+  }
+  return spec;
+}
+
+std::string DescribeChunkRows(const SweepChunk& chunk) {
+  if (chunk.rows.empty()) return "no rows";
+  if (chunk.rows.size() == 1) return absl::StrCat("row ", chunk.rows.front());
+  // Contiguous unless rows stored before (a resumed sweep) were left out.
+  const bool contiguous =
+      chunk.rows.back() - chunk.rows.front() + 1 == static_cast<int32_t>(chunk.rows.size());
+  return absl::StrCat("rows ", chunk.rows.front(), "–", chunk.rows.back(),
+                      contiguous ? "" : absl::StrCat(" (", chunk.rows.size(), " of them)"));
+}
+
+void SweepRun::PutDoneRows(backtest::runner::v1::RunSpec* spec) const {
+  backtest::runner::v1::SweepSpec* sweep = spec->mutable_sweep();
+  sweep->clear_done_rows();
+  for (size_t row = 0; row < seen_.size(); ++row) {
+    if (seen_[row]) sweep->add_done_rows(static_cast<int32_t>(row));
+  }
+}
 
 absl::StatusOr<std::optional<SweepRun>> SweepRun::ForJob(db::SweepStore& store,
                                                         const std::string& job_id,

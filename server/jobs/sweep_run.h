@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "backtest/runner/v1/runner.pb.h"
@@ -16,6 +17,29 @@
 #include "server/jobs/sweep_stats.h"
 
 namespace backtest::jobs {
+
+// A chunk of a sweep's combinations run as one step when the sweep fans out over a cluster
+// (docs/sweeps.md, "Over a Slurm cluster"): its rows, ascending.
+struct SweepChunk {
+  int index = 0;  // 0, 1, … in row order
+  std::vector<int32_t> rows;
+};
+
+// The rows of `sweep` not in its done_rows, in row order, cut into chunks of at most
+// `chunk_size` (≥ 1).
+std::vector<SweepChunk> PlanSweepChunks(const backtest::runner::v1::SweepSpec& sweep,
+                                        int chunk_size);
+
+// The spec of `chunk`'s step: `base` (the job's spec without its sweep) with `sweep`'s names and
+// objective, only the chunk's combinations and their row numbers (SweepSpec.rows), no done
+// rows, no walk-forward, `threads` workers. (A whole copy of the job's spec per chunk would copy
+// every combination as many times as there are chunks.)
+backtest::runner::v1::RunSpec ChunkSpec(const backtest::runner::v1::RunSpec& base,
+                                        const backtest::runner::v1::SweepSpec& sweep,
+                                        const SweepChunk& chunk, int threads);
+
+// "rows 1000–1499" (or "row 7"), for logs and errors.
+std::string DescribeChunkRows(const SweepChunk& chunk);
 
 class SweepRun {
  public:
@@ -33,6 +57,14 @@ class SweepRun {
                      int64_t now_ms);
   // InvalidArgument when the runner ends having sent fewer rows than the sweep has.
   absl::Status End(int32_t rows) const;
+
+  // Rows stored (this run's and before), of total().
+  int64_t done() const { return done_; }
+  int32_t total() const { return spec_.combinations_size(); }
+  bool has_walk_forward() const { return spec_.has_walk_forward(); }
+  // Puts every stored row into `spec`'s done_rows (which the runner skips): once all are, a run
+  // of the spec does the walk-forward only.
+  void PutDoneRows(backtest::runner::v1::RunSpec* spec) const;
 
   // A log line saying how far the sweep is, its ETA and the best row so far; empty when nothing
   // changed since the last one or the last was less than `every_ms` ago (0: now).

@@ -137,6 +137,12 @@ absl::StatusOr<engine::RunResult> BuiltinCombinations::RunWindow(int row,
 int RunSweep(EventWriter& writer, const v1::RunSpec& spec, const engine::ParamValues& base,
              CombinationRunner& runner) {
   const v1::SweepSpec& sweep = spec.sweep();
+  if (sweep.rows_size() != 0 && sweep.rows_size() != sweep.combinations_size()) {
+    Fail(writer, "invalid_argument",
+         absl::StrCat("sweep.rows: ", sweep.rows_size(), " row numbers for ",
+                      sweep.combinations_size(), " combinations"));
+    return kExitFailed;
+  }
   engine::RunOptions options;
   if (absl::Status s = SweepRunOptions(spec, &options); !s.ok()) {
     Fail(writer, "internal", std::string(s.message()));
@@ -194,7 +200,11 @@ int RunSweep(EventWriter& writer, const v1::RunSpec& spec, const engine::ParamVa
   while (queue.Take(&batch)) {
     if (batch.empty()) continue;
     v1::RunnerEvent rows;
-    for (v1::SweepRow& r : batch) *rows.mutable_sweep_rows()->add_rows() = std::move(r);
+    for (v1::SweepRow& r : batch) {
+      // A chunk's combinations are rows of the whole sweep (SweepSpec.rows).
+      if (r.row() >= 0 && r.row() < sweep.rows_size()) r.set_row(sweep.rows(r.row()));
+      *rows.mutable_sweep_rows()->add_rows() = std::move(r);
+    }
     sent += static_cast<int>(batch.size());
     v1::RunnerEvent progress;
     auto* p = progress.mutable_progress();
