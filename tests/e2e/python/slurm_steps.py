@@ -228,6 +228,16 @@ def main(workdir: str) -> int:
                 f"step {steps} of {steps} (rows" in text, text[:800])
         c.check("… its rows those of the local sweep, field for field",
                 rows_of(client, sweep_id) == want[key])
+        n = len(want[key])
+        progress = [(e.data.bars_done, e.data.bars_total) for e in client.follow_log(sweep_id)
+                    if e.kind == "progress" and e.data.stage == "sweep"]
+        c.check("… its progress the whole sweep's, merged from its steps (not a chunk's)",
+                progress and all(total == n for _, total in progress)
+                and [d for d, _ in progress] == sorted(d for d, _ in progress)
+                and progress[-1][0] == n, str(progress))
+        c.check("… and its log's last word the whole sweep's, with the best row",
+                f"sweep: {n} of {n} combinations in " in text and "; best return_pct " in text,
+                text[-600:])
         if kw:
             c.check("… and its walk-forward too (one more step)",
                     str(client.get_sweep(sweep_id).walk_forward) == want[key + "_wf"]
