@@ -1,4 +1,8 @@
-// The job service end to end in-process: real server on 127.0.0.1, real runner processes.
+// The job service end to end in-process: real server on 127.0.0.1, real runner processes. Each
+// test runs with both runner backends (docs/runner-backends.md): local (a process of this
+// machine) and slurm (a job step through srun on a one-node cluster of tests/slurm/cluster.sh,
+// started once for the binary). The Slurm variants (names ending /slurm, and the SlurmNode tests)
+// are a ctest entry of their own, integration_slurm (tests/integration/CMakeLists.txt).
 #include <fcntl.h>
 #include <signal.h>
 
@@ -18,11 +22,13 @@
 #include "gtest/gtest.h"
 #include "server/jobs/job_manager.h"
 #include "tests/integration/test_server.h"
+#include "tests/testing/slurm_cluster.h"
 
 namespace backtest {
 namespace {
 
 using ::backtest::testing::PollUntil;
+using ::backtest::testing::SlurmCluster;
 using ::backtest::testing::TestServer;
 using ::testing::HasSubstr;
 
@@ -49,14 +55,41 @@ std::map<std::string, std::string> SlowParams() {
           {"end_date", "2022-01-01"},  {"trace_enabled", "true"}};
 }
 
-class JobServiceTest : public ::testing::Test {
+// The binary's cluster for the Slurm variants: started at its first use, stopped at exit (and by
+// cluster.sh's watcher if the binary is killed). The error, for every test, when it did not start.
+absl::StatusOr<SlurmCluster*> SharedCluster() {
+  static const absl::StatusOr<std::unique_ptr<SlurmCluster>> cluster = SlurmCluster::Start();
+  if (!cluster.ok()) return cluster.status();
+  return cluster->get();
+}
+
+// The parameter is the runner backend: "local" or "slurm".
+class JobServiceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    UseBackend();
+    if (HasFatalFailure()) return;
     server_.options().workers = 1;
     server_.options().queue_size = 4;
     server_.options().cancel_grace_ms = 500;
     server_.options().heartbeat_timeout_ms = 5000;
     server_.Start();
+  }
+
+  // The server runs its runners with the test's backend; a Slurm test without its cluster fails.
+  void UseBackend() {
+    server_.options().runner_backend = GetParam();
+    if (!slurm()) return;
+    absl::StatusOr<SlurmCluster*> cluster = SharedCluster();
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *cluster;
+  }
+  bool slurm() const { return GetParam() == "slurm"; }
+
+  // The pid of job `id`'s runner once it runs (0 until then): the local process, or the runner's
+  // process on the cluster's node (this machine) for a Slurm step.
+  int RunnerPid(const std::string& id) {
+    return slurm() ? SlurmCluster::RunnerPidOnNode(id) : static_cast<int>(Get(id).pid());
   }
 
   absl::StatusOr<std::string> Submit(const std::map<std::string, std::string>& params,
@@ -109,9 +142,15 @@ class JobServiceTest : public ::testing::Test {
   }
 
   TestServer server_;
+  SlurmCluster* cluster_ = nullptr;  // the Slurm variants'
 };
 
-TEST_F(JobServiceTest, SubmitStreamFinishResult) {
+std::string BackendName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
+INSTANTIATE_TEST_SUITE_P(Backends, JobServiceTest, ::testing::Values("local", "slurm"),
+                         BackendName);
+
+TEST_P(JobServiceTest, SubmitStreamFinishResult) {
   auto id = Submit(QuickParams());
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_TRUE(jobs::IsValidJobId(*id));
@@ -135,6 +174,8 @@ TEST_F(JobServiceTest, SubmitStreamFinishResult) {
   EXPECT_EQ(job.progress().fraction(), 1.0);
   EXPECT_EQ(job.params().at("strategy").string_value(), "sma_cross");
   EXPECT_EQ(job.pid(), 0);
+  EXPECT_THAT(job.runner(), ::testing::MatchesRegex(slurm() ? "slurm job [0-9]+ step 0 on node localhost"
+                                                            : "local pid [0-9]+"));
 
   backtest::v1::GetResultRequest request;
   request.set_job_id(*id);
@@ -162,7 +203,7 @@ TEST_F(JobServiceTest, SubmitStreamFinishResult) {
 // A result stored before the API's times became doubles and its counts int32 (docs/api.md): a
 // format-1 frame as the int64 backtest.v1 messages wrote it (these bytes were encoded with those
 // protos) reads back with the same values.
-TEST_F(JobServiceTest, AResultStoredWithTheInt64MessagesReadsBack) {
+TEST_P(JobServiceTest, AResultStoredWithTheInt64MessagesReadsBack) {
   auto id = Submit(QuickParams());
   ASSERT_TRUE(id.ok()) << id.status();
   ASSERT_EQ(WaitEnded(*id), "finished");
@@ -269,7 +310,7 @@ std::vector<backtest::v1::StreamJobLogResponse> Unbatched(
 // the middle of a batch gives exactly the rest; trace events left out (include_trace off) end a
 // batch, so a batch's lines always have consecutive seqs. Live (subscribed while the job runs)
 // and replayed (after it ended) alike.
-TEST_F(JobServiceTest, BatchedLogLinesAreTheSameEventsInFewerMessages) {
+TEST_P(JobServiceTest, BatchedLogLinesAreTheSameEventsInFewerMessages) {
   const std::map<std::string, std::string> traced = {
       {"strategy", "sr_breakout"}, {"symbols", "EURUSD"}, {"timeframe", "H1"},
       {"start_date", "2020-01-01"}, {"end_date", "2021-06-01"}, {"trace_enabled", "true"}};
@@ -311,7 +352,7 @@ TEST_F(JobServiceTest, BatchedLogLinesAreTheSameEventsInFewerMessages) {
   }
 }
 
-TEST_F(JobServiceTest, ResumeFromAMiddleSeqGivesExactlyTheRest) {
+TEST_P(JobServiceTest, ResumeFromAMiddleSeqGivesExactlyTheRest) {
   auto id = Submit(QuickParams());
   ASSERT_TRUE(id.ok());
   WaitEnded(*id);
@@ -330,7 +371,7 @@ TEST_F(JobServiceTest, ResumeFromAMiddleSeqGivesExactlyTheRest) {
   EXPECT_TRUE(none.empty());
 }
 
-TEST_F(JobServiceTest, HundredConcurrentSubscribersGetEveryEventInOrder) {
+TEST_P(JobServiceTest, HundredConcurrentSubscribersGetEveryEventInOrder) {
   // A slow job ahead keeps the next one queued while the subscribers attach.
   auto blocker = Submit(SlowParams());
   ASSERT_TRUE(blocker.ok());
@@ -368,7 +409,7 @@ TEST_F(JobServiceTest, HundredConcurrentSubscribersGetEveryEventInOrder) {
   }
 }
 
-TEST_F(JobServiceTest, InvalidParametersAreRejectedAndNothingIsStored) {
+TEST_P(JobServiceTest, InvalidParametersAreRejectedAndNothingIsStored) {
   auto id = Submit({{"rr", "-1"}});
   EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(id.status().message()), HasSubstr("rr: must be > 0"));
@@ -380,7 +421,7 @@ TEST_F(JobServiceTest, InvalidParametersAreRejectedAndNothingIsStored) {
   EXPECT_EQ(list.jobs_size(), 0);
 }
 
-TEST_F(JobServiceTest, UnknownAndMalformedIdsAreNotFound) {
+TEST_P(JobServiceTest, UnknownAndMalformedIdsAreNotFound) {
   for (const std::string& id : std::vector<std::string>{"0123456789abcdef0123456789abcdef", "../../etc/passwd", "",
                                "' OR 1=1 --", std::string(5000, 'a')}) {
     backtest::v1::GetJobRequest request;
@@ -394,7 +435,7 @@ TEST_F(JobServiceTest, UnknownAndMalformedIdsAreNotFound) {
   }
 }
 
-TEST_F(JobServiceTest, CancelQueuedAndRunningJobsAndNotFinishedOnes) {
+TEST_P(JobServiceTest, CancelQueuedAndRunningJobsAndNotFinishedOnes) {
   auto running = Submit(SlowParams());
   auto queued = Submit(QuickParams());
   ASSERT_TRUE(running.ok() && queued.ok());
@@ -410,6 +451,10 @@ TEST_F(JobServiceTest, CancelQueuedAndRunningJobsAndNotFinishedOnes) {
   request.set_job_id(*running);
   ASSERT_TRUE(server_.jobs().CancelJob(server_.Context().get(), request, &response).ok());
   EXPECT_EQ(WaitEnded(*running, 30), "cancelled");
+  if (slurm()) {  // its step has left the cluster
+    EXPECT_TRUE(PollUntil([&] { return cluster_->StepState(*running).empty(); }))
+        << cluster_->StepState(*running);
+  }
   auto [events, status] = Stream(*running);
   EXPECT_TRUE(status.ok());
   EXPECT_GT(events.size(), 2u);  // the partial log is kept
@@ -425,13 +470,16 @@ TEST_F(JobServiceTest, CancelQueuedAndRunningJobsAndNotFinishedOnes) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
-TEST_F(JobServiceTest, ARunnerKilledWithSigkillFailsTheJobAndTheServerStaysUp) {
+TEST_P(JobServiceTest, ARunnerKilledWithSigkillFailsTheJobAndTheServerStaysUp) {
   auto id = Submit(SlowParams());
   ASSERT_TRUE(id.ok());
-  ASSERT_TRUE(PollUntil([&] { return Get(*id).pid() > 0; }));
-  ASSERT_EQ(::kill(Get(*id).pid(), SIGKILL), 0);
+  ASSERT_TRUE(PollUntil([&] { return RunnerPid(*id) > 0; }));
+  ASSERT_EQ(::kill(RunnerPid(*id), SIGKILL), 0);
   EXPECT_EQ(WaitEnded(*id, 30), "failed");
-  EXPECT_THAT(Get(*id).error(), HasSubstr("SIGKILL"));
+  // Through srun, the step's failure as srun says it ("srun: error: localhost: task 0: Killed").
+  EXPECT_THAT(Get(*id).error(),
+              slurm() ? HasSubstr("the Slurm step failed (srun: error: localhost: task 0: Killed)")
+                      : HasSubstr("SIGKILL"));
   auto next = Submit(QuickParams());
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(WaitEnded(*next), "finished");
@@ -462,7 +510,11 @@ bool IsZombieOrGone(int pid) {
   return paren == std::string::npos || line.compare(paren + 1, 3, " Z ") == 0;
 }
 
-TEST_F(JobServiceTest, AWarmRunnerWaitsForTheNextJobAndOneKilledMeanwhileIsReplaced) {
+// Warm runners are the local backend's (a Slurm job is a step of its own: SlurmJobServiceTest).
+class LocalJobServiceTest : public JobServiceTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, LocalJobServiceTest, ::testing::Values("local"), BackendName);
+
+TEST_P(LocalJobServiceTest, AWarmRunnerWaitsForTheNextJobAndOneKilledMeanwhileIsReplaced) {
   auto first = Submit(QuickParams());
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(WaitEnded(*first), "finished");
@@ -504,7 +556,7 @@ TEST_F(JobServiceTest, AWarmRunnerWaitsForTheNextJobAndOneKilledMeanwhileIsRepla
   }
 }
 
-TEST_F(JobServiceTest, AQueueOverItsBoundIsResourceExhausted) {
+TEST_P(JobServiceTest, AQueueOverItsBoundIsResourceExhausted) {
   auto running = Submit(SlowParams());
   ASSERT_TRUE(running.ok());
   ASSERT_TRUE(PollUntil([&] { return Get(*running).status() == "running"; }));
@@ -522,7 +574,7 @@ TEST_F(JobServiceTest, AQueueOverItsBoundIsResourceExhausted) {
   EXPECT_EQ(list.jobs(0).job_id(), queued.back());  // newest first
 }
 
-TEST_F(JobServiceTest, ListJobsPagesNewestFirstAndFiltersByStatus) {
+TEST_P(JobServiceTest, ListJobsPagesNewestFirstAndFiltersByStatus) {
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
     auto id = Submit(QuickParams());
@@ -556,7 +608,7 @@ TEST_F(JobServiceTest, ListJobsPagesNewestFirstAndFiltersByStatus) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(JobServiceTest, RestartFailsRunningJobsAndRunsQueuedOnes) {
+TEST_P(JobServiceTest, RestartFailsRunningJobsAndRunsQueuedOnes) {
   auto running = Submit(SlowParams());
   ASSERT_TRUE(running.ok());
   ASSERT_TRUE(PollUntil([&] { return Get(*running).status() == "running"; }));
@@ -565,32 +617,63 @@ TEST_F(JobServiceTest, RestartFailsRunningJobsAndRunsQueuedOnes) {
   server_.Restart();
   EXPECT_EQ(Get(*running).status(), "failed");
   EXPECT_THAT(Get(*running).error(), HasSubstr("interrupted"));
+  if (slurm()) {  // none left running on the cluster
+    EXPECT_TRUE(PollUntil([&] { return cluster_->StepState(*running).empty(); }))
+        << cluster_->StepState(*running);
+  }
   EXPECT_EQ(WaitEnded(*queued), "finished");
 }
 
-TEST_F(JobServiceTest, ARunnerThatStopsRespondingIsKilledAndItsJobFailed) {
+TEST_P(JobServiceTest, ARunnerThatStopsRespondingIsKilledAndItsJobFailed) {
   server_.Stop();
   server_.options().heartbeat_timeout_ms = 1500;
   server_.Start();
   auto id = Submit(SlowParams());
   ASSERT_TRUE(id.ok());
-  ASSERT_TRUE(PollUntil([&] { return Get(*id).pid() > 0; }));
-  int pid = Get(*id).pid();
+  ASSERT_TRUE(PollUntil([&] { return RunnerPid(*id) > 0; }));
+  int pid = RunnerPid(*id);
   ASSERT_EQ(::kill(pid, SIGSTOP), 0);  // alive but silent: no heartbeat, no output
   EXPECT_EQ(WaitEnded(*id, 30), "failed");
   EXPECT_THAT(Get(*id).error(), HasSubstr("stopped responding"));
 }
 
+// Slurm only: no runner waits between jobs (each job is a step of its own), and every step has
+// left the cluster and the node when its job has ended.
+class SlurmJobServiceTest : public JobServiceTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, SlurmJobServiceTest, ::testing::Values("slurm"), BackendName);
+
+TEST_P(SlurmJobServiceTest, EachJobIsAStepOfItsOwnAndNoneIsLeftBehind) {
+  std::set<std::string> steps;
+  for (int i = 0; i < 2; ++i) {
+    auto id = Submit(QuickParams());
+    ASSERT_TRUE(id.ok()) << id.status();
+    ASSERT_EQ(WaitEnded(*id), "finished") << Get(*id).error();
+    const std::string runner = Get(*id).runner();
+    EXPECT_THAT(runner, ::testing::MatchesRegex("slurm job [0-9]+ step 0 on node localhost"));
+    steps.insert(runner);
+    EXPECT_TRUE(PollUntil([&] { return cluster_->StepState(*id).empty(); }))
+        << cluster_->StepState(*id);
+    EXPECT_EQ(SlurmCluster::RunnerPidOnNode(*id), 0);
+    EXPECT_TRUE(RunnerChildren().empty()) << "a backtest-runner of the server's own";
+  }
+  EXPECT_EQ(steps.size(), 2u);  // two Slurm jobs
+}
+
 class SlowSubscriberTest : public JobServiceTest {
  protected:
   void SetUp() override {
+    UseBackend();
+    if (HasFatalFailure()) return;
     server_.options().workers = 1;
     server_.options().subscriber_buffer = 32;
     server_.Start();
   }
 };
 
-TEST_F(SlowSubscriberTest, ANonReadingSubscriberIsCutOffAndCanResumeWhileOthersGetEverything) {
+INSTANTIATE_TEST_SUITE_P(Backends, SlowSubscriberTest, ::testing::Values("local", "slurm"),
+                         BackendName);
+
+TEST_P(SlowSubscriberTest, ANonReadingSubscriberIsCutOffAndCanResumeWhileOthersGetEverything) {
   auto blocker = Submit(SlowParams());
   ASSERT_TRUE(blocker.ok());
   auto id = Submit(TracedParams());  // thousands of large trace events
@@ -633,13 +716,17 @@ TEST_F(SlowSubscriberTest, ANonReadingSubscriberIsCutOffAndCanResumeWhileOthersG
 class JobLimitsTest : public JobServiceTest {
  protected:
   void SetUp() override {
+    UseBackend();
+    if (HasFatalFailure()) return;
     server_.options().workers = 1;
     server_.options().memory_mb = 160;
     server_.Start();
   }
 };
 
-TEST_F(JobLimitsTest, AJobOverItsMemoryLimitFailsWithAClearReason) {
+INSTANTIATE_TEST_SUITE_P(Backends, JobLimitsTest, ::testing::Values("local", "slurm"), BackendName);
+
+TEST_P(JobLimitsTest, AJobOverItsMemoryLimitFailsWithAClearReason) {
   // Twelve years of M1 bars for three symbols need far more than 160 MB.
   auto id = Submit(SlowParams());
   ASSERT_TRUE(id.ok());

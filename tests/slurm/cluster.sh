@@ -4,10 +4,16 @@
 # systemd, no cgroups, no accounting; every state, spool, pid, log and socket path inside DIR,
 # ports picked free. Prints the SLURM_CONF to export.
 #
-#   tests/slurm/cluster.sh start DIR   # prints: export SLURM_CONF=DIR/slurm.conf
+#   tests/slurm/cluster.sh start DIR [OWNER_PID]  # prints: export SLURM_CONF=DIR/slurm.conf
 #   tests/slurm/cluster.sh stop DIR
+#   tests/slurm/cluster.sh node-start DIR         # slurmd again (after a kill), until the node is idle
+#
+# With OWNER_PID, a watcher stops the cluster when that process has ended, however it ended (a
+# test binary killed at its timeout leaves no daemon behind). SLURMD_TIMEOUT (seconds, Slurm's
+# default 300) is how long slurmctld waits for a silent slurmd before it sets the node down and
+# fails its jobs (a test of a dead node sets it low).
 set -euo pipefail
-cmd=${1:?start|stop} dir=${2:?directory}
+cmd=${1:?start|stop|node-start} dir=${2:?directory} owner=${3:-}
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -28,8 +34,29 @@ stop() {
   done
 }
 
+# Waits until the node is idle (it takes jobs); prints the SLURM_CONF to export.
+wait_idle() {
+  for _ in $(seq 100); do
+    if sinfo -h -o '%T' 2>/dev/null | grep -qx 'idle'; then
+      echo "export SLURM_CONF=$SLURM_CONF"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "cluster.sh: the node did not become idle:" >&2
+  sinfo >&2 || true
+  tail -5 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
+  return 1
+}
+
 if [ "$cmd" = stop ]; then stop; exit 0; fi
-[ "$cmd" = start ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+if [ "$cmd" = node-start ]; then
+  export SLURM_CONF=$dir/slurm.conf
+  slurmd -f "$SLURM_CONF" -N localhost
+  wait_idle
+  exit
+fi
+[ "$cmd" = start ] || { echo "usage: $0 start|stop|node-start DIR" >&2; exit 2; }
 for tool in munged slurmctld slurmd srun scancel squeue; do
   command -v "$tool" >/dev/null || { echo "cluster.sh: $tool missing (scripts/install-deps.sh installs Slurm)" >&2; exit 1; }
 done
@@ -69,21 +96,15 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 ReturnToService=2
+${SLURMD_TIMEOUT:+SlurmdTimeout=$SLURMD_TIMEOUT}
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 )) State=UNKNOWN
 PartitionName=backtest Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
 export SLURM_CONF=$dir/slurm.conf
 slurmctld -f "$SLURM_CONF"
 slurmd -f "$SLURM_CONF" -N localhost
-for _ in $(seq 100); do
-  if sinfo -h -o '%T' 2>/dev/null | grep -qx 'idle'; then
-    echo "export SLURM_CONF=$SLURM_CONF"
-    exit 0
-  fi
-  sleep 0.1
-done
-echo "cluster.sh: the node did not become idle:" >&2
-sinfo >&2 || true
-tail -5 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
-stop
-exit 1
+if [ -n "$owner" ]; then
+  setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec bash "$2" stop "$3"' \
+    watcher "$owner" "$(readlink -f "$0")" "$(readlink -f "$dir")" </dev/null >/dev/null 2>&1 &
+fi
+wait_idle || { stop; exit 1; }
