@@ -141,10 +141,13 @@ absl::StatusOr<std::unique_ptr<RunnerRun>> SlurmRunnerBackend::Start(const RunRe
                        sandbox_limits = request.sandbox_limits, srun_error](const ExitInfo& exit) {
     RunnerEnd end = DescribeRunnerExit(exit, limits);
     if (sandboxed) end = DescribeSandboxedRunnerExit(exit, sandbox_limits);
-    if (!end.message.empty() && !srun_error->empty()) {
-      end.reason = "slurm_step";
-      end.message = absl::StrCat("the Slurm step failed (", *srun_error, "); ", end.message);
-    }
+    if (srun_error->empty()) return end;
+    // srun exits 0 after a node failure ("srun: error: Node failure on n12"): its error is the
+    // reason all the same.
+    end.kind = RunnerEndKind::kFailed;
+    end.reason = "slurm_step";
+    end.message = absl::StrCat("the Slurm step failed (", *srun_error, ")",
+                               end.message.empty() ? "" : "; ", end.message);
     return end;
   };
   return std::make_unique<ProcessRun>(*std::move(srun), std::move(run));

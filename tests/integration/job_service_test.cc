@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "server/jobs/job_manager.h"
 #include "tests/integration/test_server.h"
+#include "tests/testing/silent_data_server.h"
 #include "tests/testing/slurm_cluster.h"
 
 namespace backtest {
@@ -657,6 +658,56 @@ TEST_P(SlurmJobServiceTest, EachJobIsAStepOfItsOwnAndNoneIsLeftBehind) {
     EXPECT_TRUE(RunnerChildren().empty()) << "a backtest-runner of the server's own";
   }
   EXPECT_EQ(steps.size(), 2u);  // two Slurm jobs
+}
+
+// The node's slurmd killed with SIGKILL while a job runs on it: its step lives on until
+// slurmctld, hearing nothing from the node, sets it down and ends the step; srun says which node
+// failed, and the job fails naming it. With slurmd back, the node takes jobs again (the cluster
+// returns it to service) and the killed step's runner is gone from it. A cluster of its own,
+// whose controller waits 2 s rather than 300 for a silent node (it still takes ~20 s here), and a
+// job that runs until stopped (its data server never answers).
+class SlurmNodeTest : public JobServiceTest {
+ protected:
+  void SetUp() override {
+    auto cluster = SlurmCluster::Start(/*slurmd_timeout_s=*/2);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    own_cluster_ = *std::move(cluster);
+    cluster_ = own_cluster_.get();
+    server_.options().runner_backend = "slurm";
+    server_.options().workers = 1;
+    server_.options().data_access.allowed_networks = {"127.0.0.1"};
+    server_.Start();
+  }
+  void TearDown() override {
+    server_.Stop();  // before its cluster goes
+    own_cluster_.reset();
+  }
+
+  std::unique_ptr<SlurmCluster> own_cluster_;
+  testing::SilentDataServer data_;
+};
+INSTANTIATE_TEST_SUITE_P(Backends, SlurmNodeTest, ::testing::Values("slurm"), BackendName);
+
+TEST_P(SlurmNodeTest, SlurmdKilledMidJobFailsTheJobNamingTheNodeAndTheNextRunsWhenItIsBack) {
+  std::map<std::string, std::string> waiting = QuickParams();
+  waiting["data_source"] = data_.url();
+  auto id = Submit(waiting);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(PollUntil([&] { return SlurmCluster::RunnerPidOnNode(*id) > 0; }));
+  ASSERT_TRUE(cluster_->KillSlurmd());
+  EXPECT_EQ(WaitEnded(*id, 180), "failed");
+  EXPECT_THAT(Get(*id).error(),
+              HasSubstr("the Slurm step failed (srun: error: Node failure on localhost)"));
+  EXPECT_EQ(cluster_->NodeState(), "down*");
+  ASSERT_TRUE(cluster_->StartSlurmd().ok());
+  auto next = Submit(QuickParams());
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(WaitEnded(*next), "finished") << Get(*next).error();
+  // slurmd, back, cancels the step of the failed node: SIGTERM, which a runner waiting for its
+  // data does not act on, then SIGKILL after Slurm's KillWait (30 s).
+  EXPECT_TRUE(PollUntil([&] { return SlurmCluster::RunnerPidOnNode(*id) == 0; }, 90))
+      << "the killed step's runner still runs on the node\n"
+      << cluster_->LogTails();
 }
 
 class SlowSubscriberTest : public JobServiceTest {

@@ -1,10 +1,6 @@
 // The reconciler: a running job whose stored heartbeat goes stale is failed and its runner
 // killed; a job whose runner keeps sending heartbeats is left alone however long it runs.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <map>
 #include <string>
@@ -12,35 +8,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_server.h"
+#include "tests/testing/silent_data_server.h"
 
 namespace backtest {
 namespace {
 
 using ::backtest::testing::PollUntil;
 using ::testing::HasSubstr;
-
-// A data server that accepts connections and never answers: a runner fetching from it waits,
-// sending heartbeats, until it is stopped.
-class SilentDataServer {
- public:
-  SilentDataServer() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    listen(fd_, 8);  // the kernel completes connections in the backlog; nobody reads them
-    socklen_t len = sizeof addr;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~SilentDataServer() { close(fd_); }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
 
 class StaleJobTest : public ::testing::Test {
  protected:
@@ -75,7 +49,7 @@ class StaleJobTest : public ::testing::Test {
   }
 
   testing::TestServer server_;
-  SilentDataServer data_;
+  testing::SilentDataServer data_;
 };
 
 TEST_F(StaleJobTest, AStoppedRunnerIsKilledAndItsJobFailedAsStale) {
