@@ -51,7 +51,7 @@ class JobRun : public RunnerEventReader::Sink, public RunnerRun::Listener {
       : manager_(manager), stores_(stores), store_(stores.jobs), job_id_(std::move(job_id)),
         channel_(std::move(channel)), cancel_(control.cancel_requested), stale_(control.stale),
         backend_(backend),
-        reader_(*this, [this] { return Now(); }, HeartbeatPersistMs(manager.options())),
+        reader_(*this, [this] { return Now(); }, HeartbeatPersistMs(manager.options()), &output_),
         output_(manager.options().output_limit_lines, manager.options().output_limit_bytes) {}
 
   void Run();
@@ -131,7 +131,7 @@ class JobRun : public RunnerEventReader::Sink, public RunnerRun::Listener {
   const StrategyInfo* external_ = nullptr;
 
   RunnerEventReader reader_;
-  OutputBudget output_;  // of stdout and stderr together
+  OutputBudget output_;  // of stdout and stderr together, piped or sent as events (reader_)
   LineSplitter out_lines_, err_lines_;
   int64_t last_flush_ms_ = 0;
   int64_t last_heard_ms_ = 0;

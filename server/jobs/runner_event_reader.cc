@@ -82,8 +82,9 @@ std::string ToStoredResult(std::string event) {
 }  // namespace
 
 RunnerEventReader::RunnerEventReader(Sink& sink, std::function<int64_t()> now_ms,
-                                     int64_t heartbeat_persist_ms)
-    : sink_(sink), now_ms_(std::move(now_ms)), heartbeat_persist_ms_(heartbeat_persist_ms) {}
+                                     int64_t heartbeat_persist_ms, OutputBudget* output)
+    : sink_(sink), now_ms_(std::move(now_ms)), heartbeat_persist_ms_(heartbeat_persist_ms),
+      output_(output) {}
 
 void RunnerEventReader::Queue(JobEvent event) { queued_.push_back(std::move(event)); }
 
@@ -129,10 +130,13 @@ void RunnerEventReader::Handle(std::string bytes) {
   const int64_t now = now_ms_();
   switch (event.event_case()) {
     case RunnerEvent::kLog: {
-      // The runner's own output where its backend carries one stream (srun), else its log.
+      // The runner's own output where its backend carries one stream (srun), within the job's
+      // output budget as its pipes' lines are; else its log.
       const std::string& source = event.log().source();
-      queued_.push_back(LogEvent(now, source == "stdout" || source == "stderr" ? source : "engine",
-                                 event.log().level(), event.log().text()));
+      const bool printed = source == "stdout" || source == "stderr";
+      if (printed && output_ != nullptr && !output_->Take(event.log().text().size())) break;
+      queued_.push_back(LogEvent(now, printed ? source : "engine", event.log().level(),
+                                 event.log().text()));
       break;
     }
     case RunnerEvent::kProgress:

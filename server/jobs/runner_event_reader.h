@@ -19,6 +19,7 @@
 #include "db/job_store.h"
 #include "db/trace_store.h"
 #include "server/jobs/job_event.h"
+#include "server/jobs/output_budget.h"
 
 namespace backtest::jobs {
 
@@ -53,8 +54,12 @@ class RunnerEventReader {
     }
   };
 
-  // `heartbeat_persist_ms`: a heartbeat updates the job row at most this often.
-  RunnerEventReader(Sink& sink, std::function<int64_t()> now_ms, int64_t heartbeat_persist_ms);
+  // `heartbeat_persist_ms`: a heartbeat updates the job row at most this often. `output`, when
+  // given, is the job's budget of stdout and stderr lines: the runner's printed lines that come
+  // as log events (LogEvent.source stdout or stderr, where its backend carries one stream: srun)
+  // are taken from it as the lines read from its pipes are, and dropped once it is spent.
+  RunnerEventReader(Sink& sink, std::function<int64_t()> now_ms, int64_t heartbeat_persist_ms,
+                    OutputBudget* output = nullptr);
 
   // One event of the runner (a RunnerEvent's bytes). After a protocol error the rest is ignored.
   void Handle(std::string event);
@@ -86,6 +91,7 @@ class RunnerEventReader {
   Sink& sink_;
   std::function<int64_t()> now_ms_;
   int64_t heartbeat_persist_ms_;
+  OutputBudget* output_;
   std::vector<JobEvent> queued_;
   size_t last_progress_ = SIZE_MAX;  // index in queued_ of its newest progress event
   std::vector<size_t> superseded_;   // indexes in queued_ of progress events not to store

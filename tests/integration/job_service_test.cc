@@ -638,6 +638,76 @@ TEST_P(JobServiceTest, ARunnerThatStopsRespondingIsKilledAndItsJobFailed) {
   EXPECT_THAT(Get(*id).error(), HasSubstr("stopped responding"));
 }
 
+// A runner whose stdout lines come as log events (as under srun, where the events are its
+// stdout): a Python script that reads its spec, then sends its hello, `lines` log events of
+// source stdout and a failed end, hand-encoded frames on its --events-fd.
+std::string ChattyRunner(const testing::TempDir& dir, int lines) {
+  const std::string path = dir.File("chatty-runner");
+  std::ofstream out(path);
+  out << R"(#!/usr/bin/env python3
+import os, struct, sys
+fd = int(sys.argv[sys.argv.index("--events-fd") + 1]) if "--events-fd" in sys.argv else 3
+def read(n):
+    data = b""
+    while len(data) < n:
+        chunk = os.read(0, n - len(data))
+        if not chunk: sys.exit(1)
+        data += chunk
+    return data
+read(struct.unpack("<I", read(4))[0])  # the ServerMessage with its spec
+def varint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7f | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+def field(number, payload):
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+seq = 0
+def frame(event):
+    global seq
+    seq += 1
+    event += varint(15 << 3) + varint(seq)
+    return struct.pack("<I", len(event)) + event
+frames = [frame(field(9, b"" + field(2, b"chatty-runner")))]
+line = field(1, field(1, b"info") + field(2, b"a line of output") + field(3, b"stdout"))
+frames += [frame(line) for _ in range()" << lines << R"()]
+frames.append(frame(field(10, b"" + field(2, b"internal") + field(3, b"printed"))))
+view = memoryview(b"".join(frames))
+while view:
+    view = view[os.write(fd, view):]
+)";
+  out.close();
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+  return path;
+}
+
+// A runner's stdout lines sent as log events (srun's one stream) count against the job's output
+// limit as its stdout read from a pipe does (JobOutputTest): the first 100,000 lines (the
+// default limit) are kept, the rest dropped and said so.
+TEST_P(JobServiceTest, StdoutLinesSentAsEventsCountAgainstTheJobsOutputLimit) {
+  server_.Stop();
+  server_.options().runner_path = ChattyRunner(server_.dir(), 100'250);
+  server_.Start();
+  auto id = Submit(QuickParams());
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(WaitEnded(*id), "failed");
+  auto [events, status] = Stream(*id);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  int stdout_lines = 0;
+  std::string dropped;
+  for (const auto& e : events) {
+    if (e.has_log() && e.log().source() == "stdout") ++stdout_lines;
+    if (e.has_log() && e.log().source() == "server" && e.log().text().find("were dropped") !=
+                                                          std::string::npos) {
+      dropped = e.log().text();
+    }
+  }
+  EXPECT_EQ(stdout_lines, 100'000);
+  EXPECT_THAT(dropped, HasSubstr("were dropped: 250 more lines"));
+}
+
 // Slurm only: no runner waits between jobs (each job is a step of its own), and every step has
 // left the cluster and the node when its job has ended.
 class SlurmJobServiceTest : public JobServiceTest {};

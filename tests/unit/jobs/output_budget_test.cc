@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/jobs/job_manager.h"
+#include "server/jobs/runner_event_reader.h"
 #include "tests/testing/temp_dir.h"
 
 namespace backtest::jobs {
@@ -44,6 +45,47 @@ TEST(OutputBudgetTest, BytesBoundTheKeptLinesToo) {
   // Once spent, a line that would fit is dropped too: the kept log is a prefix.
   EXPECT_FALSE(budget.Take(1));
   EXPECT_EQ(budget.dropped_lines(), 2);
+}
+
+// A runner's printed lines that come as log events (its stdout and stderr where the backend
+// carries one stream: srun) take from the job's budget as its piped lines do; its own log
+// (source empty) does not. Past the budget they are dropped and counted.
+TEST(OutputBudgetTest, PrintedLinesSentAsEventsTakeFromTheBudget) {
+  struct NoStore : RunnerEventReader::Sink {
+    void FlushQueued() override {}
+    absl::Status StoreTraceRows(const std::vector<db::TraceRowRecord>&) override {
+      return absl::OkStatus();
+    }
+    absl::Status StoreDataset(const backtest::runner::v1::DatasetEvent&) override {
+      return absl::OkStatus();
+    }
+    absl::Status StoreResult(std::string, const backtest::runner::v1::RunOutput&) override {
+      return absl::OkStatus();
+    }
+  } sink;
+  OutputBudget budget(2, 1000);
+  RunnerEventReader reader(sink, [] { return int64_t{0}; }, 5000, &budget);
+  auto log = [&](const std::string& source, const std::string& text) {
+    backtest::runner::v1::RunnerEvent event;
+    event.mutable_log()->set_level("info");
+    event.mutable_log()->set_source(source);
+    event.mutable_log()->set_text(text);
+    reader.Handle(event.SerializeAsString());
+  };
+  log("stdout", "one");
+  log("", "the engine's own line");
+  log("stderr", "two");
+  log("stdout", "three");
+  log("", "another of the engine's");
+  log("stdout", "four");
+  std::vector<std::string> kept;
+  for (const JobEvent& e : reader.TakeQueued()) kept.push_back(e.source + ": " + e.text);
+  EXPECT_THAT(kept, ::testing::ElementsAre("stdout: one", "engine: the engine's own line",
+                                           "stderr: two", "engine: another of the engine's"));
+  EXPECT_TRUE(budget.spent());
+  EXPECT_EQ(budget.kept_lines(), 2);
+  EXPECT_EQ(budget.dropped_lines(), 2);
+  EXPECT_EQ(budget.dropped_bytes(), 9);  // "three", "four"
 }
 
 // Through a job: a runner that prints 300,000 lines keeps 1,000 of them, and a server line says
