@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 
@@ -91,6 +92,33 @@ absl::Status CancelSlurmJobs(const SlurmOptions& options, const std::vector<std:
   return absl::OkStatus();
 }
 
+namespace {
+
+// A job step through srun. Terminate is SIGTERM to srun, which kills the step's runner and ends
+// with it; a later Terminate sends srun SIGKILL only once srun has had kSrunCancelMs to do that
+// (a job run terminates again and again while a cancelled run goes on: a SIGKILL right after the
+// SIGTERM would leave the step running on the cluster until the runner ends by itself).
+class SlurmStepRun : public ProcessRun {
+ public:
+  using ProcessRun::ProcessRun;
+
+  void Terminate() override {
+    using Clock = std::chrono::steady_clock;
+    if (terminated_ == Clock::time_point()) {
+      terminated_ = Clock::now();
+    } else if (Clock::now() - terminated_ < std::chrono::milliseconds(kSrunCancelMs)) {
+      return;
+    }
+    ProcessRun::Terminate();  // SIGTERM (the command's kill_signal), then SIGKILL
+  }
+
+ private:
+  static constexpr int kSrunCancelMs = 5000;
+  std::chrono::steady_clock::time_point terminated_;
+};
+
+}  // namespace
+
 SlurmRunnerBackend::SlurmRunnerBackend(SlurmOptions slurm, LocalBackendOptions local)
     : slurm_(std::move(slurm)), options_(std::move(local)) {}
 
@@ -119,7 +147,7 @@ absl::StatusOr<std::unique_ptr<RunnerRun>> SlurmRunnerBackend::Start(const RunRe
                                   SlurmJobName(request.job_id), " (srun pid ", srun->pid(), ")");
   // A cancel goes to the runner through srun's stdin. Terminate is SIGTERM to srun, which
   // cancels the step (a SIGKILL would leave it running on the cluster;
-  // ProcessCommand::kill_signal), and SIGKILL the second time.
+  // ProcessCommand::kill_signal), and SIGKILL 5 s later (SlurmStepRun).
   run.limits = options_.limits;
   // A step or node that failed ends srun without the runner's end: srun's last error line
   // ("srun: error: n12: task 0: Killed", "… Node failure …") says which, in the job's error.
@@ -150,7 +178,7 @@ absl::StatusOr<std::unique_ptr<RunnerRun>> SlurmRunnerBackend::Start(const RunRe
                                end.message.empty() ? "" : "; ", end.message);
     return end;
   };
-  return std::make_unique<ProcessRun>(*std::move(srun), std::move(run));
+  return std::make_unique<SlurmStepRun>(*std::move(srun), std::move(run));
 }
 
 }  // namespace backtest::jobs

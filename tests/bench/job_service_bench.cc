@@ -7,6 +7,9 @@
 //                      stream for batched log lines.
 //   SlurmSubmitToFinished  the same job through the Slurm backend on the cluster of SLURM_CONF
 //                      (skipped without one): p50 (target: 150 ms) and the digest as local.
+//   SlurmCancelToStepGone  CancelJob of a running Slurm job until its step has left squeue
+//                      (target: 2 s) and until the job reads cancelled; arg 1: cancelled in its
+//                      bar loop, 0: while it loads its data.
 //   SdkSubmitToFinished  the same for a 10k-bar job of an SDK strategy (the SMA cross on the
 //                      SDK) from the strategy folder, in the sandbox: fork servers against none
 //                      (a fresh interpreter per job), alternated job by job; and jobs back to
@@ -292,6 +295,83 @@ void BM_SlurmSubmitToFinished(benchmark::State& state) {
 }
 BENCHMARK(BM_SlurmSubmitToFinished)
     ->Iterations(50)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The job's step's state in the cluster's queue ("" once it has left).
+std::string StepState(const std::string& job_id) {
+  FILE* pipe = ::popen(("squeue -h -o %T -n backtestd-" + job_id + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return "popen failed";
+  std::string out;
+  char buf[256];
+  for (size_t n; (n = ::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+  ::pclose(pipe);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+// A cancel of a running Slurm job (a long traced sr_breakout) until its step has left the
+// cluster's queue (issue 17: within 2 s) and until the job reads cancelled. Arg 1: cancelled in
+// its bar loop (the runner stops at its next bar); 0: as soon as its step runs, while the runner
+// still makes its data (the cancel waits for the bars, or the grace period's terminate).
+void BM_SlurmCancelToStepGone(benchmark::State& state) {
+  if (std::getenv("SLURM_CONF") == nullptr) {
+    state.SkipWithError("no cluster: SLURM_CONF is not set (tests/slurm/cluster.sh start DIR)");
+    return;
+  }
+  const bool in_bars = state.range(0) == 1;
+  BenchServer server([](BenchServer&, ServerOptions& options) {
+    options.runner_backend = "slurm";
+    options.workers = 1;
+  });
+  const std::map<std::string, std::string> long_job = {
+      {"strategy", "sr_breakout"}, {"symbols", "EURUSD"}, {"timeframe", "M1"},
+      {"start_date", "1990-01-01"}, {"end_date", "2026-01-01"}, {"trace_enabled", "true"}};
+  auto job = [&](const std::string& id) {
+    backtest::v1::GetJobRequest request;
+    request.set_job_id(id);
+    backtest::v1::GetJobResponse response;
+    grpc::ClientContext context;
+    server.Authorize(&context);
+    server.stub().GetJob(&context, request, &response);
+    return response.job();
+  };
+  std::vector<double> gone_ms, cancelled_ms;
+  for (auto _ : state) {
+    const std::string id = server.Submit(long_job);
+    while (StepState(id) != "RUNNING" ||
+           (in_bars && job(id).progress().bars_done() == 0)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const auto t0 = Clock::now();
+    backtest::v1::CancelJobRequest cancel;
+    cancel.set_job_id(id);
+    backtest::v1::CancelJobResponse cancelled;
+    grpc::ClientContext context;
+    server.Authorize(&context);
+    server.stub().CancelJob(&context, cancel, &cancelled);
+    double gone = 0, ended = 0;
+    while (gone == 0 || ended == 0) {
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      if (gone == 0 && StepState(id).empty()) gone = ms;
+      if (ended == 0 && job(id).status() == "cancelled") ended = ms;
+      if (ms > 120000) {
+        state.SkipWithError(("job " + id + " not cancelled and gone after 120 s").c_str());
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    gone_ms.push_back(gone);
+    cancelled_ms.push_back(ended);
+  }
+  state.counters["gone_p50_ms"] = Percentile(gone_ms, 0.50);
+  state.counters["gone_max_ms"] = *std::max_element(gone_ms.begin(), gone_ms.end());
+  state.counters["cancelled_p50_ms"] = Percentile(cancelled_ms, 0.50);
+}
+BENCHMARK(BM_SlurmCancelToStepGone)
+    ->Arg(1)
+    ->Arg(0)
+    ->Iterations(10)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

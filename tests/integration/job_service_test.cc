@@ -730,6 +730,31 @@ TEST_P(SlurmJobServiceTest, EachJobIsAStepOfItsOwnAndNoneIsLeftBehind) {
   EXPECT_EQ(steps.size(), 2u);  // two Slurm jobs
 }
 
+// A cancel past its grace period terminates the run: srun, sent SIGTERM, kills its step's runner
+// and ends with it. A runner still fetching its data (from a server that never answers) acts on
+// no cancel, so only that kill stops it; the step must leave the cluster all the same, and not
+// run on unseen until the data timeout.
+TEST_P(SlurmJobServiceTest, ACancelledJobWaitingForItsDataLeavesNoStepOnTheCluster) {
+  server_.Stop();
+  server_.options().data_access.allowed_networks = {"127.0.0.1"};
+  server_.Start();
+  testing::SilentDataServer data;
+  std::map<std::string, std::string> waiting = QuickParams();
+  waiting["data_source"] = data.url();
+  auto id = Submit(waiting);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(PollUntil([&] { return SlurmCluster::RunnerPidOnNode(*id) > 0; }));
+  backtest::v1::CancelJobRequest cancel;
+  cancel.set_job_id(*id);
+  backtest::v1::CancelJobResponse response;
+  ASSERT_TRUE(server_.jobs().CancelJob(server_.Context().get(), cancel, &response).ok());
+  EXPECT_EQ(WaitEnded(*id, 30), "cancelled");
+  EXPECT_TRUE(PollUntil([&] { return cluster_->StepState(*id).empty(); }))
+      << cluster_->StepState(*id) << "\n" << cluster_->LogTails();
+  EXPECT_TRUE(PollUntil([&] { return SlurmCluster::RunnerPidOnNode(*id) == 0; }))
+      << "its runner still runs on the node";
+}
+
 // The node's slurmd killed with SIGKILL while a job runs on it: its step lives on until
 // slurmctld, hearing nothing from the node, sets it down and ends the step; srun says which node
 // failed, and the job fails naming it. With slurmd back, the node takes jobs again (the cluster
