@@ -112,12 +112,15 @@ def main(workdir: str) -> int:
     c.check("… and the next job runs", job is not None and job.status == "finished",
             str(job and job.error))
 
-    # Both workers' jobs running as steps, and one queued behind them, when the server is killed.
+    # Both workers' jobs running as steps, their runners in their bar loops (a runner still
+    # loading its data acts on the restart's cancel only at its first bar, and its step holds its
+    # CPU meanwhile), and one queued behind them, when the server is killed.
     long_run = minute_run("1990-01-01", "2026-01-01", strategy="sr_breakout", trace_enabled="true")
     orphans = [client.run_backtest(long_run, follow=False).job_id for _ in range(2)]
     queued = client.run_backtest(SMALL, follow=False).job_id
-    c.check("two long jobs running as steps, one queued",
-            wait_for(lambda: all(step_of(j) == "RUNNING" for j in orphans), 30) is not None
+    c.check("two long jobs running as steps, in their bar loops, one queued",
+            wait_for(lambda: all(step_of(j) == "RUNNING" and client.get_job(j).progress.bars_done
+                                 > 0 for j in orphans), 60) is not None
             and client.get_job(queued).status == "queued", squeue())
     client.close()
     server.kill9()
