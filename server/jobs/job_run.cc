@@ -138,6 +138,7 @@ class JobRun : public RunnerEventReader::Sink, public RunnerRun::Listener {
   int64_t term_sent_ms_ = 0;
   bool killed_for_silence_ = false;
   bool killed_for_stale_ = false;
+  bool said_waiting_ = false;  // the log says the run waits for its backend's resources
   std::string store_error_;  // events could not be stored (a full disk…): the job fails
   bool trace_enabled_ = false;
   int64_t started_ms_ = 0;  // when the job started running (0: it did not)
@@ -642,6 +643,16 @@ void JobRun::Police(RunnerRun& runner) {
     term_sent_ms_ = now;
   } else if (cancel_ && now - term_sent_ms_ > o.cancel_grace_ms) {
     runner.Terminate();
+  }
+  if (const std::string waiting = runner.waiting(); !waiting.empty()) {
+    // Its runner has not started (a Slurm step pending): no silence to count yet, and the
+    // server vouches for the job to the reconciler.
+    last_heard_ms_ = now;
+    reader_.OnHeartbeat(now);
+    if (!said_waiting_ && now - started_ms_ > 1000) {
+      said_waiting_ = true;
+      reader_.Queue(LogEvent(now, "server", "info", waiting));
+    }
   }
   if (!killed_for_silence_ && now - last_heard_ms_ > o.heartbeat_timeout_ms) {
     killed_for_silence_ = true;

@@ -81,6 +81,11 @@ class RunnerRun {
   // stream has ended and nothing more will come (then call Finish).
   virtual bool Pump(int timeout_ms, Listener& listener) = 0;
 
+  // Non-empty while the backend has not started the runner yet and waits for resources (a Slurm
+  // step pending in the cluster's queue): what it waits for, in words. The runner's silence then
+  // is expected (no heartbeat can come), not a sign of a stuck runner.
+  virtual std::string waiting() const { return ""; }
+
   // Asks the run to stop (gracefully: the runner stops at its next bar and says so).
   virtual void Cancel() = 0;
   // Stops it now (a stuck, silent or misbehaving runner, or a cancel past its grace period).

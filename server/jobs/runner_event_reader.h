@@ -82,11 +82,14 @@ class RunnerEventReader {
   const std::string& result_error() const { return result_error_; }
   bool got_result() const { return got_result_; }
 
+  // A heartbeat at `now` (stored in the job row at most every heartbeat_persist_ms): the
+  // runner's, or the server's for a run that waits for its backend (RunnerRun::waiting).
+  void OnHeartbeat(int64_t now);
+
  private:
   void OnProgress(int64_t now, const backtest::runner::v1::ProgressEvent& progress);
   void OnTrace(int64_t now, backtest::runner::v1::TraceEvent& trace);
   void OnResult(std::string bytes, const backtest::runner::v1::RunOutput& facts);
-  void OnHeartbeat(int64_t now);
 
   Sink& sink_;
   std::function<int64_t()> now_ms_;

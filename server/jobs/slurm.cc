@@ -98,9 +98,35 @@ namespace {
 // with it; a later Terminate sends srun SIGKILL only once srun has had kSrunCancelMs to do that
 // (a job run terminates again and again while a cancelled run goes on: a SIGKILL right after the
 // SIGTERM would leave the step running on the cluster until the runner ends by itself).
+//
+// Until its runner's first event (the hello) the step waits for the cluster's resources: srun
+// is pending, and says nothing (--quiet).
 class SlurmStepRun : public ProcessRun {
  public:
   using ProcessRun::ProcessRun;
+
+  bool Pump(int timeout_ms, Listener& listener) override {
+    if (started_) return ProcessRun::Pump(timeout_ms, listener);
+    // Passes everything on, and notes the first event.
+    struct FirstEvent : Listener {
+      FirstEvent(Listener& to, bool& started) : to(to), started(started) {}
+      void OnEvent(std::string event) override {
+        started = true;
+        to.OnEvent(std::move(event));
+      }
+      void OnOutput(const char* source, const char* data, size_t size) override {
+        to.OnOutput(source, data, size);
+      }
+      void OnAlive() override { to.OnAlive(); }
+      Listener& to;
+      bool& started;
+    } first(listener, started_);
+    return ProcessRun::Pump(timeout_ms, first);
+  }
+
+  std::string waiting() const override {
+    return started_ ? "" : "the Slurm step waits for the cluster's resources (srun pending)";
+  }
 
   void Terminate() override {
     using Clock = std::chrono::steady_clock;
@@ -115,6 +141,7 @@ class SlurmStepRun : public ProcessRun {
  private:
   static constexpr int kSrunCancelMs = 5000;
   std::chrono::steady_clock::time_point terminated_;
+  bool started_ = false;  // the runner's first event came
 };
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Statement.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "backtest/runner/v1/runner.pb.h"
 #include "gmock/gmock.h"
@@ -753,6 +754,40 @@ TEST_P(SlurmJobServiceTest, ACancelledJobWaitingForItsDataLeavesNoStepOnTheClust
       << cluster_->StepState(*id) << "\n" << cluster_->LogTails();
   EXPECT_TRUE(PollUntil([&] { return SlurmCluster::RunnerPidOnNode(*id) == 0; }))
       << "its runner still runs on the node";
+}
+
+// A job whose step waits for the cluster's CPUs (srun pending while another allocation holds
+// them all): the silence is the scheduler's, not a stuck runner's, so neither the silence
+// timeout nor the stale-job reconciler stops it; once the CPUs are free it runs to its end.
+TEST_P(SlurmJobServiceTest, AJobWaitingForTheClustersCpusRunsOnceTheyAreFree) {
+  server_.Stop();
+  server_.options().heartbeat_timeout_ms = 1500;
+  server_.options().stale_job_ms = 1500;
+  server_.Start();
+  const std::string cpus = std::to_string(std::thread::hardware_concurrency());
+  testing::CommandOutput held = testing::RunCommand(
+      "salloc --no-shell --job-name=hold --nodes=1 --ntasks=1 --cpus-per-task=" + cpus);
+  ASSERT_EQ(held.status, 0) << held.output;
+  absl::Cleanup release = [] { testing::RunCommand("scancel --name=hold"); };
+  auto id = Submit(QuickParams());
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(PollUntil([&] { return cluster_->StepState(*id) == "PENDING"; }))
+      << cluster_->StepState(*id);
+  // Three times the silence timeout and the stale limit: still running, still waiting.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(3 * 1500);
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_EQ(Get(*id).status(), "running") << Get(*id).error();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(cluster_->StepState(*id), "PENDING");
+  std::move(release).Invoke();
+  EXPECT_EQ(WaitEnded(*id), "finished") << Get(*id).error();
+  auto [events, status] = Stream(*id);
+  bool said_waiting = false;
+  for (const auto& e : events) {
+    said_waiting |= e.has_log() && e.log().text().find("waits for the cluster") != std::string::npos;
+  }
+  EXPECT_TRUE(said_waiting) << "its log does not say it waited";
 }
 
 // The node's slurmd killed with SIGKILL while a job runs on it: its step lives on until
