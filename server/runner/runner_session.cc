@@ -15,6 +15,7 @@
 #include <span>
 #include <system_error>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/engine/data/bar_cache.h"
 #include "server/engine/data/dataset_hash.h"
@@ -386,6 +387,21 @@ std::string FailureCode(absl::StatusCode code) {
   }
 }
 
+std::string FailureMessage(const absl::Status& status, const v1::RunSpec& spec) {
+  std::string message(status.message());
+  const char* node = std::getenv("SLURMD_NODENAME");
+  const auto source = spec.params().find("data_source");
+  if (node != nullptr && source != spec.params().end() &&
+      absl::StartsWith(source->second, "file://") &&
+      (absl::IsNotFound(status) || absl::IsPermissionDenied(status) ||
+       absl::IsFailedPrecondition(status))) {
+    absl::StrAppend(&message, " (read on the Slurm node ", node,
+                    ": file:// data must be on a path that the compute nodes share with the "
+                    "server, at the same place; docs/runner-backends.md)");
+  }
+  return message;
+}
+
 absl::Status OptionsForSpec(const v1::RunSpec& spec, engine::RunOptions* options) {
   if (spec.trace_max_rows() > 0) options->trace_max_rows = spec.trace_max_rows();
   if (spec.trace_batch_size() > 0) options->trace_batch_size = spec.trace_batch_size();
@@ -585,7 +601,7 @@ int RunJob(EventWriter& writer, const v1::RunSpec& spec, const engine::ParamValu
   PipeObserver observer(writer);
   auto result = engine::RunBacktest(params, options, observer);
   if (!result.ok()) {
-    Fail(writer, FailureCode(result.status().code()), std::string(result.status().message()));
+    Fail(writer, FailureCode(result.status().code()), FailureMessage(result.status(), spec));
     return kExitFailed;
   }
   if (spec.has_trace_window()) return SendReplayResult(writer, *result, early) ? 0 : kExitFailed;

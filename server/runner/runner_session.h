@@ -159,6 +159,10 @@ void Fail(EventWriter& writer, const std::string& code, const std::string& messa
 // The failure code of a run's status: invalid_argument, data, cancelled, resource, strategy (the
 // strategy's own code failed: Aborted), internal.
 std::string FailureCode(absl::StatusCode code);
+// A failed run's message: the status's, and for file:// data not found or not readable on a
+// Slurm node (SLURMD_NODENAME set), which node read it and that such data must be on a path the
+// compute nodes share with the server.
+std::string FailureMessage(const absl::Status& status, const v1::RunSpec& spec);
 
 // The engine's options for a spec: trace limits, the data timeout, the data policy (always
 // enforced). InvalidArgument for a policy that does not parse.

@@ -163,7 +163,7 @@ int RunSweep(EventWriter& writer, const v1::RunSpec& spec, const engine::ParamVa
   absl::StatusOr<engine::MarketData> data =
       source.ok() ? engine::LoadMarketData(*config, **source) : source.status();
   if (!data.ok()) {
-    Fail(writer, FailureCode(data.status().code()), std::string(data.status().message()));
+    Fail(writer, FailureCode(data.status().code()), FailureMessage(data.status(), spec));
     return kExitFailed;
   }
   const int total = sweep.combinations_size();

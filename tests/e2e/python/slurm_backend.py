@@ -84,6 +84,16 @@ def main(workdir: str) -> int:
             "a Slurm job step named backtestd-" in text and "runner: slurm job" in text,
             text[:400])
 
+    # file:// data the node cannot find: the error says where it was read and what a node needs.
+    data_root = server.dir / "data"
+    data_root.mkdir(exist_ok=True)
+    missing = dict(SMALL, symbols="NOTONNODE", data_source=f"file://{data_root}")
+    job = wait_final(client, client.run_backtest(missing, follow=False).job_id, 60)
+    c.check("file:// data missing on the node: the job fails naming the node and the shared path",
+            job is not None and job.status == "failed" and "no data for NOTONNODE" in job.error
+            and "read on the Slurm node localhost" in job.error
+            and "share with the server" in job.error, str(job and job.error))
+
     long_job = client.run_backtest(minute_run("1990-01-01", "2026-01-01"), follow=False).job_id
     c.check("a long job runs as a step (squeue RUNNING)",
             wait_for(lambda: step_of(long_job) == "RUNNING", 30) is not None, squeue())
