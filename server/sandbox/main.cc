@@ -54,6 +54,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -239,8 +240,33 @@ void Forward(int signal) {
   if (g_child > 0) kill(g_child, signal);
 }
 
+// The Slurm step's identity (when this runs as one): bubblewrap's --clearenv would hide it from
+// the runner, whose hello names the job, step and node for the job's record. Returns `command`
+// with `--setenv NAME VALUE` for each after its --clearenv (the same command when there is none).
+char** WithStepIdentity(char** command) {
+  static std::vector<std::string> storage;
+  static std::vector<char*> args;
+  storage.clear();
+  for (const char* name : {"SLURM_JOB_ID", "SLURM_STEP_ID", "SLURMD_NODENAME"}) {
+    if (const char* value = getenv(name); value != nullptr) {
+      storage.insert(storage.end(), {"--setenv", name, value});
+    }
+  }
+  if (storage.empty()) return command;
+  args.clear();
+  for (char** a = command; *a != nullptr; ++a) {
+    args.push_back(*a);
+    if (strcmp(*a, "--clearenv") == 0) {
+      for (std::string& extra : storage) args.push_back(extra.data());
+    }
+  }
+  args.push_back(nullptr);
+  return args.data();
+}
+
 // --reap: runs `command` (bubblewrap) as a child and reaps it and everything reparented here.
 [[noreturn]] void Reap(char** command) {
+  command = WithStepIdentity(command);
   const pid_t parent = getppid();
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) Die("PR_SET_CHILD_SUBREAPER");
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) Die("PR_SET_PDEATHSIG");

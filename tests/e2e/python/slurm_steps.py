@@ -14,6 +14,7 @@ restart: the old steps are cancelled, the sweep resumes from its stored rows to 
 
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -195,6 +196,9 @@ def main(workdir: str) -> int:
         text = log_text(client, run.job_id)
         c.check("… as a Slurm job step", "a Slurm job step named backtestd-" in text,
                 text[:600])
+        c.check("… its runner reference names the Slurm job, step and node (through the sandbox)",
+                re.fullmatch(r"slurm job [0-9]+ step [0-9]+ on node localhost", job.runner)
+                is not None, job.runner)
         got = client.get_result(run.job_id)
         c.check(f"… with the local run's trades and digest",
                 got.digest == want[key].digest and trades_of(got) == trades_of(want[key])
