@@ -33,34 +33,36 @@ void ToZone(const stored::Zone& in, backtest::v1::Zone* out) {
   out->set_state(in.state());
 }
 
-void ToMarker(const stored::Marker& in, backtest::v1::Marker* out) {
-  out->set_symbol(in.symbol());
-  out->set_time(Seconds(in.time()));
-  out->set_side(in.side());
-  out->set_kind(in.kind());
-  out->set_price(in.price());
-  out->set_reason(in.reason());
-  out->set_trade_id(Count(in.trade_id()));
+// Marker i of `m` and trade i of `t` as the API's (written straight from the columns: no message
+// in between).
+void ToMarker(const MarkerTable& m, size_t i, backtest::v1::Marker* out) {
+  out->set_symbol(*m.symbol[i]);
+  out->set_time(Seconds(m.time[i]));
+  out->set_side(*m.side[i]);
+  out->set_kind(*m.kind[i]);
+  out->set_price(m.price[i]);
+  out->set_reason(*m.reason[i]);
+  out->set_trade_id(Count(m.trade_id[i]));
 }
 
-void ToTrade(const stored::Trade& in, backtest::v1::Trade* out) {
-  out->set_id(Count(in.id()));
-  out->set_symbol(in.symbol());
-  out->set_side(in.side());
-  out->set_entry_time(Seconds(in.entry_time()));
-  out->set_entry_price(in.entry_price());
-  out->set_exit_time(Seconds(in.exit_time()));
-  out->set_exit_price(in.exit_price());
-  out->set_size(in.size());
-  out->set_stop(in.stop());
-  out->set_target(in.target());
-  out->set_pnl(in.pnl());
-  out->set_return_pct(in.return_pct());
-  out->set_exit_reason(in.exit_reason());
-  out->set_bars_held(Count(in.bars_held()));
-  out->set_commission(in.commission());
-  out->set_entry_bar(Count(in.entry_bar()));
-  out->set_exit_bar(Count(in.exit_bar()));
+void ToTrade(const TradeTable& t, size_t i, backtest::v1::Trade* out) {
+  out->set_id(Count(t.id[i]));
+  out->set_symbol(*t.symbol[i]);
+  out->set_side(*t.side[i]);
+  out->set_entry_time(Seconds(t.entry_time[i]));
+  out->set_entry_price(t.entry_price[i]);
+  out->set_exit_time(Seconds(t.exit_time[i]));
+  out->set_exit_price(t.exit_price[i]);
+  out->set_size(t.size[i]);
+  out->set_stop(t.stop[i]);
+  out->set_target(t.target[i]);
+  out->set_pnl(t.pnl[i]);
+  out->set_return_pct(t.return_pct[i]);
+  out->set_exit_reason(*t.exit_reason[i]);
+  out->set_bars_held(Count(t.bars_held[i]));
+  out->set_commission(t.commission[i]);
+  out->set_entry_bar(Count(t.entry_bar[i]));
+  out->set_exit_bar(Count(t.exit_bar[i]));
 }
 
 void ToSideStats(const stored::SideStats& in, backtest::v1::SideStats* out) {
@@ -106,6 +108,44 @@ void ToStats(const stored::Stats& in, backtest::v1::Stats* out) {
   ToSideStats(in.short_stats(), out->mutable_short_stats());
   out->set_commission(in.commission());
   out->set_pnl(in.pnl());
+}
+
+TradeTable TradeTable::Of(const google::protobuf::RepeatedPtrField<stored::Trade>& in) {
+  TradeTable t;
+  for (const stored::Trade& x : in) {
+    t.id.push_back(x.id());
+    t.symbol.push_back(&x.symbol());
+    t.side.push_back(&x.side());
+    t.entry_time.push_back(x.entry_time());
+    t.entry_price.push_back(x.entry_price());
+    t.exit_time.push_back(x.exit_time());
+    t.exit_price.push_back(x.exit_price());
+    t.size.push_back(x.size());
+    t.stop.push_back(x.stop());
+    t.target.push_back(x.target());
+    t.pnl.push_back(x.pnl());
+    t.return_pct.push_back(x.return_pct());
+    t.exit_reason.push_back(&x.exit_reason());
+    t.bars_held.push_back(x.bars_held());
+    t.commission.push_back(x.commission());
+    t.entry_bar.push_back(x.entry_bar());
+    t.exit_bar.push_back(x.exit_bar());
+  }
+  return t;
+}
+
+MarkerTable MarkerTable::Of(const google::protobuf::RepeatedPtrField<stored::Marker>& in) {
+  MarkerTable m;
+  for (const stored::Marker& x : in) {
+    m.symbol.push_back(&x.symbol());
+    m.time.push_back(x.time());
+    m.side.push_back(&x.side());
+    m.kind.push_back(&x.kind());
+    m.price.push_back(x.price());
+    m.reason.push_back(&x.reason());
+    m.trade_id.push_back(x.trade_id());
+  }
+  return m;
 }
 
 namespace {
@@ -171,6 +211,11 @@ void PutDoubles(size_t n, F&& value, std::string* out) {
   }
 }
 
+// A packed column of values that are contiguous already: one copy (no zeroing first).
+void CopyDoubles(std::span<const double> values, std::string* out) {
+  out->assign(reinterpret_cast<const char*>(values.data()), values.size_bytes());
+}
+
 // The merged candle over [i0, i1): the first's time and open, the highest high, the lowest low,
 // the last's close, the volumes summed in order.
 struct Merged {
@@ -196,11 +241,11 @@ void AppendCandles(const ResultQuery& q, const ResultView& v, const Window& w,
     if (q.packed) {
       backtest::v1::PackedSeries* p = response->mutable_packed();
       PutDoubles(n, [&](size_t i) { return Seconds(v.time[f + i]); }, p->mutable_times());
-      PutDoubles(n, [&](size_t i) { return v.open[f + i]; }, p->mutable_opens());
-      PutDoubles(n, [&](size_t i) { return v.high[f + i]; }, p->mutable_highs());
-      PutDoubles(n, [&](size_t i) { return v.low[f + i]; }, p->mutable_lows());
-      PutDoubles(n, [&](size_t i) { return v.close[f + i]; }, p->mutable_closes());
-      PutDoubles(n, [&](size_t i) { return v.volume[f + i]; }, p->mutable_volumes());
+      CopyDoubles(v.open.subspan(f, n), p->mutable_opens());
+      CopyDoubles(v.high.subspan(f, n), p->mutable_highs());
+      CopyDoubles(v.low.subspan(f, n), p->mutable_lows());
+      CopyDoubles(v.close.subspan(f, n), p->mutable_closes());
+      CopyDoubles(v.volume.subspan(f, n), p->mutable_volumes());
       return;
     }
     auto* candles = response->mutable_candles();
@@ -244,11 +289,16 @@ void AppendCandles(const ResultQuery& q, const ResultView& v, const Window& w,
   }
 }
 
-// The points of a line to answer: indexes into it, and the time each is answered at (a merged
-// candle's points are at the merged candle's time).
+// The points of a line to answer: the run [first, end) of it when unmerged, else indexes into
+// it and the time each is answered at (a merged candle's points are at the merged candle's time).
 struct LinePick {
-  std::vector<size_t> index;
-  std::vector<int64_t> time;  // empty: the points' own times
+  size_t first = 0;
+  size_t end = 0;
+  std::vector<size_t> index;  // merged only
+  std::vector<int64_t> time;
+
+  bool merged() const { return !time.empty(); }
+  size_t size() const { return merged() ? index.size() : end - first; }
 };
 
 LinePick PickPoints(const LineView& line, const ResultView& v, const Window& w) {
@@ -259,7 +309,11 @@ LinePick PickPoints(const LineView& line, const ResultView& v, const Window& w) 
       std::lower_bound(line.time.begin(), line.time.begin() + static_cast<ptrdiff_t>(n), w.lo) -
       line.time.begin());
   if (w.k == 1) {
-    for (; j < n && line.time[j] <= w.hi; ++j) pick.index.push_back(j);
+    pick.first = j;
+    pick.end = static_cast<size_t>(
+        std::upper_bound(line.time.begin() + static_cast<ptrdiff_t>(j),
+                         line.time.begin() + static_cast<ptrdiff_t>(n), w.hi) -
+        line.time.begin());
     return pick;
   }
   // One point per merged candle: the last at or before its last candle, if that is not before
@@ -279,18 +333,23 @@ LinePick PickPoints(const LineView& line, const ResultView& v, const Window& w) 
 void AppendLine(const ResultQuery& q, const LineView& line, const LinePick& pick,
                 std::string* packed_times, std::string* packed_values,
                 google::protobuf::RepeatedPtrField<backtest::v1::LinePoint>* points) {
-  const size_t n = pick.index.size();
-  auto time = [&](size_t k) { return pick.time.empty() ? line.time[pick.index[k]] : pick.time[k]; };
+  const size_t n = pick.size();
+  auto at = [&](size_t k) { return pick.merged() ? pick.index[k] : pick.first + k; };
+  auto time = [&](size_t k) { return pick.merged() ? pick.time[k] : line.time[pick.first + k]; };
   if (q.packed) {
     PutDoubles(n, [&](size_t k) { return Seconds(time(k)); }, packed_times);
-    PutDoubles(n, [&](size_t k) { return line.value[pick.index[k]]; }, packed_values);
+    if (pick.merged()) {
+      PutDoubles(n, [&](size_t k) { return line.value[pick.index[k]]; }, packed_values);
+    } else {
+      CopyDoubles(line.value.subspan(pick.first, n), packed_values);
+    }
     return;
   }
   points->Reserve(static_cast<int>(n));
   for (size_t k = 0; k < n; ++k) {
     backtest::v1::LinePoint* p = points->Add();
     p->set_time(Seconds(time(k)));
-    p->set_value(line.value[pick.index[k]]);
+    p->set_value(line.value[at(k)]);
   }
 }
 
@@ -302,15 +361,16 @@ struct Span {
 
 void AppendTrades(const ResultQuery& q, const ResultView& v, const Window& w,
                   backtest::v1::GetResultResponse* response) {
-  const auto& trades = v.output->trades();
+  static const TradeTable kNone;
+  const TradeTable& t = v.trades != nullptr ? *v.trades : kNone;
   const Span span = w.empty() ? Span{1, 0} : Span{v.time[w.first], v.time[w.end - 1]};
-  auto matches = [&](const stored::Trade& t) {
-    return !q.trades_in_window || (t.symbol() == v.symbol && t.entry_time() <= span.to &&
-                                   t.exit_time() >= span.from);
+  auto matches = [&](size_t i) {
+    return !q.trades_in_window || (*t.symbol[i] == v.symbol && t.entry_time[i] <= span.to &&
+                                   t.exit_time[i] >= span.from);
   };
   int64_t total = 0;
   if (q.trades_in_window) {
-    for (const stored::Trade& t : trades) total += matches(t) ? 1 : 0;
+    for (size_t i = 0; i < t.count(); ++i) total += matches(i) ? 1 : 0;
   } else {
     total = v.trade_count;
   }
@@ -319,28 +379,35 @@ void AppendTrades(const ResultQuery& q, const ResultView& v, const Window& w,
   int64_t seen = 0;
   int64_t taken = 0;
   auto* out = response->mutable_trades();
-  for (const stored::Trade& t : trades) {
+  if (!q.trades_in_window && q.trades_offset == 0 && q.trades_limit == 0) {
+    out->Reserve(static_cast<int>(t.count()));
+  }
+  for (size_t i = 0; i < t.count(); ++i) {
     if (q.trades_limit > 0 && taken == q.trades_limit) break;
-    if (!matches(t)) continue;
+    if (!matches(i)) continue;
     if (seen++ < q.trades_offset) continue;
-    ToTrade(t, out->Add());
+    ToTrade(t, i, out->Add());
     ++taken;
   }
 }
 
 void AppendMarkers(const ResultQuery& q, const ResultView& v, const Window& w,
                    backtest::v1::GetResultResponse* response) {
+  if (v.markers == nullptr) return;
+  const MarkerTable& m = *v.markers;
   auto* out = response->mutable_markers();
   if (!q.trades_in_window) {
-    out->Reserve(v.output->markers_size());
-    for (const stored::Marker& m : v.output->markers()) ToMarker(m, out->Add());
+    out->Reserve(static_cast<int>(m.count()));
+    for (size_t i = 0; i < m.count(); ++i) ToMarker(m, i, out->Add());
     return;
   }
   if (w.empty()) return;
   const int64_t from = v.time[w.first];
   const int64_t to = v.time[w.end - 1];
-  for (const stored::Marker& m : v.output->markers()) {
-    if (m.symbol() == v.symbol && m.time() >= from && m.time() <= to) ToMarker(m, out->Add());
+  for (size_t i = 0; i < m.count(); ++i) {
+    if (*m.symbol[i] == v.symbol && m.time[i] >= from && m.time[i] <= to) {
+      ToMarker(m, i, out->Add());
+    }
   }
 }
 

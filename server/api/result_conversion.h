@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "backtest/runner/v1/runner.pb.h"
@@ -51,6 +53,29 @@ struct LineView {
   std::span<const double> value;
 };
 
+// A run's trades as columns, element i of each belonging to trade i, in the result's order (exit
+// order). The words point into storage that the owner keeps.
+struct TradeTable {
+  std::vector<int64_t> id, entry_time, exit_time, bars_held, entry_bar, exit_bar;
+  std::vector<double> entry_price, exit_price, size, stop, target, pnl, return_pct, commission;
+  std::vector<const std::string*> symbol, side, exit_reason;
+
+  size_t count() const { return id.size(); }
+  // The trades of a result stored as messages (results formats 1-3).
+  static TradeTable Of(const google::protobuf::RepeatedPtrField<backtest::runner::v1::Trade>& in);
+};
+
+// A run's chart markers as columns, in the result's order; words as in TradeTable.
+struct MarkerTable {
+  std::vector<int64_t> time, trade_id;
+  std::vector<double> price;
+  std::vector<const std::string*> symbol, side, kind, reason;
+
+  size_t count() const { return time.size(); }
+  // The markers of a result stored as messages (results formats 1-3).
+  static MarkerTable Of(const google::protobuf::RepeatedPtrField<backtest::runner::v1::Marker>& in);
+};
+
 // One symbol of a stored result as columns, whatever its stored format: what an answer is cut
 // from. The spans point into storage that the caller keeps (server/api/stored_result.h).
 struct ResultView {
@@ -60,9 +85,12 @@ struct ResultView {
   LineView ema;
   LineView equity;  // the account's, over every symbol
   const google::protobuf::RepeatedPtrField<backtest::runner::v1::Zone>* zones = nullptr;
-  // The run: markers, trades, stats and digest.
+  // The run: stats and digest.
   const backtest::runner::v1::RunOutput* output = nullptr;
-  // The run's trades (output's may be left out when the answer needs only their count).
+  // The run's trades and markers, every symbol's (empty when the answer needs neither).
+  const TradeTable* trades = nullptr;
+  const MarkerTable* markers = nullptr;
+  // The run's trades (the table may be left empty when the answer needs only their count).
   int64_t trade_count = 0;
   std::string symbol;
 };

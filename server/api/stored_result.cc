@@ -35,114 +35,100 @@ bool Words(const stored::WordColumn& column, std::vector<const std::string*>* ou
   return true;
 }
 
-// Trade messages from TradeColumns (results format 4).
-absl::Status ReadTrades(const stored::TradeColumns& c, stored::RunOutput* out) {
-  std::vector<int64_t> id, entry_time, exit_time, bars_held, entry_bar, exit_bar;
-  std::vector<double> entry_price, exit_price, size, stop, target, commission;
-  std::vector<const std::string*> symbol, side, reason;
-  if (!jobs::DecodeIntegers(c.id(), &id) || !jobs::DecodeIntegers(c.entry_time(), &entry_time) ||
-      !jobs::DecodeIntegers(c.exit_time(), &exit_time) ||
-      !jobs::DecodeIntegers(c.bars_held(), &bars_held) ||
-      !jobs::DecodeIntegers(c.entry_bar(), &entry_bar) ||
-      !jobs::DecodeIntegers(c.exit_bar(), &exit_bar) ||
-      !jobs::DecodeNumbers(c.entry_price(), &entry_price) ||
-      !jobs::DecodeNumbers(c.exit_price(), &exit_price) || !jobs::DecodeNumbers(c.size(), &size) ||
-      !jobs::DecodeNumbers(c.stop(), &stop) || !jobs::DecodeNumbers(c.target(), &target) ||
-      !jobs::DecodeNumbers(c.commission(), &commission) || !Words(c.symbol(), &symbol) ||
-      !Words(c.side(), &side) || !Words(c.exit_reason(), &reason)) {
+// The trades of TradeColumns (results format 4), their P&L and return computed as the broker
+// did.
+absl::Status ReadTrades(const stored::TradeColumns& c, TradeTable* t) {
+  if (!jobs::DecodeIntegers(c.id(), &t->id) ||
+      !jobs::DecodeIntegers(c.entry_time(), &t->entry_time) ||
+      !jobs::DecodeIntegers(c.exit_time(), &t->exit_time) ||
+      !jobs::DecodeIntegers(c.bars_held(), &t->bars_held) ||
+      !jobs::DecodeIntegers(c.entry_bar(), &t->entry_bar) ||
+      !jobs::DecodeIntegers(c.exit_bar(), &t->exit_bar) ||
+      !jobs::DecodeNumbers(c.entry_price(), &t->entry_price) ||
+      !jobs::DecodeNumbers(c.exit_price(), &t->exit_price) ||
+      !jobs::DecodeNumbers(c.size(), &t->size) || !jobs::DecodeNumbers(c.stop(), &t->stop) ||
+      !jobs::DecodeNumbers(c.target(), &t->target) ||
+      !jobs::DecodeNumbers(c.commission(), &t->commission) || !Words(c.symbol(), &t->symbol) ||
+      !Words(c.side(), &t->side) || !Words(c.exit_reason(), &t->exit_reason)) {
     return Malformed("trade columns");
   }
-  const size_t n = id.size();
-  for (size_t k : {entry_time.size(), exit_time.size(), bars_held.size(), entry_bar.size(),
-                   exit_bar.size(), entry_price.size(), exit_price.size(), size.size(),
-                   stop.size(), target.size(), commission.size(), symbol.size(), side.size(),
-                   reason.size(), static_cast<size_t>(c.pnl_residual_size()),
+  const size_t n = t->count();
+  for (size_t k : {t->entry_time.size(), t->exit_time.size(), t->bars_held.size(),
+                   t->entry_bar.size(), t->exit_bar.size(), t->entry_price.size(),
+                   t->exit_price.size(), t->size.size(), t->stop.size(), t->target.size(),
+                   t->commission.size(), t->symbol.size(), t->side.size(), t->exit_reason.size(),
+                   static_cast<size_t>(c.pnl_residual_size()),
                    static_cast<size_t>(c.return_pct_residual_size())}) {
     if (k != n) return Malformed("trade columns: of different lengths");
   }
-  auto* trades = out->mutable_trades();
-  trades->Reserve(static_cast<int>(n));
+  t->pnl.resize(n);
+  t->return_pct.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    stored::Trade* t = trades->Add();
-    t->set_id(id[i]);
-    t->set_symbol(*symbol[i]);
-    t->set_side(*side[i]);
-    t->set_entry_time(entry_time[i]);
-    t->set_entry_price(entry_price[i]);
-    t->set_exit_time(exit_time[i]);
-    t->set_exit_price(exit_price[i]);
-    t->set_size(size[i]);
-    t->set_stop(stop[i]);
-    t->set_target(target[i]);
-    t->set_commission(commission[i]);
     const double pnl = jobs::FromResidual(
         c.pnl_residual(static_cast<int>(i)),
-        jobs::TradePnl(*side[i] == "long", entry_price[i], exit_price[i], size[i], commission[i]));
-    t->set_pnl(pnl);
-    t->set_return_pct(jobs::FromResidual(c.return_pct_residual(static_cast<int>(i)),
-                                         jobs::TradeReturnPct(pnl, entry_price[i], size[i])));
-    t->set_exit_reason(*reason[i]);
-    t->set_bars_held(bars_held[i]);
-    t->set_entry_bar(entry_bar[i]);
-    t->set_exit_bar(exit_bar[i]);
+        jobs::TradePnl(*t->side[i] == "long", t->entry_price[i], t->exit_price[i], t->size[i],
+                       t->commission[i]));
+    t->pnl[i] = pnl;
+    t->return_pct[i] =
+        jobs::FromResidual(c.return_pct_residual(static_cast<int>(i)),
+                           jobs::TradeReturnPct(pnl, t->entry_price[i], t->size[i]));
   }
   return absl::OkStatus();
 }
 
-// Marker messages from MarkerColumns (results format 4), the trades already read.
-absl::Status ReadMarkers(const stored::MarkerColumns& c, stored::RunOutput* out) {
-  auto* markers = out->mutable_markers();
+// The words of markers made from trades (tables point at them: never destroyed).
+struct FillWords {
+  std::string buy = "buy", sell = "sell", entry = "entry", exit = "exit";
+};
+const FillWords& Fill() {
+  static const auto* words = new FillWords;
+  return *words;
+}
+
+// The markers of MarkerColumns (results format 4), the trades already read.
+absl::Status ReadMarkers(const stored::MarkerColumns& c, const TradeTable& trades,
+                         MarkerTable* m) {
   if (c.from_trades()) {
-    const auto& trades = out->trades();
     std::vector<const std::string*> entry_reason;
-    if (!Words(c.entry_reason(), &entry_reason) ||
-        entry_reason.size() != static_cast<size_t>(trades.size())) {
+    if (!Words(c.entry_reason(), &entry_reason) || entry_reason.size() != trades.count()) {
       return Malformed("marker columns");
     }
-    std::vector<int64_t> entry, exit, id;
-    for (const stored::Trade& t : trades) {
-      entry.push_back(t.entry_time());
-      exit.push_back(t.exit_time());
-      id.push_back(t.id());
-    }
-    markers->Reserve(2 * trades.size());
-    for (const jobs::TradeFill& f : jobs::FillsInOrder(entry, exit, id)) {
-      const stored::Trade& t = trades[static_cast<int>(f.trade)];
-      const bool long_side = t.side() == "long";
-      stored::Marker* m = markers->Add();
-      m->set_symbol(t.symbol());
-      m->set_time(f.exit ? t.exit_time() : t.entry_time());
-      m->set_side((f.exit ? !long_side : long_side) ? "buy" : "sell");
-      m->set_kind(f.exit ? "exit" : "entry");
-      m->set_price(f.exit ? t.exit_price() : t.entry_price());
-      m->set_reason(f.exit ? t.exit_reason() : *entry_reason[f.trade]);
-      m->set_trade_id(t.id());
+    const FillWords& words = Fill();
+    const std::vector<jobs::TradeFill> fills =
+        jobs::FillsInOrder(trades.entry_time, trades.exit_time, trades.id);
+    const size_t n = fills.size();
+    m->symbol.resize(n);
+    m->time.resize(n);
+    m->side.resize(n);
+    m->kind.resize(n);
+    m->price.resize(n);
+    m->reason.resize(n);
+    m->trade_id.resize(n);
+    for (size_t k = 0; k < n; ++k) {
+      const jobs::TradeFill& f = fills[k];
+      const size_t i = f.trade;
+      const bool long_side = *trades.side[i] == "long";
+      m->symbol[k] = trades.symbol[i];
+      m->time[k] = f.exit ? trades.exit_time[i] : trades.entry_time[i];
+      m->side[k] = (f.exit ? !long_side : long_side) ? &words.buy : &words.sell;
+      m->kind[k] = f.exit ? &words.exit : &words.entry;
+      m->price[k] = f.exit ? trades.exit_price[i] : trades.entry_price[i];
+      m->reason[k] = f.exit ? trades.exit_reason[i] : entry_reason[i];
+      m->trade_id[k] = trades.id[i];
     }
     return absl::OkStatus();
   }
-  std::vector<int64_t> time, trade_id;
-  std::vector<double> price;
-  std::vector<const std::string*> symbol, side, kind, reason;
-  if (!jobs::DecodeIntegers(c.time(), &time) || !jobs::DecodeIntegers(c.trade_id(), &trade_id) ||
-      !jobs::DecodeNumbers(c.price(), &price) || !Words(c.symbol(), &symbol) ||
-      !Words(c.side(), &side) || !Words(c.kind(), &kind) || !Words(c.reason(), &reason)) {
+  if (!jobs::DecodeIntegers(c.time(), &m->time) ||
+      !jobs::DecodeIntegers(c.trade_id(), &m->trade_id) ||
+      !jobs::DecodeNumbers(c.price(), &m->price) || !Words(c.symbol(), &m->symbol) ||
+      !Words(c.side(), &m->side) || !Words(c.kind(), &m->kind) ||
+      !Words(c.reason(), &m->reason)) {
     return Malformed("marker columns");
   }
-  const size_t n = time.size();
-  for (size_t k : {trade_id.size(), price.size(), symbol.size(), side.size(), kind.size(),
-                   reason.size()}) {
+  const size_t n = m->count();
+  for (size_t k : {m->trade_id.size(), m->price.size(), m->symbol.size(), m->side.size(),
+                   m->kind.size(), m->reason.size()}) {
     if (k != n) return Malformed("marker columns: of different lengths");
-  }
-  markers->Reserve(static_cast<int>(n));
-  for (size_t i = 0; i < n; ++i) {
-    stored::Marker* m = markers->Add();
-    m->set_symbol(*symbol[i]);
-    m->set_time(time[i]);
-    m->set_side(*side[i]);
-    m->set_kind(*kind[i]);
-    m->set_price(price[i]);
-    m->set_reason(*reason[i]);
-    m->set_trade_id(trade_id[i]);
   }
   return absl::OkStatus();
 }
@@ -151,15 +137,16 @@ absl::Status ReadMarkers(const stored::MarkerColumns& c, stored::RunOutput* out)
 
 absl::Status StoredResult::ReadColumns(const Needs& needs, stored::RunOutput* out) {
   trade_count_ = out->trade_columns().id().delta_size();
-  // Trades are read for markers too (markers from_trades are the trades' fills).
+  // Trades are read for markers too (markers from_trades are the trades' fills). The columns
+  // stay: the tables point at their words.
   if (needs.trades || needs.markers) {
-    if (absl::Status s = ReadTrades(out->trade_columns(), out); !s.ok()) return s;
+    if (absl::Status s = ReadTrades(out->trade_columns(), &trades_); !s.ok()) return s;
   }
   if (needs.markers) {
-    if (absl::Status s = ReadMarkers(out->marker_columns(), out); !s.ok()) return s;
+    if (absl::Status s = ReadMarkers(out->marker_columns(), trades_, &markers_); !s.ok()) {
+      return s;
+    }
   }
-  out->clear_trade_columns();
-  out->clear_marker_columns();
   if (!needs.equity) return absl::OkStatus();
   const stored::CandleColumns* first = candles_.empty() ? nullptr : candles_[0].get();
   if (out->has_equity_pieces()) {
@@ -251,6 +238,9 @@ absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
     if (absl::Status s = r.ReadColumns(needs, &out); !s.ok()) return unreadable(s.message());
     return r;
   }
+  // Formats 1-3: trades and markers as messages.
+  if (needs.trades || needs.markers) r.trades_ = TradeTable::Of(out.trades());
+  if (needs.markers) r.markers_ = MarkerTable::Of(out.markers());
   if (record.format != db::kResultsFormatPoints) {
     for (const stored::SymbolSeries& s : out.series()) {
       if (!SameLength(s.candle_columns())) return unreadable("candle columns of different lengths");
@@ -292,6 +282,8 @@ ResultView StoredResult::View(int index) const {
   v.trade_count = trade_count_ >= 0 ? trade_count_ : out.trades_size();
   v.zones = &s.zones();
   v.output = &out;
+  v.trades = &trades_;
+  v.markers = &markers_;
   if (points_) {
     const Columns& c = series_[static_cast<size_t>(index)];
     v.time = c.time;

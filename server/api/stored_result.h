@@ -1,6 +1,7 @@
 // A finished job's stored result, read for GetResult: the RunOutput of its StoredResult
 // (backtest.store.v1, any stored format; rows of earlier versions, runner frames, read as one)
-// and, per symbol, a ResultView of its candles, EMA and equity as columns.
+// and, per symbol, a ResultView of its candles, EMA and equity as columns, its trades and markers
+// as tables.
 //
 // Not thread-safe; owns everything its views point into.
 #ifndef BACKTEST_SERVER_API_STORED_RESULT_H_
@@ -26,8 +27,8 @@ struct DatasetCandles {
 
 class StoredResult {
  public:
-  // What of a format-4 result an answer needs decoded (the rest is left as columns; formats 1-3
-  // are read whole).
+  // What of a result an answer needs in View()'s tables (trades, markers) and, for format 4,
+  // decoded (the rest is left as columns; formats 1-3 are otherwise read whole).
   struct Needs {
     bool trades = true;
     bool markers = true;
@@ -68,6 +69,9 @@ class StoredResult {
   // Format 4: each series' candles, from its dataset.
   std::vector<std::shared_ptr<const backtest::runner::v1::CandleColumns>> candles_;
   int64_t trade_count_ = -1;  // format 4: the trades' count (they may be left undecoded)
+  // The trades and markers an answer needs (pointing into stored_'s words).
+  TradeTable trades_;
+  MarkerTable markers_;
   bool own_equity_ = false;  // formats 1 and 4 (pieces): the equity is in equity_*_
   bool equity_at_candles_ = false;  // format 4: its times are the first symbol's candles' 
   std::vector<int64_t> equity_time_;

@@ -109,6 +109,8 @@ class ResultConversionTest : public ::testing::Test {
     output_.mutable_stats()->set_trades(4);
     output_.mutable_stats()->set_sharpe(std::nan(""));
     output_.set_digest("d1");
+    trades_ = TradeTable::Of(output_.trades());
+    markers_ = MarkerTable::Of(output_.markers());
   }
 
   ResultView View() const {
@@ -124,6 +126,8 @@ class ResultConversionTest : public ::testing::Test {
     v.equity = {equity_time_, equity_value_};
     v.zones = &zones_;
     v.output = &output_;
+    v.trades = &trades_;
+    v.markers = &markers_;
     v.trade_count = output_.trades_size();
     return v;
   }
@@ -140,6 +144,8 @@ class ResultConversionTest : public ::testing::Test {
   std::vector<double> open_, high_, low_, close_, volume_, ema_value_, equity_value_;
   google::protobuf::RepeatedPtrField<stored::Zone> zones_;
   stored::RunOutput output_;
+  TradeTable trades_;
+  MarkerTable markers_;
 };
 
 // The packed columns of `packed` against the per-point answer `points`, bit for bit.
