@@ -134,13 +134,32 @@ def _doubles(column: bytes):
     return values
 
 
+def _decimals(column):
+    """A DecimalColumn (GetResultRequest.decimal_columns) as a numpy array of floats: the
+    integers (base plus the running sum of the deltas) divided by 10^decimals, which gives the
+    per-point layout's doubles bit for bit."""
+    import numpy
+
+    integers = numpy.frombuffer(column.deltas, dtype=f"<i{column.width}").cumsum(dtype=numpy.int64)
+    integers += int(column.base)
+    return integers / float(10 ** column.decimals)
+
+
+def _column(packed, name: str):
+    """Column `name` of a PackedSeries, whichever way the server sent it."""
+    if packed.HasField(name + "_decimal"):
+        return _decimals(getattr(packed, name + "_decimal"))
+    return _doubles(getattr(packed, name))
+
+
 @dataclasses.dataclass(frozen=True)
 class ResultColumns:
     """A result whose candles, EMA and equity came as columns (GetResult's packed layout).
 
     Each column is a sequence of floats (``len``, indexing, iteration; ``numpy.frombuffer(col)``
-    and ``array.array('d', col)`` take it without parsing a value at a time). The values are the
-    per-point layout's bit for bit. ``response`` is the GetResultResponse itself: zones, markers,
+    and ``array.array('d', col)`` take it without parsing a value at a time): a memoryview of the
+    answer's doubles, or a numpy array for a column the server sent as decimals
+    (``decimal_columns``). The values are the per-point layout's bit for bit. ``response`` is the GetResultResponse itself: zones, markers,
     trades, stats, ``total_candles``, ``first_candle``, ``candles_per_point``, ``digest``.
     """
 
@@ -159,11 +178,11 @@ class ResultColumns:
     @classmethod
     def from_response(cls, response) -> "ResultColumns":
         p = response.packed
-        return cls(response=response, time=_doubles(p.times), open=_doubles(p.opens),
-                   high=_doubles(p.highs), low=_doubles(p.lows), close=_doubles(p.closes),
-                   volume=_doubles(p.volumes), ema_time=_doubles(p.ema_times),
-                   ema_value=_doubles(p.ema_values), equity_time=_doubles(p.equity_times),
-                   equity_value=_doubles(p.equity_values))
+        return cls(response=response, time=_column(p, "times"), open=_column(p, "opens"),
+                   high=_column(p, "highs"), low=_column(p, "lows"), close=_column(p, "closes"),
+                   volume=_column(p, "volumes"), ema_time=_column(p, "ema_times"),
+                   ema_value=_column(p, "ema_values"), equity_time=_column(p, "equity_times"),
+                   equity_value=_column(p, "equity_values"))
 
 
 def _to_value(value: Any) -> struct_pb2.Value:
@@ -365,7 +384,7 @@ class Client:
     def get_result(self, job_id: str, max_candles: int = 0, symbol: str = "", *,
                    packed: bool = False, parts=(), from_time: float = 0, to_time: float = 0,
                    max_points: int = 0, trades_in_window: bool = False, trades_offset: int = 0,
-                   trades_limit: int = 0):
+                   trades_limit: int = 0, decimal_columns: bool = False):
         """The finished job's GetResultResponse: candles (the last ``max_candles``, 0 = all),
         ema, zones, markers, trades, equity, stats. FAILED_PRECONDITION before it finished.
         Times are UTC epoch seconds and durations seconds, both floats with whole values
@@ -377,21 +396,23 @@ class Client:
         zones, markers, trades, stats; empty: all); ``trades_in_window`` keeps the symbol's
         trades and markers of the window, ``trades_offset``/``trades_limit`` page the trades.
         ``packed`` asks for candles, EMA and equity as columns (``response.packed``; see
-        get_columns)."""
+        get_columns), ``decimal_columns`` for those of short decimals as DecimalColumns."""
         layout = _bt.RESULT_LAYOUT_PACKED if packed else _bt.RESULT_LAYOUT_POINTS
         return self._call(self._backtest.GetResult, _bt.GetResultRequest(
             job_id=job_id, max_candles=max_candles, symbol=symbol, layout=layout,
             parts=list(parts), from_time=from_time, to_time=to_time, max_points=max_points,
             trades_in_window=trades_in_window, trades_offset=trades_offset,
-            trades_limit=trades_limit))
+            trades_limit=trades_limit, decimal_columns=decimal_columns))
 
     def get_columns(self, job_id: str, max_candles: int = 0, symbol: str = "",
-                    **window) -> ResultColumns:
+                    decimal_columns: bool = True, **window) -> ResultColumns:
         """The finished job's result in the packed layout: its candles, EMA and equity as
         columns of floats (ResultColumns), a fraction of the per-point answer's size and decoding
-        time. Takes get_result's window arguments."""
+        time; times, prices and volumes that are short decimals come as such (a fraction of the
+        bytes again) unless ``decimal_columns`` is false. Takes get_result's window arguments."""
         return ResultColumns.from_response(self.get_result(
-            job_id, max_candles=max_candles, symbol=symbol, packed=True, **window))
+            job_id, max_candles=max_candles, symbol=symbol, packed=True,
+            decimal_columns=decimal_columns, **window))
 
     def compare_runs(self, job_ids: Sequence[str], max_points: int = 0):
         """CompareRunsResponse for 2 to 8 finished jobs (docs/compare.md): ``jobs``, ``stats``

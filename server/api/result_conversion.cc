@@ -216,6 +216,98 @@ void CopyDoubles(std::span<const double> values, std::string* out) {
   out->assign(reinterpret_cast<const char*>(values.data()), values.size_bytes());
 }
 
+// n values, value(i) each, gathered (merged candles, picked points: few).
+template <typename F>
+std::vector<double> Gather(size_t n, F&& value) {
+  std::vector<double> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = value(i);
+  return out;
+}
+
+constexpr int kMaxDecimals = 8;
+constexpr double kPow10[kMaxDecimals + 1] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+
+// The integers n_i of `values` at `scale` (10^digits) into `out`, when every value is n_i / scale
+// bit for bit (IEEE 754 division, as a client does it) with |n_i| < 2^51; false when one is not.
+// Checked a block at a time without a branch per value (the loop vectorizes).
+bool ToIntegers(std::span<const double> values, double scale, std::vector<int64_t>* out) {
+  // Below 2^51, adding and taking away 1.5 * 2^52 rounds to the nearest integer.
+  constexpr double kRound = 0x1.8p52;
+  constexpr double kLimit = 0x1p51;
+  constexpr size_t kBlock = 1024;
+  out->resize(values.size());
+  int64_t* n_out = out->data();
+  for (size_t b = 0; b < values.size(); b += kBlock) {
+    const size_t e = std::min(values.size(), b + kBlock);
+    bool inexact = false;
+    for (size_t i = b; i < e; ++i) {
+      const double v = values[i];
+      const double n = (v * scale + kRound) - kRound;
+      const bool small = std::fabs(n) < kLimit;  // false for NaN and infinities too
+      inexact |= !small | (std::bit_cast<uint64_t>(n / scale) != std::bit_cast<uint64_t>(v));
+      n_out[i] = static_cast<int64_t>(small ? n : 0.0);
+    }
+    if (inexact) return false;
+  }
+  return true;
+}
+
+// Integers as `out`'s deltas over `decimals` digits, in the narrowest width that holds every
+// delta.
+void PutDecimal(std::span<const int64_t> integers, int decimals, backtest::v1::DecimalColumn* out) {
+  out->set_decimals(decimals);
+  const size_t n = integers.size();
+  const int64_t base = n > 0 ? integers[0] : 0;
+  out->set_base(static_cast<double>(base));  // below 2^51: exact
+  uint64_t widest = 0;  // the largest delta, or the complement of the most negative one
+  for (size_t i = 1; i < n; ++i) {
+    const int64_t d = integers[i] - integers[i - 1];
+    widest = std::max(widest, static_cast<uint64_t>(d < 0 ? ~d : d));
+  }
+  const size_t width = widest < 0x80 ? 1 : widest < 0x8000 ? 2 : widest < 0x80000000 ? 4 : 8;
+  out->set_width(static_cast<int>(width));
+  std::string* deltas = out->mutable_deltas();
+  deltas->resize(n * width);
+  char* p = deltas->data();
+  int64_t previous = base;
+  for (size_t i = 0; i < n; ++i, p += width) {
+    const int64_t d = integers[i] - previous;  // little-endian: its low bytes are the narrow value
+    std::memcpy(p, &d, width);
+    previous = integers[i];
+  }
+}
+
+// Where one packed column goes: its doubles, or its DecimalColumn when the query asks for those
+// and its values are short decimals.
+struct ColumnOut {
+  backtest::v1::PackedSeries* series;
+  std::string* (backtest::v1::PackedSeries::*doubles)();
+  backtest::v1::DecimalColumn* (backtest::v1::PackedSeries::*decimal)();
+  bool decimal_columns;
+};
+
+void PutValues(std::span<const double> values, const ColumnOut& out) {
+  if (out.decimal_columns) {
+    std::vector<int64_t> integers;
+    for (int d = 0; d <= kMaxDecimals; ++d) {
+      if (!ToIntegers(values, kPow10[d], &integers)) continue;
+      PutDecimal(integers, d, (out.series->*out.decimal)());
+      return;
+    }
+  }
+  CopyDoubles(values, (out.series->*out.doubles)());
+}
+
+// Times (whole seconds): a decimal column of no digits when asked for.
+void PutTimes(std::span<const int64_t> times, const ColumnOut& out) {
+  if (out.decimal_columns) {
+    PutDecimal(times, 0, (out.series->*out.decimal)());
+    return;
+  }
+  PutDoubles(times.size(), [&](size_t i) { return Seconds(times[i]); },
+             (out.series->*out.doubles)());
+}
+
 // The merged candle over [i0, i1): the first's time and open, the highest high, the lowest low,
 // the last's close, the volumes summed in order.
 struct Merged {
@@ -240,12 +332,15 @@ void AppendCandles(const ResultQuery& q, const ResultView& v, const Window& w,
     const size_t f = w.first;
     if (q.packed) {
       backtest::v1::PackedSeries* p = response->mutable_packed();
-      PutDoubles(n, [&](size_t i) { return Seconds(v.time[f + i]); }, p->mutable_times());
-      CopyDoubles(v.open.subspan(f, n), p->mutable_opens());
-      CopyDoubles(v.high.subspan(f, n), p->mutable_highs());
-      CopyDoubles(v.low.subspan(f, n), p->mutable_lows());
-      CopyDoubles(v.close.subspan(f, n), p->mutable_closes());
-      CopyDoubles(v.volume.subspan(f, n), p->mutable_volumes());
+      const bool d = q.decimal_columns;
+      using P = backtest::v1::PackedSeries;
+      PutTimes(v.time.subspan(f, n), {p, &P::mutable_times, &P::mutable_times_decimal, d});
+      PutValues(v.open.subspan(f, n), {p, &P::mutable_opens, &P::mutable_opens_decimal, d});
+      PutValues(v.high.subspan(f, n), {p, &P::mutable_highs, &P::mutable_highs_decimal, d});
+      PutValues(v.low.subspan(f, n), {p, &P::mutable_lows, &P::mutable_lows_decimal, d});
+      PutValues(v.close.subspan(f, n), {p, &P::mutable_closes, &P::mutable_closes_decimal, d});
+      PutValues(v.volume.subspan(f, n),
+                {p, &P::mutable_volumes, &P::mutable_volumes_decimal, d});
       return;
     }
     auto* candles = response->mutable_candles();
@@ -268,12 +363,21 @@ void AppendCandles(const ResultQuery& q, const ResultView& v, const Window& w,
   }
   if (q.packed) {
     backtest::v1::PackedSeries* p = response->mutable_packed();
-    PutDoubles(n, [&](size_t b) { return Seconds(merged[b].time); }, p->mutable_times());
-    PutDoubles(n, [&](size_t b) { return merged[b].open; }, p->mutable_opens());
-    PutDoubles(n, [&](size_t b) { return merged[b].high; }, p->mutable_highs());
-    PutDoubles(n, [&](size_t b) { return merged[b].low; }, p->mutable_lows());
-    PutDoubles(n, [&](size_t b) { return merged[b].close; }, p->mutable_closes());
-    PutDoubles(n, [&](size_t b) { return merged[b].volume; }, p->mutable_volumes());
+    const bool d = q.decimal_columns;
+    using P = backtest::v1::PackedSeries;
+    std::vector<int64_t> times(n);
+    for (size_t b = 0; b < n; ++b) times[b] = merged[b].time;
+    PutTimes(times, {p, &P::mutable_times, &P::mutable_times_decimal, d});
+    PutValues(Gather(n, [&](size_t b) { return merged[b].open; }),
+              {p, &P::mutable_opens, &P::mutable_opens_decimal, d});
+    PutValues(Gather(n, [&](size_t b) { return merged[b].high; }),
+              {p, &P::mutable_highs, &P::mutable_highs_decimal, d});
+    PutValues(Gather(n, [&](size_t b) { return merged[b].low; }),
+              {p, &P::mutable_lows, &P::mutable_lows_decimal, d});
+    PutValues(Gather(n, [&](size_t b) { return merged[b].close; }),
+              {p, &P::mutable_closes, &P::mutable_closes_decimal, d});
+    PutValues(Gather(n, [&](size_t b) { return merged[b].volume; }),
+              {p, &P::mutable_volumes, &P::mutable_volumes_decimal, d});
     return;
   }
   auto* candles = response->mutable_candles();
@@ -330,18 +434,20 @@ LinePick PickPoints(const LineView& line, const ResultView& v, const Window& w) 
   return pick;
 }
 
+// A line as points, or packed into the columns `times` and `values` (their series set).
 void AppendLine(const ResultQuery& q, const LineView& line, const LinePick& pick,
-                std::string* packed_times, std::string* packed_values,
+                const ColumnOut& times, const ColumnOut& values,
                 google::protobuf::RepeatedPtrField<backtest::v1::LinePoint>* points) {
   const size_t n = pick.size();
   auto at = [&](size_t k) { return pick.merged() ? pick.index[k] : pick.first + k; };
   auto time = [&](size_t k) { return pick.merged() ? pick.time[k] : line.time[pick.first + k]; };
   if (q.packed) {
-    PutDoubles(n, [&](size_t k) { return Seconds(time(k)); }, packed_times);
+    PutTimes(pick.merged() ? std::span<const int64_t>(pick.time) : line.time.subspan(pick.first, n),
+             times);
     if (pick.merged()) {
-      PutDoubles(n, [&](size_t k) { return line.value[pick.index[k]]; }, packed_values);
+      PutValues(Gather(n, [&](size_t k) { return line.value[pick.index[k]]; }), values);
     } else {
-      CopyDoubles(line.value.subspan(pick.first, n), packed_values);
+      PutValues(line.value.subspan(pick.first, n), values);
     }
     return;
   }
@@ -463,6 +569,11 @@ absl::StatusOr<ResultQuery> ParseResultQuery(const backtest::v1::GetResultReques
       return absl::InvalidArgumentError(
           absl::StrCat("layout: unknown layout ", static_cast<int>(request.layout())));
   }
+  if (request.decimal_columns() && !q.packed) {
+    return absl::InvalidArgumentError(
+        "decimal_columns: packs columns, so it needs layout RESULT_LAYOUT_PACKED");
+  }
+  q.decimal_columns = request.decimal_columns();
   if (request.parts_size() > 0) {
     q.parts = 0;
     for (const std::string& value : request.parts()) {
@@ -490,14 +601,19 @@ void ToResultResponse(const ResultQuery& q, const ResultView& v,
   response->set_candles_per_point(Count(static_cast<int64_t>(w.k)));
   if (q.Has(ResultQuery::kCandles)) AppendCandles(q, v, w, response);
   backtest::v1::PackedSeries* packed = q.packed ? response->mutable_packed() : nullptr;
+  const bool d = q.decimal_columns;
+  using P = backtest::v1::PackedSeries;
   if (q.Has(ResultQuery::kEma)) {
-    AppendLine(q, v.ema, PickPoints(v.ema, v, w), packed ? packed->mutable_ema_times() : nullptr,
-               packed ? packed->mutable_ema_values() : nullptr, response->mutable_ema());
+    AppendLine(q, v.ema, PickPoints(v.ema, v, w),
+               {packed, &P::mutable_ema_times, &P::mutable_ema_times_decimal, d},
+               {packed, &P::mutable_ema_values, &P::mutable_ema_values_decimal, d},
+               response->mutable_ema());
   }
   if (q.Has(ResultQuery::kEquity)) {
     AppendLine(q, v.equity, PickPoints(v.equity, v, w),
-               packed ? packed->mutable_equity_times() : nullptr,
-               packed ? packed->mutable_equity_values() : nullptr, response->mutable_equity());
+               {packed, &P::mutable_equity_times, &P::mutable_equity_times_decimal, d},
+               {packed, &P::mutable_equity_values, &P::mutable_equity_values_decimal, d},
+               response->mutable_equity());
   }
   if (q.Has(ResultQuery::kZones) && v.zones != nullptr && !w.empty()) {
     // Zones that ended before the window or start after it are off the chart.

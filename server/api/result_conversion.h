@@ -1,6 +1,7 @@
 // A stored result (backtest.runner.v1.RunOutput, as runners write it) as the API's
 // GetResultResponse: the window a request asks for is cut (and its candles merged) here, before
-// anything is encoded, and written as a message per point or as packed columns. The stored
+// anything is encoded, and written as a message per point or as packed columns (doubles, or
+// integers for columns of short decimals when asked: decimal_columns). The stored
 // messages keep times and counts as int64, so results of every format read back unchanged; the
 // API's write times as double and counts as int32, which JSON writes as numbers (docs/api.md).
 #ifndef BACKTEST_SERVER_API_RESULT_CONVERSION_H_
@@ -32,6 +33,7 @@ struct ResultQuery {
   };
   uint32_t parts = kAllParts;
   bool packed = false;
+  bool decimal_columns = false;  // packed only
   int64_t max_candles = 0;  // 0: all
   double from_time = 0;     // 0: from the first candle
   double to_time = 0;       // 0: to the last

@@ -300,6 +300,16 @@ same_values() {
 import base64, json, struct, sys
 points, packed = (json.load(open(f)) for f in sys.argv[1:3])
 def col(name):
+    decimal = packed["packed"].get(name + "_decimal")
+    if decimal is not None:  # decimal_columns: n_i / 10^decimals, n_i summed from the deltas
+        if packed["packed"].get(name):
+            print(f"packed.{name} came both ways"); sys.exit(1)
+        raw, width = base64.b64decode(decimal.get("deltas", "")), int(decimal["width"])
+        n, scale, values = int(float(decimal.get("base", 0))), float(10 ** int(decimal.get("decimals", 0))), []
+        for at in range(0, len(raw), width):
+            n += int.from_bytes(raw[at:at + width], "little", signed=True)
+            values.append(n / scale)
+        return values
     raw = base64.b64decode(packed["packed"][name])
     return struct.unpack(f"<{len(raw) // 8}d", raw)
 bits = lambda xs: [struct.pack("<d", float(x)) for x in xs]
@@ -333,6 +343,14 @@ packed_window() {
     same_values "$WORK/window.json" "$WORK/window-packed.json"
 }
 check "a window merged and paged: packed and per-point carry the same values" packed_window
+packed_decimal() {
+  get_to "$WORK/decimal.json" "/api/jobs/$JOB/result/?layout=2&decimal_columns=true" &&
+    python3 -c 'import json, sys; p = json.load(open(sys.argv[1]))["packed"]; sys.exit(0 if "times_decimal" in p and "opens_decimal" in p and not p.get("times") else 1)' "$WORK/decimal.json" &&
+    same_values "$WORK/result.json" "$WORK/decimal.json"
+}
+check "decimal columns (times and prices as integers) carry the per-point values bit for bit" packed_decimal
+api "decimal_columns without the packed layout is 400 naming it" 400 '"decimal_columns" in d["error"]' \
+  GET "/api/jobs/$JOB/result/?decimal_columns=true"
 api "the window: 700 candles merged 8 at a time, its trades paged" 200 \
   'len(d["candles"]) == 88 and d["candles_per_point"] == 8 and d["first_candle"] == d["total_candles"] - 700 and len(d["trades"]) <= 3 and d["total_trades"] >= len(d["trades"]) and all(m["time"] >= d["candles"][0]["time"] for m in d["markers"])' \
   GET "/api/jobs/$JOB/result/?$WINDOW"

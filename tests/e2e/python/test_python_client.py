@@ -116,10 +116,17 @@ def test_columns_carry_the_points_values_bit_for_bit(client, finished_job):
     """get_columns (the packed layout) gives the per-point answer's values as columns of floats,
     for the whole run and for a window merged on the server."""
     run, _ = finished_job
-    bits = lambda xs: [struct.pack("<d", x) for x in xs]
-    for window in [{}, {"max_candles": 50, "max_points": 7, "trades_in_window": True}]:
+    bits = lambda xs: [struct.pack("<d", float(x)) for x in xs]
+    for window, decimal in [({}, True), ({}, False),
+                            ({"max_candles": 50, "max_points": 7, "trades_in_window": True}, True),
+                            ({"max_candles": 50, "max_points": 7, "trades_in_window": True}, False)]:
         points = client.get_result(run.job_id, **window)
-        cols = client.get_columns(run.job_id, **window)
+        cols = client.get_columns(run.job_id, decimal_columns=decimal, **window)
+        # The sample data's times and prices are short decimals: sent as such when asked for.
+        packed = cols.response.packed
+        for name in ("times", "opens", "closes", "equity_times"):
+            assert packed.HasField(name + "_decimal") == decimal, name
+            assert (len(getattr(packed, name)) == 0) == decimal, name
         assert len(cols.time) == len(points.candles) > 0
         for name in ("time", "open", "high", "low", "close", "volume"):
             assert bits(getattr(cols, name)) == bits(getattr(c, name) for c in points.candles)

@@ -148,15 +148,49 @@ class ResultConversionTest : public ::testing::Test {
   MarkerTable markers_;
 };
 
+// A DecimalColumn's values, decoded as docs/api.md tells a client to: the integers (base plus
+// the running sum of the deltas) divided by 10^decimals.
+std::vector<double> Decimals(const v1::DecimalColumn& c) {
+  const int width = c.width();
+  EXPECT_TRUE(width == 1 || width == 2 || width == 4 || width == 8) << width;
+  EXPECT_TRUE(c.decimals() >= 0 && c.decimals() <= 8) << c.decimals();
+  EXPECT_EQ(c.deltas().size() % static_cast<size_t>(width), 0u);
+  double scale = 1;
+  for (int i = 0; i < c.decimals(); ++i) scale *= 10;
+  std::vector<double> out;
+  int64_t n = static_cast<int64_t>(c.base());
+  EXPECT_EQ(static_cast<double>(n), c.base());
+  const int shift = 64 - 8 * width;
+  for (size_t at = 0; at + static_cast<size_t>(width) <= c.deltas().size(); at += width) {
+    uint64_t raw = 0;
+    std::memcpy(&raw, c.deltas().data() + at, static_cast<size_t>(width));
+    n += static_cast<int64_t>(raw << shift) >> shift;  // sign-extended
+    out.push_back(static_cast<double>(n) / scale);
+  }
+  return out;
+}
+
+// Column `name` of `p` (times, opens, ...) as doubles, whichever way it came; both ways at once
+// is a failure.
+std::vector<double> Column(const v1::PackedSeries& p, const std::string& name) {
+  const auto* descriptor = p.GetDescriptor();
+  const auto* reflection = p.GetReflection();
+  const std::string& doubles = reflection->GetString(p, descriptor->FindFieldByName(name));
+  const auto* decimal = descriptor->FindFieldByName(name + "_decimal");
+  if (!reflection->HasField(p, decimal)) return Doubles(doubles);
+  EXPECT_TRUE(doubles.empty()) << name << " came both ways";
+  return Decimals(static_cast<const v1::DecimalColumn&>(reflection->GetMessage(p, decimal)));
+}
+
 // The packed columns of `packed` against the per-point answer `points`, bit for bit.
 void ExpectSameValues(const v1::GetResultResponse& points, const v1::GetResultResponse& packed) {
   const v1::PackedSeries& p = packed.packed();
   EXPECT_EQ(packed.candles_size(), 0);
   EXPECT_EQ(packed.ema_size(), 0);
   EXPECT_EQ(packed.equity_size(), 0);
-  const std::vector<double> times = Doubles(p.times()), opens = Doubles(p.opens()),
-                            highs = Doubles(p.highs()), lows = Doubles(p.lows()),
-                            closes = Doubles(p.closes()), volumes = Doubles(p.volumes());
+  const std::vector<double> times = Column(p, "times"), opens = Column(p, "opens"),
+                            highs = Column(p, "highs"), lows = Column(p, "lows"),
+                            closes = Column(p, "closes"), volumes = Column(p, "volumes");
   ASSERT_EQ(times.size(), static_cast<size_t>(points.candles_size()));
   for (size_t i = 0; i < times.size(); ++i) {
     const v1::Candle& c = points.candles(static_cast<int>(i));
@@ -167,9 +201,8 @@ void ExpectSameValues(const v1::GetResultResponse& points, const v1::GetResultRe
     EXPECT_EQ(Bits(closes[i]), Bits(c.close())) << i;
     EXPECT_EQ(Bits(volumes[i]), Bits(c.volume())) << i;
   }
-  auto same_line = [](const std::string& t, const std::string& v,
+  auto same_line = [](const std::vector<double>& times, const std::vector<double>& values,
                       const google::protobuf::RepeatedPtrField<v1::LinePoint>& line) {
-    const std::vector<double> times = Doubles(t), values = Doubles(v);
     ASSERT_EQ(times.size(), static_cast<size_t>(line.size()));
     ASSERT_EQ(values.size(), times.size());
     for (size_t i = 0; i < times.size(); ++i) {
@@ -177,8 +210,8 @@ void ExpectSameValues(const v1::GetResultResponse& points, const v1::GetResultRe
       EXPECT_EQ(Bits(values[i]), Bits(line[static_cast<int>(i)].value())) << i;
     }
   };
-  same_line(p.ema_times(), p.ema_values(), points.ema());
-  same_line(p.equity_times(), p.equity_values(), points.equity());
+  same_line(Column(p, "ema_times"), Column(p, "ema_values"), points.ema());
+  same_line(Column(p, "equity_times"), Column(p, "equity_values"), points.equity());
   // Everything else is the same message.
   v1::GetResultResponse a = points;
   v1::GetResultResponse b = packed;
@@ -189,31 +222,83 @@ void ExpectSameValues(const v1::GetResultResponse& points, const v1::GetResultRe
   EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
 }
 
-TEST_F(ResultConversionTest, PackedCarriesThePointsValuesBitForBit) {
+// Windows of every kind: whole, the last candles, time ranges, merged, empty.
+std::vector<v1::GetResultRequest> Windows(int64_t start) {
   struct Ask {
     int32_t max_candles;
     double from, to;
     int32_t max_points;
     bool in_window;
   };
-  const double t = static_cast<double>(kStart);
+  const double t = static_cast<double>(start);
   const std::vector<Ask> asks = {
       {0, 0, 0, 0, false},          {10, 0, 0, 0, false},          {0, t + 600, 0, 0, false},
       {0, 0, t + 900, 0, true},     {5, t + 60, t + 1500, 0, true}, {0, 0, 0, 7, false},
       {0, t + 125, t + 2000, 3, true}, {1000, 0, 0, 1, false},    {0, t + 1e6, 0, 0, true},
       {3, 0, 0, 2, true},
   };
+  std::vector<v1::GetResultRequest> requests;
   for (const Ask& ask : asks) {
-    v1::GetResultRequest request;
+    v1::GetResultRequest& request = requests.emplace_back();
     request.set_max_candles(ask.max_candles);
     request.set_from_time(ask.from);
     request.set_to_time(ask.to);
     request.set_max_points(ask.max_points);
     request.set_trades_in_window(ask.in_window);
+  }
+  return requests;
+}
+
+TEST_F(ResultConversionTest, PackedCarriesThePointsValuesBitForBit) {
+  for (v1::GetResultRequest request : Windows(kStart)) {
     const v1::GetResultResponse points = Answer(request);
     request.set_layout(v1::RESULT_LAYOUT_PACKED);
     SCOPED_TRACE(request.ShortDebugString());
     ExpectSameValues(points, Answer(request));
+  }
+}
+
+// Decimal columns: times, prices of a tick grid (as a CSV's text reads), whole volumes come as
+// integers, and decode to the per-point answer's doubles bit for bit; a column with a value that
+// is no decimal of at most 8 digits (a third, 9 digits, -0.0) stays doubles.
+TEST_F(ResultConversionTest, DecimalColumnsCarryThePointsValuesBitForBit) {
+  for (int i = 0; i < kCandles; ++i) {
+    const std::string tick = std::to_string(10000 + (i * 37) % 211);  // 1.0000 .. 1.0210
+    open_[i] = std::stod("1." + tick.substr(1));                      // 4 digits
+    close_[i] = std::stod(std::to_string(i * 50) + ".125");           // 3 digits, wide deltas
+    high_[i] = std::stod("1.12345678" + std::to_string(i % 10));      // 9 digits: doubles
+    low_[i] = i == 5 ? 1.0 / 3 : std::stod("0.5" + tick);             // a third: doubles
+    ema_value_[i % ema_value_.size()] = std::stod("2." + tick);
+  }
+  close_[20] = 123456789.125;  // a delta of 8 bytes
+  // volume_ holds -0.0 (and a subnormal): doubles; equity values 1e6 + 1 / (i + 1): doubles.
+  for (v1::GetResultRequest request : Windows(kStart)) {
+    const v1::GetResultResponse points = Answer(request);
+    request.set_layout(v1::RESULT_LAYOUT_PACKED);
+    request.set_decimal_columns(true);
+    SCOPED_TRACE(request.ShortDebugString());
+    const v1::GetResultResponse packed = Answer(request);
+    ExpectSameValues(points, packed);
+    if (points.candles_size() == 0) continue;
+    const v1::PackedSeries& p = packed.packed();
+    EXPECT_TRUE(p.has_times_decimal());
+    EXPECT_EQ(p.times_decimal().decimals(), 0);
+    EXPECT_TRUE(p.has_equity_times_decimal());
+    EXPECT_TRUE(p.has_ema_times_decimal());
+    if (points.candles_per_point() == 1) {
+      EXPECT_TRUE(p.has_opens_decimal());
+      EXPECT_EQ(p.opens_decimal().decimals(), 4);
+      EXPECT_TRUE(p.has_closes_decimal());
+      EXPECT_EQ(p.closes_decimal().decimals(), 3);
+      EXPECT_TRUE(p.has_ema_values_decimal());
+      EXPECT_FALSE(p.has_highs_decimal());
+      if (request.max_candles() == 0 && request.from_time() == 0 && request.to_time() == 0) {
+        EXPECT_FALSE(p.has_lows_decimal());
+        EXPECT_FALSE(p.has_volumes_decimal());
+        EXPECT_FALSE(p.has_equity_values_decimal());
+        EXPECT_EQ(p.closes_decimal().width(), 8);
+      }
+    }
   }
 }
 
@@ -395,6 +480,8 @@ TEST(ParseResultQueryTest, NamesTheFieldAndTheRule) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"volume\"")));
   EXPECT_THAT(parse([](auto& r) { r.set_layout(static_cast<v1::ResultLayout>(7)); }),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layout")));
+  EXPECT_THAT(parse([](auto& r) { r.set_decimal_columns(true); }),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("decimal_columns")));
   EXPECT_THAT(parse([](auto&) {}), IsOk());
 }
 
