@@ -1,7 +1,8 @@
 // The job service measured end to end: a real backtestd in-process on 127.0.0.1 with real runner
 // processes, driven over gRPC.
 //
-//   GetResult          the whole result of a 100k-bar sma_cross job, per point and packed.
+//   GetResult          the whole result of a 100k-bar sma_cross job, per point, packed and packed
+//                      with decimal columns.
 //   SubmitToFinished   RunBacktest of a 10k-bar sma_cross, then StreamJobLog until the job ends;
 //                      p50/p99 of that latency (targets: 15 ms / 50 ms); batched:1 asks the
 //                      stream for batched log lines.
@@ -152,8 +153,9 @@ const std::map<std::string, std::string> k100kBars = {
     {"strategy", "sma_cross"}, {"symbols", "EURUSD"}, {"timeframe", "M1"},
     {"start_date", "2020-01-01"}, {"end_date", "2020-05-19"}};
 
-// GetResult of one finished 100k-bar job, the whole result, in the layout of arg 0 (1: packed):
-// the server's work and a C++ client's, without a Python client's receiving (docs/benchmarks.md).
+// GetResult of one finished 100k-bar job, the whole result, in the layout of arg 0 (1: packed,
+// 2: packed with decimal columns): the server's work and a C++ client's, without a Python
+// client's receiving (docs/benchmarks.md).
 void BM_GetResult(benchmark::State& state) {
   BenchServer server;
   std::string status;
@@ -163,6 +165,7 @@ void BM_GetResult(benchmark::State& state) {
   backtest::v1::GetResultRequest request;
   request.set_job_id(id);
   if (state.range(0) != 0) request.set_layout(backtest::v1::RESULT_LAYOUT_PACKED);
+  request.set_decimal_columns(state.range(0) == 2);
   std::vector<double> ms;
   size_t bytes = 0;
   for (auto _ : state) {
@@ -182,6 +185,7 @@ BENCHMARK(BM_GetResult)
     ->ArgName("packed")
     ->Arg(0)
     ->Arg(1)
+    ->Arg(2)
     ->Iterations(50)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
