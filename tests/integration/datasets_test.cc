@@ -351,20 +351,24 @@ TEST_F(DatasetsTest, ASchemaFiveDatabaseMigratesAndItsResultsReadBackIdentically
 
 // Two jobs on one file share its dataset; a file changed in between gives a second one; a dataset
 // goes with the last job that refers to it, and never before.
+// 3,000 minute bars of a sine walk from 2020-09-13; `bump` moves every price from bar 2,500 on
+// (a changed file whose first bars are the same).
+void WriteMinuteBars(const std::string& path, double bump) {
+  std::ofstream csv(path);
+  csv << "time,open,high,low,close,volume\n";
+  double price = 100;
+  for (int i = 0; i < 3000; ++i) {
+    const double next = price + 0.01 * std::sin(i * 0.37) + (i == 2500 ? bump : 0);
+    csv << 1'600'000'000 + 60 * i << ',' << price << ',' << std::max(price, next) + 0.01 << ','
+        << std::min(price, next) - 0.01 << ',' << next << ",5\n";
+    price = next;
+  }
+}
+
 TEST_F(DatasetsTest, JobsOnOneFileShareADatasetThatGoesWithTheLastOfThem) {
   const std::string dir = server_.dir().File("var/data");
   std::filesystem::create_directories(dir);
-  auto write = [&](double bump) {
-    std::ofstream csv(dir + "/DATA_M1.csv");
-    csv << "time,open,high,low,close,volume\n";
-    double price = 100;
-    for (int i = 0; i < 3000; ++i) {
-      const double next = price + 0.01 * std::sin(i * 0.37) + (i == 2500 ? bump : 0);
-      csv << 1'600'000'000 + 60 * i << ',' << price << ',' << std::max(price, next) + 0.01 << ','
-          << std::min(price, next) - 0.01 << ',' << next << ",5\n";
-      price = next;
-    }
-  };
+  auto write = [&](double bump) { WriteMinuteBars(dir + "/DATA_M1.csv", bump); };
   write(0);
   const std::map<std::string, std::string> params = {
       {"strategy", "sma_cross"},   {"symbols", "DATA"},         {"timeframe", "M1"},
@@ -405,17 +409,7 @@ TEST_F(DatasetsTest, AJobOnAFileFromTheBarCacheIsTheJobOnTheParsedFile) {
   const std::string dir = server_.dir().File("var/data");
   const std::string cache = server_.dir().File("var/data-cache");
   std::filesystem::create_directories(dir);
-  auto write = [&](double bump) {
-    std::ofstream csv(dir + "/CACHED_M1.csv");
-    csv << "time,open,high,low,close,volume\n";
-    double price = 50;
-    for (int i = 0; i < 4000; ++i) {
-      const double next = price + 0.02 * std::sin(i * 0.21) + (i == 3000 ? bump : 0);
-      csv << 1'600'000'000 + 60 * i << ',' << price << ',' << std::max(price, next) + 0.01 << ','
-          << std::min(price, next) - 0.01 << ',' << next << ",7\n";
-      price = next;
-    }
-  };
+  auto write = [&](double bump) { WriteMinuteBars(dir + "/CACHED_M1.csv", bump); };
   auto entries = [&] {
     int n = 0;
     if (!std::filesystem::exists(cache)) return n;
