@@ -79,12 +79,11 @@ std::string EntryName(const struct stat& st) {
 
 int64_t Nanos(const timespec& t) { return t.tv_sec * 1'000'000'000LL + t.tv_nsec; }
 
-// The six columns of `bars` as I/O vectors, in the entry's order.
-template <typename Series, typename Iovec>
-std::array<Iovec, 6> Columns(Series& bars) {
+// The six columns of `bars` as I/O vectors, in the entry's order (writable only when `bars` is).
+std::array<iovec, 6> Columns(const BarSeries& bars) {
   const size_t n = bars.size();
-  auto v = [n](auto& column) {
-    return Iovec{const_cast<void*>(static_cast<const void*>(column.data())), n * 8};
+  auto v = [n](const auto& column) {
+    return iovec{const_cast<void*>(static_cast<const void*>(column.data())), n * 8};
   };
   return {v(bars.time), v(bars.open), v(bars.high), v(bars.low), v(bars.close), v(bars.volume)};
 }
@@ -124,7 +123,7 @@ bool ReadColumns(int fd, size_t rows, BarSeries* bars) {
     return true;
   }
   bars->Resize(rows);
-  const auto columns = Columns<BarSeries, iovec>(*bars);
+  const auto columns = Columns(*bars);
   for (size_t k = 0; k < 6; ++k) {
     if (::pread(fd, columns[k].iov_base, bytes, static_cast<off_t>(kAlign + k * stride)) !=
         static_cast<ssize_t>(bytes)) {
@@ -157,7 +156,7 @@ BarCache::Lookup BarCache::Find(int csv_fd) const {
       static_cast<uint64_t>(entry.st_size) == EntryBytes(h.rows)) {
     BarSeries bars;
     if (ReadColumns(fd, h.rows, &bars) &&
-        Checksum(Columns<BarSeries, iovec>(bars)) == h.checksum) {
+        Checksum(Columns(bars)) == h.checksum) {
       bars.dataset_hash.assign(h.dataset_hash, sizeof h.dataset_hash);
       out.bars = std::move(bars);
       ::futimens(fd, nullptr);  // used now: the last to be evicted
@@ -187,7 +186,7 @@ void BarCache::Store(int csv_fd, const Lookup& lookup, const BarSeries& bars) co
 
   Header h = IdentityOf(before);
   h.rows = bars.size();
-  const auto columns = Columns<const BarSeries, iovec>(bars);
+  const auto columns = Columns(bars);
   h.checksum = Checksum(columns);
   const std::string hash = DatasetHash(BarView::Of(bars, 0, bars.size()));
   std::memcpy(h.dataset_hash, hash.data(), std::min(hash.size(), sizeof h.dataset_hash));
