@@ -399,7 +399,7 @@ void JobManager::WorkerLoop(int worker) {
   stores.worker = worker;
   while (auto job_id = queue_.Pop()) {
     RunJob(*job_id, stores, *backend);
-    backend->Prepare();  // usually started already, when the job's result arrived
+    backend->Prepare();  // usually started already, when the job ended
   }
 }
 

@@ -341,9 +341,6 @@ absl::StatusOr<std::vector<int64_t>> JobRun::ResultDatasets(
 
 absl::Status JobRun::StoreResult(std::string stored, const backtest::runner::v1::RunOutput& facts) {
   if (sweep_) return absl::InvalidArgumentError("a result from a sweep job");
-  // This runner is done with the CPU: start the worker's next warm runner now, so that its exec
-  // and linking overlap with storing this result instead of delaying the next job.
-  backend_.Prepare(&request_);
   const int64_t now = Now();
   const size_t bytes = stored.size();
   auto datasets = ResultDatasets(facts);
@@ -465,6 +462,10 @@ void JobRun::Run() {
   const RunnerEnd end = (*runner)->Finish();
   Flush(true);
   Conclude(end.kind == RunnerEndKind::kFinished && reader_.got_result(), end);
+  (*runner)->Reap();  // a runner still exiting after its end: the job need not wait for it
+  // The worker's next warm runner starts once this job has ended: its exec and linking would
+  // compete with storing the result for the machine's cores.
+  backend_.Prepare(&request_);
 }
 
 void JobRun::Conclude(bool succeeded, const RunnerEnd& end) {

@@ -2,8 +2,11 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "backtest/runner/v1/runner.pb.h"
@@ -30,7 +33,57 @@ bool ProcessRun::Pump(int timeout_ms, Listener& listener) {
     killed_for_protocol_ = true;  // a runner the server cannot read (or refuses) runs no further
     Terminate();
   }
+  if (options_.end_at_said_finish && EndAtSaidFinish(listener)) return false;
   return !process_.all_closed();
+}
+
+bool ProcessRun::EndAtSaidFinish(Listener& listener) {
+  const std::optional<RunEndFrame>& said = stream_.end();
+  if (!said.has_value() || said->outcome != backtest::runner::v1::RunEnd::OUTCOME_FINISHED ||
+      !stream_.protocol_error().empty()) {
+    return false;
+  }
+  // What the runner wrote to stdout and stderr before its end is in their pipes: taken now.
+  for (int fd : {process_.stdout_fd(), process_.stderr_fd()}) {
+    pollfd p = {fd, POLLIN, 0};
+    // A pipe's worth at most: a runner that writes on after its end does not hold the job.
+    for (int reads = 0; fd >= 0 && reads < 16 && ::poll(&p, 1, 0) > 0; ++reads) {
+      Read(fd, listener);
+      if (fd != process_.stdout_fd() && fd != process_.stderr_fd()) break;  // closed at its EOF
+    }
+  }
+  ended_early_ = true;
+  return true;
+}
+
+void ProcessRun::Reap() {
+  if (!ended_early_) return;
+  ended_early_ = false;
+  // The runner exits right after its end: its pipes close once its memory is gone. One that
+  // lingers (a strategy's thread) is killed.
+  constexpr int kExitGraceMs = 5000;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kExitGraceMs);
+  while (!process_.all_closed()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      process_.Signal(SIGKILL);
+      break;
+    }
+    pollfd fds[3];
+    int n = 0;
+    for (int fd : {process_.events_fd(), process_.stdout_fd(), process_.stderr_fd()}) {
+      if (fd >= 0) fds[n++] = {fd, POLLIN, 0};
+    }
+    if (::poll(fds, n, static_cast<int>(left)) < 0 && errno != EINTR) break;
+    for (int i = 0; i < n; ++i) {
+      if (fds[i].revents == 0) continue;
+      char buf[4096];
+      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);  // after its end: not the job's
+      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) process_.CloseFd(fds[i].fd);
+    }
+  }
+  (void)process_.Wait();
 }
 
 void ProcessRun::Cancel() {
@@ -60,6 +113,7 @@ void ProcessRun::Read(int fd, Listener& listener) {
 }
 
 RunnerEnd ProcessRun::Finish() {
+  if (ended_early_) return {RunnerEndKind::kFinished, "", ""};  // its process: Reap()
   const ExitInfo exit = process_.Wait();
   // A runner killed by a signal may die in the middle of a frame: the cut frame is a consequence,
   // and the signal (or srun's exit status, which stands for it) is the reason to report.
@@ -122,6 +176,7 @@ absl::StatusOr<std::unique_ptr<RunnerRun>> LocalRunnerBackend::Start(const RunRe
   const std::string frame = SpecFrame(*request.spec);
   ProcessRun::Options run;
   run.limits = options_.limits;
+  run.end_at_said_finish = true;
   if (request.sandboxed.has_value()) {
     run.describe_exit = [limits = request.sandbox_limits](const ExitInfo& exit) {
       return DescribeSandboxedRunnerExit(exit, limits);

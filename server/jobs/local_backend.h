@@ -34,6 +34,10 @@ class ProcessRun : public RunnerRun {
     std::function<RunnerEnd(const ExitInfo&)> describe_exit;
     // Sees what the process writes to stderr (srun's own errors name a failed node or step).
     std::function<void(const char*, size_t)> on_stderr;
+    // The run ends when the runner's RunEnd says it finished, without waiting for its process
+    // to exit (the teardown of a large run's memory takes milliseconds before its pipes close):
+    // what it writes after its end is not the job's. Reap() then lets the process go.
+    bool end_at_said_finish = false;
   };
 
   ProcessRun(RunnerProcess process, Options options)
@@ -46,14 +50,19 @@ class ProcessRun : public RunnerRun {
   void Cancel() override;
   void Terminate() override { process_.Signal(SIGKILL); }
   RunnerEnd Finish() override;
+  void Reap() override;
 
  private:
   void Read(int fd, Listener& listener);
+  // The RunEnd came and says the run finished (with end_at_said_finish): stdout and stderr are
+  // read for what is in their pipes already, and the run has ended.
+  bool EndAtSaidFinish(Listener& listener);
 
   RunnerProcess process_;
   Options options_;
   RunnerStream stream_;
   bool killed_for_protocol_ = false;
+  bool ended_early_ = false;  // by EndAtSaidFinish, the process not yet reaped
 };
 
 // How backtest-runner's process ended, when its stream did not say: a limit that a signal

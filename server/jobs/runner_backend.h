@@ -96,6 +96,9 @@ class RunnerRun {
   // the stream are failures ("protocol"), unless the runner was killed in the middle of a frame
   // (the signal is then the reason).
   virtual RunnerEnd Finish() = 0;
+  // After Finish, when the job has been concluded: lets go of what the run still holds (a local
+  // runner's process that Finish did not wait for, given a moment to exit, then killed).
+  virtual void Reap() {}
 };
 
 class RunnerBackend {
@@ -107,7 +110,7 @@ class RunnerBackend {
   virtual absl::StatusOr<std::unique_ptr<RunnerRun>> Start(const RunRequest& request) = 0;
 
   // Readies the next runs ahead of them (warm runners), when the backend keeps any: called
-  // between jobs, and as soon as a run's result has arrived (its runner is done with the CPU).
+  // between jobs, once the last one has ended.
   // With `like`, also one for runs of its kind (a strategy-folder job's sandbox).
   virtual void Prepare(const RunRequest* like = nullptr) {}
 };

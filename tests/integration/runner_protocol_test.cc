@@ -1,13 +1,19 @@
 // The runner protocol's handshake through the whole job path (docs/runner-protocol.md): a job
 // whose runner speaks an older protocol (version 1: no hello) or an unknown one fails with an
-// error that says so, and its runner is stopped; the real runner's jobs finish.
+// error that says so, and its runner is stopped; the real runner's jobs finish, at their RunEnd
+// rather than at their process's exit.
+#include <signal.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "tests/integration/test_server.h"
+#include "tests/testing/project_dirs.h"
 
 namespace backtest {
 namespace {
@@ -74,6 +80,28 @@ TEST(RunnerProtocolTest, TheRealRunnerSpeaksIt) {
   server.options().workers = 1;
   server.Start();
   backtest::v1::Job job;
+  EXPECT_EQ(EndOf(server, server.Submit(Params()), &job), "finished") << job.error();
+}
+
+// The job is finished at the runner's RunEnd, not when its process has exited (a large run's
+// teardown takes milliseconds): here the runner's process lives on for 30 s after its end. The
+// server kills it after a grace period, and the worker runs the next job.
+TEST(RunnerProtocolTest, AJobEndsAtItsRunEndNotAtItsRunnersExit) {
+  TestServer server;
+  server.options().workers = 1;
+  const std::string path = server.dir().File("lingering-runner");
+  std::ofstream out(path);
+  out << "#!/bin/sh\n\"" << testing::BinDir() << "/backtest-runner\" \"$@\"\nexec sleep 30\n";
+  out.close();
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+  server.options().runner_path = path;
+  server.Start();
+  backtest::v1::Job job;
+  ASSERT_EQ(EndOf(server, server.Submit(Params()), &job), "finished") << job.error();
+  int pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripPrefix(job.runner(), "local pid "), &pid)) << job.runner();
+  EXPECT_EQ(::kill(pid, 0), 0) << "the runner's process had exited before its job finished";
+  EXPECT_TRUE(PollUntil([&] { return ::kill(pid, 0) != 0; }, 20)) << "the runner was left running";
   EXPECT_EQ(EndOf(server, server.Submit(Params()), &job), "finished") << job.error();
 }
 
