@@ -35,6 +35,24 @@ absl::Status ResultStore::Save(const ResultRecord& result) {
   return absl::OkStatus();
 }
 
+absl::Status ResultStore::SetDigest(absl::string_view job_id, absl::string_view digest) {
+  try {
+    if (set_digest_ == nullptr) {
+      set_digest_ = std::make_unique<SQLite::Statement>(
+          db_, "UPDATE results SET digest = ? WHERE job_id = ?");
+    }
+    StatementScope q(*set_digest_);
+    q->bind(1, std::string(digest));
+    q->bind(2, std::string(job_id));
+    if (q->exec() == 0) {
+      return absl::NotFoundError(absl::StrCat("job ", job_id, " has no result"));
+    }
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("set the digest of job ", job_id));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ResultStore::Save(const ResultRecord& result, std::span<const int64_t> datasets) {
   try {
     SQLite::Transaction tx(db_);

@@ -40,6 +40,12 @@ struct ResultRecord {
   int64_t created_ms = 0;
 };
 
+// The digest of a result saved before its digest came (ResultStore::SetDigest): as long as a
+// digest (64 hex digits), and never one. No finished job's result has it.
+inline constexpr absl::string_view kDigestPending =
+    "----------------------------------------------------------------";
+static_assert(kDigestPending.size() == 64);
+
 class ResultStore {
  public:
   explicit ResultStore(SQLite::Database& db);
@@ -51,6 +57,11 @@ class ResultStore {
   // transaction that also drops the job's pins (DatasetStore::Pin) and marks the datasets used.
   // FailedPrecondition when a dataset does not exist.
   absl::Status Save(const ResultRecord& result, std::span<const int64_t> datasets);
+  // Sets the digest of a result saved before its digest was known, with kDigestPending in its
+  // place: a value of the same size is written over it in place (a page, where a digest of
+  // another size would rewrite the whole row and its hundreds of KB). NotFound when the job has
+  // no result.
+  absl::Status SetDigest(absl::string_view job_id, absl::string_view digest);
 
   // NotFound when the job has no result.
   absl::StatusOr<ResultRecord> Load(absl::string_view job_id);
@@ -66,6 +77,7 @@ class ResultStore {
   std::unique_ptr<SQLite::Statement> refer_;
   std::unique_ptr<SQLite::Statement> unpin_;
   std::unique_ptr<SQLite::Statement> touch_;
+  std::unique_ptr<SQLite::Statement> set_digest_;
 };
 
 }  // namespace backtest::db

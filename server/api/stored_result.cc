@@ -218,6 +218,8 @@ absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
     return unreadable("not a result");
   }
   stored::RunOutput& out = *r.stored_.mutable_output();
+  // A digest that came after its result (ResultDigestEvent) is in the record's column only.
+  if (out.digest().empty()) out.set_digest(record.digest);
   if ((record.format == db::kResultsFormatDeltas || record.format == db::kResultsFormatDatasets) &&
       !jobs::ExpandDeltaColumns(&out)) {
     return unreadable("a malformed column");

@@ -67,6 +67,7 @@ class JobRun : public RunnerEventReader::Sink, public RunnerRun::Listener {
   absl::Status StoreDataset(const backtest::runner::v1::DatasetEvent& dataset) override;
   absl::Status StoreResult(std::string stored,
                            const backtest::runner::v1::RunOutput& facts) override;
+  absl::Status StoreDigest(const std::string& digest) override;
   absl::Status StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) override;
   absl::Status EndSweep(int32_t rows) override;
   absl::Status StoreWalkForward(const backtest::runner::v1::WalkForwardEvent& event) override;
@@ -348,7 +349,9 @@ absl::Status JobRun::StoreResult(std::string stored, const backtest::runner::v1:
   db::ResultRecord record{.job_id = job_id_,
                           .format = datasets->empty() ? db::kResultsFormatDeltas
                                                       : db::kResultsFormatDatasets,
-                          .digest = facts.digest(),
+                          // Its digest may come after it (ResultDigestEvent).
+                          .digest = facts.digest().empty() ? std::string(db::kDigestPending)
+                                                           : facts.digest(),
                           .data = std::move(stored),
                           .created_ms = now};
   absl::Status s = datasets->empty() ? stores_.results.Save(record)
@@ -357,6 +360,11 @@ absl::Status JobRun::StoreResult(std::string stored, const backtest::runner::v1:
   SaveRunFacts(facts);
   spdlog::debug("job {}: result of {} bytes stored in {} ms", job_id_, bytes, Now() - now);
   return absl::OkStatus();
+}
+
+absl::Status JobRun::StoreDigest(const std::string& digest) {
+  if (sweep_) return absl::InvalidArgumentError("a result digest from a sweep job");
+  return stores_.results.SetDigest(job_id_, digest);
 }
 
 absl::Status JobRun::Commit(std::vector<JobEvent> events, const db::JobStore::Update& update) {

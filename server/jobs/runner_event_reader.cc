@@ -1,5 +1,6 @@
 #include "server/jobs/runner_event_reader.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -148,6 +149,9 @@ void RunnerEventReader::Handle(std::string bytes) {
     case RunnerEvent::kResult:
       OnResult(std::move(bytes), event.result());
       break;
+    case RunnerEvent::kResultDigest:
+      OnResultDigest(event.result_digest().digest());
+      break;
     case RunnerEvent::kHeartbeat:
       OnHeartbeat(now);
       break;
@@ -248,6 +252,28 @@ void RunnerEventReader::OnResult(std::string bytes,
                                  const backtest::runner::v1::RunOutput& facts) {
   if (absl::Status s = sink_.StoreResult(ToStoredResult(std::move(bytes)), facts); !s.ok()) {
     result_error_ = absl::StrCat("the result could not be stored: ", s.message());
+    return;
+  }
+  // Without its digest, the result is whole when the digest has come too.
+  awaiting_digest_ = facts.digest().empty();
+  got_result_ = !awaiting_digest_;
+}
+
+void RunnerEventReader::OnResultDigest(const std::string& digest) {
+  if (!awaiting_digest_) {
+    protocol_error_ = "a result digest came without a result waiting for one";
+    return;
+  }
+  if (digest.size() != 64 || !std::all_of(digest.begin(), digest.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      })) {
+    protocol_error_ = "a result digest that is not 64 lower-case hex digits";
+    return;
+  }
+  awaiting_digest_ = false;
+  if (absl::Status s = sink_.StoreDigest(digest); !s.ok()) {
+    (absl::IsInvalidArgument(s) ? protocol_error_ : result_error_) =
+        absl::StrCat("the result's digest could not be stored: ", s.message());
     return;
   }
   got_result_ = true;

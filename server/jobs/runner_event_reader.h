@@ -39,6 +39,11 @@ class RunnerEventReader {
     // reads (digest, reason counts, trace summary, the datasets of its series).
     virtual absl::Status StoreResult(std::string stored,
                                      const backtest::runner::v1::RunOutput& facts) = 0;
+    // The digest of the result stored without one (its ResultDigestEvent, checked: 64 hex
+    // digits). InvalidArgument for a run whose results do not come this way.
+    virtual absl::Status StoreDigest(const std::string& digest) {
+      return absl::InvalidArgumentError("a result digest from a run that sends none apart");
+    }
     // Finished combinations of a sweep job (docs/sweeps.md). InvalidArgument (the runner's
     // fault: a protocol error) for rows the job does not expect, as for a job that is no sweep.
     virtual absl::Status StoreSweepRows(const backtest::runner::v1::SweepRowsEvent& rows) {
@@ -80,6 +85,7 @@ class RunnerEventReader {
   const std::string& store_error() const { return store_error_; }
   // The result came but could not be stored: the job fails with this.
   const std::string& result_error() const { return result_error_; }
+  // The result is stored, with its digest (which may come after it, in an event of its own).
   bool got_result() const { return got_result_; }
 
   // A heartbeat at `now` (stored in the job row at most every heartbeat_persist_ms): the
@@ -90,6 +96,7 @@ class RunnerEventReader {
   void OnProgress(int64_t now, const backtest::runner::v1::ProgressEvent& progress);
   void OnTrace(int64_t now, backtest::runner::v1::TraceEvent& trace);
   void OnResult(std::string bytes, const backtest::runner::v1::RunOutput& facts);
+  void OnResultDigest(const std::string& digest);
 
   Sink& sink_;
   std::function<int64_t()> now_ms_;
@@ -104,6 +111,7 @@ class RunnerEventReader {
   std::string store_error_;
   std::string result_error_;
   bool got_result_ = false;
+  bool awaiting_digest_ = false;  // the result is stored without its digest
 };
 
 }  // namespace backtest::jobs

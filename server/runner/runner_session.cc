@@ -537,6 +537,18 @@ class EarlyHashes {
   std::unique_ptr<Background> datasets_;
 };
 
+// A large run's result goes out before its digest is done, and its digest after it: the server
+// stores the one while the runner computes the other (on a small run, the digest is done about
+// when the conversion is, and one event costs the server less than two). Decided by the run's
+// size, not by which of the two threads is done first, so that a run always goes the same way.
+constexpr size_t kDigestApartFromBars = 32768;
+
+bool SendsDigestApart(const engine::RunResult& result) {
+  size_t bars = 0;
+  for (const engine::SymbolResult& s : result.symbols) bars += s.candles().size();
+  return bars >= kDigestApartFromBars;
+}
+
 // SendResult, with what was hashed while the run went on (none: everything is hashed here).
 bool SendResultHashed(EventWriter& writer, const engine::RunResult& result,
                       const google::protobuf::RepeatedPtrField<v1::KnownDataset>& known,
@@ -551,6 +563,15 @@ bool SendResultHashed(EventWriter& writer, const engine::RunResult& result,
   // The datasets go out while the digest is still being computed.
   for (const v1::RunnerEvent& d : datasets) {
     if (!writer.Write(d)) return false;
+  }
+  if (SendsDigestApart(result)) {
+    // So does the result: the server stores it while the digest is computed, which follows in
+    // an event of its own.
+    if (!writer.Write(e)) return false;
+    hasher.Wait();
+    v1::RunnerEvent late;
+    late.mutable_result_digest()->set_digest(digest);
+    return writer.Write(late);
   }
   hasher.Wait();
   e.mutable_result()->set_digest(digest);

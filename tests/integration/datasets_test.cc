@@ -171,6 +171,15 @@ class DatasetsTest : public ::testing::Test {
   // it): its stored parameters run again by the engine in this process (runs are deterministic)
   // and converted as that runner did.
   std::string Format3Result(SQLite::Database& db, const std::string& id) {
+    auto result = RunAgain(db, id);
+    EXPECT_TRUE(result.ok()) << result.status();
+    stored::RunnerEvent event;
+    if (result.ok()) runner::ToRunOutput(*result, event.mutable_result());
+    return event.SerializeAsString();
+  }
+
+  // The job's run again by the engine in this process, from its stored (resolved) parameters.
+  absl::StatusOr<engine::RunResult> RunAgain(SQLite::Database& db, const std::string& id) {
     SQLite::Statement q(db, "SELECT params_json FROM jobs WHERE id = ?");
     q.bind(1, id);
     EXPECT_TRUE(q.executeStep());
@@ -183,11 +192,7 @@ class DatasetsTest : public ::testing::Test {
       void OnTraceBatch(std::span<const engine::TraceRow>, bool) override {}
       bool IsCancelled() override { return false; }
     } quiet;
-    auto result = engine::RunBacktest(params, engine::RunOptions{}, quiet);
-    EXPECT_TRUE(result.ok()) << result.status();
-    stored::RunnerEvent event;
-    if (result.ok()) runner::ToRunOutput(*result, event.mutable_result());
-    return event.SerializeAsString();
+    return engine::RunBacktest(params, engine::RunOptions{}, quiet);
   }
 
   void StoreResult(SQLite::Database& db, const std::string& id, int format,
@@ -353,16 +358,42 @@ TEST_F(DatasetsTest, ASchemaFiveDatabaseMigratesAndItsResultsReadBackIdentically
 // goes with the last job that refers to it, and never before.
 // 3,000 minute bars of a sine walk from 2020-09-13; `bump` moves every price from bar 2,500 on
 // (a changed file whose first bars are the same).
-void WriteMinuteBars(const std::string& path, double bump) {
+void WriteMinuteBars(const std::string& path, double bump, int bars = 3000) {
   std::ofstream csv(path);
   csv << "time,open,high,low,close,volume\n";
   double price = 100;
-  for (int i = 0; i < 3000; ++i) {
+  for (int i = 0; i < bars; ++i) {
     const double next = price + 0.01 * std::sin(i * 0.37) + (i == 2500 ? bump : 0);
     csv << 1'600'000'000 + 60 * i << ',' << price << ',' << std::max(price, next) + 0.01 << ','
         << std::min(price, next) - 0.01 << ',' << next << ",5\n";
     price = next;
   }
+}
+
+// A large run's runner sends its result before its digest is done and the digest after it
+// (ResultDigestEvent): the job's digest is still the run's, as the engine computes it whole in
+// this process.
+TEST_F(DatasetsTest, ADigestSentAfterItsResultIsTheRunsDigest) {
+  const std::string dir = server_.dir().File("var/data");
+  std::filesystem::create_directories(dir);
+  WriteMinuteBars(dir + "/DATA_M1.csv", 0, 40'000);
+  const std::map<std::string, std::string> params = {
+      {"strategy", "sma_cross"},   {"symbols", "DATA"},         {"timeframe", "M1"},
+      {"data_source", "file://" + dir}, {"start_date", "2020-01-01"}, {"end_date", "2021-01-01"}};
+  const std::string id = Run(params);
+  auto db = Db();
+  auto run = RunAgain(*db, id);
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->symbols[0].candles().size(), 40'000u);
+  backtest::v1::GetResultRequest request;
+  request.set_job_id(id);
+  request.set_layout(backtest::v1::RESULT_LAYOUT_PACKED);
+  request.add_parts("stats");
+  EXPECT_EQ(Result(request).digest(), run->digest);
+  SQLite::Statement q(*db, "SELECT digest FROM results WHERE job_id = ?");
+  q.bind(1, id);
+  ASSERT_TRUE(q.executeStep());
+  EXPECT_EQ(q.getColumn(0).getString(), run->digest);
 }
 
 TEST_F(DatasetsTest, JobsOnOneFileShareADatasetThatGoesWithTheLastOfThem) {

@@ -98,6 +98,23 @@ TEST_F(DatasetStoreTest, ResultsReferToDatasetsWhichGoWithTheLastReference) {
   EXPECT_EQ(Count("SELECT count(*) FROM results"), 0);  // nothing of it stored
 }
 
+// A result stored before its digest was known (it came after it: ResultDigestEvent) gets it.
+TEST_F(DatasetStoreTest, AResultStoredWithoutItsDigestGetsItLater) {
+  auto a = store_->Save(Record("aaa", 5));
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(results_->Save({.job_id = "j1", .format = kResultsFormatDatasets,
+                              .digest = std::string(kDigestPending), .data = "r", .created_ms = 10},
+                             std::vector<int64_t>{*a}),
+              IsOk());
+  const std::string digest(64, 'e');
+  EXPECT_THAT(results_->SetDigest("j1", digest), IsOk());
+  auto loaded = results_->Load("j1");
+  ASSERT_THAT(loaded, IsOk());
+  EXPECT_EQ(loaded->digest, digest);
+  EXPECT_EQ(loaded->data, "r");
+  EXPECT_THAT(results_->SetDigest("j2", digest), StatusIs(absl::StatusCode::kNotFound));
+}
+
 TEST_F(DatasetStoreTest, APinKeepsADatasetForARunningJobUntilItsResultOrItsEnd) {
   auto a = store_->Save(Record("aaa", 5));
   auto b = store_->Save(Record("bbb", 5));
