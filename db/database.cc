@@ -12,6 +12,7 @@
 #include "SQLiteCpp/Transaction.h"
 #include "absl/strings/str_cat.h"
 #include "db/migrations.h"
+#include "db/job_store.h"
 #include "db/sqlite_status.h"
 
 namespace backtest::db {
@@ -20,6 +21,11 @@ Database::Database(std::string path, std::unique_ptr<SQLite::Database> db)
     : path_(std::move(path)), db_(std::move(db)) {}
 
 Database::~Database() = default;
+
+JobStore& Database::jobs() {
+  if (jobs_ == nullptr) jobs_ = std::make_unique<JobStore>(*db_);
+  return *jobs_;
+}
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path,
                                                          const DatabaseOptions& options) {

@@ -18,6 +18,8 @@ class Database;
 
 namespace backtest::db {
 
+class JobStore;  // job_store.h
+
 struct DatabaseOptions {
   // How long a statement waits for a lock held by another connection.
   int busy_timeout_ms = 5000;
@@ -50,6 +52,9 @@ class Database {
 
   // The connection, for the stores of this thread.
   SQLite::Database& connection() { return *db_; }
+  // A job store on this connection, kept with it: its statements are prepared once for the
+  // connection's life rather than for each request that leases it (ConnectionPool).
+  JobStore& jobs();
 
   // Calls `hook` after each commit of this connection with the number of pages now in the WAL
   // (sqlite3_wal_hook; replaces the automatic checkpoint of this connection).
@@ -79,6 +84,7 @@ class Database {
 
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;
+  std::unique_ptr<JobStore> jobs_;  // after db_: its statements go before the connection
   int schema_version_ = 0;
   int busy_timeout_ms_ = 0;
   std::function<void(int pages)> wal_hook_;

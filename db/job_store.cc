@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "db/sqlite_status.h"
+#include "db/statement_scope.h"
 #include "db/varint.h"
 
 namespace backtest::db {
@@ -241,12 +242,13 @@ absl::Status JobStore::Insert(const JobRecord& job, std::vector<EventRecord>& ev
 
 absl::StatusOr<JobRecord> JobStore::Get(absl::string_view id) {
   try {
-    SQLite::Statement q(db_, absl::StrCat("SELECT ", kJobColumns,
-                                          " FROM jobs j JOIN users u ON u.id = j.owner_id "
-                                          "WHERE j.id = ?"));
-    q.bind(1, std::string(id));
-    if (!q.executeStep()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
-    return ReadJob(q);
+    // Kept prepared: a job is read on every GetJob, which a waiting client calls in a loop.
+    static const std::string sql = absl::StrCat(
+        "SELECT ", kJobColumns, " FROM jobs j JOIN users u ON u.id = j.owner_id WHERE j.id = ?");
+    StatementScope q(Prepared(sql));
+    q->bind(1, std::string(id));
+    if (!q->executeStep()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+    return ReadJob(*q);
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, absl::StrCat("read job ", id));
   }
@@ -363,18 +365,18 @@ absl::StatusOr<std::vector<EventRecord>> JobStore::Events(absl::string_view id, 
 absl::StatusOr<std::string> JobStore::LogTail(absl::string_view id, absl::string_view source,
                                               int lines) {
   try {
-    SQLite::Statement q(db_,
-                        "SELECT seq, time_ms, kind, source, level, text, payload, event_count "
-                        "FROM job_events WHERE job_id = ? AND kind = 'log' AND source = ? "
-                        "ORDER BY seq DESC LIMIT ?");
-    q.bind(1, std::string(id));
-    q.bind(2, std::string(source));
-    q.bind(3, lines);
+    StatementScope q(Prepared(
+        "SELECT seq, time_ms, kind, source, level, text, payload, event_count "
+        "FROM job_events WHERE job_id = ? AND kind = 'log' AND source = ? "
+        "ORDER BY seq DESC LIMIT ?"));
+    q->bind(1, std::string(id));
+    q->bind(2, std::string(source));
+    q->bind(3, lines);
     const size_t wanted = lines > 0 ? static_cast<size_t>(lines) : 0;
     std::vector<std::string> newest_first;
-    while (newest_first.size() < wanted && q.executeStep()) {
+    while (newest_first.size() < wanted && q->executeStep()) {
       std::vector<EventRecord> row;
-      absl::Status s = Unpack(id, ReadRow(q), 0, kMaxEventsPerRow, &row);
+      absl::Status s = Unpack(id, ReadRow(*q), 0, kMaxEventsPerRow, &row);
       if (!s.ok()) return s;
       for (auto it = row.rbegin(); it != row.rend() && newest_first.size() < wanted; ++it) {
         newest_first.push_back(std::move(it->text));

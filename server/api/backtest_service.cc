@@ -73,7 +73,7 @@ absl::StatusOr<db::JobRecord> BacktestServiceImpl::VisibleJob(const Caller& call
   auto not_found = absl::NotFoundError(absl::StrCat("job \"", job_id.substr(0, 64), "\" not found"));
   if (!jobs::IsValidJobId(job_id)) return not_found;
   auto conn = jobs_.pool().Acquire();
-  db::JobStore store(conn->connection());
+  db::JobStore& store = conn->jobs();
   auto job = store.Get(job_id);
   if (!job.ok()) return job.status().code() == absl::StatusCode::kNotFound ? not_found : job.status();
   if (!caller.CanSee(job->owner_id)) return not_found;
@@ -84,7 +84,7 @@ absl::Status BacktestServiceImpl::FillJob(const db::JobRecord& record, backtest:
   JobTails tails;
   if (record.status != db::JobStatus::kQueued) {
     auto conn = jobs_.pool().Acquire();
-    db::JobStore store(conn->connection());
+    db::JobStore& store = conn->jobs();
     ASSIGN_OR_RETURN(tails.stdout_tail, store.LogTail(record.id, "stdout", kTailLines));
     ASSIGN_OR_RETURN(tails.stderr_tail, store.LogTail(record.id, "stderr", kTailLines));
   }
@@ -200,7 +200,7 @@ absl::Status BacktestServiceImpl::List(const Caller& caller,
   std::vector<db::JobRecord> found;
   {
     auto conn = jobs_.pool().Acquire();
-    db::JobStore store(conn->connection());
+    db::JobStore& store = conn->jobs();
     ASSIGN_OR_RETURN(found, store.List(query));
   }
   const std::shared_ptr<const jobs::StrategySnapshot> strategies = jobs_.strategies().snapshot();

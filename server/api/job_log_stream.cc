@@ -219,7 +219,7 @@ void JobLogStream::Core::LoadPage(int64_t from) {
   absl::Status status;
   {
     auto conn = manager->pool().Acquire();
-    db::JobStore store(conn->connection());
+    db::JobStore& store = conn->jobs();
     int64_t want = std::min(kPageEvents, live_from - from);
     auto records = store.Events(job_id, from, static_cast<int>(want));
     status = records.status();
@@ -298,7 +298,7 @@ JobLogStream* JobLogStream::Start(jobs::JobManager& manager, jobs::Executor& io,
     // The job has ended (its channel goes only after its last event is stored): the store has
     // everything; read its last seq now, not from the possibly older record.
     auto conn = manager.pool().Acquire();
-    db::JobStore store(conn->connection());
+    db::JobStore& store = conn->jobs();
     auto fresh = store.Get(job.id);
     live_from = (fresh.ok() ? fresh->last_seq : job.last_seq) + 1;
   }

@@ -105,7 +105,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
   {
     // Jobs a previous process left running are failed; queued ones are queued again.
     auto conn = manager->pool_->Acquire();
-    db::JobStore store(conn->connection());
+    db::JobStore& store = conn->jobs();
     ASSIGN_OR_RETURN(std::vector<db::JobRecord> running, store.JobsWithStatus(db::JobStatus::kRunning));
     std::string slurm_note;
     if (o.runner_backend == "slurm" && !running.empty()) {
@@ -271,7 +271,7 @@ absl::StatusOr<db::JobRecord> JobManager::Submit(int64_t owner_id,
   std::vector<db::EventRecord> events = {ToRecord(StatusEvent(job.created_ms, db::JobStatus::kQueued, ""))};
   {
     auto conn = pool_->Acquire();
-    db::JobStore store(conn->connection());
+    db::JobStore& store = conn->jobs();
     db::SweepStore sweeps(conn->connection());
     if (sweep != nullptr) {
       db::SweepRecord record = *sweep;
@@ -306,7 +306,7 @@ absl::Status JobManager::Cancel(const std::string& job_id) {
     if (auto it = channels_.find(job_id); it != channels_.end()) channel = it->second;
   }
   auto conn = pool_->Acquire();
-  db::JobStore store(conn->connection());
+  db::JobStore& store = conn->jobs();
   const int64_t now = NowMs();
   db::JobStore::Update update;
   update.status = db::JobStatus::kCancelled;
@@ -483,7 +483,7 @@ void JobManager::ReconcileLoop() {
     lock.unlock();
     {
       auto conn = pool_->Acquire();
-      db::JobStore store(conn->connection());
+      db::JobStore& store = conn->jobs();
       Reconcile(store);
     }
     lock.lock();
