@@ -273,9 +273,12 @@ absl::StatusOr<StoredResult> BacktestServiceImpl::ReadResult(const db::JobRecord
       db::DatasetStore store(conn->connection());
       ASSIGN_OR_RETURN(std::vector<db::DatasetKey> keys, store.KeysOfResult(job.id));
       for (const db::DatasetKey& key : keys) {
-        ASSIGN_OR_RETURN(DatasetCache::Candles candles,
+        ASSIGN_OR_RETURN(DatasetCache::Dataset dataset,
                          datasets_.Get(key.hash, [&] { return store.Load(key.id); }));
-        datasets.push_back({key.hash, std::move(candles)});
+        const DecodedDataset& d = *dataset;
+        datasets.push_back(
+            {key.hash, {dataset, &d.candles},
+             d.decimals ? std::shared_ptr<const CandleDecimals>(dataset, &*d.decimals) : nullptr});
       }
     }
     ASSIGN_OR_RETURN(StoredResult stored, StoredResult::Parse(record, data, datasets, needs));

@@ -5,28 +5,33 @@
 
 namespace backtest::api {
 
-absl::StatusOr<DatasetCache::Candles> DatasetCache::Get(
+absl::StatusOr<DatasetCache::Dataset> DatasetCache::Get(
     const std::string& hash, const std::function<absl::StatusOr<db::DatasetRecord>()>& load) {
   {
     std::lock_guard lock(mu_);
     auto it = entries_.find(hash);
     if (it != entries_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second.age);
-      return it->second.candles;
+      return it->second.dataset;
     }
   }
   auto record = load();
   if (!record.ok()) return record.status();
-  auto candles = std::make_shared<backtest::runner::v1::CandleColumns>();
+  auto dataset = std::make_shared<DecodedDataset>();
+  backtest::runner::v1::CandleColumns* candles = &dataset->candles;
   const int n = static_cast<int>(record->bars);
   if (record->hash != hash || record->format != db::kDatasetFormatColumns ||
-      !candles->ParseFromString(record->data) || !jobs::ExpandCandleColumns(candles.get()) ||
+      !candles->ParseFromString(record->data) || !jobs::ExpandCandleColumns(candles) ||
       candles->time_size() != n || candles->open_size() != n || candles->high_size() != n ||
       candles->low_size() != n || candles->close_size() != n || candles->volume_size() != n) {
     return absl::DataLossError(absl::StrCat("dataset ", record->id, " (", record->symbol,
                                             ") cannot be read"));
   }
-  const size_t bytes = static_cast<size_t>(n) * 6 * sizeof(double);
+  size_t bytes = static_cast<size_t>(n) * 6 * sizeof(double);
+  if (keep_decimals_) {
+    dataset->decimals = CandleDecimals::Of(*candles);
+    bytes += dataset->decimals->bytes();
+  }
   std::lock_guard lock(mu_);
   if (entries_.count(hash) == 0 && bytes <= max_bytes_) {
     while (bytes_ + bytes > max_bytes_ && !lru_.empty()) {
@@ -36,10 +41,10 @@ absl::StatusOr<DatasetCache::Candles> DatasetCache::Get(
       lru_.pop_back();
     }
     lru_.push_front(hash);
-    entries_[hash] = Entry{candles, bytes, lru_.begin()};
+    entries_[hash] = Entry{dataset, bytes, lru_.begin()};
     bytes_ += bytes;
   }
-  return Candles(std::move(candles));
+  return Dataset(std::move(dataset));
 }
 
 }  // namespace backtest::api

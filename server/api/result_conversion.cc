@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -224,59 +225,6 @@ std::vector<double> Gather(size_t n, F&& value) {
   return out;
 }
 
-constexpr int kMaxDecimals = 8;
-constexpr double kPow10[kMaxDecimals + 1] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
-
-// The integers n_i of `values` at `scale` (10^digits) into `out`, when every value is n_i / scale
-// bit for bit (IEEE 754 division, as a client does it) with |n_i| < 2^51; false when one is not.
-// Checked a block at a time without a branch per value (the loop vectorizes).
-bool ToIntegers(std::span<const double> values, double scale, std::vector<int64_t>* out) {
-  // Below 2^51, adding and taking away 1.5 * 2^52 rounds to the nearest integer.
-  constexpr double kRound = 0x1.8p52;
-  constexpr double kLimit = 0x1p51;
-  constexpr size_t kBlock = 1024;
-  out->resize(values.size());
-  int64_t* n_out = out->data();
-  for (size_t b = 0; b < values.size(); b += kBlock) {
-    const size_t e = std::min(values.size(), b + kBlock);
-    bool inexact = false;
-    for (size_t i = b; i < e; ++i) {
-      const double v = values[i];
-      const double n = (v * scale + kRound) - kRound;
-      const bool small = std::fabs(n) < kLimit;  // false for NaN and infinities too
-      inexact |= !small | (std::bit_cast<uint64_t>(n / scale) != std::bit_cast<uint64_t>(v));
-      n_out[i] = static_cast<int64_t>(small ? n : 0.0);
-    }
-    if (inexact) return false;
-  }
-  return true;
-}
-
-// Integers as `out`'s deltas over `decimals` digits, in the narrowest width that holds every
-// delta.
-void PutDecimal(std::span<const int64_t> integers, int decimals, backtest::v1::DecimalColumn* out) {
-  out->set_decimals(decimals);
-  const size_t n = integers.size();
-  const int64_t base = n > 0 ? integers[0] : 0;
-  out->set_base(static_cast<double>(base));  // below 2^51: exact
-  uint64_t widest = 0;  // the largest delta, or the complement of the most negative one
-  for (size_t i = 1; i < n; ++i) {
-    const int64_t d = integers[i] - integers[i - 1];
-    widest = std::max(widest, static_cast<uint64_t>(d < 0 ? ~d : d));
-  }
-  const size_t width = widest < 0x80 ? 1 : widest < 0x8000 ? 2 : widest < 0x80000000 ? 4 : 8;
-  out->set_width(static_cast<int>(width));
-  std::string* deltas = out->mutable_deltas();
-  deltas->resize(n * width);
-  char* p = deltas->data();
-  int64_t previous = base;
-  for (size_t i = 0; i < n; ++i, p += width) {
-    const int64_t d = integers[i] - previous;  // little-endian: its low bytes are the narrow value
-    std::memcpy(p, &d, width);
-    previous = integers[i];
-  }
-}
-
 // Where one packed column goes: its doubles, or its DecimalColumn when the query asks for those
 // and its values are short decimals.
 struct ColumnOut {
@@ -289,9 +237,8 @@ struct ColumnOut {
 void PutValues(std::span<const double> values, const ColumnOut& out) {
   if (out.decimal_columns) {
     std::vector<int64_t> integers;
-    for (int d = 0; d <= kMaxDecimals; ++d) {
-      if (!ToIntegers(values, kPow10[d], &integers)) continue;
-      PutDecimal(integers, d, (out.series->*out.decimal)());
+    if (const std::optional<int> digits = FewestDigits(values, kMaxDecimals + 1, &integers)) {
+      PutDecimal(integers, *digits, (out.series->*out.decimal)());
       return;
     }
   }
@@ -306,6 +253,44 @@ void PutTimes(std::span<const int64_t> times, const ColumnOut& out) {
   }
   PutDoubles(times.size(), [&](size_t i) { return Seconds(times[i]); },
              (out.series->*out.doubles)());
+}
+
+// The candle times of `v`, or a line's times that are those very candle times (an equity per
+// candle), when they are all of them: the dataset's decimal column as it is, when kept.
+void PutTimes(const ResultView& v, std::span<const int64_t> times, const ColumnOut& out) {
+  if (out.decimal_columns && v.decimals != nullptr && times.data() == v.time.data() &&
+      times.size() == v.time.size()) {
+    *(out.series->*out.decimal)() = v.decimals->time;
+    return;
+  }
+  PutTimes(times, out);
+}
+
+// Unmerged candle values [first, first + n) of `v`'s column `c`: from the dataset's decimal
+// column of all its candles when kept, as checking them would give. A value's check is its own:
+// a window passes at the whole column's digits with the same integers, but may pass at fewer.
+void PutCandleValues(const ResultView& v, size_t c, std::span<const double> column,
+                     size_t first, size_t n, const ColumnOut& out) {
+  const std::span<const double> values = column.subspan(first, n);
+  if (!out.decimal_columns || v.decimals == nullptr) return PutValues(values, out);
+  const std::optional<backtest::v1::DecimalColumn>& whole = v.decimals->values[c];
+  const bool all = first == 0 && n == column.size();
+  if (!whole) {
+    if (!all) return PutValues(values, out);  // a window may be decimals where the whole is not
+    CopyDoubles(values, (out.series->*out.doubles)());
+    return;
+  }
+  if (all) {
+    *(out.series->*out.decimal)() = *whole;
+    return;
+  }
+  std::vector<int64_t> integers;
+  std::optional<int> digits = FewestDigits(values, whole->decimals(), &integers);
+  if (!digits) {
+    digits = whole->decimals();
+    integers = DecimalIntegers(*whole, first, first + n);
+  }
+  PutDecimal(integers, *digits, (out.series->*out.decimal)());
 }
 
 // The merged candle over [i0, i1): the first's time and open, the highest high, the lowest low,
@@ -334,13 +319,17 @@ void AppendCandles(const ResultQuery& q, const ResultView& v, const Window& w,
       backtest::v1::PackedSeries* p = response->mutable_packed();
       const bool d = q.decimal_columns;
       using P = backtest::v1::PackedSeries;
-      PutTimes(v.time.subspan(f, n), {p, &P::mutable_times, &P::mutable_times_decimal, d});
-      PutValues(v.open.subspan(f, n), {p, &P::mutable_opens, &P::mutable_opens_decimal, d});
-      PutValues(v.high.subspan(f, n), {p, &P::mutable_highs, &P::mutable_highs_decimal, d});
-      PutValues(v.low.subspan(f, n), {p, &P::mutable_lows, &P::mutable_lows_decimal, d});
-      PutValues(v.close.subspan(f, n), {p, &P::mutable_closes, &P::mutable_closes_decimal, d});
-      PutValues(v.volume.subspan(f, n),
-                {p, &P::mutable_volumes, &P::mutable_volumes_decimal, d});
+      using C = CandleDecimals;
+      PutTimes(v, v.time.subspan(f, n), {p, &P::mutable_times, &P::mutable_times_decimal, d});
+      PutCandleValues(v, C::kOpen, v.open, f, n,
+                      {p, &P::mutable_opens, &P::mutable_opens_decimal, d});
+      PutCandleValues(v, C::kHigh, v.high, f, n,
+                      {p, &P::mutable_highs, &P::mutable_highs_decimal, d});
+      PutCandleValues(v, C::kLow, v.low, f, n, {p, &P::mutable_lows, &P::mutable_lows_decimal, d});
+      PutCandleValues(v, C::kClose, v.close, f, n,
+                      {p, &P::mutable_closes, &P::mutable_closes_decimal, d});
+      PutCandleValues(v, C::kVolume, v.volume, f, n,
+                      {p, &P::mutable_volumes, &P::mutable_volumes_decimal, d});
       return;
     }
     auto* candles = response->mutable_candles();
@@ -435,14 +424,15 @@ LinePick PickPoints(const LineView& line, const ResultView& v, const Window& w) 
 }
 
 // A line as points, or packed into the columns `times` and `values` (their series set).
-void AppendLine(const ResultQuery& q, const LineView& line, const LinePick& pick,
-                const ColumnOut& times, const ColumnOut& values,
+void AppendLine(const ResultQuery& q, const ResultView& v, const LineView& line,
+                const LinePick& pick, const ColumnOut& times, const ColumnOut& values,
                 google::protobuf::RepeatedPtrField<backtest::v1::LinePoint>* points) {
   const size_t n = pick.size();
   auto at = [&](size_t k) { return pick.merged() ? pick.index[k] : pick.first + k; };
   auto time = [&](size_t k) { return pick.merged() ? pick.time[k] : line.time[pick.first + k]; };
   if (q.packed) {
-    PutTimes(pick.merged() ? std::span<const int64_t>(pick.time) : line.time.subspan(pick.first, n),
+    PutTimes(v,
+             pick.merged() ? std::span<const int64_t>(pick.time) : line.time.subspan(pick.first, n),
              times);
     if (pick.merged()) {
       PutValues(Gather(n, [&](size_t k) { return line.value[pick.index[k]]; }), values);
@@ -604,13 +594,13 @@ void ToResultResponse(const ResultQuery& q, const ResultView& v,
   const bool d = q.decimal_columns;
   using P = backtest::v1::PackedSeries;
   if (q.Has(ResultQuery::kEma)) {
-    AppendLine(q, v.ema, PickPoints(v.ema, v, w),
+    AppendLine(q, v, v.ema, PickPoints(v.ema, v, w),
                {packed, &P::mutable_ema_times, &P::mutable_ema_times_decimal, d},
                {packed, &P::mutable_ema_values, &P::mutable_ema_values_decimal, d},
                response->mutable_ema());
   }
   if (q.Has(ResultQuery::kEquity)) {
-    AppendLine(q, v.equity, PickPoints(v.equity, v, w),
+    AppendLine(q, v, v.equity, PickPoints(v.equity, v, w),
                {packed, &P::mutable_equity_times, &P::mutable_equity_times_decimal, d},
                {packed, &P::mutable_equity_values, &P::mutable_equity_values_decimal, d},
                response->mutable_equity());

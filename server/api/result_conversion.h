@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "backtest/runner/v1/runner.pb.h"
 #include "backtest/v1/backtest_service.pb.h"
+#include "server/api/decimal_column.h"
 
 namespace backtest::api {
 
@@ -84,6 +85,9 @@ struct ResultView {
   // The symbol's candles, element i of each column belonging to candle i.
   std::span<const int64_t> time;
   std::span<const double> open, high, low, close, volume;
+  // Those candles' columns whole as decimal columns, when kept (a dataset's: DatasetCache);
+  // else null.
+  const CandleDecimals* decimals = nullptr;
   LineView ema;
   LineView equity;  // the account's, over every symbol
   const google::protobuf::RepeatedPtrField<backtest::runner::v1::Zone>* zones = nullptr;

@@ -236,6 +236,7 @@ absl::StatusOr<StoredResult> StoredResult::Parse(const db::ResultRecord& record,
         return unreadable(absl::StrCat("the dataset of ", s.symbol(), " is not its own"));
       }
       r.candles_.push_back(datasets[i].candles);
+      r.decimals_.push_back(datasets[i].decimals);
     }
     if (absl::Status s = r.ReadColumns(needs, &out); !s.ok()) return unreadable(s.message());
     return r;
@@ -300,6 +301,7 @@ ResultView StoredResult::View(int index) const {
   }
   const stored::CandleColumns& c =
       candles_.empty() ? s.candle_columns() : *candles_[static_cast<size_t>(index)];
+  if (!decimals_.empty()) v.decimals = decimals_[static_cast<size_t>(index)].get();
   v.time = Span(c.time());
   v.open = Span(c.open());
   v.high = Span(c.high());

@@ -19,10 +19,12 @@
 
 namespace backtest::api {
 
-// A dataset a result refers to, decoded (plain columns of one length): its hash and candles.
+// A dataset a result refers to, decoded (plain columns of one length): its hash and candles, and
+// those candles whole as decimal columns when they are kept (else null).
 struct DatasetCandles {
   std::string hash;
   std::shared_ptr<const backtest::runner::v1::CandleColumns> candles;
+  std::shared_ptr<const CandleDecimals> decimals;
 };
 
 class StoredResult {
@@ -68,6 +70,7 @@ class StoredResult {
   std::vector<Columns> series_;  // format 1: per series
   // Format 4: each series' candles, from its dataset.
   std::vector<std::shared_ptr<const backtest::runner::v1::CandleColumns>> candles_;
+  std::vector<std::shared_ptr<const CandleDecimals>> decimals_;  // format 4: each series', or null
   int64_t trade_count_ = -1;  // format 4: the trades' count (they may be left undecoded)
   // The trades and markers an answer needs (pointing into stored_'s words).
   TradeTable trades_;

@@ -307,9 +307,9 @@ absl::StatusOr<int64_t> TraceServiceImpl::BarAt(Stores& stores, const std::strin
         "by bar_index");
   }
   const db::DatasetKey& key = keys[symbol_index];
-  ASSIGN_OR_RETURN(DatasetCache::Candles candles,
+  ASSIGN_OR_RETURN(DatasetCache::Dataset dataset,
                    candles_.Get(key.hash, [&] { return stores.datasets->Load(key.id); }));
-  const auto& time = candles->time();
+  const auto& time = dataset->candles.time();
   auto it = std::lower_bound(time.begin(), time.end(), ts);
   if (!after && (it == time.end() || *it != ts)) {
     if (it == time.begin()) return -1;

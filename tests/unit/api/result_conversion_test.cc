@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <span>
 #include <vector>
 
 #include "tests/testing/status_matchers.h"
@@ -133,11 +134,28 @@ class ResultConversionTest : public ::testing::Test {
   }
 
   v1::GetResultResponse Answer(const v1::GetResultRequest& request) const {
+    return Answer(request, View());
+  }
+
+  static v1::GetResultResponse Answer(const v1::GetResultRequest& request, const ResultView& view) {
     auto query = ParseResultQuery(request);
     EXPECT_THAT(query.status(), IsOk());
     v1::GetResultResponse response;
-    if (query.ok()) ToResultResponse(*query, View(), &response);
+    if (query.ok()) ToResultResponse(*query, view, &response);
     return response;
+  }
+
+  // Prices as a CSV's text reads (short decimals), a column of 9 digits and one with a third.
+  void UseDecimals() {
+    for (int i = 0; i < kCandles; ++i) {
+      const std::string tick = std::to_string(10000 + (i * 37) % 211);  // 1.0000 .. 1.0210
+      open_[i] = std::stod("1." + tick.substr(1));                      // 4 digits
+      close_[i] = std::stod(std::to_string(i * 50) + ".125");           // 3 digits, wide deltas
+      high_[i] = std::stod("1.12345678" + std::to_string(i % 10));      // 9 digits: doubles
+      low_[i] = i == 5 ? 1.0 / 3 : std::stod("0.5" + tick);             // a third: doubles
+      ema_value_[i % ema_value_.size()] = std::stod("2." + tick);
+    }
+    close_[20] = 123456789.125;  // a delta of 8 bytes
   }
 
   std::vector<int64_t> time_, ema_time_, equity_time_;
@@ -262,15 +280,7 @@ TEST_F(ResultConversionTest, PackedCarriesThePointsValuesBitForBit) {
 // integers, and decode to the per-point answer's doubles bit for bit; a column with a value that
 // is no decimal of at most 8 digits (a third, 9 digits, -0.0) stays doubles.
 TEST_F(ResultConversionTest, DecimalColumnsCarryThePointsValuesBitForBit) {
-  for (int i = 0; i < kCandles; ++i) {
-    const std::string tick = std::to_string(10000 + (i * 37) % 211);  // 1.0000 .. 1.0210
-    open_[i] = std::stod("1." + tick.substr(1));                      // 4 digits
-    close_[i] = std::stod(std::to_string(i * 50) + ".125");           // 3 digits, wide deltas
-    high_[i] = std::stod("1.12345678" + std::to_string(i % 10));      // 9 digits: doubles
-    low_[i] = i == 5 ? 1.0 / 3 : std::stod("0.5" + tick);             // a third: doubles
-    ema_value_[i % ema_value_.size()] = std::stod("2." + tick);
-  }
-  close_[20] = 123456789.125;  // a delta of 8 bytes
+  UseDecimals();
   // volume_ holds -0.0 (and a subnormal): doubles; equity values 1e6 + 1 / (i + 1): doubles.
   for (v1::GetResultRequest request : Windows(kStart)) {
     const v1::GetResultResponse points = Answer(request);
@@ -297,6 +307,60 @@ TEST_F(ResultConversionTest, DecimalColumnsCarryThePointsValuesBitForBit) {
         EXPECT_FALSE(p.has_volumes_decimal());
         EXPECT_FALSE(p.has_equity_values_decimal());
         EXPECT_EQ(p.closes_decimal().width(), 8);
+      }
+    }
+  }
+}
+
+template <typename T>
+std::span<const T> Span(const google::protobuf::RepeatedField<T>& field) {
+  return std::span<const T>(field.data(), static_cast<size_t>(field.size()));
+}
+
+// A dataset's decimal columns, kept (DatasetCache): every window answers byte for byte what
+// checking the window itself answers, where the window is decimals at fewer digits than the
+// whole, where it is decimals and the whole is not (volumes: -0.0 and a subnormal at candles 7
+// and 8), and for an equity at the candles' own times.
+TEST_F(ResultConversionTest, KeptDecimalColumnsAnswerAsTheWindowsOwnCheck) {
+  UseDecimals();
+  for (int i = kCandles - 10; i < kCandles; ++i) close_[i] = 1000.0 + i;  // 0 digits
+  stored::CandleColumns candles;
+  for (int i = 0; i < kCandles; ++i) {
+    candles.add_time(time_[i]);
+    candles.add_open(open_[i]);
+    candles.add_high(high_[i]);
+    candles.add_low(low_[i]);
+    candles.add_close(close_[i]);
+    candles.add_volume(volume_[i]);
+  }
+  const CandleDecimals decimals = CandleDecimals::Of(candles);
+  ASSERT_TRUE(decimals.values[CandleDecimals::kClose].has_value());
+  EXPECT_EQ(decimals.values[CandleDecimals::kClose]->decimals(), 3);
+  EXPECT_FALSE(decimals.values[CandleDecimals::kVolume].has_value());
+  for (bool equity_at_candles : {false, true}) {
+    ResultView checked = View();
+    checked.time = Span(candles.time());
+    checked.open = Span(candles.open());
+    checked.high = Span(candles.high());
+    checked.low = Span(candles.low());
+    checked.close = Span(candles.close());
+    checked.volume = Span(candles.volume());
+    if (equity_at_candles) checked.equity = {checked.time, checked.close};
+    ResultView kept = checked;
+    kept.decimals = &decimals;
+    std::vector<v1::GetResultRequest> requests = Windows(kStart);
+    requests.emplace_back().set_max_candles(30);  // volumes of candles 10-39: decimals
+    for (v1::GetResultRequest request : requests) {
+      request.set_layout(v1::RESULT_LAYOUT_PACKED);
+      request.set_decimal_columns(true);
+      SCOPED_TRACE(request.ShortDebugString() + (equity_at_candles ? " equity at candles" : ""));
+      const v1::GetResultResponse answer = Answer(request, kept);
+      EXPECT_EQ(answer.SerializeAsString(), Answer(request, checked).SerializeAsString());
+      if (request.max_candles() == 10 && request.max_points() == 0) {
+        EXPECT_EQ(answer.packed().closes_decimal().decimals(), 0);
+      }
+      if (request.max_candles() == 30) {
+        EXPECT_TRUE(answer.packed().has_volumes_decimal());
       }
     }
   }
