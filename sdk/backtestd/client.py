@@ -9,6 +9,7 @@ dropped connection, and plain-Python parameter values.
 from __future__ import annotations
 
 import array
+import collections.abc
 import dataclasses
 import datetime as _dt
 import os
@@ -25,6 +26,7 @@ from backtestd._gen.backtest.v1 import backtest_service_pb2_grpc as _bt_grpc
 from backtestd._gen.backtest.v1 import job_pb2 as _job
 from backtestd._gen.backtest.v1 import preset_service_pb2 as _ps
 from backtestd._gen.backtest.v1 import preset_service_pb2_grpc as _ps_grpc
+from backtestd._gen.backtest.v1 import result_pb2 as _result
 from backtestd._gen.backtest.v1 import strategy_service_pb2 as _st
 from backtestd._gen.backtest.v1 import strategy_service_pb2_grpc as _st_grpc
 from backtestd._gen.backtest.v1 import sweep_service_pb2 as _sw
@@ -134,15 +136,29 @@ def _doubles(column: bytes):
     return values
 
 
-def _decimals(column):
-    """A DecimalColumn (GetResultRequest.decimal_columns) as a numpy array of floats: the
-    integers (base plus the running sum of the deltas) divided by 10^decimals, which gives the
-    per-point layout's doubles bit for bit."""
+def _integers(column):
+    """A DecimalColumn's integers (base plus the running sum of the deltas) as numpy int64."""
     import numpy
 
-    integers = numpy.frombuffer(column.deltas, dtype=f"<i{column.width}").cumsum(dtype=numpy.int64)
+    integers = numpy.frombuffer(column.deltas, dtype=f"<i{column.width}").astype(numpy.int64)
+    numpy.cumsum(integers, out=integers)
     integers += int(column.base)
-    return integers / float(10 ** column.decimals)
+    return integers
+
+
+def _decimals(column):
+    """A DecimalColumn (GetResultRequest.decimal_columns) as a numpy array of floats: the
+    integers divided by 10^decimals, which gives the per-point layout's doubles bit for bit.
+    The integers are summed as doubles (half the time of int64 and a conversion): every partial
+    sum is a whole number below 2^52, so each is exact."""
+    import numpy
+
+    values = numpy.frombuffer(column.deltas, dtype=f"<i{column.width}").astype(numpy.float64)
+    numpy.cumsum(values, out=values)
+    values += column.base
+    if column.decimals:
+        values /= float(10 ** column.decimals)
+    return values
 
 
 def _column(packed, name: str):
@@ -152,6 +168,72 @@ def _column(packed, name: str):
     return _doubles(getattr(packed, name))
 
 
+def _numbers(column) -> list:
+    """A NumberColumn's values as floats, whichever way the server sent them."""
+    if column.HasField("decimal"):
+        return _decimals(column.decimal).tolist()
+    return _doubles(column.doubles).tolist()
+
+
+def _words(column) -> list:
+    """A WordColumn's values as strings."""
+    import numpy
+
+    words = list(column.words)
+    return [words[i] for i in numpy.frombuffer(column.indexes, dtype=f"<u{column.width}").tolist()]
+
+
+class _PackedRows(collections.abc.Sequence):
+    """Trades or markers that came as columns (GetResultRequest.packed_trades), as a sequence of
+    the Trade or Marker messages the per-point answer carries (equal to them, field for field):
+    the columns are decoded on first use and each message is built when it is asked for."""
+
+    def __init__(self, message, columns, fields):
+        self._message, self._columns, self._fields = message, columns, fields
+        self._values = None
+        first = getattr(columns, fields[0][1])  # a DecimalColumn
+        self._length = len(first.deltas) // first.width if first.width else 0
+
+    def _decoded(self):
+        if self._values is None:
+            decode = {"int": lambda c: _integers(c).tolist(),
+                      "time": lambda c: [float(t) for t in _integers(c).tolist()],
+                      "number": _numbers, "word": _words}
+            self._values = [(name, decode[kind](getattr(self._columns, column)))
+                            for name, column, kind in self._fields]
+        return self._values
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._length))]
+        if i < 0:
+            i += self._length
+        if not 0 <= i < self._length:
+            raise IndexError("index out of range")
+        return self._message(**{name: values[i] for name, values in self._decoded()})
+
+    def __repr__(self) -> str:
+        return f"<{self._length} {self._message.__name__} messages from columns>"
+
+
+_TRADE_FIELDS = [
+    ("id", "ids", "int"), ("symbol", "symbols", "word"), ("side", "sides", "word"),
+    ("entry_time", "entry_times", "time"), ("entry_price", "entry_prices", "number"),
+    ("exit_time", "exit_times", "time"), ("exit_price", "exit_prices", "number"),
+    ("size", "sizes", "number"), ("stop", "stops", "number"), ("target", "targets", "number"),
+    ("pnl", "pnls", "number"), ("return_pct", "return_pcts", "number"),
+    ("exit_reason", "exit_reasons", "word"), ("bars_held", "bars_held", "int"),
+    ("commission", "commissions", "number"), ("entry_bar", "entry_bars", "int"),
+    ("exit_bar", "exit_bars", "int")]
+_MARKER_FIELDS = [
+    ("trade_id", "trade_ids", "int"), ("symbol", "symbols", "word"), ("time", "times", "time"),
+    ("side", "sides", "word"), ("kind", "kinds", "word"), ("price", "prices", "number"),
+    ("reason", "reasons", "word")]
+
+
 @dataclasses.dataclass(frozen=True)
 class ResultColumns:
     """A result whose candles, EMA and equity came as columns (GetResult's packed layout).
@@ -159,8 +241,11 @@ class ResultColumns:
     Each column is a sequence of floats (``len``, indexing, iteration; ``numpy.frombuffer(col)``
     and ``array.array('d', col)`` take it without parsing a value at a time): a memoryview of the
     answer's doubles, or a numpy array for a column the server sent as decimals
-    (``decimal_columns``). The values are the per-point layout's bit for bit. ``response`` is the GetResultResponse itself: zones, markers,
-    trades, stats, ``total_candles``, ``first_candle``, ``candles_per_point``, ``digest``.
+    (``decimal_columns``). The values are the per-point layout's bit for bit. ``response`` is the
+    GetResultResponse itself: zones, stats, ``total_candles``, ``first_candle``,
+    ``candles_per_point``, ``total_trades``, ``digest``. ``trades`` and ``markers`` are the
+    answer's Trade and Marker messages: ``response.trades`` and ``response.markers``, or, when
+    they came as columns (``packed_trades``), a sequence of the same messages built from them.
     """
 
     response: Any
@@ -174,15 +259,21 @@ class ResultColumns:
     ema_value: Any
     equity_time: Any
     equity_value: Any
+    trades: Sequence[Any] = ()
+    markers: Sequence[Any] = ()
 
     @classmethod
     def from_response(cls, response) -> "ResultColumns":
         p = response.packed
+        trades = (_PackedRows(_result.Trade, p.trades, _TRADE_FIELDS) if p.HasField("trades")
+                  else response.trades)
+        markers = (_PackedRows(_result.Marker, p.markers, _MARKER_FIELDS)
+                   if p.HasField("markers") else response.markers)
         return cls(response=response, time=_column(p, "times"), open=_column(p, "opens"),
                    high=_column(p, "highs"), low=_column(p, "lows"), close=_column(p, "closes"),
                    volume=_column(p, "volumes"), ema_time=_column(p, "ema_times"),
                    ema_value=_column(p, "ema_values"), equity_time=_column(p, "equity_times"),
-                   equity_value=_column(p, "equity_values"))
+                   equity_value=_column(p, "equity_values"), trades=trades, markers=markers)
 
 
 def _to_value(value: Any) -> struct_pb2.Value:
@@ -384,7 +475,8 @@ class Client:
     def get_result(self, job_id: str, max_candles: int = 0, symbol: str = "", *,
                    packed: bool = False, parts=(), from_time: float = 0, to_time: float = 0,
                    max_points: int = 0, trades_in_window: bool = False, trades_offset: int = 0,
-                   trades_limit: int = 0, decimal_columns: bool = False):
+                   trades_limit: int = 0, decimal_columns: bool = False,
+                   packed_trades: bool = False):
         """The finished job's GetResultResponse: candles (the last ``max_candles``, 0 = all),
         ema, zones, markers, trades, equity, stats. FAILED_PRECONDITION before it finished.
         Times are UTC epoch seconds and durations seconds, both floats with whole values
@@ -396,23 +488,29 @@ class Client:
         zones, markers, trades, stats; empty: all); ``trades_in_window`` keeps the symbol's
         trades and markers of the window, ``trades_offset``/``trades_limit`` page the trades.
         ``packed`` asks for candles, EMA and equity as columns (``response.packed``; see
-        get_columns), ``decimal_columns`` for those of short decimals as DecimalColumns."""
+        get_columns), ``decimal_columns`` for those of short decimals as DecimalColumns,
+        ``packed_trades`` for the trades and markers as columns too (``response.packed.trades``
+        and ``.markers``; ResultColumns rebuilds the messages)."""
         layout = _bt.RESULT_LAYOUT_PACKED if packed else _bt.RESULT_LAYOUT_POINTS
         return self._call(self._backtest.GetResult, _bt.GetResultRequest(
             job_id=job_id, max_candles=max_candles, symbol=symbol, layout=layout,
             parts=list(parts), from_time=from_time, to_time=to_time, max_points=max_points,
             trades_in_window=trades_in_window, trades_offset=trades_offset,
-            trades_limit=trades_limit, decimal_columns=decimal_columns))
+            trades_limit=trades_limit, decimal_columns=decimal_columns,
+            packed_trades=packed_trades))
 
     def get_columns(self, job_id: str, max_candles: int = 0, symbol: str = "",
-                    decimal_columns: bool = True, **window) -> ResultColumns:
+                    decimal_columns: bool = True, packed_trades: bool = True,
+                    **window) -> ResultColumns:
         """The finished job's result in the packed layout: its candles, EMA and equity as
         columns of floats (ResultColumns), a fraction of the per-point answer's size and decoding
         time; times, prices and volumes that are short decimals come as such (a fraction of the
-        bytes again) unless ``decimal_columns`` is false. Takes get_result's window arguments."""
+        bytes again) unless ``decimal_columns`` is false; the trades and markers come as columns
+        too, ResultColumns' ``trades`` and ``markers`` (``response.trades`` and ``.markers`` are
+        empty then), unless ``packed_trades`` is false. Takes get_result's window arguments."""
         return ResultColumns.from_response(self.get_result(
             job_id, max_candles=max_candles, symbol=symbol, packed=True,
-            decimal_columns=decimal_columns, **window))
+            decimal_columns=decimal_columns, packed_trades=packed_trades, **window))
 
     def compare_runs(self, job_ids: Sequence[str], max_points: int = 0):
         """CompareRunsResponse for 2 to 8 finished jobs (docs/compare.md): ``jobs``, ``stats``

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "server/api/packed_trades.h"
 
 namespace backtest::api {
 namespace {
@@ -473,38 +474,45 @@ void AppendTrades(const ResultQuery& q, const ResultView& v, const Window& w,
   response->set_total_trades(Count(total));
   if (!q.Has(ResultQuery::kTrades)) return;
   int64_t seen = 0;
-  int64_t taken = 0;
-  auto* out = response->mutable_trades();
-  if (!q.trades_in_window && q.trades_offset == 0 && q.trades_limit == 0) {
-    out->Reserve(static_cast<int>(t.count()));
-  }
+  std::vector<size_t> rows;
+  if (!q.trades_in_window && q.trades_offset == 0 && q.trades_limit == 0) rows.reserve(t.count());
   for (size_t i = 0; i < t.count(); ++i) {
-    if (q.trades_limit > 0 && taken == q.trades_limit) break;
+    if (q.trades_limit > 0 && static_cast<int64_t>(rows.size()) == q.trades_limit) break;
     if (!matches(i)) continue;
     if (seen++ < q.trades_offset) continue;
-    ToTrade(t, i, out->Add());
-    ++taken;
+    rows.push_back(i);
   }
+  if (q.packed_trades) {
+    PackTrades(t, rows, q.decimal_columns, response->mutable_packed()->mutable_trades());
+    return;
+  }
+  auto* out = response->mutable_trades();
+  out->Reserve(static_cast<int>(rows.size()));
+  for (size_t i : rows) ToTrade(t, i, out->Add());
 }
 
 void AppendMarkers(const ResultQuery& q, const ResultView& v, const Window& w,
                    backtest::v1::GetResultResponse* response) {
   if (v.markers == nullptr) return;
   const MarkerTable& m = *v.markers;
-  auto* out = response->mutable_markers();
+  std::vector<size_t> rows;
   if (!q.trades_in_window) {
-    out->Reserve(static_cast<int>(m.count()));
-    for (size_t i = 0; i < m.count(); ++i) ToMarker(m, i, out->Add());
-    return;
-  }
-  if (w.empty()) return;
-  const int64_t from = v.time[w.first];
-  const int64_t to = v.time[w.end - 1];
-  for (size_t i = 0; i < m.count(); ++i) {
-    if (*m.symbol[i] == v.symbol && m.time[i] >= from && m.time[i] <= to) {
-      ToMarker(m, i, out->Add());
+    rows.resize(m.count());
+    for (size_t i = 0; i < m.count(); ++i) rows[i] = i;
+  } else if (!w.empty()) {
+    const int64_t from = v.time[w.first];
+    const int64_t to = v.time[w.end - 1];
+    for (size_t i = 0; i < m.count(); ++i) {
+      if (*m.symbol[i] == v.symbol && m.time[i] >= from && m.time[i] <= to) rows.push_back(i);
     }
   }
+  if (q.packed_trades) {
+    PackMarkers(m, rows, q.decimal_columns, response->mutable_packed()->mutable_markers());
+    return;
+  }
+  auto* out = response->mutable_markers();
+  out->Reserve(static_cast<int>(rows.size()));
+  for (size_t i : rows) ToMarker(m, i, out->Add());
 }
 
 constexpr std::pair<absl::string_view, ResultQuery::Part> kPartNames[] = {
@@ -564,6 +572,11 @@ absl::StatusOr<ResultQuery> ParseResultQuery(const backtest::v1::GetResultReques
         "decimal_columns: packs columns, so it needs layout RESULT_LAYOUT_PACKED");
   }
   q.decimal_columns = request.decimal_columns();
+  if (request.packed_trades() && !q.packed) {
+    return absl::InvalidArgumentError(
+        "packed_trades: packs trades and markers, so it needs layout RESULT_LAYOUT_PACKED");
+  }
+  q.packed_trades = request.packed_trades();
   if (request.parts_size() > 0) {
     q.parts = 0;
     for (const std::string& value : request.parts()) {

@@ -35,6 +35,7 @@ struct ResultQuery {
   uint32_t parts = kAllParts;
   bool packed = false;
   bool decimal_columns = false;  // packed only
+  bool packed_trades = false;    // packed only
   int64_t max_candles = 0;  // 0: all
   double from_time = 0;     // 0: from the first candle
   double to_time = 0;       // 0: to the last

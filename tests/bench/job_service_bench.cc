@@ -154,8 +154,8 @@ const std::map<std::string, std::string> k100kBars = {
     {"start_date", "2020-01-01"}, {"end_date", "2020-05-19"}};
 
 // GetResult of one finished 100k-bar job, the whole result, in the layout of arg 0 (1: packed,
-// 2: packed with decimal columns): the server's work and a C++ client's, without a Python
-// client's receiving (docs/benchmarks.md).
+// 2: packed with decimal columns, 3: those and packed trades): the server's work and a C++
+// client's, without a Python client's receiving (docs/benchmarks.md).
 void BM_GetResult(benchmark::State& state) {
   BenchServer server;
   std::string status;
@@ -165,7 +165,8 @@ void BM_GetResult(benchmark::State& state) {
   backtest::v1::GetResultRequest request;
   request.set_job_id(id);
   if (state.range(0) != 0) request.set_layout(backtest::v1::RESULT_LAYOUT_PACKED);
-  request.set_decimal_columns(state.range(0) == 2);
+  request.set_decimal_columns(state.range(0) >= 2);
+  request.set_packed_trades(state.range(0) == 3);
   std::vector<double> ms;
   size_t bytes = 0;
   for (auto _ : state) {
@@ -186,6 +187,7 @@ BENCHMARK(BM_GetResult)
     ->Arg(0)
     ->Arg(1)
     ->Arg(2)
+    ->Arg(3)
     ->Iterations(50)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

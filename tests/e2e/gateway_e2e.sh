@@ -349,6 +349,63 @@ packed_decimal() {
     same_values "$WORK/result.json" "$WORK/decimal.json"
 }
 check "decimal columns (times and prices as integers) carry the per-point values bit for bit" packed_decimal
+# same_trades POINTS PACKED: the trades and markers rebuilt from PACKED's columns (packed_trades)
+# are POINTS' messages, bit for bit.
+same_trades() {
+  python3 - "$1" "$2" <<'EOF'
+import base64, json, struct, sys
+points, packed = (json.load(open(f)) for f in sys.argv[1:3])
+def decimal(c):  # n_i / 10^decimals, n_i summed from the deltas
+    raw, width = base64.b64decode(c.get("deltas", "")), int(c.get("width", 0)) or 1
+    n, scale, values = int(float(c.get("base", 0))), float(10 ** int(c.get("decimals", 0))), []
+    for at in range(0, len(raw), width):
+        n += int.from_bytes(raw[at:at + width], "little", signed=True)
+        values.append(n / scale)
+    return values
+def number(c):
+    if c.get("decimal"):  # unset: absent or null
+        return decimal(c["decimal"])
+    raw = base64.b64decode(c.get("doubles", ""))
+    return struct.unpack(f"<{len(raw) // 8}d", raw)
+def words(c):
+    raw, width, dictionary = base64.b64decode(c.get("indexes", "")), int(c.get("width", 0)) or 1, c.get("words", [])
+    return [dictionary[int.from_bytes(raw[at:at + width], "little")] for at in range(0, len(raw), width)]
+decode = {"count": decimal, "number": number, "word": words}
+fields = {
+    "trades": [("id", "ids", "count"), ("symbol", "symbols", "word"), ("side", "sides", "word"),
+               ("entry_time", "entry_times", "count"), ("entry_price", "entry_prices", "number"),
+               ("exit_time", "exit_times", "count"), ("exit_price", "exit_prices", "number"),
+               ("size", "sizes", "number"), ("stop", "stops", "number"), ("target", "targets", "number"),
+               ("pnl", "pnls", "number"), ("return_pct", "return_pcts", "number"),
+               ("exit_reason", "exit_reasons", "word"), ("bars_held", "bars_held", "count"),
+               ("commission", "commissions", "number"), ("entry_bar", "entry_bars", "count"),
+               ("exit_bar", "exit_bars", "count")],
+    "markers": [("symbol", "symbols", "word"), ("time", "times", "count"), ("side", "sides", "word"),
+                ("kind", "kinds", "word"), ("price", "prices", "number"), ("reason", "reasons", "word"),
+                ("trade_id", "trade_ids", "count")]}
+bits = lambda xs: [struct.pack("<d", float(x)) for x in xs]
+ok = True
+for key, columns in fields.items():
+    if packed.get(key):
+        print(f"the packed answer has {key}"); ok = False
+    got_columns = packed["packed"].get(key)
+    if got_columns is None:
+        print(f"packed.{key} is missing"); ok = False; continue
+    for name, column, kind in columns:
+        got = decode[kind](got_columns.get(column) or {})
+        want = [m.get(name, "" if kind == "word" else 0) for m in points[key]]
+        if len(got) != len(want) or (got != want if kind == "word" else bits(got) != bits(want)):
+            print(f"{key}.{name} differs from packed.{key}.{column}"); ok = False
+sys.exit(0 if ok else 1)
+EOF
+}
+packed_trades() {
+  get_to "$WORK/trades.json" "/api/jobs/$JOB/result/?layout=2&decimal_columns=true&packed_trades=true" &&
+    same_trades "$WORK/result.json" "$WORK/trades.json"
+}
+check "packed trades and markers (columns) rebuild the per-point answer's bit for bit" packed_trades
+api "packed_trades without the packed layout is 400 naming it" 400 '"packed_trades" in d["error"]' \
+  GET "/api/jobs/$JOB/result/?packed_trades=true"
 api "decimal_columns without the packed layout is 400 naming it" 400 '"decimal_columns" in d["error"]' \
   GET "/api/jobs/$JOB/result/?decimal_columns=true"
 api "the window: 700 candles merged 8 at a time, its trades paged" 200 \

@@ -134,7 +134,22 @@ def test_columns_carry_the_points_values_bit_for_bit(client, finished_job):
                            ("ema", cols.ema_time, cols.ema_value)]:
             assert bits(t) == bits(p.time for p in getattr(points, line))
             assert bits(v) == bits(p.value for p in getattr(points, line))
-        assert list(cols.response.trades) == list(points.trades)
+        # The trades and markers came as columns: rebuilt, the same messages.
+        assert len(cols.response.trades) == len(cols.response.markers) == 0
+        assert cols.response.packed.HasField("trades")
+        assert len(cols.trades) == len(points.trades) and len(cols.markers) == len(points.markers)
+        assert window or len(cols.trades) > 0
+        assert list(cols.trades) == list(points.trades)
+        assert list(cols.markers) == list(points.markers)
+        assert cols.trades[-1:] == list(points.trades[-1:])
+        assert cols.trades[1:3] == list(points.trades[1:3])
+        assert [t.SerializeToString() for t in cols.trades] == [
+            t.SerializeToString() for t in points.trades]
+        messages = client.get_columns(run.job_id, decimal_columns=decimal, packed_trades=False,
+                                      **window)
+        assert not messages.response.packed.HasField("trades")
+        assert list(messages.trades) == list(points.trades)
+        assert list(messages.markers) == list(points.markers)
         assert cols.response.candles_per_point == points.candles_per_point
     merged = client.get_columns(run.job_id, max_candles=50, max_points=7)
     assert merged.response.candles_per_point == 8 and len(merged.close) == 7
