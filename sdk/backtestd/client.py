@@ -148,17 +148,11 @@ def _integers(column):
 
 def _decimals(column):
     """A DecimalColumn (GetResultRequest.decimal_columns) as a numpy array of floats: the
-    integers divided by 10^decimals, which gives the per-point layout's doubles bit for bit.
-    The integers are summed as doubles (half the time of int64 and a conversion): every partial
-    sum is a whole number below 2^52, so each is exact."""
-    import numpy
+    integers divided by 10^decimals, which gives the per-point layout's doubles bit for bit
+    (decoded natively: numpy's cumsum takes ~3x as long)."""
+    from backtestd import _native
 
-    values = numpy.frombuffer(column.deltas, dtype=f"<i{column.width}").astype(numpy.float64)
-    numpy.cumsum(values, out=values)
-    values += column.base
-    if column.decimals:
-        values /= float(10 ** column.decimals)
-    return values
+    return _native.decimal_values(column.deltas, column.width, column.base, column.decimals)
 
 
 def _column(packed, name: str):

@@ -4,6 +4,7 @@
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/string.h>
 
+#include "sdk/native/decimal_column.h"
 #include "sdk/native/run.h"
 #include "sdk/native/runner.h"
 #include "sdk/native/session.h"
@@ -40,6 +41,7 @@ NB_MODULE(_native, m) {
   bt::sdk::BindTa(m);
   bt::sdk::BindRunner(m);
   bt::sdk::BindResult(m);
+  bt::sdk::BindDecimalColumn(m);
   m.def("run",
         [](nb::object start, const std::string& name,
            const std::map<std::string, std::string>& params, nb::object data, int64_t now,
