@@ -165,6 +165,15 @@ absl::Status StoredResult::ReadColumns(const Needs& needs, stored::RunOutput* ou
       return Malformed("equity pieces: of different lengths");
     }
     const int64_t bars = first->time_size();
+    // Pieces that follow each other from the first candle to the last have the candles' times:
+    // the view points at those (an answer of them all sends the dataset's kept column).
+    int64_t next = 0;
+    for (size_t i = 0; i < n && next >= 0; ++i) {
+      const bool follows = start[i] == next && count[i] >= 0 && count[i] <= bars - next;
+      next = follows ? next + count[i] : -1;
+    }
+    const bool at_candles = next == bars;
+    equity_value_.reserve(static_cast<size_t>(bars));
     for (size_t i = 0; i < n; ++i) {
       const int kind = static_cast<unsigned char>(p.kind()[i]);
       if (start[i] < 0 || count[i] < 0 || start[i] + count[i] > bars || kind > 2) {
@@ -178,12 +187,13 @@ absl::Status StoredResult::ReadColumns(const Needs& needs, stored::RunOutput* ou
                                       .size = size[i],
                                       .spread = spread[i]};
       for (int64_t j = start[i]; j < start[i] + count[i]; ++j) {
-        equity_time_.push_back(first->time(static_cast<int>(j)));
+        if (!at_candles) equity_time_.push_back(first->time(static_cast<int>(j)));
         equity_value_.push_back(piece.Value(first->close(static_cast<int>(j))));
       }
     }
     out->clear_equity_pieces();
     own_equity_ = true;
+    equity_at_candles_ = at_candles;
   } else if (out->equity_at_candles()) {
     // Its times are the first symbol's candle times (read in place, as its values).
     if (first == nullptr || out->equity_columns().value_size() != first->time_size()) {
@@ -310,7 +320,8 @@ ResultView StoredResult::View(int index) const {
   v.volume = Span(c.volume());
   v.ema = {Span(s.ema_columns().time()), Span(s.ema_columns().value())};
   if (own_equity_) {
-    v.equity = {equity_time_, equity_value_};
+    v.equity = {equity_at_candles_ ? Span(candles_[0]->time()) : std::span<const int64_t>(equity_time_),
+                equity_value_};
   } else if (equity_at_candles_) {
     v.equity = {Span(candles_[0]->time()), Span(out.equity_columns().value())};
   } else {

@@ -76,7 +76,8 @@ class StoredResult {
   TradeTable trades_;
   MarkerTable markers_;
   bool own_equity_ = false;  // formats 1 and 4 (pieces): the equity is in equity_*_
-  bool equity_at_candles_ = false;  // format 4: its times are the first symbol's candles' 
+  // Format 4: the equity's times are the first symbol's candles' (equity_time_ left empty).
+  bool equity_at_candles_ = false;
   std::vector<int64_t> equity_time_;
   std::vector<double> equity_value_;
 };

@@ -106,12 +106,17 @@ class DatasetsTest : public ::testing::Test {
   std::vector<std::string> Answers(const std::string& id, const std::vector<std::string>& symbols) {
     std::vector<std::string> out;
     for (const std::string& symbol : symbols) {
-      for (auto layout : {backtest::v1::RESULT_LAYOUT_POINTS, backtest::v1::RESULT_LAYOUT_PACKED}) {
+      // Packed, also with decimal columns and packed trades (a dataset's kept columns in
+      // format 4, checked in the others).
+      for (int layout : {0, 1, 2}) {
         for (int32_t max_candles : {0, 100}) {
           backtest::v1::GetResultRequest request;
           request.set_job_id(id);
           request.set_symbol(symbol);
-          request.set_layout(layout);
+          request.set_layout(layout == 0 ? backtest::v1::RESULT_LAYOUT_POINTS
+                                         : backtest::v1::RESULT_LAYOUT_PACKED);
+          request.set_decimal_columns(layout == 2);
+          request.set_packed_trades(layout == 2);
           request.set_max_candles(max_candles);
           out.push_back(Bytes(Result(request)));
           request.set_max_points(17);
