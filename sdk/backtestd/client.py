@@ -179,14 +179,17 @@ def _words(column) -> list:
 
 class _PackedRows(collections.abc.Sequence):
     """Trades or markers that came as columns (GetResultRequest.packed_trades), as a sequence of
-    the Trade or Marker messages the per-point answer carries (equal to them, field for field):
-    the columns are decoded on first use and each message is built when it is asked for."""
+    the Trade or Marker messages the per-point answer carries (equal to them, field for field).
+    A message asked for by index is built from the columns then (decoded on first use); reading
+    them all builds them all at once natively (~1 ms for a 100k-bar run's 3,839 trades)."""
 
-    def __init__(self, message, columns, fields):
+    def __init__(self, message, columns, fields, native, repeated):
         self._message, self._columns, self._fields = message, columns, fields
+        self._native, self._repeated = native, repeated
         self._values = None
         first = getattr(columns, fields[0][1])  # a DecimalColumn
         self._length = len(first.deltas) // first.width if first.width else 0
+        self._built = [None] * self._length
 
     def _decoded(self):
         if self._values is None:
@@ -200,6 +203,16 @@ class _PackedRows(collections.abc.Sequence):
     def __len__(self) -> int:
         return self._length
 
+    def __iter__(self):
+        if None in self._built:
+            from backtestd import _native
+
+            serialized = getattr(_native, self._native)(self._columns.SerializeToString())
+            messages = getattr(_bt.GetResultResponse.FromString(serialized), self._repeated)
+            self._built = [built if built is not None else m
+                           for built, m in zip(self._built, messages)]
+        return iter(self._built)
+
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(self._length))]
@@ -207,7 +220,18 @@ class _PackedRows(collections.abc.Sequence):
             i += self._length
         if not 0 <= i < self._length:
             raise IndexError("index out of range")
-        return self._message(**{name: values[i] for name, values in self._decoded()})
+        if self._built[i] is None:
+            self._built[i] = self._message(**{name: values[i] for name, values in self._decoded()})
+        return self._built[i]
+
+    def __eq__(self, other) -> bool:
+        # As the repeated field it stands for: equal to a sequence of the same messages.
+        if isinstance(other, (str, bytes)) or not hasattr(other, "__len__") or \
+                not isinstance(other, collections.abc.Iterable):
+            return NotImplemented
+        return len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None
 
     def __repr__(self) -> str:
         return f"<{self._length} {self._message.__name__} messages from columns>"
@@ -259,10 +283,10 @@ class ResultColumns:
     @classmethod
     def from_response(cls, response) -> "ResultColumns":
         p = response.packed
-        trades = (_PackedRows(_result.Trade, p.trades, _TRADE_FIELDS) if p.HasField("trades")
-                  else response.trades)
-        markers = (_PackedRows(_result.Marker, p.markers, _MARKER_FIELDS)
-                   if p.HasField("markers") else response.markers)
+        trades = (_PackedRows(_result.Trade, p.trades, _TRADE_FIELDS, "trade_messages", "trades")
+                  if p.HasField("trades") else response.trades)
+        markers = (_PackedRows(_result.Marker, p.markers, _MARKER_FIELDS, "marker_messages",
+                               "markers") if p.HasField("markers") else response.markers)
         return cls(response=response, time=_column(p, "times"), open=_column(p, "opens"),
                    high=_column(p, "highs"), low=_column(p, "lows"), close=_column(p, "closes"),
                    volume=_column(p, "volumes"), ema_time=_column(p, "ema_times"),

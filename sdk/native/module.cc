@@ -5,6 +5,7 @@
 #include <nanobind/stl/string.h>
 
 #include "sdk/native/decimal_column.h"
+#include "sdk/native/packed_rows.h"
 #include "sdk/native/run.h"
 #include "sdk/native/runner.h"
 #include "sdk/native/session.h"
@@ -42,6 +43,7 @@ NB_MODULE(_native, m) {
   bt::sdk::BindRunner(m);
   bt::sdk::BindResult(m);
   bt::sdk::BindDecimalColumn(m);
+  bt::sdk::BindPackedRows(m);
   m.def("run",
         [](nb::object start, const std::string& name,
            const std::map<std::string, std::string>& params, nb::object data, int64_t now,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "server/api/decimal_column.h"
 
 namespace backtest::api {
@@ -77,6 +78,90 @@ void PutWords(const std::vector<const std::string*>& column, std::span<const siz
   }
 }
 
+
+// Columns of `n` rows read back, each checked; the first malformed one is the status, and its
+// values are zeros (so a caller checks the status before using them).
+class ColumnReader {
+ public:
+  explicit ColumnReader(size_t n) : n_(n) {}
+
+  // The rows a DecimalColumn holds (0 when its width is bad).
+  static size_t Rows(const backtest::v1::DecimalColumn& c) {
+    const int width = c.width();
+    return width == 1 || width == 2 || width == 4 || width == 8
+               ? c.deltas().size() / static_cast<size_t>(width)
+               : 0;
+  }
+
+  std::vector<int64_t> Integers(const backtest::v1::DecimalColumn& c, absl::string_view name) {
+    const int width = c.width();
+    if ((width != 1 && width != 2 && width != 4 && width != 8) || c.decimals() < 0 ||
+        c.decimals() > kMaxDecimals || c.deltas().size() != n_ * static_cast<size_t>(width)) {
+      Fail(name);
+      return std::vector<int64_t>(n_);
+    }
+    return DecimalIntegers(c, 0, n_);
+  }
+
+  // n_i / 10^decimals, as docs/api.md has a client divide.
+  std::vector<double> Decimals(const backtest::v1::DecimalColumn& c, absl::string_view name) {
+    const std::vector<int64_t> integers = Integers(c, name);
+    std::vector<double> out(n_);
+    double scale = 1;
+    for (int d = 0; d < c.decimals() && d < kMaxDecimals; ++d) scale *= 10;
+    for (size_t i = 0; i < n_; ++i) out[i] = static_cast<double>(integers[i]) / scale;
+    return out;
+  }
+
+  std::vector<double> Numbers(const backtest::v1::NumberColumn& c, absl::string_view name) {
+    if (c.has_decimal()) return Decimals(c.decimal(), name);
+    std::vector<double> out(n_);
+    if (c.doubles().size() != n_ * sizeof(double)) {
+      Fail(name);
+    } else if (n_ > 0) {
+      std::memcpy(out.data(), c.doubles().data(), n_ * sizeof(double));  // little-endian
+    }
+    return out;
+  }
+
+  std::vector<const std::string*> Words(const backtest::v1::WordColumn& c,
+                                        absl::string_view name) {
+    static const std::string kNone;
+    std::vector<const std::string*> out(n_, &kNone);
+    const size_t width = static_cast<size_t>(c.width());
+    if ((width != 1 && width != 2 && width != 4) || c.indexes().size() != n_ * width) {
+      Fail(name);
+      return out;
+    }
+    for (size_t i = 0; i < n_; ++i) {
+      uint32_t index = 0;
+      std::memcpy(&index, c.indexes().data() + i * width, width);
+      if (index >= static_cast<uint32_t>(c.words_size())) {
+        Fail(name);
+        break;
+      }
+      out[i] = &c.words(static_cast<int>(index));
+    }
+    return out;
+  }
+
+  const absl::Status& status() const { return status_; }
+
+ private:
+  void Fail(absl::string_view name) {
+    if (status_.ok()) {
+      status_ = absl::InvalidArgumentError(absl::StrCat(
+          name, ": not a value per row (", n_, " rows), or a bad width, digit count or index"));
+    }
+  }
+
+  const size_t n_;
+  absl::Status status_;
+};
+
+// Counts, bar indexes and ids as the API's int32.
+int32_t Count(int64_t n) { return static_cast<int32_t>(n); }
+
 }  // namespace
 
 void PackTrades(const TradeTable& t, std::span<const size_t> rows, bool decimal_columns,
@@ -110,6 +195,76 @@ void PackMarkers(const MarkerTable& m, std::span<const size_t> rows, bool decima
   PutNumbers(m.price, rows, decimal_columns, out->mutable_prices());
   PutWords(m.reason, rows, out->mutable_reasons());
   PutCounts(m.trade_id, rows, out->mutable_trade_ids());
+}
+
+absl::Status UnpackTrades(const backtest::v1::TradeColumns& c,
+                          google::protobuf::RepeatedPtrField<backtest::v1::Trade>* out) {
+  ColumnReader r(ColumnReader::Rows(c.ids()));
+  const std::vector<int64_t> id = r.Integers(c.ids(), "ids"),
+                             bars_held = r.Integers(c.bars_held(), "bars_held"),
+                             entry_bar = r.Integers(c.entry_bars(), "entry_bars"),
+                             exit_bar = r.Integers(c.exit_bars(), "exit_bars");
+  const std::vector<double> entry_time = r.Decimals(c.entry_times(), "entry_times"),
+                            exit_time = r.Decimals(c.exit_times(), "exit_times"),
+                            entry_price = r.Numbers(c.entry_prices(), "entry_prices"),
+                            exit_price = r.Numbers(c.exit_prices(), "exit_prices"),
+                            size = r.Numbers(c.sizes(), "sizes"),
+                            stop = r.Numbers(c.stops(), "stops"),
+                            target = r.Numbers(c.targets(), "targets"),
+                            pnl = r.Numbers(c.pnls(), "pnls"),
+                            return_pct = r.Numbers(c.return_pcts(), "return_pcts"),
+                            commission = r.Numbers(c.commissions(), "commissions");
+  const std::vector<const std::string*> symbol = r.Words(c.symbols(), "symbols"),
+                                        side = r.Words(c.sides(), "sides"),
+                                        exit_reason = r.Words(c.exit_reasons(), "exit_reasons");
+  if (!r.status().ok()) return r.status();
+  out->Reserve(out->size() + static_cast<int>(id.size()));
+  for (size_t i = 0; i < id.size(); ++i) {
+    backtest::v1::Trade* t = out->Add();
+    t->set_id(Count(id[i]));
+    t->set_symbol(*symbol[i]);
+    t->set_side(*side[i]);
+    t->set_entry_time(entry_time[i]);
+    t->set_entry_price(entry_price[i]);
+    t->set_exit_time(exit_time[i]);
+    t->set_exit_price(exit_price[i]);
+    t->set_size(size[i]);
+    t->set_stop(stop[i]);
+    t->set_target(target[i]);
+    t->set_pnl(pnl[i]);
+    t->set_return_pct(return_pct[i]);
+    t->set_exit_reason(*exit_reason[i]);
+    t->set_bars_held(Count(bars_held[i]));
+    t->set_commission(commission[i]);
+    t->set_entry_bar(Count(entry_bar[i]));
+    t->set_exit_bar(Count(exit_bar[i]));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status UnpackMarkers(const backtest::v1::MarkerColumns& c,
+                           google::protobuf::RepeatedPtrField<backtest::v1::Marker>* out) {
+  ColumnReader r(ColumnReader::Rows(c.times()));
+  const std::vector<int64_t> trade_id = r.Integers(c.trade_ids(), "trade_ids");
+  const std::vector<double> time = r.Decimals(c.times(), "times"),
+                            price = r.Numbers(c.prices(), "prices");
+  const std::vector<const std::string*> symbol = r.Words(c.symbols(), "symbols"),
+                                        side = r.Words(c.sides(), "sides"),
+                                        kind = r.Words(c.kinds(), "kinds"),
+                                        reason = r.Words(c.reasons(), "reasons");
+  if (!r.status().ok()) return r.status();
+  out->Reserve(out->size() + static_cast<int>(time.size()));
+  for (size_t i = 0; i < time.size(); ++i) {
+    backtest::v1::Marker* m = out->Add();
+    m->set_symbol(*symbol[i]);
+    m->set_time(time[i]);
+    m->set_side(*side[i]);
+    m->set_kind(*kind[i]);
+    m->set_price(price[i]);
+    m->set_reason(*reason[i]);
+    m->set_trade_id(Count(trade_id[i]));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace backtest::api

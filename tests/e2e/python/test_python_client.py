@@ -141,6 +141,7 @@ def test_columns_carry_the_points_values_bit_for_bit(client, finished_job):
         assert window or len(cols.trades) > 0
         assert list(cols.trades) == list(points.trades)
         assert list(cols.markers) == list(points.markers)
+        assert cols.trades == points.trades and cols.markers == points.markers
         assert cols.trades[-1:] == list(points.trades[-1:])
         assert cols.trades[1:3] == list(points.trades[1:3])
         assert [t.SerializeToString() for t in cols.trades] == [

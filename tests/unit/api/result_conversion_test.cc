@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "server/api/packed_trades.h"
 #include "tests/testing/status_matchers.h"
 
 namespace backtest::api {
@@ -200,92 +201,15 @@ std::vector<double> Column(const v1::PackedSeries& p, const std::string& name) {
   return Decimals(static_cast<const v1::DecimalColumn&>(reflection->GetMessage(p, decimal)));
 }
 
-// A NumberColumn's values, whichever way they came; both ways at once is a failure.
-std::vector<double> Numbers(const v1::NumberColumn& c) {
-  if (!c.has_decimal()) return Doubles(c.doubles());
-  EXPECT_TRUE(c.doubles().empty()) << "a number column came both ways";
-  return Decimals(c.decimal());
-}
-
-// A WordColumn's values.
-std::vector<std::string> Words(const v1::WordColumn& c) {
-  const size_t width = static_cast<size_t>(c.width());
-  EXPECT_TRUE(width == 1 || width == 2 || width == 4) << width;
-  std::vector<std::string> out;
-  for (size_t at = 0; at + width <= c.indexes().size(); at += width) {
-    uint32_t index = 0;
-    std::memcpy(&index, c.indexes().data() + at, width);
-    EXPECT_LT(index, static_cast<uint32_t>(c.words_size()));
-    out.push_back(index < static_cast<uint32_t>(c.words_size()) ? c.words(static_cast<int>(index))
-                                                                 : "");
-  }
-  return out;
-}
-
-// `r` with its packed trades and markers (packed_trades) rebuilt as messages, as a client would.
+// `r` with its packed trades and markers (packed_trades) unpacked into messages, as the Python
+// client rebuilds them.
 v1::GetResultResponse Unpacked(v1::GetResultResponse r) {
   if (r.packed().has_trades()) {
-    const v1::TradeColumns& c = r.packed().trades();
-    const std::vector<double> id = Decimals(c.ids()), entry_time = Decimals(c.entry_times()),
-                              exit_time = Decimals(c.exit_times()),
-                              bars_held = Decimals(c.bars_held()),
-                              entry_bar = Decimals(c.entry_bars()),
-                              exit_bar = Decimals(c.exit_bars()),
-                              entry_price = Numbers(c.entry_prices()),
-                              exit_price = Numbers(c.exit_prices()), size = Numbers(c.sizes()),
-                              stop = Numbers(c.stops()), target = Numbers(c.targets()),
-                              pnl = Numbers(c.pnls()), return_pct = Numbers(c.return_pcts()),
-                              commission = Numbers(c.commissions());
-    const std::vector<std::string> symbol = Words(c.symbols()), side = Words(c.sides()),
-                                   exit_reason = Words(c.exit_reasons());
-    for (const auto* column : {&entry_time, &exit_time, &bars_held, &entry_bar, &exit_bar,
-                               &entry_price, &exit_price, &size, &stop, &target, &pnl,
-                               &return_pct, &commission}) {
-      EXPECT_EQ(column->size(), id.size());
-    }
-    for (const auto* column : {&symbol, &side, &exit_reason}) EXPECT_EQ(column->size(), id.size());
-    for (size_t i = 0; i < id.size(); ++i) {
-      v1::Trade* t = r.add_trades();
-      t->set_id(static_cast<int32_t>(id[i]));
-      t->set_symbol(symbol[i]);
-      t->set_side(side[i]);
-      t->set_entry_time(entry_time[i]);
-      t->set_entry_price(entry_price[i]);
-      t->set_exit_time(exit_time[i]);
-      t->set_exit_price(exit_price[i]);
-      t->set_size(size[i]);
-      t->set_stop(stop[i]);
-      t->set_target(target[i]);
-      t->set_pnl(pnl[i]);
-      t->set_return_pct(return_pct[i]);
-      t->set_exit_reason(exit_reason[i]);
-      t->set_bars_held(static_cast<int32_t>(bars_held[i]));
-      t->set_commission(commission[i]);
-      t->set_entry_bar(static_cast<int32_t>(entry_bar[i]));
-      t->set_exit_bar(static_cast<int32_t>(exit_bar[i]));
-    }
+    EXPECT_THAT(UnpackTrades(r.packed().trades(), r.mutable_trades()), IsOk());
     r.mutable_packed()->clear_trades();
   }
   if (r.packed().has_markers()) {
-    const v1::MarkerColumns& c = r.packed().markers();
-    const std::vector<double> time = Decimals(c.times()), price = Numbers(c.prices()),
-                              trade_id = Decimals(c.trade_ids());
-    const std::vector<std::string> symbol = Words(c.symbols()), side = Words(c.sides()),
-                                   kind = Words(c.kinds()), reason = Words(c.reasons());
-    for (size_t n : {price.size(), trade_id.size(), symbol.size(), side.size(), kind.size(),
-                     reason.size()}) {
-      EXPECT_EQ(n, time.size());
-    }
-    for (size_t i = 0; i < time.size(); ++i) {
-      v1::Marker* m = r.add_markers();
-      m->set_symbol(symbol[i]);
-      m->set_time(time[i]);
-      m->set_side(side[i]);
-      m->set_kind(kind[i]);
-      m->set_price(price[i]);
-      m->set_reason(reason[i]);
-      m->set_trade_id(static_cast<int32_t>(trade_id[i]));
-    }
+    EXPECT_THAT(UnpackMarkers(r.packed().markers(), r.mutable_markers()), IsOk());
     r.mutable_packed()->clear_markers();
   }
   return r;
@@ -436,6 +360,36 @@ TEST_F(ResultConversionTest, PackedTradesCarryThePointsTradesAndMarkers) {
       ExpectSameValues(points, Unpacked(packed));
     }
   }
+}
+
+// Columns that do not hold a value per row, or an index past their words: InvalidArgument naming
+// the column.
+TEST_F(ResultConversionTest, MalformedPackedTradesNameTheColumn) {
+  v1::GetResultRequest request;
+  request.set_layout(v1::RESULT_LAYOUT_PACKED);
+  request.set_packed_trades(true);
+  const v1::GetResultResponse packed = Answer(request);
+  ASSERT_EQ(packed.packed().trades().ids().deltas().size(), 4u);
+  google::protobuf::RepeatedPtrField<v1::Trade> trades;
+  v1::TradeColumns short_side = packed.packed().trades();
+  short_side.mutable_sides()->mutable_indexes()->pop_back();
+  EXPECT_THAT(UnpackTrades(short_side, &trades),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sides")));
+  v1::TradeColumns bad_word = packed.packed().trades();
+  (*bad_word.mutable_exit_reasons()->mutable_indexes())[0] = 9;
+  EXPECT_THAT(UnpackTrades(bad_word, &trades),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exit_reasons")));
+  v1::TradeColumns bad_width = packed.packed().trades();
+  bad_width.mutable_pnls()->set_doubles("12345");
+  EXPECT_THAT(UnpackTrades(bad_width, &trades),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("pnls")));
+  v1::MarkerColumns bad_times = packed.packed().markers();
+  bad_times.mutable_trade_ids()->set_width(3);
+  google::protobuf::RepeatedPtrField<v1::Marker> markers;
+  EXPECT_THAT(UnpackMarkers(bad_times, &markers),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("trade_ids")));
+  EXPECT_TRUE(trades.empty());
+  EXPECT_TRUE(markers.empty());
 }
 
 template <typename T>
