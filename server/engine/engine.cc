@@ -171,6 +171,14 @@ absl::StatusOr<RunResult> RunBacktest(const RunConfig& config, DataSource& sourc
   });
 }
 
+void PrefetchMarketData(const ParamValues& params, const RunOptions& options) {
+  auto config = RunConfigFromParams(params);
+  if (!config.ok()) return;
+  auto source = MakeDataSource(config->data_source, options.http, options.data_policy,
+                               options.bar_cache.get());
+  if (source.ok()) PrefetchMarketData(*config, **source);
+}
+
 absl::StatusOr<RunResult> RunBacktest(const ParamValues& params, const RunOptions& options,
                                       RunObserver& observer) {
   ASSIGN_OR_RETURN(RunConfig config, RunConfigFromParams(params));

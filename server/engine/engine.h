@@ -65,6 +65,11 @@ struct RunOptions {
   std::function<void(const RunResult& result)> on_start;
 };
 
+// Readies what is quick to ready of the data a run of `params` would load (a file's bar cache
+// entry; DataSource::Prefetch), for a run in this process later: what an idle runner does with
+// the last job's parameters. Errors are left to that run.
+void PrefetchMarketData(const ParamValues& params, const RunOptions& options);
+
 // Validated parameters (ValidateParams' output) → config → data from data_source → run.
 // Errors: InvalidArgument (bad parameters or data, naming the parameter, or file and line),
 // NotFound (no data for a symbol), Unavailable/DeadlineExceeded (network), Cancelled (the observer

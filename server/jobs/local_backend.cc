@@ -252,6 +252,10 @@ void LocalRunnerBackend::Prepare(const RunRequest* like) {
   if (options_.warm_runners && !warm_.has_value()) {
     auto idle = RunnerProcess::SpawnIdle(options_.runner_path, options_.limits);
     if (idle.ok()) {
+      // The next job is likely to read the last one's data: the idle runner readies it.
+      if (like != nullptr && like->spec != nullptr && !like->sandboxed.has_value()) {
+        idle->SendSpec(PrefetchFrame(*like->spec), /*keep_open=*/true);
+      }
       warm_.emplace(*std::move(idle));
     } else {
       spdlog::warn("no warm runner: {}", std::string(idle.status().message()));

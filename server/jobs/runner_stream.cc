@@ -87,6 +87,14 @@ std::string SpecFrame(const backtest::runner::v1::RunSpec& spec) {
   return frame;
 }
 
+std::string PrefetchFrame(const backtest::runner::v1::RunSpec& like) {
+  backtest::runner::v1::ServerMessage message;
+  *message.mutable_prefetch() = like;
+  std::string frame;
+  AppendFrame(message.SerializeAsString(), &frame);
+  return frame;
+}
+
 std::string CancelFrame() {
   backtest::runner::v1::ServerMessage message;
   message.mutable_cancel()->set_reason("cancelled by the server");

@@ -28,9 +28,10 @@ inline constexpr int kRunnerProtocolVersion = 2;
 // 1 MB).
 inline constexpr uint32_t kMaxRunnerFrameBytes = 16u << 20;
 
-// The server's frames to a runner (ServerMessage): its spec (with this protocol version), and a
-// cancel.
+// The server's frames to a runner (ServerMessage): its spec (with this protocol version), the
+// last job's spec to an idle runner (its data readied ahead), and a cancel.
 std::string SpecFrame(const backtest::runner::v1::RunSpec& spec);
+std::string PrefetchFrame(const backtest::runner::v1::RunSpec& like);
 std::string CancelFrame();
 
 // A RunEnd as the runner sent it (runner.pb.h is kept out of the many files that include the

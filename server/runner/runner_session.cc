@@ -288,14 +288,20 @@ FdReader::~FdReader() {
   }
 }
 
-bool ServerChannel::ReadSpec(v1::RunSpec* spec) {
+bool ServerChannel::ReadSpec(v1::RunSpec* spec,
+                             const std::function<void(const v1::RunSpec&)>& on_prefetch) {
   char buf[4096];
   while (true) {
     auto frame = decoder_.Next();
     if (!frame.ok()) return false;
     if (frame->has_value()) {
       v1::ServerMessage message;
-      if (!message.ParseFromString(**frame) || !message.has_spec()) return false;
+      if (!message.ParseFromString(**frame)) return false;
+      if (message.has_prefetch()) {
+        if (on_prefetch) on_prefetch(message.prefetch());
+        continue;
+      }
+      if (!message.has_spec()) return false;
       spec->Swap(message.mutable_spec());
       return true;
     }
@@ -432,6 +438,18 @@ absl::Status OptionsForSpec(const v1::RunSpec& spec, engine::RunOptions* options
     options->trace_last_bar = spec.trace_window().last_bar();
   }
   return absl::OkStatus();
+}
+
+void Prefetch(const v1::RunSpec& like) {
+  if (like.has_sweep() || like.has_external_strategy() || like.has_trace_window()) return;
+  engine::RunOptions options;
+  if (!OptionsForSpec(like, &options).ok() || options.bar_cache == nullptr) return;
+  try {
+    engine::PrefetchMarketData(engine::ParamValues(like.params().begin(), like.params().end()),
+                               options);
+  } catch (const std::exception&) {
+    // Only a head start: the job reads its data itself.
+  }
 }
 
 namespace {

@@ -91,13 +91,15 @@ class FdReader {
   std::thread thread_;
 };
 
-// The server's messages on stdin: the spec first (ReadSpec blocks for it), then, while the run
-// goes on, a CancelRequest sets CancelRequested() (Take, given what stdin brings: the heartbeat's
-// thread watches it).
+// The server's messages on stdin: the spec first (ReadSpec blocks for it; a prefetch may come
+// before it), then, while the run goes on, a CancelRequest sets CancelRequested() (Take, given
+// what stdin brings: the heartbeat's thread watches it).
 class ServerChannel {
  public:
-  // The RunSpec; false when stdin ended (or held something else) before one came.
-  bool ReadSpec(v1::RunSpec* spec);
+  // The RunSpec; false when stdin ended (or held something else) before one came. A prefetch
+  // before it (ServerMessage.prefetch: the last job's spec) is given to `on_prefetch`.
+  bool ReadSpec(v1::RunSpec* spec,
+                const std::function<void(const v1::RunSpec&)>& on_prefetch = nullptr);
   // Bytes from stdin after the spec (none: what came with it).
   void Take(const char* data, size_t size);
 
@@ -167,6 +169,12 @@ std::string FailureMessage(const absl::Status& status, const v1::RunSpec& spec);
 // The engine's options for a spec: trace limits, the data timeout, the data policy (always
 // enforced). InvalidArgument for a policy that does not parse.
 absl::Status OptionsForSpec(const v1::RunSpec& spec, engine::RunOptions* options);
+
+// What an idle runner does with the spec of the last job its worker ran (ServerMessage.prefetch):
+// the bar cache entries of its file:// data, mapped and checked, for the next job to take when it
+// opens the same version of the same file (BarCache::Prefetch). Nothing for sweeps, Explain
+// replays and strategy-folder jobs; every failure is left to the next job to meet, if it does.
+void Prefetch(const v1::RunSpec& like);
 
 // Sends the result (results format 4, ToResultFrames): a dataset frame for each symbol whose
 // candles are not among `known` (the spec's known_datasets), then the result frame (the digest

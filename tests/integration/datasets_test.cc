@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -373,6 +374,57 @@ void WriteMinuteBars(const std::string& path, double bump, int bars = 3000) {
         << std::min(price, next) - 0.01 << ',' << next << ",5\n";
     price = next;
   }
+}
+
+// Whether a process of this machine maps `path` (its /proc/PID/maps names it).
+bool SomeProcessMaps(const std::string& path) {
+  for (const auto& p : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = p.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream maps(p.path() / "maps");
+    for (std::string line; std::getline(maps, line);) {
+      if (line.find(path) != std::string::npos) return true;
+    }
+  }
+  return false;
+}
+
+// The worker's idle runner readies the last job's data for the next (ServerMessage.prefetch): it
+// maps the file's bar cache entry while it waits, so that a next job on the same file reads its
+// bars even once the entry is gone, without parsing (and storing) again.
+TEST_F(DatasetsTest, TheIdleRunnerReadiesTheLastJobsDataForTheNext) {
+  const std::string dir = server_.dir().File("var/data");
+  const std::string cache = server_.dir().File("var/data-cache");
+  std::filesystem::create_directories(dir);
+  WriteMinuteBars(dir + "/AHEAD_M1.csv", 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // settled (docs/jobs.md)
+  const std::map<std::string, std::string> params = {
+      {"strategy", "sma_cross"},   {"symbols", "AHEAD"},        {"timeframe", "M1"},
+      {"data_source", "file://" + dir}, {"start_date", "2020-01-01"}, {"end_date", "2021-01-01"}};
+  auto entry = [&]() -> std::optional<std::filesystem::path> {
+    if (!std::filesystem::exists(cache)) return std::nullopt;
+    for (const auto& e : std::filesystem::directory_iterator(cache)) {
+      if (e.path().extension() == ".bars") return e.path();
+    }
+    return std::nullopt;
+  };
+  const std::string first = Run(params);
+  ASSERT_TRUE(entry().has_value());
+  const std::string stored = entry()->string();
+  // The idle runner started after the job maps the entry.
+  ASSERT_TRUE(PollUntil([&] { return SomeProcessMaps(stored); }));
+  std::filesystem::remove_all(cache);
+  const std::string second = Run(params);
+  EXPECT_FALSE(entry().has_value()) << "the second job parsed the file again";
+  backtest::v1::GetResultRequest request;
+  request.set_layout(backtest::v1::RESULT_LAYOUT_PACKED);
+  request.set_job_id(first);
+  backtest::v1::GetResultResponse a = Result(request);
+  request.set_job_id(second);
+  backtest::v1::GetResultResponse b = Result(request);
+  a.clear_job_id();
+  b.clear_job_id();
+  EXPECT_EQ(Bytes(b), Bytes(a));
 }
 
 // A large run's runner sends its result before its digest is done and the digest after it

@@ -41,8 +41,14 @@ class BarCache {
   };
 
   // The bars of the CSV open as `csv_fd`, when an entry for this very version of the file is
-  // there. Call it before parsing the file; pass what it returns to Store.
+  // there (or was found by Prefetch in this process). Call it before parsing the file; pass what
+  // it returns to Store.
   Lookup Find(int csv_fd) const;
+
+  // Finds the entry of the CSV open as `csv_fd` now (mapped, its checksum verified) and keeps it
+  // in this process for a later Find of the same version of the file, by any BarCache: what an
+  // idle runner does for the data its next job is likely to read. Nothing when there is none.
+  void Prefetch(int csv_fd) const;
 
   // Stores `bars`, parsed from the CSV open as `csv_fd` after `lookup` (computes their dataset
   // hash). Does nothing when the cache is off, when the file is no longer the version the lookup

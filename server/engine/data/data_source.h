@@ -35,6 +35,9 @@ class DataSource {
   // Errors: NotFound (no data for the symbol), InvalidArgument (malformed data, naming the file or
   // URL and line), Unavailable / DeadlineExceeded (network), ResourceExhausted (too large).
   virtual absl::StatusOr<BarSeries> Fetch(const FetchRequest& request) = 0;
+  // Readies what is cheap to ready of `request`'s data for a later Fetch in this process (a file
+  // source: the file's bar cache entry; it never parses). Errors are left to that Fetch.
+  virtual void Prefetch(const FetchRequest& request) {}
 };
 
 // Limits of the http(s) source.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <array>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -26,8 +27,17 @@ absl::StatusOr<int> FileSource::Open(const std::string& name, const std::string&
                      policy_);
 }
 
+std::string FileSource::PathOf(const std::string& name) const {
+  return absl::StrCat(dir_ == "/" ? "" : dir_, "/", name);
+}
+
+std::array<std::string, 2> FileSource::NamesFor(const FetchRequest& req) {
+  return {absl::StrCat(req.symbol, "_", TimeframeName(req.timeframe), ".csv"),
+          absl::StrCat(req.symbol, ".csv")};
+}
+
 absl::StatusOr<BarSeries> FileSource::Read(const std::string& name) const {
-  const std::string path = absl::StrCat(dir_ == "/" ? "" : dir_, "/", name);
+  const std::string path = PathOf(name);
   auto fd = Open(name, path);
   if (!fd.ok()) return fd.status();
   auto parse = [&path](int fd) -> absl::StatusOr<BarSeries> {
@@ -50,22 +60,38 @@ absl::StatusOr<BarSeries> FileSource::Read(const std::string& name) const {
   return bars;
 }
 
+// Symbols are validated by the parameter registry (letters, digits, '.', '_', '-'), so they
+// cannot leave the directory; checked again here because this is where a path is built.
+bool FileSource::IsSafeSymbol(const std::string& symbol) {
+  return !symbol.empty() && symbol.find('/') == std::string::npos && symbol != "." &&
+         symbol != "..";
+}
+
+void FileSource::Prefetch(const FetchRequest& req) {
+  if (cache_ == nullptr || !IsSafeSymbol(req.symbol)) return;
+  // The file Fetch would read: the first of its names that exists.
+  for (const std::string& name : NamesFor(req)) {
+    auto fd = Open(name, PathOf(name));
+    if (absl::IsNotFound(fd.status())) continue;
+    if (fd.ok()) {
+      cache_->Prefetch(*fd);
+      ::close(*fd);
+    }
+    return;
+  }
+}
+
 absl::StatusOr<BarSeries> FileSource::Fetch(const FetchRequest& req) {
-  // Symbols are validated by the parameter registry (letters, digits, '.', '_', '-'), so they
-  // cannot leave the directory; checked again here because this is where a path is built.
-  if (req.symbol.empty() || req.symbol.find('/') != std::string::npos || req.symbol == "." ||
-      req.symbol == "..") {
+  if (!IsSafeSymbol(req.symbol)) {
     return absl::InvalidArgumentError(absl::StrCat("bad symbol \"", req.symbol, "\""));
   }
-  const std::string specific = absl::StrCat(req.symbol, "_", TimeframeName(req.timeframe), ".csv");
+  const auto [specific, generic] = NamesFor(req);
   auto bars = Read(specific);
   if (!absl::IsNotFound(bars.status())) return bars;
-  const std::string generic = absl::StrCat(req.symbol, ".csv");
   bars = Read(generic);
   if (absl::IsNotFound(bars.status())) {
-    const std::string dir = dir_ == "/" ? "" : dir_;
-    return absl::NotFoundError(absl::StrCat("no data for ", req.symbol, ": neither ", dir, "/",
-                                            specific, " nor ", dir, "/", generic, " exists"));
+    return absl::NotFoundError(absl::StrCat("no data for ", req.symbol, ": neither ",
+                                            PathOf(specific), " nor ", PathOf(generic), " exists"));
   }
   return bars;
 }

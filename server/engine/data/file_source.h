@@ -4,6 +4,7 @@
 #ifndef BACKTEST_SERVER_ENGINE_DATA_FILE_SOURCE_H_
 #define BACKTEST_SERVER_ENGINE_DATA_FILE_SOURCE_H_
 
+#include <array>
 #include <string>
 
 #include "server/engine/data/bar_cache.h"
@@ -19,8 +20,15 @@ class FileSource : public DataSource {
   explicit FileSource(std::string dir, DataPolicy policy = {}, const BarCache* cache = nullptr)
       : dir_(std::move(dir)), policy_(std::move(policy)), cache_(cache) {}
   absl::StatusOr<BarSeries> Fetch(const FetchRequest& request) override;
+  void Prefetch(const FetchRequest& request) override;
 
  private:
+  // DIR/name.
+  std::string PathOf(const std::string& name) const;
+  // The names of the files that may hold `request`'s bars, the first that exists being read:
+  // SYMBOL_TF.csv, then SYMBOL.csv.
+  static std::array<std::string, 2> NamesFor(const FetchRequest& request);
+  static bool IsSafeSymbol(const std::string& symbol);
   // Reads DIR/name: NotFound when it does not exist.
   absl::StatusOr<BarSeries> Read(const std::string& name) const;
   // Opens DIR/name (`path`) for reading, beneath its root when the policy is enforced.

@@ -60,26 +60,40 @@ absl::StatusOr<SymbolData> PrepareSymbol(const RunConfig& config, const std::str
   return out;
 }
 
-absl::StatusOr<MarketData> LoadMarketData(
-    const RunConfig& config, DataSource& source,
-    const std::function<void(size_t done, size_t total)>& on_symbol) {
+namespace {
+
+// What LoadMarketData fetches of the symbol at `i`.
+FetchRequest RequestFor(const RunConfig& config, size_t i) {
   const int64_t step = TimeframeSeconds(config.timeframe);
   // Ask for enough history for the warm-up: 1000 bars stretched by weekends and holidays (x1.5,
   // plus four days), or 60 days, whichever is longer.
   const int64_t back = std::max(kWarmupSeconds, kWarmupBars * step * 3 / 2 + 4 * 86400);
+  FetchRequest req;
+  req.symbol = config.symbols[i];
+  req.timeframe = config.timeframe;
+  req.start = config.start - back;
+  if (config.max_candles) {
+    // Only the last max_candles bars are kept: no need to fetch (or generate) the whole window.
+    const int64_t kept_span = *config.max_candles * step * 3 / 2 + 4 * 86400;
+    if (config.end - kept_span > config.start) req.start = config.end - kept_span - back;
+  }
+  req.end = config.end;
+  req.skip_weekends = SkipsWeekends(config);
+  return req;
+}
+
+}  // namespace
+
+void PrefetchMarketData(const RunConfig& config, DataSource& source) {
+  for (size_t i = 0; i < config.symbols.size(); ++i) source.Prefetch(RequestFor(config, i));
+}
+
+absl::StatusOr<MarketData> LoadMarketData(
+    const RunConfig& config, DataSource& source,
+    const std::function<void(size_t done, size_t total)>& on_symbol) {
   MarketData data;
   for (size_t i = 0; i < config.symbols.size(); ++i) {
-    FetchRequest req;
-    req.symbol = config.symbols[i];
-    req.timeframe = config.timeframe;
-    req.start = config.start - back;
-    if (config.max_candles) {
-      // Only the last max_candles bars are kept: no need to fetch (or generate) the whole window.
-      const int64_t kept_span = *config.max_candles * step * 3 / 2 + 4 * 86400;
-      if (config.end - kept_span > config.start) req.start = config.end - kept_span - back;
-    }
-    req.end = config.end;
-    req.skip_weekends = SkipsWeekends(config);
+    const FetchRequest req = RequestFor(config, i);
     auto bars = source.Fetch(req);
     if (!bars.ok()) return bars.status();
     auto prepared = PrepareSymbol(config, req.symbol, *std::move(bars));

@@ -54,6 +54,9 @@ absl::StatusOr<MarketData> LoadMarketData(
     const RunConfig& config, DataSource& source,
     const std::function<void(size_t done, size_t total)>& on_symbol = nullptr);
 
+// Readies in `source` what LoadMarketData would fetch of every symbol (DataSource::Prefetch).
+void PrefetchMarketData(const RunConfig& config, DataSource& source);
+
 }  // namespace backtest::engine
 
 #endif  // BACKTEST_SERVER_ENGINE_DATA_MARKET_DATA_H_

@@ -241,5 +241,31 @@ TEST_F(BarCacheTest, AFileSourceReadsThroughItUnderTheDataPolicy) {
   EXPECT_EQ(refused.Fetch(req).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
+// An idle runner readies its next job's data ahead (Prefetch): the entry, found and checked then,
+// is taken by the next Find of that very file, by another BarCache of the process, even once the
+// entry itself is gone; once only, and by no other file.
+TEST_F(BarCacheTest, APrefetchedEntryIsTakenOnceByTheNextFindOfThatFile) {
+  DataPolicy policy;
+  policy.enforced = true;
+  policy.file_roots = {settled_.string()};
+  const FetchRequest req{"S1", Timeframe::kH1, 0, 2000000000, false};
+  BarCache first(cache_dir_.string(), 64 << 20);
+  auto parsed = FileSource(settled_.string(), policy, &first).Fetch(req);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  FileSource(settled_.string(), policy, &first).Prefetch(req);
+  fs::remove_all(cache_dir_);  // from now on only the prefetched entry can hit
+
+  BarCache next(cache_dir_.string(), 64 << 20);
+  EXPECT_FALSE(ReadThrough(next, Settled(2)).hit);  // another file: not the prefetched one
+  FileSource source(settled_.string(), policy, &next);
+  auto taken = source.Fetch(req);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_FALSE(taken->dataset_hash.empty());  // read back from the entry, not parsed
+  ExpectSameBars(*taken, *parsed);
+  auto again = source.Fetch(req);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->dataset_hash.empty());  // parsed: the prefetched entry went to the first
+}
+
 }  // namespace
 }  // namespace backtest::engine
