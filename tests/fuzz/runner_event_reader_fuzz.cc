@@ -12,7 +12,8 @@
 // - a trace event carries exactly the rows stored for it, and only after they were stored;
 // - of the progress events of one stage, none is stored right behind another of that stage
 //   without a progress event of another stage between them (the newest supersedes);
-// - got_result() is true exactly when a result was handed over and its store succeeded.
+// - got_result() is true exactly when a result was handed over and its store succeeded, with its
+//   digest in it or stored after it (ResultDigestEvent).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,6 +35,7 @@ struct Recording : RunnerEventReader::Sink {
   std::vector<std::string> log;  // one line per thing stored
   std::vector<std::vector<db::TraceRowRecord>> trace_batches;
   int results = 0;
+  bool whole = false;  // the last result stored, with its digest
 
   void TakeEvents() {
     for (const JobEvent& e : reader->TakeQueued()) log.push_back(Describe(e));
@@ -53,7 +55,15 @@ struct Recording : RunnerEventReader::Sink {
                            const backtest::runner::v1::RunOutput& facts) override {
     ++results;
     log.push_back(absl::StrCat("result ", frame.size(), " ", facts.digest()));
+    whole = false;
     if (fail_result) return absl::UnavailableError("disk full");
+    whole = !facts.digest().empty();
+    return absl::OkStatus();
+  }
+  absl::Status StoreDigest(const std::string& digest) override {
+    log.push_back(absl::StrCat("digest ", digest));
+    if (fail_result) return absl::UnavailableError("disk full");
+    whole = true;
     return absl::OkStatus();
   }
 
@@ -113,8 +123,9 @@ Outcome Read(absl::string_view stream, const std::vector<size_t>& cuts, bool fai
                absl::StrCat("progress of stage ", stage, " not superseded"));
     last_stage = stage;
   }
-  FUZZ_CHECK(reader.got_result() == (sink.results > 0 && !fail_result),
-             absl::StrCat("got_result ", reader.got_result(), " after ", sink.results));
+  FUZZ_CHECK(reader.got_result() == (sink.results > 0 && !fail_result && sink.whole),
+             absl::StrCat("got_result ", reader.got_result(), " after ", sink.results,
+                          sink.whole ? " whole" : " without its digest"));
   return {sink.log, runner_stream.protocol_error() + " | " + reader.protocol_error(),
           reader.store_error(),
           runner_stream.end().has_value()
