@@ -40,7 +40,20 @@ absl::StatusOr<RunnerProcess> RunnerProcess::SpawnIdle(const std::string& path,
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  return SpawnArgv(path, argv.data(), environ, limits.event_pipe_bytes);
+  // The server's environment, without what would make a runner of this machine take itself for
+  // a Slurm step (a server started inside a Slurm allocation, by sbatch): a runner names its
+  // Slurm job, step and node from these in its hello and in its data errors.
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const absl::string_view var(*e);
+    if (absl::StartsWith(var, "SLURM_JOB_ID=") || absl::StartsWith(var, "SLURM_STEP_ID=") ||
+        absl::StartsWith(var, "SLURMD_NODENAME=")) {
+      continue;
+    }
+    env.push_back(*e);
+  }
+  env.push_back(nullptr);
+  return SpawnArgv(path, argv.data(), env.data(), limits.event_pipe_bytes);
 }
 
 absl::StatusOr<RunnerProcess> RunnerProcess::Spawn(const ProcessCommand& command,
