@@ -58,7 +58,9 @@ class Event:
     """One event of a job's stream.
 
     ``kind`` is ``log``, ``progress``, ``status`` or ``trace``; ``data`` is the matching message
-    (LogLine, Progress, StatusChange, TraceBatch); ``raw`` the whole StreamJobLogResponse.
+    (LogLine, Progress, StatusChange, TraceBatch); ``raw`` the whole StreamJobLogResponse. With
+    ``follow_log(batch_log_lines=True)`` consecutive log lines come as one event of kind
+    ``log_batch`` (a LogLineBatch, its lines from ``seq`` on).
     """
 
     seq: int
@@ -110,7 +112,8 @@ class Run:
 
     def wait(self) -> str:
         """Waits for the job to end (quietly) and returns its final status."""
-        for event in self._client.follow_log(self.job_id):
+        # The job's log lines (a line per trade) come batched: a few messages instead of hundreds.
+        for event in self._client.follow_log(self.job_id, batch_log_lines=True):
             if event.kind == "status":
                 self.status, self.error = event.data.status, event.data.error
         self.job = self._client.get_job(self.job_id)
@@ -432,11 +435,13 @@ class Client:
 
     def follow_log(self, job_id: str, from_seq: int = 1, include_trace: bool = False,
                    until_seq: Optional[int] = None,
-                   reconnect_timeout: float = 120.0) -> Iterator[Event]:
+                   reconnect_timeout: float = 120.0,
+                   batch_log_lines: bool = False) -> Iterator[Event]:
         """Yields the job's events from ``from_seq`` until the job ends (or after ``until_seq``).
 
         After a dropped connection it reconnects with the last seq + 1 (backing off from 0.2 s to
         5 s, for up to ``reconnect_timeout`` seconds without progress): each event comes once.
+        With ``batch_log_lines``, runs of consecutive log lines come as one ``log_batch`` event.
         """
         next_seq = max(from_seq, 1)
         backoff = 0.2
@@ -444,17 +449,21 @@ class Client:
         ever_connected = False
         while True:
             request = _bt.StreamJobLogRequest(job_id=job_id, from_seq=next_seq,
-                                              include_trace=include_trace)
+                                              include_trace=include_trace,
+                                              batch_log_lines=batch_log_lines)
             stream = self._backtest.StreamJobLog(request, metadata=self._metadata)
             got = False
             try:
                 for message in stream:
                     got = True
-                    if message.seq < next_seq:
+                    # A batch's lines have the seqs from its own on.
+                    last = message.seq + (len(message.log_batch.lines) - 1
+                                          if message.HasField("log_batch") else 0)
+                    if last < next_seq:
                         continue
-                    next_seq = message.seq + 1
+                    next_seq = last + 1
                     yield Event.from_proto(message)
-                    if until_seq is not None and message.seq >= until_seq:
+                    if until_seq is not None and last >= until_seq:
                         return
                 return
             except grpc.RpcError as e:

@@ -191,6 +191,20 @@ def test_follow_log_from_seq_resumes_where_asked(client, finished_job):
     assert [e.seq for e in resumed] == [e.seq for e in events[4:]]
 
 
+def test_follow_log_with_batched_lines_has_every_line_once(client, finished_job):
+    run, events = finished_job
+    batched = list(client.follow_log(run.job_id, batch_log_lines=True))
+    assert any(e.kind == "log_batch" for e in batched)
+    lines = [line.text for e in batched if e.kind == "log_batch" for line in e.data.lines]
+    assert lines == [e.data.text for e in events if e.kind == "log"]
+    assert batched[-1].kind == "status" and batched[-1].data.status == "finished"
+    # Resumed inside a batch: the lines from there on.
+    middle = next(e for e in events if e.kind == "log" and e.seq > events[0].seq + 1)
+    resumed = list(client.follow_log(run.job_id, from_seq=middle.seq, batch_log_lines=True))
+    resumed_lines = [line.text for e in resumed if e.kind == "log_batch" for line in e.data.lines]
+    assert resumed_lines == [e.data.text for e in events if e.kind == "log" and e.seq >= middle.seq]
+
+
 def test_not_following_yields_the_history_so_far(client, finished_job):
     run, events = finished_job
     again = client.run_backtest(SMALL_RUN, follow=False)
