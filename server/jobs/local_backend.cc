@@ -13,13 +13,18 @@
 
 namespace backtest::jobs {
 
-bool ProcessRun::Pump(int timeout_ms, Listener& listener) {
-  if (process_.all_closed()) return false;
-  pollfd fds[3];
+int ProcessRun::OpenFds(pollfd (&fds)[3]) const {
   int n = 0;
   for (int fd : {process_.events_fd(), process_.stdout_fd(), process_.stderr_fd()}) {
     if (fd >= 0) fds[n++] = {fd, POLLIN, 0};
   }
+  return n;
+}
+
+bool ProcessRun::Pump(int timeout_ms, Listener& listener) {
+  if (process_.all_closed()) return false;
+  pollfd fds[3];
+  const int n = OpenFds(fds);
   int ready = ::poll(fds, n, timeout_ms);
   if (ready < 0 && errno != EINTR) {
     for (int i = 0; i < n; ++i) process_.CloseFd(fds[i].fd);
@@ -71,10 +76,7 @@ void ProcessRun::Reap() {
       break;
     }
     pollfd fds[3];
-    int n = 0;
-    for (int fd : {process_.events_fd(), process_.stdout_fd(), process_.stderr_fd()}) {
-      if (fd >= 0) fds[n++] = {fd, POLLIN, 0};
-    }
+    const int n = OpenFds(fds);
     if (::poll(fds, n, static_cast<int>(left)) < 0 && errno != EINTR) break;
     for (int i = 0; i < n; ++i) {
       if (fds[i].revents == 0) continue;

@@ -7,6 +7,8 @@
 #ifndef BACKTEST_SERVER_JOBS_LOCAL_BACKEND_H_
 #define BACKTEST_SERVER_JOBS_LOCAL_BACKEND_H_
 
+#include <poll.h>
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -54,6 +56,8 @@ class ProcessRun : public RunnerRun {
 
  private:
   void Read(int fd, Listener& listener);
+  // The process's pipes still open (events, stdout, stderr), to poll for reading; their count.
+  int OpenFds(pollfd (&fds)[3]) const;
   // The RunEnd came and says the run finished (with end_at_said_finish): stdout and stderr are
   // read for what is in their pipes already, and the run has ended.
   bool EndAtSaidFinish(Listener& listener);

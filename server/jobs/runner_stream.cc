@@ -76,31 +76,31 @@ bool ReadEnvelope(const std::string& bytes, Envelope* out) {
   return true;
 }
 
+std::string Framed(const backtest::runner::v1::ServerMessage& message) {
+  std::string frame;
+  AppendFrame(message.SerializeAsString(), &frame);
+  return frame;
+}
+
 }  // namespace
 
 std::string SpecFrame(const backtest::runner::v1::RunSpec& spec) {
   backtest::runner::v1::ServerMessage message;
   *message.mutable_spec() = spec;
   message.mutable_spec()->set_protocol_version(kRunnerProtocolVersion);
-  std::string frame;
-  AppendFrame(message.SerializeAsString(), &frame);
-  return frame;
+  return Framed(message);
 }
 
 std::string PrefetchFrame(const backtest::runner::v1::RunSpec& like) {
   backtest::runner::v1::ServerMessage message;
   *message.mutable_prefetch() = like;
-  std::string frame;
-  AppendFrame(message.SerializeAsString(), &frame);
-  return frame;
+  return Framed(message);
 }
 
 std::string CancelFrame() {
   backtest::runner::v1::ServerMessage message;
   message.mutable_cancel()->set_reason("cancelled by the server");
-  std::string frame;
-  AppendFrame(message.SerializeAsString(), &frame);
-  return frame;
+  return Framed(message);
 }
 
 void RunnerStream::Feed(const char* data, size_t size,
