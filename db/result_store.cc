@@ -42,8 +42,8 @@ absl::Status ResultStore::SetDigest(absl::string_view job_id, absl::string_view 
           db_, "UPDATE results SET digest = ? WHERE job_id = ?");
     }
     StatementScope q(*set_digest_);
-    q->bind(1, std::string(digest));
-    q->bind(2, std::string(job_id));
+    BindText(*q, 1, digest);
+    BindText(*q, 2, job_id);
     if (q->exec() == 0) {
       return absl::NotFoundError(absl::StrCat("job ", job_id, " has no result"));
     }

@@ -134,10 +134,6 @@ bool ReadColumns(int fd, size_t rows, BarSeries* bars) {
   return true;
 }
 
-}  // namespace
-
-namespace {
-
 // Entries found ahead by Prefetch, for this process's next Find of their file.
 struct Prefetched {
   std::mutex mu;
