@@ -171,12 +171,12 @@ absl::StatusOr<RunResult> RunBacktest(const RunConfig& config, DataSource& sourc
   });
 }
 
-void PrefetchMarketData(const ParamValues& params, const RunOptions& options) {
+int64_t PrefetchMarketData(const ParamValues& params, const RunOptions& options) {
   auto config = RunConfigFromParams(params);
-  if (!config.ok()) return;
+  if (!config.ok()) return 0;
   auto source = MakeDataSource(config->data_source, options.http, options.data_policy,
                                options.bar_cache.get());
-  if (source.ok()) PrefetchMarketData(*config, **source);
+  return source.ok() ? PrefetchMarketData(*config, **source) : 0;
 }
 
 absl::StatusOr<RunResult> RunBacktest(const ParamValues& params, const RunOptions& options,

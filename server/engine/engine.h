@@ -67,8 +67,9 @@ struct RunOptions {
 
 // Readies what is quick to ready of the data a run of `params` would load (a file's bar cache
 // entry; DataSource::Prefetch), for a run in this process later: what an idle runner does with
-// the last job's parameters. Errors are left to that run.
-void PrefetchMarketData(const ParamValues& params, const RunOptions& options);
+// the last job's parameters. Errors are left to that run. Returns the number of bars readied,
+// over all symbols (0 when nothing was).
+int64_t PrefetchMarketData(const ParamValues& params, const RunOptions& options);
 
 // Validated parameters (ValidateParams' output) → config → data from data_source → run.
 // Errors: InvalidArgument (bad parameters or data, naming the parameter, or file and line),

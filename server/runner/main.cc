@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   runner::StdoutCapture capture(writer);
   runner::ServerChannel server;
   backtest::runner::v1::RunSpec spec;
-  if (!server.ReadSpec(&spec, runner::Prefetch)) {
+  if (!server.ReadSpec(&spec, [&server](const auto& like) { runner::Prefetch(like, &server); })) {
     runner::Fail(writer, "internal", "the runner could not read its job spec");
     return runner::kExitFailed;
   }

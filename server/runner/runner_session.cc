@@ -20,6 +20,7 @@
 #include "server/engine/data/bar_cache.h"
 #include "server/engine/data/dataset_hash.h"
 #include "server/engine/digest.h"
+#include "server/engine/util/huge_pages.h"
 #include "server/jobs/frame_codec.h"
 #include "server/runner/result_conversion.h"
 
@@ -312,6 +313,12 @@ bool ServerChannel::ReadSpec(v1::RunSpec* spec,
   }
 }
 
+bool ServerChannel::MessageWaiting() const {
+  if (decoder_.buffered() > 0) return true;
+  pollfd in = {0, POLLIN, 0};
+  return ::poll(&in, 1, 0) > 0;
+}
+
 void ServerChannel::Take(const char* data, size_t size) {
   if (size > 0) decoder_.Append(data, size);
   while (true) {
@@ -440,13 +447,22 @@ absl::Status OptionsForSpec(const v1::RunSpec& spec, engine::RunOptions* options
   return absl::OkStatus();
 }
 
-void Prefetch(const v1::RunSpec& like) {
+void Prefetch(const v1::RunSpec& like, const ServerChannel* channel) {
   if (like.has_sweep() || like.has_external_strategy() || like.has_trace_window()) return;
   engine::RunOptions options;
   if (!OptionsForSpec(like, &options).ok() || options.bar_cache == nullptr) return;
   try {
-    engine::PrefetchMarketData(engine::ParamValues(like.params().begin(), like.params().end()),
-                               options);
+    const int64_t bars = engine::PrefetchMarketData(
+        engine::ParamValues(like.params().begin(), like.params().end()), options);
+    // The run's own memory too, for as many bars: a 100k-bar sma_cross run otherwise faults in
+    // ~670 pages of heap on the job's path (~1 ms in this VM), where an idle runner has time to
+    // spare; its heap then spans ~5 MB. Not when the job is there already: it would wait.
+    constexpr int64_t kHeapBytesPerBar = 52;
+    constexpr int64_t kMaxHeapBytes = int64_t{32} << 20;
+    if (bars > 0 && (channel == nullptr || !channel->MessageWaiting())) {
+      engine::ReadyHeap(static_cast<size_t>(
+          std::min(kMaxHeapBytes, (int64_t{1} << 20) + kHeapBytesPerBar * bars)));
+    }
   } catch (const std::exception&) {
     // Only a head start: the job reads its data itself.
   }

@@ -102,6 +102,8 @@ class ServerChannel {
                 const std::function<void(const v1::RunSpec&)>& on_prefetch = nullptr);
   // Bytes from stdin after the spec (none: what came with it).
   void Take(const char* data, size_t size);
+  // Whether the server has sent more than ReadSpec has taken so far (its spec, most likely).
+  bool MessageWaiting() const;
 
  private:
   jobs::FrameDecoder decoder_{1 << 20};
@@ -172,9 +174,11 @@ absl::Status OptionsForSpec(const v1::RunSpec& spec, engine::RunOptions* options
 
 // What an idle runner does with the spec of the last job its worker ran (ServerMessage.prefetch):
 // the bar cache entries of its file:// data, mapped and checked, for the next job to take when it
-// opens the same version of the same file (BarCache::Prefetch). Nothing for sweeps, Explain
-// replays and strategy-folder jobs; every failure is left to the next job to meet, if it does.
-void Prefetch(const v1::RunSpec& like);
+// opens the same version of the same file (BarCache::Prefetch), and heap memory for a run of as
+// many bars (engine::ReadyHeap) unless `channel` (optional) has its job's spec waiting already.
+// Nothing for sweeps, Explain replays and strategy-folder jobs; every failure is left to the next
+// job to meet, if it does.
+void Prefetch(const v1::RunSpec& like, const ServerChannel* channel = nullptr);
 
 // Sends the result (results format 4, ToResultFrames): a dataset frame for each symbol whose
 // candles are not among `known` (the spec's known_datasets), then the result frame (the digest

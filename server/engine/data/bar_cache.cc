@@ -150,12 +150,14 @@ Prefetched& PrefetchedLookups() {
 BarCache::BarCache(std::string dir, int64_t max_bytes)
     : dir_(std::move(dir)), max_bytes_(max_bytes) {}
 
-void BarCache::Prefetch(int csv_fd) const {
+int64_t BarCache::Prefetch(int csv_fd) const {
   Lookup found = Find(csv_fd);
-  if (!found.bars) return;
+  if (!found.bars) return 0;
+  const auto bars = static_cast<int64_t>(found.bars->size());
   Prefetched& prefetched = PrefetchedLookups();
   std::lock_guard lock(prefetched.mu);
   prefetched.lookups.push_back(std::move(found));
+  return bars;
 }
 
 BarCache::Lookup BarCache::Find(int csv_fd) const {

@@ -48,7 +48,8 @@ class BarCache {
   // Finds the entry of the CSV open as `csv_fd` now (mapped, its checksum verified) and keeps it
   // in this process for a later Find of the same version of the file, by any BarCache: what an
   // idle runner does for the data its next job is likely to read. Nothing when there is none.
-  void Prefetch(int csv_fd) const;
+  // Returns the entry's number of bars (0: none).
+  int64_t Prefetch(int csv_fd) const;
 
   // Stores `bars`, parsed from the CSV open as `csv_fd` after `lookup` (computes their dataset
   // hash). Does nothing when the cache is off, when the file is no longer the version the lookup

@@ -36,8 +36,9 @@ class DataSource {
   // URL and line), Unavailable / DeadlineExceeded (network), ResourceExhausted (too large).
   virtual absl::StatusOr<BarSeries> Fetch(const FetchRequest& request) = 0;
   // Readies what is cheap to ready of `request`'s data for a later Fetch in this process (a file
-  // source: the file's bar cache entry; it never parses). Errors are left to that Fetch.
-  virtual void Prefetch(const FetchRequest& request) {}
+  // source: the file's bar cache entry; it never parses). Errors are left to that Fetch. Returns
+  // the number of bars readied (0 when nothing was).
+  virtual int64_t Prefetch(const FetchRequest& request) { return 0; }
 };
 
 // Limits of the http(s) source.

@@ -67,18 +67,20 @@ bool FileSource::IsSafeSymbol(const std::string& symbol) {
          symbol != "..";
 }
 
-void FileSource::Prefetch(const FetchRequest& req) {
-  if (cache_ == nullptr || !IsSafeSymbol(req.symbol)) return;
+int64_t FileSource::Prefetch(const FetchRequest& req) {
+  if (cache_ == nullptr || !IsSafeSymbol(req.symbol)) return 0;
   // The file Fetch would read: the first of its names that exists.
   for (const std::string& name : NamesFor(req)) {
     auto fd = Open(name, PathOf(name));
     if (absl::IsNotFound(fd.status())) continue;
+    int64_t bars = 0;
     if (fd.ok()) {
-      cache_->Prefetch(*fd);
+      bars = cache_->Prefetch(*fd);
       ::close(*fd);
     }
-    return;
+    return bars;
   }
+  return 0;
 }
 
 absl::StatusOr<BarSeries> FileSource::Fetch(const FetchRequest& req) {

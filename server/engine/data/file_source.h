@@ -20,7 +20,7 @@ class FileSource : public DataSource {
   explicit FileSource(std::string dir, DataPolicy policy = {}, const BarCache* cache = nullptr)
       : dir_(std::move(dir)), policy_(std::move(policy)), cache_(cache) {}
   absl::StatusOr<BarSeries> Fetch(const FetchRequest& request) override;
-  void Prefetch(const FetchRequest& request) override;
+  int64_t Prefetch(const FetchRequest& request) override;
 
  private:
   // DIR/name.

@@ -84,8 +84,10 @@ FetchRequest RequestFor(const RunConfig& config, size_t i) {
 
 }  // namespace
 
-void PrefetchMarketData(const RunConfig& config, DataSource& source) {
-  for (size_t i = 0; i < config.symbols.size(); ++i) source.Prefetch(RequestFor(config, i));
+int64_t PrefetchMarketData(const RunConfig& config, DataSource& source) {
+  int64_t bars = 0;
+  for (size_t i = 0; i < config.symbols.size(); ++i) bars += source.Prefetch(RequestFor(config, i));
+  return bars;
 }
 
 absl::StatusOr<MarketData> LoadMarketData(

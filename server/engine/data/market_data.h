@@ -55,7 +55,8 @@ absl::StatusOr<MarketData> LoadMarketData(
     const std::function<void(size_t done, size_t total)>& on_symbol = nullptr);
 
 // Readies in `source` what LoadMarketData would fetch of every symbol (DataSource::Prefetch).
-void PrefetchMarketData(const RunConfig& config, DataSource& source);
+// Returns the number of bars readied, over all symbols.
+int64_t PrefetchMarketData(const RunConfig& config, DataSource& source);
 
 }  // namespace backtest::engine
 

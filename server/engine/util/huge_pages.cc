@@ -3,6 +3,10 @@
 #include <cstdint>
 #include <cstdlib>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #if defined(__linux__)
 #include <sys/mman.h>
 #include <unistd.h>
@@ -45,6 +49,23 @@ void PrefaultForWrite(const void* data, size_t bytes) {
   AdviseWhole(data, bytes, page, MADV_POPULATE_WRITE);
 #else
   (void)data;
+  (void)bytes;
+#endif
+}
+
+void ReadyHeap(size_t bytes) {
+#if defined(__GLIBC__)
+  // Setting either threshold also turns off glibc's adjusting of them at run time.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+  if (bytes == 0) return;
+  // Freed, the block joins the heap's top, which is no longer trimmed: the next allocations are
+  // carved from these pages.
+  void* block = std::malloc(bytes);
+  if (block == nullptr) return;
+  PrefaultForWrite(block, bytes);
+  std::free(block);
+#else
   (void)bytes;
 #endif
 }

@@ -17,6 +17,13 @@ void AdviseHugePages(const void* data, size_t bytes);
 // whole.
 void PrefaultForWrite(const void* data, size_t bytes);
 
+// Readies `bytes` of this process's malloc heap for what it allocates next: faults them in now
+// (PrefaultForWrite) and keeps them, and from then on takes blocks up to 32 MiB from the heap
+// instead of a fresh mapping each (glibc's default above 128 KiB), freed memory staying in it.
+// For an idle process about to run a job of about that size: the job then writes memory that is
+// already there (in this VM a 4 KiB page's first touch costs ~2 µs). A no-op without glibc.
+void ReadyHeap(size_t bytes);
+
 // The size of a huge page (2 MiB): the granule of MapHugePages.
 inline constexpr size_t kHugePageBytes = size_t{2} << 20;
 

@@ -243,7 +243,7 @@ TEST_F(BarCacheTest, AFileSourceReadsThroughItUnderTheDataPolicy) {
 
 // An idle runner readies its next job's data ahead (Prefetch): the entry, found and checked then,
 // is taken by the next Find of that very file, by another BarCache of the process, even once the
-// entry itself is gone; once only, and by no other file.
+// entry itself is gone; once only, and by no other file. Prefetch says how many bars it readied.
 TEST_F(BarCacheTest, APrefetchedEntryIsTakenOnceByTheNextFindOfThatFile) {
   DataPolicy policy;
   policy.enforced = true;
@@ -252,7 +252,10 @@ TEST_F(BarCacheTest, APrefetchedEntryIsTakenOnceByTheNextFindOfThatFile) {
   BarCache first(cache_dir_.string(), 64 << 20);
   auto parsed = FileSource(settled_.string(), policy, &first).Fetch(req);
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  FileSource(settled_.string(), policy, &first).Prefetch(req);
+  const FetchRequest unparsed{"S2", Timeframe::kH1, 0, 2000000000, false};
+  EXPECT_EQ(FileSource(settled_.string(), policy, &first).Prefetch(unparsed), 0);  // no entry
+  EXPECT_EQ(FileSource(settled_.string(), policy, &first).Prefetch(req),
+            static_cast<int64_t>(parsed->size()));
   fs::remove_all(cache_dir_);  // from now on only the prefetched entry can hit
 
   BarCache next(cache_dir_.string(), 64 << 20);
