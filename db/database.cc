@@ -14,6 +14,7 @@
 #include "db/migrations.h"
 #include "db/job_store.h"
 #include "db/sqlite_status.h"
+#include "db/write_scope.h"
 
 namespace backtest::db {
 
@@ -131,6 +132,17 @@ absl::Status Database::Migrate(bool apply) {
     }
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, absl::StrCat("cannot migrate database ", path_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Database::InOneCommit(const std::function<absl::Status()>& writes) {
+  try {
+    WriteScope tx(*db_);
+    if (absl::Status s = writes(); !s.ok()) return s;
+    tx.Commit();
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, absl::StrCat("commit to ", path_));
   }
   return absl::OkStatus();
 }

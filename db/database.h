@@ -60,6 +60,11 @@ class Database {
   // (sqlite3_wal_hook; replaces the automatic checkpoint of this connection).
   void OnWalCommit(std::function<void(int pages)> hook);
 
+  // Runs `writes` (the writes of stores on this connection) in one commit: committed when it
+  // returns OK, undone when it fails. Each store's own transaction becomes a savepoint of it
+  // (WriteScope), so a store that fails inside undoes only its own writes.
+  absl::Status InOneCommit(const std::function<absl::Status()>& writes);
+
   // Runs PRAGMA integrity_check; Internal with the first problem when it is not "ok".
   absl::Status IntegrityCheck();
 

@@ -5,11 +5,11 @@
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Exception.h"
 #include "SQLiteCpp/Statement.h"
-#include "SQLiteCpp/Transaction.h"
 #include "absl/strings/str_cat.h"
 #include "db/database.h"
 #include "db/sqlite_status.h"
 #include "db/statement_scope.h"
+#include "db/write_scope.h"
 
 namespace backtest::db {
 namespace {
@@ -74,7 +74,7 @@ absl::StatusOr<std::unique_ptr<ReasonStore>> ReasonStore::Create(Database* db) {
 
 absl::Status ReasonStore::Save(absl::string_view job_id, std::span<const ReasonRecord> reasons) {
   try {
-    SQLite::Transaction tx(db_->connection(), SQLite::TransactionBehavior::IMMEDIATE);
+    WriteScope tx(db_->connection());
     {
       StatementScope del(*delete_);
       BindText(*del, 1, job_id);
@@ -92,7 +92,7 @@ absl::Status ReasonStore::Save(absl::string_view job_id, std::span<const ReasonR
       BindText(*ins, 6, r.description);
       ins->exec();
     }
-    tx.commit();
+    tx.Commit();
     return absl::OkStatus();
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, "cannot save run reasons");

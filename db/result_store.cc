@@ -3,10 +3,10 @@
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Exception.h"
 #include "SQLiteCpp/Statement.h"
-#include "SQLiteCpp/Transaction.h"
 #include "absl/strings/str_cat.h"
 #include "db/sqlite_status.h"
 #include "db/statement_scope.h"
+#include "db/write_scope.h"
 
 namespace backtest::db {
 
@@ -55,7 +55,7 @@ absl::Status ResultStore::SetDigest(absl::string_view job_id, absl::string_view 
 
 absl::Status ResultStore::Save(const ResultRecord& result, std::span<const int64_t> datasets) {
   try {
-    SQLite::Transaction tx(db_);
+    WriteScope tx(db_);
     if (absl::Status s = Save(result); !s.ok()) return s;
     if (refer_ == nullptr) {
       refer_ = std::make_unique<SQLite::Statement>(
@@ -82,7 +82,7 @@ absl::Status ResultStore::Save(const ResultRecord& result, std::span<const int64
       q->bind(1, result.job_id);
       q->exec();
     }
-    tx.commit();
+    tx.Commit();
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, absl::StrCat("save result of job ", result.job_id));
   }

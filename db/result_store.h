@@ -54,7 +54,8 @@ class ResultStore {
   // Stores (or replaces) a job's result. Its statement is compiled once per store.
   absl::Status Save(const ResultRecord& result);
   // The same, with the datasets its series refer to (ids, in the order of its symbols), in one
-  // transaction that also drops the job's pins (DatasetStore::Pin) and marks the datasets used.
+  // transaction (or the caller's: WriteScope) that also drops the job's pins (DatasetStore::Pin)
+  // and marks the datasets used.
   // FailedPrecondition when a dataset does not exist.
   absl::Status Save(const ResultRecord& result, std::span<const int64_t> datasets);
   // Sets the digest of a result saved before its digest was known, with kDigestPending in its

@@ -354,10 +354,15 @@ absl::Status JobRun::StoreResult(std::string stored, const backtest::runner::v1:
                                                            : facts.digest(),
                           .data = std::move(stored),
                           .created_ms = now};
-  absl::Status s = datasets->empty() ? stores_.results.Save(record)
-                                     : stores_.results.Save(record, *datasets);
+  // The result and its run facts in one commit (a failure of the facts is logged: the result
+  // stands without them).
+  absl::Status s = stores_.db.InOneCommit([&] {
+    absl::Status saved = datasets->empty() ? stores_.results.Save(record)
+                                           : stores_.results.Save(record, *datasets);
+    if (saved.ok()) SaveRunFacts(facts);
+    return saved;
+  });
   if (!s.ok()) return s;
-  SaveRunFacts(facts);
   spdlog::debug("job {}: result of {} bytes stored in {} ms", job_id_, bytes, Now() - now);
   return absl::OkStatus();
 }

@@ -13,6 +13,7 @@
 #include "SQLiteCpp/Exception.h"
 #include "SQLiteCpp/Transaction.h"
 #include "db/migrations.h"
+#include "db/write_scope.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -165,6 +166,56 @@ TEST(DatabaseTest, CreatesDirectoryAndMigratesAFreshFileInWalMode) {
                 .getInt(),
             2);
   EXPECT_THAT((*db)->IntegrityCheck(), IsOk());
+}
+
+// Several stores' writes in one commit (a job's result and its run facts): all of them, or none
+// when the caller fails; a store that fails inside undoes only its own writes (its transaction
+// is a savepoint then), and one called alone still commits by itself.
+TEST(DatabaseTest, InOneCommitCommitsTogetherAndAStoreFailingInsideUndoesOnlyItsOwn) {
+  testing::TempDir dir;
+  auto db = Database::Open(dir.File("b.db"));
+  ASSERT_THAT(db, IsOk());
+  SQLite::Database& conn = (*db)->connection();
+  auto users = [&] {
+    return conn.execAndGet("SELECT group_concat(name, ',') FROM (SELECT name FROM users ORDER BY "
+                           "name)").getString();
+  };
+  auto add = [&](const char* name) {
+    conn.exec(std::string("INSERT INTO users(name, is_staff, created_ms) VALUES('") + name +
+              "', 0, 1)");
+  };
+
+  EXPECT_THAT((*db)->InOneCommit([&] {
+    add("ann");
+    {
+      WriteScope store(conn);  // a store's own transaction, failing half way
+      add("bob");
+    }
+    {
+      WriteScope store(conn);
+      add("cid");
+      store.Commit();
+    }
+    return absl::OkStatus();
+  }), IsOk());
+  EXPECT_EQ(users(), "ann,cid");
+  EXPECT_NE(sqlite3_get_autocommit(conn.getHandle()), 0);  // nothing left open
+
+  EXPECT_THAT((*db)->InOneCommit([&] {
+    WriteScope store(conn);
+    add("dan");
+    store.Commit();
+    return absl::InternalError("the caller failed");
+  }), StatusIs(absl::StatusCode::kInternal));
+  EXPECT_EQ(users(), "ann,cid");
+  EXPECT_NE(sqlite3_get_autocommit(conn.getHandle()), 0);
+
+  {
+    WriteScope alone(conn);
+    add("eve");
+    alone.Commit();
+  }
+  EXPECT_EQ(users(), "ann,cid,eve");
 }
 
 TEST(DatabaseTest, ReopeningKeepsDataAndDoesNotMigrateTwice) {
