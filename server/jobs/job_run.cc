@@ -98,6 +98,11 @@ class JobRun : public RunnerEventReader::Sink, public RunnerRun::Listener {
   // events have nowhere to go or it has been silent too long.
   void Police(RunnerRun& runner);
   void Flush(bool force);
+  // The events and the job's update waiting to be stored (with a sweep's report, when `force`
+  // or its time has come). Nothing when the store has failed: the job is failing then.
+  void TakePending(int64_t now, bool force, std::vector<JobEvent>* events,
+                   db::JobStore::Update* update);
+  // The job's end, with the events still waiting, in one commit.
   void End(db::JobStatus status, const std::string& error);
   void Fail(const std::string& error) { End(db::JobStatus::kFailed, error); }
   // Why a run that did not finish failed: the server's own reasons first (its store, the
@@ -388,7 +393,13 @@ bool JobRun::Transition(db::JobStatus to, const std::vector<db::JobStatus>& from
   for (int wait_ms = 100;; wait_ms = std::min(2 * wait_ms, 2000)) {
     absl::Status s = Commit(extra, update);
     if (s.ok()) return true;
-    if (s.code() == absl::StatusCode::kFailedPrecondition) return false;
+    if (s.code() == absl::StatusCode::kFailedPrecondition) {
+      // Not in a status it can leave this way: the events that came with the change are
+      // stored without it.
+      extra.pop_back();
+      if (!extra.empty()) (void)Commit(std::move(extra), {});
+      return false;
+    }
     spdlog::error("job {}: cannot record status {}: {}", job_id_,
                   std::string(db::JobStatusName(to)),
                   std::string(s.message()));
@@ -473,8 +484,11 @@ void JobRun::Run() {
   last_flush_ms_ = Now();
   Supervise(**runner);
   const RunnerEnd end = (*runner)->Finish();
-  Flush(true);
-  Conclude(end.kind == RunnerEndKind::kFinished && reader_.got_result(), end);
+  const bool succeeded = end.kind == RunnerEndKind::kFinished && reader_.got_result();
+  // A finished run's last events are stored with its end, in one commit (End). Any other run's
+  // go first: why it failed may be that they cannot be stored.
+  if (!succeeded) Flush(true);
+  Conclude(succeeded, end);
   (*runner)->Reap();  // a runner still exiting after its end: the job need not wait for it
   // The worker's next warm runner starts once this job has ended: its exec and linking would
   // compete with storing the result for the machine's cores.
@@ -704,17 +718,11 @@ void JobRun::Flush(bool force) {
   const int64_t now = Now();
   if (!force && now - last_flush_ms_ < kFlushEveryMs) return;
   last_flush_ms_ = now;
-  if (sweep_) {
-    std::string report = sweep_->Report(now, force && reader_.got_result() ? 0 : kSweepReportEveryMs);
-    if (!report.empty()) reader_.Queue(LogEvent(now, "server", "info", std::move(report)));
-  }
-  std::vector<JobEvent> events = reader_.TakeQueued();
-  if (!StoreError().empty()) {  // the job is failing: its events have nowhere to go
-    reader_.TakeUpdate();
-    return;
-  }
-  if (events.empty() && !reader_.HasUpdate()) return;
-  db::JobStore::Update update = reader_.TakeUpdate();
+  const bool updated = reader_.HasUpdate();
+  std::vector<JobEvent> events;
+  db::JobStore::Update update;
+  TakePending(now, force, &events, &update);
+  if (!StoreError().empty() || (events.empty() && !updated)) return;
   absl::Status s;
   if (events.empty()) {
     std::vector<db::EventRecord> none;
@@ -728,9 +736,25 @@ void JobRun::Flush(bool force) {
   }
 }
 
+void JobRun::TakePending(int64_t now, bool force, std::vector<JobEvent>* events,
+                         db::JobStore::Update* update) {
+  if (sweep_) {
+    std::string report = sweep_->Report(now, force && reader_.got_result() ? 0 : kSweepReportEveryMs);
+    if (!report.empty()) reader_.Queue(LogEvent(now, "server", "info", std::move(report)));
+  }
+  *events = reader_.TakeQueued();
+  *update = reader_.TakeUpdate();
+  if (!StoreError().empty()) {  // the job is failing: its events have nowhere to go
+    events->clear();
+    *update = {};
+  }
+}
+
 void JobRun::End(db::JobStatus status, const std::string& error) {
-  Flush(true);
+  std::vector<JobEvent> pending;
   db::JobStore::Update update;
+  TakePending(Now(), true, &pending, &update);
+  last_flush_ms_ = Now();
   update.finished_ms = Now();
   update.pid = 0;
   if (!error.empty()) update.error = error;
@@ -743,7 +767,7 @@ void JobRun::End(db::JobStatus status, const std::string& error) {
         .job_duration.With({std::string(db::JobStatusName(status))})
         .Observe((update.finished_ms.value() - started_ms_) / 1000.0);
   }
-  if (!Transition(status, {db::JobStatus::kRunning}, update)) {
+  if (!Transition(status, {db::JobStatus::kRunning}, update, std::move(pending))) {
     spdlog::error("job {}: could not record its end ({})", job_id_,
                   std::string(db::JobStatusName(status)));
   }
