@@ -3,9 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <array>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "server/engine/data/csv_reader.h"
@@ -14,12 +12,7 @@
 namespace backtest::engine {
 
 absl::StatusOr<int> FileSource::Open(const std::string& name, const std::string& path) const {
-  if (!policy_.enforced) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd >= 0) return fd;
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(errno)));
-  }
+  if (!policy_.enforced) return MappedFile::OpenForReading(path);
   auto rooted = FindRoot(dir_, policy_);
   if (!rooted.ok()) return rooted.status();
   return OpenBeneath(rooted->root,

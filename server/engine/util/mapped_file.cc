@@ -94,13 +94,17 @@ void ReleaseSlot(int i) {
 
 }  // namespace
 
-absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
+absl::StatusOr<int> MappedFile::OpenForReading(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(errno)));
-  }
-  return FromFd(fd, path);
+  if (fd >= 0) return fd;
+  if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(errno)));
+}
+
+absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
+  auto fd = OpenForReading(path);
+  if (!fd.ok()) return fd.status();
+  return FromFd(*fd, path);
 }
 
 absl::StatusOr<MappedFile> MappedFile::FromFd(int fd, const std::string& path) {

@@ -28,6 +28,10 @@ class MappedFile {
   // The same for a file already open for reading; takes the descriptor (closed before it returns).
   // `path` names the file in errors.
   static absl::StatusOr<MappedFile> FromFd(int fd, const std::string& path);
+  // The descriptor Open maps: `path` opened read-only (close-on-exec, and non-blocking, so that a
+  // FIFO named like a data file cannot hang its reader). NotFound when it does not exist,
+  // FailedPrecondition naming the path and the error otherwise.
+  static absl::StatusOr<int> OpenForReading(const std::string& path);
 
   MappedFile(MappedFile&& other) noexcept;
   MappedFile& operator=(MappedFile&& other) = delete;
