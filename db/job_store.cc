@@ -408,9 +408,12 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::JobsWithStatus(JobStatus status
 absl::StatusOr<JobStore::OwnerQuota> JobStore::QuotaOf(int64_t owner_id) {
   try {
     // The count through the (status, created_ms) index: the active jobs are few, a user's ended
-    // ones many. No user row (a job store used without users, in tests): no limits of their own.
+    // ones many. Named, since SQLite would otherwise take the owner's index (an equality on its
+    // first column) and read every job the user ever ran, on every submission. No user row (a
+    // job store used without users, in tests): no limits of their own.
     SQLite::Statement& q = Prepared(
-        "SELECT (SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running') AND owner_id = ?1),"
+        "SELECT (SELECT COUNT(*) FROM jobs INDEXED BY jobs_status "
+        "WHERE status IN ('queued', 'running') AND owner_id = ?1),"
         " u.max_active_jobs, u.submissions_per_minute FROM (SELECT 1) LEFT JOIN users u ON u.id = ?1");
     q.bind(1, owner_id);
     q.executeStep();

@@ -1,5 +1,7 @@
 #include "db/job_store.h"
 
+#include <sqlite3.h>
+
 #include <tuple>
 
 #include "SQLiteCpp/Database.h"
@@ -195,6 +197,31 @@ std::vector<EventRecord> StatusEvents(absl::string_view status) {
 
 // Each transition from each status: it applies (status, fields and event written) from the status
 // it names, and from any other is FailedPrecondition naming the current status, writing nothing.
+// A submission reads its user's active jobs (QuotaOf) through the status index: its work does not
+// grow with the jobs they have run before. Counted in SQLite's virtual machine steps (a progress
+// handler called on every one).
+TEST_F(JobStoreTest, AUsersQuotaIsReadWithoutTheirEndedJobs) {
+  auto steps_of_quota = [&] {
+    int64_t steps = 0;
+    sqlite3_progress_handler(
+        db_->connection().getHandle(), 1,
+        [](void* n) { return ++*static_cast<int64_t*>(n), 0; }, &steps);
+    auto quota = store_->QuotaOf(1);
+    sqlite3_progress_handler(db_->connection().getHandle(), 0, nullptr, nullptr);
+    EXPECT_THAT(quota, IsOk());
+    if (quota.ok()) EXPECT_EQ(quota->active_jobs, 2);  // job1 and the queued one
+    return steps;
+  };
+  InsertJob("queued", "queued");
+  const int64_t few = steps_of_quota();
+  db_->connection().exec(
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+      "INSERT INTO jobs(id, owner_id, status, params_json, created_ms) "
+      "SELECT 'ended' || i, 1, 'finished', '{}', i FROM n");
+  const int64_t many = steps_of_quota();
+  EXPECT_LT(many, few + 50) << "2000 ended jobs cost " << many - few << " more steps";
+}
+
 TEST_F(JobStoreTest, AStatusChangeAppliesOnlyFromTheStatusItNames) {
   int n = 0;
   for (const Transition& t : kTransitions) {
