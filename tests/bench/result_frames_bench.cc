@@ -1,0 +1,106 @@
+// What a runner spends on a finished run besides the bar loop: converting the result to its wire
+// form (runner::ToResultFrames, and serializing it as the runner's writer does) and hashing the
+// rest of its digest (engine::ResultDigester::Finish, after a Begin). On a 100k-bar sma_cross run
+// (fast 10, slow 30) of the sample data: ~3,800 trades, ~7,600 markers, the equity as pieces.
+//
+//   build/bin/result_frames_bench
+//   build/bin/result_frames_bench --benchmark_filter=Digest --benchmark_repetitions=9
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "backtest/runner/v1/runner.pb.h"
+#include "bench/bench_data.h"
+#include "server/engine/data/dataset_hash.h"
+#include "server/engine/digest.h"
+#include "server/engine/engine.h"
+#include "server/runner/result_conversion.h"
+
+namespace backtest::bench {
+namespace {
+
+constexpr int64_t kBars = 100'000;
+
+// The run every case converts or hashes, made once (the bar loop is not what is measured).
+const engine::RunResult& Result() {
+  static const engine::RunResult* result = [] {
+    const engine::RunConfig config = BenchConfig("sma_cross", false, 1);
+    const engine::MarketData data = SampleMarketData(config, kBars);
+    engine::RunOptions options;
+    options.compute_digest = false;  // the runner's digester computes it (below)
+    MemorySinkObserver sink;
+    auto r = engine::RunBacktest(config, data, options, sink);
+    if (!r.ok()) {
+      std::fprintf(stderr, "run failed: %s\n", std::string(r.status().message()).c_str());
+      std::abort();
+    }
+    return new engine::RunResult(*std::move(r));
+  }();
+  return *result;
+}
+
+void AddCounters(benchmark::State& state) {
+  const engine::RunResult& r = Result();
+  state.counters["trades"] = static_cast<double>(r.trades.size());
+  state.counters["markers"] = static_cast<double>(r.markers.size());
+  state.counters["equity_points"] = static_cast<double>(r.equity.size());
+}
+
+// known: the server has the run's dataset (what a job on stored data sees), so the candles are
+// referred to by their hash; else they go out in a dataset frame.
+void ResultFrames(benchmark::State& state, bool known, bool serialize) {
+  const engine::RunResult& r = Result();
+  google::protobuf::RepeatedPtrField<runner::v1::KnownDataset> datasets_known;
+  std::vector<std::string> hashes;
+  if (known) {
+    hashes.push_back(engine::DatasetHash(r.symbols[0].candles()));
+    runner::v1::KnownDataset* k = datasets_known.Add();
+    k->set_symbol(r.symbols[0].symbol);
+    k->set_hash(hashes[0]);
+  }
+  std::string bytes;
+  for (auto _ : state) {
+    runner::v1::RunnerEvent e;
+    std::vector<runner::v1::RunnerEvent> datasets;
+    runner::ToResultFrames(r, datasets_known, &datasets, e.mutable_result(), hashes);
+    if (serialize) {
+      for (const runner::v1::RunnerEvent& d : datasets) d.SerializeToString(&bytes);
+      e.SerializeToString(&bytes);
+    }
+    benchmark::DoNotOptimize(e);
+    benchmark::DoNotOptimize(bytes);
+  }
+  AddCounters(state);
+}
+
+// Finish after a Begin: the Begin's state (the candles' hash) is restored outside the timing's
+// weight (BeginFrom copies 112 bytes).
+void DigestFinish(benchmark::State& state) {
+  const engine::RunResult& r = Result();
+  engine::ResultDigester head;
+  head.Begin(r);
+  const std::string begun = head.HeadState();
+  std::string digest;
+  for (auto _ : state) {
+    engine::ResultDigester d;
+    d.BeginFrom(begun);
+    digest = d.Finish(r);
+    benchmark::DoNotOptimize(digest);
+  }
+  AddCounters(state);
+}
+
+BENCHMARK_CAPTURE(ResultFrames, known_dataset, true, false)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(ResultFrames, known_dataset_serialized, true, true)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(ResultFrames, new_dataset_serialized, false, true)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(DigestFinish)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace backtest::bench
+
+BENCHMARK_MAIN();
