@@ -4,6 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "server/engine/data/dataset_hash.h"
+#include "tests/unit/engine/result_fixtures.h"
 
 namespace backtest::engine {
 namespace {
@@ -70,6 +71,31 @@ TEST(ResultDigesterTest, AHeadStateStandsForTheHeadOfTheSameStrategyAndCandles) 
   other = r;
   other.symbols[0].first_kept = 10;  // the candles are not the whole hashed series
   EXPECT_EQ(ResultDigester::HeadKey(other), "");
+}
+
+// The digest format is a contract (stored digests are verified by replays): the fixtures keep the
+// digests they had when these were pinned, however the digest is computed, in one step or two,
+// begun from a saved head state or not.
+TEST(ResultDigestTest, FixturesKeepTheirDigests) {
+  const std::map<std::string, std::string> want = {
+      {"odd", "964d23a4828df4f9b65144c9d8c445404e34be0c3081cf73e0efefb46a9be6f7"},
+      {"overlapping_trades", "20c7174094254e45e8bfd12b03ed2c51cb8845252750bdb6a18626523362d02e"},
+      {"sma_cross", "10b396c0c856e1fc68a86d1587d82ba3cab367e70060f2621979e41555aa10ff"},
+      {"sma_cross_traced", "8c285aa78c038ce50db3bfd3ebf3c17169b18cba430634b3f7c04662c1151d1d"},
+      {"sr_breakout", "aeec9cabf506a38c2a68deec998733480e2b53f1aa4911c7b5b2763c2f5000ab"},
+  };
+  const auto fixtures = testing::ResultFixtures();
+  ASSERT_EQ(fixtures.size(), want.size());
+  for (const auto& [name, r] : fixtures) {
+    EXPECT_EQ(ResultDigest(r), want.at(name)) << name;
+    ResultDigester two_steps;
+    two_steps.Begin(r);
+    const std::string head = two_steps.HeadState();
+    EXPECT_EQ(two_steps.Finish(r), want.at(name)) << name;
+    ResultDigester resumed;
+    ASSERT_TRUE(resumed.BeginFrom(head)) << name;
+    EXPECT_EQ(resumed.Finish(r), want.at(name)) << name;
+  }
 }
 
 }  // namespace

@@ -12,17 +12,12 @@
 #include "gtest/gtest.h"
 #include "server/engine/digest.h"
 #include "server/engine/engine.h"
+#include "tests/unit/engine/result_fixtures.h"
 
 namespace backtest::engine {
 namespace {
 
-std::filesystem::path GoldenDir() {
-  if (const char* src = std::getenv("BACKTEST_SOURCE_DIR")) {
-    return std::filesystem::path(src) / "tests" / "golden";
-  }
-  // Not __FILE__: a compiler cache with a base directory makes it relative to the build's.
-  return std::filesystem::path(BACKTEST_SOURCE_DIR_DEFAULT) / "tests" / "golden";
-}
+using testing::GoldenDir;
 
 class TraceDigest : public testing::RecordingObserver {
  public:
