@@ -17,6 +17,7 @@
 #include "server/engine/data/dataset_hash.h"
 #include "server/engine/digest.h"
 #include "server/engine/engine.h"
+#include "server/engine/util/sha256.h"
 #include "server/runner/result_conversion.h"
 
 namespace backtest::bench {
@@ -67,13 +68,20 @@ void ResultFrames(benchmark::State& state, bool known, bool serialize) {
     std::vector<runner::v1::RunnerEvent> datasets;
     runner::ToResultFrames(r, datasets_known, &datasets, e.mutable_result(), hashes);
     if (serialize) {
-      for (const runner::v1::RunnerEvent& d : datasets) d.SerializeToString(&bytes);
-      e.SerializeToString(&bytes);
+      bytes.clear();
+      for (const runner::v1::RunnerEvent& d : datasets) d.AppendToString(&bytes);
+      e.AppendToString(&bytes);
     }
     benchmark::DoNotOptimize(e);
     benchmark::DoNotOptimize(bytes);
   }
   AddCounters(state);
+  // The bytes' hash, to compare two builds' output on this run at a glance.
+  if (serialize) {
+    engine::Sha256 h;
+    h.Update(bytes);
+    state.SetLabel(h.HexDigest().substr(0, 16));
+  }
 }
 
 // Finish after a Begin: the Begin's state (the candles' hash) is restored outside the timing's
@@ -91,6 +99,7 @@ void DigestFinish(benchmark::State& state) {
     benchmark::DoNotOptimize(digest);
   }
   AddCounters(state);
+  state.SetLabel(digest.substr(0, 16));
 }
 
 BENCHMARK_CAPTURE(ResultFrames, known_dataset, true, false)->Unit(benchmark::kMicrosecond);
