@@ -1,36 +1,134 @@
 #include "server/engine/digest.h"
 
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <span>
+#include <string>
 
 namespace backtest::engine {
 namespace {
 
+static_assert(std::endian::native == std::endian::little,
+              "canonical integers are 8 little-endian bytes: in memory, they are that already");
+
+constexpr uint64_t kCanonicalNaN = 0x7ff8000000000000ULL;
+
+// A value's canonical bytes at p; each returns the end of what it wrote.
+uint8_t* PutI(uint8_t* p, int64_t v) {
+  std::memcpy(p, &v, 8);
+  return p + 8;
+}
+uint8_t* PutD(uint8_t* p, double v) {
+  const uint64_t bits = std::isnan(v) ? kCanonicalNaN : std::bit_cast<uint64_t>(v);
+  std::memcpy(p, &bits, 8);
+  return p + 8;
+}
+uint8_t* PutS(uint8_t* p, absl::string_view s) {
+  p = PutI(p, static_cast<int64_t>(s.size()));
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+bool HasNaN(std::span<const double> a) {
+  bool nan = false;
+  for (double v : a) nan |= std::isnan(v);
+  return nan;
+}
+
+// The canonical bytes (length-prefixed) of the names of an enum's first kCount values, made once:
+// every marker and trade hashes two names. A name is copied as a fixed kRoom bytes (room the
+// record has taken for it) instead of by its length; a value without a made name (past kCount,
+// or too long a name) is written from its name as any string is.
+template <typename E, size_t kCount>
+class NameBytes {
+ public:
+  static constexpr size_t kRoom = 32;
+
+  explicit NameBytes(absl::string_view (*name)(E)) : name_(name) {
+    for (size_t i = 0; i < kCount; ++i) {
+      const absl::string_view n = name(static_cast<E>(i));
+      if (8 + n.size() > kRoom) continue;
+      size_[i] = static_cast<size_t>(PutS(bytes_[i], n) - bytes_[i]);
+    }
+  }
+  // The room Put(p, e) needs.
+  size_t Room(E e) const { return Made(e) ? kRoom : 8 + name_(e).size(); }
+  uint8_t* Put(uint8_t* p, E e) const {
+    if (!Made(e)) return PutS(p, name_(e));
+    const auto i = static_cast<size_t>(e);
+    std::memcpy(p, bytes_[i], kRoom);
+    return p + size_[i];
+  }
+
+ private:
+  bool Made(E e) const {
+    const auto i = static_cast<size_t>(e);
+    return i < kCount && size_[i] != 0;
+  }
+  absl::string_view (*name_)(E);
+  uint8_t bytes_[kCount][kRoom] = {};
+  size_t size_[kCount] = {};  // 0: not made
+};
+
+// Writes the canonical serialization into the hash. Numbers few and far between go one at a
+// time; a record (a marker, a trade) is written in place in one go, into room taken for it once
+// (Sha256::Room); points a block at a time; columns of the candles straight from memory.
 class Canon {
  public:
   explicit Canon(Sha256* h) : h_(h) {}
 
-  void I(int64_t v) {
-    uint8_t b[8];
-    for (int k = 0; k < 8; ++k) b[k] = static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * k));
-    h_->Update(b, 8);
-  }
-  void D(double v) {
-    uint64_t bits;
-    if (std::isnan(v)) {
-      bits = 0x7ff8000000000000ULL;
-    } else {
-      std::memcpy(&bits, &v, 8);
-    }
-    I(static_cast<int64_t>(bits));
-  }
+  void I(int64_t v) { h_->Written(PutI(h_->Room(8), v)); }
+  void D(double v) { h_->Written(PutD(h_->Room(8), v)); }
   void S(absl::string_view s) {
     I(static_cast<int64_t>(s.size()));
     h_->Update(s);
   }
   void DoubleArray(std::span<const double> a) {
     I(static_cast<int64_t>(a.size()));
+    if (a.empty()) return;
+    if (!HasNaN(a)) {
+      h_->Update(a.data(), a.size() * sizeof(double));
+      return;
+    }
     for (double v : a) D(v);
+  }
+  // Integers without their count.
+  void Ints(std::span<const int64_t> a) {
+    if (!a.empty()) h_->Update(a.data(), a.size() * sizeof(int64_t));
+  }
+
+  // A record of at most `bound` bytes, written by put(p), which returns its end.
+  template <typename Put>
+  void Record(size_t bound, Put&& put) {
+    if (bound <= Sha256::kChunk) {
+      h_->Written(put(h_->Room(bound)));
+      return;
+    }
+    std::string aside(bound, '\0');  // longer than the gathering buffer (a long string)
+    auto* begin = reinterpret_cast<uint8_t*>(aside.data());
+    h_->Update(begin, static_cast<size_t>(put(begin) - begin));
+  }
+
+  // Each point as its time and value, for_each(f) calling f(LinePoint) with them in order.
+  template <typename ForEach>
+  void Points(ForEach&& for_each) {
+    uint8_t* p = h_->Room(16);
+    uint8_t* end = h_->RoomEnd();
+    for_each([&](const LinePoint& q) {
+      if (end - p < 16) {
+        h_->Written(p);
+        p = h_->Room(16);
+        end = h_->RoomEnd();
+      }
+      p = PutD(PutI(p, q.time), q.value);
+    });
+    h_->Written(p);
+  }
+  void PointSpan(std::span<const LinePoint> points) {
+    Points([&](auto&& f) {
+      for (const LinePoint& q : points) f(q);
+    });
   }
 
  private:
@@ -60,7 +158,7 @@ void HashCandles(const SymbolResult& s, Canon& c) {
   c.D(s.pip);
   BarView v = s.candles();
   c.I(static_cast<int64_t>(v.size()));
-  for (int64_t t : v.time) c.I(t);
+  c.Ints(v.time);
   c.DoubleArray(v.open);
   c.DoubleArray(v.high);
   c.DoubleArray(v.low);
@@ -77,6 +175,55 @@ void HashHead(const RunResult& r, Canon& c) {
   if (!r.symbols.empty()) HashCandles(r.symbols[0], c);
 }
 
+// A marker's and a trade's fields, in the order the digest has them.
+void HashMarkers(const Column<Marker>& markers, Canon& c) {
+  static const NameBytes<OrderSide, 2> side_names(OrderSideName);
+  static const NameBytes<MarkerKind, 3> kind_names(MarkerKindName);
+  c.I(static_cast<int64_t>(markers.size()));
+  for (const Marker& m : markers) {
+    const size_t bound = 8 * 5 + m.symbol.size() + m.reason.size() + side_names.Room(m.side) +
+                         kind_names.Room(m.kind);
+    c.Record(bound, [&](uint8_t* p) {
+      p = PutS(p, m.symbol);
+      p = PutI(p, m.time);
+      p = side_names.Put(p, m.side);
+      p = kind_names.Put(p, m.kind);
+      p = PutD(p, m.price);
+      p = PutS(p, m.reason);
+      return PutI(p, m.trade_id);
+    });
+  }
+}
+
+void HashTrades(const Column<Trade>& trades, Canon& c) {
+  static const NameBytes<Side, 2> side_names(SideName);
+  static const NameBytes<ExitReason, 6> reason_names(ExitReasonName);
+  c.I(static_cast<int64_t>(trades.size()));
+  for (const Trade& t : trades) {
+    const size_t bound =
+        8 * 15 + t.symbol.size() + side_names.Room(t.side) + reason_names.Room(t.exit_reason);
+    c.Record(bound, [&](uint8_t* p) {
+      p = PutI(p, t.id);
+      p = PutS(p, t.symbol);
+      p = side_names.Put(p, t.side);
+      p = PutI(p, t.entry_time);
+      p = PutD(p, t.entry_price);
+      p = PutI(p, t.exit_time);
+      p = PutD(p, t.exit_price);
+      p = PutD(p, t.size);
+      p = PutD(p, t.stop);
+      p = PutD(p, t.target);
+      p = PutD(p, t.pnl);
+      p = PutD(p, t.return_pct);
+      p = reason_names.Put(p, t.exit_reason);
+      p = PutI(p, t.bars_held);
+      p = PutD(p, t.commission);
+      p = PutI(p, t.entry_bar);
+      return PutI(p, t.exit_bar);
+    });
+  }
+}
+
 // Everything after HashHead: the first symbol's EMA and zones, the other symbols, markers,
 // trades, equity, stats and reasons.
 void HashRest(const RunResult& r, Canon& c) {
@@ -85,7 +232,7 @@ void HashRest(const RunResult& r, Canon& c) {
     if (!first) HashCandles(s, c);
     first = false;
     c.I(static_cast<int64_t>(s.ema.size()));
-    for (const LinePoint& p : s.ema) { c.I(p.time); c.D(p.value); }
+    c.PointSpan(s.ema);
     c.I(static_cast<int64_t>(s.zones.size()));
     for (const Zone& z : s.zones) {
       c.S(z.symbol); c.I(z.start); c.I(z.end); c.D(z.price);
@@ -99,24 +246,14 @@ void HashRest(const RunResult& r, Canon& c) {
       for (const NamedLine& line : s.lines) {
         c.S(line.name);
         c.I(static_cast<int64_t>(line.points.size()));
-        for (const LinePoint& p : line.points) { c.I(p.time); c.D(p.value); }
+        c.PointSpan(line.points);
       }
     }
   }
-  c.I(static_cast<int64_t>(r.markers.size()));
-  for (const Marker& m : r.markers) {
-    c.S(m.symbol); c.I(m.time); c.S(OrderSideName(m.side)); c.S(MarkerKindName(m.kind));
-    c.D(m.price); c.S(m.reason); c.I(m.trade_id);
-  }
-  c.I(static_cast<int64_t>(r.trades.size()));
-  for (const Trade& t : r.trades) {
-    c.I(t.id); c.S(t.symbol); c.S(SideName(t.side)); c.I(t.entry_time); c.D(t.entry_price);
-    c.I(t.exit_time); c.D(t.exit_price); c.D(t.size); c.D(t.stop); c.D(t.target); c.D(t.pnl);
-    c.D(t.return_pct); c.S(ExitReasonName(t.exit_reason)); c.I(t.bars_held); c.D(t.commission);
-    c.I(t.entry_bar); c.I(t.exit_bar);
-  }
+  HashMarkers(r.markers, c);
+  HashTrades(r.trades, c);
   c.I(static_cast<int64_t>(r.equity.size()));
-  r.equity.ForEach([&](LinePoint p) { c.I(p.time); c.D(p.value); });
+  c.Points([&](auto&& f) { r.equity.ForEach(f); });
   HashStats(r.stats, c);
   c.I(static_cast<int64_t>(r.reasons.size()));
   for (const ReasonCount& rc : r.reasons) {

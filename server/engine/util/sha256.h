@@ -32,6 +32,18 @@ class Sha256 {
     UpdateLarge(data, size);
   }
   void Update(absl::string_view text) { Update(text.data(), text.size()); }
+
+  // Writing in place, for a caller that feeds many small pieces and keeps its write position in
+  // a register (through Update, every 8-byte number loads and stores the buffered count): Room
+  // returns where the next bytes go, with room for at least `size` (≤ kChunk) up to RoomEnd()
+  // (what was gathered is hashed first when less is free); Written(end) then takes the bytes
+  // written up to `end` as fed. Nothing else may be called on the hash in between.
+  uint8_t* Room(size_t size) {
+    if (size > kChunk - buffered_) Flush();
+    return buffer_.get() + buffered_;
+  }
+  uint8_t* RoomEnd() { return buffer_.get() + kChunk; }
+  void Written(const uint8_t* end) { buffered_ = static_cast<size_t>(end - buffer_.get()); }
   // Finishes the digest and returns it as 64 lower-case hex characters. The object is spent.
   std::string HexDigest();
 
@@ -42,8 +54,10 @@ class Sha256 {
   // Replaces this hash's state with a saved one; false (and unchanged) when `state` is not one.
   bool RestoreState(absl::string_view state);
 
- private:
+  // The gathering buffer's size: the most Room can promise.
   static constexpr size_t kChunk = 16384;
+
+ private:
   void Flush();
   void UpdateLarge(const void* data, size_t size);
 
