@@ -55,8 +55,12 @@ inline std::vector<TradeFill> FillsInOrder(std::span<const int64_t> entry_time,
   auto key = [&](const TradeFill& f) {
     return std::make_tuple(f.exit ? exit_time[f.trade] : entry_time[f.trade], id[f.trade], f.exit);
   };
-  std::stable_sort(fills.begin(), fills.end(),
-                   [&](const TradeFill& a, const TradeFill& b) { return key(a) < key(b); });
+  auto before = [&](const TradeFill& a, const TradeFill& b) { return key(a) < key(b); };
+  // Trades that do not overlap (one position at a time, as sma_cross's) are in order already:
+  // a linear check spares the sort, which would leave them as they are.
+  if (!std::is_sorted(fills.begin(), fills.end(), before)) {
+    std::stable_sort(fills.begin(), fills.end(), before);
+  }
   return fills;
 }
 
