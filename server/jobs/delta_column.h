@@ -43,14 +43,28 @@ bool EncodeIntegers(std::span<const int64_t> values, runner::v1::DeltaColumn* ou
 bool DecodeNumbers(const runner::v1::NumberColumn& in, std::vector<double>* out);
 bool DecodeIntegers(const runner::v1::DeltaColumn& in, std::vector<int64_t>* out);
 
-// Words (symbols, sides, reasons) as a dictionary and an index per value.
+// Words (symbols, sides, reasons) as a dictionary and an index per value. Writes `out` (which
+// nothing else may change meanwhile) as it is given words; not thread-safe.
 class WordColumnWriter {
  public:
-  explicit WordColumnWriter(runner::v1::WordColumn* out) : out_(out) {}
-  void Add(absl::string_view word);
+  explicit WordColumnWriter(runner::v1::WordColumn* out);
+  // Room for n more values.
+  void Reserve(int n) { out_->mutable_index()->Reserve(out_->index_size() + n); }
+  void Add(absl::string_view word) {
+    if (last_ >= 0 && words_[static_cast<size_t>(last_)] == word) {
+      out_->add_index(static_cast<uint32_t>(last_));
+      return;
+    }
+    AddOther(word);
+  }
 
  private:
+  void AddOther(absl::string_view word);
+
   runner::v1::WordColumn* out_;
+  // out_'s words, read here rather than through the message (a call each); a word's string
+  // stays where it is as words are added.
+  std::vector<absl::string_view> words_;
   int last_ = -1;  // the word of the last value: runs of one word are common
 };
 // Word i of the column; nullptr past its end or for an index past the dictionary.
