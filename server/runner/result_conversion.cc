@@ -203,77 +203,80 @@ using backtest::runner::v1::DeltaColumn;
 using backtest::runner::v1::RunOutput;
 using jobs::WordColumnWriter;
 
-template <typename Rows, typename Field>
-std::vector<int64_t> Ints(const Rows& rows, Field field) {
-  std::vector<int64_t> out;
-  out.reserve(rows.size());
-  for (const auto& r : rows) out.push_back(static_cast<int64_t>(field(r)));
-  return out;
-}
-
-template <typename Rows, typename Field>
-std::vector<double> Doubles(const Rows& rows, Field field) {
-  std::vector<double> out;
-  out.reserve(rows.size());
-  for (const auto& r : rows) out.push_back(field(r));
-  return out;
-}
-
 // Times, ids and bar counts: integers far below 2^53, so EncodeIntegers cannot refuse them.
 void IntColumn(const std::vector<int64_t>& values, DeltaColumn* out) {
   jobs::EncodeIntegers(values, out);
 }
 
-void ToTradeColumns(const engine::Column<engine::Trade>& trades, v1::TradeColumns* out) {
-  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.id; }), out->mutable_id());
-  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.entry_time; }),
-            out->mutable_entry_time());
-  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.exit_time; }),
-            out->mutable_exit_time());
-  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.bars_held; }),
-            out->mutable_bars_held());
-  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.entry_bar; }),
-            out->mutable_entry_bar());
-  IntColumn(Ints(trades, [](const engine::Trade& t) { return t.exit_bar; }),
-            out->mutable_exit_bar());
-  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.entry_price; }),
-                      out->mutable_entry_price());
-  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.exit_price; }),
-                      out->mutable_exit_price());
-  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.size; }),
-                      out->mutable_size());
-  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.stop; }),
-                      out->mutable_stop());
-  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.target; }),
-                      out->mutable_target());
-  jobs::EncodeNumbers(Doubles(trades, [](const engine::Trade& t) { return t.commission; }),
-                      out->mutable_commission());
+template <typename... Vectors>
+void ReserveAll(size_t n, Vectors&... v) {
+  (v.reserve(n), ...);
+}
+
+// The trades' numbers as columns. Gathered in one pass over the trades, which the other columns'
+// writing shares: a pass per field would read every trade's ~150 bytes a dozen times.
+struct TradeFields {
+  std::vector<int64_t> id, entry_time, exit_time, bars_held, entry_bar, exit_bar;
+  std::vector<double> entry_price, exit_price, size, stop, target, commission;
+};
+
+// Writes the trades' columns; `fields` gets their numbers, which MarkersFromTrades reads too.
+void ToTradeColumns(const engine::Column<engine::Trade>& trades, TradeFields* f,
+                    v1::TradeColumns* out) {
+  const size_t n = trades.size();
+  ReserveAll(n, f->id, f->entry_time, f->exit_time, f->bars_held, f->entry_bar, f->exit_bar,
+             f->entry_price, f->exit_price, f->size, f->stop, f->target, f->commission);
   WordColumnWriter symbol(out->mutable_symbol()), side(out->mutable_side()),
       reason(out->mutable_exit_reason());
-  out->mutable_pnl_residual()->Reserve(static_cast<int>(trades.size()));
-  out->mutable_return_pct_residual()->Reserve(static_cast<int>(trades.size()));
+  for (WordColumnWriter* w : {&symbol, &side, &reason}) w->Reserve(static_cast<int>(n));
+  auto* pnl_residual = out->mutable_pnl_residual();
+  auto* return_pct_residual = out->mutable_return_pct_residual();
+  pnl_residual->Reserve(static_cast<int>(n));
+  return_pct_residual->Reserve(static_cast<int>(n));
   for (const engine::Trade& t : trades) {
+    f->id.push_back(t.id);
+    f->entry_time.push_back(t.entry_time);
+    f->exit_time.push_back(t.exit_time);
+    f->bars_held.push_back(t.bars_held);
+    f->entry_bar.push_back(t.entry_bar);
+    f->exit_bar.push_back(t.exit_bar);
+    f->entry_price.push_back(t.entry_price);
+    f->exit_price.push_back(t.exit_price);
+    f->size.push_back(t.size);
+    f->stop.push_back(t.stop);
+    f->target.push_back(t.target);
+    f->commission.push_back(t.commission);
     symbol.Add(t.symbol);
     side.Add(engine::SideName(t.side));
     reason.Add(engine::ExitReasonName(t.exit_reason));
     const double pnl = jobs::TradePnl(t.side == engine::Side::kLong, t.entry_price, t.exit_price,
                                       t.size, t.commission);
-    out->add_pnl_residual(jobs::Residual(t.pnl, pnl));
-    out->add_return_pct_residual(
+    pnl_residual->AddAlreadyReserved(jobs::Residual(t.pnl, pnl));
+    return_pct_residual->AddAlreadyReserved(
         jobs::Residual(t.return_pct, jobs::TradeReturnPct(t.pnl, t.entry_price, t.size)));
   }
+  IntColumn(f->id, out->mutable_id());
+  IntColumn(f->entry_time, out->mutable_entry_time());
+  IntColumn(f->exit_time, out->mutable_exit_time());
+  IntColumn(f->bars_held, out->mutable_bars_held());
+  IntColumn(f->entry_bar, out->mutable_entry_bar());
+  IntColumn(f->exit_bar, out->mutable_exit_bar());
+  jobs::EncodeNumbers(f->entry_price, out->mutable_entry_price());
+  jobs::EncodeNumbers(f->exit_price, out->mutable_exit_price());
+  jobs::EncodeNumbers(f->size, out->mutable_size());
+  jobs::EncodeNumbers(f->stop, out->mutable_stop());
+  jobs::EncodeNumbers(f->target, out->mutable_target());
+  jobs::EncodeNumbers(f->commission, out->mutable_commission());
 }
 
 // Whether the markers are the trades' fills in FillsInOrder's order (and, for entries, the given
 // reasons): then only the entries' reasons are stored.
-bool MarkersFromTrades(const engine::RunResult& r, std::vector<absl::string_view>* entry_reasons) {
+bool MarkersFromTrades(const engine::RunResult& r, const TradeFields& f,
+                       std::vector<absl::string_view>* entry_reasons) {
   const auto& trades = r.trades;
   const auto& markers = r.markers;
   if (markers.size() != 2 * trades.size()) return false;
-  const std::vector<int64_t> entry = Ints(trades, [](const engine::Trade& t) { return t.entry_time; });
-  const std::vector<int64_t> exit = Ints(trades, [](const engine::Trade& t) { return t.exit_time; });
-  const std::vector<int64_t> id = Ints(trades, [](const engine::Trade& t) { return t.id; });
-  const std::vector<jobs::TradeFill> fills = jobs::FillsInOrder(entry, exit, id);
+  const std::vector<jobs::TradeFill> fills = jobs::FillsInOrder(f.entry_time, f.exit_time, f.id);
   entry_reasons->assign(trades.size(), absl::string_view());
   for (size_t k = 0; k < fills.size(); ++k) {
     const engine::Trade& t = trades[fills[k].trade];
@@ -281,11 +284,11 @@ bool MarkersFromTrades(const engine::RunResult& r, std::vector<absl::string_view
     const bool long_side = t.side == engine::Side::kLong;
     const bool buy = fills[k].exit ? !long_side : long_side;
     const double price = fills[k].exit ? t.exit_price : t.entry_price;
-    if (m.symbol != t.symbol || m.trade_id != t.id ||
-        m.time != (fills[k].exit ? t.exit_time : t.entry_time) ||
+    if (m.trade_id != t.id || m.time != (fills[k].exit ? t.exit_time : t.entry_time) ||
         m.side != (buy ? engine::OrderSide::kBuy : engine::OrderSide::kSell) ||
         m.kind != (fills[k].exit ? engine::MarkerKind::kExit : engine::MarkerKind::kEntry) ||
-        std::bit_cast<uint64_t>(m.price) != std::bit_cast<uint64_t>(price)) {
+        std::bit_cast<uint64_t>(m.price) != std::bit_cast<uint64_t>(price) ||
+        m.symbol != t.symbol) {
       return false;
     }
     if (fills[k].exit) {
@@ -297,57 +300,75 @@ bool MarkersFromTrades(const engine::RunResult& r, std::vector<absl::string_view
   return true;
 }
 
-void ToMarkerColumns(const engine::RunResult& r, v1::MarkerColumns* out) {
+void ToMarkerColumns(const engine::RunResult& r, const TradeFields& trades,
+                     v1::MarkerColumns* out) {
   std::vector<absl::string_view> entry_reasons;
-  if (MarkersFromTrades(r, &entry_reasons)) {
+  if (MarkersFromTrades(r, trades, &entry_reasons)) {
     out->set_from_trades(true);
     WordColumnWriter reason(out->mutable_entry_reason());
+    reason.Reserve(static_cast<int>(entry_reasons.size()));
     for (absl::string_view w : entry_reasons) reason.Add(w);
     return;
   }
+  // One pass over the markers, as over the trades.
   const auto& markers = r.markers;
-  IntColumn(Ints(markers, [](const engine::Marker& m) { return m.time; }), out->mutable_time());
-  IntColumn(Ints(markers, [](const engine::Marker& m) { return m.trade_id; }),
-            out->mutable_trade_id());
-  jobs::EncodeNumbers(Doubles(markers, [](const engine::Marker& m) { return m.price; }),
-                      out->mutable_price());
+  const size_t n = markers.size();
+  std::vector<int64_t> time, trade_id;
+  std::vector<double> price;
+  ReserveAll(n, time, trade_id, price);
   WordColumnWriter symbol(out->mutable_symbol()), side(out->mutable_side()),
       kind(out->mutable_kind()), reason(out->mutable_reason());
+  for (WordColumnWriter* w : {&symbol, &side, &kind, &reason}) w->Reserve(static_cast<int>(n));
   for (const engine::Marker& m : markers) {
+    time.push_back(m.time);
+    trade_id.push_back(m.trade_id);
+    price.push_back(m.price);
     symbol.Add(m.symbol);
     side.Add(engine::OrderSideName(m.side));
     kind.Add(engine::MarkerKindName(m.kind));
     reason.Add(m.reason);
   }
+  IntColumn(time, out->mutable_time());
+  IntColumn(trade_id, out->mutable_trade_id());
+  jobs::EncodeNumbers(price, out->mutable_price());
 }
 
-// The equity as the engine's pieces (over the first symbol's kept candles) when it keeps them;
-// else its points, without their times when they are the first and only symbol's candle times.
+// The equity as the engine's pieces (over the first symbol's kept candles), gathered in one pass.
+void ToEquityPieces(const engine::EquityCurve& equity, int64_t kept, v1::EquityPieces* p) {
+  const auto pieces = equity.piece_list();
+  const size_t n = pieces.size();
+  std::vector<int64_t> first, count;
+  std::vector<double> entry, size, spread;
+  ReserveAll(n, first, count, entry, size, spread);
+  std::string* kind = p->mutable_kind();
+  kind->reserve(n);
+  auto* base = p->mutable_base();
+  base->Reserve(static_cast<int>(n));
+  for (const engine::EquityPiece& e : pieces) {
+    first.push_back(static_cast<int64_t>(e.first) - kept);
+    count.push_back(static_cast<int64_t>(e.count));
+    kind->push_back(static_cast<char>(e.kind));
+    base->AddAlreadyReserved(e.base);
+    entry.push_back(e.entry);
+    size.push_back(e.size);
+    spread.push_back(e.spread);
+  }
+  IntColumn(first, p->mutable_first());
+  IntColumn(count, p->mutable_count());
+  jobs::EncodeNumbers(entry, p->mutable_entry());
+  jobs::EncodeNumbers(size, p->mutable_size());
+  jobs::EncodeNumbers(spread, p->mutable_spread());
+}
+
+// The equity as the engine's pieces when it keeps them; else its points, without their times
+// when they are the first and only symbol's candle times.
 void ToEquity(const engine::RunResult& r, RunOutput* out) {
   const engine::EquityCurve& equity = r.equity;
   const engine::SymbolResult* first = r.symbols.empty() ? nullptr : &r.symbols[0];
   if (first != nullptr && equity.piece_bars() != nullptr &&
       equity.piece_bars() == first->bars.get()) {
-    const auto pieces = equity.piece_list();
-    const int64_t kept = static_cast<int64_t>(first->first_kept);
-    v1::EquityPieces* p = out->mutable_equity_pieces();
-    IntColumn(Ints(pieces, [&](const engine::EquityPiece& e) {
-                return static_cast<int64_t>(e.first) - kept;
-              }),
-              p->mutable_first());
-    IntColumn(Ints(pieces, [](const engine::EquityPiece& e) { return e.count; }),
-              p->mutable_count());
-    std::string* kind = p->mutable_kind();
-    kind->reserve(pieces.size());
-    for (const engine::EquityPiece& e : pieces) kind->push_back(static_cast<char>(e.kind));
-    p->mutable_base()->Reserve(static_cast<int>(pieces.size()));
-    for (const engine::EquityPiece& e : pieces) p->add_base(e.base);
-    jobs::EncodeNumbers(Doubles(pieces, [](const engine::EquityPiece& e) { return e.entry; }),
-                        p->mutable_entry());
-    jobs::EncodeNumbers(Doubles(pieces, [](const engine::EquityPiece& e) { return e.size; }),
-                        p->mutable_size());
-    jobs::EncodeNumbers(Doubles(pieces, [](const engine::EquityPiece& e) { return e.spread; }),
-                        p->mutable_spread());
+    ToEquityPieces(equity, static_cast<int64_t>(first->first_kept),
+                   out->mutable_equity_pieces());
     return;
   }
   v1::LineColumns* line = out->mutable_equity_columns();
@@ -405,8 +426,9 @@ void ToResultFrames(const engine::RunResult& result,
     }
     ToSeriesLines(s, series);
   }
-  ToTradeColumns(result.trades, out->mutable_trade_columns());
-  ToMarkerColumns(result, out->mutable_marker_columns());
+  TradeFields trades;
+  ToTradeColumns(result.trades, &trades, out->mutable_trade_columns());
+  ToMarkerColumns(result, trades, out->mutable_marker_columns());
   ToEquity(result, out);
   ToStats(result.stats, out->mutable_stats());
   ToRunFacts(result, out);
