@@ -1,86 +1,22 @@
 #include "server/jobs/delta_column.h"
 
-#include <bit>
-#include <cmath>
-
 namespace backtest::jobs {
 namespace {
 
 using runner::v1::DeltaColumn;
 
-constexpr int kMaxDecimals = 9;
-constexpr double kPow10[kMaxDecimals + 1] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-constexpr double kExactLimit = 9007199254740992.0;  // 2^53: every integer below is a double
-constexpr int64_t kExactLimitInt = int64_t{1} << 53;
-
-// The value that scaled integer m stands for at d decimals: the one expression both the encoder
-// (to check) and the decoder use.
-double Unscale(int64_t m, int d) { return static_cast<double>(m) / kPow10[d]; }
-
-// m with Unscale(m, d) bit-identical to v, if there is one.
-bool Scale(double v, int d, int64_t* m) {
-  const double scaled = v * kPow10[d];
-  if (!(std::fabs(scaled) < kExactLimit)) return false;  // also NaN
-  *m = static_cast<int64_t>(scaled + (scaled >= 0 ? 0.5 : -0.5));
-  return std::bit_cast<uint64_t>(Unscale(*m, d)) == std::bit_cast<uint64_t>(v);
-}
+using delta_internal::kExactLimitInt;
+using delta_internal::kMaxDecimals;
+using delta_internal::Unscale;
 
 }  // namespace
 
 bool EncodeDeltas(std::span<const double> values, DeltaColumn* out) {
-  out->Clear();
-  // The fewest decimals that hold every value (a value that is m / 10^d is also 10m / 10^(d+1):
-  // the same real number, so the same correctly rounded quotient). One pass scales the values
-  // at the decimals found so far, in place; those scaled before the last rise are scaled again
-  // at the end, and the scaled values turned into differences: the values of scaling each twice,
-  // once to find the decimals and once to store, at about half the cost.
-  auto* delta = out->mutable_delta();
-  delta->Reserve(static_cast<int>(values.size()));
-  int64_t* m = delta->AddNAlreadyReserved(static_cast<int>(values.size()));
-  int d = 0;
-  size_t scaled_from = 0;  // values[scaled_from..] are scaled at d
-  for (size_t i = 0; i < values.size(); ++i) {
-    while (!Scale(values[i], d, &m[i])) {
-      if (++d > kMaxDecimals) {
-        out->Clear();
-        return false;
-      }
-      scaled_from = i;
-    }
-  }
-  for (size_t i = 0; i < scaled_from; ++i) {
-    if (!Scale(values[i], d, &m[i])) {  // not expected (see above); never store a value that differs
-      out->Clear();
-      return false;
-    }
-  }
-  int64_t prev = 0;
-  for (size_t i = 0; i < values.size(); ++i) {
-    const int64_t v = m[i];
-    m[i] = v - prev;
-    prev = v;
-  }
-  out->set_decimals(d);
-  return true;
+  return EncodeDeltasOf(values.size(), [values](size_t i) { return values[i]; }, out);
 }
 
 bool EncodeDeltas(std::span<const int64_t> values, DeltaColumn* out) {
-  out->Clear();
-  auto* delta = out->mutable_delta();
-  delta->Reserve(static_cast<int>(values.size()));
-  // Written through a plain pointer: adding one at a time stores the field's size per value.
-  int64_t* to = delta->AddNAlreadyReserved(static_cast<int>(values.size()));
-  int64_t prev = 0;
-  for (size_t i = 0; i < values.size(); ++i) {
-    const int64_t v = values[i];
-    if (v >= kExactLimitInt || v <= -kExactLimitInt) {
-      out->Clear();
-      return false;
-    }
-    to[i] = v - prev;
-    prev = v;
-  }
-  return true;
+  return EncodeIntegersOf(values.size(), [values](size_t i) { return values[i]; }, out);
 }
 
 namespace {
@@ -169,13 +105,7 @@ bool ExpandDeltaColumns(runner::v1::RunOutput* output) {
 }
 
 void EncodeNumbers(std::span<const double> values, runner::v1::NumberColumn* out) {
-  out->Clear();
-  runner::v1::DeltaColumn encoded;
-  if (EncodeDeltas(values, &encoded)) {
-    out->mutable_delta()->Swap(&encoded);
-  } else {
-    out->mutable_plain()->Add(values.begin(), values.end());
-  }
+  EncodeNumbersOf(values.size(), [values](size_t i) { return values[i]; }, out);
 }
 
 bool EncodeIntegers(std::span<const int64_t> values, runner::v1::DeltaColumn* out) {

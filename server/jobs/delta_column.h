@@ -3,6 +3,8 @@
 #ifndef BACKTEST_SERVER_JOBS_DELTA_COLUMN_H_
 #define BACKTEST_SERVER_JOBS_DELTA_COLUMN_H_
 
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -13,11 +15,40 @@
 
 namespace backtest::jobs {
 
+namespace delta_internal {
+
+inline constexpr int kMaxDecimals = 9;
+inline constexpr double kPow10[kMaxDecimals + 1] = {1e0, 1e1, 1e2, 1e3, 1e4,
+                                                    1e5, 1e6, 1e7, 1e8, 1e9};
+inline constexpr double kExactLimit = 9007199254740992.0;  // 2^53: every integer below is a double
+inline constexpr int64_t kExactLimitInt = int64_t{1} << 53;
+
+// The value that scaled integer m stands for at d decimals: the one expression both the encoder
+// (to check) and the decoder use.
+inline double Unscale(int64_t m, int d) { return static_cast<double>(m) / kPow10[d]; }
+
+// m with Unscale(m, d) bit-identical to v, if there is one.
+inline bool Scale(double v, int d, int64_t* m) {
+  const double scaled = v * kPow10[d];
+  if (!(std::fabs(scaled) < kExactLimit)) return false;  // also NaN
+  *m = static_cast<int64_t>(scaled + (scaled >= 0 ? 0.5 : -0.5));
+  return std::bit_cast<uint64_t>(Unscale(*m, d)) == std::bit_cast<uint64_t>(v);
+}
+
+}  // namespace delta_internal
+
 // Writes `values` to *out when every one is m / 10^d for one d in 0..9 and an integer |m| < 2^53
 // that reads back bit for bit; else leaves *out empty and returns false (write the plain column).
 bool EncodeDeltas(std::span<const double> values, runner::v1::DeltaColumn* out);
 // Integers (times, decimals 0): always representable; false only past ±2^53.
 bool EncodeDeltas(std::span<const int64_t> values, runner::v1::DeltaColumn* out);
+
+// The same over n values read by value(i) (double, or int64_t for the integers): a field of
+// rows (the runner's trades) encoded without a column of its own first.
+template <typename Value>
+bool EncodeDeltasOf(size_t n, Value&& value, runner::v1::DeltaColumn* out);
+template <typename Value>
+bool EncodeIntegersOf(size_t n, Value&& value, runner::v1::DeltaColumn* out);
 
 // Appends the column's values to *out; false when it is malformed (decimals out of range — not 0
 // for integers —, a running value past ±2^53).
@@ -37,6 +68,8 @@ bool ExpandDeltaColumns(runner::v1::RunOutput* output);
 
 // Numbers as a DeltaColumn when they read back exactly from one, else plain.
 void EncodeNumbers(std::span<const double> values, runner::v1::NumberColumn* out);
+template <typename Value>
+void EncodeNumbersOf(size_t n, Value&& value, runner::v1::NumberColumn* out);
 // Integers as a DeltaColumn; false past ±2^53 (nothing a run counts comes near).
 bool EncodeIntegers(std::span<const int64_t> values, runner::v1::DeltaColumn* out);
 // The column's values, replacing *out; false when malformed.
@@ -69,6 +102,79 @@ class WordColumnWriter {
 };
 // Word i of the column; nullptr past its end or for an index past the dictionary.
 const std::string* WordAt(const runner::v1::WordColumn& column, int i);
+
+template <typename Value>
+bool EncodeDeltasOf(size_t n, Value&& value, runner::v1::DeltaColumn* out) {
+  using delta_internal::Scale;
+  out->Clear();
+  // The fewest decimals that hold every value (a value that is m / 10^d is also 10m / 10^(d+1):
+  // the same real number, so the same correctly rounded quotient). One pass scales the values
+  // at the decimals found so far, in place; those scaled before the last rise are scaled again
+  // at the end, and the scaled values turned into differences: the values of scaling each twice,
+  // once to find the decimals and once to store, at about half the cost. Written through a
+  // plain pointer: adding one value at a time stores the field's size per value.
+  auto* delta = out->mutable_delta();
+  delta->Reserve(static_cast<int>(n));
+  int64_t* m = delta->AddNAlreadyReserved(static_cast<int>(n));
+  int d = 0;
+  size_t scaled_from = 0;  // values scaled_from.. are scaled at d
+  for (size_t i = 0; i < n; ++i) {
+    const double v = value(i);
+    while (!Scale(v, d, &m[i])) {
+      if (++d > delta_internal::kMaxDecimals) {
+        out->Clear();
+        return false;
+      }
+      scaled_from = i;
+    }
+  }
+  for (size_t i = 0; i < scaled_from; ++i) {
+    if (!Scale(value(i), d, &m[i])) {  // not expected (see above); never store a value that differs
+      out->Clear();
+      return false;
+    }
+  }
+  int64_t prev = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t v = m[i];
+    m[i] = v - prev;
+    prev = v;
+  }
+  out->set_decimals(d);
+  return true;
+}
+
+template <typename Value>
+bool EncodeIntegersOf(size_t n, Value&& value, runner::v1::DeltaColumn* out) {
+  out->Clear();
+  auto* delta = out->mutable_delta();
+  delta->Reserve(static_cast<int>(n));
+  int64_t* to = delta->AddNAlreadyReserved(static_cast<int>(n));
+  int64_t prev = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t v = value(i);
+    if (v >= delta_internal::kExactLimitInt || v <= -delta_internal::kExactLimitInt) {
+      out->Clear();
+      return false;
+    }
+    to[i] = v - prev;
+    prev = v;
+  }
+  return true;
+}
+
+template <typename Value>
+void EncodeNumbersOf(size_t n, Value&& value, runner::v1::NumberColumn* out) {
+  out->Clear();
+  runner::v1::DeltaColumn encoded;
+  if (EncodeDeltasOf(n, value, &encoded)) {
+    out->mutable_delta()->Swap(&encoded);
+    return;
+  }
+  auto* plain = out->mutable_plain();
+  plain->Reserve(static_cast<int>(n));
+  for (size_t i = 0; i < n; ++i) plain->AddAlreadyReserved(value(i));
+}
 
 }  // namespace backtest::jobs
 

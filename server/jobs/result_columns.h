@@ -42,18 +42,20 @@ struct TradeFill {
 };
 
 // The trades' fills in the order MarkerColumns.from_trades gives the markers: by time, then
-// trade id, an entry before the exit of the same trade.
-inline std::vector<TradeFill> FillsInOrder(std::span<const int64_t> entry_time,
-                                           std::span<const int64_t> exit_time,
-                                           std::span<const int64_t> id) {
+// trade id, an entry before the exit of the same trade. Each of the n trades' fields read by its
+// index: entry_time(i), exit_time(i), id(i).
+template <typename EntryTime, typename ExitTime, typename Id>
+std::vector<TradeFill> FillsInOrderOf(size_t n, EntryTime&& entry_time, ExitTime&& exit_time,
+                                      Id&& id) {
   std::vector<TradeFill> fills;
-  fills.reserve(2 * id.size());
-  for (size_t i = 0; i < id.size(); ++i) {
+  fills.reserve(2 * n);
+  for (size_t i = 0; i < n; ++i) {
     fills.push_back({i, false});
     fills.push_back({i, true});
   }
   auto key = [&](const TradeFill& f) {
-    return std::make_tuple(f.exit ? exit_time[f.trade] : entry_time[f.trade], id[f.trade], f.exit);
+    return std::make_tuple(static_cast<int64_t>(f.exit ? exit_time(f.trade) : entry_time(f.trade)),
+                           static_cast<int64_t>(id(f.trade)), f.exit);
   };
   auto before = [&](const TradeFill& a, const TradeFill& b) { return key(a) < key(b); };
   // Trades that do not overlap (one position at a time, as sma_cross's) are in order already:
@@ -62,6 +64,14 @@ inline std::vector<TradeFill> FillsInOrder(std::span<const int64_t> entry_time,
     std::stable_sort(fills.begin(), fills.end(), before);
   }
   return fills;
+}
+
+inline std::vector<TradeFill> FillsInOrder(std::span<const int64_t> entry_time,
+                                           std::span<const int64_t> exit_time,
+                                           std::span<const int64_t> id) {
+  return FillsInOrderOf(
+      id.size(), [&](size_t i) { return entry_time[i]; }, [&](size_t i) { return exit_time[i]; },
+      [&](size_t i) { return id[i]; });
 }
 
 }  // namespace backtest::jobs

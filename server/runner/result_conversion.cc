@@ -203,49 +203,41 @@ using backtest::runner::v1::DeltaColumn;
 using backtest::runner::v1::RunOutput;
 using jobs::WordColumnWriter;
 
-// Times, ids and bar counts: integers far below 2^53, so EncodeIntegers cannot refuse them.
-void IntColumn(const std::vector<int64_t>& values, DeltaColumn* out) {
-  jobs::EncodeIntegers(values, out);
+// A column of field(row) for each row, encoded straight from the rows. Times, ids and bar
+// counts: integers far below 2^53, so EncodeIntegers cannot refuse them.
+template <typename Rows, typename Field>
+void IntColumn(const Rows& rows, Field field, DeltaColumn* out) {
+  jobs::EncodeIntegersOf(
+      rows.size(), [&](size_t i) { return static_cast<int64_t>(field(rows[i])); }, out);
+}
+template <typename Rows, typename Field>
+void DoubleColumn(const Rows& rows, Field field, v1::NumberColumn* out) {
+  jobs::EncodeNumbersOf(rows.size(), [&](size_t i) { return field(rows[i]); }, out);
 }
 
-template <typename... Vectors>
-void ReserveAll(size_t n, Vectors&... v) {
-  (v.reserve(n), ...);
-}
-
-// The trades' numbers as columns. Gathered in one pass over the trades, which the other columns'
-// writing shares: a pass per field would read every trade's ~150 bytes a dozen times.
-struct TradeFields {
-  std::vector<int64_t> id, entry_time, exit_time, bars_held, entry_bar, exit_bar;
-  std::vector<double> entry_price, exit_price, size, stop, target, commission;
-};
-
-// Writes the trades' columns; `fields` gets their numbers, which MarkersFromTrades reads too.
-void ToTradeColumns(const engine::Column<engine::Trade>& trades, TradeFields* f,
-                    v1::TradeColumns* out) {
-  const size_t n = trades.size();
-  ReserveAll(n, f->id, f->entry_time, f->exit_time, f->bars_held, f->entry_bar, f->exit_bar,
-             f->entry_price, f->exit_price, f->size, f->stop, f->target, f->commission);
+void ToTradeColumns(const engine::Column<engine::Trade>& trades, v1::TradeColumns* out) {
+  using engine::Trade;
+  IntColumn(trades, [](const Trade& t) { return t.id; }, out->mutable_id());
+  IntColumn(trades, [](const Trade& t) { return t.entry_time; }, out->mutable_entry_time());
+  IntColumn(trades, [](const Trade& t) { return t.exit_time; }, out->mutable_exit_time());
+  IntColumn(trades, [](const Trade& t) { return t.bars_held; }, out->mutable_bars_held());
+  IntColumn(trades, [](const Trade& t) { return t.entry_bar; }, out->mutable_entry_bar());
+  IntColumn(trades, [](const Trade& t) { return t.exit_bar; }, out->mutable_exit_bar());
+  DoubleColumn(trades, [](const Trade& t) { return t.entry_price; }, out->mutable_entry_price());
+  DoubleColumn(trades, [](const Trade& t) { return t.exit_price; }, out->mutable_exit_price());
+  DoubleColumn(trades, [](const Trade& t) { return t.size; }, out->mutable_size());
+  DoubleColumn(trades, [](const Trade& t) { return t.stop; }, out->mutable_stop());
+  DoubleColumn(trades, [](const Trade& t) { return t.target; }, out->mutable_target());
+  DoubleColumn(trades, [](const Trade& t) { return t.commission; }, out->mutable_commission());
+  const int n = static_cast<int>(trades.size());
   WordColumnWriter symbol(out->mutable_symbol()), side(out->mutable_side()),
       reason(out->mutable_exit_reason());
-  for (WordColumnWriter* w : {&symbol, &side, &reason}) w->Reserve(static_cast<int>(n));
+  for (WordColumnWriter* w : {&symbol, &side, &reason}) w->Reserve(n);
   auto* pnl_residual = out->mutable_pnl_residual();
   auto* return_pct_residual = out->mutable_return_pct_residual();
-  pnl_residual->Reserve(static_cast<int>(n));
-  return_pct_residual->Reserve(static_cast<int>(n));
-  for (const engine::Trade& t : trades) {
-    f->id.push_back(t.id);
-    f->entry_time.push_back(t.entry_time);
-    f->exit_time.push_back(t.exit_time);
-    f->bars_held.push_back(t.bars_held);
-    f->entry_bar.push_back(t.entry_bar);
-    f->exit_bar.push_back(t.exit_bar);
-    f->entry_price.push_back(t.entry_price);
-    f->exit_price.push_back(t.exit_price);
-    f->size.push_back(t.size);
-    f->stop.push_back(t.stop);
-    f->target.push_back(t.target);
-    f->commission.push_back(t.commission);
+  pnl_residual->Reserve(n);
+  return_pct_residual->Reserve(n);
+  for (const Trade& t : trades) {
     symbol.Add(t.symbol);
     side.Add(engine::SideName(t.side));
     reason.Add(engine::ExitReasonName(t.exit_reason));
@@ -255,28 +247,17 @@ void ToTradeColumns(const engine::Column<engine::Trade>& trades, TradeFields* f,
     return_pct_residual->AddAlreadyReserved(
         jobs::Residual(t.return_pct, jobs::TradeReturnPct(t.pnl, t.entry_price, t.size)));
   }
-  IntColumn(f->id, out->mutable_id());
-  IntColumn(f->entry_time, out->mutable_entry_time());
-  IntColumn(f->exit_time, out->mutable_exit_time());
-  IntColumn(f->bars_held, out->mutable_bars_held());
-  IntColumn(f->entry_bar, out->mutable_entry_bar());
-  IntColumn(f->exit_bar, out->mutable_exit_bar());
-  jobs::EncodeNumbers(f->entry_price, out->mutable_entry_price());
-  jobs::EncodeNumbers(f->exit_price, out->mutable_exit_price());
-  jobs::EncodeNumbers(f->size, out->mutable_size());
-  jobs::EncodeNumbers(f->stop, out->mutable_stop());
-  jobs::EncodeNumbers(f->target, out->mutable_target());
-  jobs::EncodeNumbers(f->commission, out->mutable_commission());
 }
 
 // Whether the markers are the trades' fills in FillsInOrder's order (and, for entries, the given
 // reasons): then only the entries' reasons are stored.
-bool MarkersFromTrades(const engine::RunResult& r, const TradeFields& f,
-                       std::vector<absl::string_view>* entry_reasons) {
+bool MarkersFromTrades(const engine::RunResult& r, std::vector<absl::string_view>* entry_reasons) {
   const auto& trades = r.trades;
   const auto& markers = r.markers;
   if (markers.size() != 2 * trades.size()) return false;
-  const std::vector<jobs::TradeFill> fills = jobs::FillsInOrder(f.entry_time, f.exit_time, f.id);
+  const std::vector<jobs::TradeFill> fills = jobs::FillsInOrderOf(
+      trades.size(), [&](size_t i) { return trades[i].entry_time; },
+      [&](size_t i) { return trades[i].exit_time; }, [&](size_t i) { return trades[i].id; });
   entry_reasons->assign(trades.size(), absl::string_view());
   for (size_t k = 0; k < fills.size(); ++k) {
     const engine::Trade& t = trades[fills[k].trade];
@@ -300,64 +281,51 @@ bool MarkersFromTrades(const engine::RunResult& r, const TradeFields& f,
   return true;
 }
 
-void ToMarkerColumns(const engine::RunResult& r, const TradeFields& trades,
-                     v1::MarkerColumns* out) {
+void ToMarkerColumns(const engine::RunResult& r, v1::MarkerColumns* out) {
   std::vector<absl::string_view> entry_reasons;
-  if (MarkersFromTrades(r, trades, &entry_reasons)) {
+  if (MarkersFromTrades(r, &entry_reasons)) {
     out->set_from_trades(true);
     WordColumnWriter reason(out->mutable_entry_reason());
     reason.Reserve(static_cast<int>(entry_reasons.size()));
     for (absl::string_view w : entry_reasons) reason.Add(w);
     return;
   }
-  // One pass over the markers, as over the trades.
+  using engine::Marker;
   const auto& markers = r.markers;
-  const size_t n = markers.size();
-  std::vector<int64_t> time, trade_id;
-  std::vector<double> price;
-  ReserveAll(n, time, trade_id, price);
+  IntColumn(markers, [](const Marker& m) { return m.time; }, out->mutable_time());
+  IntColumn(markers, [](const Marker& m) { return m.trade_id; }, out->mutable_trade_id());
+  DoubleColumn(markers, [](const Marker& m) { return m.price; }, out->mutable_price());
   WordColumnWriter symbol(out->mutable_symbol()), side(out->mutable_side()),
       kind(out->mutable_kind()), reason(out->mutable_reason());
-  for (WordColumnWriter* w : {&symbol, &side, &kind, &reason}) w->Reserve(static_cast<int>(n));
-  for (const engine::Marker& m : markers) {
-    time.push_back(m.time);
-    trade_id.push_back(m.trade_id);
-    price.push_back(m.price);
+  for (WordColumnWriter* w : {&symbol, &side, &kind, &reason}) {
+    w->Reserve(static_cast<int>(markers.size()));
+  }
+  for (const Marker& m : markers) {
     symbol.Add(m.symbol);
     side.Add(engine::OrderSideName(m.side));
     kind.Add(engine::MarkerKindName(m.kind));
     reason.Add(m.reason);
   }
-  IntColumn(time, out->mutable_time());
-  IntColumn(trade_id, out->mutable_trade_id());
-  jobs::EncodeNumbers(price, out->mutable_price());
 }
 
-// The equity as the engine's pieces (over the first symbol's kept candles), gathered in one pass.
+// The equity as the engine's pieces (over the first symbol's kept candles).
 void ToEquityPieces(const engine::EquityCurve& equity, int64_t kept, v1::EquityPieces* p) {
+  using engine::EquityPiece;
   const auto pieces = equity.piece_list();
-  const size_t n = pieces.size();
-  std::vector<int64_t> first, count;
-  std::vector<double> entry, size, spread;
-  ReserveAll(n, first, count, entry, size, spread);
+  IntColumn(pieces, [&](const EquityPiece& e) { return static_cast<int64_t>(e.first) - kept; },
+            p->mutable_first());
+  IntColumn(pieces, [](const EquityPiece& e) { return e.count; }, p->mutable_count());
   std::string* kind = p->mutable_kind();
-  kind->reserve(n);
+  kind->reserve(pieces.size());
   auto* base = p->mutable_base();
-  base->Reserve(static_cast<int>(n));
-  for (const engine::EquityPiece& e : pieces) {
-    first.push_back(static_cast<int64_t>(e.first) - kept);
-    count.push_back(static_cast<int64_t>(e.count));
+  base->Reserve(static_cast<int>(pieces.size()));
+  for (const EquityPiece& e : pieces) {
     kind->push_back(static_cast<char>(e.kind));
     base->AddAlreadyReserved(e.base);
-    entry.push_back(e.entry);
-    size.push_back(e.size);
-    spread.push_back(e.spread);
   }
-  IntColumn(first, p->mutable_first());
-  IntColumn(count, p->mutable_count());
-  jobs::EncodeNumbers(entry, p->mutable_entry());
-  jobs::EncodeNumbers(size, p->mutable_size());
-  jobs::EncodeNumbers(spread, p->mutable_spread());
+  DoubleColumn(pieces, [](const EquityPiece& e) { return e.entry; }, p->mutable_entry());
+  DoubleColumn(pieces, [](const EquityPiece& e) { return e.size; }, p->mutable_size());
+  DoubleColumn(pieces, [](const EquityPiece& e) { return e.spread; }, p->mutable_spread());
 }
 
 // The equity as the engine's pieces when it keeps them; else its points, without their times
@@ -426,9 +394,8 @@ void ToResultFrames(const engine::RunResult& result,
     }
     ToSeriesLines(s, series);
   }
-  TradeFields trades;
-  ToTradeColumns(result.trades, &trades, out->mutable_trade_columns());
-  ToMarkerColumns(result, trades, out->mutable_marker_columns());
+  ToTradeColumns(result.trades, out->mutable_trade_columns());
+  ToMarkerColumns(result, out->mutable_marker_columns());
   ToEquity(result, out);
   ToStats(result.stats, out->mutable_stats());
   ToRunFacts(result, out);
