@@ -139,7 +139,7 @@ WordColumnWriter::WordColumnWriter(runner::v1::WordColumn* out) : out_(out) {
 void WordColumnWriter::AddOther(absl::string_view word) {
   last_ = -1;
   for (size_t i = 0; i < words_.size(); ++i) {
-    if (words_[i] == word) {
+    if (SameWord(words_[i], word)) {
       last_ = static_cast<int>(i);
       break;
     }

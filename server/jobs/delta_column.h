@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <vector>
@@ -76,6 +77,37 @@ bool EncodeIntegers(std::span<const int64_t> values, runner::v1::DeltaColumn* ou
 bool DecodeNumbers(const runner::v1::NumberColumn& in, std::vector<double>* out);
 bool DecodeIntegers(const runner::v1::DeltaColumn& in, std::vector<int64_t>* out);
 
+// Whether two words are the same bytes: inline up to 16 bytes (two overlapping loads of a fixed
+// size each), where comparing a symbol, a side or a reason through a call of memcmp costs more
+// than the comparison.
+inline bool SameWord(absl::string_view a, absl::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  auto load8 = [](const char* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  };
+  auto load4 = [](const char* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  };
+  if (n >= 8 && n <= 16) {
+    return load8(a.data()) == load8(b.data()) && load8(a.data() + n - 8) == load8(b.data() + n - 8);
+  }
+  if (n >= 4 && n < 8) {
+    return load4(a.data()) == load4(b.data()) && load4(a.data() + n - 4) == load4(b.data() + n - 4);
+  }
+  if (n < 4) {
+    for (size_t k = 0; k < n; ++k) {
+      if (a[k] != b[k]) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
 // Words (symbols, sides, reasons) as a dictionary and an index per value. Writes `out` (which
 // nothing else may change meanwhile) as it is given words; not thread-safe.
 class WordColumnWriter {
@@ -84,7 +116,7 @@ class WordColumnWriter {
   // Room for n more values.
   void Reserve(int n) { out_->mutable_index()->Reserve(out_->index_size() + n); }
   void Add(absl::string_view word) {
-    if (last_ >= 0 && words_[static_cast<size_t>(last_)] == word) {
+    if (last_ >= 0 && SameWord(words_[static_cast<size_t>(last_)], word)) {
       out_->add_index(static_cast<uint32_t>(last_));
       return;
     }

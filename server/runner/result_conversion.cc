@@ -269,11 +269,11 @@ bool MarkersFromTrades(const engine::RunResult& r, std::vector<absl::string_view
         m.side != (buy ? engine::OrderSide::kBuy : engine::OrderSide::kSell) ||
         m.kind != (fills[k].exit ? engine::MarkerKind::kExit : engine::MarkerKind::kEntry) ||
         std::bit_cast<uint64_t>(m.price) != std::bit_cast<uint64_t>(price) ||
-        m.symbol != t.symbol) {
+        !jobs::SameWord(m.symbol, t.symbol)) {
       return false;
     }
     if (fills[k].exit) {
-      if (m.reason != engine::ExitReasonName(t.exit_reason)) return false;
+      if (!jobs::SameWord(m.reason, engine::ExitReasonName(t.exit_reason))) return false;
     } else {
       (*entry_reasons)[fills[k].trade] = m.reason;
     }
