@@ -136,21 +136,11 @@ WordColumnWriter::WordColumnWriter(runner::v1::WordColumn* out) : out_(out) {
   for (const std::string& w : out_->words()) words_.emplace_back(w);
 }
 
-void WordColumnWriter::AddOther(absl::string_view word) {
-  last_ = -1;
-  for (size_t i = 0; i < words_.size(); ++i) {
-    if (SameWord(words_[i], word)) {
-      last_ = static_cast<int>(i);
-      break;
-    }
-  }
-  if (last_ < 0) {
-    last_ = static_cast<int>(words_.size());
-    std::string* added = out_->add_words();
-    added->assign(word.data(), word.size());
-    words_.emplace_back(*added);
-  }
-  out_->add_index(static_cast<uint32_t>(last_));
+void WordColumnWriter::AddWord(absl::string_view word) {
+  last_ = static_cast<int>(words_.size());
+  std::string* added = out_->add_words();
+  added->assign(word.data(), word.size());
+  words_.emplace_back(*added);
 }
 
 const std::string* WordAt(const runner::v1::WordColumn& column, int i) {

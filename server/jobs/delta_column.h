@@ -33,7 +33,10 @@ inline bool Scale(double v, int d, int64_t* m) {
   const double scaled = v * kPow10[d];
   if (!(std::fabs(scaled) < kExactLimit)) return false;  // also NaN
   *m = static_cast<int64_t>(scaled + (scaled >= 0 ? 0.5 : -0.5));
-  return std::bit_cast<uint64_t>(Unscale(*m, d)) == std::bit_cast<uint64_t>(v);
+  // At 0 decimals Unscale divides by 1, which is exact: the division (the dearest step, and
+  // integers — times, sizes, zero stops — are common) is left out.
+  const double back = d == 0 ? static_cast<double>(*m) : Unscale(*m, d);
+  return std::bit_cast<uint64_t>(back) == std::bit_cast<uint64_t>(v);
 }
 
 }  // namespace delta_internal
@@ -116,15 +119,22 @@ class WordColumnWriter {
   // Room for n more values.
   void Reserve(int n) { out_->mutable_index()->Reserve(out_->index_size() + n); }
   void Add(absl::string_view word) {
-    if (last_ >= 0 && SameWord(words_[static_cast<size_t>(last_)], word)) {
-      out_->add_index(static_cast<uint32_t>(last_));
-      return;
+    if (last_ < 0 || !SameWord(words_[static_cast<size_t>(last_)], word)) {
+      last_ = -1;
+      for (size_t i = 0; i < words_.size(); ++i) {
+        if (SameWord(words_[i], word)) {
+          last_ = static_cast<int>(i);
+          break;
+        }
+      }
+      if (last_ < 0) AddWord(word);
     }
-    AddOther(word);
+    out_->add_index(static_cast<uint32_t>(last_));
   }
 
  private:
-  void AddOther(absl::string_view word);
+  // Appends a word to the dictionary, and makes it the last.
+  void AddWord(absl::string_view word);
 
   runner::v1::WordColumn* out_;
   // out_'s words, read here rather than through the message (a call each); a word's string
