@@ -41,9 +41,33 @@ struct TradeFill {
   bool exit = false;
 };
 
-// The trades' fills in the order MarkerColumns.from_trades gives the markers: by time, then
-// trade id, an entry before the exit of the same trade. Each of the n trades' fields read by its
-// index: entry_time(i), exit_time(i), id(i).
+// The order MarkerColumns.from_trades gives the markers: by time, then trade id, an entry
+// before the exit of the same trade. Each of the trades' fields read by its index:
+// entry_time(i), exit_time(i), id(i).
+template <typename EntryTime, typename ExitTime, typename Id>
+auto FillOrder(EntryTime& entry_time, ExitTime& exit_time, Id& id) {
+  auto key = [&](const TradeFill& f) {
+    return std::make_tuple(static_cast<int64_t>(f.exit ? exit_time(f.trade) : entry_time(f.trade)),
+                           static_cast<int64_t>(id(f.trade)), f.exit);
+  };
+  return [key](const TradeFill& a, const TradeFill& b) { return key(a) < key(b); };
+}
+
+// Whether the n trades' fills taken trade by trade (entry, exit, next trade) are in that order
+// already, as those of trades that do not overlap are (sma_cross's: one position at a time).
+template <typename EntryTime, typename ExitTime, typename Id>
+bool FillsInTradeOrder(size_t n, EntryTime&& entry_time, ExitTime&& exit_time, Id&& id) {
+  const auto before = FillOrder(entry_time, exit_time, id);
+  TradeFill last{0, false};
+  for (size_t k = 1; k < 2 * n; ++k) {
+    const TradeFill f{k / 2, k % 2 == 1};
+    if (before(f, last)) return false;
+    last = f;
+  }
+  return true;
+}
+
+// The trades' fills in FillOrder.
 template <typename EntryTime, typename ExitTime, typename Id>
 std::vector<TradeFill> FillsInOrderOf(size_t n, EntryTime&& entry_time, ExitTime&& exit_time,
                                       Id&& id) {
@@ -53,15 +77,9 @@ std::vector<TradeFill> FillsInOrderOf(size_t n, EntryTime&& entry_time, ExitTime
     fills.push_back({i, false});
     fills.push_back({i, true});
   }
-  auto key = [&](const TradeFill& f) {
-    return std::make_tuple(static_cast<int64_t>(f.exit ? exit_time(f.trade) : entry_time(f.trade)),
-                           static_cast<int64_t>(id(f.trade)), f.exit);
-  };
-  auto before = [&](const TradeFill& a, const TradeFill& b) { return key(a) < key(b); };
-  // Trades that do not overlap (one position at a time, as sma_cross's) are in order already:
-  // a linear check spares the sort, which would leave them as they are.
-  if (!std::is_sorted(fills.begin(), fills.end(), before)) {
-    std::stable_sort(fills.begin(), fills.end(), before);
+  // A linear check spares the sort, which would leave fills in order as they are.
+  if (!FillsInTradeOrder(n, entry_time, exit_time, id)) {
+    std::stable_sort(fills.begin(), fills.end(), FillOrder(entry_time, exit_time, id));
   }
   return fills;
 }

@@ -255,27 +255,35 @@ bool MarkersFromTrades(const engine::RunResult& r, std::vector<absl::string_view
   const auto& trades = r.trades;
   const auto& markers = r.markers;
   if (markers.size() != 2 * trades.size()) return false;
-  const std::vector<jobs::TradeFill> fills = jobs::FillsInOrderOf(
-      trades.size(), [&](size_t i) { return trades[i].entry_time; },
-      [&](size_t i) { return trades[i].exit_time; }, [&](size_t i) { return trades[i].id; });
+  auto entry_time = [&](size_t i) { return trades[i].entry_time; };
+  auto exit_time = [&](size_t i) { return trades[i].exit_time; };
+  auto id = [&](size_t i) { return trades[i].id; };
+  // Fills in the trades' order (the common case) need no list of their own.
+  const bool in_trade_order = jobs::FillsInTradeOrder(trades.size(), entry_time, exit_time, id);
+  std::vector<jobs::TradeFill> sorted;
+  if (!in_trade_order) sorted = jobs::FillsInOrderOf(trades.size(), entry_time, exit_time, id);
+  auto fill = [&](size_t k) {
+    return in_trade_order ? jobs::TradeFill{k / 2, k % 2 == 1} : sorted[k];
+  };
   entry_reasons->assign(trades.size(), absl::string_view());
-  for (size_t k = 0; k < fills.size(); ++k) {
-    const engine::Trade& t = trades[fills[k].trade];
+  for (size_t k = 0; k < markers.size(); ++k) {
+    const jobs::TradeFill f = fill(k);
+    const engine::Trade& t = trades[f.trade];
     const engine::Marker& m = markers[k];
     const bool long_side = t.side == engine::Side::kLong;
-    const bool buy = fills[k].exit ? !long_side : long_side;
-    const double price = fills[k].exit ? t.exit_price : t.entry_price;
-    if (m.trade_id != t.id || m.time != (fills[k].exit ? t.exit_time : t.entry_time) ||
+    const bool buy = f.exit ? !long_side : long_side;
+    const double price = f.exit ? t.exit_price : t.entry_price;
+    if (m.trade_id != t.id || m.time != (f.exit ? t.exit_time : t.entry_time) ||
         m.side != (buy ? engine::OrderSide::kBuy : engine::OrderSide::kSell) ||
-        m.kind != (fills[k].exit ? engine::MarkerKind::kExit : engine::MarkerKind::kEntry) ||
+        m.kind != (f.exit ? engine::MarkerKind::kExit : engine::MarkerKind::kEntry) ||
         std::bit_cast<uint64_t>(m.price) != std::bit_cast<uint64_t>(price) ||
         !jobs::SameWord(m.symbol, t.symbol)) {
       return false;
     }
-    if (fills[k].exit) {
+    if (f.exit) {
       if (!jobs::SameWord(m.reason, engine::ExitReasonName(t.exit_reason))) return false;
     } else {
-      (*entry_reasons)[fills[k].trade] = m.reason;
+      (*entry_reasons)[f.trade] = m.reason;
     }
   }
   return true;
