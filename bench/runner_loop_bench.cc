@@ -16,10 +16,10 @@
 // The label gives the result digest and a hash of the event bytes the observer wrote (log lines
 // and progress, numbered): two builds that run the same must show the same label.
 //
-// The CSV is a deterministic random walk of one-minute bars on a 0.0001 grid, as
-// bench/compare_backtrader's make_csv writes (another generator, the same kind of series: ~3,800
-// trades per 100k bars). It and the bar cache live in $TMPDIR/runner_loop_bench; BENCH_CSV=path
-// runs on another file (e.g. build/compare-data/bars_100000.csv) instead.
+// The CSV is tests/testing/minute_walk.h's random walk of one-minute bars, the kind of series
+// bench/compare_backtrader's make_csv writes. It and the bar cache live in
+// $TMPDIR/runner_loop_bench; BENCH_CSV=path runs on another file (e.g.
+// build/compare-data/bars_100000.csv) instead.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -48,6 +47,7 @@
 #include "server/engine/engine.h"
 #include "server/engine/util/sha256.h"
 #include "server/runner/runner_session.h"
+#include "tests/testing/minute_walk.h"
 
 extern char** environ;
 
@@ -60,36 +60,19 @@ using Clock = std::chrono::steady_clock;
 constexpr int64_t kBars = 100'000;
 constexpr char kSymbol[] = "BARS100000";
 
-// A deterministic random walk of M1 bars (prices on a 0.0001 grid, epoch-second times), the kind
-// compare_backtrader's make_csv writes: close = open + N(0, 0.05), wicks |N(0, 0.03)| beyond.
+// The walk of tests/testing/minute_walk.h as a CSV, prices written exactly (4 decimals).
 void WriteCsv(const std::string& path, int64_t bars) {
-  uint64_t state = 20261121 + static_cast<uint64_t>(bars);
-  auto next = [&state] {  // splitmix64
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  auto uniform = [&next] { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; };
-  auto gauss = [&uniform](double sigma) {  // Box-Muller, one of the pair
-    return sigma * std::sqrt(-2.0 * std::log(uniform())) * std::cos(2 * M_PI * uniform());
-  };
-  constexpr int64_t kTick = 10'000;
-  int64_t price = 100 * kTick, t = 1'577'836'800;  // 2020-01-01
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "w");
   std::fputs("time,open,high,low,close,volume\n", f);
-  auto fmt = [](int64_t p) { return absl::StrCat(p / kTick, ".", absl::StrFormat("%04d", p % kTick)); };
-  for (int64_t i = 0; i < bars; ++i, t += 60) {
-    const int64_t o = price;
-    const int64_t c = std::max(kTick, o + static_cast<int64_t>(gauss(0.05) * kTick));
-    const int64_t h = std::max(o, c) + static_cast<int64_t>(std::fabs(gauss(0.03)) * kTick);
-    const int64_t l = std::max<int64_t>(1, std::min(o, c) - static_cast<int64_t>(std::fabs(gauss(0.03)) * kTick));
-    const int64_t v = 1 + static_cast<int64_t>(next() % 1000);
-    std::fprintf(f, "%lld,%s,%s,%s,%s,%lld\n", static_cast<long long>(t), fmt(o).c_str(),
-                 fmt(h).c_str(), fmt(l).c_str(), fmt(c).c_str(), static_cast<long long>(v));
-    price = c;
-  }
+  auto price = [](int64_t ticks) {
+    return absl::StrFormat("%d.%04d", ticks / testing::kTicksPerUnit, ticks % testing::kTicksPerUnit);
+  };
+  testing::ForEachMinuteBar(bars, 20261121 + static_cast<uint64_t>(bars), [&](const testing::TickBar& b) {
+    std::fprintf(f, "%lld,%s,%s,%s,%s,%lld\n", static_cast<long long>(b.time), price(b.open).c_str(),
+                 price(b.high).c_str(), price(b.low).c_str(), price(b.close).c_str(),
+                 static_cast<long long>(b.volume));
+  });
   std::fclose(f);
   std::filesystem::rename(tmp, path);
 }
