@@ -93,6 +93,12 @@ std::optional<int64_t> ParseCsvTime(absl::string_view s) {
 }
 
 std::string IsoTime(int64_t epoch) {
+  std::string out;
+  AppendIsoTime(&out, epoch);
+  return out;
+}
+
+void AppendIsoTime(std::string* out, int64_t epoch) {
   int64_t day = UtcDay(epoch);
   int64_t sod = epoch - day * kSecondsPerDay;
   // civil_from_days
@@ -111,14 +117,17 @@ std::string IsoTime(int64_t epoch) {
   auto put = [&buf](int pos, int64_t v, int width) {
     for (int k = width - 1; k >= 0; --k, v /= 10) buf[pos + k] = static_cast<char>('0' + v % 10);
   };
-  if (y < 0 || y > 9999) return std::to_string(epoch);
+  if (y < 0 || y > 9999) {
+    out->append(std::to_string(epoch));
+    return;
+  }
   put(0, y, 4);
   put(5, m, 2);
   put(8, d, 2);
   put(11, sod / 3600, 2);
   put(14, sod / 60 % 60, 2);
   put(17, sod % 60, 2);
-  return std::string(buf, 20);
+  out->append(buf, 20);
 }
 
 }  // namespace backtest::engine

@@ -40,8 +40,10 @@ constexpr int WeekdayOfDay(int64_t day) {
 // when the text is not one of these.
 std::optional<int64_t> ParseCsvTime(absl::string_view text);
 
-// "YYYY-MM-DDTHH:MM:SSZ".
+// "YYYY-MM-DDTHH:MM:SSZ" (the epoch seconds in decimal outside years 0..9999).
 std::string IsoTime(int64_t epoch);
+// Appends IsoTime(epoch) to *out, without a temporary.
+void AppendIsoTime(std::string* out, int64_t epoch);
 
 }  // namespace backtest::engine
 

@@ -7,14 +7,13 @@
 
 namespace backtest::engine {
 
-void RunLog::Bar(LogLevel level, int64_t ts, absl::string_view symbol, absl::string_view text) {
+void RunLog::BeginLine(LogLevel level, int64_t ts, absl::string_view symbol) {
   if (level < LogLevel::kWarning) ++lines_;
-  std::string line = IsoTime(ts);
-  line.push_back(' ');
-  line.append(symbol.data(), symbol.size());
-  line.push_back(' ');
-  line.append(text.data(), text.size());
-  observer_.OnLog(level, line);
+  line_.clear();
+  AppendIsoTime(&line_, ts);
+  line_.push_back(' ');
+  line_.append(symbol.data(), symbol.size());
+  line_.push_back(' ');
 }
 
 void RunLog::Finish() {

@@ -6,9 +6,11 @@
 #define BACKTEST_SERVER_ENGINE_STRATEGIES_RUN_LOG_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/strings/string_view.h"
 #include "server/engine/observer.h"
+#include "server/engine/strategies/append_text.h"
 
 namespace backtest::engine {
 
@@ -22,16 +24,26 @@ class RunLog {
     ++suppressed_;
     return false;
   }
-  // Writes "ISO-TIME SYMBOL text".
-  void Bar(LogLevel level, int64_t ts, absl::string_view symbol, absl::string_view text);
+  // Writes "ISO-TIME SYMBOL " followed by the pieces (AppendText's: text, Dec, integers). The
+  // line is built in one string the log keeps: a job writes up to a thousand of them.
+  template <typename... Pieces>
+  void Bar(LogLevel level, int64_t ts, absl::string_view symbol, const Pieces&... pieces) {
+    BeginLine(level, ts, symbol);
+    AppendText(&line_, pieces...);
+    observer_.OnLog(level, line_);
+  }
   // Writes the closing line when lines were left out.
   void Finish();
 
  private:
+  // Counts the line and starts it: line_ = "ISO-TIME SYMBOL ".
+  void BeginLine(LogLevel level, int64_t ts, absl::string_view symbol);
+
   RunObserver& observer_;
   int64_t max_lines_;
   int64_t lines_ = 0;
   int64_t suppressed_ = 0;
+  std::string line_;
 };
 
 }  // namespace backtest::engine

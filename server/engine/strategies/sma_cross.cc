@@ -10,7 +10,8 @@ namespace backtest::engine {
 SmaCross::SmaCross(RunContext& context)
     : ctx_(context),
       tracing_(context.tracer.enabled()),
-      blocks_(!tracing_ && context.data.symbols.size() == 1) {
+      blocks_(!tracing_ && context.data.symbols.size() == 1),
+      size_text_(absl::StrCat(context.config.size)) {
   for (const SymbolData& s : ctx_.data.symbols) {
     states_.push_back(SymState{Sma(ctx_.config.fast_period), Sma(ctx_.config.slow_period), 0, 0,
                                PriceDecimals(s.pip), s.bars->close.data(), s.bars->size(),
@@ -171,9 +172,10 @@ void SmaCross::Fill(size_t sym, SymState& st, size_t i, int64_t bar_index) {
     // Reversal: the opposite trade closes at the same fill as the new one opens.
     const Trade& t = broker.Close(sym, fill, ExitReason::kReversal, bar_index, ts);
     ctx_.reasons.Add(Reason::kExitReversal, static_cast<uint32_t>(sym), bar_index, ts);
-    if (ctx_.log.Wants(LogLevel::kInfo)) ctx_.log.Bar(LogLevel::kInfo, ts, symbol,
-           absl::StrCat("EXIT ", SideName(t.side), " #", t.id, " at ",
-                        Fixed(fill, st.decimals), " (reversal), pnl ", Fixed(t.pnl, 2)));
+    if (ctx_.log.Wants(LogLevel::kInfo)) {
+      ctx_.log.Bar(LogLevel::kInfo, ts, symbol, "EXIT ", SideName(t.side), " #", t.id, " at ",
+                   Dec{fill, st.decimals}, " (reversal), pnl ", Dec{t.pnl, 2});
+    }
     if (tr.Wants(TraceKind::kEvent)) {
       tr.BeginRow(TraceSection::kPosition, TraceKind::kEvent)
           .Str("event", "exit").Str("reason", "reversal").Str("side", SideName(t.side))
@@ -189,9 +191,10 @@ void SmaCross::Fill(size_t sym, SymState& st, size_t i, int64_t bar_index) {
   const Position& opened =
       broker.Open(sym, side, fill, ctx_.config.size, std::nullopt, std::nullopt, bar_index, ts, why);
   ctx_.reasons.Add(Reason::kEntryFilled, static_cast<uint32_t>(sym), bar_index, ts);
-  if (ctx_.log.Wants(LogLevel::kInfo)) ctx_.log.Bar(LogLevel::kInfo, ts, symbol,
-         absl::StrCat("ENTRY ", SideName(side), " #", opened.trade_id, " ", ctx_.config.size,
-                      " at ", Fixed(fill, st.decimals), " (", why, ")"));
+  if (ctx_.log.Wants(LogLevel::kInfo)) {
+    ctx_.log.Bar(LogLevel::kInfo, ts, symbol, "ENTRY ", SideName(side), " #", opened.trade_id,
+                 " ", size_text_, " at ", Dec{fill, st.decimals}, " (", why, ")");
+  }
   if (tr.Wants(TraceKind::kEvent)) {
     tr.BeginRow(TraceSection::kOrders, TraceKind::kEvent)
         .Str("event", "entry_filled").Str("side", SideName(side)).Int("trade_id", opened.trade_id)
@@ -212,9 +215,10 @@ void SmaCross::EndOfData(size_t sym, SymState& st, size_t i, int64_t bar_index) 
   Tracer& tr = ctx_.tracer;
   if (st.pending != 0) {
     ctx_.reasons.Add(Reason::kEntryDropped, static_cast<uint32_t>(sym), bar_index, ts);
-    if (ctx_.log.Wants(LogLevel::kInfo)) ctx_.log.Bar(LogLevel::kInfo, ts, symbol,
-           absl::StrCat("order for target position ", st.pending > 0 ? "+" : "-",
-                        ctx_.config.size, " dropped: no bar left to fill it"));
+    if (ctx_.log.Wants(LogLevel::kInfo)) {
+      ctx_.log.Bar(LogLevel::kInfo, ts, symbol, "order for target position ",
+                   st.pending > 0 ? "+" : "-", size_text_, " dropped: no bar left to fill it");
+    }
     if (tr.Wants(TraceKind::kEvent)) {
       tr.BeginRow(TraceSection::kOrders, TraceKind::kEvent)
           .Str("event", "entry_dropped").Str("reason", "end of data: no next bar to fill at");
@@ -232,9 +236,10 @@ void SmaCross::EndOfData(size_t sym, SymState& st, size_t i, int64_t bar_index) 
                                               : broker.BuyPrice(sym, b.close[i]);
     const Trade& t = broker.Close(sym, fill, ExitReason::kEndOfData, bar_index, ts);
     ctx_.reasons.Add(Reason::kExitEndOfData, static_cast<uint32_t>(sym), bar_index, ts);
-    if (ctx_.log.Wants(LogLevel::kInfo)) ctx_.log.Bar(LogLevel::kInfo, ts, symbol,
-           absl::StrCat("EXIT ", SideName(t.side), " #", t.id, " at ", Fixed(fill, st.decimals),
-                        " (end_of_data), pnl ", Fixed(t.pnl, 2)));
+    if (ctx_.log.Wants(LogLevel::kInfo)) {
+      ctx_.log.Bar(LogLevel::kInfo, ts, symbol, "EXIT ", SideName(t.side), " #", t.id, " at ",
+                   Dec{fill, st.decimals}, " (end_of_data), pnl ", Dec{t.pnl, 2});
+    }
     if (tr.Wants(TraceKind::kEvent)) {
       tr.BeginRow(TraceSection::kPosition, TraceKind::kEvent)
           .Str("event", "exit").Str("reason", "end_of_data").Str("side", SideName(t.side))

@@ -6,6 +6,7 @@
 #ifndef BACKTEST_SERVER_ENGINE_STRATEGIES_SMA_CROSS_H_
 #define BACKTEST_SERVER_ENGINE_STRATEGIES_SMA_CROSS_H_
 
+#include <string>
 #include <vector>
 
 #include "server/engine/indicators/sma.h"
@@ -55,6 +56,8 @@ class SmaCross final : public Strategy {
   // One symbol and no trace: bars are run a block at a time (RunBlocks), the SMAs are running
   // sums over the closes, and the per-bar Sma objects are not fed (OnBar is then not used).
   const bool blocks_;
+  // The order size as absl::StrCat writes it, for the log lines' pieces.
+  const std::string size_text_;
   std::vector<SymState> states_;
   std::string verdict_;  // what happened on the current bar (tracing only)
   std::string reason_;   // the cross check's sentence (tracing only)

@@ -19,6 +19,7 @@
 #include "server/engine/observer.h"
 #include "server/engine/run_config.h"
 #include "server/engine/run_result.h"
+#include "server/engine/strategies/append_text.h"
 #include "server/engine/strategies/bar_loop.h"
 #include "server/engine/strategies/run_log.h"
 #include "server/engine/trace/json_writer.h"
@@ -60,25 +61,6 @@ int PriceDecimals(double pip);
 
 // Formats a price or ratio with fixed decimals for log lines and trace sentences.
 std::string Fixed(double v, int decimals);
-
-// A number with fixed decimals, for AppendText (what Fixed() writes, without a temporary).
-struct Dec {
-  double value;
-  int decimals;
-};
-
-// Appends the pieces to *out: text as it is, Dec as Fixed() writes it, integers in decimal. For
-// the per-bar trace sentences, built in reused strings (no temporaries, no allocation once grown).
-inline void AppendPiece(std::string* out, absl::string_view text) {
-  out->append(text.data(), text.size());
-}
-inline void AppendPiece(std::string* out, const Dec& d) { AppendFixed(out, d.value, d.decimals); }
-inline void AppendPiece(std::string* out, int64_t v) { absl::StrAppend(out, v); }
-inline void AppendPiece(std::string* out, size_t v) { absl::StrAppend(out, v); }
-template <typename... Pieces>
-void AppendText(std::string* out, const Pieces&... pieces) {
-  (AppendPiece(out, pieces), ...);
-}
 
 }  // namespace backtest::engine
 
