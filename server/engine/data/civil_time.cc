@@ -1,5 +1,6 @@
 #include "server/engine/data/civil_time.h"
 
+#include <cstring>
 #include <string>
 
 namespace backtest::engine {
@@ -94,40 +95,49 @@ std::optional<int64_t> ParseCsvTime(absl::string_view s) {
 
 std::string IsoTime(int64_t epoch) {
   std::string out;
-  AppendIsoTime(&out, epoch);
+  IsoTimeWriter().Append(&out, epoch);
   return out;
 }
 
-void AppendIsoTime(std::string* out, int64_t epoch) {
-  int64_t day = UtcDay(epoch);
-  int64_t sod = epoch - day * kSecondsPerDay;
-  // civil_from_days
-  int64_t z = day + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  y += m <= 2;
+void IsoTimeWriter::Append(std::string* out, int64_t epoch) {
   // Hand-formatted: this runs for every log line.
-  char buf[24] = "0000-00-00T00:00:00Z";
-  auto put = [&buf](int pos, int64_t v, int width) {
-    for (int k = width - 1; k >= 0; --k, v /= 10) buf[pos + k] = static_cast<char>('0' + v % 10);
+  auto put = [](char* buf, int64_t v, int width) {
+    for (int k = width - 1; k >= 0; --k, v /= 10) buf[k] = static_cast<char>('0' + v % 10);
   };
-  if (y < 0 || y > 9999) {
+  const int64_t day = UtcDay(epoch);
+  if (day != day_) {
+    day_ = day;
+    // civil_from_days
+    int64_t z = day + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    in_range_ = y >= 0 && y <= 9999;
+    if (in_range_) {
+      std::memcpy(date_, "0000-00-00T", sizeof date_);
+      put(date_, y, 4);
+      put(date_ + 5, m, 2);
+      put(date_ + 8, d, 2);
+    }
+  }
+  if (!in_range_) {
     out->append(std::to_string(epoch));
     return;
   }
-  put(0, y, 4);
-  put(5, m, 2);
-  put(8, d, 2);
-  put(11, sod / 3600, 2);
-  put(14, sod / 60 % 60, 2);
-  put(17, sod % 60, 2);
-  out->append(buf, 20);
+  const int64_t sod = epoch - day * kSecondsPerDay;
+  char time[9] = "00:00:00";
+  put(time, sod / 3600, 2);
+  put(time + 3, sod / 60 % 60, 2);
+  put(time + 6, sod % 60, 2);
+  out->append(date_, sizeof date_);
+  out->append(time, 8);
+  out->push_back('Z');
 }
 
 }  // namespace backtest::engine

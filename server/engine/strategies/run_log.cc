@@ -10,7 +10,7 @@ namespace backtest::engine {
 void RunLog::BeginLine(LogLevel level, int64_t ts, absl::string_view symbol) {
   if (level < LogLevel::kWarning) ++lines_;
   line_.clear();
-  AppendIsoTime(&line_, ts);
+  time_.Append(&line_, ts);
   line_.push_back(' ');
   line_.append(symbol.data(), symbol.size());
   line_.push_back(' ');

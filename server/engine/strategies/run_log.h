@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "server/engine/data/civil_time.h"
 #include "server/engine/observer.h"
 #include "server/engine/strategies/append_text.h"
 
@@ -44,6 +45,7 @@ class RunLog {
   int64_t lines_ = 0;
   int64_t suppressed_ = 0;
   std::string line_;
+  IsoTimeWriter time_;
 };
 
 }  // namespace backtest::engine
