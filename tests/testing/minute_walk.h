@@ -1,6 +1,6 @@
 // A deterministic random walk of one-minute bars, the kind of series bench/compare_backtrader's
 // make_csv writes for the service's 100k-bar job (another generator, the same density of SMA
-// crosses: ~3,900 sma_cross trades per 100k bars, against ~3,900 on the sample data): prices on
+// crosses: ~3,930 sma_cross trades per 100k bars, ~3,880 on the sample data): prices on
 // a 0.0001 grid, close = open + N(0, 0.05), wicks |N(0, 0.03)| beyond, epoch-second times from
 // 2020-01-01. Shared by a test that pins such a run and by bench/runner_loop_bench.
 #ifndef BACKTEST_TESTS_TESTING_MINUTE_WALK_H_
