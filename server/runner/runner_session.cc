@@ -167,20 +167,21 @@ Heartbeat::Heartbeat(EventWriter& writer, int interval_ms, ServerChannel* server
 }
 
 void PipeObserver::OnLog(engine::LogLevel level, absl::string_view text) {
-  v1::RunnerEvent e;
-  e.mutable_log()->set_level(std::string(engine::LogLevelName(level)));
-  e.mutable_log()->set_text(std::string(text));
-  writer_.Write(e, /*now=*/false);
+  const absl::string_view name = engine::LogLevelName(level);
+  v1::LogEvent* out = log_.mutable_log();
+  out->mutable_level()->assign(name.data(), name.size());
+  out->mutable_text()->assign(text.data(), text.size());
+  writer_.Write(log_, /*now=*/false);
 }
 
 void PipeObserver::OnProgress(const engine::ProgressInfo& p) {
-  v1::RunnerEvent e;
-  auto* out = e.mutable_progress();
-  out->set_stage(std::string(engine::RunStageName(p.stage)));
+  const absl::string_view stage = engine::RunStageName(p.stage);
+  v1::ProgressEvent* out = progress_.mutable_progress();
+  out->mutable_stage()->assign(stage.data(), stage.size());
   out->set_bars_done(p.bars_done);
   out->set_bars_total(p.bars_total);
   out->set_fraction(p.fraction);
-  writer_.Write(e, /*now=*/false);
+  writer_.Write(progress_, /*now=*/false);
 }
 
 void PipeObserver::OnTraceBatch(std::span<const engine::TraceRow> rows, bool truncated) {

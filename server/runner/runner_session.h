@@ -153,6 +153,10 @@ class PipeObserver : public engine::RunObserver {
 
  private:
   EventWriter& writer_;
+  // Reused for each of a run's log lines (up to a thousand) and progress reports: their strings
+  // keep their capacity, so an event costs no allocation once the first has been sent.
+  v1::RunnerEvent log_;
+  v1::RunnerEvent progress_;
 };
 
 // The run's end: finished (after its result, or a sweep's end).
