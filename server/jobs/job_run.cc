@@ -754,7 +754,6 @@ void JobRun::End(db::JobStatus status, const std::string& error) {
   std::vector<JobEvent> pending;
   db::JobStore::Update update;
   TakePending(Now(), true, &pending, &update);
-  last_flush_ms_ = Now();
   update.finished_ms = Now();
   update.pid = 0;
   if (!error.empty()) update.error = error;
